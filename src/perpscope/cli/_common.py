@@ -1,0 +1,158 @@
+"""Shared pieces of the CLI: the per-invocation state, output formats and rendering.
+
+A command parses its arguments, calls one service, and hands the result to :func:`emit`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from perpscope.config import Config
+from perpscope.errors import UsageError
+from perpscope.store.lake import Lake
+
+__all__ = [
+    "AppState",
+    "Format",
+    "TableFormat",
+    "emit",
+    "err_console",
+    "out_console",
+    "state",
+    "to_jsonable",
+]
+
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(StrEnum):
+    """Output formats every command offers."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+class TableFormat(StrEnum):
+    """Output formats of commands that print rows."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """What the root command resolved: the configuration and the store path."""
+
+    config: Config
+
+    @property
+    def store_path(self) -> Path:
+        """The store this invocation uses."""
+        return self.config.store.path
+
+    def lake(self) -> Lake:
+        """The store as a :class:`Lake` (touches nothing on disk)."""
+        return Lake(self.store_path)
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The :class:`AppState` that the root callback put on the click context."""
+    root = ctx.find_root()
+    obj = root.obj
+    if not isinstance(obj, AppState):  # pragma: no cover - the root callback always sets it
+        raise UsageError("internal: command invoked without the root command")
+    return obj
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn a value into plain JSON types: datetimes become ISO 8601 UTC strings ending in Z."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in output")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, pl.DataFrame):
+        return [to_jsonable(row) for row in value.iter_rows(named=True)]
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return f"{value:.10g}"
+    j = to_jsonable(value)
+    return j if isinstance(j, str) else json.dumps(j)
+
+
+def emit(
+    data: pl.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    fmt: str,
+    *,
+    title: str | None = None,
+) -> None:
+    """Print rows (a frame or a list of mappings) or one record (a mapping) in ``fmt``.
+
+    ``json`` prints one JSON document: an array of row objects for rows, an object for a record.
+    ``csv`` prints a header and rows. ``table`` prints a rich table.
+    """
+    if fmt == "json":
+        sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
+        return
+    if isinstance(data, Mapping):
+        rows: list[Mapping[str, Any]] = [{"field": k, "value": v} for k, v in data.items()]
+    elif isinstance(data, pl.DataFrame):
+        rows = list(data.iter_rows(named=True))
+        if not rows:
+            rows = []
+    else:
+        rows = list(data)
+    columns = (
+        list(data.columns)
+        if isinstance(data, pl.DataFrame)
+        else list(rows[0].keys()) if rows else []
+    )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_cell(r.get(c)) for c in columns] for r in rows])
+        sys.stdout.write(buf.getvalue())
+        return
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*[_cell(r.get(c)) for c in columns])
+    out_console.print(table)

@@ -1,0 +1,31 @@
+"""``perpscope config``: show the configuration in force."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perpscope.cli._common import Format, emit, state
+from perpscope.config import default_config_path
+
+app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Print the validated configuration and where it came from."""
+    cfg = state(ctx).config
+    record = {
+        "source": cfg.source,
+        "default_config_file": str(default_config_path()),
+        "store.path": str(cfg.store.path),
+        "store.vacuum_retention_h": cfg.store.vacuum_retention_h,
+        "workbench.max_rows": cfg.workbench.max_rows,
+        "workbench.timeout_s": cfg.workbench.timeout_s,
+        "workbench.memory_limit": cfg.workbench.memory_limit,
+    }
+    emit(record, fmt.value, title="configuration")

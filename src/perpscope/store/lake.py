@@ -1,0 +1,333 @@
+"""The store: a directory of Delta Lake tables, one per table of ``domain.schema``.
+
+Writes are atomic Delta commits of whole Arrow batches, idempotent on each table's natural key
+("merge if absent"): a row whose key is already stored is dropped, never written twice. Writers of
+one table serialise on an advisory lock file (``<store>/.locks/<table>.lock``), so two processes
+ingesting overlapping keys at once cannot both see a key as new and both append it; a writer killed
+mid-ingest leaves only unreferenced Parquet files (removed by ``optimize``) and releases its lock.
+Readers never lock: each read sees one committed Delta version.
+
+The key check reads only the key columns of files whose statistics overlap the batch's key range
+(Delta keeps min/max per file), so appending new history costs little and re-ingesting stored
+history costs one key scan of the overlapping files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from perpscope.domain.schema import TABLES, TableSpec, table_spec
+from perpscope.errors import DataContractError, StoreError
+
+__all__ = ["IngestResult", "Lake", "TableInfo"]
+
+_MARKER = "perpscope-store.json"
+_MAX_ISIN = 4096  # beyond this many distinct values, a key column is not used to prune files
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest did."""
+
+    table: str
+    rows_in: int
+    rows_written: int
+    version: int | None
+
+    @property
+    def rows_skipped(self) -> int:
+        """Rows not written because their key was already stored or repeated in the batch."""
+        return self.rows_in - self.rows_written
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """Summary of one table for ``store info``."""
+
+    name: str
+    rows: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    version: int
+    files: int
+
+
+class Lake:
+    """A store directory of Delta tables.
+
+    Constructing a Lake touches nothing on disk; the directory is created by the first write.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # ----------------------------------------------------------------------------- metadata
+
+    def table_path(self, name: str) -> Path:
+        """Directory of table ``name``."""
+        table_spec(name)
+        return self.root / name
+
+    def exists(self) -> bool:
+        """True when the store directory holds at least the store marker."""
+        return (self.root / _MARKER).is_file()
+
+    def marker(self) -> dict[str, Any]:
+        """The store's marker record (``{"format": 1, "demo": bool}``), or ``{}`` if absent."""
+        try:
+            data = json.loads((self.root / _MARKER).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"store marker in {self.root} is unreadable: {exc}") from None
+        return data if isinstance(data, dict) else {}
+
+    def init(self, *, demo: bool = False) -> None:
+        """Create the store directory and its marker if they are missing."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / ".locks").mkdir(exist_ok=True)
+            marker = self.root / _MARKER
+            if not marker.exists():
+                tmp = marker.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"format": 1, "demo": demo}), encoding="utf-8")
+                tmp.replace(marker)
+        except OSError as exc:
+            raise StoreError(f"cannot write store at {self.root}: {exc.strerror or exc}") from None
+
+    def has_table(self, name: str) -> bool:
+        """True when table ``name`` has been created."""
+        return DeltaTable.is_deltatable(str(self.table_path(name)))
+
+    def tables(self) -> list[str]:
+        """Names of the tables that exist, in schema order."""
+        return [name for name in TABLES if self.has_table(name)]
+
+    # ----------------------------------------------------------------------------- reading
+
+    def _open(self, name: str, version: int | None = None) -> DeltaTable | None:
+        path = self.table_path(name)
+        if not path.exists():
+            return None
+        try:
+            return DeltaTable(str(path), version=version)
+        except TableNotFoundError:
+            return None
+        except (DeltaError, OSError) as exc:
+            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+
+    def dataset(self, name: str) -> pds.Dataset:
+        """A pyarrow dataset over the latest committed version of ``name`` (empty if absent)."""
+        spec = table_spec(name)
+        dt = self._open(name)
+        if dt is None:
+            return pds.dataset(spec.schema.empty_table())
+        try:
+            return dt.to_pyarrow_dataset()
+        except (DeltaError, OSError) as exc:
+            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+
+    def read(
+        self,
+        name: str,
+        columns: list[str] | None = None,
+        where: pc.Expression | None = None,
+    ) -> pl.DataFrame:
+        """Read a table (or some columns and rows of it) as a polars frame."""
+        try:
+            table = self.dataset(name).to_table(columns=columns, filter=where)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def info(self) -> list[TableInfo]:
+        """Row counts, time spans, versions and file counts of the existing tables."""
+        out = []
+        for name in self.tables():
+            spec = table_spec(name)
+            dt = self._open(name)
+            if dt is None:  # removed between listing and opening
+                continue
+            ds = dt.to_pyarrow_dataset()
+            first = last = None
+            if spec.time_column:
+                ts = ds.to_table(columns=[spec.time_column]).column(0)
+                if len(ts):
+                    first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
+            out.append(
+                TableInfo(name, ds.count_rows(), first, last, dt.version(), len(dt.file_uris()))
+            )
+        return out
+
+    # ----------------------------------------------------------------------------- writing
+
+    def ingest(self, name: str, data: pa.Table | pl.DataFrame) -> IngestResult:
+        """Write the rows of ``data`` whose natural key is not stored yet, in one atomic commit.
+
+        ``data`` must hold every non-nullable column of the table; missing nullable columns are
+        filled with nulls, and types are cast to the schema's. Rows repeating a key within the
+        batch keep their last occurrence.
+
+        Raises:
+            DataContractError: a column is missing, has the wrong type, or a key is null.
+            StoreError: the store cannot be written.
+        """
+        spec = table_spec(name)
+        batch = _dedupe(conform(spec, data), spec)
+        if batch.num_rows == 0:
+            return IngestResult(name, 0, 0, None)
+        self.init()
+        with self._write_lock(name):
+            dt = self._open(name)
+            if dt is not None:
+                batch = _absent_rows(dt, spec, batch)
+                if batch.num_rows == 0:
+                    return IngestResult(name, len(data), 0, dt.version())
+            try:
+                write_deltalake(
+                    dt if dt is not None else str(self.table_path(name)),
+                    batch,
+                    mode="append",
+                    name=name,
+                    description=spec.doc,
+                )
+            except (DeltaError, OSError) as exc:
+                raise StoreError(f"cannot write table {name} in {self.root}: {exc}") from None
+            version = self._open(name)
+            return IngestResult(
+                name, len(data), batch.num_rows, version.version() if version else None
+            )
+
+    @contextlib.contextmanager
+    def _write_lock(self, name: str) -> Iterator[None]:
+        path = self.root / ".locks" / f"{name}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot lock table {name} in {self.root}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def optimize(self, retention_h: float) -> dict[str, dict[str, int]]:
+        """Compact small files of every table, then vacuum files unreferenced for ``retention_h``.
+
+        Returns, per table, the number of files added and removed by compaction and the number
+        of files deleted by vacuum.
+        """
+        report: dict[str, dict[str, int]] = {}
+        for name in self.tables():
+            with self._write_lock(name):
+                dt = self._open(name)
+                if dt is None:
+                    continue
+                try:
+                    metrics = dt.optimize.compact()
+                    dt = self._open(name)
+                    assert dt is not None
+                    deleted = dt.vacuum(
+                        retention_hours=int(retention_h),
+                        dry_run=False,
+                        enforce_retention_duration=False,
+                    )
+                    dt.create_checkpoint()
+                    dt.cleanup_metadata()
+                except (DeltaError, OSError) as exc:
+                    raise StoreError(f"cannot optimize table {name}: {exc}") from None
+            report[name] = {
+                "files_added": int(metrics.get("numFilesAdded", 0)),
+                "files_removed": int(metrics.get("numFilesRemoved", 0)),
+                "files_vacuumed": len(deleted),
+            }
+        return report
+
+
+def conform(spec: TableSpec, data: pa.Table | pl.DataFrame) -> pa.Table:
+    """Cast ``data`` to the table's schema, in its column order.
+
+    Raises:
+        DataContractError: a required column is missing or null, a value cannot be cast, or a
+            timestamp has no time zone.
+    """
+    table = data.to_arrow() if isinstance(data, pl.DataFrame) else data
+    columns = []
+    for col in spec.columns:
+        if col.name not in table.column_names:
+            if not col.nullable:
+                raise DataContractError(f"{spec.name}: required column {col.name!r} is missing")
+            columns.append(pa.nulls(table.num_rows, type=col.type))
+            continue
+        arr = table.column(col.name)
+        if pa.types.is_timestamp(arr.type) and arr.type.tz is None:
+            raise DataContractError(f"{spec.name}.{col.name}: naive timestamps are not allowed")
+        if pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
+            arr = arr.cast(pa.string())
+        try:
+            arr = arr.cast(col.type) if arr.type != col.type else arr
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataContractError(
+                f"{spec.name}.{col.name}: cannot store {arr.type} as {col.type}: {exc}"
+            ) from None
+        if not col.nullable and arr.null_count:
+            raise DataContractError(f"{spec.name}.{col.name}: {arr.null_count} null values")
+        columns.append(arr)
+    return pa.Table.from_arrays(columns, schema=spec.schema)
+
+
+def _dedupe(batch: pa.Table, spec: TableSpec) -> pa.Table:
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.select(pl.struct(list(spec.key)).is_duplicated().any()).item():
+        frame = frame.unique(subset=list(spec.key), keep="last", maintain_order=True)
+        return frame.to_arrow().cast(spec.schema)
+    return batch
+
+
+def _key_range_filter(spec: TableSpec, batch: pa.Table) -> pc.Expression | None:
+    """A filter that keeps every stored row which could share a key with ``batch``."""
+    expr: pc.Expression | None = None
+    for name in spec.key:
+        col = batch.column(name)
+        if name == spec.time_column or pa.types.is_timestamp(col.type):
+            lo, hi = pc.min(col), pc.max(col)
+            part = (pc.field(name) >= lo) & (pc.field(name) <= hi)
+        else:
+            values = pc.unique(col)
+            if len(values) > _MAX_ISIN:
+                continue
+            part = pc.field(name).isin(values)
+        expr = part if expr is None else expr & part
+    return expr
+
+
+def _absent_rows(dt: DeltaTable, spec: TableSpec, batch: pa.Table) -> pa.Table:
+    """The rows of ``batch`` whose key is not stored in ``dt``."""
+    stored = dt.to_pyarrow_dataset().to_table(
+        columns=list(spec.key), filter=_key_range_filter(spec, batch)
+    )
+    if stored.num_rows == 0:
+        return batch
+    new = pl.from_arrow(batch)
+    old = pl.from_arrow(stored)
+    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    kept = new.join(old, on=list(spec.key), how="anti", nulls_equal=True, maintain_order="left")
+    return kept.to_arrow().cast(spec.schema)
