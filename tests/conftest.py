@@ -1,0 +1,38 @@
+"""Shared test fixtures.
+
+``shared_data`` gives the directory of real market data (``../shared/data`` beside the repo, or
+``$PERPSCOPE_SHARED_DATA``). Outside CI a test that needs it skips with the reason; with
+``PERPSCOPE_REQUIRE_SHARED=1`` (set by ``.ci/run``) it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    """Where the shared real-market data is expected."""
+    env = os.environ.get("PERPSCOPE_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def require_shared(relative: str = "") -> Path:
+    """The path of a shared data file or folder; skip (or fail in CI) when it is absent."""
+    path = shared_data_dir() / relative
+    if not path.exists():
+        message = f"shared market data not found at {path} (see README, 'Real data')"
+        if os.environ.get("PERPSCOPE_REQUIRE_SHARED") == "1":
+            pytest.fail(message + "; PERPSCOPE_REQUIRE_SHARED=1 makes this an error")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data directory (skips or fails as :func:`require_shared` does)."""
+    return require_shared()
