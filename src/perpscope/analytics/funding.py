@@ -1,0 +1,242 @@
+"""Funding-rate readings of the playbook, as pure polars functions.
+
+Every function here is pure: frames or expressions in, new frames or expressions out, no I/O, no
+clock. Rates are fractions per funding interval (0.0005 = 0.05%), intervals are in hours.
+
+Input frames use the ``funding`` table's columns (``perpscope.domain.schema``): ``venue``,
+``instrument``, ``ts`` (UTC), ``rate``, ``interval_h``, ``mark_px``. The asset of an instrument is
+the base of its canonical id (``BTC`` for ``BTC-USDT-PERP`` and ``BTC-USD-PERP``).
+
+Playbook: "Funding rates vary by exchange ... normalise to the same interval before comparing";
+"annualised = rate x 3 x 365 for an 8-hour rate" (+0.05% per 8h = 54.75% a year).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, overload
+
+import polars as pl
+
+__all__ = [
+    "HOURS_PER_YEAR",
+    "CrossVenueFunding",
+    "annualized_rate",
+    "asset_expr",
+    "cross_venue_funding",
+    "latest_funding",
+    "rate_8h_equivalent",
+]
+
+HOURS_PER_YEAR: Final = 8760.0
+"""Hours in a (365-day) year, the playbook's annualisation base (3 settlements x 365 days x 8h)."""
+
+_FUNDING_COLUMNS: Final = ("venue", "instrument", "ts", "rate", "interval_h")
+
+
+@overload
+def annualized_rate(rate: float, interval_h: float) -> float: ...
+@overload
+def annualized_rate(rate: pl.Expr, interval_h: pl.Expr | float) -> pl.Expr: ...
+@overload
+def annualized_rate(rate: pl.Expr | float, interval_h: pl.Expr) -> pl.Expr: ...
+def annualized_rate(rate: pl.Expr | float, interval_h: pl.Expr | float) -> pl.Expr | float:
+    """Annualise a funding rate: ``rate * 8760 / interval_h`` (simple, not compounded).
+
+    Playbook: "+0.05% per 8 hours ... 54.75% annualised" (0.0005 x 3 x 365). Works on floats and on
+    polars expressions (either argument may be an expression; the result is then an expression).
+
+    Args:
+        rate: funding rate per interval, a fraction.
+        interval_h: the funding interval in hours (1, 4, 8 ...).
+
+    Returns:
+        The annual rate as a fraction (0.5475 for 0.0005 per 8h).
+    """
+    return rate * HOURS_PER_YEAR / interval_h
+
+
+@overload
+def rate_8h_equivalent(rate: float, interval_h: float) -> float: ...
+@overload
+def rate_8h_equivalent(rate: pl.Expr, interval_h: pl.Expr | float) -> pl.Expr: ...
+@overload
+def rate_8h_equivalent(rate: pl.Expr | float, interval_h: pl.Expr) -> pl.Expr: ...
+def rate_8h_equivalent(rate: pl.Expr | float, interval_h: pl.Expr | float) -> pl.Expr | float:
+    """Normalise a funding rate to its 8-hour equivalent: ``rate * 8 / interval_h``.
+
+    Playbook: rates on venues with 1h or 4h intervals must be normalised to the same interval before
+    they are compared; perpscope compares everything per 8 hours (the Binance/Bybit standard).
+    A +0.01% 1h rate is +0.08% per 8h; a +0.02% 4h rate is +0.04% per 8h.
+
+    Args:
+        rate: funding rate per interval, a fraction.
+        interval_h: the funding interval in hours.
+
+    Returns:
+        The rate per 8 hours, a fraction.
+    """
+    return rate * 8.0 / interval_h
+
+
+def asset_expr(instrument: str = "instrument") -> pl.Expr:
+    """The asset (base) of a canonical instrument id column: ``BTC`` for ``BTC-USDT-PERP``."""
+    return pl.col(instrument).str.split("-").list.first()
+
+
+def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {', '.join(missing)}; it has {frame.columns}")
+
+
+def latest_funding(funding: pl.DataFrame) -> pl.DataFrame:
+    """The latest settlement per (venue, instrument).
+
+    Args:
+        funding: rows with the ``funding`` table columns (venue, instrument, ts, rate,
+            interval_h; mark_px optional and kept when present).
+
+    Returns:
+        One row per (venue, instrument): the row with the greatest ``ts``, same columns as the
+        input, sorted by venue and instrument.
+    """
+    _require(funding, _FUNDING_COLUMNS, "latest_funding")
+    return (
+        funding.sort("ts")
+        .group_by("venue", "instrument", maintain_order=True)
+        .last()
+        .sort("venue", "instrument")
+        .select(funding.columns)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CrossVenueFunding:
+    """Funding compared across venues at one moment (see :func:`cross_venue_funding`).
+
+    Attributes:
+        venues: one row per (venue, instrument): ``asset venue instrument ts rate interval_h
+            rate_8h annualized weight``, sorted by asset then ``rate_8h`` descending.
+        assets: one row per asset: ``asset n_venues weighting weight_coverage agg_rate_8h
+            agg_annualized spread_8h spread_annualized high_venue high_instrument high_rate_8h
+            low_venue low_instrument low_rate_8h``.
+    """
+
+    venues: pl.DataFrame
+    assets: pl.DataFrame
+
+
+def cross_venue_funding(
+    latest: pl.DataFrame,
+    oi_usd: pl.DataFrame | None = None,
+    *,
+    weight_column: str = "oi_usd",
+) -> CrossVenueFunding:
+    """Compare the latest funding across venues, per asset, on an 8h-equivalent basis.
+
+    Playbook: "compare funding across exchanges ... OI-weighted funding is the truer read of the
+    market"; rates are normalised to 8h before comparison.
+
+    Per asset (the base of the instrument id, so ``BTC-USDT-PERP`` and ``BTC-USD-PERP`` pool
+    together):
+
+    - ``agg_rate_8h`` = sum(w_i * rate_8h_i) / sum(w_i) over the rows with a usable weight;
+      ``agg_annualized`` = ``agg_rate_8h * 8760 / 8``.
+    - Weights: ``oi_usd[weight_column]`` joined on (venue, instrument). With ``oi_usd=None`` every
+      row weighs 1 (``weighting = "equal"``). A row whose weight is null, missing from ``oi_usd``,
+      non-finite or <= 0 is **left out of the weighted mean** (it still appears in ``venues`` and
+      in the spread); ``weight_coverage`` is the share of the asset's rows that had a usable
+      weight. When no row of an asset has a usable weight the asset falls back to equal weights
+      and ``weighting`` says ``"equal"`` (otherwise ``"oi"``, or the name of ``weight_column``).
+    - ``spread_8h`` = max(rate_8h) - min(rate_8h) across the asset's rows, with the venue and
+      instrument of each end (ties: the first by venue then instrument); 0 with one row.
+      ``spread_annualized`` = ``spread_8h * 8760 / 8``, the carry of being short the high
+      venue and long the low venue, before fees.
+
+    Args:
+        latest: one row per (venue, instrument) with venue, instrument, ts, rate, interval_h (e.g.
+            the output of :func:`latest_funding`).
+        oi_usd: optional frame with venue, instrument and ``weight_column`` (one-sided OI in USD).
+            Pass a frame of 24h volume with ``weight_column="volume_usd"`` for volume weighting.
+        weight_column: the weight column of ``oi_usd``.
+
+    Returns:
+        A :class:`CrossVenueFunding` with the per-venue and the per-asset frames.
+    """
+    _require(latest, _FUNDING_COLUMNS, "cross_venue_funding")
+    label = "oi" if weight_column == "oi_usd" else weight_column.removesuffix("_usd")
+    venues = latest.select(
+        asset_expr().alias("asset"),
+        "venue",
+        "instrument",
+        "ts",
+        "rate",
+        "interval_h",
+        rate_8h_equivalent(pl.col("rate"), pl.col("interval_h")).alias("rate_8h"),
+        annualized_rate(pl.col("rate"), pl.col("interval_h")).alias("annualized"),
+    )
+    if oi_usd is None:
+        venues = venues.with_columns(pl.lit(1.0).alias("weight"))
+        label = "equal"
+    else:
+        _require(oi_usd, ("venue", "instrument", weight_column), "cross_venue_funding weights")
+        w = oi_usd.select(
+            "venue", "instrument", pl.col(weight_column).cast(pl.Float64).alias("weight")
+        ).unique(subset=["venue", "instrument"], keep="last")
+        venues = venues.join(w, on=["venue", "instrument"], how="left")
+    usable = pl.col("weight").is_finite() & (pl.col("weight") > 0)
+    w_ok = pl.when(usable).then(pl.col("weight")).otherwise(None)
+    venues = venues.with_columns(pl.when(usable).then(pl.col("weight")).alias("weight"))
+    ordered = venues.sort(["asset", "venue", "instrument"])
+    assets = (
+        ordered.group_by("asset", maintain_order=True)
+        .agg(
+            pl.len().alias("n_venues"),
+            (w_ok.is_not_null().sum() / pl.len()).alias("weight_coverage"),
+            ((w_ok * pl.col("rate_8h")).sum() / w_ok.sum()).alias("_wmean"),
+            pl.col("rate_8h").mean().alias("_mean"),
+            (pl.col("rate_8h").max() - pl.col("rate_8h").min()).alias("spread_8h"),
+            pl.col("venue").get(pl.col("rate_8h").arg_max()).alias("high_venue"),
+            pl.col("instrument").get(pl.col("rate_8h").arg_max()).alias("high_instrument"),
+            pl.col("rate_8h").max().alias("high_rate_8h"),
+            pl.col("venue").get(pl.col("rate_8h").arg_min()).alias("low_venue"),
+            pl.col("instrument").get(pl.col("rate_8h").arg_min()).alias("low_instrument"),
+            pl.col("rate_8h").min().alias("low_rate_8h"),
+        )
+        .with_columns(
+            pl.when(pl.col("weight_coverage") > 0)
+            .then(pl.lit(label))
+            .otherwise(pl.lit("equal"))
+            .alias("weighting"),
+            pl.when(pl.col("weight_coverage") > 0)
+            .then(pl.col("_wmean"))
+            .otherwise(pl.col("_mean"))
+            .alias("agg_rate_8h"),
+        )
+        .with_columns(
+            annualized_rate(pl.col("agg_rate_8h"), 8.0).alias("agg_annualized"),
+            annualized_rate(pl.col("spread_8h"), 8.0).alias("spread_annualized"),
+        )
+        .select(
+            "asset",
+            "n_venues",
+            "weighting",
+            "weight_coverage",
+            "agg_rate_8h",
+            "agg_annualized",
+            "spread_8h",
+            "spread_annualized",
+            "high_venue",
+            "high_instrument",
+            "high_rate_8h",
+            "low_venue",
+            "low_instrument",
+            "low_rate_8h",
+        )
+        .sort("asset")
+    )
+    venues = venues.sort(
+        ["asset", "rate_8h", "venue", "instrument"], descending=[False, True, False, False]
+    )
+    return CrossVenueFunding(venues=venues, assets=assets)

@@ -1,0 +1,131 @@
+"""Golden tests for the funding core: annualisation, 8h normalisation, latest, cross-venue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perpscope.analytics.funding import (
+    annualized_rate,
+    cross_venue_funding,
+    latest_funding,
+    rate_8h_equivalent,
+)
+
+
+def _ts(hour: int) -> datetime:
+    return datetime(2024, 1, 1, hour, tzinfo=UTC)
+
+
+def test_annualized_rate_reproduces_playbook_54_75_percent() -> None:
+    # Playbook: +0.05% per 8h x 3 x 365 = 54.75%.
+    assert annualized_rate(0.0005, 8.0) == pytest.approx(0.5475)
+
+
+def test_annualized_rate_works_on_expressions() -> None:
+    frame = pl.DataFrame({"rate": [0.0005, 0.0001], "interval_h": [8.0, 1.0]})
+    out = frame.select(annualized_rate(pl.col("rate"), pl.col("interval_h")).alias("a"))
+    # 0.0001 per 1h x 8760 = 0.876 by hand.
+    assert out["a"].to_list() == pytest.approx([0.5475, 0.876])
+
+
+def test_rate_8h_equivalent_of_1h_and_4h_rates() -> None:
+    # 0.01% per 1h = 0.08% per 8h; 0.02% per 4h = 0.04% per 8h.
+    assert rate_8h_equivalent(0.0001, 1.0) == pytest.approx(0.0008)
+    assert rate_8h_equivalent(0.0002, 4.0) == pytest.approx(0.0004)
+
+
+@given(
+    rate=st.floats(-0.05, 0.05, allow_nan=False),
+    k=st.floats(-10, 10, allow_nan=False),
+    interval_h=st.sampled_from([1.0, 2.0, 4.0, 8.0]),
+)
+def test_annualisation_is_linear_in_rate_and_inverse_in_interval(
+    rate: float, k: float, interval_h: float
+) -> None:
+    assert annualized_rate(k * rate, interval_h) == pytest.approx(
+        k * annualized_rate(rate, interval_h), abs=1e-12
+    )
+    assert annualized_rate(rate, 2 * interval_h) == pytest.approx(
+        annualized_rate(rate, interval_h) / 2, abs=1e-12
+    )
+
+
+def _funding() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "venue": ["binance", "binance", "bybit", "okx", "okx", "binance"],
+            "instrument": [
+                "BTC-USDT-PERP",
+                "BTC-USDT-PERP",
+                "BTC-USDT-PERP",
+                "BTC-USDT-PERP",
+                "BTC-USDT-PERP",
+                "ETH-USDT-PERP",
+            ],
+            "ts": [_ts(0), _ts(8), _ts(8), _ts(4), _ts(0), _ts(8)],
+            "rate": [0.0001, 0.0003, 0.00005, 0.0002, 0.0009, 0.0001],
+            "interval_h": [8.0, 8.0, 1.0, 4.0, 4.0, 8.0],
+            "mark_px": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+
+
+def test_latest_funding_keeps_the_last_settlement_per_venue_and_instrument() -> None:
+    out = latest_funding(_funding())
+    assert out.columns == _funding().columns
+    assert out.select("venue", "instrument", "rate").rows() == [
+        ("binance", "BTC-USDT-PERP", 0.0003),
+        ("binance", "ETH-USDT-PERP", 0.0001),
+        ("bybit", "BTC-USDT-PERP", 0.00005),
+        ("okx", "BTC-USDT-PERP", 0.0002),  # 04:00 beats 00:00 although it comes first
+    ]
+
+
+def test_latest_funding_rejects_a_frame_without_rate() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        latest_funding(_funding().drop("rate"))
+
+
+def test_cross_venue_funding_oi_weighted_aggregate_and_spread() -> None:
+    latest = latest_funding(_funding())
+    oi = pl.DataFrame(
+        {
+            "venue": ["binance", "bybit", "okx"],
+            "instrument": ["BTC-USDT-PERP"] * 3,
+            "oi_usd": [3e9, 1e9, None],
+        }
+    )
+    result = cross_venue_funding(latest, oi)
+    # rate_8h by hand: binance 0.0003; bybit 0.00005*8 = 0.0004; okx 0.0002*2 = 0.0004.
+    btc = result.venues.filter(pl.col("asset") == "BTC")
+    assert btc["rate_8h"].to_list() == pytest.approx([0.0004, 0.0004, 0.0003])
+    assert btc["venue"].to_list() == ["bybit", "okx", "binance"]
+    row = result.assets.filter(pl.col("asset") == "BTC").row(0, named=True)
+    # okx has a null weight and is left out: (3e9*0.0003 + 1e9*0.0004) / 4e9 = 0.000325.
+    assert row["weighting"] == "oi"
+    assert row["weight_coverage"] == pytest.approx(2 / 3)
+    assert row["agg_rate_8h"] == pytest.approx(0.000325)
+    assert row["agg_annualized"] == pytest.approx(0.000325 * 1095)
+    # Spread: 0.0004 - 0.0003; the high end ties bybit/okx and goes to bybit (first by venue).
+    assert row["spread_8h"] == pytest.approx(0.0001)
+    assert row["spread_annualized"] == pytest.approx(0.1095)
+    assert (row["high_venue"], row["low_venue"]) == ("bybit", "binance")
+    eth = result.assets.filter(pl.col("asset") == "ETH").row(0, named=True)
+    # ETH has no weight at all: falls back to the equal-weight mean of its one venue.
+    assert eth["weighting"] == "equal"
+    assert eth["agg_rate_8h"] == pytest.approx(0.0001)
+    assert eth["spread_8h"] == 0.0
+
+
+def test_cross_venue_funding_without_oi_uses_equal_weights() -> None:
+    result = cross_venue_funding(latest_funding(_funding()))
+    row = result.assets.filter(pl.col("asset") == "BTC").row(0, named=True)
+    # (0.0003 + 0.0004 + 0.0004) / 3 by hand.
+    assert row["weighting"] == "equal"
+    assert row["agg_rate_8h"] == pytest.approx(0.0011 / 3)
+    assert row["n_venues"] == 3
