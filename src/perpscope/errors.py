@@ -90,14 +90,22 @@ class BadRow:
 class BadRowsError(DataContractError):
     """Some input rows are invalid; nothing was written."""
 
-    def __init__(self, source: str, bad: list[BadRow], total: int) -> None:
+    def __init__(
+        self,
+        source: str,
+        bad: list[BadRow],
+        total: int,
+        position: str = "line",
+        count: int | None = None,
+    ) -> None:
         self.source = source
         self.bad = bad
         self.total = total
-        shown = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:5])
-        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        self.count = len(bad) if count is None else count
+        shown = "; ".join(f"{position} {b.line}: {b.reason}" for b in bad[:5])
+        more = f" (and {self.count - 5} more)" if self.count > 5 else ""
         super().__init__(
-            f"{source}: {len(bad)} of {total} rows are invalid, nothing was written "
+            f"{source}: {self.count} of {total} rows are invalid, nothing was written "
             f"(use --skip-bad to import the rest): {shown}{more}"
         )
 
