@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from perpscope import __version__
-from perpscope.cli import config_cmd, export_cmd, import_cmd, sql_cmd, store_cmd
+from perpscope.cli import config_cmd, demo_cmd, export_cmd, import_cmd, sql_cmd, store_cmd
 from perpscope.cli._common import AppState, err_console
 from perpscope.config import load_config
 from perpscope.errors import PerpscopeError
@@ -73,6 +73,7 @@ def root(
     ctx.obj = AppState(cfg)
 
 
+app.command("demo")(demo_cmd.demo)
 app.command("sql")(sql_cmd.sql)
 app.add_typer(store_cmd.app, name="store")
 app.add_typer(import_cmd.app, name="import")

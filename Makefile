@@ -1,0 +1,45 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SOURCES := $(shell find src -type f -name '*.py' -o -type f -name '*.toml' 2>/dev/null) pyproject.toml
+
+.PHONY: demo test lint typecheck imports unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "perpscope needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# A regular (non-editable) install, as a user gets it.
+$(VENV)/.demo-installed: $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install --quiet .
+	touch $@
+
+# An editable install with the development tools.
+$(VENV)/.dev-installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/perpscope demo
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+imports: $(VENV)/.dev-installed
+	$(BIN)/lint-imports
+
+unit: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+test: lint typecheck imports unit
+
+bench: $(VENV)/.dev-installed
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
