@@ -18,13 +18,20 @@ from typing import Final, overload
 
 import polars as pl
 
+from perpscope.analytics._rolling import require_columns
+
 __all__ = [
     "HOURS_PER_YEAR",
     "CrossVenueFunding",
     "annualized_rate",
     "asset_expr",
     "cross_venue_funding",
+    "funding_arbitrage",
+    "funding_carry",
+    "funding_payment",
     "latest_funding",
+    "normalised_funding",
+    "predicted_funding",
     "rate_8h_equivalent",
 ]
 
@@ -84,12 +91,6 @@ def asset_expr(instrument: str = "instrument") -> pl.Expr:
     return pl.col(instrument).str.split("-").list.first()
 
 
-def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {', '.join(missing)}; it has {frame.columns}")
-
-
 def latest_funding(funding: pl.DataFrame) -> pl.DataFrame:
     """The latest settlement per (venue, instrument).
 
@@ -101,7 +102,7 @@ def latest_funding(funding: pl.DataFrame) -> pl.DataFrame:
         One row per (venue, instrument): the row with the greatest ``ts``, same columns as the
         input, sorted by venue and instrument.
     """
-    _require(funding, _FUNDING_COLUMNS, "latest_funding")
+    require_columns(funding, _FUNDING_COLUMNS, "latest_funding")
     return (
         funding.sort("ts")
         .group_by("venue", "instrument", maintain_order=True)
@@ -164,7 +165,7 @@ def cross_venue_funding(
     Returns:
         A :class:`CrossVenueFunding` with the per-venue and the per-asset frames.
     """
-    _require(latest, _FUNDING_COLUMNS, "cross_venue_funding")
+    require_columns(latest, _FUNDING_COLUMNS, "cross_venue_funding")
     label = "oi" if weight_column == "oi_usd" else weight_column.removesuffix("_usd")
     venues = latest.select(
         asset_expr().alias("asset"),
@@ -180,7 +181,9 @@ def cross_venue_funding(
         venues = venues.with_columns(pl.lit(1.0).alias("weight"))
         label = "equal"
     else:
-        _require(oi_usd, ("venue", "instrument", weight_column), "cross_venue_funding weights")
+        require_columns(
+            oi_usd, ("venue", "instrument", weight_column), "cross_venue_funding weights"
+        )
         w = oi_usd.select(
             "venue", "instrument", pl.col(weight_column).cast(pl.Float64).alias("weight")
         ).unique(subset=["venue", "instrument"], keep="last")
@@ -240,3 +243,121 @@ def cross_venue_funding(
         ["asset", "rate_8h", "venue", "instrument"], descending=[False, True, False, False]
     )
     return CrossVenueFunding(venues=venues, assets=assets)
+
+
+def normalised_funding(funding: pl.DataFrame) -> pl.DataFrame:
+    """Add ``asset``, ``rate_8h`` and ``annualized`` to funding rows, sorted by series and time.
+
+    Args:
+        funding: rows with venue, instrument, ts, rate, interval_h.
+
+    Returns:
+        The input columns plus ``asset``, ``rate_8h`` (8h-equivalent) and ``annualized``, sorted by
+        venue, instrument, ts.
+    """
+    require_columns(funding, _FUNDING_COLUMNS, "normalised_funding")
+    return funding.sort("venue", "instrument", "ts").with_columns(
+        asset_expr().alias("asset"),
+        rate_8h_equivalent(pl.col("rate"), pl.col("interval_h")).alias("rate_8h"),
+        annualized_rate(pl.col("rate"), pl.col("interval_h")).alias("annualized"),
+    )
+
+
+@overload
+def predicted_funding(
+    premium_index: float, interest_rate: float = 0.0001, clamp: float = 0.0005
+) -> float: ...
+@overload
+def predicted_funding(
+    premium_index: pl.Expr, interest_rate: float = 0.0001, clamp: float = 0.0005
+) -> pl.Expr: ...
+def predicted_funding(
+    premium_index: pl.Expr | float, interest_rate: float = 0.0001, clamp: float = 0.0005
+) -> pl.Expr | float:
+    """The playbook's funding formula: premium + clamp(interest - premium, -clamp, +clamp).
+
+    Playbook: "Funding Rate = Premium Index + clamp(Interest Rate - Premium Index, -0.05%, 0.05%)";
+    "The interest rate component is typically fixed at 0.01% per 8-hour period". Venue caps on the
+    final rate are not applied. All three are fractions per 8 hours.
+    """
+    if isinstance(premium_index, pl.Expr):
+        return premium_index + (interest_rate - premium_index).clip(-clamp, clamp)
+    return premium_index + min(max(interest_rate - premium_index, -clamp), clamp)
+
+
+def funding_payment(position_usd: float, rate: float) -> float:
+    """Funding paid per settlement by a position: ``position_usd x rate``.
+
+    Playbook: "Funding Payment = Position Size x Funding Rate" ($100,000 long at +0.05% pays $50).
+    ``position_usd`` is signed (long > 0, short < 0); the result is what the holder *pays*
+    (negative = receives).
+    """
+    return position_usd * rate
+
+
+def funding_carry(position_usd: float, rate: float, interval_h: float, holding_h: float) -> float:
+    """Funding paid over ``holding_h`` hours at a constant rate (no compounding).
+
+    Playbook: "$100,000 BTC long ... +0.05% ... $50 every 8 hours. Over a week, that is $1,050"
+    (168 / 8 = 21 settlements). Partial intervals count pro rata.
+    """
+    return funding_payment(position_usd, rate) * holding_h / interval_h
+
+
+def funding_arbitrage(
+    latest: pl.DataFrame, *, min_spread_8h: float = 0.0, alert_spread_8h: float = 0.0003
+) -> pl.DataFrame:
+    """Funding-arbitrage screener: venue pairs of an asset ranked by 8h-equivalent spread.
+
+    Playbook: OI migration "can create temporary dislocations in funding rates between exchanges
+    that are exploitable via cross-exchange arbitrage"; "Cross-exchange funding spread alerts:
+    Trigger when the funding rate differential between two major exchanges exceeds 0.03%".
+
+    Each unordered pair of (venue, instrument) rows of one asset on different venues appears once,
+    oriented so the trade is short the higher-rate leg and long the lower one.
+
+    Args:
+        latest: one row per (venue, instrument) with venue, instrument, ts, rate, interval_h.
+        min_spread_8h: pairs with a smaller spread are dropped.
+        alert_spread_8h: ``alert`` is true when the spread is >= this (0.03%).
+
+    Returns:
+        ``asset short_venue short_instrument short_rate_8h long_venue long_instrument
+        long_rate_8h spread_8h carry_annualized alert`` sorted by spread, widest first;
+        ``carry_annualized`` = spread_8h x 8760 / 8, before fees and price risk.
+    """
+    require_columns(latest, _FUNDING_COLUMNS, "funding_arbitrage")
+    legs = latest.select(
+        asset_expr().alias("asset"),
+        "venue",
+        "instrument",
+        rate_8h_equivalent(pl.col("rate"), pl.col("interval_h")).alias("rate_8h"),
+    )
+    pairs = legs.join(legs, on="asset", suffix="_b").filter(
+        (pl.col("venue") != pl.col("venue_b"))
+        & (
+            (pl.col("rate_8h") > pl.col("rate_8h_b"))
+            | ((pl.col("rate_8h") == pl.col("rate_8h_b")) & (pl.col("venue") < pl.col("venue_b")))
+        )
+    )
+    return (
+        pairs.select(
+            "asset",
+            pl.col("venue").alias("short_venue"),
+            pl.col("instrument").alias("short_instrument"),
+            pl.col("rate_8h").alias("short_rate_8h"),
+            pl.col("venue_b").alias("long_venue"),
+            pl.col("instrument_b").alias("long_instrument"),
+            pl.col("rate_8h_b").alias("long_rate_8h"),
+            (pl.col("rate_8h") - pl.col("rate_8h_b")).alias("spread_8h"),
+        )
+        .filter(pl.col("spread_8h") >= min_spread_8h)
+        .with_columns(
+            annualized_rate(pl.col("spread_8h"), 8.0).alias("carry_annualized"),
+            (pl.col("spread_8h") >= alert_spread_8h - 1e-12).alias("alert"),
+        )
+        .sort(
+            ["spread_8h", "asset", "short_venue", "long_venue"],
+            descending=[True, False, False, False],
+        )
+    )

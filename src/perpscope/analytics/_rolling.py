@@ -1,0 +1,159 @@
+"""Rolling statistics and prior-extreme divergence shared by the analytics modules.
+
+Every window here is a trailing *time* window ``(t - window, t]`` over a ``ts`` column (gaps in
+the data shrink the window instead of stretching it), computed per series with ``.over(keys)``.
+Frames must be sorted by their series keys and ``ts``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+import polars as pl
+
+__all__ = [
+    "REL_STD_TOL",
+    "hours",
+    "prior_extreme_divergence",
+    "require_columns",
+    "rolling_percentile",
+    "rolling_zscore",
+]
+
+REL_STD_TOL: Final = 1e-9
+"""A window whose std is below this fraction of its |mean| (plus 1e-15) counts as constant."""
+
+
+def require_columns(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Raise ``ValueError`` naming the missing columns when ``frame`` lacks any of ``columns``."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {', '.join(missing)}; it has {frame.columns}")
+
+
+def hours(value_h: float) -> timedelta:
+    """A ``timedelta`` of ``value_h`` hours (window parameters are given in hours)."""
+    return timedelta(hours=value_h)
+
+
+def rolling_zscore(
+    value: pl.Expr, ts: str, window_h: float, keys: list[str], *, min_samples: int = 2
+) -> pl.Expr:
+    """``(x - mean) / std`` over the trailing ``window_h`` hours, per series ``keys``.
+
+    The std is the sample std (ddof = 1). A constant window (std below ``REL_STD_TOL`` x |mean|)
+    and a window with fewer than ``min_samples`` values give null, never NaN or infinity.
+    """
+    w = hours(window_h)
+    mean = value.rolling_mean_by(ts, w, min_samples=min_samples).over(keys)
+    std = value.rolling_std_by(ts, w, min_samples=min_samples).over(keys)
+    flat = std <= mean.abs() * REL_STD_TOL + 1e-15
+    return pl.when(flat | std.is_null()).then(None).otherwise((value - mean) / std)
+
+
+def rolling_percentile(value: pl.Expr, ts: str, window_h: float, keys: list[str]) -> pl.Expr:
+    """Share of the trailing ``window_h``-hour window's values that are <= the current one.
+
+    In (0, 1]: 1.0 means the current value is the window's highest (ties count as <=). Null values
+    give null.
+    """
+    w = hours(window_h)
+    rank = value.rolling_rank_by(ts, w, method="max").over(keys)
+    count = value.is_not_null().cast(pl.Float64).rolling_sum_by(ts, w).over(keys)
+    return pl.when(value.is_null()).then(None).otherwise(rank.cast(pl.Float64) / count)
+
+
+def prior_extreme_divergence(
+    frame: pl.DataFrame,
+    *,
+    keys: list[str],
+    price: str,
+    indicator: str,
+    window_h: float,
+    min_gap_h: float,
+    prefix: str,
+) -> pl.DataFrame:
+    """Compare an indicator at a new price extreme with its value at the prior extreme.
+
+    Rule (used for funding-price and CVD-price divergence):
+
+    - a bar is a **new high** when ``price`` is strictly above every price of the trailing
+      ``window_h`` hours before it (``(t - window, t)``); a **new low** mirrors it;
+    - its **prior high** is the latest earlier new-high bar that is at least ``min_gap_h`` hours
+      older and at most ``window_h`` hours older (so the two highs are distinct swings within one
+      window);
+    - **bearish** when the indicator at the new high is strictly below its value at the prior high;
+      **bullish** when, at a new low, it is strictly above its value at the prior low.
+
+    Adds columns ``{prefix}_new_high``, ``{prefix}_new_low`` (bool), ``{prefix}_prior_ts``,
+    ``{prefix}_prior_price``, ``{prefix}_prior_value`` (of the prior extreme used, or null) and
+    ``{prefix}_divergence`` (``"bearish"``, ``"bullish"`` or null). Input must be sorted by ``keys``
+    then ``ts``; the output keeps that order.
+    """
+    w = hours(window_h)
+    prev_max = pl.col(price).rolling_max_by("ts", w, closed="left").over(keys)
+    prev_min = pl.col(price).rolling_min_by("ts", w, closed="left").over(keys)
+    base = frame.with_columns(
+        (pl.col(price) > prev_max).fill_null(False).alias("_hi"),
+        (pl.col(price) < prev_min).fill_null(False).alias("_lo"),
+    )
+    out = base
+    for side in ("hi", "lo"):
+        marks = (
+            base.filter(pl.col(f"_{side}"))
+            .select(
+                *keys,
+                (pl.col("ts") + hours(min_gap_h)).alias("_key"),
+                pl.col("ts").alias(f"_{side}_ts"),
+                pl.col(price).alias(f"_{side}_px"),
+                pl.col(indicator).alias(f"_{side}_v"),
+            )
+            .sort("_key")  # sorted globally, hence per group as join_asof needs
+        )
+        out = (
+            out.with_row_index("_row")
+            .sort("ts")
+            .join_asof(
+                marks,
+                left_on="ts",
+                right_on="_key",
+                by=keys,
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .sort("_row")
+            .drop("_row", "_key")
+        )
+        too_old = pl.col("ts") - pl.col(f"_{side}_ts") > w
+        out = out.with_columns(
+            pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c)
+            for c in (f"_{side}_ts", f"_{side}_px", f"_{side}_v")
+        )
+    bearish = pl.col("_hi") & (pl.col(indicator) < pl.col("_hi_v"))
+    bullish = pl.col("_lo") & (pl.col(indicator) > pl.col("_lo_v"))
+    return out.with_columns(
+        pl.col("_hi").alias(f"{prefix}_new_high"),
+        pl.col("_lo").alias(f"{prefix}_new_low"),
+        pl.when(pl.col("_hi"))
+        .then(pl.col("_hi_ts"))
+        .when(pl.col("_lo"))
+        .then(pl.col("_lo_ts"))
+        .alias(f"{prefix}_prior_ts"),
+        pl.when(pl.col("_hi"))
+        .then(pl.col("_hi_px"))
+        .when(pl.col("_lo"))
+        .then(pl.col("_lo_px"))
+        .alias(f"{prefix}_prior_price"),
+        pl.when(pl.col("_hi"))
+        .then(pl.col("_hi_v"))
+        .when(pl.col("_lo"))
+        .then(pl.col("_lo_v"))
+        .alias(f"{prefix}_prior_value"),
+        pl.when(bearish.fill_null(False))
+        .then(pl.lit("bearish"))
+        .when(bullish.fill_null(False))
+        .then(pl.lit("bullish"))
+        .otherwise(None)
+        .alias(f"{prefix}_divergence"),
+    ).drop("_hi", "_lo", "_hi_ts", "_hi_px", "_hi_v", "_lo_ts", "_lo_px", "_lo_v")
