@@ -86,7 +86,7 @@ def test_statistics_cross_checked_against_duckdb_window_functions() -> None:
     con = duckdb.connect()
     con.register("f", frame.to_arrow())
     ref = pl.from_arrow(
-        con.execute(
+        con.sql(
             """
             WITH w AS (
               SELECT ts, rate * 8 / interval_h AS r,

@@ -15,6 +15,7 @@ import polars as pl
 __all__ = [
     "REL_STD_TOL",
     "hours",
+    "lagged",
     "prior_extreme_divergence",
     "require_columns",
     "rolling_percentile",
@@ -35,6 +36,42 @@ def require_columns(frame: pl.DataFrame, columns: tuple[str, ...], what: str) ->
 def hours(value_h: float) -> timedelta:
     """A ``timedelta`` of ``value_h`` hours (window parameters are given in hours)."""
     return timedelta(hours=value_h)
+
+
+def lagged(
+    frame: pl.DataFrame,
+    *,
+    keys: list[str],
+    columns: list[str],
+    lag_h: float,
+    tolerance_h: float,
+    suffix: str,
+) -> pl.DataFrame:
+    """Add each column's value as of ``lag_h`` hours earlier, per series ``keys``.
+
+    The value used is the latest observation at or before ``ts - lag_h`` and no older than
+    ``ts - lag_h - tolerance_h`` (else null), so gaps never pair a value with a stale one. Adds
+    ``{column}{suffix}`` columns; the frame must be sorted by ``keys`` then ``ts`` and keeps it.
+    """
+    right = frame.select(
+        *keys, pl.col("ts").alias("_lag_ts"), *[pl.col(c).alias(c + suffix) for c in columns]
+    ).sort("_lag_ts")
+    return (
+        frame.with_row_index("_row")
+        .with_columns((pl.col("ts") - hours(lag_h)).alias("_target"))
+        .sort("_target")
+        .join_asof(
+            right,
+            left_on="_target",
+            right_on="_lag_ts",
+            by=keys,
+            strategy="backward",
+            tolerance=hours(tolerance_h),
+            check_sortedness=False,
+        )
+        .sort("_row")
+        .drop("_row", "_target", "_lag_ts")
+    )
 
 
 def rolling_zscore(

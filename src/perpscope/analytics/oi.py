@@ -1,0 +1,343 @@
+"""Open-interest readings of the playbook, as pure polars functions.
+
+Input frames carry ``venue``, ``instrument``, ``ts`` (UTC) and ``oi_usd`` (one-sided OI as USD
+notional, the ``open_interest`` table's column); price-aware readings also need ``close_px``.
+A series is one (venue, instrument); windows and lags are in hours and look back in time only.
+Changes are fractions (0.10 = +10%).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from perpscope.analytics._rolling import (
+    hours,
+    lagged,
+    require_columns,
+    rolling_percentile,
+)
+from perpscope.analytics.funding import asset_expr
+
+__all__ = [
+    "QUADRANTS",
+    "market_oi_divergence",
+    "oi_changes",
+    "oi_divergence",
+    "oi_percentile",
+    "price_oi_quadrant",
+    "venue_oi_share",
+]
+
+_SERIES: Final = ["venue", "instrument"]
+
+QUADRANTS: Final[dict[str, str]] = {
+    "new_longs": "price up, OI up: new longs are opening; healthy uptrend, bullish continuation",
+    "short_covering": "price up, OI down: shorts are covering; the rally may exhaust",
+    "new_shorts": "price down, OI up: new shorts opening; healthy downtrend, bearish continuation",
+    "long_capitulation": "price down, OI down: longs are capitulating; selling may exhaust",
+    "undefined": "price or OI unchanged or unknown: no reading",
+}
+"""The playbook's four price/OI scenarios (and the catch-all) with their interpretation."""
+
+
+def price_oi_quadrant(price_change: pl.Expr, oi_change: pl.Expr) -> pl.Expr:
+    """Classify a price change and an OI change into the playbook's four scenarios.
+
+    Playbook table "Price / OI / Interpretation": rising/rising = new longs, rising/falling =
+    short covering, falling/rising = new shorts, falling/falling = long capitulation. The
+    classification is total: a zero, null or NaN change on either side gives ``"undefined"``.
+
+    Returns:
+        A string expression with a key of :data:`QUADRANTS`.
+    """
+    up_p, dn_p = price_change > 0, price_change < 0
+    up_o, dn_o = oi_change > 0, oi_change < 0
+    label = (
+        pl.when(up_p & up_o)
+        .then(pl.lit("new_longs"))
+        .when(up_p & dn_o)
+        .then(pl.lit("short_covering"))
+        .when(dn_p & up_o)
+        .then(pl.lit("new_shorts"))
+        .when(dn_p & dn_o)
+        .then(pl.lit("long_capitulation"))
+        .otherwise(pl.lit("undefined"))
+    )
+    return label.fill_null("undefined")
+
+
+def oi_changes(
+    oi: pl.DataFrame,
+    *,
+    change_h: float = 24.0,
+    avg_window_h: float = 168.0,
+    wave_ratio: float = 3.0,
+    spike_h: float = 4.0,
+    spike_threshold: float = 0.10,
+    alert_threshold: float = 0.10,
+    lag_tolerance_h: float = 2.0,
+) -> pl.DataFrame:
+    """OI change over 24h, its ratio to the 7-day average, intraday spikes and the 24h alert.
+
+    Playbook: "Track OI's 24-hour rate of change alongside its 7-day average rate of change. When
+    the 24-hour figure is 3x or more above the 7-day average, a wave of new positioning has
+    entered"; "a 10-15% increase within a few hours" is a spike; "OI spike alerts: Trigger when
+    aggregate OI increases by more than 10% in 24 hours".
+
+    Rules:
+
+    - ``oi_change_24h`` = oi[t] / oi[t - change_h] - 1, the earlier value being the latest
+      observation at or before t - change_h and at most ``lag_tolerance_h`` older (else null);
+    - ``roc_avg_7d`` = mean of ``oi_change_24h`` over the trailing ``avg_window_h`` hours;
+    - ``roc_ratio`` = oi_change_24h / roc_avg_7d when roc_avg_7d > 0, else null;
+      ``wave`` = roc_ratio >= ``wave_ratio`` (a flat or falling week never signals a wave:
+      "3x above" an average that is not positive has no meaning);
+    - ``oi_change_4h`` as above over ``spike_h``; ``spike`` = oi_change_4h >= ``spike_threshold``;
+    - ``alert_24h`` = oi_change_24h > ``alert_threshold``.
+
+    Args:
+        oi: rows with venue, instrument, ts, oi_usd.
+
+    Returns:
+        The input sorted by venue, instrument, ts, plus the columns above.
+    """
+    require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_changes")
+    base = oi.sort(*_SERIES, "ts")
+    base = lagged(
+        base,
+        keys=_SERIES,
+        columns=["oi_usd"],
+        lag_h=change_h,
+        tolerance_h=lag_tolerance_h,
+        suffix="_24h_ago",
+    )
+    base = lagged(
+        base,
+        keys=_SERIES,
+        columns=["oi_usd"],
+        lag_h=spike_h,
+        tolerance_h=lag_tolerance_h,
+        suffix="_4h_ago",
+    )
+    ch = pl.col("oi_change_24h")
+    avg = pl.col("roc_avg_7d")
+    return (
+        base.with_columns(
+            (pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0).alias("oi_change_24h"),
+            (pl.col("oi_usd") / pl.col("oi_usd_4h_ago") - 1.0).alias("oi_change_4h"),
+        )
+        .with_columns(
+            ch.rolling_mean_by("ts", hours(avg_window_h)).over(_SERIES).alias("roc_avg_7d")
+        )
+        .with_columns(pl.when(avg > 0).then(ch / avg).otherwise(None).alias("roc_ratio"))
+        .with_columns(
+            (pl.col("roc_ratio") >= wave_ratio).fill_null(False).alias("wave"),
+            (pl.col("oi_change_4h") >= spike_threshold).fill_null(False).alias("spike"),
+            (ch > alert_threshold).fill_null(False).alias("alert_24h"),
+        )
+        .drop("oi_usd_24h_ago", "oi_usd_4h_ago")
+    )
+
+
+def oi_divergence(
+    frame: pl.DataFrame,
+    *,
+    window_h: float = 72.0,
+    min_oi_drop: float = 0.08,
+    moderate_ratio: float = 0.5,
+    strong_ratio: float = 1.0,
+    lag_tolerance_h: float = 2.0,
+) -> pl.DataFrame:
+    """OI divergence: price at a new extreme while OI has declined, with the ratio Y/X.
+
+    Playbook: "If price rises X% while OI falls Y%, the divergence ratio is Y/X" (SOL: 16% and 12%
+    give 0.75); "ratios above 0.5 ... win rate above 60%. Ratios above 1.0 ... above 70%"; "The
+    divergence needs to be sustained (at least 3-5 days of OI decline while price continues in its
+    direction) and significant (OI declining by at least 8-10% during the period)".
+
+    Rules over the trailing ``window_h`` (72h = the playbook's 3 days, the lower end of 3-5):
+
+    - ``price_change_w`` = close[t] / close[t - w] - 1; ``oi_change_w`` likewise (as-of values,
+      at most ``lag_tolerance_h`` stale);
+    - ``divergence_ratio`` = -oi_change_w / |price_change_w| (null when price did not move);
+      positive when OI fell;
+    - guards: ``sustained`` = OI never rose above its value at t - w during (t - w, t];
+      ``significant`` = oi_change_w <= -min_oi_drop; price at a window extreme (close[t] is the
+      highest close of (t - w, t] for bearish, the lowest for bullish);
+    - ``oi_divergence`` = ``bearish`` (price up) or ``bullish`` (price down) when the guards hold
+      and the ratio >= ``moderate_ratio``; ``oi_divergence_grade`` = strong (ratio >=
+      ``strong_ratio``) or moderate.
+
+    Args:
+        frame: rows with venue, instrument, ts, close_px, oi_usd.
+
+    Returns:
+        The input sorted by venue, instrument, ts, plus ``price_change_w oi_change_w
+        divergence_ratio sustained significant quadrant oi_divergence oi_divergence_grade``
+        (``quadrant`` classifies the window's price and OI changes).
+    """
+    require_columns(frame, ("venue", "instrument", "ts", "close_px", "oi_usd"), "oi_divergence")
+    w = hours(window_h)
+    base = lagged(
+        frame.sort(*_SERIES, "ts"),
+        keys=_SERIES,
+        columns=["close_px", "oi_usd"],
+        lag_h=window_h,
+        tolerance_h=lag_tolerance_h,
+        suffix="_start",
+    )
+    pc, oc = pl.col("price_change_w"), pl.col("oi_change_w")
+    ratio = pl.col("divergence_ratio")
+    out = base.with_columns(
+        (pl.col("close_px") / pl.col("close_px_start") - 1.0).alias("price_change_w"),
+        (pl.col("oi_usd") / pl.col("oi_usd_start") - 1.0).alias("oi_change_w"),
+        pl.col("oi_usd").rolling_max_by("ts", w).over(_SERIES).alias("_oi_max"),
+        pl.col("close_px").rolling_max_by("ts", w).over(_SERIES).alias("_px_max"),
+        pl.col("close_px").rolling_min_by("ts", w).over(_SERIES).alias("_px_min"),
+    ).with_columns(
+        pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
+        (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
+        (oc <= -min_oi_drop).fill_null(False).alias("significant"),
+        price_oi_quadrant(pc, oc).alias("quadrant"),
+    )
+    ok = pl.col("sustained") & pl.col("significant") & (ratio >= moderate_ratio).fill_null(False)
+    bearish = ok & (pc > 0) & (pl.col("close_px") >= pl.col("_px_max"))
+    bullish = ok & (pc < 0) & (pl.col("close_px") <= pl.col("_px_min"))
+    label = pl.when(bearish).then(pl.lit("bearish")).when(bullish).then(pl.lit("bullish"))
+    return out.with_columns(
+        label.otherwise(None).alias("oi_divergence"),
+        pl.when(bearish | bullish)
+        .then(pl.when(ratio >= strong_ratio).then(pl.lit("strong")).otherwise(pl.lit("moderate")))
+        .otherwise(None)
+        .alias("oi_divergence_grade"),
+    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min")
+
+
+def market_oi_divergence(
+    divergences: pl.DataFrame, *, min_assets: int = 2, grid_h: float = 1.0
+) -> pl.DataFrame:
+    """The market-wide form: how many assets show the same OI divergence at once.
+
+    Playbook: "Check if the OI divergence is occurring across multiple assets (BTC, ETH, SOL) or
+    only on one. Market-wide divergences are stronger."
+
+    Args:
+        divergences: output of :func:`oi_divergence` for several assets.
+        min_assets: assets that must diverge the same way for ``market_wide``.
+        grid_h: period to align timestamps of different assets on, hours.
+
+    Returns:
+        One row per period with any divergence: ``period n_assets bearish_assets bullish_assets
+        market_wide`` (market_wide = bearish | bullish | null; bearish wins a tie).
+    """
+    per = divergences.filter(pl.col("oi_divergence").is_not_null()).select(
+        pl.col("ts").dt.truncate(f"{int(grid_h * 3600)}s").alias("period"),
+        asset_expr().alias("asset"),
+        "oi_divergence",
+    )
+    agg = per.group_by("period").agg(
+        pl.col("asset").n_unique().alias("n_assets"),
+        pl.col("asset")
+        .filter(pl.col("oi_divergence") == "bearish")
+        .unique()
+        .sort()
+        .alias("bearish_assets"),
+        pl.col("asset")
+        .filter(pl.col("oi_divergence") == "bullish")
+        .unique()
+        .sort()
+        .alias("bullish_assets"),
+    )
+    nb, nu = pl.col("bearish_assets").list.len(), pl.col("bullish_assets").list.len()
+    return agg.with_columns(
+        pl.when((nb >= min_assets) & (nb >= nu))
+        .then(pl.lit("bearish"))
+        .when(nu >= min_assets)
+        .then(pl.lit("bullish"))
+        .otherwise(None)
+        .alias("market_wide"),
+        pl.col("bearish_assets").list.join(","),
+        pl.col("bullish_assets").list.join(","),
+    ).sort("period")
+
+
+def venue_oi_share(
+    oi: pl.DataFrame,
+    *,
+    horizon_h: float = 168.0,
+    migration_threshold: float = 0.05,
+    grid_h: float = 1.0,
+) -> pl.DataFrame:
+    """Each venue's share of an asset's OI, concentration, share change and migration.
+
+    Playbook: "Track which exchange holds the largest share of total OI ... When one exchange's OI
+    share increases significantly (e.g., Bybit going from 22% to 30%)"; "When OI declines on one
+    exchange but rises on another, traders are migrating their positions".
+
+    Rules: per (asset, venue, period of ``grid_h`` hours) the venue's OI is the sum over its
+    instruments of their last ``oi_usd`` in the period; ``share`` = venue OI / asset OI; ``hhi`` =
+    sum of squared shares (1 = one venue holds everything); ``share_change`` and
+    ``venue_oi_change`` compare with the same period ``horizon_h`` earlier; ``migration`` (per
+    asset and period) = some venue's OI fell by >= ``migration_threshold`` while another's rose
+    by >= it.
+
+    Returns:
+        ``asset venue period oi_usd share hhi top_venue share_change venue_oi_change migration``
+        sorted by asset, period, venue.
+    """
+    require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "venue_oi_share")
+    grid = f"{int(grid_h * 3600)}s"
+    per = (
+        oi.sort("ts")
+        .group_by("venue", "instrument", pl.col("ts").dt.truncate(grid).alias("period"))
+        .agg(pl.col("oi_usd").last())
+        .group_by(asset_expr().alias("asset"), "venue", "period")
+        .agg(pl.col("oi_usd").sum())
+        .with_columns(
+            (pl.col("oi_usd") / pl.col("oi_usd").sum().over("asset", "period")).alias("share")
+        )
+        .with_columns(
+            (pl.col("share") ** 2).sum().over("asset", "period").alias("hhi"),
+            pl.col("venue")
+            .sort_by("share", descending=True)
+            .first()
+            .over("asset", "period")
+            .alias("top_venue"),
+        )
+    )
+    earlier = per.select(
+        "asset",
+        "venue",
+        (pl.col("period") + hours(horizon_h)).alias("period"),
+        pl.col("share").alias("_share0"),
+        pl.col("oi_usd").alias("_oi0"),
+    )
+    out = per.join(earlier, on=["asset", "venue", "period"], how="left").with_columns(
+        (pl.col("share") - pl.col("_share0")).alias("share_change"),
+        (pl.col("oi_usd") / pl.col("_oi0") - 1.0).alias("venue_oi_change"),
+    )
+    ch = pl.col("venue_oi_change")
+    migration = ((ch <= -migration_threshold).any() & (ch >= migration_threshold).any()).over(
+        "asset", "period"
+    )
+    return (
+        out.with_columns(migration.alias("migration"))
+        .drop("_share0", "_oi0")
+        .sort("asset", "period", "venue")
+    )
+
+
+def oi_percentile(oi: pl.DataFrame, *, window_h: float = 720.0) -> pl.DataFrame:
+    """OI percentile over the trailing 30 days (playbook: "OI elevated at 90th percentile vs. the
+    30-day average").
+
+    Returns:
+        The input sorted by venue, instrument, ts plus ``oi_percentile``: the share of the
+        window's ``oi_usd`` values <= the current one, in (0, 1].
+    """
+    require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_percentile")
+    return oi.sort(*_SERIES, "ts").with_columns(
+        rolling_percentile(pl.col("oi_usd"), "ts", window_h, _SERIES).alias("oi_percentile")
+    )
