@@ -1,0 +1,137 @@
+"""Position size from equity, risk and stop distance, with margin and a liquidation check.
+
+Playbook, "Calculate position size": risk per trade = equity x risk %,
+risk per unit = |entry - stop|, size = risk / risk per unit; margin = notional / leverage on
+isolated margin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perpscope.risk._checks import PositionSide, non_negative, positive, side_sign
+from perpscope.risk.liquidation_price import simplified_liquidation_price
+
+__all__ = ["SizeResult", "infer_side", "position_size", "stop_from_atr"]
+
+
+@dataclass(frozen=True, slots=True)
+class SizeResult:
+    """A sized position. ``risk_usd`` is the loss at the stop of ``qty`` (after any lot rounding).
+
+    ``liquidation_px`` is the simplified isolated liquidation price at ``leverage`` and ``mmr``
+    (with ``mmr`` = 0 it is the bankruptcy price); ``warning`` is set unless it is beyond the stop.
+    """
+
+    side: PositionSide
+    qty: float
+    risk_budget_usd: float
+    risk_usd: float
+    risk_per_unit_usd: float
+    notional_usd: float
+    leverage: float
+    margin_usd: float
+    entry_px: float
+    stop_px: float
+    liquidation_px: float | None
+    mmr: float
+    warning: str | None
+
+
+def infer_side(entry_px: float, stop_px: float) -> PositionSide:
+    """Long if the stop is below entry, short if above.
+
+    Raises:
+        ValueError: the stop equals the entry.
+    """
+    positive("entry price", entry_px)
+    positive("stop price", stop_px)
+    if stop_px == entry_px:
+        raise ValueError("the stop must differ from the entry (it sets the risk per unit)")
+    return PositionSide.LONG if stop_px < entry_px else PositionSide.SHORT
+
+
+def stop_from_atr(side: PositionSide, entry_px: float, atr: float, multiple: float) -> float:
+    """A stop ``multiple`` x ATR beyond entry (playbook: "1-2x ATR beyond your entry level").
+
+    Raises:
+        ValueError: non-positive inputs, or a stop at or below zero.
+    """
+    positive("entry price", entry_px)
+    positive("ATR", atr)
+    positive("ATR multiple", multiple)
+    stop = entry_px - side_sign(side) * atr * multiple
+    if stop <= 0:
+        raise ValueError(
+            f"{multiple:g} x ATR {atr:g} below {entry_px:g} puts the stop at or below zero"
+        )
+    return stop
+
+
+def position_size(
+    equity_usd: float,
+    risk_pct: float,
+    entry_px: float,
+    stop_px: float,
+    leverage: float = 1.0,
+    *,
+    lot_size: float | None = None,
+    mmr: float = 0.0,
+) -> SizeResult:
+    """Size a position so that a fill at the stop loses ``risk_pct`` % of ``equity_usd``.
+
+    Args:
+        equity_usd: account equity.
+        risk_pct: risk per trade in percent (1.5 = 1.5 %).
+        entry_px: entry price.
+        stop_px: stop price; below entry for a long, above for a short.
+        leverage: isolated leverage for the margin and the liquidation check.
+        lot_size: round the quantity down to a multiple of this (default: no rounding).
+        mmr: maintenance margin rate for the liquidation check.
+
+    Returns:
+        The size, risk, notional, margin and the liquidation check.
+
+    Raises:
+        ValueError: invalid input, or a lot size larger than the whole position.
+    """
+    positive("equity", equity_usd)
+    positive("risk percent", risk_pct)
+    if risk_pct > 100:
+        raise ValueError(f"risk percent must be at most 100, got {risk_pct:g}")
+    positive("leverage", leverage)
+    non_negative("mmr", mmr)
+    side = infer_side(entry_px, stop_px)
+    budget = equity_usd * risk_pct / 100.0
+    per_unit = abs(entry_px - stop_px)
+    qty = budget / per_unit
+    if lot_size is not None:
+        positive("lot size", lot_size)
+        qty = math.floor(qty / lot_size + 1e-9) * lot_size
+        if qty <= 0:
+            raise ValueError(f"the risk budget buys less than one lot of {lot_size:g}")
+    notional = qty * entry_px
+    liq = simplified_liquidation_price(side, entry_px, leverage, mmr)
+    beyond = liq is None or (liq < stop_px if side is PositionSide.LONG else liq > stop_px)
+    warning = None
+    if not beyond:
+        warning = (
+            f"liquidation at about {liq:,.8g} comes before the stop at {stop_px:,.8g}: "
+            "lower the leverage or move the stop"
+        )
+    return SizeResult(
+        side=side,
+        qty=qty,
+        risk_budget_usd=budget,
+        risk_usd=qty * per_unit,
+        risk_per_unit_usd=per_unit,
+        notional_usd=notional,
+        leverage=leverage,
+        margin_usd=notional / leverage,
+        entry_px=entry_px,
+        stop_px=stop_px,
+        liquidation_px=liq,
+        mmr=mmr,
+        warning=warning,
+    )
