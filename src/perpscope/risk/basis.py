@@ -110,7 +110,7 @@ def plan_basis_trade(
         signals.append(
             f"funding {rate_8h:.4%} per 8h is below {min_rate_8h:.4%}: not worth the capital lockup"
         )
-    if ratio < min_buffer_ratio:
+    if ratio < min_buffer_ratio - 1e-12:  # the default buffer sits exactly on the floor
         signals.append(
             f"margin buffer {ratio:.1%} is under {min_buffer_ratio:.0%} of the required margin"
         )
