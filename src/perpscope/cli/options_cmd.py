@@ -1,0 +1,225 @@
+"""``perpscope options``: put/call ratios, max pain, OI walls, unusual activity and volatility.
+
+Also ``import_options``, the ``perpscope import options FILE --venue deribit`` command, registered
+on the import group by ``cli/main.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perpscope.cli._common import Format, emit, err_console, out_console, state
+from perpscope.errors import UsageError
+from perpscope.services.options import (
+    ChainQuery,
+    maxpain_curve_report,
+    maxpain_report,
+    oi_report,
+    pcr_report,
+    smile_report,
+    summary_report,
+    unusual_report,
+)
+from perpscope.services.options import import_options as import_options_file
+
+__all__ = ["app", "import_options"]
+
+app = typer.Typer(
+    help="Options positioning and volatility from stored chain snapshots.", no_args_is_help=True
+)
+
+VenueOpt = Annotated[str, typer.Option("--venue", help="Venue id.")]
+UnderlyingOpt = Annotated[str, typer.Option("--underlying", help="Underlying asset: BTC, ETH...")]
+ExpiryOpt = Annotated[
+    str | None, typer.Option("--expiry", help="Only this expiry date (YYYY-MM-DD).")
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", help="Read the chain as of this UTC time (ISO 8601; default: latest)."),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+ThresholdOpt = Annotated[
+    float, typer.Option("--threshold-usd", min=0, help="Notional that counts as unusual, USD.")
+]
+
+
+def _query(venue: str, underlying: str, expiry: str | None, at: str | None) -> ChainQuery:
+    try:
+        day = date.fromisoformat(expiry) if expiry is not None else None
+    except ValueError:
+        raise UsageError(f"bad --expiry {expiry!r}: use YYYY-MM-DD, e.g. 2024-01-26") from None
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"bad --at {at!r}: use ISO 8601, e.g. 2024-01-08T12:00Z") from None
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if not underlying.isalnum():
+        raise UsageError(f"bad --underlying {underlying!r}: use an asset like BTC or ETH")
+    return ChainQuery(venue.lower(), underlying.upper(), day, when)
+
+
+def _record(report: dict[str, Any], fmt: Format, title: str, nested: str = "by_expiry") -> None:
+    """Print a record with a nested list: one JSON document, or a record table plus a table."""
+    if fmt is Format.JSON:
+        emit(report, fmt.value)
+        return
+    emit({k: v for k, v in report.items() if not isinstance(v, list)}, fmt.value, title=title)
+    for key, rows in report.items():
+        if isinstance(rows, list):
+            emit(rows, fmt.value, title=key if key != nested else f"{title} by expiry")
+
+
+@app.command("summary")
+def summary(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    threshold_usd: ThresholdOpt = 10e6,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """One screen: put/call ratios and their reading, max pain of the largest expiry, the biggest
+    OI walls, the term structure's shape and unusual activity."""
+    q = _query(venue, underlying, expiry, at)
+    report = summary_report(state(ctx).lake(), q, threshold_usd=threshold_usd)
+    emit(report, fmt.value, title=f"options {q.venue} {q.underlying}")
+
+
+@app.command("pcr")
+def pcr(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Put/call ratios by open interest and volume, aggregate and per expiry, with the
+    percentile against stored history and the playbook's contrarian reading at extremes."""
+    q = _query(venue, underlying, expiry, at)
+    _record(pcr_report(state(ctx).lake(), q), fmt, "put/call")
+
+
+@app.command("maxpain")
+def maxpain(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    curve: Annotated[
+        bool, typer.Option("--curve", help="Print the payout curve of --expiry instead.")
+    ] = False,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Max pain per expiry: the listed strike where holders are paid least, spot's distance to it
+    and days to expiry from the snapshot time."""
+    q = _query(venue, underlying, expiry, at)
+    lake = state(ctx).lake()
+    if curve:
+        emit(maxpain_curve_report(lake, q), fmt.value, title="payout curve (USD)")
+        return
+    emit(maxpain_report(lake, q), fmt.value, title="max pain")
+
+
+@app.command("oi")
+def oi(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Largest walls to show (without --expiry).")
+    ] = 20,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Open interest by strike and expiry (the walls), in contracts and USD notional."""
+    q = _query(venue, underlying, expiry, at)
+    emit(oi_report(state(ctx).lake(), q, top=top), fmt.value, title="OI walls")
+
+
+@app.command("unusual")
+def unusual(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    threshold_usd: ThresholdOpt = 10e6,
+    min_volume_oi: Annotated[
+        float, typer.Option("--min-volume-oi", min=0, help="24h volume / OI ratio to flag.")
+    ] = 1.0,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Unusual activity: large trades, large OI changes between snapshots, and volume that
+    rivals open interest."""
+    q = _query(venue, underlying, expiry, at)
+    rows = unusual_report(
+        state(ctx).lake(), q, threshold_usd=threshold_usd, min_volume_oi=min_volume_oi
+    )
+    if not rows and fmt is Format.TABLE:
+        out_console.print("no unusual activity")
+        return
+    emit(rows, fmt.value, title="unusual activity")
+
+
+@app.command("smile")
+def smile(
+    ctx: typer.Context,
+    venue: VenueOpt = "deribit",
+    underlying: UnderlyingOpt = "BTC",
+    expiry: ExpiryOpt = None,
+    at: AtOpt = None,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """ATM IV term structure, 25-delta risk reversal and butterfly per expiry, an inverted-term
+    flag, and the IV smile of --expiry."""
+    q = _query(venue, underlying, expiry, at)
+    _record(smile_report(state(ctx).lake(), q), fmt, "volatility")
+
+
+def import_options(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="Deribit chain: CSV, CSV.gz or JSON.", show_default=False)
+    ],
+    venue: Annotated[str, typer.Option("--venue", help="Venue whose layout the file is in.")],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the valid rows even if some are invalid.")
+    ] = False,
+    gap_s: Annotated[
+        float,
+        typer.Option("--gap-s", min=0, help="A pause in quote times this long starts a snapshot."),
+    ] = 60.0,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Import Deribit option-chain snapshots (book summary or ticker layout)."""
+    report = import_options_file(
+        state(ctx).lake(), file, venue=venue, skip_bad=skip_bad, gap_s=gap_s
+    )
+    if report.rows_bad and fmt is Format.TABLE:
+        shown = "; ".join(f"{b.line}: {b.reason}" for b in report.bad_examples[:5])
+        err_console.print(f"skipped {report.rows_bad} invalid rows ({shown})")
+    emit(
+        {
+            "table": report.table,
+            "file": report.path,
+            "rows_read": report.rows_read,
+            "rows_bad_skipped": report.rows_bad,
+            "rows_written": report.rows_written,
+            "rows_already_stored": report.rows_already_stored,
+            "first_ts": report.first_ts,
+            "last_ts": report.last_ts,
+            "notes": "; ".join(report.notes),
+        },
+        fmt.value,
+        title="import options",
+    )

@@ -1,0 +1,292 @@
+"""Options use-cases shared by the front ends: read the stored chain and run the analytics.
+
+Every use-case reads ``options_snapshot`` for one venue and underlying, takes the chain as of a
+time (the latest row per instrument unless ``at`` is given; expiry judged against the chain's
+time), optionally narrows it to one expiry, and returns plain records and frames ready to render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+import pyarrow.compute as pc
+
+from perpscope.analytics.options import (
+    chain_as_of,
+    max_pain,
+    max_pain_curve,
+    oi_walls,
+    pcr_history,
+    pcr_percentile,
+    pcr_reading,
+    put_call_ratios,
+    put_call_totals,
+    unusual_oi_changes,
+    unusual_trades,
+    unusual_volume,
+)
+from perpscope.analytics.options_vol import (
+    smile,
+    term_structure_shape,
+    vol_by_expiry,
+    with_iv_and_greeks,
+)
+from perpscope.errors import UsageError
+from perpscope.services.options_import import import_options
+from perpscope.store.lake import Lake
+
+__all__ = [
+    "ChainQuery",
+    "import_options",
+    "load_chain",
+    "maxpain_curve_report",
+    "maxpain_report",
+    "oi_report",
+    "pcr_report",
+    "smile_report",
+    "summary_report",
+    "unusual_report",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainQuery:
+    """Which chain to read: venue, underlying, optional expiry date and time."""
+
+    venue: str = "deribit"
+    underlying: str = "BTC"
+    expiry: date | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A chain as of a time, with the rows it was read from."""
+
+    query: ChainQuery
+    snapshots: pl.DataFrame
+    rows: pl.DataFrame
+    chain_ts: datetime
+    spot_px: float | None
+
+
+def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
+    where = (pc.field("venue") == q.venue) & (pc.field("underlying") == q.underlying.upper())
+    frame = (
+        lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
+    )
+    if frame is None or frame.height == 0:
+        raise UsageError(
+            f"no options snapshots for {q.venue} {q.underlying.upper()} in the store "
+            f"(import a chain with: perpscope import options FILE --venue {q.venue})"
+        )
+    return frame
+
+
+def _spot(chain: pl.DataFrame) -> float | None:
+    """Spot of the chain: the index of its latest row, else the nearest expiry's forward."""
+    latest = chain.sort("ts").filter(pl.col("index_px").is_not_null())
+    if latest.height:
+        return float(latest["index_px"][-1])
+    fwd = chain.sort("expiry_ts").filter(pl.col("underlying_px").is_not_null())
+    return float(fwd["underlying_px"][0]) if fwd.height else None
+
+
+def load_chain(lake: Lake, q: ChainQuery) -> Chain:
+    """The chain of ``q`` as of ``q.at`` (latest when ``None``), narrowed to ``q.expiry``.
+
+    Raises:
+        UsageError: nothing is stored for the venue and underlying, nothing at or before ``at``,
+            or no live option expires on ``q.expiry`` (the message lists the expiries).
+    """
+    snaps = _snapshots(lake, q)
+    rows = chain_as_of(snaps, q.at)
+    if rows.height == 0:
+        first = snaps["ts"].min()
+        raise UsageError(
+            f"no live {q.underlying.upper()} options on {q.venue} at or before {q.at} "
+            f"(first snapshot {first!s})"
+        )
+    chain_ts: datetime = rows["chain_ts"][0]
+    spot = _spot(rows)
+    if q.expiry is not None:
+        expiries = rows["expiry_ts"].dt.date().unique().sort().to_list()
+        rows = rows.filter(pl.col("expiry_ts").dt.date() == q.expiry)
+        if rows.height == 0:
+            listed = ", ".join(d.isoformat() for d in expiries)
+            raise UsageError(
+                f"no live option expires on {q.expiry.isoformat()}; expiries: {listed}"
+            )
+    return Chain(q, snaps, rows, chain_ts, spot)
+
+
+def _head(chain: Chain) -> dict[str, Any]:
+    return {
+        "venue": chain.query.venue,
+        "underlying": chain.query.underlying.upper(),
+        "chain_ts": chain.chain_ts,
+        "spot_px": chain.spot_px,
+    }
+
+
+def pcr_report(lake: Lake, q: ChainQuery, *, min_history: int = 5) -> dict[str, Any]:
+    """Put/call ratios (aggregate and per expiry), percentile against stored history, and the
+    playbook's contrarian reading.
+
+    The percentile compares the aggregate OI ratio with every earlier stored snapshot at or
+    before the chain's time (null with fewer than ``min_history`` of them).
+    """
+    chain = load_chain(lake, q)
+    totals = put_call_totals(chain.rows)
+    history = pcr_history(chain.snapshots.filter(pl.col("ts") < chain.chain_ts))
+    percentile = pcr_percentile(history["pcr_oi"], totals.pcr_oi, min_history)
+    reading = pcr_reading(totals.pcr_oi, percentile)
+    by_expiry = put_call_ratios(chain.rows).drop("expiry_ts")
+    return {
+        **_head(chain),
+        "pcr_oi": totals.pcr_oi,
+        "pcr_volume": totals.pcr_volume,
+        "put_oi": totals.put_oi,
+        "call_oi": totals.call_oi,
+        "put_volume": totals.put_volume,
+        "call_volume": totals.call_volume,
+        "history_snapshots": history.height,
+        "pcr_oi_percentile": percentile,
+        "positioning": reading.positioning,
+        "extreme": reading.extreme,
+        "contrarian": reading.contrarian,
+        "reading_basis": reading.basis,
+        "by_expiry": by_expiry.to_dicts(),
+    }
+
+
+def maxpain_report(lake: Lake, q: ChainQuery) -> list[dict[str, Any]]:
+    """Max pain of every expiry (or of ``q.expiry``): strike, spot, distance, days to expiry."""
+    chain = load_chain(lake, q)
+    frame = max_pain(chain.rows, chain.spot_px)
+    return frame.drop("expiry_ts").to_dicts()
+
+
+def maxpain_curve_report(lake: Lake, q: ChainQuery) -> list[dict[str, Any]]:
+    """The payout curve of one expiry: total USD paid to holders at each listed strike."""
+    if q.expiry is None:
+        raise UsageError("the payout curve needs --expiry YYYY-MM-DD")
+    chain = load_chain(lake, q)
+    curve = max_pain_curve(chain.rows)
+    return curve.select(
+        pl.col("expiry_ts").dt.date().alias("expiry"),
+        "strike_px",
+        "call_oi_base",
+        "put_oi_base",
+        "call_payout_usd",
+        "put_payout_usd",
+        "payout_usd",
+    ).to_dicts()
+
+
+def oi_report(lake: Lake, q: ChainQuery, *, top: int | None = 20) -> list[dict[str, Any]]:
+    """OI walls: open interest by expiry and strike in contracts and USD, largest first.
+
+    With ``q.expiry`` every strike of that expiry is returned in strike order; otherwise the
+    ``top`` largest walls across expiries (all when ``top`` is ``None``).
+    """
+    chain = load_chain(lake, q)
+    walls = oi_walls(chain.rows, chain.spot_px).drop("expiry_ts")
+    if q.expiry is None:
+        walls = walls.sort("oi_contracts", descending=True)
+        if top is not None:
+            walls = walls.head(top)
+    return walls.to_dicts()
+
+
+def unusual_report(
+    lake: Lake,
+    q: ChainQuery,
+    *,
+    threshold_usd: float = 10e6,
+    min_volume_oi: float = 1.0,
+) -> list[dict[str, Any]]:
+    """Unusual activity: large option trades (when trades are stored), large OI changes between
+    stored snapshots, and instruments whose 24h volume rivals their open interest.
+    """
+    chain = load_chain(lake, q)
+    snaps = chain.snapshots.filter(pl.col("ts") <= chain.chain_ts)
+    frames = [
+        unusual_oi_changes(snaps, threshold_usd),
+        unusual_volume(chain.rows, chain.spot_px, min_ratio=min_volume_oi),
+    ]
+    if lake.has_table("option_trades"):
+        ids = chain.snapshots["instrument"].unique()
+        trades = lake.read(
+            "option_trades",
+            where=(pc.field("venue") == q.venue) & pc.field("instrument").isin(ids.to_list()),
+        ).filter(pl.col("ts") <= chain.chain_ts)
+        frames.append(
+            unusual_trades(trades, chain.snapshots, chain.spot_px, threshold_usd=threshold_usd)
+        )
+    out = pl.concat(frames).sort("notional_usd", descending=True, nulls_last=True)
+    if q.expiry is not None:
+        out = out.filter(pl.col("expiry") == q.expiry)
+    return out.to_dicts()
+
+
+def smile_report(lake: Lake, q: ChainQuery, *, rate: float = 0.0) -> dict[str, Any]:
+    """The volatility picture: ATM IV term structure with 25-delta risk reversal and butterfly
+    per expiry, the inversion flag, and the smile of ``q.expiry`` when one is given.
+    """
+    chain = load_chain(lake, ChainQuery(q.venue, q.underlying, None, q.at))
+    chain_iv = with_iv_and_greeks(chain.rows, rate)
+    vol = vol_by_expiry(chain_iv)
+    shape = term_structure_shape(vol)
+    sources = chain_iv["iv_source"].drop_nulls().unique().sort().to_list()
+    out: dict[str, Any] = {
+        **_head(chain),
+        "iv_source": ", ".join(sources) or None,
+        "term_structure_inverted": shape.inverted,
+        "front_expiry": shape.front_expiry_ts,
+        "front_atm_iv": shape.front_atm_iv,
+        "back_expiry": shape.back_expiry_ts,
+        "back_atm_iv": shape.back_atm_iv,
+        "term_note": shape.note,
+        "by_expiry": vol.drop("expiry_ts").to_dicts(),
+    }
+    if q.expiry is not None:
+        rows = chain_iv.filter(pl.col("expiry_ts").dt.date() == q.expiry)
+        if rows.height == 0:
+            load_chain(lake, q)  # raises the "no such expiry" error with the list
+        out["smile"] = smile(rows).drop("expiry_ts").to_dicts()
+    return out
+
+
+def summary_report(lake: Lake, q: ChainQuery, *, threshold_usd: float = 10e6) -> dict[str, Any]:
+    """One screen of the options picture: PCR and its reading, max pain of the largest expiry,
+    the three largest OI walls, the term structure's shape and the count of unusual items.
+    """
+    chain = load_chain(lake, q)
+    pcr = pcr_report(lake, q)
+    pains = max_pain(chain.rows, chain.spot_px)
+    main = pains.filter(pl.col("max_pain_px").is_not_null()).sort("oi_base", descending=True)
+    walls = oi_report(lake, ChainQuery(q.venue, q.underlying, q.expiry, q.at), top=3)
+    vol = smile_report(lake, q)
+    unusual = unusual_report(lake, q, threshold_usd=threshold_usd)
+    top = main.row(0, named=True) if main.height else None
+    return {
+        **_head(chain),
+        "instruments": chain.rows.height,
+        "expiries": chain.rows["expiry_ts"].n_unique(),
+        "pcr_oi": pcr["pcr_oi"],
+        "pcr_volume": pcr["pcr_volume"],
+        "pcr_reading": pcr["contrarian"] or pcr["positioning"],
+        "main_expiry": top["expiry"] if top else None,
+        "main_expiry_max_pain_px": top["max_pain_px"] if top else None,
+        "main_expiry_days": top["days_to_expiry"] if top else None,
+        "top_walls": ", ".join(
+            f"{w['expiry']} {w['strike_px']:g} ({w['oi_contracts']:,.0f})" for w in walls
+        ),
+        "term_structure_inverted": vol["term_structure_inverted"],
+        "front_atm_iv": vol["front_atm_iv"],
+        "unusual_items": len(unusual),
+    }
