@@ -15,7 +15,15 @@ from typing import Annotated
 import typer
 
 from perpscope import __version__
-from perpscope.cli import config_cmd, demo_cmd, export_cmd, import_cmd, sql_cmd, store_cmd
+from perpscope.cli import (
+    config_cmd,
+    demo_cmd,
+    export_cmd,
+    import_cmd,
+    options_cmd,
+    sql_cmd,
+    store_cmd,
+)
 from perpscope.cli._common import AppState, err_console
 from perpscope.config import load_config
 from perpscope.errors import PerpscopeError
@@ -79,6 +87,8 @@ app.add_typer(store_cmd.app, name="store")
 app.add_typer(import_cmd.app, name="import")
 app.add_typer(export_cmd.app, name="export")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(options_cmd.app, name="options")
+import_cmd.app.command("options")(options_cmd.import_options)
 
 
 def run(argv: list[str] | None = None) -> None:
