@@ -36,3 +36,35 @@ def require_shared(relative: str = "") -> Path:
 def shared_data() -> Path:
     """The shared data directory (skips or fails as :func:`require_shared` does)."""
     return require_shared()
+
+
+class CliResult:
+    """Exit code and captured output of one in-process CLI run."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``perpscope ARGS...`` in-process through the real entry point; returns a CliResult."""
+    from perpscope.cli.main import run
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            run(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke

@@ -84,9 +84,7 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_config(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration.
 
     Args:

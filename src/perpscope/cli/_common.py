@@ -141,7 +141,9 @@ def emit(
     columns = (
         list(data.columns)
         if isinstance(data, pl.DataFrame)
-        else list(rows[0].keys()) if rows else []
+        else list(rows[0].keys())
+        if rows
+        else []
     )
     if fmt == "csv":
         buf = io.StringIO()

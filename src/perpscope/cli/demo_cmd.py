@@ -115,8 +115,8 @@ def demo(
     out_console.print("Try next:")
     for line in (
         f"perpscope --store {quoted} store info",
-        f"perpscope --store {quoted} sql \"SELECT venue, instrument, ts, rate, interval_h "
-        "FROM funding ORDER BY ts DESC LIMIT 10\"",
+        f'perpscope --store {quoted} sql "SELECT venue, instrument, ts, rate, interval_h '
+        'FROM funding ORDER BY ts DESC LIMIT 10"',
         f"perpscope --store {quoted} export parquet ./perpscope-export",
     ):
         out_console.print(f"  {line}", markup=False)

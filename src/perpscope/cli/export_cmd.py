@@ -29,7 +29,10 @@ def parquet(
         raise StoreError(f"no store at {lake.root}")
     results = export_parquet(lake, out_dir, table)
     emit(
-        [{"table": r.table, "rows": r.rows, "files": r.files, "path": str(r.path)} for r in results],
+        [
+            {"table": r.table, "rows": r.rows, "files": r.files, "path": str(r.path)}
+            for r in results
+        ],
         fmt.value,
         title="export",
     )

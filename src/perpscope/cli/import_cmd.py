@@ -45,18 +45,26 @@ class OiUnit(StrEnum):
 
 
 FileArg = Annotated[Path, typer.Argument(help="CSV, CSV.gz or Parquet file.", show_default=False)]
-VenueOpt = Annotated[str, typer.Option("--venue", help="Venue id (any lowercase word: binance, gate, htx...).")]
+VenueOpt = Annotated[
+    str, typer.Option("--venue", help="Venue id (any lowercase word: binance, gate, htx...).")
+]
 InstrumentOpt = Annotated[
     str, typer.Option("--instrument", help="Canonical instrument id, e.g. BTC-USDT-PERP.")
 ]
-TsColOpt = Annotated[str | None, typer.Option("--ts-col", help="Timestamp column (default: found by name).")]
+TsColOpt = Annotated[
+    str | None, typer.Option("--ts-col", help="Timestamp column (default: found by name).")
+]
 TsUnitOption = Annotated[
     TsUnitOpt,
-    typer.Option("--ts-unit", help="ms | s | iso | auto (numbers > 1e11 are ms, other numbers s, text ISO)."),
+    typer.Option(
+        "--ts-unit", help="ms | s | iso | auto (numbers > 1e11 are ms, other numbers s, text ISO)."
+    ),
 ]
 TzOpt = Annotated[
     float,
-    typer.Option("--tz-offset-h", help="Hours the file's clock is ahead of UTC (for times without a zone)."),
+    typer.Option(
+        "--tz-offset-h", help="Hours the file's clock is ahead of UTC (for times without a zone)."
+    ),
 ]
 FilterOpt = Annotated[
     list[str] | None,
@@ -120,7 +128,8 @@ def funding(
     instrument: InstrumentOpt,
     ts_col: TsColOpt = None,
     value_col: Annotated[
-        str | None, typer.Option("--value-col", help="Funding-rate column (fractions per interval).")
+        str | None,
+        typer.Option("--value-col", help="Funding-rate column (fractions per interval)."),
     ] = None,
     ts_unit: TsUnitOption = TsUnitOpt.AUTO,
     tz_offset_h: TzOpt = 0.0,
@@ -128,7 +137,8 @@ def funding(
         float | None, typer.Option("--interval-h", help="Funding interval in hours for every row.")
     ] = None,
     interval_col: Annotated[
-        str | None, typer.Option("--interval-col", help="Column holding each row's interval in hours.")
+        str | None,
+        typer.Option("--interval-col", help="Column holding each row's interval in hours."),
     ] = None,
     filters: FilterOpt = None,
     skip_bad: SkipBadOpt = False,
@@ -164,8 +174,12 @@ def ohlcv(
     file: FileArg,
     venue: VenueOpt,
     instrument: InstrumentOpt,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length: 1m, 5m, 1h, 4h, 1d...")],
-    kind: Annotated[OhlcvKind, typer.Option("--kind", help="Which price the bars are of.")] = OhlcvKind.TRADE,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="Bar length: 1m, 5m, 1h, 4h, 1d...")
+    ],
+    kind: Annotated[
+        OhlcvKind, typer.Option("--kind", help="Which price the bars are of.")
+    ] = OhlcvKind.TRADE,
     ts_col: TsColOpt = None,
     ts_unit: TsUnitOption = TsUnitOpt.AUTO,
     tz_offset_h: TzOpt = 0.0,
@@ -186,7 +200,7 @@ def ohlcv(
             venue=venue,
             instrument=instrument,
             timeframe=timeframe,
-            kind=kind.value,  # type: ignore[arg-type]
+            kind=kind.value,
             opts=opts,
             progress=progress,
         )
@@ -199,9 +213,12 @@ def open_interest(
     file: FileArg,
     venue: VenueOpt,
     instrument: InstrumentOpt,
-    unit: Annotated[OiUnit, typer.Option("--unit", help="Unit of the values: contracts, base or usd.")],
+    unit: Annotated[
+        OiUnit, typer.Option("--unit", help="Unit of the values: contracts, base or usd.")
+    ],
     value_col: Annotated[
-        str | None, typer.Option("--value-col", help="Open-interest column (default: found by name).")
+        str | None,
+        typer.Option("--value-col", help="Open-interest column (default: found by name)."),
     ] = None,
     ts_col: TsColOpt = None,
     ts_unit: TsUnitOption = TsUnitOpt.AUTO,
@@ -218,7 +235,7 @@ def open_interest(
             file,
             venue=venue,
             instrument=instrument,
-            unit=unit.value,  # type: ignore[arg-type]
+            unit=unit.value,
             opts=opts,
             value_col=value_col,
             progress=progress,

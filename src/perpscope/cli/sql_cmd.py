@@ -12,13 +12,24 @@ from perpscope.store.query import run_query
 
 def sql(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="One read-only SELECT query, e.g. \"SELECT * FROM funding LIMIT 5\".")],
-    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.TABLE,
+    query: Annotated[
+        str,
+        typer.Argument(help='One read-only SELECT query, e.g. "SELECT * FROM funding LIMIT 5".'),
+    ],
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="Output format.")
+    ] = TableFormat.TABLE,
     max_rows: Annotated[
-        int | None, typer.Option("--max-rows", min=1, help="Row cap (default from config: workbench.max_rows).")
+        int | None,
+        typer.Option(
+            "--max-rows", min=1, help="Row cap (default from config: workbench.max_rows)."
+        ),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.001, help="Time limit in seconds (default: workbench.timeout_s).")
+        float | None,
+        typer.Option(
+            "--timeout", min=0.001, help="Time limit in seconds (default: workbench.timeout_s)."
+        ),
     ] = None,
 ) -> None:
     """Run one read-only SQL query (DuckDB dialect) against the store's tables.

@@ -42,7 +42,11 @@ def optimize(
     ctx: typer.Context,
     retention_h: Annotated[
         float | None,
-        typer.Option("--retention-hours", min=0, help="Vacuum files unreferenced for this long (default: store.vacuum_retention_h)."),
+        typer.Option(
+            "--retention-hours",
+            min=0,
+            help="Vacuum files unreferenced for this long (default: store.vacuum_retention_h).",
+        ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:

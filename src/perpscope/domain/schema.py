@@ -6,9 +6,10 @@ Conventions (DESIGN.md, "Data model"):
 - rates are fractions per funding interval (0.0005 = 0.05%), never percent;
 - units stand in column names: ``_px`` (a price in the instrument's quote currency), ``_usd``,
   ``_h`` (hours), ``_contracts``, ``_base`` (base-asset units), ``_bps``;
-- OHLCV keeps DESIGN.md's short names (``o h l c volume quote_volume taker_buy_volume``), whose
-  units are given below;
-- every table has a natural key; ingest is idempotent on it (an existing key is never written twice).
+- OHLCV keeps DESIGN.md's short names (``o h l c volume quote_volume taker_buy_volume``),
+  whose units are given below;
+- every table has a natural key; ingest is idempotent on it (an existing key is never
+  written twice).
 
 Add a table here and the store, ``store info``, ``export`` and the docs pick it up.
 """
@@ -118,7 +119,9 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _VENUE,
                 _INSTRUMENT,
                 _k("ts", UTC_TS, "settlement time, UTC, snapped to the whole minute"),
-                Column("rate", _F64, "funding rate per interval, a fraction (0.0001 = 0.01%)", False),
+                Column(
+                    "rate", _F64, "funding rate per interval, a fraction (0.0001 = 0.01%)", False
+                ),
                 Column("interval_h", _F64, "funding interval in hours (1, 4, 8...)", False),
                 Column("mark_px", _F64, "mark price at settlement, when the venue reports it"),
             ),

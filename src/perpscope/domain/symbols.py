@@ -121,7 +121,8 @@ class Instrument:
         dated = f"{head}-{format_expiry(self.expiry)}"
         if self.kind is InstrumentKind.FUTURE:
             return dated
-        assert self.strike is not None and self.right is not None
+        assert self.strike is not None
+        assert self.right is not None
         return f"{dated}-{_format_strike(self.strike)}-{self.right.value}"
 
 

@@ -1,9 +1,9 @@
 """Import public market-data files (CSV, CSV.gz, Parquet) into the store.
 
-Each importer reads the whole file, maps its columns to a table of ``domain.schema``, validates every
-row, and writes the valid rows in one idempotent commit. A file with invalid rows writes nothing and
-reports them with their line numbers, unless ``skip_bad`` is set. Importing the same file twice
-changes nothing.
+Each importer reads the whole file, maps its columns to a table of ``domain.schema``, validates
+every row, and writes the valid rows in one idempotent commit. A file with invalid rows writes
+nothing and reports them with their line numbers, unless ``skip_bad`` is set. Importing the
+same file twice changes nothing.
 
 Timestamps: ``ts_unit`` is ``ms``, ``s``, ``iso`` or ``auto`` (numbers above 1e11 are milliseconds,
 other numbers seconds, text ISO 8601). A timestamp without a zone is read as local time
@@ -44,7 +44,7 @@ FUNDING_INTERVALS_H: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
 """Funding intervals that the spacing of settlements can establish."""
 
 MAX_ABS_FUNDING_RATE = 0.05
-"""Rates beyond ±5% per interval are rejected: such files are almost always written in percent."""
+"""Rates of ±5% per interval or beyond are rejected: such files are almost always in percent."""
 
 _TIMEFRAME_RE = re.compile(r"^\d+[mhdwM]$")
 _OHLC_NAMES = {
@@ -61,10 +61,21 @@ _OHLC_NAMES = {
         "takerbuybase",
     ),
 }
-_TS_NAMES = ("ts", "timestamp", "time", "opentime", "date", "datetime", "settlementts", "fundingtime")
+_TS_NAMES = (
+    "ts",
+    "timestamp",
+    "time",
+    "opentime",
+    "date",
+    "datetime",
+    "settlementts",
+    "fundingtime",
+)
 _RATE_NAMES = ("rate", "fundingrate", "rateraw", "lastfundingrate")
 _OI_NAMES = ("oi", "openinterest", "sumopeninterest", "oivalue", "oiclose")
 _REQUIRED = ("o", "h", "l", "c")
+_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z")
+_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +109,22 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _find_column(frame: pl.DataFrame, given: str | None, candidates: Sequence[str], what: str) -> str:
+def _find_column(
+    frame: pl.DataFrame, given: str | None, candidates: Sequence[str], what: str, option: str
+) -> str:
+    names = [c for c in frame.columns if c != "_line"]
     if given is not None:
-        if given not in frame.columns:
-            raise UsageError(f"column {given!r} not in file; columns: {', '.join(frame.columns)}")
+        if given not in names:
+            raise UsageError(f"column {given!r} not in file; columns: {', '.join(names)}")
         return given
     wanted = {_norm(c) for c in candidates}
-    for col in frame.columns:
+    for col in names:
         if _norm(col) in wanted:
             return col
     raise UsageError(
-        f"no {what} column found (looked for {', '.join(candidates)}); name it with the option, "
-        f"columns: {', '.join(frame.columns)}"
+        f"no {what} column found (looked for {', '.join(candidates)}"
+        + (f"; name it with {option}" if option else "")
+        + f"); columns: {', '.join(names)}"
     )
 
 
@@ -126,7 +141,9 @@ def read_table_file(path: Path) -> tuple[pl.DataFrame, str]:
             return pl.read_parquet(path), "row"
         if name.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".gz")):
             sep = "\t" if ".tsv" in name else ","
-            frame = pl.read_csv(path, infer_schema=False, separator=sep, truncate_ragged_lines=False)
+            frame = pl.read_csv(
+                path, infer_schema=False, separator=sep, truncate_ragged_lines=False
+            )
             return frame, "line"
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {' '.join(str(exc).split())[:300]}") from None
@@ -136,7 +153,9 @@ def read_table_file(path: Path) -> tuple[pl.DataFrame, str]:
 def _apply_filters(frame: pl.DataFrame, filters: Sequence[tuple[str, str]]) -> pl.DataFrame:
     for col, value in filters:
         if col not in frame.columns:
-            raise UsageError(f"--filter column {col!r} not in file; columns: {', '.join(frame.columns)}")
+            raise UsageError(
+                f"--filter column {col!r} not in file; columns: {', '.join(frame.columns)}"
+            )
         frame = frame.filter(pl.col(col).cast(pl.String) == value)
     return frame
 
@@ -147,7 +166,9 @@ def _parse_ts(col: pl.Series, unit: TsUnit, tz_offset_h: float) -> pl.Series:
     if col.dtype == pl.Datetime:
         dt = col.dt.cast_time_unit("us")
         if getattr(col.dtype, "time_zone", None) is None:
-            frame = pl.DataFrame({"t": dt}).select((pl.col("t") - offset).dt.replace_time_zone("UTC"))
+            frame = pl.DataFrame({"t": dt}).select(
+                (pl.col("t") - offset).dt.replace_time_zone("UTC")
+            )
             return frame.to_series()
         return dt.dt.convert_time_zone("UTC")
     if unit == "auto":
@@ -164,18 +185,28 @@ def _parse_ts(col: pl.Series, unit: TsUnit, tz_offset_h: float) -> pl.Series:
             pl.from_epoch(pl.col("m"), time_unit="us").dt.replace_time_zone("UTC")
         )
         return frame.to_series()
-    text = col.cast(pl.String).str.strip_chars().str.replace("T", " ").str.replace(r"Z$", "+00:00")
-    has_zone = text.str.contains(r"[+-]\d{2}:?\d{2}$")
-    naive = text.str.to_datetime(time_unit="us", strict=False, exact=False)
-    zoned = pl.DataFrame({"t": text}).select(
-        pl.col("t").str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", time_unit="us", strict=False)
-    ).to_series()
-    frame = pl.DataFrame({"naive": naive, "zoned": zoned, "has": has_zone}).select(
-        pl.when(pl.col("has"))
-        .then(pl.col("zoned").dt.convert_time_zone("UTC"))
-        .otherwise((pl.col("naive") - offset).dt.replace_time_zone("UTC"))
+    text = (
+        col.cast(pl.String)
+        .str.strip_chars()
+        .str.replace("T", " ", literal=True)
+        .str.replace(r"Z$", "+00:00")
     )
-    return frame.to_series()
+    parsed = pl.DataFrame({"t": text}).select(
+        pl.coalesce(
+            *[
+                pl.col("t").str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False, exact=True)
+                for fmt in _ZONED_FORMATS
+            ],
+            *[
+                (
+                    pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
+                    - offset
+                ).dt.replace_time_zone("UTC")
+                for fmt in _NAIVE_FORMATS
+            ],
+        )
+    )
+    return parsed.to_series()
 
 
 def _number(col: pl.Series) -> pl.Series:
@@ -192,7 +223,9 @@ def _collect_bad(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str]]) -> pl.D
     return frame.with_columns(_bad=reason)
 
 
-def _split_bad(frame: pl.DataFrame, report: ImportReport, opts: FileOptions, pos_word: str) -> pl.DataFrame:
+def _split_bad(
+    frame: pl.DataFrame, report: ImportReport, opts: FileOptions, pos_word: str
+) -> pl.DataFrame:
     bad = frame.filter(pl.col("_bad").is_not_null())
     report.rows_bad = bad.height
     report.bad_examples = [
@@ -214,13 +247,17 @@ def _prepare(
     raw = _apply_filters(raw, opts.filters)
     report = ImportReport(table=table, path=str(path), rows_read=raw.height)
     if raw.height == 0:
-        raise DataContractError(f"{path}: no rows to import" + (" after --filter" if opts.filters else ""))
-    ts_col = _find_column(raw, opts.ts_col, _TS_NAMES, "timestamp (--ts-col)")
+        raise DataContractError(
+            f"{path}: no rows to import" + (" after --filter" if opts.filters else "")
+        )
+    ts_col = _find_column(raw, opts.ts_col, _TS_NAMES, "timestamp", "--ts-col")
     ts = _parse_ts(raw.get_column(ts_col), opts.ts_unit, opts.tz_offset_h)
     return raw, report, pos_word, ts
 
 
-def _write(lake: Lake, table: str, rows: pl.DataFrame, report: ImportReport, progress: Progress | None) -> ImportReport:
+def _write(
+    lake: Lake, table: str, rows: pl.DataFrame, report: ImportReport, progress: Progress | None
+) -> ImportReport:
     if rows.height:
         report.first_ts = rows.get_column("ts").min()  # type: ignore[assignment]
         report.last_ts = rows.get_column("ts").max()  # type: ignore[assignment]
@@ -255,11 +292,15 @@ def infer_intervals(ts: pl.Series) -> tuple[pl.Series, int]:
     frame = pl.DataFrame({"h": hours})
     allowed = list(FUNDING_INTERVALS_H)
     first_next = hours.shift(-1)
-    frame = frame.with_columns(first_next=first_next).with_row_index("i").with_columns(
-        cand=pl.when(pl.col("i") == 0)
-        .then(pl.when(pl.col("first_next").is_in(allowed)).then(pl.col("first_next")))
-        .when(pl.col("h").is_in(allowed))
-        .then(pl.col("h"))
+    frame = (
+        frame.with_columns(first_next=first_next)
+        .with_row_index("i")
+        .with_columns(
+            cand=pl.when(pl.col("i") == 0)
+            .then(pl.when(pl.col("first_next").is_in(allowed)).then(pl.col("first_next")))
+            .when(pl.col("h").is_in(allowed))
+            .then(pl.col("h"))
+        )
     )
     irregular = int(frame.filter((pl.col("i") > 0) & pl.col("cand").is_null()).height)
     filled = frame.get_column("cand").fill_null(strategy="forward").fill_null(strategy="backward")
@@ -288,13 +329,15 @@ def import_funding(
     if interval_h is not None and interval_h <= 0:
         raise UsageError("--interval-h must be positive")
     raw, report, pos_word, ts = _prepare(path, opts, "funding", progress)
-    rate_col = _find_column(raw, value_col, _RATE_NAMES, "funding rate (--value-col)")
+    rate_col = _find_column(raw, value_col, _RATE_NAMES, "funding-rate", "--value-col")
     frame = raw.select(
         "_line",
         ts=ts.dt.round("1m"),
         rate=_number(raw.get_column(rate_col)),
         interval_h=(
-            _number(raw.get_column(_find_column(raw, interval_col, (), "interval")))
+            _number(
+                raw.get_column(_find_column(raw, interval_col, (), "interval", "--interval-col"))
+            )
             if interval_col
             else pl.lit(interval_h, dtype=pl.Float64)
         ),
@@ -305,8 +348,8 @@ def import_funding(
             (pl.col("ts").is_null(), "unparsable timestamp"),
             (pl.col("rate").is_null() | pl.col("rate").is_nan(), "rate is not a number"),
             (
-                pl.col("rate").abs() > MAX_ABS_FUNDING_RATE,
-                f"|rate| > {MAX_ABS_FUNDING_RATE}: rates are fractions per interval, not percent",
+                pl.col("rate").abs() >= MAX_ABS_FUNDING_RATE,
+                f"|rate| >= {MAX_ABS_FUNDING_RATE}: rates are fractions per interval, not percent",
             ),
             (
                 pl.lit(interval_col is not None) & ~(pl.col("interval_h") > 0),
@@ -318,13 +361,15 @@ def import_funding(
     good = good.sort("ts").unique(subset="ts", keep="last", maintain_order=True)
     if interval_h is None and interval_col is None:
         if good.height < 2:
-            raise UsageError("cannot infer the funding interval from fewer than 2 rows: give --interval-h")
+            raise UsageError(
+                "cannot infer the funding interval from fewer than 2 rows: give --interval-h"
+            )
         intervals, irregular = infer_intervals(good.get_column("ts"))
         good = good.with_columns(interval_h=intervals)
         if irregular:
             report.notes.append(
-                f"{irregular} settlements were off the regular spacing (gaps or off-schedule rows); "
-                "they keep the last established interval"
+                f"{irregular} settlements were off the regular spacing (gaps or off-schedule "
+                "rows); they keep the last established interval"
             )
     rows = good.with_columns(venue=pl.lit(v), instrument=pl.lit(inst))
     return _write(lake, "funding", rows, report, progress)
@@ -349,7 +394,7 @@ def import_ohlcv(
     cols: dict[str, pl.Series] = {}
     for target, names in _OHLC_NAMES.items():
         try:
-            cols[target] = _number(raw.get_column(_find_column(raw, None, names, target)))
+            cols[target] = _number(raw.get_column(_find_column(raw, None, names, target, "")))
         except UsageError:
             if target in _REQUIRED:
                 raise
@@ -359,9 +404,7 @@ def import_ohlcv(
         (pl.col(c).is_null() | pl.col(c).is_nan(), f"{c} is not a number") for c in _REQUIRED
     ]
     if kind != "premium":
-        price_checks.append(
-            (pl.min_horizontal(*_REQUIRED) <= 0, "prices must be positive")
-        )
+        price_checks.append((pl.min_horizontal(*_REQUIRED) <= 0, "prices must be positive"))
     price_checks += [
         (pl.col("h") < pl.max_horizontal("o", "c", "l"), "high is below open, close or low"),
         (pl.col("l") > pl.min_horizontal("o", "c", "h"), "low is above open, close or high"),
@@ -393,13 +436,18 @@ def import_open_interest(
     """
     v, inst = _venue_instrument(venue, instrument)
     raw, report, pos_word, ts = _prepare(path, opts, "open_interest", progress)
-    value = _number(raw.get_column(_find_column(raw, value_col, _OI_NAMES, "open interest (--value-col)")))
+    value = _number(
+        raw.get_column(_find_column(raw, value_col, _OI_NAMES, "open-interest", "--value-col"))
+    )
     frame = pl.DataFrame({"_line": raw.get_column("_line"), "ts": ts, "oi_value": value})
     frame = _collect_bad(
         frame,
         [
             (pl.col("ts").is_null(), "unparsable timestamp"),
-            (pl.col("oi_value").is_null() | pl.col("oi_value").is_nan(), "open interest is not a number"),
+            (
+                pl.col("oi_value").is_null() | pl.col("oi_value").is_nan(),
+                "open interest is not a number",
+            ),
             (pl.col("oi_value") < 0, "open interest is negative"),
         ],
     )

@@ -1,8 +1,9 @@
 """Export the store as Hive-partitioned Parquet that other engines read as is.
 
-Layout: ``DIR/<table>/venue=<v>/instrument=<i>/date=<YYYY-MM-DD>/part-0.parquet``; ``date`` is the
-UTC date of the table's time column. Spark, Trino, DuckDB (``read_parquet('DIR/funding/**/*.parquet',
-hive_partitioning = true)``), polars and pandas read it without perpscope.
+Layout: ``DIR/<table>/venue=<v>/instrument=<i>/date=<YYYY-MM-DD>/part-0.parquet``; ``date`` is
+the UTC date of the table's time column. Spark, Trino, DuckDB
+(``read_parquet('DIR/funding/**/*.parquet', hive_partitioning = true)``), polars and pandas
+read it without perpscope.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class ExportResult:
     path: Path
 
 
-def export_parquet(lake: Lake, out_dir: Path, tables: list[str] | None = None) -> list[ExportResult]:
-    """Write each table (all existing ones by default) as Hive-partitioned Parquet under ``out_dir``.
+def export_parquet(
+    lake: Lake, out_dir: Path, tables: list[str] | None = None
+) -> list[ExportResult]:
+    """Write each table (all existing ones by default) as Hive-partitioned Parquet in ``out_dir``.
 
     A table's previous export in ``out_dir`` is replaced partition by partition.
     """
@@ -64,7 +67,7 @@ def export_parquet(lake: Lake, out_dir: Path, tables: list[str] | None = None) -
                 partitioning_flavor="hive",
                 existing_data_behavior="delete_matching",
                 basename_template="part-{i}.parquet",
-                file_visitor=lambda f: written.append(f.metadata.num_rows),
+                file_visitor=lambda f, rows=written: rows.append(f.metadata.num_rows),
                 max_rows_per_group=1_000_000,
                 max_partitions=1_000_000,
                 max_open_files=2_000,

@@ -328,6 +328,7 @@ def _absent_rows(dt: DeltaTable, spec: TableSpec, batch: pa.Table) -> pa.Table:
         return batch
     new = pl.from_arrow(batch)
     old = pl.from_arrow(stored)
-    assert isinstance(new, pl.DataFrame) and isinstance(old, pl.DataFrame)
+    assert isinstance(new, pl.DataFrame)
+    assert isinstance(old, pl.DataFrame)
     kept = new.join(old, on=list(spec.key), how="anti", nulls_equal=True, maintain_order="left")
     return kept.to_arrow().cast(spec.schema)

@@ -67,7 +67,9 @@ def _one_line(exc: BaseException) -> str:
 def _connect(lake: Lake, memory_limit: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     for name, spec in TABLES.items():
-        con.register(name, lake.dataset(name) if lake.has_table(name) else spec.schema.empty_table())
+        con.register(
+            name, lake.dataset(name) if lake.has_table(name) else spec.schema.empty_table()
+        )
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -109,6 +111,10 @@ def run_query(
             if rows > max_rows:
                 break
         table = pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.PermissionException as exc:
+        raise QueryRefusedError(
+            f"refused: the workbench has no file or network access ({_one_line(exc)})"
+        ) from None
     except (duckdb.Error, pa.ArrowException) as exc:
         if timed_out.is_set():
             raise QueryError(f"query stopped after the {timeout_s:g} s time limit") from None
@@ -142,7 +148,9 @@ class StoreReader:
         """A whole table as a polars frame (empty with the right schema if absent)."""
         return self.lake.read(name)
 
-    def sql(self, query: str, *, max_rows: int = 10_000_000, timeout_s: float = 600.0) -> pl.DataFrame:
+    def sql(
+        self, query: str, *, max_rows: int = 10_000_000, timeout_s: float = 600.0
+    ) -> pl.DataFrame:
         """Run a read-only query and return its rows as a polars frame."""
         return run_query(self.lake, query, max_rows=max_rows, timeout_s=timeout_s).frame()
 

@@ -5,6 +5,12 @@ The interface is :func:`run_simulation` taking a :class:`SimConfig` and returnin
 simulator replaces it behind the same interface.
 """
 
-from perpscope.venues.sim.v0 import ASSETS, SIM_FUNDING_INTERVAL_H, SimConfig, SimResult, run_simulation
+from perpscope.venues.sim.v0 import (
+    ASSETS,
+    SIM_FUNDING_INTERVAL_H,
+    SimConfig,
+    SimResult,
+    run_simulation,
+)
 
 __all__ = ["ASSETS", "SIM_FUNDING_INTERVAL_H", "SimConfig", "SimResult", "run_simulation"]

@@ -78,7 +78,9 @@ def _index_path(rng: np.random.Generator, start_px: float, n_steps: int) -> np.n
     return np.asarray(start_px * np.exp(np.cumsum(log_ret)))
 
 
-def _ar1(rng: np.random.Generator, n: int, phi: float, sigma: float, drive: np.ndarray) -> np.ndarray:
+def _ar1(
+    rng: np.random.Generator, n: int, phi: float, sigma: float, drive: np.ndarray
+) -> np.ndarray:
     out = np.empty(n)
     x = 0.0
     noise = rng.normal(0.0, sigma, size=n)
@@ -97,7 +99,7 @@ def _bars(px: np.ndarray, hours: int) -> tuple[np.ndarray, ...]:
 
 
 def run_simulation(config: SimConfig) -> SimResult:
-    """Simulate ``config.days`` of hourly data ending at ``config.end`` for every asset and venue."""
+    """Simulate ``config.days`` of hourly data up to ``config.end`` for every asset and venue."""
     rng = np.random.default_rng(config.seed)
     hours = config.days * 24
     n = hours * _STEPS_PER_HOUR
@@ -106,7 +108,7 @@ def run_simulation(config: SimConfig) -> SimResult:
     ohlcv, funding, oi = [], [], []
     for asset in config.assets:
         index = _index_path(rng, ASSETS[asset], n)
-        hourly_ret = np.diff(np.log(index[:: _STEPS_PER_HOUR]), prepend=np.log(index[0]))
+        hourly_ret = np.diff(np.log(index[::_STEPS_PER_HOUR]), prepend=np.log(index[0]))
         momentum = np.convolve(hourly_ret, np.ones(24) / 24, mode="full")[:hours]
         sentiment = _ar1(rng, hours, 0.98, 0.00005, momentum * 0.01)
         for venue in config.venues:
