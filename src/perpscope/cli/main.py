@@ -17,6 +17,7 @@ import typer
 from perpscope import __version__
 from perpscope.cli import (
     calc_cmd,
+    collect_cmd,
     config_cmd,
     demo_cmd,
     export_cmd,
@@ -57,13 +58,15 @@ def root(
         Path | None,
         typer.Option(
             "--store",
-            help="Store directory (default: $PERPSCOPE_STORE, the config file, or the user data dir).",
+            help="Store directory (default: $PERPSCOPE_STORE, config file, or user data dir).",
             show_default=False,
         ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Config file (default: $PERPSCOPE_CONFIG or the user config dir)."),
+        typer.Option(
+            "--config", help="Config file (default: $PERPSCOPE_CONFIG or the user config dir)."
+        ),
     ] = None,
     version: Annotated[
         bool,
@@ -85,6 +88,7 @@ def root(
 app.command("demo")(demo_cmd.demo)
 app.command("sql")(sql_cmd.sql)
 app.add_typer(store_cmd.app, name="store")
+app.add_typer(collect_cmd.app, name="collect")
 app.add_typer(import_cmd.app, name="import")
 app.add_typer(export_cmd.app, name="export")
 app.add_typer(config_cmd.app, name="config")
