@@ -1,0 +1,143 @@
+"""``perpscope collect``: backfill history, take snapshots, report holes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from perpscope.cli._common import Format, TableFormat, emit, err_console, out_console, state
+from perpscope.collect.backfill import StreamResult
+from perpscope.services import collection
+
+app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
+
+_API_URL_HELP = "Replace the venue's hosts by this base URL (a mirror, or a local test server)."
+
+
+class _Bars:
+    """Draws one progress bar per stream on stderr (time covered / time to cover)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, tuple[TaskID, float]] = {}
+
+    def started(self, key: str, start: datetime, end: datetime) -> None:
+        total = max(1.0, (end - start).total_seconds())
+        self.tasks[key] = (self.progress.add_task(key, total=total), start.timestamp())
+
+    def advanced(self, key: str, upto: datetime, rows_written: int) -> None:
+        task, t0 = self.tasks[key]
+        self.progress.update(task, completed=upto.timestamp() - t0)
+
+    def finished(self, key: str, result: StreamResult) -> None:
+        if key in self.tasks:
+            task, _ = self.tasks[key]
+            total = self.progress.tasks[task].total or 1.0
+            mark = "[green]done" if result.status == "ok" else "[red]failed"
+            self.progress.update(task, completed=total, description=f"{key} {mark}")
+
+
+@app.command("backfill")
+def backfill_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
+    instrument: Annotated[
+        list[str], typer.Option("--instrument", help="Canonical id (repeatable): BTC-USDT-PERP.")
+    ],
+    stream: Annotated[
+        list[str],
+        typer.Option(
+            "--stream",
+            help="Stream (repeatable): funding, ohlcv:<trade|mark|index|premium>:<tf>, "
+            "oi:<period>, long_short:<global_account|top_account|top_position>:<period>, "
+            "taker:<period>.",
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start (YYYY-MM-DD); default: all history.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End (default: now).")] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Ignore stored cursors and start from --since.")
+    ] = False,
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Bars.")] = True,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Backfill history page by page; a rerun resumes each stream after its stored cursor.
+
+    Streams run concurrently; one that fails stops alone with one message (exit 1).
+    """
+    lake = state(ctx).lake()
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=err_console, disable=not progress, transient=False,
+    )  # fmt: skip
+    with bars:
+        results = collection.run_backfill(
+            lake,
+            venue,
+            instrument,
+            stream,
+            since=collection.parse_day(since, "--since"),
+            until=collection.parse_day(until, "--until"),
+            restart=restart,
+            api_url=api_url,
+            progress=_Bars(bars),
+        )
+    emit(collection.result_rows(results), fmt.value, title="backfill")
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        err_console.print(f"[bold red]error:[/] {r.error}", markup=True, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("snapshot")
+def snapshot_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
+    instrument: Annotated[
+        list[str] | None,
+        typer.Option("--instrument", help="Instruments whose OI is read (default BTC, ETH perps)."),
+    ] = None,
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Take one all-symbol snapshot of funding, mark/index prices, instruments and OI."""
+    lake = state(ctx).lake()
+    result = collection.run_snapshot(
+        lake,
+        venue,
+        tuple(instrument or collection.DEFAULT_SNAPSHOT_INSTRUMENTS),
+        api_url=api_url,
+    )
+    rows = [
+        {"table": t, "rows_in": n, "rows_written": result.rows_written.get(t, 0)}
+        for t, n in result.rows_in.items()
+    ]
+    if fmt is Format.JSON:
+        emit({"venue": result.venue, "tables": rows, "unmapped": list(result.unmapped)}, "json")
+        return
+    emit(rows, fmt.value, title=f"snapshot {result.venue}")
+    if result.unmapped:
+        shown = ", ".join(result.unmapped[:10])
+        out_console.print(f"{len(result.unmapped)} venue symbols without a canonical id: {shown}")
+
+
+@app.command("gaps")
+def gaps_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
+    instrument: Annotated[str | None, typer.Option("--instrument", help="Only this.")] = None,
+    table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = (
+        TableFormat.TABLE
+    ),
+) -> None:
+    """Report holes: consecutive rows of a series further apart than its step."""
+    frame = collection.gaps(state(ctx).lake(), venue=venue, instrument=instrument, table=table)
+    emit(frame, fmt.value, title="gaps")

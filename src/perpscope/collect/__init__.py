@@ -1,0 +1,1 @@
+"""Collection: backfills, snapshots and gap reports (retries and rate limits live here only)."""

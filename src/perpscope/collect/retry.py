@@ -1,0 +1,136 @@
+"""Retries and rate-limit pools: the one place perpscope retries a venue call.
+
+Only the transient branch of the error tree is retried
+(:class:`~perpscope.errors.TransientVenueError`): exponential backoff with jitter. A rate limit
+(:class:`~perpscope.errors.RateLimitError`, HTTP 429) honours the venue's ``Retry-After`` and
+pauses every request of that venue's rate-limit pool, not only the one that was refused; a ban
+(HTTP 418) pauses every pool of the venue. Permanent venue errors and contract violations are
+never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from perpscope.errors import RateLimitError, TransientVenueError
+from perpscope.venues.base import Capabilities, VenueBannedError
+
+__all__ = ["PoolGates", "RetryPolicy", "call_with_retry"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How transient errors are retried.
+
+    Attributes:
+        attempts: retries after the first try before giving up.
+        base_s: backoff before the first retry; it doubles each retry, up to ``cap_s``.
+        cap_s: longest backoff.
+        default_retry_after_s: pause after a rate limit that sent no ``Retry-After``.
+        max_retry_after_s: a longer ``Retry-After`` (a long ban) stops the stream instead.
+    """
+
+    attempts: int = 5
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    default_retry_after_s: float = 10.0
+    max_retry_after_s: float = 600.0
+
+    def backoff_s(self, retry: int, rng: random.Random) -> float:
+        """Backoff before retry ``retry`` (1-based): half fixed, half random ("equal jitter")."""
+        ceiling = min(self.cap_s, self.base_s * 2 ** (retry - 1))
+        return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+@dataclass
+class PoolGates:
+    """Per-pool gates of one venue: pacing between requests and pauses after rate limits.
+
+    Args:
+        capabilities: the venue's pools.
+        pace: space requests evenly to stay under each pool's limit (off in tests).
+    """
+
+    capabilities: Capabilities
+    pace: bool = True
+    clock: Callable[[], float] = time.monotonic
+    _paused_until: dict[str, float] = field(default_factory=dict)
+    _next_slot: dict[str, float] = field(default_factory=dict)
+
+    def _spacing(self, pool: str) -> float:
+        if not self.pace:
+            return 0.0
+        for p in self.capabilities.pools:
+            if p.name == pool:
+                return p.min_spacing_s
+        return 0.0
+
+    async def acquire(self, pool: str) -> None:
+        """Wait until ``pool`` is neither paused nor ahead of its pace, then take a slot."""
+        while True:
+            now = self.clock()
+            ready = max(self._paused_until.get(pool, 0.0), self._next_slot.get(pool, 0.0))
+            if ready <= now:
+                self._next_slot[pool] = now + self._spacing(pool)
+                return
+            await asyncio.sleep(ready - now)
+
+    def pause(self, pool: str, seconds: float, *, every_pool: bool = False) -> None:
+        """Hold every request of ``pool`` (or of every pool) for ``seconds`` from now."""
+        until = self.clock() + seconds
+        pools = [p.name for p in self.capabilities.pools] if every_pool else [pool]
+        for name in pools:
+            self._paused_until[name] = max(self._paused_until.get(name, 0.0), until)
+
+    def paused_until(self, pool: str) -> float:
+        """Monotonic time until which ``pool`` is paused (0 when it is not)."""
+        return self._paused_until.get(pool, 0.0)
+
+
+async def call_with_retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    pool: str,
+    gates: PoolGates,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+    on_retry: Callable[[Exception, float], None] | None = None,
+) -> T:
+    """Call ``fn`` through ``pool``'s gate, retrying transient errors.
+
+    Raises:
+        RateLimitError: the venue asked for a pause longer than ``policy.max_retry_after_s``,
+            or kept rate-limiting past ``policy.attempts`` retries.
+        TransientVenueError: still failing after ``policy.attempts`` retries.
+        PerpscopeError: any other error of ``fn``, at once.
+    """
+    rng = rng or random.Random()
+    retry = 0
+    while True:
+        await gates.acquire(pool)
+        try:
+            return await fn()
+        except RateLimitError as exc:
+            retry += 1
+            wait = exc.retry_after_s
+            wait = policy.default_retry_after_s if wait is None else wait
+            if retry > policy.attempts or wait > policy.max_retry_after_s:
+                raise
+            gates.pause(pool, wait, every_pool=isinstance(exc, VenueBannedError))
+            if on_retry:
+                on_retry(exc, wait)
+        except TransientVenueError as exc:
+            retry += 1
+            if retry > policy.attempts:
+                raise
+            delay = policy.backoff_s(retry, rng)
+            if on_retry:
+                on_retry(exc, delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,131 @@
+"""Collection use-cases shared by the front ends: backfill, snapshot, gap report.
+
+Each function validates its inputs (a bad venue, instrument, stream or date is a
+:class:`~perpscope.errors.UsageError`), opens the venue client, runs the collector and returns
+plain records for rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+
+from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
+from perpscope.collect.gaps import GAP_TABLES, find_gaps
+from perpscope.collect.retry import RetryPolicy
+from perpscope.collect.snapshot import SnapshotResult, take_snapshot
+from perpscope.domain.symbols import Instrument, parse_instrument
+from perpscope.errors import UsageError
+from perpscope.store.lake import Lake
+from perpscope.venues.base import parse_stream
+from perpscope.venues.registry import open_venue
+
+__all__ = [
+    "DEFAULT_SNAPSHOT_INSTRUMENTS",
+    "gaps",
+    "parse_day",
+    "result_rows",
+    "run_backfill",
+    "run_snapshot",
+]
+
+DEFAULT_SNAPSHOT_INSTRUMENTS: tuple[str, ...] = ("BTC-USDT-PERP", "ETH-USDT-PERP")
+
+
+def parse_day(text: str | None, option: str) -> datetime | None:
+    """Parse ``YYYY-MM-DD`` or an ISO 8601 time (UTC unless it names a zone)."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: use YYYY-MM-DD or an ISO 8601 time") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _instruments(texts: Sequence[str]) -> list[Instrument]:
+    out = []
+    for t in texts:
+        try:
+            out.append(parse_instrument(t))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return out
+
+
+def run_backfill(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str],
+    streams: Sequence[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    restart: bool = False,
+    api_url: str | None = None,
+    progress: Progress | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+    timeout_ms: int = 10_000,
+) -> list[StreamResult]:
+    """Backfill every (instrument, stream) pair of ``venue`` concurrently.
+
+    Raises:
+        UsageError: an unknown venue, instrument or stream, or no instrument or stream given.
+    """
+    if not instruments or not streams:
+        raise UsageError("give at least one --instrument and one --stream")
+    end = until or datetime.now(UTC)
+    parsed_streams = [parse_stream(s) for s in streams]
+    jobs = [
+        BackfillJob(inst, stream, since, end, restart)
+        for inst in _instruments(instruments)
+        for stream in parsed_streams
+    ]
+    client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms, timeout_ms=timeout_ms)
+    lake.init()
+    return asyncio.run(backfill(client, lake, jobs, policy=policy, pace=pace, progress=progress))
+
+
+def run_snapshot(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str] = DEFAULT_SNAPSHOT_INSTRUMENTS,
+    *,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> SnapshotResult:
+    """Take and store one all-symbol snapshot of ``venue`` (OI for ``instruments``)."""
+    insts = tuple(_instruments(instruments))
+    client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
+    lake.init()
+    return asyncio.run(take_snapshot(client, lake, insts, policy=policy, pace=pace))
+
+
+def gaps(
+    lake: Lake, *, venue: str | None = None, instrument: str | None = None, table: str | None = None
+) -> pl.DataFrame:
+    """Holes in the stored series (see :func:`perpscope.collect.gaps.find_gaps`)."""
+    if table is not None and table not in GAP_TABLES:
+        raise UsageError(f"gaps are checked in {', '.join(GAP_TABLES)}, not {table!r}")
+    return find_gaps(lake, venue=venue, instrument=instrument, table=table)
+
+
+def result_rows(results: Sequence[StreamResult]) -> list[dict[str, Any]]:
+    """Stream results as flat records for rendering (notes and errors included)."""
+    rows = []
+    for r in results:
+        row = asdict(r)
+        row["notes"] = len(r.notes)
+        rows.append(row)
+    return rows

@@ -1,0 +1,347 @@
+"""Binance USDⓈ-M futures (and the matching spot klines) through ccxt's async client.
+
+ccxt owns HTTP, pacing by weight and error mapping; this module owns which raw endpoints to call
+(ccxt's implicit API methods such as ``fapiPublicGetFundingRate``), their pagination, and hands
+the raw payloads to :mod:`perpscope.venues.binance_parse`. History depth and rate limits follow
+Binance's docs (``research/anchors.md`` D.1): funding since listing at 1,000 rows a page in a pool
+of 500 requests per 5 minutes shared with ``fundingInfo``; OI history, long/short ratios and taker
+volume for the last 30 days only, 500 rows a page, 1,000 requests per 5 minutes; klines at 1,500
+(futures) and 1,000 (spot) bars a page under the 2,400-weight-per-minute IP limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Final
+
+import ccxt.async_support as ccxt  # type: ignore[import-untyped]
+import polars as pl
+
+from perpscope.domain.symbols import Instrument, InstrumentKind
+from perpscope.errors import UsageError
+from perpscope.venues import binance_parse as bp
+from perpscope.venues.base import (
+    Capabilities,
+    HistoryPage,
+    RatePool,
+    Snapshot,
+    Stream,
+    map_ccxt_error,
+    record_response_headers,
+    rewrite_base_urls,
+)
+
+__all__ = ["CAPABILITIES", "BinanceVenue"]
+
+CAPABILITIES: Final = Capabilities(
+    venue="binance",
+    page_size={
+        "funding": 1000,
+        "ohlcv": 1500,
+        "ohlcv_spot": 1000,
+        "oi": 500,
+        "long_short": 500,
+        "taker": 500,
+    },  # fmt: skip
+    history_days={"funding": None, "ohlcv": None, "oi": 30, "long_short": 30, "taker": 30},
+    periods=("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"),
+    timeframes=(
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+    ),  # fmt: skip
+    funding_interval_source=(
+        "per row: time since the previous settlement (fundingRate rows carry none); current: "
+        "fapi/v1/fundingInfo for adjusted symbols, else 8h"
+    ),
+    default_funding_interval_h=8.0,
+    oi_unit="base",
+    liquidation_side=(
+        "forceOrder side is the liquidation order's side: SELL closes a long, BUY closes a short"
+    ),
+    pools=(
+        RatePool("weight", 2400, 60.0, "REQUEST_WEIGHT per IP; 429 = back off, 418 = IP ban"),
+        RatePool("funding", 500, 300.0, "fundingRate and fundingInfo, per IP"),
+        RatePool("futures_data", 1000, 300.0, "futures/data/* statistics, per IP"),
+    ),
+    stream_pools={
+        "funding": "funding",
+        "instruments": "funding",
+        "oi": "futures_data",
+        "long_short": "futures_data",
+        "taker": "futures_data",
+        "ohlcv": "weight",
+        "snapshot": "weight",
+    },  # fmt: skip
+)
+
+_STATS: Final = {
+    "oi": "fapiDataGetOpenInterestHist",
+    "taker": "fapiDataGetTakerlongshortRatio",
+}
+_LONG_SHORT: Final = {
+    "global_account": "fapiDataGetGlobalLongShortAccountRatio",
+    "top_account": "fapiDataGetTopLongShortAccountRatio",
+    "top_position": "fapiDataGetTopLongShortPositionRatio",
+}
+_KLINES: Final = {
+    "trade": "fapiPublicGetKlines",
+    "mark": "fapiPublicGetMarkPriceKlines",
+    "index": "fapiPublicGetIndexPriceKlines",
+    "premium": "fapiPublicGetPremiumIndexKlines",
+}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class BinanceVenue:
+    """Binance USDⓈ-M through ccxt. Constructing it opens no connection.
+
+    Args:
+        api_url: replace every Binance host by this base URL (a mirror, or the tests' fake).
+        timeout_ms: per-request timeout.
+        rate_limit_ms: ccxt's spacing of cost-1 requests (Binance default 50 ms).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_url: str | None = None,
+        timeout_ms: int = 10_000,
+        rate_limit_ms: float | None = None,
+    ) -> None:
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": timeout_ms,
+            "options": {"fetchMarkets": {"types": ["spot", "linear"]}},
+        }
+        if rate_limit_ms is not None:
+            config["rateLimit"] = rate_limit_ms
+        self.client = ccxt.binance(config)
+        if api_url is not None:
+            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
+        record_response_headers(self.client)
+        self._intervals: dict[str, float] | None = None
+
+    @property
+    def id(self) -> str:
+        """``binance``."""
+        return "binance"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Binance's quirks."""
+        return CAPABILITIES
+
+    async def close(self) -> None:
+        """Close ccxt's HTTP session."""
+        await self.client.close()
+
+    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
+        try:
+            return await fn(params)
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc, f"binance GET {path}") from None
+
+    # ------------------------------------------------------------------------ instruments
+
+    async def fetch_instruments(self) -> pl.DataFrame:
+        """USDⓈ-M instruments with status, tick/lot sizes and current funding interval."""
+        frame, _ = await self._instruments()
+        return frame
+
+    async def _instruments(self) -> tuple[pl.DataFrame, tuple[str, ...]]:
+        info = await self._call("fapiPublicGetExchangeInfo", "fapi/v1/exchangeInfo", {})
+        funding = await self._call("fapiPublicGetFundingInfo", "fapi/v1/fundingInfo", {})
+        frame, skipped = bp.parse_exchange_info(
+            info, funding, _now_ms(), CAPABILITIES.default_funding_interval_h
+        )
+        self._intervals = dict(
+            zip(frame["venue_symbol"], frame["funding_interval_h"].fill_null(0.0), strict=True)
+        )
+        return frame, skipped
+
+    async def _interval_h(self, symbol: str) -> float:
+        """Current funding interval of ``symbol`` (reads fundingInfo once)."""
+        if self._intervals is None:
+            funding = await self._call("fapiPublicGetFundingInfo", "fapi/v1/fundingInfo", {})
+            self._intervals = {
+                r["symbol"]: float(r["fundingIntervalHours"])
+                for r in bp._rows(funding, "fapi/v1/fundingInfo")
+                if "symbol" in r and r.get("fundingIntervalHours") is not None
+            }
+        return self._intervals.get(symbol) or CAPABILITIES.default_funding_interval_h
+
+    # ------------------------------------------------------------------------ history
+
+    async def fetch_history(
+        self,
+        instrument: Instrument,
+        stream: Stream,
+        start_ms: int,
+        end_ms: int,
+        prev_ts: datetime | None,
+    ) -> HistoryPage:
+        """One page of ``stream`` starting at ``start_ms`` (see :class:`Venue`)."""
+        _check(instrument, stream)
+        symbol = bp.venue_symbol(instrument)
+        inst = str(instrument)
+        if stream.family == "funding":
+            return await self._funding_page(symbol, inst, start_ms, end_ms, prev_ts)
+        if stream.family == "ohlcv":
+            return await self._kline_page(instrument, symbol, stream, start_ms, end_ms)
+        return await self._stats_page(symbol, inst, stream, start_ms, end_ms)
+
+    async def _funding_page(
+        self, symbol: str, inst: str, start_ms: int, end_ms: int, prev_ts: datetime | None
+    ) -> HistoryPage:
+        limit = CAPABILITIES.page_size["funding"]
+        params = {"symbol": symbol, "startTime": start_ms, "endTime": end_ms - 1, "limit": limit}
+        payload = await self._call("fapiPublicGetFundingRate", "fapi/v1/fundingRate", params)
+        prev_ms = int(prev_ts.timestamp() * 1000) if prev_ts is not None else None
+        rows = bp._rows(payload, "fapi/v1/fundingRate")
+        fallback = await self._interval_h(symbol) if len(rows) < 2 and prev_ms is None else 8.0
+        frame = bp.parse_funding_rate(rows, inst, prev_ms, fallback)
+        if prev_ts is not None:  # a resumed page may repeat the stored settlement (ms jitter)
+            frame = frame.filter(pl.col("ts") > prev_ts)
+        # page on the raw times: the stored ones are snapped to the minute
+        next_start = max(int(r["fundingTime"]) for r in rows) + 1 if rows else None
+        return _page(frame, len(rows), len(rows) < limit, next_start)
+
+    async def _kline_page(
+        self, instrument: Instrument, symbol: str, stream: Stream, start_ms: int, end_ms: int
+    ) -> HistoryPage:
+        assert stream.kind is not None
+        assert stream.period is not None
+        spot = instrument.kind is InstrumentKind.SPOT
+        limit = CAPABILITIES.page_size["ohlcv_spot" if spot else "ohlcv"]
+        method = "publicGetKlines" if spot else _KLINES[stream.kind]
+        path = "api/v3/klines" if spot else bp.KLINE_ENDPOINTS[stream.kind]
+        params: dict[str, Any] = {
+            "interval": stream.period,
+            "startTime": start_ms,
+            "endTime": end_ms - 1,
+            "limit": limit,
+        }
+        params["pair" if stream.kind == "index" else "symbol"] = symbol
+        payload = await self._call(method, path, params)
+        rows = bp._rows(payload, path, list)
+        frame = bp.parse_klines(
+            rows, str(instrument), stream.kind, stream.period, now_ms=_now_ms(), endpoint=path
+        )
+        frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
+        return _page(frame, len(rows), len(rows) < limit, None)
+
+    async def _stats_page(
+        self, symbol: str, inst: str, stream: Stream, start_ms: int, end_ms: int
+    ) -> HistoryPage:
+        assert stream.period is not None
+        assert stream.period_ms is not None
+        limit = CAPABILITIES.page_size[stream.family]
+        window_end = min(end_ms, start_ms + limit * stream.period_ms)
+        params = {
+            "symbol": symbol,
+            "period": stream.period,
+            "startTime": start_ms,
+            "endTime": window_end - 1,
+            "limit": limit,
+        }
+        if stream.family == "long_short":
+            assert stream.kind is not None
+            method = _LONG_SHORT[stream.kind]
+            path = f"futures/data/{bp.LONG_SHORT_ENDPOINTS[stream.kind]}"
+        else:
+            method = _STATS[stream.family]
+            path = "futures/data/" + method.removeprefix("fapiDataGet")
+        payload = await self._call(method, path, params)
+        rows = bp._rows(payload, path)
+        if stream.family == "oi":
+            frame = bp.parse_open_interest_hist(rows, inst, stream.period)
+        elif stream.family == "taker":
+            frame = bp.parse_taker_volume(rows, inst, stream.period)
+        else:
+            assert stream.kind is not None
+            frame = bp.parse_long_short(rows, inst, stream.kind, stream.period)
+        frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
+        return _page(frame, len(rows), window_end >= end_ms, window_end)
+
+    # ------------------------------------------------------------------------ snapshot
+
+    async def fetch_snapshot(self, instruments: tuple[Instrument, ...]) -> Snapshot:
+        """Instruments, all-symbol premiumIndex (funding, mark, index) and OI of ``instruments``.
+
+        Binance has no all-symbol open-interest endpoint, so OI is read per instrument; its
+        USD value is OI (base) x the snapshot's mark price.
+        """
+        listed, skipped = await self._instruments()
+        to_id = dict(zip(listed["venue_symbol"], listed["instrument"], strict=True))
+        intervals = dict(
+            zip(listed["instrument"], listed["funding_interval_h"].fill_null(0.0), strict=True)
+        )
+        payload = await self._call("fapiPublicGetPremiumIndex", "fapi/v1/premiumIndex", {})
+        funding, unmapped = bp.parse_premium_index(
+            payload, lambda s: to_id.get(s) or bp.canonical_from_symbol(s), intervals
+        )
+        oi_frames = []
+        for inst in instruments:
+            _check(inst, None)
+            raw = await self._call(
+                "fapiPublicGetOpenInterest", "fapi/v1/openInterest",
+                {"symbol": bp.venue_symbol(inst)},
+            )  # fmt: skip
+            oi_frames.append(bp.parse_open_interest(raw, str(inst)))
+        oi = pl.concat(oi_frames) if oi_frames else pl.DataFrame()
+        if oi.height:
+            marks = funding.select("instrument", pl.col("mark_px"))
+            oi = (
+                oi.join(marks, on="instrument", how="left")
+                .with_columns((pl.col("oi_base") * pl.col("mark_px")).alias("oi_usd"))
+                .drop("mark_px")
+            )
+        frames = {"instruments": listed, "funding_snapshot": funding}
+        if oi.height:
+            frames["open_interest"] = oi
+        return Snapshot(frames, tuple(sorted({*skipped, *unmapped})))
+
+
+def _check(instrument: Instrument, stream: Stream | None) -> None:
+    """Refuse instrument/stream pairs Binance USDⓈ-M does not serve (a usage error)."""
+    if instrument.kind is InstrumentKind.SPOT:
+        if stream is None or stream.family != "ohlcv" or stream.kind != "trade":
+            what = stream.name if stream else "snapshots"
+            raise UsageError(f"binance spot {instrument} has only ohlcv:trade:<tf>, not {what}")
+    elif instrument.kind is not InstrumentKind.PERP or instrument.is_inverse:
+        raise UsageError(f"binance USDⓈ-M collects linear perpetuals, not {instrument}")
+    if stream is None:
+        return
+    if stream.family == "ohlcv" and stream.period not in CAPABILITIES.timeframes:
+        raise UsageError(
+            f"binance has no {stream.period} klines; use {', '.join(CAPABILITIES.timeframes)}"
+        )
+    if stream.family in ("oi", "long_short", "taker") and stream.period not in CAPABILITIES.periods:
+        raise UsageError(
+            f"binance {stream.family} history has no period {stream.period}; use "
+            f"{', '.join(CAPABILITIES.periods)}"
+        )
+
+
+def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
+    last = frame["ts"].max() if frame.height else None
+    assert last is None or isinstance(last, datetime)
+    return HistoryPage(frame, raw_rows, last, done, next_start)

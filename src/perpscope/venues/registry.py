@@ -1,0 +1,35 @@
+"""The venues perpscope can collect from, by id."""
+
+from __future__ import annotations
+
+from perpscope.errors import UsageError
+from perpscope.venues.base import Venue
+from perpscope.venues.binance import BinanceVenue
+
+__all__ = ["COLLECTABLE", "open_venue"]
+
+COLLECTABLE: tuple[str, ...] = ("binance",)
+"""Venues with a collector (Bybit, OKX and Deribit follow)."""
+
+
+def open_venue(
+    venue: str,
+    *,
+    api_url: str | None = None,
+    timeout_ms: int = 10_000,
+    rate_limit_ms: float | None = None,
+) -> Venue:
+    """A venue client by id (no connection is opened yet).
+
+    Args:
+        venue: venue id.
+        api_url: replace the venue's hosts by this base URL (a mirror or a local fake).
+        timeout_ms: per-request timeout.
+        rate_limit_ms: ccxt's spacing of cost-1 requests (the venue's default when None).
+
+    Raises:
+        UsageError: the venue has no collector.
+    """
+    if venue == "binance":
+        return BinanceVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")

@@ -1,0 +1,1 @@
+"""The local fake exchange that the real ccxt client is pointed at in tests."""

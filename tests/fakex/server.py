@@ -1,0 +1,288 @@
+"""A fake Binance (USDⓈ-M + spot klines) on 127.0.0.1, for the real ccxt client.
+
+The server answers every endpoint perpscope's Binance module and ccxt's ``load_markets`` call,
+with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascending rows, at most
+``limit`` rows, documented defaults and maxima; an over-limit request is refused with Binance's
+``-1130``). Static payloads (``exchangeInfo``, ``fundingInfo``) come from
+``tests/fixtures/binance/``; history comes from :class:`fakex.market.FakeMarket`.
+
+Faults are injected on demand (:meth:`FakeBinance.inject`): ``429`` and ``418`` with
+``Retry-After``, ``5xx``, ``timeout`` (the answer comes after the client gave up), ``truncated``
+JSON, ``rename`` (a field renamed in every row), ``missing_page`` (the page's rows are replaced
+by the following page: a hole in the history), ``enum`` (a field of the first row, or of
+``symbols[0]``, set to an unknown value), and ``hang`` (the answer waits until
+:meth:`FakeBinance.release`). Every request is logged with its arrival time for the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakex.market import END_MS, FakeMarket
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
+
+_KLINES = {
+    "/fapi/v1/klines": ("trade", 500, 1500),
+    "/fapi/v1/markPriceKlines": ("mark", 500, 1500),
+    "/fapi/v1/indexPriceKlines": ("index", 500, 1500),
+    "/fapi/v1/premiumIndexKlines": ("premium", 500, 1500),
+    "/api/v3/klines": ("trade", 500, 1000),
+}
+_STATS = (
+    "openInterestHist",
+    "globalLongShortAccountRatio",
+    "topLongShortAccountRatio",
+    "topLongShortPositionRatio",
+    "takerlongshortRatio",
+)
+_STATIC = {
+    "/fapi/v1/exchangeInfo": "fapi_v1_exchangeInfo.json",
+    "/api/v3/exchangeInfo": "api_v3_exchangeInfo.json",
+    "/fapi/v1/fundingInfo": "fapi_v1_fundingInfo.json",
+}
+
+
+@dataclass
+class Fault:
+    """A fault to inject on requests whose path ends with ``path``.
+
+    Attributes:
+        path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
+        kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
+            hang``.
+        times: how many matching requests get the fault.
+        skip: matching requests to let through first.
+        retry_after_s: ``Retry-After`` of 429/418.
+        delay_s: how long ``timeout`` waits before answering.
+        field: ``(old, new)`` for ``rename``; ``(name, value)`` for ``enum``.
+    """
+
+    path: str
+    kind: str
+    times: int = 1
+    skip: int = 0
+    retry_after_s: float = 1.0
+    delay_s: float = 3.0
+    field: tuple[str, str] = ("", "")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the server saw it."""
+
+    at: float  # time.monotonic() on arrival
+    path: str
+    params: dict[str, str]
+    status: int = 200
+
+
+@dataclass
+class FakeBinance:
+    """The fake exchange: market, faults, overrides and request log."""
+
+    market: FakeMarket = field(default_factory=FakeMarket)
+    faults: list[Fault] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    log: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hung: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+    def inject(self, fault: Fault) -> None:
+        """Add a fault."""
+        with self.lock:
+            self.faults.append(fault)
+
+    def serve(self, path: str, payload: Any) -> None:
+        """Answer ``path`` with ``payload`` verbatim (a fixture), whatever the parameters."""
+        self.overrides[path] = payload
+
+    def release(self) -> None:
+        """Let ``hang`` faults answer."""
+        self.released.set()
+
+    def requests(self, suffix: str = "") -> list[Request]:
+        """Logged requests whose path ends with ``suffix``."""
+        with self.lock:
+            return [r for r in self.log if r.path.endswith(suffix)]
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for f in self.faults:
+                if f.times > 0 and path.endswith(f.path):
+                    if f.skip > 0:
+                        f.skip -= 1
+                        return None
+                    f.times -= 1
+                    return f
+        return None
+
+    # ------------------------------------------------------------------ routing
+
+    def answer(self, path: str, q: dict[str, str], shift: bool = False) -> tuple[int, Any]:
+        """The status and JSON body Binance would send (``shift``: serve the page after)."""
+        if path in self.overrides:
+            return 200, self.overrides[path]
+        if path in _STATIC:
+            return 200, json.loads((FIXTURES / _STATIC[path]).read_text())
+        if path in ("/fapi/v1/time", "/api/v3/time"):
+            return 200, {"serverTime": END_MS}
+
+        def num(key: str) -> int | None:
+            return int(q[key]) if key in q else None
+
+        if path == "/fapi/v1/fundingRate":
+            limit = num("limit") or (100 if "startTime" in q else 200)
+            if limit > 1000:
+                return 400, {"code": -1130, "msg": "Data sent for paramter 'limit' is not valid."}
+            rows = self.market.funding_page(q.get("symbol", ""), num("startTime"), num("endTime"),
+                                            limit)  # fmt: skip
+            if shift and rows:
+                rows = self.market.funding_page(
+                    q.get("symbol", ""), rows[-1]["fundingTime"] + 1, num("endTime"), limit
+                )
+            return 200, rows
+        if path in _KLINES:
+            kind, default, most = _KLINES[path]
+            limit = num("limit") or default
+            if limit > most:
+                return 400, {"code": -1130, "msg": "Data sent for paramter 'limit' is not valid."}
+            sym = q.get("pair" if kind == "index" and "fapi" in path else "symbol", "")
+            if not sym or "interval" not in q:
+                return 400, {"code": -1102, "msg": "Mandatory parameter was not sent."}
+            start = num("startTime")
+            rows = self.market.kline_page(sym, kind, q["interval"], start, num("endTime"), limit)
+            if shift and rows:
+                rows = self.market.kline_page(
+                    sym, kind, q["interval"], rows[-1][0] + 1, num("endTime"), limit
+                )
+            return 200, rows
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/futures/data/") and name in _STATS:
+            limit = num("limit") or 30
+            if limit > 500:
+                return 400, {"code": -1130, "msg": "Data sent for paramter 'limit' is not valid."}
+            if "period" not in q or ("symbol" not in q):
+                return 400, {"code": -1102, "msg": "Mandatory parameter was not sent."}
+            rows = self.market.stats_page(q["symbol"], name, q["period"], num("startTime"),
+                                          num("endTime"), limit)  # fmt: skip
+            if shift and rows:
+                rows = self.market.stats_page(q["symbol"], name, q["period"],
+                                              rows[-1]["timestamp"] + 1, None, limit)  # fmt: skip
+            return 200, rows
+        if path == "/fapi/v1/premiumIndex":
+            rows = self.market.premium_index()
+            if "symbol" in q:
+                return 200, next(r for r in rows if r["symbol"] == q["symbol"])
+            return 200, rows
+        if path == "/fapi/v1/openInterest":
+            return 200, self.market.open_interest(q.get("symbol", ""))
+        return 404, {"code": -1, "msg": f"fake exchange: no route {path}"}
+
+
+def _apply(fault: Fault, body: Any) -> Any:
+    old, new = fault.field
+    if fault.kind == "rename":
+        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        for r in rows:
+            if isinstance(r, dict) and old in r:
+                r[new] = r.pop(old)
+    elif fault.kind == "enum":
+        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        if rows and isinstance(rows[0], dict):
+            rows[0][old] = new
+    return body
+
+
+def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # silence the default stderr log
+            return
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeouts)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            arrived = time.monotonic()
+            parts = urlsplit(self.path)
+            q = dict(parse_qsl(parts.query))
+            fault = fake._take_fault(parts.path)
+            status, body = 200, None
+            kind = fault.kind if fault else ""
+            if kind in ("429", "418"):
+                status = int(kind)
+                msg = "Too many requests." if kind == "429" else "IP banned until later."
+                payload = json.dumps({"code": -1003, "msg": msg}).encode()
+                with fake.lock:
+                    fake.log.append(Request(arrived, parts.path, q, status))
+                self._send(status, payload, {"Retry-After": f"{fault.retry_after_s:g}"})
+                return
+            if kind in ("500", "502", "503"):
+                status = int(kind)
+                with fake.lock:
+                    fake.log.append(Request(arrived, parts.path, q, status))
+                self._send(status, b"<html><body>Service Unavailable</body></html>",
+                           {"Content-Type": "text/html"})  # fmt: skip
+                return
+            status, body = fake.answer(parts.path, q, shift=kind == "missing_page")
+            with fake.lock:
+                fake.log.append(Request(arrived, parts.path, q, status))
+            if kind in ("rename", "enum"):
+                body = _apply(fault, body)  # type: ignore[arg-type]
+            raw = json.dumps(body).encode()
+            if kind == "truncated":
+                raw = raw[: max(1, len(raw) // 2)]
+            if kind == "timeout":
+                time.sleep(fault.delay_s)  # type: ignore[union-attr]
+            if kind == "hang":
+                fake.hung.set()
+                fake.released.wait(60)
+            self._send(status, raw)
+
+    return Handler
+
+
+class FakeServer:
+    """Runs a :class:`FakeBinance` on 127.0.0.1 in a background thread."""
+
+    def __init__(self, fake: FakeBinance | None = None) -> None:
+        self.fake = fake or FakeBinance()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.fake))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL (``http://127.0.0.1:<port>``)."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> FakeBinance:
+        self.thread.start()
+        self.fake.url = self.url
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        self.fake.release()
+        self.httpd.shutdown()
+        self.httpd.server_close()
