@@ -339,6 +339,22 @@ def test_liq_without_tiers_says_what_is_missing(capsys: pytest.CaptureFixture[st
         (
             (
                 "funding",
+                "--side",
+                "flat",
+                "--notional",
+                "1",
+                "--rate",
+                "0",
+                "--interval-h",
+                "8",
+                "--days",
+                "1",
+            ),
+            "--side must be one of long | short",
+        ),
+        (
+            (
+                "funding",
                 "--notional",
                 "100000",
                 "--rate",

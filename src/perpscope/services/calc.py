@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow.compute as pc
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 Record = dict[str, Any]
+_E = TypeVar("_E", bound=StrEnum)
 
 
 @contextmanager
@@ -68,6 +70,15 @@ def _usage() -> Iterator[None]:
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     with _usage():
         return fn(*args, **kwargs)
+
+
+def _choice(option: str, kind: type[_E], value: str) -> _E:
+    """``value`` as a member of ``kind``, or a usage error listing the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = " | ".join(m.value for m in kind)
+        raise UsageError(f"{option} must be one of {choices}, got {value!r}") from None
 
 
 # ------------------------------------------------------------------------------ liquidation
@@ -136,10 +147,9 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
     ``leverage_tiers`` for ``req.instrument`` (Binance USDⓈ-M and Bybit linear only: their bounds
     are USD notional, as the table stores them).
     """
-    with _usage():
-        venue = LiqVenue(req.venue)
-        side = PositionSide(req.side)
-        mode = MarginMode(req.margin_mode)
+    venue = _choice("--venue", LiqVenue, req.venue)
+    side = _choice("--side", PositionSide, req.side)
+    mode = _choice("--margin-mode", MarginMode, req.margin_mode)
     if req.maint_amount is not None and req.mmr is None:
         raise UsageError(
             "--maint-amount needs --mmr (the maintenance margin rate of the same tier)"
@@ -240,11 +250,13 @@ def size(
     if stop_px is None:
         if atr is None or atr_mult is None or side is None:
             raise UsageError("give --stop, or --atr with --atr-mult and --side")
-        with _usage():
-            stop_px = stop_from_atr(PositionSide(side), entry_px, atr, atr_mult)
+        stop_px = _call(
+            stop_from_atr, _choice("--side", PositionSide, side), entry_px, atr, atr_mult
+        )
     elif atr is not None or atr_mult is not None:
         raise UsageError("give either --stop or --atr/--atr-mult, not both")
-    if side is not None and stop_px is not None:
+    if side is not None:
+        _choice("--side", PositionSide, side)
         inferred = _call(infer_side, entry_px, stop_px)
         if inferred.value != side:
             raise UsageError(
@@ -327,8 +339,8 @@ def funding(
     *, side: str, notional_usd: float, rate: float, interval_h: float, days: float
 ) -> Record:
     """Funding per settlement and over ``days``, signed to the position (negative = paid)."""
-    with _usage():
-        r = funding_carry(notional_usd, rate, interval_h, days, PositionSide(side))
+    pos_side = _choice("--side", PositionSide, side)
+    r = _call(funding_carry, notional_usd, rate, interval_h, days, pos_side)
     return {
         "side": r.side.value,
         "notional_usd": r.notional_usd,
