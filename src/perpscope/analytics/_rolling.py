@@ -16,10 +16,13 @@ __all__ = [
     "REL_STD_TOL",
     "hours",
     "lagged",
+    "stitched_time",
     "prior_extreme_divergence",
     "require_columns",
     "rolling_percentile",
-    "rolling_zscore",
+    "add_rolling_zscore",
+    "sort_series",
+    "series_id",
 ]
 
 REL_STD_TOL: Final = 1e-9
@@ -38,6 +41,28 @@ def hours(value_h: float) -> timedelta:
     return timedelta(hours=value_h)
 
 
+_SERIES_GAP: Final = timedelta(days=40_000)
+"""Offset between series on the stitched time axis (longer than any data span plus any lag)."""
+
+
+def series_id(keys: list[str]) -> pl.Expr:
+    """An integer id per run of equal ``keys`` (a series, in a frame sorted by ``keys``).
+
+    Grouping (``.over``) on it is much cheaper than on the string keys themselves.
+    """
+    return pl.struct(keys).rle_id()
+
+
+def stitched_time(keys: list[str]) -> pl.Expr:
+    """One increasing time axis for a frame sorted by ``keys`` then ``ts``.
+
+    Series k is shifted by k x 40,000 days, so as-of joins over the whole frame never reach into
+    a neighbouring series and need no per-group sort (much faster than ``by=keys``).
+    """
+    sid = pl.struct(keys).rle_id().cast(pl.Int64)
+    return pl.col("ts") + pl.duration(days=sid * _SERIES_GAP.days)
+
+
 def lagged(
     frame: pl.DataFrame,
     *,
@@ -51,42 +76,67 @@ def lagged(
 
     The value used is the latest observation at or before ``ts - lag_h`` and no older than
     ``ts - lag_h - tolerance_h`` (else null), so gaps never pair a value with a stale one. Adds
-    ``{column}{suffix}`` columns; the frame must be sorted by ``keys`` then ``ts`` and keeps it.
+    ``{column}{suffix}`` columns. The frame must be sorted by ``keys`` then ``ts`` (with no
+    duplicate ``ts`` in a series); the output keeps its order.
     """
-    right = frame.select(
-        *keys, pl.col("ts").alias("_lag_ts"), *[pl.col(c).alias(c + suffix) for c in columns]
-    ).sort("_lag_ts")
+    base = frame.with_columns(stitched_time(keys).alias("_gts"))
+    right = base.select(
+        pl.col("_gts").alias("_rgts"), *[pl.col(c).alias(c + suffix) for c in columns]
+    )
     return (
-        frame.with_row_index("_row")
-        .with_columns((pl.col("ts") - hours(lag_h)).alias("_target"))
-        .sort("_target")
+        base.with_columns((pl.col("_gts") - hours(lag_h)).alias("_target"))
         .join_asof(
             right,
             left_on="_target",
-            right_on="_lag_ts",
-            by=keys,
+            right_on="_rgts",
             strategy="backward",
             tolerance=hours(tolerance_h),
-            check_sortedness=False,
         )
-        .sort("_row")
-        .drop("_row", "_target", "_lag_ts")
+        .drop("_gts", "_target", "_rgts")
     )
 
 
-def rolling_zscore(
-    value: pl.Expr, ts: str, window_h: float, keys: list[str], *, min_samples: int = 2
-) -> pl.Expr:
-    """``(x - mean) / std`` over the trailing ``window_h`` hours, per series ``keys``.
+def add_rolling_zscore(
+    frame: pl.DataFrame,
+    column: str,
+    alias: str,
+    *,
+    window_h: float,
+    keys: list[str],
+    min_samples: int = 2,
+) -> pl.DataFrame:
+    """Add ``alias`` = ``(x - mean) / std`` of ``column`` over the trailing ``window_h`` hours.
 
-    The std is the sample std (ddof = 1). A constant window (std below ``REL_STD_TOL`` x |mean|)
-    and a window with fewer than ``min_samples`` values give null, never NaN or infinity.
+    Per series ``keys``; the std is the sample std (ddof = 1). A constant window (std below
+    ``REL_STD_TOL`` x |mean|) and a window with fewer than ``min_samples`` values give null, never
+    NaN or infinity. The frame must be sorted by ``keys`` then ``ts``.
     """
     w = hours(window_h)
-    mean = value.rolling_mean_by(ts, w, min_samples=min_samples).over(keys)
-    std = value.rolling_std_by(ts, w, min_samples=min_samples).over(keys)
+    x = pl.col(column)
+    stats = frame.with_columns(
+        x.rolling_mean_by("ts", w, min_samples=min_samples).over(keys).alias("_zm"),
+        x.rolling_std_by("ts", w, min_samples=min_samples).over(keys).alias("_zs"),
+    )
+    mean, std = pl.col("_zm"), pl.col("_zs")
     flat = std <= mean.abs() * REL_STD_TOL + 1e-15
-    return pl.when(flat | std.is_null()).then(None).otherwise((value - mean) / std)
+    z = pl.when(flat.fill_null(True)).then(None).otherwise((x - mean) / std)
+    return stats.with_columns(z.alias(alias)).drop("_zm", "_zs")
+
+
+def sort_series(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``frame`` sorted by ``keys`` then ``ts``; returned as is (no copy) when already sorted.
+
+    The check is one vectorised pass, much cheaper than re-sorting a sorted frame with string keys.
+    """
+    if frame.height < 2:
+        return frame
+    ordered: pl.Expr = pl.col("ts") > pl.col("ts").shift()
+    for key in reversed(keys):
+        k, prev = pl.col(key), pl.col(key).shift()
+        ordered = (k > prev) | ((k == prev) & ordered)
+    if frame.select(ordered.slice(1).all()).item():
+        return frame
+    return frame.sort(*keys, "ts")
 
 
 def rolling_percentile(value: pl.Expr, ts: str, window_h: float, keys: list[str]) -> pl.Expr:
@@ -135,38 +185,25 @@ def prior_extreme_divergence(
         (pl.col(price) > prev_max).fill_null(False).alias("_hi"),
         (pl.col(price) < prev_min).fill_null(False).alias("_lo"),
     )
-    out = base
+    out = base.with_columns(
+        stitched_time(keys).alias("_gts"), pl.struct(keys).rle_id().alias("_sid")
+    )
     for side in ("hi", "lo"):
-        marks = (
-            base.filter(pl.col(f"_{side}"))
-            .select(
-                *keys,
-                (pl.col("ts") + hours(min_gap_h)).alias("_key"),
-                pl.col("ts").alias(f"_{side}_ts"),
-                pl.col(price).alias(f"_{side}_px"),
-                pl.col(indicator).alias(f"_{side}_v"),
-            )
-            .sort("_key")  # sorted globally, hence per group as join_asof needs
+        marks = out.filter(pl.col(f"_{side}")).select(
+            (pl.col("_gts") + hours(min_gap_h)).alias("_key"),
+            pl.col("_sid").alias("_msid"),
+            pl.col("ts").alias(f"_{side}_ts"),
+            pl.col(price).alias(f"_{side}_px"),
+            pl.col(indicator).alias(f"_{side}_v"),
         )
-        out = (
-            out.with_row_index("_row")
-            .sort("ts")
-            .join_asof(
-                marks,
-                left_on="ts",
-                right_on="_key",
-                by=keys,
-                strategy="backward",
-                check_sortedness=False,
-            )
-            .sort("_row")
-            .drop("_row", "_key")
+        out = out.join_asof(marks, left_on="_gts", right_on="_key", strategy="backward").drop(
+            "_key"
         )
-        too_old = pl.col("ts") - pl.col(f"_{side}_ts") > w
+        stale = (pl.col("_msid") != pl.col("_sid")) | (pl.col("ts") - pl.col(f"_{side}_ts") > w)
         out = out.with_columns(
-            pl.when(too_old).then(None).otherwise(pl.col(c)).alias(c)
+            pl.when(stale.fill_null(True)).then(None).otherwise(pl.col(c)).alias(c)
             for c in (f"_{side}_ts", f"_{side}_px", f"_{side}_v")
-        )
+        ).drop("_msid")
     bearish = pl.col("_hi") & (pl.col(indicator) < pl.col("_hi_v"))
     bullish = pl.col("_lo") & (pl.col(indicator) > pl.col("_lo_v"))
     return out.with_columns(
@@ -193,4 +230,4 @@ def prior_extreme_divergence(
         .then(pl.lit("bullish"))
         .otherwise(None)
         .alias(f"{prefix}_divergence"),
-    ).drop("_hi", "_lo", "_hi_ts", "_hi_px", "_hi_v", "_lo_ts", "_lo_px", "_lo_v")
+    ).drop("_hi", "_lo", "_hi_ts", "_hi_px", "_hi_v", "_lo_ts", "_lo_px", "_lo_v", "_gts", "_sid")

@@ -18,11 +18,12 @@ from typing import Final, overload
 
 import polars as pl
 
-from perpscope.analytics._rolling import require_columns
+from perpscope.analytics._rolling import require_columns, sort_series
 
 __all__ = [
     "HOURS_PER_YEAR",
     "CrossVenueFunding",
+    "aggregate_funding",
     "annualized_rate",
     "asset_expr",
     "cross_venue_funding",
@@ -88,7 +89,7 @@ def rate_8h_equivalent(rate: pl.Expr | float, interval_h: pl.Expr | float) -> pl
 
 def asset_expr(instrument: str = "instrument") -> pl.Expr:
     """The asset (base) of a canonical instrument id column: ``BTC`` for ``BTC-USDT-PERP``."""
-    return pl.col(instrument).str.split("-").list.first()
+    return pl.col(instrument).str.split_exact("-", 1).struct.field("field_0")
 
 
 def latest_funding(funding: pl.DataFrame) -> pl.DataFrame:
@@ -246,18 +247,17 @@ def cross_venue_funding(
 
 
 def normalised_funding(funding: pl.DataFrame) -> pl.DataFrame:
-    """Add ``asset``, ``rate_8h`` and ``annualized`` to funding rows, sorted by series and time.
+    """Add ``rate_8h`` and ``annualized`` to funding rows, sorted by series and time.
 
     Args:
         funding: rows with venue, instrument, ts, rate, interval_h.
 
     Returns:
-        The input columns plus ``asset``, ``rate_8h`` (8h-equivalent) and ``annualized``, sorted by
-        venue, instrument, ts.
+        The input columns plus ``rate_8h`` (8h-equivalent) and ``annualized``, sorted by venue,
+        instrument, ts (a no-op when already sorted).
     """
     require_columns(funding, _FUNDING_COLUMNS, "normalised_funding")
-    return funding.sort("venue", "instrument", "ts").with_columns(
-        asset_expr().alias("asset"),
+    return sort_series(funding, ["venue", "instrument"]).with_columns(
         rate_8h_equivalent(pl.col("rate"), pl.col("interval_h")).alias("rate_8h"),
         annualized_rate(pl.col("rate"), pl.col("interval_h")).alias("annualized"),
     )
@@ -360,4 +360,60 @@ def funding_arbitrage(
             ["spread_8h", "asset", "short_venue", "long_venue"],
             descending=[True, False, False, False],
         )
+    )
+
+
+def aggregate_funding(
+    frame: pl.DataFrame, *, weight_column: str | None = "oi_usd", grid_h: float | None = None
+) -> pl.DataFrame:
+    """Cross-venue aggregate funding per asset over time, OI-weighted (or equal-weighted).
+
+    Playbook: "weight each exchange's funding rate by its share of total OI. This gives you a more
+    accurate picture of what the 'average' leveraged trader is actually paying."
+
+    Rule: per (asset, time) the aggregate is sum(w x rate_8h) / sum(w) over the rows with a
+    finite positive weight; when no row of that (asset, time) has one, the equal-weight mean. Time
+    is ``ts`` itself, or ``ts`` floored to ``grid_h`` hours when given (so venues that settle at
+    different times within a period pool together).
+
+    Args:
+        frame: rows with venue, instrument, ts, rate, interval_h and, unless ``weight_column`` is
+            None, the weight column (``oi_usd``, or e.g. ``volume_usd`` for volume weighting).
+        weight_column: the weight column, or None for equal weights.
+        grid_h: period to pool settlements on, hours, or None for exact timestamps.
+
+    Returns:
+        ``asset ts n_venues agg_rate_8h agg_annualized`` sorted by asset and ts.
+    """
+    require_columns(frame, _FUNDING_COLUMNS, "aggregate_funding")
+    t = pl.col("ts") if grid_h is None else pl.col("ts").dt.truncate(f"{int(grid_h * 3600)}s")
+    r8 = rate_8h_equivalent(pl.col("rate"), pl.col("interval_h"))
+    w = pl.lit(1.0) if weight_column is None else pl.col(weight_column).cast(pl.Float64)
+    w_ok = pl.when(w.is_finite() & (w > 0)).then(w).otherwise(0.0)
+    return (
+        frame.lazy()
+        .select(
+            asset_expr().alias("asset"),
+            t.alias("ts"),
+            r8.alias("_r8"),
+            w_ok.alias("_w"),
+            (w_ok * r8).alias("_wr"),
+        )
+        .group_by("asset", "ts")
+        .agg(
+            pl.len().alias("n_venues"),
+            pl.col("_wr").sum(),
+            pl.col("_w").sum(),
+            pl.col("_r8").mean().alias("_m"),
+        )
+        .with_columns(
+            pl.when(pl.col("_w") > 0)
+            .then(pl.col("_wr") / pl.col("_w"))
+            .otherwise(pl.col("_m"))
+            .alias("agg_rate_8h")
+        )
+        .with_columns(annualized_rate(pl.col("agg_rate_8h"), 8.0).alias("agg_annualized"))
+        .drop("_wr", "_w", "_m")
+        .sort("asset", "ts")
+        .collect()
     )

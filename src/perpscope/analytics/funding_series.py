@@ -12,15 +12,18 @@ from typing import Final
 import polars as pl
 
 from perpscope.analytics._rolling import (
+    add_rolling_zscore,
     hours,
     prior_extreme_divergence,
     require_columns,
     rolling_percentile,
-    rolling_zscore,
+    series_id,
+    sort_series,
 )
-from perpscope.analytics.funding import normalised_funding
+from perpscope.analytics.funding import asset_expr, normalised_funding
 
 __all__ = [
+    "ACCEL_LEVELS",
     "cross_venue_spread_history",
     "extreme_persistence",
     "extremes_per_year",
@@ -31,6 +34,10 @@ __all__ = [
 ]
 
 _SERIES: Final = ["venue", "instrument"]
+_SID: Final = ["_sid"]
+
+ACCEL_LEVELS: Final = pl.Enum(["none", "moderate", "strong"])
+"""The acceleration levels, mildest first."""
 
 
 def funding_statistics(
@@ -57,15 +64,15 @@ def funding_statistics(
         ``zscore`` ((rate_8h - mean) / sample std over the window; null for a constant window) and
         ``percentile`` (share of the window's rate_8h values <= the current one, in (0, 1]).
     """
-    base = normalised_funding(funding)
+    base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
     rate_8h = pl.col("rate_8h")
-    return base.with_columns(
-        pl.col("rate").cum_sum().over(_SERIES).alias("cum_rate"),
-        rolling_zscore(rate_8h, "ts", zscore_window_h, _SERIES, min_samples=min_samples).alias(
-            "zscore"
-        ),
-        rolling_percentile(rate_8h, "ts", percentile_window_h, _SERIES).alias("percentile"),
+    out = base.with_columns(
+        pl.col("rate").cum_sum().over(_SID).alias("cum_rate"),
+        rolling_percentile(rate_8h, "ts", percentile_window_h, _SID).alias("percentile"),
     )
+    return add_rolling_zscore(
+        out, "rate_8h", "zscore", window_h=zscore_window_h, keys=_SID, min_samples=min_samples
+    ).drop("_sid")
 
 
 def extreme_persistence(
@@ -83,7 +90,7 @@ def extreme_persistence(
         ``extreme_streak_h`` (sum of ``interval_h`` over the run up to and including this
         settlement; 0 when not extreme).
     """
-    base = normalised_funding(funding)
+    base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
     side = (
         pl.when(pl.col("rate_8h") >= threshold_8h)
         .then(1)
@@ -92,17 +99,17 @@ def extreme_persistence(
         .otherwise(0)
         .cast(pl.Int8)
     )
-    gap_h = (pl.col("ts") - pl.col("ts").shift(1)).over(_SERIES).dt.total_seconds() / 3600.0
+    gap_h = (pl.col("ts") - pl.col("ts").shift(1)).over(_SID).dt.total_seconds() / 3600.0
     out = base.with_columns(side.alias("extreme_side"), gap_h.alias("_gap_h"))
     new_run = (
-        (pl.col("extreme_side") != pl.col("extreme_side").shift(1).over(_SERIES))
+        (pl.col("extreme_side") != pl.col("extreme_side").shift(1).over(_SID))
         | (pl.col("_gap_h") > gap_factor * pl.col("interval_h"))
     ).fill_null(True)
-    out = out.with_columns(new_run.cast(pl.UInt32).cum_sum().over(_SERIES).alias("_run"))
-    streak = pl.col("interval_h").cum_sum().over([*_SERIES, "_run"])
+    out = out.with_columns(new_run.cast(pl.UInt32).cum_sum().alias("_run"))
+    streak = pl.col("interval_h").cum_sum().over("_run")
     return out.with_columns(
         pl.when(pl.col("extreme_side") != 0).then(streak).otherwise(0.0).alias("extreme_streak_h")
-    ).drop("_gap_h", "_run")
+    ).drop("_gap_h", "_run", "_sid")
 
 
 def funding_extremes(
@@ -151,7 +158,7 @@ def funding_extremes(
         mean_rate_8h distance convergence venues score grade`` (side = positive | negative;
         ``end_ts`` is the end of the last period), sorted by asset and start.
     """
-    base = normalised_funding(funding)
+    base = normalised_funding(funding).with_columns(asset_expr().alias("asset"))
     grid = f"{int(grid_h * 3600)}s"
     per_venue = base.group_by("asset", "venue", pl.col("ts").dt.truncate(grid).alias("period")).agg(
         pl.col("rate_8h").mean()
@@ -296,10 +303,10 @@ def funding_acceleration(
         :func:`normalised_funding` columns plus ``change_8h``, ``accel_8h``, ``accel_level``,
         ``parabolic`` (bool) and ``accel_direction``.
     """
-    base = normalised_funding(funding)
+    base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
     r = pl.col("rate_8h")
-    r1 = r.shift(1).over(_SERIES)
-    r2 = r.shift(2).over(_SERIES)
+    r1 = r.shift(1).over(_SID)
+    r2 = r.shift(2).over(_SID)
     out = base.with_columns((r - r1).alias("change_8h"))
     ch = pl.col("change_8h")
     away = ((ch > 0) & (r > 0)) | ((ch < 0) & (r < 0))
@@ -310,23 +317,27 @@ def funding_acceleration(
     )
     level = (
         pl.when(~away.fill_null(False))
-        .then(pl.lit("none"))
+        .then(pl.lit("none", ACCEL_LEVELS))
         .when(ch.abs() >= strong_8h - tolerance)
-        .then(pl.lit("strong"))
+        .then(pl.lit("strong", ACCEL_LEVELS))
         .when(ch.abs() >= moderate_8h - tolerance)
-        .then(pl.lit("moderate"))
-        .otherwise(pl.lit("none"))
+        .then(pl.lit("moderate", ACCEL_LEVELS))
+        .otherwise(pl.lit("none", ACCEL_LEVELS))
     )
-    return out.with_columns(
-        (ch - ch.shift(1).over(_SERIES)).alias("accel_8h"),
-        level.alias("accel_level"),
-        parabolic.fill_null(False).alias("parabolic"),
-    ).with_columns(
-        pl.when(pl.col("accel_level") == "none")
-        .then(0)
-        .otherwise(ch.sign())
-        .cast(pl.Int8)
-        .alias("accel_direction")
+    return (
+        out.with_columns(
+            (ch - ch.shift(1).over(_SID)).alias("accel_8h"),
+            level.alias("accel_level"),
+            parabolic.fill_null(False).alias("parabolic"),
+        )
+        .with_columns(
+            pl.when(pl.col("accel_level") == "none")
+            .then(0)
+            .otherwise(ch.sign())
+            .cast(pl.Int8)
+            .alias("accel_direction")
+        )
+        .drop("_sid")
     )
 
 
@@ -361,7 +372,7 @@ def funding_price_divergence(
     require_columns(
         frame, ("venue", "instrument", "ts", "close_px", "rate_8h"), "funding_price_divergence"
     )
-    base = frame.sort(*_SERIES, "ts").with_columns(
+    base = sort_series(frame, _SERIES).with_columns(
         pl.col("rate_8h")
         .rolling_mean_by("ts", hours(mean_window_h))
         .over(_SERIES)
@@ -389,7 +400,9 @@ def cross_venue_spread_history(
     Returns:
         ``asset period rate_8h_a rate_8h_b spread_8h`` sorted by asset and period.
     """
-    base = normalised_funding(funding).filter(pl.col("venue").is_in([venue_a, venue_b]))
+    base = normalised_funding(
+        funding.filter(pl.col("venue").is_in([venue_a, venue_b]))
+    ).with_columns(asset_expr().alias("asset"))
     grid = f"{int(grid_h * 3600)}s"
     per = base.group_by("asset", "venue", pl.col("ts").dt.truncate(grid).alias("period")).agg(
         pl.col("rate_8h").mean()

@@ -17,10 +17,13 @@ from perpscope.analytics._rolling import (
     lagged,
     require_columns,
     rolling_percentile,
+    series_id,
+    sort_series,
 )
 from perpscope.analytics.funding import asset_expr
 
 __all__ = [
+    "QUADRANT",
     "QUADRANTS",
     "market_oi_divergence",
     "oi_changes",
@@ -31,6 +34,7 @@ __all__ = [
 ]
 
 _SERIES: Final = ["venue", "instrument"]
+_SID: Final = ["_sid"]
 
 QUADRANTS: Final[dict[str, str]] = {
     "new_longs": "price up, OI up: new longs are opening; healthy uptrend, bullish continuation",
@@ -41,6 +45,9 @@ QUADRANTS: Final[dict[str, str]] = {
 }
 """The playbook's four price/OI scenarios (and the catch-all) with their interpretation."""
 
+QUADRANT: Final = pl.Enum(list(QUADRANTS))
+"""The quadrant labels as a polars Enum (the dtype :func:`price_oi_quadrant` returns)."""
+
 
 def price_oi_quadrant(price_change: pl.Expr, oi_change: pl.Expr) -> pl.Expr:
     """Classify a price change and an OI change into the playbook's four scenarios.
@@ -50,22 +57,22 @@ def price_oi_quadrant(price_change: pl.Expr, oi_change: pl.Expr) -> pl.Expr:
     classification is total: a zero, null or NaN change on either side gives ``"undefined"``.
 
     Returns:
-        A string expression with a key of :data:`QUADRANTS`.
+        An expression of dtype :data:`QUADRANT` (the keys of :data:`QUADRANTS`).
     """
     up_p, dn_p = price_change > 0, price_change < 0
     up_o, dn_o = oi_change > 0, oi_change < 0
     label = (
         pl.when(up_p & up_o)
-        .then(pl.lit("new_longs"))
+        .then(pl.lit("new_longs", QUADRANT))
         .when(up_p & dn_o)
-        .then(pl.lit("short_covering"))
+        .then(pl.lit("short_covering", QUADRANT))
         .when(dn_p & up_o)
-        .then(pl.lit("new_shorts"))
+        .then(pl.lit("new_shorts", QUADRANT))
         .when(dn_p & dn_o)
-        .then(pl.lit("long_capitulation"))
-        .otherwise(pl.lit("undefined"))
+        .then(pl.lit("long_capitulation", QUADRANT))
+        .otherwise(pl.lit("undefined", QUADRANT))
     )
-    return label.fill_null("undefined")
+    return label.fill_null(pl.lit("undefined", QUADRANT))
 
 
 def oi_changes(
@@ -104,7 +111,7 @@ def oi_changes(
         The input sorted by venue, instrument, ts, plus the columns above.
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_changes")
-    base = oi.sort(*_SERIES, "ts")
+    base = sort_series(oi, _SERIES).with_columns(series_id(_SERIES).alias("_sid"))
     base = lagged(
         base,
         keys=_SERIES,
@@ -128,16 +135,14 @@ def oi_changes(
             (pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0).alias("oi_change_24h"),
             (pl.col("oi_usd") / pl.col("oi_usd_4h_ago") - 1.0).alias("oi_change_4h"),
         )
-        .with_columns(
-            ch.rolling_mean_by("ts", hours(avg_window_h)).over(_SERIES).alias("roc_avg_7d")
-        )
+        .with_columns(ch.rolling_mean_by("ts", hours(avg_window_h)).over(_SID).alias("roc_avg_7d"))
         .with_columns(pl.when(avg > 0).then(ch / avg).otherwise(None).alias("roc_ratio"))
         .with_columns(
             (pl.col("roc_ratio") >= wave_ratio).fill_null(False).alias("wave"),
             (pl.col("oi_change_4h") >= spike_threshold).fill_null(False).alias("spike"),
             (ch > alert_threshold).fill_null(False).alias("alert_24h"),
         )
-        .drop("oi_usd_24h_ago", "oi_usd_4h_ago")
+        .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_sid")
     )
 
 
@@ -181,7 +186,7 @@ def oi_divergence(
     require_columns(frame, ("venue", "instrument", "ts", "close_px", "oi_usd"), "oi_divergence")
     w = hours(window_h)
     base = lagged(
-        frame.sort(*_SERIES, "ts"),
+        sort_series(frame, _SERIES).with_columns(series_id(_SERIES).alias("_sid")),
         keys=_SERIES,
         columns=["close_px", "oi_usd"],
         lag_h=window_h,
@@ -193,9 +198,9 @@ def oi_divergence(
     out = base.with_columns(
         (pl.col("close_px") / pl.col("close_px_start") - 1.0).alias("price_change_w"),
         (pl.col("oi_usd") / pl.col("oi_usd_start") - 1.0).alias("oi_change_w"),
-        pl.col("oi_usd").rolling_max_by("ts", w).over(_SERIES).alias("_oi_max"),
-        pl.col("close_px").rolling_max_by("ts", w).over(_SERIES).alias("_px_max"),
-        pl.col("close_px").rolling_min_by("ts", w).over(_SERIES).alias("_px_min"),
+        pl.col("oi_usd").rolling_max_by("ts", w).over(_SID).alias("_oi_max"),
+        pl.col("close_px").rolling_max_by("ts", w).over(_SID).alias("_px_max"),
+        pl.col("close_px").rolling_min_by("ts", w).over(_SID).alias("_px_min"),
     ).with_columns(
         pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
         (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
@@ -212,7 +217,7 @@ def oi_divergence(
         .then(pl.when(ratio >= strong_ratio).then(pl.lit("strong")).otherwise(pl.lit("moderate")))
         .otherwise(None)
         .alias("oi_divergence_grade"),
-    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min")
+    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_sid")
 
 
 def market_oi_divergence(
@@ -338,6 +343,6 @@ def oi_percentile(oi: pl.DataFrame, *, window_h: float = 720.0) -> pl.DataFrame:
         window's ``oi_usd`` values <= the current one, in (0, 1].
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_percentile")
-    return oi.sort(*_SERIES, "ts").with_columns(
+    return sort_series(oi, _SERIES).with_columns(
         rolling_percentile(pl.col("oi_usd"), "ts", window_h, _SERIES).alias("oi_percentile")
     )
