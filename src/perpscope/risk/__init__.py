@@ -9,7 +9,13 @@ from __future__ import annotations
 from perpscope.risk._checks import PositionSide
 from perpscope.risk.basis import BasisPlan, plan_basis_trade
 from perpscope.risk.bucket import BucketResult, correlation_bucket
-from perpscope.risk.carry import FundingCarry, annualized_rate, funding_carry, funding_payment
+from perpscope.risk.carry import (
+    HOURS_PER_YEAR,
+    FundingCarry,
+    annualized_rate,
+    funding_carry,
+    funding_payment,
+)
 from perpscope.risk.kelly import KellyResult, kelly, kelly_fraction, stats_from_trades
 from perpscope.risk.liquidation_price import (
     LiquidationResult,
@@ -32,6 +38,7 @@ from perpscope.risk.targets import DEFAULT_SCALE_PCT, ScaleOutResult, r_multiple
 
 __all__ = [
     "DEFAULT_SCALE_PCT",
+    "HOURS_PER_YEAR",
     "BasisPlan",
     "BucketResult",
     "FundingCarry",
