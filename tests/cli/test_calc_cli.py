@@ -395,6 +395,29 @@ def test_size_json_fields(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["risk_usd"] == pytest.approx(750)
     assert d["notional_usd"] == pytest.approx(70_650)
     assert d["margin_usd"] == pytest.approx(14_130)
+    assert d["liquidation_formula"] == "simplified"
+    d = _json(
+        capsys,
+        "calc",
+        "size",
+        "--equity",
+        "10000",
+        "--risk-pct",
+        "1",
+        "--entry",
+        "100",
+        "--stop",
+        "98.495",
+        "--leverage",
+        "50",
+        "--mmr",
+        "0.005",
+        "--venue",
+        "binance",
+    )
+    # Binance exact isolated: 100 x (1 - 1/50) / (1 - 0.005), below the stop: no warning.
+    assert d["liquidation_px"] == pytest.approx(100 * 0.98 / 0.995)
+    assert d["warning"] is None
 
 
 def test_targets_json_fields_and_rest_exits(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perpscope.risk import (
+    LiqVenue,
     PositionSide,
     position_size,
     r_multiple,
@@ -127,3 +128,15 @@ def test_invalid_scale_out_plans_are_refused(kwargs: dict[str, object], message:
     base.update(kwargs)
     with pytest.raises(ValueError, match=message):
         scale_out(100, 90, **base)  # type: ignore[arg-type]
+
+
+def test_venue_liquidation_check_is_exact_where_the_simplified_one_warns() -> None:
+    # 50x long at 100, MMR 0.5 %, stop 98.495. Simplified: 100 x (1 - 0.02 + 0.005) = 98.5, which
+    # is above the stop (warning). Binance exact: 100 x (1 - 1/50) / (1 - 0.005) = 98.4925, which
+    # is below the stop (no warning).
+    simple = position_size(10_000, 1, 100, 98.495, 50, mmr=0.005)
+    assert simple.liquidation_px == pytest.approx(98.5)
+    assert simple.warning is not None
+    exact = position_size(10_000, 1, 100, 98.495, 50, mmr=0.005, venue=LiqVenue.BINANCE)
+    assert exact.liquidation_px == pytest.approx(100 * 0.98 / 0.995)
+    assert exact.warning is None

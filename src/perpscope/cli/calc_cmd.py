@@ -126,6 +126,10 @@ def size(
     mmr: Annotated[
         float, typer.Option("--mmr", help="MMR for the liquidation-versus-stop check.")
     ] = 0.0,
+    venue: Annotated[
+        str | None,
+        typer.Option("--venue", help="Exact liquidation check for binance | bybit | okx."),
+    ] = None,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Position size for a risk budget; the side follows from the stop versus the entry."""
@@ -140,6 +144,7 @@ def size(
         leverage=leverage,
         lot_size=lot_size,
         mmr=mmr,
+        venue=venue,
     )
     _show(record, fmt, "position size", record["warning"])
 

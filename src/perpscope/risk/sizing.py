@@ -11,7 +11,13 @@ import math
 from dataclasses import dataclass
 
 from perpscope.risk._checks import PositionSide, non_negative, positive, side_sign
-from perpscope.risk.liquidation_price import simplified_liquidation_price
+from perpscope.risk.liquidation_price import (
+    LiqVenue,
+    PositionSpec,
+    liquidation_price,
+    simplified_liquidation_price,
+    single_tier,
+)
 
 __all__ = ["SizeResult", "infer_side", "position_size", "stop_from_atr"]
 
@@ -20,8 +26,9 @@ __all__ = ["SizeResult", "infer_side", "position_size", "stop_from_atr"]
 class SizeResult:
     """A sized position. ``risk_usd`` is the loss at the stop of ``qty`` (after any lot rounding).
 
-    ``liquidation_px`` is the simplified isolated liquidation price at ``leverage`` and ``mmr``
-    (with ``mmr`` = 0 it is the bankruptcy price); ``warning`` is set unless it is beyond the stop.
+    ``liquidation_px`` is the isolated liquidation price at ``leverage`` and ``mmr`` (the venue's
+    exact one if a venue was given, else the simplified formula; with ``mmr`` = 0 the bankruptcy
+    price); ``warning`` is set unless it is beyond the stop.
     """
 
     side: PositionSide
@@ -36,6 +43,7 @@ class SizeResult:
     stop_px: float
     liquidation_px: float | None
     mmr: float
+    venue: LiqVenue | None
     warning: str | None
 
 
@@ -78,6 +86,7 @@ def position_size(
     *,
     lot_size: float | None = None,
     mmr: float = 0.0,
+    venue: LiqVenue | None = None,
 ) -> SizeResult:
     """Size a position so that a fill at the stop loses ``risk_pct`` % of ``equity_usd``.
 
@@ -89,6 +98,8 @@ def position_size(
         leverage: isolated leverage for the margin and the liquidation check.
         lot_size: round the quantity down to a multiple of this (default: no rounding).
         mmr: maintenance margin rate for the liquidation check.
+        venue: check with this venue's exact isolated liquidation price (one tier at ``mmr``);
+            default: the simplified formula.
 
     Returns:
         The size, risk, notional, margin and the liquidation check.
@@ -112,7 +123,11 @@ def position_size(
         if qty <= 0:
             raise ValueError(f"the risk budget buys less than one lot of {lot_size:g}")
     notional = qty * entry_px
-    liq = simplified_liquidation_price(side, entry_px, leverage, mmr)
+    if venue is None:
+        liq = simplified_liquidation_price(side, entry_px, leverage, mmr)
+    else:
+        spec = PositionSpec(venue, side, entry_px, qty, leverage)
+        liq = liquidation_price(spec, single_tier(mmr)).liquidation_px
     beyond = liq is None or (liq < stop_px if side is PositionSide.LONG else liq > stop_px)
     warning = None
     if not beyond:
@@ -133,5 +148,6 @@ def position_size(
         stop_px=stop_px,
         liquidation_px=liq,
         mmr=mmr,
+        venue=venue,
         warning=warning,
     )

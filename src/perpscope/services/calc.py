@@ -245,8 +245,13 @@ def size(
     leverage: float = 1.0,
     lot_size: float | None = None,
     mmr: float = 0.0,
+    venue: str | None = None,
 ) -> Record:
-    """Position size for a risk budget; the stop is given or ``atr_mult`` x ``atr`` from entry."""
+    """Position size for a risk budget; the stop is given or ``atr_mult`` x ``atr`` from entry.
+
+    With ``venue`` the liquidation check uses that venue's exact isolated formula at ``mmr``.
+    """
+    liq_venue = None if venue is None else _choice("--venue", LiqVenue, venue)
     if stop_px is None:
         if atr is None or atr_mult is None or side is None:
             raise UsageError("give --stop, or --atr with --atr-mult and --side")
@@ -271,6 +276,7 @@ def size(
         leverage,
         lot_size=lot_size,
         mmr=mmr,
+        venue=liq_venue,
     )
     return {
         "side": r.side.value,
@@ -285,6 +291,7 @@ def size(
         "stop_px": r.stop_px,
         "liquidation_px": r.liquidation_px,
         "mmr": r.mmr,
+        "liquidation_formula": "simplified" if r.venue is None else r.venue.value,
         "warning": r.warning,
     }
 
