@@ -21,10 +21,8 @@ from perpscope.analytics.options import (
     put_call_ratios,
     put_call_totals,
     snapshot_groups,
-    unusual_oi_changes,
-    unusual_trades,
-    unusual_volume,
 )
+from perpscope.analytics.options_flow import unusual_oi_changes, unusual_trades, unusual_volume
 
 T0 = datetime(2024, 1, 8, 12, 0, tzinfo=UTC)
 E1 = datetime(2024, 1, 26, 8, 0, tzinfo=UTC)

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 __all__ = [
     "PcrReading",
     "PutCallTotals",
     "chain_as_of",
+    "with_contract_size",
     "max_pain",
     "max_pain_curve",
     "oi_walls",
@@ -35,20 +38,60 @@ __all__ = [
     "put_call_ratios",
     "put_call_totals",
     "snapshot_groups",
-    "unusual_oi_changes",
-    "unusual_trades",
-    "unusual_volume",
 ]
 
 DAY_S: Final = 86_400.0
-_OI: Final = "open_interest_contracts"
-_VOL: Final = "volume_contracts"
+OI_COL: Final = "open_interest_contracts"
+VOLUME_COL: Final = "volume_contracts"
+_OI: Final = OI_COL
+_VOL: Final = VOLUME_COL
+_US: Final = pl.Datetime("us", "UTC")
+
+FloatArray = npt.NDArray[np.float64]
 
 
-def _with_size(frame: pl.DataFrame) -> pl.DataFrame:
+def with_contract_size(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with a ``contract_size_base`` column (1 base unit per contract when absent)."""
     if "contract_size_base" not in frame.columns:
         return frame.with_columns(pl.lit(1.0).alias("contract_size_base"))
     return frame
+
+
+_with_size = with_contract_size
+
+
+def _floats(frame: pl.DataFrame, name: str, default: float = 0.0) -> FloatArray:
+    """A column as a float array, nulls (and a missing column) as ``default``."""
+    if name not in frame.columns:
+        return np.full(frame.height, default)
+    col = frame[name]
+    if col.dtype == pl.Float64 and col.null_count() == 0:
+        return col.to_numpy()  # zero-copy
+    return col.cast(pl.Float64).fill_null(default).to_numpy()
+
+
+def _expiry_us(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
+    col = frame["expiry_ts"]
+    if col.dtype != _US:
+        col = col.dt.cast_time_unit("us")
+    return col.to_physical().to_numpy()
+
+
+def _side(chain: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """0 for calls, 1 for puts, 2 for anything else (never counted)."""
+    is_call = (chain["option_type"] == "C").to_numpy()
+    is_put = (chain["option_type"] == "P").to_numpy()
+    return np.where(is_call, 0, np.where(is_put, 1, 2)).astype(np.int64)
+
+
+def _expiry_series(expiry_us: npt.NDArray[np.int64]) -> tuple[pl.Series, pl.Series]:
+    """``expiry`` (UTC date) and ``expiry_ts`` series from epoch microseconds."""
+    day = expiry_us.astype("datetime64[us]").astype("datetime64[D]")
+    return pl.Series("expiry", day), pl.Series("expiry_ts", expiry_us, dtype=_US)
+
+
+def _nullable(name: str, values: FloatArray) -> pl.Series:
+    return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
 
 
 # ----------------------------------------------------------------------------- the chain
@@ -153,43 +196,53 @@ def put_call_totals(chain: pl.DataFrame) -> PutCallTotals:
     Needs ``option_type`` (C | P), ``open_interest_contracts`` and ``volume_contracts`` (nulls
     count as zero).
     """
-    row = _side_sums(chain, []).row(0, named=True)
-    return PutCallTotals(
-        float(row["put_oi"] or 0.0),
-        float(row["call_oi"] or 0.0),
-        float(row["put_volume"] or 0.0),
-        float(row["call_volume"] or 0.0),
-    )
+    side = _side(chain)
+    oi = np.bincount(side, weights=_floats(chain, _OI), minlength=3)
+    vol = np.bincount(side, weights=_floats(chain, _VOL), minlength=3)
+    return PutCallTotals(float(oi[1]), float(oi[0]), float(vol[1]), float(vol[0]))
 
 
 def put_call_ratios(chain: pl.DataFrame) -> pl.DataFrame:
     """Put/call ratios per expiry, by open interest and by 24h volume.
 
-    Needs ``expiry_ts``, ``option_type``, ``open_interest_contracts``, ``volume_contracts``.
+    Needs ``expiry_ts``, ``option_type``, ``open_interest_contracts``, ``volume_contracts``
+    (nulls count as zero).
 
     Returns:
         One row per expiry, sorted: ``expiry`` (date), ``expiry_ts``, ``put_oi``, ``call_oi``,
         ``put_volume``, ``call_volume``, ``pcr_oi``, ``pcr_volume`` (null when the call side is
         zero) and ``note`` (why a ratio is null: a one-sided expiry or no activity).
     """
-    sums = _side_sums(chain, ["expiry_ts"]).sort("expiry_ts")
-    return sums.select(
-        pl.col("expiry_ts").dt.date().alias("expiry"),
-        "expiry_ts",
-        "put_oi",
-        "call_oi",
-        "put_volume",
-        "call_volume",
-        _ratio("put_oi", "call_oi").alias("pcr_oi"),
-        _ratio("put_volume", "call_volume").alias("pcr_volume"),
-        pl.when((pl.col("put_oi") == 0) & (pl.col("call_oi") == 0))
-        .then(pl.lit("no open interest"))
-        .when(pl.col("call_oi") == 0)
-        .then(pl.lit("no call open interest (puts only)"))
-        .when(pl.col("call_volume") == 0)
-        .then(pl.lit("no call volume"))
-        .otherwise(None)
-        .alias("note"),
+    expiries, group = np.unique(_expiry_us(chain), return_inverse=True)
+    slot = group * 3 + _side(chain)
+    n = expiries.size
+    oi = np.bincount(slot, weights=_floats(chain, _OI), minlength=3 * n).reshape(n, 3)
+    vol = np.bincount(slot, weights=_floats(chain, _VOL), minlength=3 * n).reshape(n, 3)
+    call_oi, put_oi, call_vol, put_vol = oi[:, 0], oi[:, 1], vol[:, 0], vol[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pcr_oi = np.where(call_oi > 0, put_oi / call_oi, np.nan)
+        pcr_vol = np.where(call_vol > 0, put_vol / call_vol, np.nan)
+    notes = [
+        "no open interest"
+        if p == 0 and c == 0
+        else "no call open interest (puts only)"
+        if c == 0
+        else "no call volume"
+        if cv == 0
+        else None
+        for p, c, cv in zip(put_oi.tolist(), call_oi.tolist(), call_vol.tolist(), strict=True)
+    ]
+    return pl.DataFrame(
+        [
+            *_expiry_series(expiries),
+            pl.Series("put_oi", put_oi),
+            pl.Series("call_oi", call_oi),
+            pl.Series("put_volume", put_vol),
+            pl.Series("call_volume", call_vol),
+            _nullable("pcr_oi", pcr_oi),
+            _nullable("pcr_volume", pcr_vol),
+            pl.Series("note", notes, dtype=pl.String),
+        ]
     )
 
 
@@ -272,13 +325,79 @@ def pcr_reading(
 # ----------------------------------------------------------------------------- max pain
 
 
+@dataclass(frozen=True, slots=True)
+class _Curve:
+    """Payout curve arrays: one entry per (expiry, listed strike), sorted; ``seg`` numbers the
+    expiries and ``starts`` indexes each expiry's first strike."""
+
+    expiry_us: npt.NDArray[np.int64]
+    strike: FloatArray
+    call_oi: FloatArray
+    put_oi: FloatArray
+    call_pay: FloatArray
+    put_pay: FloatArray
+    pay: FloatArray
+    seg: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64]
+    first_row: npt.NDArray[np.int64]
+
+
+def _payout_curve(chain: pl.DataFrame, *, per_strike: bool) -> _Curve:
+    """The running-sum payout kernel on plain arrays (see :func:`max_pain_curve`).
+
+    With ``per_strike`` the options of each listed strike are summed first (one entry per
+    strike); without, entries are the chain's rows in (expiry, strike) order. Options at the
+    strike itself pay nothing there, so both give every strike the same payout.
+    """
+    e = _expiry_us(chain)
+    k = chain["strike_px"].cast(pl.Float64).to_numpy()
+    is_call = (chain["option_type"] == "C").to_numpy()
+    oi = _floats(chain, _OI) * _floats(chain, "contract_size_base", 1.0)
+    order = np.lexsort((k, e))
+    e, k, is_call, oi = e[order], k[order], is_call[order], oi[order]
+    c, p = np.where(is_call, oi, 0.0), np.where(is_call, 0.0, oi)
+    if per_strike and e.size:
+        new = np.ones(e.size, dtype=bool)
+        new[1:] = (e[1:] != e[:-1]) | (k[1:] != k[:-1])
+        rows = np.flatnonzero(new)
+        c, p = np.add.reduceat(c, rows), np.add.reduceat(p, rows)
+        e_u, k_u, first_row = e[rows], k[rows], order[rows]
+    else:
+        e_u, k_u, first_row = e, k, order
+    gnew = np.ones(e_u.size, dtype=bool)
+    gnew[1:] = e_u[1:] != e_u[:-1]
+    starts = np.flatnonzero(gnew)
+    seg = np.cumsum(gnew) - 1
+
+    def running(x: FloatArray) -> FloatArray:
+        """Sum of x over this expiry's strikes up to and including each one."""
+        total = np.cumsum(x)
+        return np.asarray(total - (total - x)[starts][seg], dtype=np.float64)
+
+    def expiry_total(x: FloatArray) -> FloatArray:
+        return np.asarray(np.add.reduceat(x, starts)[seg], dtype=np.float64)
+
+    # Puts through parity of payoffs, (K - S)+ = K - S + (S - K)+, so one pair of running sums
+    # over all OI gives the total: pay = S W(<=S) - WK(<=S) + PK(all) - S P(all).
+    w = c + p
+    pay = k_u * running(w) - running(w * k_u) + expiry_total(p * k_u) - k_u * expiry_total(p)
+    call_pay = k_u * running(c) - running(c * k_u) if per_strike else np.zeros(k_u.size)
+    put_pay = pay - call_pay
+    # running sums leave tiny negatives where the exact payout is 0
+    return _Curve(
+        e_u, k_u, c, p, np.maximum(call_pay, 0.0), np.maximum(put_pay, 0.0),
+        np.maximum(pay, 0.0), seg, starts, first_row,
+    )  # fmt: skip
+
+
 def max_pain_curve(chain: pl.DataFrame) -> pl.DataFrame:
     """Total USD payout to option holders if each expiry settled at each of its listed strikes.
 
     Payout at settlement ``S``: calls pay ``(S - K)+``, puts ``(K - S)+``, per base unit, times
     open interest in base units (contracts x ``contract_size_base``, 1 when absent). Computed with
     running sums over sorted strikes, ``O(n log n)``: the call payout at ``K_j`` is
-    ``K_j * sum(c_i) - sum(c_i K_i)`` over ``K_i <= K_j``, the put payout the mirror image.
+    ``K_j * sum(c_i) - sum(c_i K_i)`` over ``K_i <= K_j``; puts follow from the parity of payoffs
+    ``(K - S)+ = K - S + (S - K)+``.
 
     Needs ``expiry_ts``, ``strike_px``, ``option_type``, ``open_interest_contracts``.
 
@@ -286,32 +405,17 @@ def max_pain_curve(chain: pl.DataFrame) -> pl.DataFrame:
         ``expiry_ts``, ``strike_px``, ``call_oi_base``, ``put_oi_base``, ``call_payout_usd``,
         ``put_payout_usd``, ``payout_usd``; sorted by expiry and strike.
     """
-    frame = _with_size(chain)
-    oi = pl.col(_OI).fill_null(0.0) * pl.col("contract_size_base").fill_null(1.0)
-    by_strike = (
-        frame.group_by("expiry_ts", "strike_px")
-        .agg(
-            oi.filter(pl.col("option_type") == "C").sum().alias("call_oi_base"),
-            oi.filter(pl.col("option_type") == "P").sum().alias("put_oi_base"),
-        )
-        .sort("expiry_ts", "strike_px")
-    )
-    k = pl.col("strike_px")
-    c, p = pl.col("call_oi_base"), pl.col("put_oi_base")
-    over = "expiry_ts"
-    return (
-        by_strike.with_columns(
-            (k * c.cum_sum().over(over) - (c * k).cum_sum().over(over)).alias("call_payout_usd"),
-            (
-                (p * k).cum_sum(reverse=True).over(over) - k * p.cum_sum(reverse=True).over(over)
-            ).alias("put_payout_usd"),
-        )
-        .with_columns(
-            # running sums can leave -1e-9 where the exact value is 0
-            pl.col("call_payout_usd").clip(lower_bound=0.0),
-            pl.col("put_payout_usd").clip(lower_bound=0.0),
-        )
-        .with_columns((pl.col("call_payout_usd") + pl.col("put_payout_usd")).alias("payout_usd"))
+    cv = _payout_curve(chain, per_strike=True)
+    return pl.DataFrame(
+        [
+            pl.Series("expiry_ts", cv.expiry_us, dtype=_US),
+            pl.Series("strike_px", cv.strike),
+            pl.Series("call_oi_base", cv.call_oi),
+            pl.Series("put_oi_base", cv.put_oi),
+            pl.Series("call_payout_usd", cv.call_pay),
+            pl.Series("put_payout_usd", cv.put_pay),
+            pl.Series("payout_usd", cv.pay),
+        ]
     )
 
 
@@ -322,8 +426,9 @@ def max_pain(
 
     This is the settlement price at which option writers pay least, i.e. where the most value (not
     the most contracts, as the playbook loosely says) expires worthless. Payouts within ``rel_tol``
-    of the minimum tie; ties go to the strike nearest ``spot_px`` (then the lower strike). An expiry
-    without open interest has no max pain (null, with the reason).
+    x (the expiry's OI x its largest strike, the scale of the sums) of the minimum tie; ties go to
+    the strike nearest ``spot_px`` (then the lower strike). An expiry without open interest has no
+    max pain (null, with the reason).
 
     Needs the columns of :func:`max_pain_curve`, plus ``days_to_expiry`` when present (see
     :func:`chain_as_of`).
@@ -333,40 +438,51 @@ def max_pain(
         ``distance_pct`` ((max pain - spot) / spot), ``days_to_expiry``, ``payout_usd`` at max
         pain, ``oi_base`` and ``reason`` (null when max pain exists).
     """
-    curve = max_pain_curve(chain)
-    spot = pl.lit(spot_px, pl.Float64)
-    oi = (pl.col("call_oi_base") + pl.col("put_oi_base")).sum().over("expiry_ts")
-    best = (
-        curve.with_columns(
-            oi.alias("oi_base"),
-            pl.col("payout_usd").min().over("expiry_ts").alias("_min"),
-            (pl.col("strike_px") - spot).abs().fill_null(0.0).alias("_dist"),
-        )
-        .filter(pl.col("payout_usd") <= pl.col("_min") + rel_tol * pl.col("_min").abs())
-        .sort("expiry_ts", "_dist", "strike_px")
-        .group_by("expiry_ts", maintain_order=True)
-        .first()
+    cv = _payout_curve(chain, per_strike=False)
+    pay = cv.pay
+    if pay.size == 0:
+        return _empty_max_pain()
+    oi = np.add.reduceat(cv.call_oi + cv.put_oi, cv.starts)
+    k_max = np.maximum.reduceat(np.abs(cv.strike), cv.starts)
+    low = np.minimum.reduceat(pay, cv.starts)
+    tied = np.flatnonzero(pay <= (low + rel_tol * oi * k_max)[cv.seg])
+    dist = np.abs(cv.strike - spot_px) if spot_px is not None else np.zeros(pay.size)
+    ranked = tied[np.lexsort((cv.strike[tied], dist[tied], cv.seg[tied]))]
+    first = np.ones(ranked.size, dtype=bool)
+    first[1:] = cv.seg[ranked][1:] != cv.seg[ranked][:-1]
+    best = ranked[first]
+    has_oi = oi > 0
+    strike = np.where(has_oi, cv.strike[best], np.nan)
+    spot = np.nan if spot_px is None else spot_px
+    days = (
+        _floats(chain, "days_to_expiry", np.nan)[cv.first_row[cv.starts]]
+        if "days_to_expiry" in chain.columns
+        else np.full(oi.size, np.nan)
     )
-    dte = pl.lit(None, pl.Float64)
-    if "days_to_expiry" in chain.columns:
-        days = chain.group_by("expiry_ts").agg(pl.col("days_to_expiry").first())
-        best = best.join(days, on="expiry_ts", how="left")
-        dte = pl.col("days_to_expiry")
-    has_oi = pl.col("oi_base") > 0
-    return best.sort("expiry_ts").select(
-        pl.col("expiry_ts").dt.date().alias("expiry"),
-        "expiry_ts",
-        pl.when(has_oi).then(pl.col("strike_px")).otherwise(None).alias("max_pain_px"),
-        spot.alias("spot_px"),
-        pl.when(has_oi)
-        .then((pl.col("strike_px") - spot) / spot)
-        .otherwise(None)
-        .alias("distance_pct"),
-        dte.alias("days_to_expiry"),
-        pl.when(has_oi).then(pl.col("payout_usd")).otherwise(None).alias("payout_usd"),
-        "oi_base",
-        pl.when(has_oi).then(None).otherwise(pl.lit("no open interest")).alias("reason"),
-    )
+    return pl.DataFrame(
+        [
+            *_expiry_series(cv.expiry_us[cv.starts]),
+            _nullable("max_pain_px", strike),
+            _nullable("spot_px", np.full(oi.size, spot)),
+            _nullable("distance_pct", (strike - spot) / spot),
+            _nullable("days_to_expiry", days),
+            _nullable("payout_usd", np.where(has_oi, pay[best], np.nan)),
+            pl.Series("oi_base", oi),
+            pl.Series("reason", [None if h else "no open interest" for h in has_oi.tolist()],
+                      dtype=pl.String),
+        ]
+    )  # fmt: skip
+
+
+def _empty_max_pain() -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {
+        "expiry": pl.Date(),
+        "expiry_ts": _US,
+        **{c: pl.Float64() for c in ("max_pain_px", "spot_px", "distance_pct", "days_to_expiry",
+                                     "payout_usd", "oi_base")},
+        "reason": pl.String(),
+    }  # fmt: skip
+    return pl.DataFrame(schema=schema)
 
 
 # ----------------------------------------------------------------------------- OI walls
@@ -419,191 +535,3 @@ def oi_walls(chain: pl.DataFrame, spot_px: float | None) -> pl.DataFrame:
         .otherwise(None)
         .alias("share_of_expiry"),
     )
-
-
-# ----------------------------------------------------------------------------- unusual activity
-
-_UNUSUAL_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "kind": pl.String(),
-    "ts": pl.Datetime("us", "UTC"),
-    "instrument": pl.String(),
-    "expiry": pl.Date(),
-    "strike_px": pl.Float64(),
-    "option_type": pl.String(),
-    "direction": pl.String(),
-    "contracts": pl.Float64(),
-    "notional_usd": pl.Float64(),
-    "size_multiple": pl.Float64(),
-    "volume_oi_ratio": pl.Float64(),
-    "strike_distance_pct": pl.Float64(),
-    "days_to_expiry": pl.Float64(),
-    "reason": pl.String(),
-}
-
-
-def _unusual_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    cols = [
-        (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n)
-        for n, t in _UNUSUAL_SCHEMA.items()
-    ]
-    return frame.select(cols)
-
-
-def _days(expiry_ts: pl.Expr, ts: pl.Expr) -> pl.Expr:
-    return (expiry_ts - ts).dt.total_microseconds() / (DAY_S * 1e6)
-
-
-def unusual_oi_changes(snapshots: pl.DataFrame, threshold_usd: float = 10e6) -> pl.DataFrame:
-    """Open-interest changes between consecutive snapshots of an instrument above ``threshold_usd``.
-
-    The USD notional of a change is ``|dOI| x contract_size_base x index_px`` at the later
-    snapshot (``underlying_px`` when the index is missing). OI alone does not say who bought, so
-    ``direction`` is ``opened`` (OI rose) or ``closed`` (OI fell), not buy or sell.
-
-    Needs ``instrument``, ``ts``, ``expiry_ts``, ``strike_px``, ``option_type``,
-    ``open_interest_contracts``, ``index_px`` or ``underlying_px``.
-
-    Returns:
-        Rows in the shape of every unusual-activity table (see :func:`unusual_trades`), largest
-        notional first.
-    """
-    frame = _with_size(snapshots)
-    spot = pl.coalesce(pl.col("index_px"), pl.col("underlying_px"))
-    delta = pl.col(_OI) - pl.col(_OI).shift(1).over("instrument", order_by="ts")
-    changes = (
-        frame.filter(pl.col("expiry_ts") > pl.col("ts"))
-        .with_columns(delta.alias("_d"))
-        .filter(pl.col("_d").is_not_null() & (pl.col("_d") != 0))
-        .with_columns(
-            (pl.col("_d").abs() * pl.col("contract_size_base").fill_null(1.0) * spot).alias(
-                "notional_usd"
-            ),
-            spot.alias("_spot"),
-        )
-        .filter(pl.col("notional_usd") >= threshold_usd)
-        .with_columns(
-            pl.lit("oi_change").alias("kind"),
-            pl.col("expiry_ts").dt.date().alias("expiry"),
-            pl.when(pl.col("_d") > 0)
-            .then(pl.lit("opened"))
-            .otherwise(pl.lit("closed"))
-            .alias("direction"),
-            pl.col("_d").alias("contracts"),
-            ((pl.col("strike_px") - pl.col("_spot")) / pl.col("_spot")).alias(
-                "strike_distance_pct"
-            ),
-            _days(pl.col("expiry_ts"), pl.col("ts")).alias("days_to_expiry"),
-            pl.lit(f"OI change notional >= {threshold_usd:,.0f} USD").alias("reason"),
-        )
-        .sort("notional_usd", descending=True)
-    )
-    return _unusual_frame(changes)
-
-
-def unusual_volume(
-    chain: pl.DataFrame,
-    spot_px: float | None,
-    *,
-    min_ratio: float = 1.0,
-    min_notional_usd: float = 1e6,
-) -> pl.DataFrame:
-    """Instruments whose 24h volume is large against their open interest (fresh positioning).
-
-    Flags rows with ``volume_contracts / open_interest_contracts >= min_ratio`` (or volume with no
-    OI at all) and a volume notional (contracts x size x ``spot_px``) of at least
-    ``min_notional_usd``.
-
-    Needs the columns of a chain from :func:`chain_as_of`.
-    """
-    if spot_px is None:
-        return _unusual_frame(pl.DataFrame(schema=_UNUSUAL_SCHEMA))
-    frame = _with_size(chain)
-    vol = pl.col(_VOL).fill_null(0.0)
-    oi = pl.col(_OI).fill_null(0.0)
-    ratio = pl.when(oi > 0).then(vol / oi).otherwise(None)
-    notional = vol * pl.col("contract_size_base").fill_null(1.0) * spot_px
-    flagged = (
-        frame.with_columns(ratio.alias("volume_oi_ratio"), notional.alias("notional_usd"))
-        .filter(
-            (vol > 0)
-            & (pl.col("notional_usd") >= min_notional_usd)
-            & (pl.col("volume_oi_ratio").is_null() | (pl.col("volume_oi_ratio") >= min_ratio))
-        )
-        .with_columns(
-            pl.lit("volume_oi").alias("kind"),
-            pl.col("expiry_ts").dt.date().alias("expiry"),
-            vol.alias("contracts"),
-            ((pl.col("strike_px") - spot_px) / spot_px).alias("strike_distance_pct"),
-            _days(pl.col("expiry_ts"), pl.col("ts")).alias("days_to_expiry"),
-            pl.when(pl.col("volume_oi_ratio").is_null())
-            .then(pl.lit("24h volume with no open interest"))
-            .otherwise(pl.lit(f"24h volume / OI >= {min_ratio:g}"))
-            .alias("reason"),
-        )
-        .sort("notional_usd", descending=True)
-    )
-    return _unusual_frame(flagged)
-
-
-def unusual_trades(
-    trades: pl.DataFrame,
-    instruments: pl.DataFrame,
-    spot_px: float | None = None,
-    *,
-    threshold_usd: float = 10e6,
-    size_multiple: float = 10.0,
-    min_trades: int = 5,
-) -> pl.DataFrame:
-    """Option trades that stand out: notional at or above ``threshold_usd``, or a size at least
-    ``size_multiple`` times the instrument's median trade (given ``min_trades`` trades to judge).
-
-    Args:
-        trades: ``instrument``, ``ts``, ``qty_contracts``, ``notional_usd``, and optionally
-            ``side`` (the taker's: buy | sell, used as the direction) and ``index_px`` (the spot
-            for strike distance, else ``spot_px``).
-        instruments: ``instrument``, ``expiry_ts``, ``strike_px``, ``option_type`` (e.g. from the
-            snapshots); trades of instruments not listed keep null expiry and strike.
-        spot_px: spot for trades without ``index_px``.
-        threshold_usd: the playbook's "$10 million" trade.
-        size_multiple: multiple of the instrument's median trade size that counts as outsized.
-        min_trades: trades an instrument needs before its median is a "typical trade".
-
-    Returns:
-        ``kind`` (trade), ``ts``, ``instrument``, ``expiry``, ``strike_px``, ``option_type``,
-        ``direction``, ``contracts``, ``notional_usd``, ``size_multiple``, ``volume_oi_ratio``
-        (null), ``strike_distance_pct``, ``days_to_expiry``, ``reason``; largest notional first.
-    """
-    if trades.height == 0:
-        return _unusual_frame(pl.DataFrame(schema=_UNUSUAL_SCHEMA))
-    meta = instruments.select("instrument", "expiry_ts", "strike_px", "option_type").unique(
-        "instrument", keep="last"
-    )
-    spot = pl.col("index_px") if "index_px" in trades.columns else pl.lit(None, pl.Float64)
-    spot = pl.coalesce(spot, pl.lit(spot_px, pl.Float64))
-    n = pl.len().over("instrument")
-    median = pl.col("qty_contracts").median().over("instrument")
-    multiple = pl.when(n >= min_trades).then(pl.col("qty_contracts") / median).otherwise(None)
-    big = pl.col("notional_usd") >= threshold_usd
-    outsized = pl.col("size_multiple") >= size_multiple
-    direction = pl.col("side") if "side" in trades.columns else pl.lit(None, pl.String)
-    flagged = (
-        trades.join(meta, on="instrument", how="left")
-        .with_columns(multiple.alias("size_multiple"), spot.alias("_spot"))
-        .filter(big | outsized.fill_null(False))
-        .with_columns(
-            pl.lit("trade").alias("kind"),
-            pl.col("expiry_ts").dt.date().alias("expiry"),
-            direction.alias("direction"),
-            pl.col("qty_contracts").alias("contracts"),
-            ((pl.col("strike_px") - pl.col("_spot")) / pl.col("_spot")).alias(
-                "strike_distance_pct"
-            ),
-            _days(pl.col("expiry_ts"), pl.col("ts")).alias("days_to_expiry"),
-            pl.when(big)
-            .then(pl.lit(f"notional >= {threshold_usd:,.0f} USD"))
-            .otherwise(pl.lit(f"size >= {size_multiple:g}x the instrument's median trade"))
-            .alias("reason"),
-        )
-        .sort("notional_usd", descending=True)
-    )
-    return _unusual_frame(flagged)

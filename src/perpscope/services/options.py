@@ -24,10 +24,8 @@ from perpscope.analytics.options import (
     pcr_reading,
     put_call_ratios,
     put_call_totals,
-    unusual_oi_changes,
-    unusual_trades,
-    unusual_volume,
 )
+from perpscope.analytics.options_flow import unusual_oi_changes, unusual_trades, unusual_volume
 from perpscope.analytics.options_vol import (
     smile,
     term_structure_shape,
