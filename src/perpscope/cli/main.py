@@ -16,12 +16,16 @@ import typer
 
 from perpscope import __version__
 from perpscope.cli import (
+    basis_cmd,
     calc_cmd,
     collect_cmd,
     config_cmd,
+    cvd_cmd,
     demo_cmd,
     export_cmd,
+    funding_cmd,
     import_cmd,
+    oi_cmd,
     options_cmd,
     sql_cmd,
     store_cmd,
@@ -94,6 +98,10 @@ app.add_typer(export_cmd.app, name="export")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(calc_cmd.app, name="calc")
 app.add_typer(options_cmd.app, name="options")
+app.add_typer(funding_cmd.app, name="funding")
+app.add_typer(oi_cmd.app, name="oi")
+app.command("basis")(basis_cmd.basis)
+app.command("cvd")(cvd_cmd.cvd)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 

@@ -1,0 +1,29 @@
+"""``perpscope basis``: perp premium to spot and index, and the basis-trade status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perpscope.cli._common import Format, emit, state
+from perpscope.cli._market_opts import AssetOpt, FormatOpt, InstrumentOpt, SinceOpt, VenueOpt, query
+from perpscope.services.markets import basis_report
+
+__all__ = ["basis"]
+
+
+def basis(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe.")] = "1h",
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Latest perp premium to spot and index (annualised) and the basis-trade carry status."""
+    frame = basis_report(
+        state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
+    )
+    emit(frame, fmt.value, title="basis")

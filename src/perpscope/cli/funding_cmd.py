@@ -1,0 +1,169 @@
+"""``perpscope funding``: cross-venue table, history, extremes, arbitrage and venue spreads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perpscope.cli._common import Format, emit, state
+from perpscope.cli._market_opts import (
+    AssetOpt,
+    FormatOpt,
+    InstrumentOpt,
+    SinceOpt,
+    VenueOpt,
+    emit_sections,
+    query,
+)
+from perpscope.services.markets import (
+    funding_arbitrage_report,
+    funding_extremes_report,
+    funding_history_report,
+    funding_spread_report,
+    funding_table_report,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Funding rates: normalised, aggregated, extremes and arbitrage.", no_args_is_help=True
+)
+
+ThresholdOpt = Annotated[
+    float,
+    typer.Option("--threshold", min=0, help="Extreme level per 8h, a fraction (0.0005 = 0.05%)."),
+]
+
+
+@app.command("table")
+def table(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
+    result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since))
+    emit_sections({"assets": result.assets, "venues": result.venues}, fmt)
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    zscore_window_h: Annotated[
+        float, typer.Option("--zscore-window-h", min=1, help="z-score window, hours.")
+    ] = 168.0,
+    percentile_window_h: Annotated[
+        float, typer.Option("--percentile-window-h", min=1, help="Percentile window, hours.")
+    ] = 720.0,
+    tail: Annotated[
+        int, typer.Option("--tail", min=0, help="Only the last N rows per series (0 = all).")
+    ] = 24,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Settlements with accumulated funding, z-score, percentile and acceleration."""
+    frame = funding_history_report(
+        state(ctx).lake(),
+        query(venue, instrument, asset, since),
+        zscore_window_h=zscore_window_h,
+        percentile_window_h=percentile_window_h,
+    )
+    if tail:
+        frame = frame.group_by("venue", "instrument", maintain_order=True).tail(tail)
+    emit(frame, fmt.value, title="funding history")
+
+
+@app.command("extremes")
+def extremes(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    threshold: ThresholdOpt = 0.0005,
+    min_venues: Annotated[
+        int, typer.Option("--min-venues", help="Venues extreme at once (N).")
+    ] = 2,
+    min_duration_h: Annotated[
+        float, typer.Option("--min-duration-h", min=0, help="Shortest episode, hours.")
+    ] = 24.0,
+    by_year: Annotated[
+        bool, typer.Option("--by-year", help="Print only the count per year.")
+    ] = False,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Episodes of extreme funding (>= threshold on N venues for >= 24h), graded."""
+    episodes, per_year = funding_extremes_report(
+        state(ctx).lake(),
+        query(venue, instrument, asset, since),
+        threshold_8h=threshold,
+        min_venues=min_venues,
+        min_duration_h=min_duration_h,
+    )
+    if by_year:
+        emit(per_year, fmt.value, title="extreme-funding episodes per year")
+        return
+    emit_sections({"episodes": episodes, "per_year": per_year}, fmt)
+
+
+@app.command("arbitrage")
+def arbitrage(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    min_spread: Annotated[
+        float, typer.Option("--min-spread", min=0, help="Smallest 8h spread shown.")
+    ] = 0.0,
+    alert_spread: Annotated[
+        float, typer.Option("--alert-spread", min=0, help="8h spread that raises the alert flag.")
+    ] = 0.0003,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="Show the N widest pairs (0 = all).")
+    ] = 20,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Venue pairs with the widest 8h-normalised funding spread and their annualised carry."""
+    frame = funding_arbitrage_report(
+        state(ctx).lake(),
+        query(venue, instrument, asset, since),
+        min_spread_8h=min_spread,
+        alert_spread_8h=alert_spread,
+    )
+    emit(frame.head(top) if top else frame, fmt.value, title="funding arbitrage")
+
+
+@app.command("spread")
+def spread(
+    ctx: typer.Context,
+    venue_a: Annotated[str, typer.Argument(help="Venue A (spread = A - B).")],
+    venue_b: Annotated[str, typer.Argument(help="Venue B.")],
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    alert_spread: Annotated[
+        float, typer.Option("--alert-spread", min=0, help="8h spread counted in share_at_alert.")
+    ] = 0.0003,
+    history: Annotated[bool, typer.Option("--history", help="Also print every period.")] = False,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Funding spread of venue A minus venue B per 8h period, summarised per asset and year."""
+    periods, summary = funding_spread_report(
+        state(ctx).lake(),
+        query(None, instrument, asset, since),
+        venue_a,
+        venue_b,
+        alert_spread_8h=alert_spread,
+    )
+    sections = {"summary": summary}
+    if history:
+        sections["periods"] = periods
+    emit_sections(sections, fmt)

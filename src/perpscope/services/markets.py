@@ -1,0 +1,452 @@
+"""Market use-cases shared by the front ends: funding, open interest, basis and CVD from the store.
+
+Each use-case reads the tables it needs through :meth:`perpscope.store.lake.Lake.read` (filtered by
+venue, instrument or asset and time), runs the pure functions of ``perpscope.analytics`` and
+returns frames or records ready to render. Nothing here computes a metric itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+import pyarrow.compute as pc
+
+from perpscope.analytics.basis import basis_trade_carry, perp_basis
+from perpscope.analytics.cvd import (
+    cumulative_volume_delta,
+    cvd_price_divergence,
+    delta_from_candles,
+    delta_from_taker_volume,
+)
+from perpscope.analytics.funding import (
+    CrossVenueFunding,
+    asset_expr,
+    cross_venue_funding,
+    funding_arbitrage,
+    latest_funding,
+)
+from perpscope.analytics.funding_series import (
+    cross_venue_spread_history,
+    extremes_per_year,
+    funding_acceleration,
+    funding_extremes,
+    funding_statistics,
+)
+from perpscope.analytics.oi import (
+    QUADRANTS,
+    market_oi_divergence,
+    oi_changes,
+    oi_divergence,
+    oi_percentile,
+    price_oi_quadrant,
+    venue_oi_share,
+)
+from perpscope.domain.symbols import parse_instrument, parse_venue
+from perpscope.errors import UsageError
+from perpscope.store.lake import Lake
+
+__all__ = [
+    "MarketQuery",
+    "basis_report",
+    "cvd_report",
+    "funding_arbitrage_report",
+    "funding_extremes_report",
+    "funding_history_report",
+    "funding_spread_report",
+    "funding_table_report",
+    "oi_divergence_report",
+    "oi_summary_report",
+]
+
+_MAX_WINDOW_H = 720.0
+"""Longest trailing window any report uses; reads start this much before ``since``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketQuery:
+    """Which series to read: venues, one instrument or one asset, and a start time (UTC).
+
+    Build it with :meth:`make`, which validates the ids and raises ``UsageError``.
+    """
+
+    venues: tuple[str, ...] = ()
+    instrument: str | None = None
+    asset: str | None = None
+    since: datetime | None = None
+
+    @classmethod
+    def make(
+        cls,
+        venues: list[str] | None = None,
+        instrument: str | None = None,
+        asset: str | None = None,
+        since: datetime | None = None,
+    ) -> MarketQuery:
+        """Validate and normalise the filters."""
+        if instrument is not None and asset is not None:
+            raise UsageError("give --instrument or --asset, not both")
+        try:
+            vs = tuple(parse_venue(v.lower()) for v in venues or [])
+            inst = str(parse_instrument(instrument.upper())) if instrument else None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if asset is not None and not asset.isalnum():
+            raise UsageError(f"bad --asset {asset!r}: use an asset like BTC or ETH")
+        if since is not None and since.tzinfo is None:
+            raise UsageError("--since must carry a time zone (use ...Z for UTC)")
+        return cls(vs, inst, asset.upper() if asset else None, since)
+
+
+def _read(lake: Lake, table: str, q: MarketQuery, *, lookback_h: float = 0.0) -> pl.DataFrame:
+    """Rows of ``table`` matching the query; ``since`` is moved back by ``lookback_h`` so trailing
+    windows are full at ``since``. An absent table gives an empty frame."""
+    if not lake.has_table(table):
+        return pl.DataFrame()
+    where: pc.Expression | None = None
+
+    def both(e: pc.Expression) -> pc.Expression:
+        return e if where is None else where & e
+
+    if q.venues:
+        where = both(pc.field("venue").isin(list(q.venues)))
+    if q.instrument:
+        where = both(pc.field("instrument") == q.instrument)
+    if q.since is not None:
+        where = both(pc.field("ts") >= q.since - timedelta(hours=lookback_h))
+    frame = lake.read(table, where=where)
+    if q.asset:
+        frame = frame.filter(asset_expr() == q.asset)
+    return frame
+
+
+def _since(frame: pl.DataFrame, q: MarketQuery, column: str = "ts") -> pl.DataFrame:
+    return frame if q.since is None or frame.is_empty() else frame.filter(pl.col(column) >= q.since)
+
+
+def _need(frame: pl.DataFrame, what: str) -> None:
+    if frame.is_empty():
+        raise UsageError(f"no {what} in the store for these filters (import or collect it first)")
+
+
+def _latest_oi(lake: Lake, q: MarketQuery) -> pl.DataFrame | None:
+    oi = _read(lake, "open_interest", q)
+    if oi.is_empty():
+        return None
+    return (
+        oi.filter(pl.col("oi_usd").is_not_null()).sort("ts").group_by("venue", "instrument").last()
+    )
+
+
+def funding_table_report(lake: Lake, q: MarketQuery) -> CrossVenueFunding:
+    """Latest funding per venue, normalised and annualised, with OI-weighted aggregates per asset.
+
+    Weights are each venue's latest stored ``oi_usd`` (any source); venues without one are left out
+    of the weighted mean (see :func:`perpscope.analytics.funding.cross_venue_funding`).
+    """
+    funding = _read(lake, "funding", q)
+    _need(funding, "funding")
+    return cross_venue_funding(latest_funding(funding), _latest_oi(lake, q))
+
+
+def funding_history_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    zscore_window_h: float = 168.0,
+    percentile_window_h: float = 720.0,
+) -> pl.DataFrame:
+    """Each settlement with its 8h rate, annualised rate, accumulated funding, z-score,
+    percentile and acceleration, from ``since`` on (windows reach back before it)."""
+    funding = _read(lake, "funding", q, lookback_h=max(zscore_window_h, percentile_window_h))
+    _need(funding, "funding")
+    stats = funding_statistics(
+        funding, zscore_window_h=zscore_window_h, percentile_window_h=percentile_window_h
+    )
+    acc = funding_acceleration(funding).select(
+        "venue", "instrument", "ts", "change_8h", "accel_level", "parabolic"
+    )
+    out = stats.join(acc, on=["venue", "instrument", "ts"], how="left")
+    return _since(out, q).select(
+        "venue",
+        "instrument",
+        "ts",
+        "rate",
+        "interval_h",
+        "rate_8h",
+        "annualized",
+        "cum_rate",
+        "zscore",
+        "percentile",
+        "change_8h",
+        "accel_level",
+        "parabolic",
+    )
+
+
+def funding_extremes_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    threshold_8h: float = 0.0005,
+    min_venues: int = 2,
+    min_duration_h: float = 24.0,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Extreme-funding episodes (graded) and their count per asset, year and side."""
+    funding = _read(lake, "funding", q)
+    _need(funding, "funding")
+    if min_venues < 1:
+        raise UsageError("--min-venues must be at least 1")
+    episodes = funding_extremes(
+        funding,
+        threshold_8h=threshold_8h,
+        min_venues=min_venues,
+        min_duration_h=min_duration_h,
+    )
+    return episodes, extremes_per_year(episodes)
+
+
+def funding_arbitrage_report(
+    lake: Lake, q: MarketQuery, *, min_spread_8h: float = 0.0, alert_spread_8h: float = 0.0003
+) -> pl.DataFrame:
+    """Venue pairs per asset ranked by the latest 8h-equivalent funding spread."""
+    funding = _read(lake, "funding", q)
+    _need(funding, "funding")
+    return funding_arbitrage(
+        latest_funding(funding), min_spread_8h=min_spread_8h, alert_spread_8h=alert_spread_8h
+    )
+
+
+def funding_spread_report(
+    lake: Lake, q: MarketQuery, venue_a: str, venue_b: str, *, alert_spread_8h: float = 0.0003
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-period spread of venue A minus venue B and its summary per asset and year."""
+    try:
+        a, b = parse_venue(venue_a.lower()), parse_venue(venue_b.lower())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    funding = _read(lake, "funding", MarketQuery((a, b), q.instrument, q.asset, q.since))
+    _need(funding, f"funding for {a} and {b}")
+    history = cross_venue_spread_history(funding, a, b)
+    _need(history, f"funding periods where both {a} and {b} report")
+    s = pl.col("spread_8h")
+    summary = (
+        history.group_by("asset", pl.col("period").dt.year().alias("year"))
+        .agg(
+            pl.len().alias("periods"),
+            s.mean().alias("mean_spread_8h"),
+            s.abs().mean().alias("mean_abs_spread_8h"),
+            s.std().alias("std_spread_8h"),
+            s.min().alias("min_spread_8h"),
+            s.max().alias("max_spread_8h"),
+            (s.abs() >= alert_spread_8h - 1e-12).mean().alias("share_at_alert"),
+            pl.corr("rate_8h_a", "rate_8h_b").alias("correlation"),
+        )
+        .sort("asset", "year")
+    )
+    return history, summary
+
+
+def _prices(lake: Lake, q: MarketQuery, timeframe: str, kind: str = "trade") -> pl.DataFrame:
+    candles = _read(lake, "ohlcv", q, lookback_h=_MAX_WINDOW_H)
+    if candles.is_empty():
+        return candles
+    return candles.filter((pl.col("kind") == kind) & (pl.col("timeframe") == timeframe)).select(
+        "venue", "instrument", "ts", pl.col("c").alias("close_px")
+    )
+
+
+def _oi_with_price(lake: Lake, q: MarketQuery, timeframe: str) -> pl.DataFrame:
+    oi = _read(lake, "open_interest", q, lookback_h=_MAX_WINDOW_H)
+    _need(oi, "open interest")
+    oi = (
+        oi.filter(pl.col("oi_usd").is_not_null())
+        .sort("ts")
+        .group_by("venue", "instrument", "ts")
+        .agg(pl.col("oi_usd").last())  # one value per time when several sources overlap
+        .sort("venue", "instrument", "ts")
+    )
+    prices = _prices(lake, q, timeframe)
+    if prices.is_empty():
+        return oi.with_columns(pl.lit(None, pl.Float64).alias("close_px"))
+    return oi.join_asof(
+        prices.sort("ts"),
+        on="ts",
+        by=["venue", "instrument"],
+        strategy="backward",
+        tolerance=timedelta(hours=2),
+        check_sortedness=False,
+    ).sort("venue", "instrument", "ts")
+
+
+def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.DataFrame:
+    """Latest OI reading per series: level, 24h change, 24h/7d ratio (wave), 4h spike, the 24h
+    alert, 30-day percentile, venue share and the price/OI quadrant over 24h."""
+    frame = _oi_with_price(lake, q, timeframe)
+    changes = oi_changes(frame)
+    pct = oi_percentile(frame).select("venue", "instrument", "ts", "oi_percentile")
+    div = oi_divergence(frame, window_h=24.0).select(
+        "venue", "instrument", "ts", pl.col("price_change_w").alias("price_change_24h")
+    )
+    latest = (
+        changes.join(pct, on=["venue", "instrument", "ts"])
+        .join(div, on=["venue", "instrument", "ts"])
+        .group_by("venue", "instrument")
+        .last()
+    )
+    share = venue_oi_share(frame).sort("period").group_by("venue", "asset").last()
+    return (
+        latest.with_columns(asset_expr().alias("asset"))
+        .join(
+            share.select("asset", "venue", "share", "share_change", "migration"),
+            on=["asset", "venue"],
+            how="left",
+        )
+        .with_columns(
+            price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h")).alias("quadrant")
+        )
+        .with_columns(pl.col("quadrant").replace_strict(QUADRANTS).alias("reading"))
+        .select(
+            "venue",
+            "instrument",
+            "ts",
+            "oi_usd",
+            "oi_change_24h",
+            "roc_avg_7d",
+            "roc_ratio",
+            "wave",
+            "oi_change_4h",
+            "spike",
+            "alert_24h",
+            "oi_percentile",
+            "share",
+            "share_change",
+            "migration",
+            "price_change_24h",
+            "quadrant",
+            "reading",
+        )
+        .sort("venue", "instrument")
+    )
+
+
+def oi_divergence_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    window_h: float = 72.0,
+    min_oi_drop: float = 0.08,
+    min_assets: int = 2,
+    timeframe: str = "1h",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """OI divergences (rows where one is live, from ``since``) and the market-wide form."""
+    frame = _oi_with_price(lake, q, timeframe)
+    if frame["close_px"].null_count() == frame.height:
+        raise UsageError(
+            f"no {timeframe} trade candles stored for these series: OI divergence needs price"
+        )
+    div = oi_divergence(frame, window_h=window_h, min_oi_drop=min_oi_drop)
+    live = _since(div.filter(pl.col("oi_divergence").is_not_null()), q)
+    market = market_oi_divergence(live, min_assets=min_assets)
+    cols = [
+        "venue",
+        "instrument",
+        "ts",
+        "close_px",
+        "oi_usd",
+        "price_change_w",
+        "oi_change_w",
+        "divergence_ratio",
+        "oi_divergence",
+        "oi_divergence_grade",
+    ]
+    return live.select(cols), market
+
+
+def basis_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.DataFrame:
+    """Latest perp premium to spot and index per venue and perp, with the basis-trade status.
+
+    The spot reference is the same venue's ``BASE-QUOTE`` spot candles, the index its ``index``
+    candles of the perp; both as of the perp candle's time.
+    """
+    candles = _read(lake, "ohlcv", MarketQuery(q.venues, None, q.asset, q.since))
+    if q.instrument:
+        base = parse_instrument(q.instrument).underlying
+        candles = candles.filter(pl.col("instrument").is_in([q.instrument, base]))
+    _need(candles, "candles")
+    candles = candles.filter(pl.col("timeframe") == timeframe)
+    perp = candles.filter((pl.col("kind") == "trade") & pl.col("instrument").str.ends_with("-PERP"))
+    _need(perp, f"{timeframe} perp trade candles")
+    spot = candles.filter((pl.col("kind") == "trade") & ~pl.col("instrument").str.contains("-.*-"))
+    index = candles.filter(pl.col("kind") == "index")
+    latest = (
+        perp.sort("ts")
+        .group_by("venue", "instrument")
+        .last()
+        .select(
+            "venue",
+            "instrument",
+            "ts",
+            pl.col("c").alias("perp_px"),
+            pl.col("instrument").str.replace("-PERP$", "").alias("_spot"),
+        )
+    )
+    spot_px = spot.sort("ts").select(
+        "venue", pl.col("instrument").alias("_spot"), "ts", pl.col("c").alias("spot_px")
+    )
+    index_px = index.sort("ts").select("venue", "instrument", "ts", pl.col("c").alias("index_px"))
+    joined = (
+        latest.sort("ts")
+        .join_asof(spot_px, on="ts", by=["venue", "_spot"], check_sortedness=False)
+        .join_asof(index_px, on="ts", by=["venue", "instrument"], check_sortedness=False)
+    )
+    out = perp_basis(joined).drop("_spot")
+    funding = _read(lake, "funding", q, lookback_h=168.0)
+    if not funding.is_empty():
+        carry = basis_trade_carry(funding).sort("ts").group_by("venue", "instrument").last()
+        out = out.join(
+            carry.select("venue", "instrument", "mean_rate_8h", "carry_annualized", "status"),
+            on=["venue", "instrument"],
+            how="left",
+        )
+    return out.sort("venue", "instrument")
+
+
+def cvd_report(
+    lake: Lake, q: MarketQuery, *, timeframe: str = "1h", window_h: float = 168.0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """CVD per series (perp and spot apart) from ``since``, and the CVD-price divergences.
+
+    The delta comes from the ``taker_volume`` table when it holds the series, else from candles'
+    taker-buy volume. CVD starts at 0 at the first bar read.
+    """
+    candles = _read(lake, "ohlcv", q)
+    candles = (
+        candles.filter((pl.col("kind") == "trade") & (pl.col("timeframe") == timeframe))
+        if not candles.is_empty()
+        else candles
+    )
+    deltas = []
+    if not candles.is_empty():
+        deltas.append(delta_from_candles(candles.filter(pl.col("taker_buy_volume").is_not_null())))
+    taker = _read(lake, "taker_volume", q)
+    if not taker.is_empty():
+        deltas.append(delta_from_taker_volume(taker.filter(pl.col("period") == timeframe)))
+    delta = (
+        pl.concat([d.select("venue", "instrument", "market", "ts", "delta_base") for d in deltas])
+        if deltas
+        else pl.DataFrame()
+    )
+    _need(
+        delta, f"{timeframe} taker volume (candles with taker-buy volume or the taker_volume table)"
+    )
+    delta = delta.unique(subset=["venue", "instrument", "ts"], keep="last", maintain_order=True)
+    cvd = cumulative_volume_delta(delta)
+    if candles.is_empty():
+        return cvd, pl.DataFrame()
+    prices = candles.select("venue", "instrument", "ts", pl.col("c").alias("close_px"))
+    div = cvd_price_divergence(
+        cvd.join(prices, on=["venue", "instrument", "ts"]), window_h=window_h
+    )
+    return cvd, div.filter(pl.col("cdiv_divergence").is_not_null())

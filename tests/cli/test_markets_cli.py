@@ -1,0 +1,237 @@
+"""``perpscope funding|oi|basis|cvd`` through the real entry point, on a small hand-built store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from perpscope.cli.main import run
+from perpscope.store.lake import Lake
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _h(i: float) -> datetime:
+    return T0 + timedelta(hours=i)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        run(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _json(capsys: pytest.CaptureFixture[str], store: str, *args: str) -> Any:
+    code, out, err = _run(capsys, "--store", store, *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _funding_rows() -> pl.DataFrame:
+    rows = []
+    # binance BTC 8h: three settlements at 0.06% (an extreme of 24h), then 0.01%.
+    for i, r in enumerate([0.0006, 0.0006, 0.0006, 0.0001]):
+        rows.append(("binance", "BTC-USDT-PERP", _h(8 * i), r, 8.0))
+    # bybit BTC hourly at 0.005%/h (= 0.04% per 8h); okx BTC 4h at 0.01% (= 0.02% per 8h).
+    rows += [("bybit", "BTC-USDT-PERP", _h(i), 0.00005, 1.0) for i in range(25)]
+    rows += [("okx", "BTC-USDT-PERP", _h(4 * i), 0.0001, 4.0) for i in range(7)]
+    rows.append(("binance", "ETH-USDT-PERP", _h(24), 0.0002, 8.0))
+    return pl.DataFrame(
+        rows, schema=["venue", "instrument", "ts", "rate", "interval_h"], orient="row"
+    )
+
+
+def _sol_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    # 73 hourly bars: price 145 -> 168 while OI 4.2B -> 3.7B (the playbook's SOL example).
+    n = 73
+    ts = [_h(i) for i in range(n)]
+    close = np.linspace(145.0, 168.0, n)
+    oi = pl.DataFrame(
+        {
+            "venue": "binance",
+            "instrument": "SOL-USDT-PERP",
+            "source": "snapshot",
+            "ts": ts,
+            "oi_value": np.linspace(4.2e9, 3.7e9, n),
+            "oi_unit": "usd",
+            "oi_usd": np.linspace(4.2e9, 3.7e9, n),
+        }
+    )
+    candles = pl.DataFrame(
+        {
+            "venue": "binance",
+            "instrument": "SOL-USDT-PERP",
+            "kind": "trade",
+            "timeframe": "1h",
+            "ts": ts,
+            "o": close,
+            "h": close,
+            "l": close,
+            "c": close,
+            "volume": 10.0,
+            "taker_buy_volume": 6.0,  # delta +2 per bar
+        }
+    )
+    return oi, candles
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    root = tmp_path / "store"
+    lake = Lake(root)
+    lake.init()
+    lake.ingest("funding", _funding_rows())
+    oi_weights = pl.DataFrame(
+        {
+            "venue": ["binance", "bybit"],
+            "instrument": ["BTC-USDT-PERP"] * 2,
+            "source": "snapshot",
+            "ts": [_h(24)] * 2,
+            "oi_value": [3e9, 1e9],
+            "oi_unit": "usd",
+            "oi_usd": [3e9, 1e9],
+        }
+    )
+    sol_oi, sol_candles = _sol_frames()
+    lake.ingest("open_interest", pl.concat([oi_weights, sol_oi]))
+    spot_index = pl.DataFrame(
+        {
+            "venue": "binance",
+            "instrument": ["SOL-USDT", "SOL-USDT-PERP"],
+            "kind": ["trade", "index"],
+            "timeframe": "1h",
+            "ts": [_h(72), _h(72)],
+            "o": [167.0, 168.5],
+            "h": [167.0, 168.5],
+            "l": [167.0, 168.5],
+            "c": [167.0, 168.5],
+        }
+    )
+    lake.ingest("ohlcv", pl.concat([sol_candles, spot_index], how="diagonal"))
+    return str(root)
+
+
+def test_funding_table_json_oi_weighted_aggregate(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _json(capsys, store, "funding", "table")
+    btc = next(a for a in data["assets"] if a["asset"] == "BTC")
+    # Latest 8h rates: binance 0.0001, bybit 0.0004, okx 0.0002. OI: binance 3B, bybit 1B, okx none
+    # -> (3 x 0.0001 + 1 x 0.0004) / 4 = 0.000175, by hand.
+    assert btc["weighting"] == "oi"
+    assert btc["agg_rate_8h"] == pytest.approx(0.000175)
+    assert btc["agg_annualized"] == pytest.approx(0.000175 * 1095)
+    assert (btc["high_venue"], btc["low_venue"]) == ("bybit", "binance")
+    assert btc["spread_8h"] == pytest.approx(0.0003)
+    assert {v["venue"] for v in data["venues"]} == {"binance", "bybit", "okx"}
+
+
+def test_funding_arbitrage_ranks_the_widest_pair(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _json(capsys, store, "funding", "arbitrage", "--asset", "BTC")
+    assert (rows[0]["short_venue"], rows[0]["long_venue"]) == ("bybit", "binance")
+    assert rows[0]["carry_annualized"] == pytest.approx(0.0003 * 1095)
+    assert rows[0]["alert"] is True
+
+
+def test_funding_extremes_single_venue_episode(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _json(capsys, store, "funding", "extremes", "--venue", "binance", "--min-venues", "1")
+    # binance: 0.06% for three 8h periods = one 24h positive episode.
+    assert [(e["asset"], e["side"], e["duration_h"]) for e in data["episodes"]] == [
+        ("BTC", "positive", 24.0)
+    ]
+    assert data["per_year"] == [
+        {
+            "asset": "BTC",
+            "year": 2024,
+            "side": "positive",
+            "episodes": 1,
+            "hours": 24.0,
+            "longest_h": 24.0,
+        }
+    ]
+    # With the default N = 2 no other venue is extreme at the same time.
+    assert _json(capsys, store, "funding", "extremes")["episodes"] == []
+
+
+def test_funding_history_tail_and_columns(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _json(
+        capsys, store, "funding", "history", "--venue", "binance", "--asset", "BTC", "--tail", "2"
+    )
+    assert [r["rate"] for r in rows] == [0.0006, 0.0001]
+    # accumulated funding after four settlements: 3 x 0.0006 + 0.0001.
+    assert rows[-1]["cum_rate"] == pytest.approx(0.0019)
+    assert rows[-1]["ts"] == "2024-03-02T00:00:00Z"
+
+
+def test_funding_spread_summary(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, store, "funding", "spread", "binance", "bybit", "--history")
+    # Common 8h periods 0, 8, 16, 24: binance 0.0006 x3, 0.0001; bybit 0.0004 (all eight hours
+    # except the last period, which has one hourly settlement: still 0.0004 as a mean).
+    assert [p["spread_8h"] for p in data["periods"]] == pytest.approx(
+        [0.0002, 0.0002, 0.0002, -0.0003]
+    )
+    assert data["summary"][0]["periods"] == 4
+
+
+def test_oi_summary_and_divergence_reproduce_sol(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _json(capsys, store, "oi", "summary", "--instrument", "SOL-USDT-PERP")
+    sol = rows[0]
+    # 24h change at h72 against h48, on linear OI: (4.2 - 0.5) / (4.2 - 0.5 x 48/72) - 1.
+    assert sol["oi_change_24h"] == pytest.approx(3.7 / (4.2 - 0.5 * 48 / 72) - 1)
+    assert sol["quadrant"] == "short_covering"
+    div = _json(capsys, store, "oi", "divergence", "--asset", "SOL")
+    last = div["divergences"][-1]
+    assert last["divergence_ratio"] == pytest.approx(0.75, abs=0.001)
+    assert (last["oi_divergence"], last["oi_divergence_grade"]) == ("bearish", "moderate")
+
+
+def test_basis_premium_to_spot_and_index(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _json(capsys, store, "basis", "--asset", "SOL")
+    assert rows[0]["premium_spot"] == pytest.approx(168 / 167 - 1)
+    assert rows[0]["premium_index"] == pytest.approx(168 / 168.5 - 1)
+
+
+def test_cvd_from_taker_buy_volume(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, store, "cvd", "--instrument", "SOL-USDT-PERP", "--tail", "1")
+    # 73 bars of 2 x 6 - 10 = +2 each.
+    assert data["cvd"][0]["cvd_base"] == pytest.approx(146.0)
+    assert data["cvd"][0]["market"] == "perp"
+
+
+def test_bad_arguments_print_one_line_and_exit_2(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "--store", store, "funding", "table", "--instrument", "NOPE")
+    assert code == 2
+    assert "unknown instrument" in err
+    assert "Traceback" not in err
+    code, _, err = _run(capsys, "--store", store, "funding", "table", "--asset", "DOGE")
+    assert code == 2
+    assert "no funding" in err
+    code, _, err = _run(capsys, "--store", store, "funding", "history", "--since", "yesterday")
+    assert code == 2
+    assert "--since" in err
+
+
+def test_table_format_renders(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--store", store, "funding", "table")
+    assert code == 0
+    assert "assets" in out
+    assert "bybit" in out
