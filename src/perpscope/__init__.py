@@ -4,8 +4,6 @@ The curated public API: open a store and read its tables as polars frames, query
 use the pure analytics and domain functions directly.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 from perpscope.domain.symbols import Instrument, parse_instrument, parse_venue

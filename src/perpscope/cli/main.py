@@ -117,9 +117,13 @@ def run(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except typer.TyperException as exc:  # click's usage errors (vendored by typer)
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -94,7 +94,7 @@ class Lake:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise StoreError(f"store marker in {self.root} is unreadable: {exc}") from None
+            raise StoreError(f"store marker in {self.root} is unreadable: {_brief(exc)}") from None
         return data if isinstance(data, dict) else {}
 
     def init(self, *, demo: bool = False) -> None:
@@ -129,7 +129,7 @@ class Lake:
         except TableNotFoundError:
             return None
         except (DeltaError, OSError) as exc:
-            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+            raise StoreError(f"table {name} in {self.root} is unreadable: {_brief(exc)}") from None
 
     def dataset(self, name: str) -> pds.Dataset:
         """A pyarrow dataset over the latest committed version of ``name`` (empty if absent)."""
@@ -140,7 +140,7 @@ class Lake:
         try:
             return dt.to_pyarrow_dataset()
         except (DeltaError, OSError) as exc:
-            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+            raise StoreError(f"table {name} in {self.root} is unreadable: {_brief(exc)}") from None
 
     def read(
         self,
@@ -152,7 +152,7 @@ class Lake:
         try:
             table = self.dataset(name).to_table(columns=columns, filter=where)
         except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"table {name} in {self.root} is unreadable: {exc}") from None
+            raise StoreError(f"table {name} in {self.root} is unreadable: {_brief(exc)}") from None
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -209,7 +209,9 @@ class Lake:
                     description=spec.doc,
                 )
             except (DeltaError, OSError) as exc:
-                raise StoreError(f"cannot write table {name} in {self.root}: {exc}") from None
+                raise StoreError(
+                    f"cannot write table {name} in {self.root}: {_brief(exc)}"
+                ) from None
             version = self._open(name)
             return IngestResult(
                 name, len(data), batch.num_rows, version.version() if version else None
@@ -252,13 +254,19 @@ class Lake:
                     dt.create_checkpoint()
                     dt.cleanup_metadata()
                 except (DeltaError, OSError) as exc:
-                    raise StoreError(f"cannot optimize table {name}: {exc}") from None
+                    raise StoreError(f"cannot optimize table {name}: {_brief(exc)}") from None
             report[name] = {
                 "files_added": int(metrics.get("numFilesAdded", 0)),
                 "files_removed": int(metrics.get("numFilesRemoved", 0)),
                 "files_vacuumed": len(deleted),
             }
         return report
+
+
+def _brief(exc: BaseException) -> str:
+    """The first line of an error from the Delta or Arrow libraries (they may append a backtrace)."""
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
 
 
 def conform(spec: TableSpec, data: pa.Table | pl.DataFrame) -> pa.Table:
@@ -296,10 +304,12 @@ def conform(spec: TableSpec, data: pa.Table | pl.DataFrame) -> pa.Table:
 def _dedupe(batch: pa.Table, spec: TableSpec) -> pa.Table:
     frame = pl.from_arrow(batch)
     assert isinstance(frame, pl.DataFrame)
-    if frame.select(pl.struct(list(spec.key)).is_duplicated().any()).item():
-        frame = frame.unique(subset=list(spec.key), keep="last", maintain_order=True)
-        return frame.to_arrow().cast(spec.schema)
-    return batch
+    key = list(spec.key)
+    # Distinct row hashes prove distinct keys (the fast path); equal hashes get the exact check.
+    if frame.select(pl.struct(key).hash().n_unique()).item() == frame.height:
+        return batch
+    frame = frame.unique(subset=key, keep="last", maintain_order=True)
+    return frame.to_arrow().cast(spec.schema)
 
 
 def _key_range_filter(spec: TableSpec, batch: pa.Table) -> pc.Expression | None:
@@ -311,10 +321,12 @@ def _key_range_filter(spec: TableSpec, batch: pa.Table) -> pc.Expression | None:
             lo, hi = pc.min(col), pc.max(col)
             part = (pc.field(name) >= lo) & (pc.field(name) <= hi)
         else:
+            # the range lets file statistics skip files; the set then filters rows
+            lo, hi = pc.min(col), pc.max(col)
+            part = (pc.field(name) >= lo) & (pc.field(name) <= hi)
             values = pc.unique(col)
-            if len(values) > _MAX_ISIN:
-                continue
-            part = pc.field(name).isin(values)
+            if len(values) <= _MAX_ISIN:
+                part = part & pc.field(name).isin(values)
         expr = part if expr is None else expr & part
     return expr
 
