@@ -211,7 +211,8 @@ def main() -> None:
         "of the rows)"
     )
     print(
-        f"duckdb ON CONFLICT: new {result['duckdb_on_conflict_new_rows_per_s'] / 1e6:.2f} M rows/s, "
+        "duckdb ON CONFLICT: "
+        f"new {result['duckdb_on_conflict_new_rows_per_s'] / 1e6:.2f} M rows/s, "
         f"re-ingest {result['duckdb_on_conflict_reingest_rows_per_s'] / 1e6:.2f} M rows/s, "
         f"peak {peer['peak_rss_mib']:.0f} MiB"
     )

@@ -355,9 +355,9 @@ def test_console_script_and_module_run_the_same_cli() -> None:
 
 
 def test_public_api_all_is_complete() -> None:
-    import perpscope
-
     import inspect
+
+    import perpscope
 
     public = {
         n

@@ -264,7 +264,7 @@ class Lake:
 
 
 def _brief(exc: BaseException) -> str:
-    """The first line of an error from the Delta or Arrow libraries (they may append a backtrace)."""
+    """The first line of a Delta or Arrow error (they may append a backtrace)."""
     text = str(exc).strip()
     return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
 
