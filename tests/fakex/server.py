@@ -63,6 +63,7 @@ class Fault:
         retry_after_s: ``Retry-After`` of 429/418.
         delay_s: how long ``timeout`` waits before answering.
         field: ``(old, new)`` for ``rename``; ``(name, value)`` for ``enum``.
+        symbol: only requests for this ``symbol`` (any when empty).
     """
 
     path: str
@@ -72,6 +73,7 @@ class Fault:
     retry_after_s: float = 1.0
     delay_s: float = 3.0
     field: tuple[str, str] = ("", "")
+    symbol: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,10 @@ class FakeBinance:
         with self.lock:
             return [r for r in self.log if r.path.endswith(suffix)]
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, symbol: str) -> Fault | None:
         with self.lock:
             for f in self.faults:
-                if f.times > 0 and path.endswith(f.path):
+                if f.times > 0 and path.endswith(f.path) and f.symbol in ("", symbol):
                     if f.skip > 0:
                         f.skip -= 1
                         return None
@@ -226,7 +228,7 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             arrived = time.monotonic()
             parts = urlsplit(self.path)
             q = dict(parse_qsl(parts.query))
-            fault = fake._take_fault(parts.path)
+            fault = fake._take_fault(parts.path, q.get("symbol", ""))
             status, body = 200, None
             kind = fault.kind if fault else ""
             if kind in ("429", "418"):
