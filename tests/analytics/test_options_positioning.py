@@ -310,3 +310,11 @@ def test_unusual_trades_by_notional_and_by_size_against_typical() -> None:
     assert out["size_multiple"][1] == pytest.approx(25 / 1.5)
     assert out["direction"].to_list() == ["buy", "buy"]
     assert out["strike_distance_pct"][0] == pytest.approx(0.2)  # "strike 20% above"
+
+
+def test_max_pain_and_ratios_accept_other_time_units() -> None:
+    chain = _hand_chain()
+    as_ms = chain.with_columns(pl.col("expiry_ts").dt.cast_time_unit("ms"))
+    assert max_pain(as_ms, 104.0)["max_pain_px"].to_list() == [100.0]
+    assert max_pain(as_ms, 104.0)["expiry_ts"].to_list() == [E1]
+    assert put_call_ratios(as_ms)["expiry"].to_list() == [E1.date()]

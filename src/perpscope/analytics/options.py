@@ -73,8 +73,10 @@ def _floats(frame: pl.DataFrame, name: str, default: float = 0.0) -> FloatArray:
 def _expiry_us(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
     col = frame["expiry_ts"]
     if col.dtype != _US:
-        col = col.dt.cast_time_unit("us")
-    return col.to_physical().to_numpy()
+        col = col.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    if col.null_count():
+        raise ValueError("expiry_ts has nulls")
+    return col.to_numpy().view(np.int64)  # zero-copy: epoch microseconds
 
 
 def _side(chain: pl.DataFrame) -> npt.NDArray[np.int64]:
