@@ -1,0 +1,145 @@
+"""The contract every collected stream keeps, whatever the venue: columns, dtypes, UTC, sorted,
+unique keys, units. Offline it runs against the fake exchange; ``pytest -m live`` runs the very
+same checks against the real venue over the network (off by default)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from perpscope.collect.backfill import StreamResult
+from perpscope.collect.retry import RetryPolicy
+from perpscope.domain.schema import table_spec
+from perpscope.domain.symbols import parse_instrument
+from perpscope.services.collection import run_backfill
+from perpscope.store.lake import Lake
+from perpscope.venues.base import parse_stream, period_ms
+from perpscope.venues.registry import open_venue
+from tests.fakex.market import END_MS
+from tests.fakex.server import FakeBinance
+
+PAIRS = [
+    ("BTC-USDT-PERP", "funding"),
+    ("BTC-USDT-PERP", "ohlcv:trade:1h"),
+    ("BTC-USDT-PERP", "ohlcv:mark:1h"),
+    ("BTC-USDT-PERP", "ohlcv:index:1h"),
+    ("BTC-USDT-PERP", "ohlcv:premium:1h"),
+    ("BTC-USDT", "ohlcv:trade:1h"),
+    ("BTC-USDT-PERP", "oi:5m"),
+    ("BTC-USDT-PERP", "long_short:global_account:5m"),
+    ("BTC-USDT-PERP", "long_short:top_account:5m"),
+    ("BTC-USDT-PERP", "long_short:top_position:5m"),
+    ("BTC-USDT-PERP", "taker:5m"),
+]
+CASES = [(venue, inst, stream) for venue in ("binance",) for inst, stream in PAIRS]
+IDS = [f"{v}-{i}-{s}" for v, i, s in CASES]
+
+
+def check_contract(
+    lake: Lake, venue: str, instrument: str, stream_name: str, res: StreamResult,
+    since: datetime, until: datetime, api_url: str | None,
+) -> None:  # fmt: skip
+    """The checks shared by the offline and the live run."""
+    assert res.status == "ok", res.error
+    assert res.rows_written > 0
+    stream = parse_stream(stream_name)
+    spec = table_spec(stream.table)
+    # columns and dtypes: exactly the schema's
+    assert lake.dataset(stream.table).schema.equals(spec.schema)
+    frame = lake.read(stream.table)
+    assert frame.columns == list(spec.column_names)
+    assert frame.schema["ts"] == pl.Datetime("us", "UTC")
+    assert set(frame["venue"]) == {venue}
+    assert set(frame["instrument"]) == {instrument}
+    # sorted: the venue's first page, read again, comes sorted by time
+    page = asyncio.run(_first_page(venue, instrument, stream_name, since, until, api_url))
+    assert page["ts"].is_sorted()
+    assert page.height > 0
+    # unique keys, inside the requested window
+    assert not frame.select(pl.struct(list(spec.key)).is_duplicated().any()).item()
+    assert frame["ts"].min() >= since  # type: ignore[operator]
+    assert frame["ts"].max() < until  # type: ignore[operator]
+    if stream.period:
+        step = period_ms(stream.period)
+        assert (frame["ts"].dt.epoch("ms") % step == 0).all()  # on the period grid
+    caps = open_venue(venue).capabilities
+    _units(frame, stream.family, stream.kind, caps.oi_unit)
+
+
+async def _first_page(
+    venue: str, instrument: str, stream: str, since: datetime, until: datetime, url: str | None
+) -> pl.DataFrame:
+    client = open_venue(venue, api_url=url)
+    try:
+        page = await client.fetch_history(
+            parse_instrument(instrument), parse_stream(stream),
+            int(since.timestamp() * 1000), int(until.timestamp() * 1000), None,
+        )  # fmt: skip
+    finally:
+        await client.close()
+    return page.frame
+
+
+def _units(frame: pl.DataFrame, family: str, kind: str | None, oi_unit: str) -> None:
+    if family == "funding":
+        assert frame["rate"].abs().max() < 0.05  # type: ignore[operator]  # fractions, not %
+        assert set(frame["interval_h"]).issubset({1.0, 2.0, 4.0, 8.0})
+        assert (frame["mark_px"].drop_nulls() > 0).all()
+    elif family == "ohlcv":
+        ok = frame.select(
+            (pl.col("l") <= pl.min_horizontal("o", "c"))
+            & (pl.max_horizontal("o", "c") <= pl.col("h"))
+        ).to_series()
+        assert ok.all()
+        if kind == "premium":
+            assert frame["c"].abs().max() < 0.1  # type: ignore[operator]  # a fraction
+        else:
+            assert (frame["l"] > 0).all()
+        if kind == "trade":
+            assert (frame["volume"] >= 0).all()
+            assert (frame["taker_buy_volume"] <= frame["volume"]).all()
+        else:
+            assert frame["volume"].null_count() == frame.height
+    elif family == "oi":
+        assert set(frame["oi_unit"]) == {oi_unit}
+        assert (frame["oi_base"] > 0).all()
+        assert (frame["oi_usd"] > 0).all()
+    elif family == "long_short":
+        both = frame["long_frac"] + frame["short_frac"]
+        assert ((both - 1).abs() < 0.01).all()
+        ratio = frame["long_frac"] / frame["short_frac"]
+        assert (((ratio - frame["long_short_ratio"]) / ratio).abs() < 0.01).all()
+    elif family == "taker":
+        assert (frame["buy_volume_base"] >= 0).all()
+        ratio = frame["buy_volume_base"] / frame["sell_volume_base"]
+        assert (((ratio - frame["buy_sell_ratio"]) / ratio).abs() < 0.01).all()
+
+
+@pytest.mark.parametrize(("venue", "instrument", "stream"), CASES, ids=IDS)
+def test_stream_contract_on_the_fake_exchange(
+    tmp_path: Path, fake_binance: FakeBinance, venue: str, instrument: str, stream: str
+) -> None:
+    until = datetime.fromtimestamp(END_MS / 1000, UTC)
+    since = until - timedelta(days=3)
+    lake = Lake(tmp_path / "store")
+    [res] = run_backfill(
+        lake, venue, [instrument], [stream], since=since, until=until, api_url=fake_binance.url,
+        policy=RetryPolicy(attempts=2, base_s=0.01), pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    check_contract(lake, venue, instrument, stream, res, since, until, fake_binance.url)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("venue", "instrument", "stream"), CASES, ids=IDS)
+def test_stream_contract_on_the_real_venue(
+    tmp_path: Path, venue: str, instrument: str, stream: str
+) -> None:
+    until = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    since = until - timedelta(days=2)
+    lake = Lake(tmp_path / "store")
+    [res] = run_backfill(lake, venue, [instrument], [stream], since=since, until=until)
+    check_contract(lake, venue, instrument, stream, res, since, until, None)
