@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from perpscope.cli._common import Format, TableFormat, emit, err_console, out_console, state
 from perpscope.collect.backfill import StreamResult
+from perpscope.errors import PerpscopeError
 from perpscope.services import collection
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
@@ -89,11 +90,10 @@ def backfill_cmd(
             progress=_Bars(bars),
         )
     emit(collection.result_rows(results), fmt.value, title="backfill")
-    failed = [r for r in results if r.status != "ok"]
-    for r in failed:
-        err_console.print(f"[bold red]error:[/] {r.error}", markup=True, highlight=False)
+    failed = [r.error or r.stream for r in results if r.status != "ok"]
     if failed:
-        raise typer.Exit(1)
+        head = "" if len(failed) == 1 else f"{len(failed)} of {len(results)} streams failed: "
+        raise PerpscopeError(head + "; ".join(failed))
 
 
 @app.command("snapshot")
