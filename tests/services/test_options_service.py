@@ -310,3 +310,20 @@ def test_unusual_report_includes_large_stored_trades(lake: Lake, tmp_path: Path)
     assert flagged[0]["direction"] == "buy"
     assert flagged[0]["expiry"] == date(2024, 1, 26)
     assert flagged[0]["strike_distance_pct"] == pytest.approx((2600 - 2222) / 2222)
+
+
+def test_pcr_percentile_against_stored_history(lake: Lake, tmp_path: Path) -> None:
+    # six snapshots ten minutes apart; put OI 10..60 against call OI 100: ratios 0.1..0.6
+    lines = []
+    for i in range(6):
+        ms = MS + i * 600_000
+        lines.append(f"ETH-26JAN24-2200-C,{ms},100,1,1,0.05,2240,2222,0,0")
+        lines.append(f"ETH-26JAN24-2200-P,{ms},{10 * (i + 1)},1,1,0.05,2240,2222,0,0")
+    import_options(lake, _write(tmp_path, lines), venue="deribit")
+    report = pcr_report(lake, ChainQuery("deribit", "ETH"))
+    assert report["pcr_oi"] == pytest.approx(0.6)
+    assert report["history_snapshots"] == 5
+    # all five earlier ratios (0.1..0.5) are at or below 0.6: the 100th percentile, a high extreme
+    assert report["pcr_oi_percentile"] == 1.0
+    assert report["extreme"] == "high"
+    assert report["reading_basis"].startswith("percentile 1.00")

@@ -66,6 +66,7 @@ class Chain:
 
     query: ChainQuery
     snapshots: pl.DataFrame
+    live: pl.DataFrame
     rows: pl.DataFrame
     chain_ts: datetime
     spot_px: float | None
@@ -109,16 +110,16 @@ def load_chain(lake: Lake, q: ChainQuery) -> Chain:
             f"(first snapshot {first!s})"
         )
     chain_ts: datetime = rows["chain_ts"][0]
-    spot = _spot(rows)
+    live = rows
     if q.expiry is not None:
-        expiries = rows["expiry_ts"].dt.date().unique().sort().to_list()
-        rows = rows.filter(pl.col("expiry_ts").dt.date() == q.expiry)
+        rows = live.filter(pl.col("expiry_ts").dt.date() == q.expiry)
         if rows.height == 0:
+            expiries = live["expiry_ts"].dt.date().unique().sort().to_list()
             listed = ", ".join(d.isoformat() for d in expiries)
             raise UsageError(
                 f"no live option expires on {q.expiry.isoformat()}; expiries: {listed}"
             )
-    return Chain(q, snaps, rows, chain_ts, spot)
+    return Chain(q, snaps, live, rows, chain_ts, _spot(live))
 
 
 def _head(chain: Chain) -> dict[str, Any]:
@@ -137,7 +138,10 @@ def pcr_report(lake: Lake, q: ChainQuery, *, min_history: int = 5) -> dict[str, 
     The percentile compares the aggregate OI ratio with every earlier stored snapshot at or
     before the chain's time (null with fewer than ``min_history`` of them).
     """
-    chain = load_chain(lake, q)
+    return _pcr(load_chain(lake, q), min_history)
+
+
+def _pcr(chain: Chain, min_history: int = 5) -> dict[str, Any]:
     totals = put_call_totals(chain.rows)
     history = pcr_history(chain.snapshots.filter(pl.col("ts") < chain.chain_ts))
     percentile = pcr_percentile(history["pcr_oi"], totals.pcr_oi, min_history)
@@ -191,9 +195,12 @@ def oi_report(lake: Lake, q: ChainQuery, *, top: int | None = 20) -> list[dict[s
     With ``q.expiry`` every strike of that expiry is returned in strike order; otherwise the
     ``top`` largest walls across expiries (all when ``top`` is ``None``).
     """
-    chain = load_chain(lake, q)
+    return _walls(load_chain(lake, q), top)
+
+
+def _walls(chain: Chain, top: int | None) -> list[dict[str, Any]]:
     walls = oi_walls(chain.rows, chain.spot_px).drop("expiry_ts")
-    if q.expiry is None:
+    if chain.query.expiry is None:
         walls = walls.sort("oi_contracts", descending=True)
         if top is not None:
             walls = walls.head(top)
@@ -210,7 +217,13 @@ def unusual_report(
     """Unusual activity: large option trades (when trades are stored), large OI changes between
     stored snapshots, and instruments whose 24h volume rivals their open interest.
     """
-    chain = load_chain(lake, q)
+    return _unusual(lake, load_chain(lake, q), threshold_usd, min_volume_oi)
+
+
+def _unusual(
+    lake: Lake, chain: Chain, threshold_usd: float, min_volume_oi: float
+) -> list[dict[str, Any]]:
+    q = chain.query
     snaps = chain.snapshots.filter(pl.col("ts") <= chain.chain_ts)
     frames = [
         unusual_oi_changes(snaps, threshold_usd),
@@ -235,8 +248,11 @@ def smile_report(lake: Lake, q: ChainQuery, *, rate: float = 0.0) -> dict[str, A
     """The volatility picture: ATM IV term structure with 25-delta risk reversal and butterfly
     per expiry, the inversion flag, and the smile of ``q.expiry`` when one is given.
     """
-    chain = load_chain(lake, ChainQuery(q.venue, q.underlying, None, q.at))
-    chain_iv = with_iv_and_greeks(chain.rows, rate)
+    return _vol(load_chain(lake, q), rate)
+
+
+def _vol(chain: Chain, rate: float = 0.0) -> dict[str, Any]:
+    chain_iv = with_iv_and_greeks(chain.live, rate)
     vol = vol_by_expiry(chain_iv)
     shape = term_structure_shape(vol)
     sources = chain_iv["iv_source"].drop_nulls().unique().sort().to_list()
@@ -251,10 +267,8 @@ def smile_report(lake: Lake, q: ChainQuery, *, rate: float = 0.0) -> dict[str, A
         "term_note": shape.note,
         "by_expiry": vol.drop("expiry_ts").to_dicts(),
     }
-    if q.expiry is not None:
-        rows = chain_iv.filter(pl.col("expiry_ts").dt.date() == q.expiry)
-        if rows.height == 0:
-            load_chain(lake, q)  # raises the "no such expiry" error with the list
+    if chain.query.expiry is not None:
+        rows = chain_iv.filter(pl.col("expiry_ts").dt.date() == chain.query.expiry)
         out["smile"] = smile(rows).drop("expiry_ts").to_dicts()
     return out
 
@@ -264,12 +278,12 @@ def summary_report(lake: Lake, q: ChainQuery, *, threshold_usd: float = 10e6) ->
     the three largest OI walls, the term structure's shape and the count of unusual items.
     """
     chain = load_chain(lake, q)
-    pcr = pcr_report(lake, q)
+    pcr = _pcr(chain)
     pains = max_pain(chain.rows, chain.spot_px)
     main = pains.filter(pl.col("max_pain_px").is_not_null()).sort("oi_base", descending=True)
-    walls = oi_report(lake, ChainQuery(q.venue, q.underlying, q.expiry, q.at), top=3)
-    vol = smile_report(lake, q)
-    unusual = unusual_report(lake, q, threshold_usd=threshold_usd)
+    walls = _walls(chain, top=3)
+    vol = _vol(chain)
+    unusual = _unusual(lake, chain, threshold_usd, 1.0)
     top = main.row(0, named=True) if main.height else None
     return {
         **_head(chain),
