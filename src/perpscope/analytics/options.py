@@ -28,7 +28,6 @@ __all__ = [
     "PcrReading",
     "PutCallTotals",
     "chain_as_of",
-    "with_contract_size",
     "max_pain",
     "max_pain_curve",
     "oi_walls",
@@ -38,6 +37,7 @@ __all__ = [
     "put_call_ratios",
     "put_call_totals",
     "snapshot_groups",
+    "with_contract_size",
 ]
 
 DAY_S: Final = 86_400.0
@@ -55,9 +55,6 @@ def with_contract_size(frame: pl.DataFrame) -> pl.DataFrame:
     if "contract_size_base" not in frame.columns:
         return frame.with_columns(pl.lit(1.0).alias("contract_size_base"))
     return frame
-
-
-_with_size = with_contract_size
 
 
 def _floats(frame: pl.DataFrame, name: str, default: float = 0.0) -> FloatArray:
@@ -501,7 +498,7 @@ def oi_walls(chain: pl.DataFrame, spot_px: float | None) -> pl.DataFrame:
         ``put_oi_contracts``, ``oi_contracts``, ``call_oi_usd``, ``put_oi_usd``, ``oi_usd`` and
         ``share_of_expiry`` (this strike's share of its expiry's OI), sorted by expiry and strike.
     """
-    frame = _with_size(chain)
+    frame = with_contract_size(chain)
     oi = pl.col(_OI).fill_null(0.0)
     usd = oi * pl.col("contract_size_base").fill_null(1.0) * pl.lit(spot_px, pl.Float64)
     call, put = pl.col("option_type") == "C", pl.col("option_type") == "P"

@@ -19,7 +19,6 @@ __all__ = ["unusual_oi_changes", "unusual_trades", "unusual_volume"]
 
 _OI: Final = OI_COL
 _VOL: Final = VOLUME_COL
-_with_size = with_contract_size
 
 _UNUSUAL_SCHEMA: Final[dict[str, pl.DataType]] = {
     "kind": pl.String(),
@@ -65,7 +64,7 @@ def unusual_oi_changes(snapshots: pl.DataFrame, threshold_usd: float = 10e6) -> 
         Rows in the shape of every unusual-activity table (see :func:`unusual_trades`), largest
         notional first.
     """
-    frame = _with_size(snapshots)
+    frame = with_contract_size(snapshots)
     spot = pl.coalesce(pl.col("index_px"), pl.col("underlying_px"))
     delta = pl.col(_OI) - pl.col(_OI).shift(1).over("instrument", order_by="ts")
     changes = (
@@ -115,7 +114,7 @@ def unusual_volume(
     """
     if spot_px is None:
         return _unusual_frame(pl.DataFrame(schema=_UNUSUAL_SCHEMA))
-    frame = _with_size(chain)
+    frame = with_contract_size(chain)
     vol = pl.col(_VOL).fill_null(0.0)
     oi = pl.col(_OI).fill_null(0.0)
     ratio = pl.when(oi > 0).then(vol / oi).otherwise(None)

@@ -181,9 +181,12 @@ def smile(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """ATM IV term structure, 25-delta risk reversal and butterfly per expiry, an inverted-term
-    flag, and the IV smile of --expiry."""
+    flag, and the IV smile of --expiry (of every expiry in JSON without --expiry)."""
     q = _query(venue, underlying, expiry, at)
-    _record(smile_report(state(ctx).lake(), q), fmt, "volatility")
+    report = smile_report(state(ctx).lake(), q)
+    if fmt is Format.TABLE and q.expiry is None:
+        report.pop("smile")  # every expiry's smile is too long for a screen; JSON keeps it
+    _record(report, fmt, "volatility")
 
 
 def import_options(

@@ -246,7 +246,7 @@ def _unusual(
 
 def smile_report(lake: Lake, q: ChainQuery, *, rate: float = 0.0) -> dict[str, Any]:
     """The volatility picture: ATM IV term structure with 25-delta risk reversal and butterfly
-    per expiry, the inversion flag, and the smile of ``q.expiry`` when one is given.
+    per expiry, the inversion flag, and the smile of ``q.expiry`` (of every expiry without one).
     """
     return _vol(load_chain(lake, q), rate)
 
@@ -267,9 +267,10 @@ def _vol(chain: Chain, rate: float = 0.0) -> dict[str, Any]:
         "term_note": shape.note,
         "by_expiry": vol.drop("expiry_ts").to_dicts(),
     }
+    rows = chain_iv
     if chain.query.expiry is not None:
         rows = chain_iv.filter(pl.col("expiry_ts").dt.date() == chain.query.expiry)
-        out["smile"] = smile(rows).drop("expiry_ts").to_dicts()
+    out["smile"] = smile(rows).drop("expiry_ts").to_dicts()
     return out
 
 
