@@ -402,7 +402,7 @@ def max_pain_curve(chain: pl.DataFrame) -> pl.DataFrame:
 
     Returns:
         ``expiry_ts``, ``strike_px``, ``call_oi_base``, ``put_oi_base``, ``call_payout_usd``,
-        ``put_payout_usd``, ``payout_usd``; sorted by expiry and strike.
+        ``put_payout_usd``, ``payout_usd`` (USD rounded to cents); sorted by expiry and strike.
     """
     cv = _payout_curve(chain, per_strike=True)
     return pl.DataFrame(
@@ -411,9 +411,9 @@ def max_pain_curve(chain: pl.DataFrame) -> pl.DataFrame:
             pl.Series("strike_px", cv.strike),
             pl.Series("call_oi_base", cv.call_oi),
             pl.Series("put_oi_base", cv.put_oi),
-            pl.Series("call_payout_usd", cv.call_pay),
-            pl.Series("put_payout_usd", cv.put_pay),
-            pl.Series("payout_usd", cv.pay),
+            pl.Series("call_payout_usd", cv.call_pay.round(2)),
+            pl.Series("put_payout_usd", cv.put_pay.round(2)),
+            pl.Series("payout_usd", cv.pay.round(2)),
         ]
     )
 
@@ -435,7 +435,7 @@ def max_pain(
     Returns:
         One row per expiry: ``expiry`` (date), ``expiry_ts``, ``max_pain_px``, ``spot_px``,
         ``distance_pct`` ((max pain - spot) / spot), ``days_to_expiry``, ``payout_usd`` at max
-        pain, ``oi_base`` and ``reason`` (null when max pain exists).
+        pain (rounded to cents), ``oi_base`` and ``reason`` (null when max pain exists).
     """
     cv = _payout_curve(chain, per_strike=False)
     pay = cv.pay
@@ -465,7 +465,7 @@ def max_pain(
             _nullable("spot_px", np.full(oi.size, spot)),
             _nullable("distance_pct", (strike - spot) / spot),
             _nullable("days_to_expiry", days),
-            _nullable("payout_usd", np.where(has_oi, pay[best], np.nan)),
+            _nullable("payout_usd", np.where(has_oi, pay[best], np.nan).round(2)),
             pl.Series("oi_base", oi),
             pl.Series("reason", [None if h else "no open interest" for h in has_oi.tolist()],
                       dtype=pl.String),
