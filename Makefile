@@ -25,7 +25,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/perpscope demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
