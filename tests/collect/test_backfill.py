@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from perpscope.analytics.funding import normalised_funding
 from perpscope.collect.backfill import StreamResult
 from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import table_spec
@@ -96,6 +97,10 @@ def test_interval_change_is_stored_per_row_and_annualises_right(
     annual = row["rate"] * 8760 / row["interval_h"]
     # by hand: annualised = rate x 8760 / 4 (not / 8)
     assert annual == pytest.approx(funding_rate(i) * 2190)
+    # and the analytics layer reads the stored interval the same way
+    norm = normalised_funding(stored).filter(pl.col("ts") == row["ts"]).row(0, named=True)
+    assert norm["annualized"] == pytest.approx(funding_rate(i) * 2190)
+    assert norm["rate_8h"] == pytest.approx(funding_rate(i) * 2)
 
 
 def test_rerun_resumes_from_the_cursor_and_writes_nothing_new(

@@ -206,3 +206,12 @@ def test_real_premium_index_agrees_with_ccxt() -> None:
         next_ts = row["next_funding_ts"]
         assert (ms(next_ts) if next_ts else 0) == (t["fundingTimestamp"] or 0)
     asyncio.run(client.close())
+
+
+def test_funding_interval_agrees_with_ccxt(fake_binance: FakeBinance) -> None:
+    async def both(v: BinanceVenue) -> tuple[pl.DataFrame, dict[str, Any]]:
+        return await v.fetch_instruments(), await v.client.fetch_funding_intervals()
+
+    ours, theirs = run(fake_binance, both)
+    xyz = ours.filter(pl.col("venue_symbol") == "XYZUSDT")["funding_interval_h"].item()
+    assert theirs["XYZ/USDT:USDT"]["interval"] == f"{xyz:g}h" == "4h"
