@@ -100,8 +100,21 @@ def test_bad_option_value_is_a_usage_error_exit_2(tmp_path: Path, cli) -> None: 
         "bogus",
     )
     assert res.code == 2
-    assert "Traceback" not in res.err
-    assert "bogus" in res.err
+    line = _one_line_error(res)
+    assert "'bogus' is not one of" in line
+    assert "perpscope import ohlcv --help" in line
+
+
+def test_missing_argument_and_unknown_command_are_one_line_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("sql")
+    assert res.code == 2
+    assert "Missing argument" in _one_line_error(res)
+    res = cli("nosuchcommand")
+    assert res.code == 2
+    assert "No such command" in _one_line_error(res)
+    res = cli("sql", "SELECT 1", "--max-rows", "0")
+    assert res.code == 2
+    assert "--max-rows" in _one_line_error(res)
 
 
 def test_bad_rows_exit_1_with_line_numbers_and_write_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -105,10 +105,19 @@ app.command("cvd")(cvd_cmd.cvd)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 
+def _usage_line(exc: Exception) -> str:
+    """One line for a usage error: what is wrong and where to get help."""
+    fmt = getattr(exc, "format_message", None)
+    message = " ".join(str(fmt() if callable(fmt) else exc).split())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "perpscope"
+    return f"error: {message} (see '{path} --help')"
+
+
 def run(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the CLI and map errors to exit codes."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="perpscope", standalone_mode=False)
     except PerpscopeError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
@@ -118,11 +127,8 @@ def run(argv: list[str] | None = None) -> None:
         err_console.print("aborted")
         sys.exit(130)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            err_console.print(f"error: {exc}")
+        if str(exc).strip():  # a bare command prints its help, then exits with no message
+            err_console.print(_usage_line(exc), markup=False, highlight=False)
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
         err_console.print("interrupted")
