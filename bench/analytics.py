@@ -86,7 +86,7 @@ def run_polars(path: Path) -> dict[str, Any]:
         funding_acceleration,
         funding_statistics,
     )
-    from perpscope.analytics.oi import oi_changes, oi_divergence, price_oi_quadrant
+    from perpscope.analytics.oi import oi_changes, oi_divergence
 
     t0 = time.perf_counter()
     frame = pl.read_parquet(path)
@@ -117,7 +117,7 @@ def run_polars(path: Path) -> dict[str, Any]:
     del acc
     lap("acceleration")
     market = frame.select("venue", "instrument", "ts", "oi_usd", "close_px")
-    oi = oi_changes_with_quadrant(oi_changes(market), price_oi_quadrant)
+    oi = oi_changes(market)
     checksum["oi_change_24h"] = float(oi["oi_change_24h"].sum())
     checksum["roc_ratio"] = float(oi["roc_ratio"].sum())
     checksum["new_longs"] = int((oi["quadrant"] == "new_longs").sum())
@@ -133,21 +133,6 @@ def run_polars(path: Path) -> dict[str, Any]:
         "checksum": checksum,
         "laps": laps,
     }
-
-
-def oi_changes_with_quadrant(oi: Any, quadrant: Any) -> Any:
-    """Add the 24h price change and the price/OI quadrant to ``oi_changes`` output."""
-    import polars as pl
-
-    from perpscope.analytics._rolling import lagged
-
-    keys = ["venue", "instrument"]
-    with_px = lagged(oi, keys=keys, columns=["close_px"], lag_h=24, tolerance_h=2, suffix="_0")
-    return with_px.with_columns(
-        quadrant(pl.col("close_px") / pl.col("close_px_0") - 1, pl.col("oi_change_24h")).alias(
-            "quadrant"
-        )
-    )
 
 
 def run_pandas(path: Path) -> dict[str, Any]:
@@ -276,9 +261,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panel.parquet"
         rows = generate(path, args.years)
-        print(
-            f"data: {rows:,} rows ({N_ASSETS * len(VENUES)} instruments x {args.years} y hourly)"
-        )
+        print(f"data: {rows:,} rows ({N_ASSETS * len(VENUES)} instruments x {args.years} y hourly)")
         ours = _spawn("polars", path)
         peer = _spawn("pandas", path)
     for name, r in (("perpscope (polars)", ours), ("pandas", peer)):

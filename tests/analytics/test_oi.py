@@ -226,3 +226,10 @@ def test_oi_changes_cross_checked_against_duckdb_asof_join_and_window() -> None:
     np.testing.assert_allclose(
         ours["roc_avg_7d"].fill_null(np.nan).to_numpy(), ref["m"].fill_null(np.nan).to_numpy()
     )
+
+
+def test_oi_changes_with_price_add_the_24h_quadrant() -> None:
+    # Daily bars: price 100 -> 90 (-10%) while OI 100 -> 120 (+20%): new shorts.
+    out = oi_changes(_oi([100.0, 120.0], step_h=24.0, close=[100.0, 90.0]))
+    assert out["price_change_24h"][1] == pytest.approx(-0.10)
+    assert out["quadrant"].cast(pl.String).to_list() == ["undefined", "new_shorts"]

@@ -23,6 +23,7 @@ __all__ = [
     "add_rolling_zscore",
     "sort_series",
     "series_id",
+    "shift_in_series",
 ]
 
 REL_STD_TOL: Final = 1e-9
@@ -53,6 +54,14 @@ def series_id(keys: list[str]) -> pl.Expr:
     return pl.struct(keys).rle_id()
 
 
+def shift_in_series(expr: pl.Expr, n: int = 1, sid: str = "_sid") -> pl.Expr:
+    """``expr`` shifted by ``n`` rows within its series (null where the row ``n`` back belongs to
+    another series). Needs a series-id column ``sid`` (:func:`series_id`) on a sorted frame;
+    cheaper than ``expr.shift(n).over(keys)``."""
+    same = (pl.col(sid) == pl.col(sid).shift(n)).fill_null(False)
+    return pl.when(same).then(expr.shift(n)).otherwise(None)
+
+
 def stitched_time(keys: list[str]) -> pl.Expr:
     """One increasing time axis for a frame sorted by ``keys`` then ``ts``.
 
@@ -79,12 +88,12 @@ def lagged(
     ``{column}{suffix}`` columns. The frame must be sorted by ``keys`` then ``ts`` (with no
     duplicate ``ts`` in a series); the output keeps its order.
     """
-    base = frame.with_columns(stitched_time(keys).alias("_gts"))
+    base = frame.with_columns(stitched_time(keys).alias("_lgts"))
     right = base.select(
-        pl.col("_gts").alias("_rgts"), *[pl.col(c).alias(c + suffix) for c in columns]
+        pl.col("_lgts").alias("_rgts"), *[pl.col(c).alias(c + suffix) for c in columns]
     )
     return (
-        base.with_columns((pl.col("_gts") - hours(lag_h)).alias("_target"))
+        base.with_columns((pl.col("_lgts") - hours(lag_h)).alias("_target"))
         .join_asof(
             right,
             left_on="_target",
@@ -92,7 +101,7 @@ def lagged(
             strategy="backward",
             tolerance=hours(tolerance_h),
         )
-        .drop("_gts", "_target", "_rgts")
+        .drop("_lgts", "_target", "_rgts")
     )
 
 

@@ -18,6 +18,7 @@ from perpscope.analytics._rolling import (
     require_columns,
     rolling_percentile,
     series_id,
+    shift_in_series,
     sort_series,
 )
 from perpscope.analytics.funding import asset_expr, normalised_funding
@@ -99,17 +100,21 @@ def extreme_persistence(
         .otherwise(0)
         .cast(pl.Int8)
     )
-    gap_h = (pl.col("ts") - pl.col("ts").shift(1)).over(_SID).dt.total_seconds() / 3600.0
-    out = base.with_columns(side.alias("extreme_side"), gap_h.alias("_gap_h"))
+    gap_h = pl.col("ts") - shift_in_series(pl.col("ts"))
+    out = base.with_columns(side.alias("extreme_side"))
     new_run = (
-        (pl.col("extreme_side") != pl.col("extreme_side").shift(1).over(_SID))
-        | (pl.col("_gap_h") > gap_factor * pl.col("interval_h"))
+        (pl.col("extreme_side") != shift_in_series(pl.col("extreme_side")))
+        | (gap_h.dt.total_seconds() / 3600.0 > gap_factor * pl.col("interval_h"))
     ).fill_null(True)
-    out = out.with_columns(new_run.cast(pl.UInt32).cum_sum().alias("_run"))
-    streak = pl.col("interval_h").cum_sum().over("_run")
+    # Hours since the run began: a running sum of interval_h minus its value before the run.
+    done = pl.col("interval_h").cum_sum()
+    start = pl.when(new_run).then(done - pl.col("interval_h")).otherwise(None).forward_fill()
     return out.with_columns(
-        pl.when(pl.col("extreme_side") != 0).then(streak).otherwise(0.0).alias("extreme_streak_h")
-    ).drop("_gap_h", "_run", "_sid")
+        pl.when(pl.col("extreme_side") != 0)
+        .then(done - start)
+        .otherwise(0.0)
+        .alias("extreme_streak_h")
+    ).drop("_sid")
 
 
 def funding_extremes(
@@ -305,8 +310,8 @@ def funding_acceleration(
     """
     base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
     r = pl.col("rate_8h")
-    r1 = r.shift(1).over(_SID)
-    r2 = r.shift(2).over(_SID)
+    r1 = shift_in_series(r, 1)
+    r2 = shift_in_series(r, 2)
     out = base.with_columns((r - r1).alias("change_8h"))
     ch = pl.col("change_8h")
     away = ((ch > 0) & (r > 0)) | ((ch < 0) & (r < 0))
@@ -326,7 +331,7 @@ def funding_acceleration(
     )
     return (
         out.with_columns(
-            (ch - ch.shift(1).over(_SID)).alias("accel_8h"),
+            (ch - shift_in_series(ch, 1)).alias("accel_8h"),
             level.alias("accel_level"),
             parabolic.fill_null(False).alias("parabolic"),
         )

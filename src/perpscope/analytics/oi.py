@@ -19,6 +19,7 @@ from perpscope.analytics._rolling import (
     rolling_percentile,
     series_id,
     sort_series,
+    stitched_time,
 )
 from perpscope.analytics.funding import asset_expr
 
@@ -104,18 +105,22 @@ def oi_changes(
     - ``oi_change_4h`` as above over ``spike_h``; ``spike`` = oi_change_4h >= ``spike_threshold``;
     - ``alert_24h`` = oi_change_24h > ``alert_threshold``.
 
+    When ``close_px`` is present, ``price_change_24h`` (as-of, like the OI change) and
+    ``quadrant`` (:func:`price_oi_quadrant` of the two 24h changes) are added too.
+
     Args:
-        oi: rows with venue, instrument, ts, oi_usd.
+        oi: rows with venue, instrument, ts, oi_usd (and optionally close_px).
 
     Returns:
         The input sorted by venue, instrument, ts, plus the columns above.
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_changes")
+    has_px = "close_px" in oi.columns
     base = sort_series(oi, _SERIES).with_columns(series_id(_SERIES).alias("_sid"))
     base = lagged(
         base,
         keys=_SERIES,
-        columns=["oi_usd"],
+        columns=["oi_usd", "close_px"] if has_px else ["oi_usd"],
         lag_h=change_h,
         tolerance_h=lag_tolerance_h,
         suffix="_24h_ago",
@@ -130,7 +135,10 @@ def oi_changes(
     )
     ch = pl.col("oi_change_24h")
     avg = pl.col("roc_avg_7d")
-    return (
+    if has_px:
+        px_change = pl.col("close_px") / pl.col("close_px_24h_ago") - 1.0
+        base = base.with_columns(px_change.alias("price_change_24h")).drop("close_px_24h_ago")
+    out = (
         base.with_columns(
             (pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0).alias("oi_change_24h"),
             (pl.col("oi_usd") / pl.col("oi_usd_4h_ago") - 1.0).alias("oi_change_4h"),
@@ -144,6 +152,10 @@ def oi_changes(
         )
         .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_sid")
     )
+    if has_px:
+        quadrant = price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h"))
+        out = out.with_columns(quadrant.alias("quadrant"))
+    return out
 
 
 def oi_divergence(
@@ -186,7 +198,7 @@ def oi_divergence(
     require_columns(frame, ("venue", "instrument", "ts", "close_px", "oi_usd"), "oi_divergence")
     w = hours(window_h)
     base = lagged(
-        sort_series(frame, _SERIES).with_columns(series_id(_SERIES).alias("_sid")),
+        sort_series(frame, _SERIES).with_columns(stitched_time(_SERIES).alias("_gts")),
         keys=_SERIES,
         columns=["close_px", "oi_usd"],
         lag_h=window_h,
@@ -198,9 +210,9 @@ def oi_divergence(
     out = base.with_columns(
         (pl.col("close_px") / pl.col("close_px_start") - 1.0).alias("price_change_w"),
         (pl.col("oi_usd") / pl.col("oi_usd_start") - 1.0).alias("oi_change_w"),
-        pl.col("oi_usd").rolling_max_by("ts", w).over(_SID).alias("_oi_max"),
-        pl.col("close_px").rolling_max_by("ts", w).over(_SID).alias("_px_max"),
-        pl.col("close_px").rolling_min_by("ts", w).over(_SID).alias("_px_min"),
+        pl.col("oi_usd").rolling_max_by("_gts", w).alias("_oi_max"),
+        pl.col("close_px").rolling_max_by("_gts", w).alias("_px_max"),
+        pl.col("close_px").rolling_min_by("_gts", w).alias("_px_min"),
     ).with_columns(
         pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
         (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
@@ -217,7 +229,7 @@ def oi_divergence(
         .then(pl.when(ratio >= strong_ratio).then(pl.lit("strong")).otherwise(pl.lit("moderate")))
         .otherwise(None)
         .alias("oi_divergence_grade"),
-    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_sid")
+    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_gts")
 
 
 def market_oi_divergence(

@@ -40,7 +40,6 @@ from perpscope.analytics.oi import (
     oi_changes,
     oi_divergence,
     oi_percentile,
-    price_oi_quadrant,
     venue_oi_share,
 )
 from perpscope.domain.symbols import parse_instrument, parse_venue
@@ -286,14 +285,8 @@ def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> p
     frame = _oi_with_price(lake, q, timeframe)
     changes = oi_changes(frame)
     pct = oi_percentile(frame).select("venue", "instrument", "ts", "oi_percentile")
-    div = oi_divergence(frame, window_h=24.0).select(
-        "venue", "instrument", "ts", pl.col("price_change_w").alias("price_change_24h")
-    )
     latest = (
-        changes.join(pct, on=["venue", "instrument", "ts"])
-        .join(div, on=["venue", "instrument", "ts"])
-        .group_by("venue", "instrument")
-        .last()
+        changes.join(pct, on=["venue", "instrument", "ts"]).group_by("venue", "instrument").last()
     )
     share = venue_oi_share(frame).sort("period").group_by("venue", "asset").last()
     return (
@@ -303,10 +296,7 @@ def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> p
             on=["asset", "venue"],
             how="left",
         )
-        .with_columns(
-            price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h")).alias("quadrant")
-        )
-        .with_columns(pl.col("quadrant").replace_strict(QUADRANTS).alias("reading"))
+        .with_columns(pl.col("quadrant").cast(pl.String).replace_strict(QUADRANTS).alias("reading"))
         .select(
             "venue",
             "instrument",
