@@ -108,14 +108,14 @@ def store(tmp_path: Path) -> str:
     spot_index = pl.DataFrame(
         {
             "venue": "binance",
-            "instrument": ["SOL-USDT", "SOL-USDT-PERP"],
-            "kind": ["trade", "index"],
+            "instrument": ["SOL-USDT", "SOL-USDT-PERP", "SOL-USDT-28JUN24"],
+            "kind": ["trade", "index", "trade"],
             "timeframe": "1h",
-            "ts": [_h(72), _h(72)],
-            "o": [167.0, 168.5],
-            "h": [167.0, 168.5],
-            "l": [167.0, 168.5],
-            "c": [167.0, 168.5],
+            "ts": [_h(72), _h(72), _h(72)],
+            "o": [167.0, 168.5, 170.0],
+            "h": [167.0, 168.5, 170.0],
+            "l": [167.0, 168.5, 170.0],
+            "c": [167.0, 168.5, 170.0],
         }
     )
     lake.ingest("ohlcv", pl.concat([sol_candles, spot_index], how="diagonal"))
@@ -203,9 +203,17 @@ def test_oi_summary_and_divergence_reproduce_sol(
 
 
 def test_basis_premium_to_spot_and_index(store: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _json(capsys, store, "basis", "--asset", "SOL")
-    assert rows[0]["premium_spot"] == pytest.approx(168 / 167 - 1)
-    assert rows[0]["premium_index"] == pytest.approx(168 / 168.5 - 1)
+    data = _json(capsys, store, "basis", "--asset", "SOL")
+    perp = data["perps"][0]
+    assert perp["premium_spot"] == pytest.approx(168 / 167 - 1)
+    assert perp["premium_index"] == pytest.approx(168 / 168.5 - 1)
+    # 1% per 8h annualised like funding.
+    assert perp["premium_spot_annualized"] == pytest.approx((168 / 167 - 1) * 1095)
+    fut = data["futures"][0]
+    # 2024-03-04 00:00 -> 2024-06-28 08:00 UTC = 116 days + 8h = 2,792h, by hand.
+    assert fut["hours_to_expiry"] == pytest.approx(2792.0)
+    assert fut["basis"] == pytest.approx(170 / 167 - 1)
+    assert fut["basis_annualized"] == pytest.approx((170 / 167 - 1) * 8760 / 2792)
 
 
 def test_cvd_from_taker_buy_volume(store: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,8 +6,16 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli._common import Format, emit, state
-from perpscope.cli._market_opts import AssetOpt, FormatOpt, InstrumentOpt, SinceOpt, VenueOpt, query
+from perpscope.cli._common import Format, state
+from perpscope.cli._market_opts import (
+    AssetOpt,
+    FormatOpt,
+    InstrumentOpt,
+    SinceOpt,
+    VenueOpt,
+    emit_sections,
+    query,
+)
 from perpscope.services.markets import basis_report
 
 __all__ = ["basis"]
@@ -22,8 +30,8 @@ def basis(
     timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe.")] = "1h",
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Latest perp premium to spot and index (annualised) and the basis-trade carry status."""
-    frame = basis_report(
+    """Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."""
+    perps, futures = basis_report(
         state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
     )
-    emit(frame, fmt.value, title="basis")
+    emit_sections({"perps": perps, "futures": futures}, fmt)

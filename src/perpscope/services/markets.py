@@ -8,17 +8,18 @@ returns frames or records ready to render. Nothing here computes a metric itself
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow.compute as pc
 
-from perpscope.analytics.basis import basis_trade_carry, perp_basis
+from perpscope.analytics.basis import basis_trade_carry, dated_basis, perp_basis
 from perpscope.analytics.cvd import (
     cumulative_volume_delta,
     cvd_price_divergence,
     delta_from_candles,
     delta_from_taker_volume,
+    market_expr,
 )
 from perpscope.analytics.funding import (
     CrossVenueFunding,
@@ -354,11 +355,48 @@ def oi_divergence_report(
     return live.select(cols), market
 
 
-def basis_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.DataFrame:
-    """Latest perp premium to spot and index per venue and perp, with the basis-trade status.
+def _latest_with_spot(latest: pl.DataFrame, spot: pl.DataFrame, staleness_h: float) -> pl.DataFrame:
+    """``latest`` (venue, _spot, ts, ...) with ``spot_px`` as of its ``ts`` (at most
+    ``staleness_h`` older; else null)."""
+    spot_px = spot.sort("ts").select(
+        "venue", pl.col("instrument").alias("_spot"), "ts", pl.col("c").alias("spot_px")
+    )
+    return latest.sort("ts").join_asof(
+        spot_px,
+        on="ts",
+        by=["venue", "_spot"],
+        tolerance=timedelta(hours=staleness_h),
+        check_sortedness=False,
+    )
 
-    The spot reference is the same venue's ``BASE-QUOTE`` spot candles, the index its ``index``
-    candles of the perp; both as of the perp candle's time.
+
+def _expiry_ts(instrument: str, hour_utc: int) -> datetime | None:
+    inst = parse_instrument(instrument)
+    if inst.expiry is None:
+        return None
+    return datetime(inst.expiry.year, inst.expiry.month, inst.expiry.day, hour_utc, tzinfo=UTC)
+
+
+def basis_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    timeframe: str = "1h",
+    staleness_h: float = 2.0,
+    expiry_hour_utc: int = 8,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Latest perp premium to spot and index with the basis-trade status, and dated-futures basis.
+
+    References are as of each contract's latest candle and at most ``staleness_h`` older: the
+    same venue's ``BASE-QUOTE`` spot candles and, for perps, the perp's ``index`` candles. Dated
+    futures expire at ``expiry_hour_utc`` (08:00 UTC on Binance, Bybit, OKX and Deribit) of the
+    date in their id.
+
+    Returns:
+        ``(perps, futures)``: perps with the premium columns of
+        :func:`perpscope.analytics.basis.perp_basis` and, when funding is stored, the 7-day
+        carry and status of :func:`perpscope.analytics.basis.basis_trade_carry`; futures with
+        those of :func:`perpscope.analytics.basis.dated_basis` (empty when none are stored).
     """
     candles = _read(lake, "ohlcv", MarketQuery(q.venues, None, q.asset, q.since))
     if q.instrument:
@@ -366,41 +404,54 @@ def basis_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.Dat
         candles = candles.filter(pl.col("instrument").is_in([q.instrument, base]))
     _need(candles, "candles")
     candles = candles.filter(pl.col("timeframe") == timeframe)
-    perp = candles.filter((pl.col("kind") == "trade") & pl.col("instrument").str.ends_with("-PERP"))
-    _need(perp, f"{timeframe} perp trade candles")
-    spot = candles.filter((pl.col("kind") == "trade") & ~pl.col("instrument").str.contains("-.*-"))
-    index = candles.filter(pl.col("kind") == "index")
-    latest = (
-        perp.sort("ts")
-        .group_by("venue", "instrument")
-        .last()
-        .select(
-            "venue",
-            "instrument",
-            "ts",
-            pl.col("c").alias("perp_px"),
-            pl.col("instrument").str.replace("-PERP$", "").alias("_spot"),
+    trade = candles.filter(pl.col("kind") == "trade").with_columns(market_expr().alias("market"))
+    spot = trade.filter(pl.col("market") == "spot")
+    last = trade.sort("ts").group_by("venue", "instrument").last()
+    underlying = pl.col("instrument").str.extract(r"^([A-Z0-9]+-[A-Z0-9]+)")
+    last = last.select(
+        "venue", "instrument", "market", "ts", pl.col("c").alias("px"), underlying.alias("_spot")
+    )
+    perps = last.filter(pl.col("market") == "perp")
+    futures = last.filter(pl.col("market") == "future")
+    if perps.is_empty() and futures.is_empty():
+        raise UsageError(
+            f"no {timeframe} perp or dated-future trade candles stored for these filters"
         )
+    index_px = (
+        candles.filter(pl.col("kind") == "index")
+        .sort("ts")
+        .select("venue", "instrument", "ts", pl.col("c").alias("index_px"))
     )
-    spot_px = spot.sort("ts").select(
-        "venue", pl.col("instrument").alias("_spot"), "ts", pl.col("c").alias("spot_px")
+    perp_rows = (
+        _latest_with_spot(perps.rename({"px": "perp_px"}), spot, staleness_h)
+        .join_asof(
+            index_px,
+            on="ts",
+            by=["venue", "instrument"],
+            tolerance=timedelta(hours=staleness_h),
+            check_sortedness=False,
+        )
+        .drop("_spot", "market")
     )
-    index_px = index.sort("ts").select("venue", "instrument", "ts", pl.col("c").alias("index_px"))
-    joined = (
-        latest.sort("ts")
-        .join_asof(spot_px, on="ts", by=["venue", "_spot"], check_sortedness=False)
-        .join_asof(index_px, on="ts", by=["venue", "instrument"], check_sortedness=False)
-    )
-    out = perp_basis(joined).drop("_spot")
+    perp_out = perp_basis(perp_rows)
     funding = _read(lake, "funding", q, lookback_h=168.0)
-    if not funding.is_empty():
+    if not funding.is_empty() and not perp_out.is_empty():
         carry = basis_trade_carry(funding).sort("ts").group_by("venue", "instrument").last()
-        out = out.join(
+        perp_out = perp_out.join(
             carry.select("venue", "instrument", "mean_rate_8h", "carry_annualized", "status"),
             on=["venue", "instrument"],
             how="left",
         )
-    return out.sort("venue", "instrument")
+    expiries = {i: _expiry_ts(i, expiry_hour_utc) for i in futures["instrument"].unique()}
+    fut_rows = _latest_with_spot(
+        futures.rename({"px": "future_px"}), spot, staleness_h
+    ).with_columns(
+        pl.col("instrument")
+        .replace_strict(expiries, return_dtype=pl.Datetime("us", "UTC"))
+        .alias("expiry_ts")
+    )
+    fut_out = dated_basis(fut_rows.drop("_spot", "market"))
+    return perp_out.sort("venue", "instrument"), fut_out.sort("venue", "instrument")
 
 
 def cvd_report(
