@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perpscope.analytics.funding import (
+    aggregate_funding,
     annualized_rate,
     cross_venue_funding,
     latest_funding,
@@ -129,3 +130,38 @@ def test_cross_venue_funding_without_oi_uses_equal_weights() -> None:
     assert row["weighting"] == "equal"
     assert row["agg_rate_8h"] == pytest.approx(0.0011 / 3)
     assert row["n_venues"] == 3
+
+
+def test_aggregate_funding_oi_and_volume_weighted_over_time() -> None:
+    frame = pl.DataFrame(
+        {
+            "venue": ["binance", "bybit", "binance", "bybit"],
+            "instrument": ["BTC-USDT-PERP", "BTC-USD-PERP", "BTC-USDT-PERP", "BTC-USDT-PERP"],
+            "ts": [_ts(0), _ts(0), _ts(8), _ts(8)],
+            "rate": [0.0001, 0.00005, 0.0002, 0.0004],
+            "interval_h": [8.0, 1.0, 8.0, 8.0],
+            "oi_usd": [3.0, 1.0, None, None],
+            "volume_usd": [1.0, 1.0, 1.0, 3.0],
+        }
+    )
+    by_oi = aggregate_funding(frame)
+    # 00:00: (3 x 0.0001 + 1 x 0.0004) / 4 = 0.000175; 08:00 has no OI -> equal mean 0.0003.
+    assert by_oi["agg_rate_8h"].to_list() == pytest.approx([0.000175, 0.0003])
+    assert by_oi["agg_annualized"][0] == pytest.approx(0.000175 * 1095)
+    by_volume = aggregate_funding(frame, weight_column="volume_usd")
+    # 08:00 by volume: (1 x 0.0002 + 3 x 0.0004) / 4 = 0.00035.
+    assert by_volume["agg_rate_8h"].to_list() == pytest.approx([0.00025, 0.00035])
+    equal = aggregate_funding(frame, weight_column=None)
+    assert equal["n_venues"].to_list() == [2, 2]
+    assert equal["agg_rate_8h"].to_list() == pytest.approx([0.00025, 0.0003])
+
+
+def test_cross_venue_funding_volume_weighting_is_labelled() -> None:
+    latest = latest_funding(_funding())
+    volume = pl.DataFrame(
+        {"venue": ["binance", "okx"], "instrument": ["BTC-USDT-PERP"] * 2, "volume_usd": [1.0, 1.0]}
+    )
+    row = cross_venue_funding(latest, volume, weight_column="volume_usd").assets.row(0, named=True)
+    # binance 0.0003 and okx 0.0004 weigh 1 each, bybit has no volume: 0.00035.
+    assert row["weighting"] == "volume"
+    assert row["agg_rate_8h"] == pytest.approx(0.00035)
