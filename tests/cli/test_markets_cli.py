@@ -243,3 +243,11 @@ def test_table_format_renders(store: str, capsys: pytest.CaptureFixture[str]) ->
     assert code == 0
     assert "assets" in out
     assert "bybit" in out
+
+
+def test_basis_without_dated_futures_gives_an_empty_section(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _json(capsys, store, "basis", "--instrument", "SOL-USDT-PERP")
+    assert data["futures"] == []
+    assert data["perps"][0]["instrument"] == "SOL-USDT-PERP"

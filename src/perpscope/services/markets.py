@@ -442,6 +442,8 @@ def basis_report(
             on=["venue", "instrument"],
             how="left",
         )
+    if futures.is_empty():
+        return perp_out.sort("venue", "instrument"), pl.DataFrame()
     expiries = {i: _expiry_ts(i, expiry_hour_utc) for i in futures["instrument"].unique()}
     fut_rows = _latest_with_spot(
         futures.rename({"px": "future_px"}), spot, staleness_h
