@@ -219,10 +219,21 @@ def test_real_exchange_info_recording() -> None:
     # cryptofeed's line format: "<url> -> <unix ts>: <raw body>"
     body = json.loads(line.split(": ", 1)[1])
     frame, skipped = bp.parse_exchange_info(body, [], 1626992740175)
-    assert frame.height + len(skipped) == 122  # 119 perps + 2 quarterlies + 1 without type
-    assert len(skipped) == 1
+    # 119 perps, 2 quarterlies, and BTCSTUSDT: no contract type, far-future delivery = a perp
+    assert frame.height == 122
+    assert skipped == ()
+    btcst = frame.filter(pl.col("venue_symbol") == "BTCSTUSDT").row(0, named=True)
+    assert (btcst["instrument"], btcst["status"]) == ("BTCST-USDT-PERP", "pending")
     btc = frame.filter(pl.col("instrument") == "BTC-USDT-PERP").row(0, named=True)
     assert (btc["tick_size_px"], btc["lot_size"], btc["status"]) == (0.01, 0.001, "trading")
-    # the one PENDING_TRADING symbol is the one without a contract type (skipped)
-    assert set(frame["status"]) == {"trading"}
+    assert frame.filter(pl.col("kind") == "perp").height == 120
     assert frame.filter(pl.col("kind") == "future").height == 2
+
+
+def test_empty_contract_type_with_far_future_delivery_is_a_perpetual() -> None:
+    info = load("fapi_v1_exchangeInfo.json")
+    eth = next(s for s in info["symbols"] if s["symbol"] == "ETHUSDT")
+    eth["contractType"] = ""  # deliveryDate stays 4133404800000
+    frame, skipped = bp.parse_exchange_info(info, [], 0)
+    assert skipped == ("OLDUSDT",)  # "" with a real delivery date
+    assert "ETH-USDT-PERP" in frame["instrument"].to_list()

@@ -64,6 +64,7 @@ KLINE_ENDPOINTS: Final = {
 _FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 _CONTRACT_TYPES: Final = {
     "PERPETUAL": InstrumentKind.PERP,
+    "PERPETUAL_DELIVERING": InstrumentKind.PERP,
     "TRADIFI_PERPETUAL": InstrumentKind.PERP,
     "CURRENT_QUARTER": InstrumentKind.FUTURE,
     "NEXT_QUARTER": InstrumentKind.FUTURE,
@@ -82,6 +83,7 @@ _STATUS: Final = {
     "DELIVERED": "delisted",
     "CLOSE": "delisted",
 }
+_PERPETUAL_DELIVERY: Final = "4133404800000"  # Binance's "never" delivery date of perpetuals
 _QUOTES: Final = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB")
 _DATED_RE: Final = re.compile(r"^([A-Z0-9]+)_(\d{2})(\d{2})(\d{2})$")
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
@@ -447,7 +449,8 @@ def parse_exchange_info(
     """Parse ``GET /fapi/v1/exchangeInfo`` (+ ``fundingInfo``) into ``instruments`` rows.
 
     ``contractType`` is a closed enum: an unknown value raises. A symbol without a contract type
-    (``""``, not yet or no longer listed) is returned among the skipped symbols. ``status`` is
+    (``""``) is a perpetual when its delivery date is Binance's far-future ``4133404800000`` (as
+    ccxt reads it too), otherwise it is returned among the skipped symbols. ``status`` is
     open-ended: unknown values are stored lower-cased as the venue spelled them.
 
     Returns:
@@ -472,6 +475,8 @@ def parse_exchange_info(
             raise DataContractError(
                 f"binance {endpoint}: symbols[{i}] has no field {exc.args[0]!r}"
             ) from None
+        if ctype == "" and str(s.get("deliveryDate")) == _PERPETUAL_DELIVERY:
+            ctype = "PERPETUAL"  # some perpetuals carry no contract type (BTCSTUSDT)
         if ctype == "":
             skipped.append(symbol)
             continue
