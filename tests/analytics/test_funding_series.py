@@ -259,3 +259,23 @@ def test_cross_venue_spread_history_keeps_common_periods() -> None:
     assert out["spread_8h"].to_list() == pytest.approx(
         [-0.0002, -0.0001, -0.0003, 0.0009 - 0.00008, 0.0001 - 0.00008]
     )
+
+
+def test_funding_price_divergence_bullish_mirror_at_lows() -> None:
+    # A low at h10, a lower low at h50; funding (8h eq.) -0.0010 until h30, then 0.0 (less
+    # negative): the 7d mean at h50 is higher than at h10 -> bullish.
+    n = 72
+    close = [200.0 - i for i in range(11)] + [195.0] * 39 + [180.0] + [190.0] * 21
+    rate = [-0.0010 if i <= 30 else 0.0 for i in range(n)]
+    frame = pl.DataFrame(
+        {
+            "venue": ["binance"] * n,
+            "instrument": ["ETH-USDT-PERP"] * n,
+            "ts": [T0 + timedelta(hours=i) for i in range(n)],
+            "close_px": close,
+            "rate_8h": rate,
+        }
+    )
+    out = funding_price_divergence(frame)
+    assert out["fdiv_divergence"].drop_nulls().to_list() == ["bullish"]
+    assert out.row(50, named=True)["fdiv_prior_value"] == pytest.approx(-0.0010)
