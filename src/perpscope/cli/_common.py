@@ -25,6 +25,7 @@ from rich.table import Table
 
 from perpscope.config import Config
 from perpscope.errors import UsageError
+from perpscope.services.importer import ImportReport
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Format",
     "TableFormat",
     "emit",
+    "emit_import_report",
     "err_console",
     "out_console",
     "state",
@@ -158,3 +160,22 @@ def emit(
     for r in rows:
         table.add_row(*[_cell(r.get(c)) for c in columns])
     out_console.print(table)
+
+
+def emit_import_report(report: ImportReport, fmt: Format) -> None:
+    """Print what an import did; in table form, also the first skipped rows on stderr."""
+    record = {
+        "table": report.table,
+        "file": report.path,
+        "rows_read": report.rows_read,
+        "rows_bad_skipped": report.rows_bad,
+        "rows_written": report.rows_written,
+        "rows_already_stored": report.rows_already_stored,
+        "first_ts": report.first_ts,
+        "last_ts": report.last_ts,
+        "notes": "; ".join(report.notes),
+    }
+    if report.rows_bad and fmt is Format.TABLE:
+        shown = "; ".join(f"{b.line}: {b.reason}" for b in report.bad_examples[:5])
+        err_console.print(f"skipped {report.rows_bad} invalid rows ({shown})")
+    emit(record, fmt.value, title=f"import {report.table}")

@@ -11,11 +11,10 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from perpscope.cli._common import Format, emit, err_console, state
+from perpscope.cli._common import Format, emit_import_report, err_console, state
 from perpscope.errors import UsageError
 from perpscope.services.importer import (
     FileOptions,
-    ImportReport,
     import_funding,
     import_ohlcv,
     import_open_interest,
@@ -102,24 +101,6 @@ def _progress() -> Iterator[Callable[[str], None]]:
         yield lambda text: bar.update(task, description=text)
 
 
-def _report(report: ImportReport, fmt: Format) -> None:
-    record = {
-        "table": report.table,
-        "file": report.path,
-        "rows_read": report.rows_read,
-        "rows_bad_skipped": report.rows_bad,
-        "rows_written": report.rows_written,
-        "rows_already_stored": report.rows_already_stored,
-        "first_ts": report.first_ts,
-        "last_ts": report.last_ts,
-        "notes": "; ".join(report.notes),
-    }
-    if report.rows_bad and fmt is Format.TABLE:
-        shown = "; ".join(f"{b.line}: {b.reason}" for b in report.bad_examples[:5])
-        err_console.print(f"skipped {report.rows_bad} invalid rows ({shown})")
-    emit(record, fmt.value, title=f"import {report.table}")
-
-
 @app.command("funding")
 def funding(
     ctx: typer.Context,
@@ -165,7 +146,7 @@ def funding(
             interval_col=interval_col,
             progress=progress,
         )
-    _report(report, fmt)
+    emit_import_report(report, fmt)
 
 
 @app.command("ohlcv")
@@ -204,7 +185,7 @@ def ohlcv(
             opts=opts,
             progress=progress,
         )
-    _report(report, fmt)
+    emit_import_report(report, fmt)
 
 
 @app.command("open-interest")
@@ -240,4 +221,4 @@ def open_interest(
             value_col=value_col,
             progress=progress,
         )
-    _report(report, fmt)
+    emit_import_report(report, fmt)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from perpscope.cli._common import Format, emit, err_console, out_console, state
+from perpscope.cli._common import Format, emit, emit_import_report, out_console, state
 from perpscope.errors import UsageError
 from perpscope.services.options import (
     ChainQuery,
@@ -208,21 +208,4 @@ def import_options(
     report = import_options_file(
         state(ctx).lake(), file, venue=venue, skip_bad=skip_bad, gap_s=gap_s
     )
-    if report.rows_bad and fmt is Format.TABLE:
-        shown = "; ".join(f"{b.line}: {b.reason}" for b in report.bad_examples[:5])
-        err_console.print(f"skipped {report.rows_bad} invalid rows ({shown})")
-    emit(
-        {
-            "table": report.table,
-            "file": report.path,
-            "rows_read": report.rows_read,
-            "rows_bad_skipped": report.rows_bad,
-            "rows_written": report.rows_written,
-            "rows_already_stored": report.rows_already_stored,
-            "first_ts": report.first_ts,
-            "last_ts": report.last_ts,
-            "notes": "; ".join(report.notes),
-        },
-        fmt.value,
-        title="import options",
-    )
+    emit_import_report(report, fmt)
