@@ -15,6 +15,8 @@ from perpscope.services import collection
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
 
+_TABLE_COLUMNS = ("instrument", "stream", "status", "pages", "rows_written", "last_ts", "holes",
+                  "retries")  # fmt: skip
 _API_URL_HELP = "Replace the venue's hosts by this base URL (a mirror, or a local test server)."
 
 
@@ -89,7 +91,10 @@ def backfill_cmd(
             api_url=api_url,
             progress=_Bars(bars),
         )
-    emit(collection.result_rows(results), fmt.value, title="backfill")
+    rows = collection.result_rows(results)
+    if fmt is Format.TABLE:  # the terminal gets the essentials; JSON has every field
+        rows = [{k: r[k] for k in _TABLE_COLUMNS} for r in rows]
+    emit(rows, fmt.value, title="backfill")
     failed = [r.error or r.stream for r in results if r.status != "ok"]
     if failed:
         head = "" if len(failed) == 1 else f"{len(failed)} of {len(results)} streams failed: "
