@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, emit_import_report, err_console, state
 from perpscope.errors import UsageError
@@ -89,16 +89,22 @@ def _file_options(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr whose text each import stage replaces."""
+    """A progress bar on stderr over the import's stages: read, validate, write."""
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda text: bar.update(task, description=text)
+        task = bar.add_task("starting", total=3)
+
+        def stage(text: str) -> None:
+            done = 0 if text.startswith("reading") else 1 if text.startswith("validating") else 2
+            bar.update(task, description=text, completed=done)
+
+        yield stage
 
 
 @app.command("funding")

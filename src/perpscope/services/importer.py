@@ -246,6 +246,8 @@ def _prepare(
     raw = raw.with_row_index("_line", offset=first_line)
     raw = _apply_filters(raw, opts.filters)
     report = ImportReport(table=table, path=str(path), rows_read=raw.height)
+    if progress:
+        progress(f"validating {raw.height} rows")
     if raw.height == 0:
         raise DataContractError(
             f"{path}: no rows to import" + (" after --filter" if opts.filters else "")
