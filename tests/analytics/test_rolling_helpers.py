@@ -30,6 +30,9 @@ def test_sort_series_returns_a_sorted_frame_as_is_and_sorts_otherwise() -> None:
     shuffled = _frame(["b", "a", "a"], [0, 1, 0], [3.0, 2.0, 1.0])
     out = sort_series(shuffled, ["venue", "instrument"])
     assert out["v"].to_list() == [1.0, 2.0, 3.0]
+    # a series split into two blocks (a, b, a) is not sorted even though each block is.
+    split = _frame(["a", "b", "a"], [0, 0, 1], [1.0, 3.0, 2.0])
+    assert sort_series(split, ["venue", "instrument"])["v"].to_list() == [1.0, 2.0, 3.0]
     # equal timestamps within a series are not "sorted" (strictly increasing ts is required).
     dup = _frame(["a", "a"], [0, 0], [1.0, 2.0])
     assert sort_series(dup, ["venue", "instrument"]) is not dup
