@@ -156,6 +156,12 @@ def test_contract_violations_stop_one_stream_and_write_nothing_partial(
     # exactly the first page of the failed stream is stored: not one row of the bad page
     assert stored(lake, "BTC-USDT-PERP") == 1000
     assert stored(lake, "ETH-USDT-PERP") == ETH_ROWS
+    # the cursor still points after the first page, and carries the error
+    cursors = lake.read("collect_cursor").filter(pl.col("instrument") == "BTC-USDT-PERP")
+    last = cursors.sort("ts").row(-1, named=True)
+    btc = lake.read("funding").filter(pl.col("instrument") == "BTC-USDT-PERP")
+    assert last["cursor_ts"] == btc["ts"].max()
+    assert needle in last["note"]
 
 
 def test_unknown_enum_in_instruments_fails_the_snapshot_and_stores_nothing(
@@ -181,3 +187,13 @@ def test_missing_page_is_reported_as_a_hole(tmp_path: Path, fake_binance: FakeBi
     assert sum(r.holes for r in res.values()) == 1
     # the hole spans 1,001 settlement intervals of 8 h
     assert (hole["gap_end"] - hole["gap_start"]).total_seconds() == 1001 * 8 * 3600
+
+
+def test_ban_without_retry_after_is_not_retried(tmp_path: Path, fake_binance: FakeBinance) -> None:
+    fake_binance.inject(Fault("fundingRate", "418", retry_after_s=-1, symbol="BTCUSDT"))
+    lake = Lake(tmp_path / "store")
+    res = two_streams(lake, fake_binance)
+    assert res["BTC-USDT-PERP"].status == "failed"
+    assert "HTTP 418" in (res["BTC-USDT-PERP"].error or "")
+    assert "no Retry-After" in (res["BTC-USDT-PERP"].error or "")
+    assert len(fake_binance.requests("fundingRate")) == 1 + 3  # BTC's one try, ETH's 3 pages

@@ -60,7 +60,7 @@ class Fault:
             hang``.
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
-        retry_after_s: ``Retry-After`` of 429/418.
+        retry_after_s: ``Retry-After`` of 429/418 (negative: no header).
         delay_s: how long ``timeout`` waits before answering.
         field: ``(old, new)`` for ``rename``; ``(name, value)`` for ``enum``.
         symbol: only requests for this ``symbol`` (any when empty).
@@ -237,7 +237,8 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 payload = json.dumps({"code": -1003, "msg": msg}).encode()
                 with fake.lock:
                     fake.log.append(Request(arrived, parts.path, q, status))
-                self._send(status, payload, {"Retry-After": f"{fault.retry_after_s:g}"})
+                ra = fault.retry_after_s
+                self._send(status, payload, {"Retry-After": f"{ra:g}"} if ra >= 0 else {})
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)

@@ -11,6 +11,7 @@ one message, leaving every page it committed before and nothing of the failing p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -163,6 +164,12 @@ async def backfill_stream(
     except PerpscopeError as exc:
         result.status = "failed"
         result.error = f"{job.key}: {exc}"
+        resume_at = result.last_ts or result.resumed_from
+        if resume_at is not None:  # keep the resume point, with the error as its note
+            with contextlib.suppress(PerpscopeError):  # the stream has failed already
+                await asyncio.to_thread(
+                    write_cursor, lake, venue.id, inst, job.stream.name, resume_at, result.error
+                )
     if progress:
         progress.finished(job.key, result)
     return result

@@ -4,8 +4,8 @@ Only the transient branch of the error tree is retried
 (:class:`~perpscope.errors.TransientVenueError`): exponential backoff with jitter. A rate limit
 (:class:`~perpscope.errors.RateLimitError`, HTTP 429) honours the venue's ``Retry-After`` and
 pauses every request of that venue's rate-limit pool, not only the one that was refused; a ban
-(HTTP 418) pauses every pool of the venue. Permanent venue errors and contract violations are
-never retried.
+(HTTP 418) pauses every pool of the venue, and a ban without ``Retry-After`` is not retried.
+Permanent venue errors and contract violations are never retried.
 """
 
 from __future__ import annotations
@@ -119,11 +119,14 @@ async def call_with_retry(
             return await fn()
         except RateLimitError as exc:
             retry += 1
+            banned = isinstance(exc, VenueBannedError)
+            if banned and exc.retry_after_s is None:
+                raise  # a ban of unknown length: retrying blindly would only extend it
             wait = exc.retry_after_s
             wait = policy.default_retry_after_s if wait is None else wait
             if retry > policy.attempts or wait > policy.max_retry_after_s:
                 raise
-            gates.pause(pool, wait, every_pool=isinstance(exc, VenueBannedError))
+            gates.pause(pool, wait, every_pool=banned)
             if on_retry:
                 on_retry(exc, wait)
         except TransientVenueError as exc:
