@@ -11,11 +11,18 @@ level), OI 24h change, the 24h / 7-day rate ratio, price/OI quadrant and the 72h
 
 pandas uses its best idioms: vectorised columns, ``groupby().rolling(<time offset>)`` (time windows
 as ours), ``Rolling.rank(pct=True)``, ``merge_asof(by=...)`` for the lagged values, groupby
-``cumsum`` for runs. No Python loop touches rows on either side. A checksum of the results is
-compared across the two sides so the timings are of the same work.
+``cumsum`` for runs. No Python loop touches rows on either side. A checksum of every metric is
+compared across all runs so the timings are of the same work.
+
+Both sides split the work the same way into two independent groups (the z-score and percentile;
+everything else) and run them once sequentially and once on two threads; each of the four runs
+is its own subprocess. The machine has two cores: polars releases the GIL, so its groups overlap;
+pandas mostly holds it. ``speedup`` compares the two-thread runs, ``speedup_1thread`` the
+sequential ones.
 
 Run: ``.venv/bin/python bench/analytics.py`` (``--years 1`` for a quick run). The last line
-printed is one JSON object with ``speedup`` = pandas time / perpscope time (compute only).
+printed is one JSON object with ``speedup`` = pandas time / perpscope time (compute only: from
+the file in memory to every metric).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +85,12 @@ def generate(path: Path, years: float, seed: int = 42) -> int:
     return frame.height
 
 
-def run_polars(path: Path) -> dict[str, Any]:
-    """Our side: perpscope.analytics functions."""
+Checksum = dict[str, float]
+Group = Callable[[], Checksum]
+
+
+def polars_groups(path: Path) -> tuple[float, int, list[Group]]:
+    """Our side: read the file, return (read time, rows, the two metric groups)."""
     import polars as pl
 
     from perpscope.analytics.funding import aggregate_funding, annualized_rate
@@ -90,152 +103,175 @@ def run_polars(path: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     frame = pl.read_parquet(path)
-    t1 = time.perf_counter()
-    laps: dict[str, float] = {}
-    checksum: dict[str, float] = {}
-
-    def lap(name: str) -> None:
-        laps[name] = time.perf_counter() - (t1 + sum(laps.values()))
-
+    read_s = time.perf_counter() - t0
     # Each function sorts by (venue, instrument, ts) when needed; this file is already in that
     # order, which they detect in one pass.
-    checksum["annualized"] = float(
-        frame.select(annualized_rate(pl.col("rate"), pl.col("interval_h"))).to_series().sum()
-    )
-    checksum["agg_rate_8h"] = float(aggregate_funding(frame)["agg_rate_8h"].sum())
-    lap("annualized+aggregate")
-    stats = funding_statistics(frame, zscore_window_h=168, percentile_window_h=720)
-    checksum["zscore"] = float(stats["zscore"].sum())
-    checksum["percentile"] = float(stats["percentile"].sum())
-    del stats
-    lap("zscore+percentile")
-    checksum["streak_h"] = float(extreme_persistence(frame)["extreme_streak_h"].sum())
-    lap("persistence")
-    acc = funding_acceleration(frame)
-    checksum["accel_8h"] = float(acc["accel_8h"].sum())
-    checksum["strong"] = int((acc["accel_level"] == "strong").sum())
-    del acc
-    lap("acceleration")
-    market = frame.select("venue", "instrument", "ts", "oi_usd", "close_px")
-    oi = oi_changes(market)
-    checksum["oi_change_24h"] = float(oi["oi_change_24h"].sum())
-    checksum["roc_ratio"] = float(oi["roc_ratio"].sum())
-    checksum["new_longs"] = int((oi["quadrant"] == "new_longs").sum())
-    del oi
-    lap("oi change+ratio+quadrant")
-    checksum["divergence_ratio"] = float(oi_divergence(market)["divergence_ratio"].sum())
-    lap("divergence")
-    t2 = time.perf_counter()
-    return {
-        "read_s": t1 - t0,
-        "compute_s": t2 - t1,
-        "rows": frame.height,
-        "checksum": checksum,
-        "laps": laps,
-    }
+
+    def statistics() -> Checksum:
+        stats = funding_statistics(frame, zscore_window_h=168, percentile_window_h=720)
+        return {
+            "zscore": float(stats["zscore"].sum()),
+            "percentile": float(stats["percentile"].sum()),
+        }
+
+    def rest() -> Checksum:
+        out: Checksum = {}
+        ann = frame.select(annualized_rate(pl.col("rate"), pl.col("interval_h"))).to_series()
+        out["annualized"] = float(ann.sum())
+        out["agg_rate_8h"] = float(aggregate_funding(frame)["agg_rate_8h"].sum())
+        out["streak_h"] = float(extreme_persistence(frame)["extreme_streak_h"].sum())
+        acc = funding_acceleration(frame)
+        out["accel_8h"] = float(acc["accel_8h"].sum())
+        out["strong"] = float((acc["accel_level"] == "strong").sum())
+        del acc
+        market = frame.select("venue", "instrument", "ts", "oi_usd", "close_px")
+        oi = oi_changes(market)
+        out["oi_change_24h"] = float(oi["oi_change_24h"].sum())
+        out["roc_ratio"] = float(oi["roc_ratio"].sum())
+        out["new_longs"] = float((oi["quadrant"] == "new_longs").sum())
+        del oi
+        out["divergence_ratio"] = float(oi_divergence(market)["divergence_ratio"].sum())
+        return out
+
+    return read_s, frame.height, [statistics, rest]
 
 
-def run_pandas(path: Path) -> dict[str, Any]:
-    """The peer: the same metrics with pandas' vectorised idioms."""
+def pandas_groups(
+    path: Path,
+) -> tuple[float, int, Callable[[], Any], list[Callable[[Any], Checksum]]]:
+    """The peer: the same metrics with pandas' vectorised idioms.
+
+    Returns (read time, rows, the shared preparation, the two metric groups taking its result).
+    """
     import pandas as pd
 
     t0 = time.perf_counter()
-    df = pd.read_parquet(path)
-    t1 = time.perf_counter()
+    raw = pd.read_parquet(path)
+    read_s = time.perf_counter() - t0
     keys = ["venue", "instrument"]
-    df = df.sort_values([*keys, "ts"], kind="stable").reset_index(drop=True)
-    df["annualized"] = df["rate"] * 8760.0 / df["interval_h"]
-    df["rate_8h"] = df["rate"] * 8.0 / df["interval_h"]
-    df["asset"] = df["instrument"].str.split("-").str[0]
-    # OI-weighted aggregate per (asset, ts).
-    df["_wr"] = df["oi_usd"] * df["rate_8h"]
-    g = df.groupby(["asset", "ts"], sort=True)[["_wr", "oi_usd"]].sum()
-    agg = g["_wr"] / g["oi_usd"]
-    # 7-day z-score and 30-day percentile on time windows (t - w, t].
-    roll = df.groupby(keys, sort=False).rolling("168h", on="ts")["rate_8h"]
-    mean = roll.mean().to_numpy()
-    std = roll.std().to_numpy()
-    cnt = roll.count().to_numpy()
-    flat = std <= np.abs(mean) * 1e-9 + 1e-15
-    z = np.where(flat | (cnt < 3), np.nan, (df["rate_8h"].to_numpy() - mean) / std)
-    pct = (
-        df.groupby(keys, sort=False)
-        .rolling("720h", on="ts")["rate_8h"]
-        .rank(method="max", pct=True)
-        .to_numpy()
-    )
-    # Extreme persistence: runs of same-side extremes, broken by gaps > 1.5 x interval.
-    side = np.where(df["rate_8h"] >= 0.0005, 1, np.where(df["rate_8h"] <= -0.0005, -1, 0))
-    df["_side"] = side
-    grp = df.groupby(keys, sort=False)
-    gap_h = grp["ts"].diff().dt.total_seconds() / 3600.0
-    new_run = (df["_side"] != grp["_side"].shift(1)) | (gap_h > 1.5 * df["interval_h"])
-    df["_run"] = new_run.astype(np.int64).groupby([df["venue"], df["instrument"]]).cumsum()
-    streak = df.groupby([*keys, "_run"], sort=False)["interval_h"].cumsum()
-    streak = np.where(side != 0, streak, 0.0)
-    # Acceleration.
-    r1 = grp["rate_8h"].shift(1)
-    r = df["rate_8h"]
-    change = r - r1
-    df["_change"] = change
-    accel = change - df.groupby(keys, sort=False)["_change"].shift(1)
-    away = ((change > 0) & (r > 0)) | ((change < 0) & (r < 0))
-    strong = int((away & (change.abs() >= 0.0003 - 1e-12)).sum())
 
-    # Lagged values as of t - lag with a 2h tolerance (merge_asof by series).
-    def as_of(cols: list[str], lag_h: float, suffix: str) -> pd.DataFrame:
-        left = df[[*keys, "ts"]].copy()
-        left["_t"] = left["ts"] - pd.Timedelta(hours=lag_h)
-        left["_i"] = np.arange(len(left))
-        right = df[[*keys, "ts", *cols]].rename(columns={c: c + suffix for c in cols})
-        right = right.rename(columns={"ts": "_t"})
-        out = pd.merge_asof(
-            left.sort_values("_t"),
-            right.sort_values("_t"),
-            on="_t",
-            by=keys,
-            tolerance=pd.Timedelta(hours=2),
+    def prepare() -> Any:
+        df = raw.sort_values([*keys, "ts"], kind="stable").reset_index(drop=True)
+        df["rate_8h"] = df["rate"] * 8.0 / df["interval_h"]
+        return df
+
+    def statistics(df: Any) -> Checksum:
+        # 7-day z-score and 30-day percentile on time windows (t - w, t].
+        roll = df.groupby(keys, sort=False).rolling("168h", on="ts")["rate_8h"]
+        mean = roll.mean().to_numpy()
+        std = roll.std().to_numpy()
+        cnt = roll.count().to_numpy()
+        flat = std <= np.abs(mean) * 1e-9 + 1e-15
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(flat | (cnt < 3), np.nan, (df["rate_8h"].to_numpy() - mean) / std)
+        pct = (
+            df.groupby(keys, sort=False)
+            .rolling("720h", on="ts")["rate_8h"]
+            .rank(method="max", pct=True)
+            .to_numpy()
         )
-        return out.sort_values("_i").reset_index(drop=True)
+        return {"zscore": float(np.nansum(z)), "percentile": float(np.nansum(pct))}
 
-    d24 = as_of(["oi_usd", "close_px"], 24.0, "_24")
-    oi_ch = df["oi_usd"].to_numpy() / d24["oi_usd_24"].to_numpy() - 1
-    px_ch = df["close_px"].to_numpy() / d24["close_px_24"].to_numpy() - 1
-    df["_oich"] = oi_ch
-    avg = df.groupby(keys, sort=False).rolling("168h", on="ts")["_oich"].mean().to_numpy()
-    ratio = np.where(avg > 0, oi_ch / np.where(avg > 0, avg, 1.0), np.nan)
-    new_longs = int(((px_ch > 0) & (oi_ch > 0)).sum())
-    d72 = as_of(["oi_usd", "close_px"], 72.0, "_72")
-    pc = df["close_px"].to_numpy() / d72["close_px_72"].to_numpy() - 1
-    oc = df["oi_usd"].to_numpy() / d72["oi_usd_72"].to_numpy() - 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        div_ratio = np.where(pc != 0, -oc / np.abs(pc), np.nan)
-    t2 = time.perf_counter()
-    checksum = {
-        "annualized": float(df["annualized"].sum()),
-        "agg_rate_8h": float(agg.sum()),
-        "zscore": float(np.nansum(z)),
-        "percentile": float(np.nansum(pct)),
-        "streak_h": float(np.sum(streak)),
-        "accel_8h": float(np.nansum(accel)),
-        "strong": strong,
-        "oi_change_24h": float(np.nansum(oi_ch)),
-        "roc_ratio": float(np.nansum(ratio)),
-        "new_longs": new_longs,
-        "divergence_ratio": float(np.nansum(div_ratio)),
-    }
-    return {"read_s": t1 - t0, "compute_s": t2 - t1, "rows": len(df), "checksum": checksum}
+    def rest(shared: Any) -> Checksum:
+        df = shared.copy(deep=False)  # new columns stay local to this thread
+        annualized = df["rate"] * 8760.0 / df["interval_h"]
+        df["asset"] = df["instrument"].str.split("-").str[0]
+        # OI-weighted aggregate per (asset, ts).
+        df["_wr"] = df["oi_usd"] * df["rate_8h"]
+        g = df.groupby(["asset", "ts"], sort=True)[["_wr", "oi_usd"]].sum()
+        agg = g["_wr"] / g["oi_usd"]
+        # Extreme persistence: runs of same-side extremes, broken by gaps > 1.5 x interval.
+        side = np.where(df["rate_8h"] >= 0.0005, 1, np.where(df["rate_8h"] <= -0.0005, -1, 0))
+        df["_side"] = side
+        grp = df.groupby(keys, sort=False)
+        gap_h = grp["ts"].diff().dt.total_seconds() / 3600.0
+        new_run = (df["_side"] != grp["_side"].shift(1)) | (gap_h > 1.5 * df["interval_h"])
+        df["_run"] = new_run.astype(np.int64).groupby([df["venue"], df["instrument"]]).cumsum()
+        streak = df.groupby([*keys, "_run"], sort=False)["interval_h"].cumsum()
+        streak = np.where(side != 0, streak, 0.0)
+        # Acceleration.
+        r = df["rate_8h"]
+        change = r - grp["rate_8h"].shift(1)
+        df["_change"] = change
+        accel = change - df.groupby(keys, sort=False)["_change"].shift(1)
+        away = ((change > 0) & (r > 0)) | ((change < 0) & (r < 0))
+        strong = float((away & (change.abs() >= 0.0003 - 1e-12)).sum())
+
+        # Lagged values as of t - lag with a 2h tolerance (merge_asof by series).
+        def as_of(cols: list[str], lag_h: float, suffix: str) -> Any:
+            left = df[[*keys, "ts"]].copy()
+            left["_t"] = left["ts"] - pd.Timedelta(hours=lag_h)
+            left["_i"] = np.arange(len(left))
+            right = df[[*keys, "ts", *cols]].rename(columns={c: c + suffix for c in cols})
+            right = right.rename(columns={"ts": "_t"})
+            out = pd.merge_asof(
+                left.sort_values("_t"),
+                right.sort_values("_t"),
+                on="_t",
+                by=keys,
+                tolerance=pd.Timedelta(hours=2),
+            )
+            return out.sort_values("_i").reset_index(drop=True)
+
+        d24 = as_of(["oi_usd", "close_px"], 24.0, "_24")
+        oi_ch = df["oi_usd"].to_numpy() / d24["oi_usd_24"].to_numpy() - 1
+        px_ch = df["close_px"].to_numpy() / d24["close_px_24"].to_numpy() - 1
+        df["_oich"] = oi_ch
+        avg = df.groupby(keys, sort=False).rolling("168h", on="ts")["_oich"].mean().to_numpy()
+        ratio = np.where(avg > 0, oi_ch / np.where(avg > 0, avg, 1.0), np.nan)
+        new_longs = float(((px_ch > 0) & (oi_ch > 0)).sum())
+        d72 = as_of(["oi_usd", "close_px"], 72.0, "_72")
+        pc = df["close_px"].to_numpy() / d72["close_px_72"].to_numpy() - 1
+        oc = df["oi_usd"].to_numpy() / d72["oi_usd_72"].to_numpy() - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            div_ratio = np.where(pc != 0, -oc / np.abs(pc), np.nan)
+        return {
+            "annualized": float(annualized.sum()),
+            "agg_rate_8h": float(agg.sum()),
+            "streak_h": float(np.sum(streak)),
+            "accel_8h": float(np.nansum(accel)),
+            "strong": strong,
+            "oi_change_24h": float(np.nansum(oi_ch)),
+            "roc_ratio": float(np.nansum(ratio)),
+            "new_longs": new_longs,
+            "divergence_ratio": float(np.nansum(div_ratio)),
+        }
+
+    return read_s, len(raw), prepare, [statistics, rest]
 
 
-def _side(name: str, path: Path) -> None:
-    result = run_polars(path) if name == "polars" else run_pandas(path)
+def run_side(name: str, path: Path, threads: int) -> dict[str, Any]:
+    """Read, then compute both metric groups sequentially (1) or on two threads (2)."""
+    if name == "polars":
+        read_s, rows, groups = polars_groups(path)
+        prepare: Callable[[], Any] = lambda: None  # noqa: E731 - each function prepares itself
+        calls = [lambda _shared, g=g: g() for g in groups]
+    else:
+        read_s, rows, prepare, pandas_calls = pandas_groups(path)
+        calls = list(pandas_calls)
+    t0 = time.perf_counter()
+    shared = prepare()
+    checksum: Checksum = {}
+    if threads == 1:
+        for call in calls:
+            checksum.update(call(shared))
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            for part in pool.map(lambda call: call(shared), calls):
+                checksum.update(part)
+    compute_s = time.perf_counter() - t0
+    return {"read_s": read_s, "compute_s": compute_s, "rows": rows, "checksum": checksum}
+
+
+def _side(name: str, path: Path, threads: int) -> None:
+    result = run_side(name, path, threads)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(result))
 
 
-def _spawn(name: str, path: Path) -> dict[str, Any]:
+def _spawn(name: str, path: Path, threads: int) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--side", name, "--data", str(path)],
+        [sys.executable, __file__, "--side", name, "--threads", str(threads), "--data", str(path)],
         check=True,
         capture_output=True,
         text=True,
@@ -244,46 +280,61 @@ def _spawn(name: str, path: Path) -> dict[str, Any]:
     return result
 
 
-def _agree(a: dict[str, float], b: dict[str, float]) -> bool:
-    return all(abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k]), abs(b[k])) for k in a)
+def _agree(a: Checksum, b: Checksum) -> bool:
+    return a.keys() == b.keys() and all(
+        abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k]), abs(b[k])) for k in a
+    )
 
 
 def main() -> None:
-    """Generate the data, run both sides in subprocesses, print the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Generate the data, run each side in its own subprocesses, print the comparison."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--side", choices=["polars", "pandas"])
+    parser.add_argument("--threads", type=int, choices=[1, 2], default=2)
     parser.add_argument("--data", type=Path)
     args = parser.parse_args()
     if args.side:
-        _side(args.side, args.data)
+        _side(args.side, args.data, args.threads)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panel.parquet"
         rows = generate(path, args.years)
-        print(f"data: {rows:,} rows ({N_ASSETS * len(VENUES)} instruments x {args.years} y hourly)")
-        ours = _spawn("polars", path)
-        peer = _spawn("pandas", path)
-    for name, r in (("perpscope (polars)", ours), ("pandas", peer)):
+        n_inst = N_ASSETS * len(VENUES)
+        print(f"data: {rows:,} rows ({n_inst} instruments x {args.years} years, hourly)")
+        runs = {
+            (side, threads): _spawn(side, path, threads)
+            for side in ("polars", "pandas")
+            for threads in (1, 2)
+        }
+    for (side, threads), r in runs.items():
+        name = "perpscope (polars)" if side == "polars" else "pandas"
         print(
-            f"{name:20s} compute {r['compute_s']:7.2f} s  read {r['read_s']:5.2f} s  "
-            f"peak RSS {r['peak_rss_mib']:7.0f} MiB"
+            f"{name:20s} {threads} thread(s): compute {r['compute_s']:6.2f} s  "
+            f"read {r['read_s']:5.2f} s  peak RSS {r['peak_rss_mib']:6.0f} MiB"
         )
-    same = _agree(ours["checksum"], peer["checksum"])
+    reference = runs[("polars", 1)]["checksum"]
+    same = all(_agree(reference, r["checksum"]) for r in runs.values())
     print(f"checksums agree: {same}")
     if not same:
-        for k in ours["checksum"]:
-            print(f"  {k}: ours {ours['checksum'][k]!r} pandas {peer['checksum'][k]!r}")
+        for (side, threads), r in runs.items():
+            print(f"  {side}/{threads}: {r['checksum']}")
+    ours, peer = runs[("polars", 2)], runs[("pandas", 2)]
+    ours1, peer1 = runs[("polars", 1)], runs[("pandas", 1)]
     summary = {
         "bench": "analytics",
         "rows": rows,
+        "threads": 2,
         "ours_s": round(ours["compute_s"], 3),
         "pandas_s": round(peer["compute_s"], 3),
+        "ours_1thread_s": round(ours1["compute_s"], 3),
+        "pandas_1thread_s": round(peer1["compute_s"], 3),
         "ours_read_s": round(ours["read_s"], 3),
         "pandas_read_s": round(peer["read_s"], 3),
-        "ours_peak_rss_mib": round(ours["peak_rss_mib"], 1),
-        "pandas_peak_rss_mib": round(peer["peak_rss_mib"], 1),
+        "ours_peak_rss_mib": round(max(ours["peak_rss_mib"], ours1["peak_rss_mib"]), 1),
+        "pandas_peak_rss_mib": round(max(peer["peak_rss_mib"], peer1["peak_rss_mib"]), 1),
         "checksums_agree": same,
+        "speedup_1thread": round(peer1["compute_s"] / ours1["compute_s"], 2),
         "speedup": round(peer["compute_s"] / ours["compute_s"], 2),
     }
     print(json.dumps(summary))
