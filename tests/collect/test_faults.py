@@ -72,28 +72,49 @@ def test_transient_faults_recover(
 def test_rate_limit_honours_retry_after_and_pauses_the_pool(
     tmp_path: Path, fake_binance: FakeBinance, kind: str
 ) -> None:
-    fake_binance.inject(Fault("fundingRate", kind, times=1, skip=1, retry_after_s=1.0))
+    fake_binance.inject(
+        Fault("fundingRate", kind, times=1, skip=1, retry_after_s=2.0, symbol="BTCUSDT")
+    )
     lake = Lake(tmp_path / "store")
     two_streams(lake, fake_binance)
     calls = fake_binance.requests("fundingRate")
     refused = next(c for c in calls if c.status == int(kind))
-    # a request already in flight when the refusal came may land just after it; after that,
-    # no request of the pool (either stream) arrives before Retry-After has passed
-    later = [c for c in calls if c.at > refused.at + 0.2]
-    assert later
-    assert all(c.at >= refused.at + 1.0 for c in later)
+    btc_after = [c for c in calls if c.params["symbol"] == "BTCUSDT" and c.at > refused.at]
+    assert btc_after
+    assert min(c.at for c in btc_after) >= refused.at + 2.0  # Retry-After honoured
+    # the other stream of the pool pauses too: an ETH request already in flight may land just
+    # after the refusal; none is sent later until Retry-After has passed
+    eth_later = [c for c in calls if c.params["symbol"] == "ETHUSDT" and c.at > refused.at + 0.5]
+    assert all(c.at >= refused.at + 2.0 for c in eth_later)
+
+
+def test_a_paused_pool_holds_its_requests_and_no_other_pool() -> None:
+    async def scenario() -> tuple[PoolGates, float, float]:
+        gates = PoolGates(CAPABILITIES, pace=False)
+        start = time.monotonic()
+        gates.pause("funding", 0.3)
+        await gates.acquire("funding")  # held until the pause ends
+        return gates, start, time.monotonic()
+
+    gates, start, done = asyncio.run(scenario())
+    assert done - start >= 0.3
+    assert gates.paused_until("funding") > 0
+    assert gates.paused_until("weight") == gates.paused_until("futures_data") == 0.0
 
 
 def test_ban_pauses_every_pool_of_the_venue() -> None:
-    async def scenario() -> tuple[float, float]:
+    async def scenario() -> tuple[PoolGates, float, float]:
         gates = PoolGates(CAPABILITIES, pace=False)
         start = time.monotonic()
         gates.pause("funding", 0.3, every_pool=True)
         await gates.acquire("weight")  # another pool waits too
-        return start, time.monotonic()
+        return gates, start, time.monotonic()
 
-    start, done = asyncio.run(scenario())
+    gates, start, done = asyncio.run(scenario())
     assert done - start >= 0.3
+    until = {p.name: gates.paused_until(p.name) for p in CAPABILITIES.pools}
+    assert len(set(until.values())) == 1
+    assert min(until.values()) > 0
 
 
 def test_retry_after_longer_than_allowed_stops_the_stream(
