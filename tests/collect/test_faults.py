@@ -46,7 +46,7 @@ def stored(lake: Lake, instrument: str) -> int:
         (Fault("fundingRate", "500", times=2, skip=1), 2),
         (Fault("fundingRate", "503", times=1, skip=2), 1),
         (Fault("fundingRate", "502", times=1), 1),
-        (Fault("fundingRate", "timeout", times=1, skip=1, delay_s=1.5), 1),
+        (Fault("fundingRate", "timeout", times=1, skip=1, delay_s=4.0), 1),
         (Fault("fundingRate", "429", times=1, skip=1, retry_after_s=0.3), 1),
         (Fault("fundingRate", "418", times=1, skip=1, retry_after_s=0.3), 1),
     ],
@@ -57,7 +57,7 @@ def test_transient_faults_recover(
 ) -> None:
     fake_binance.inject(fault)
     lake = Lake(tmp_path / "store")
-    res = two_streams(lake, fake_binance, timeout_ms=500)
+    res = two_streams(lake, fake_binance, timeout_ms=1500 if fault.kind == "timeout" else 10_000)
     assert {r.status for r in res.values()} == {"ok"}
     assert sum(r.retries for r in res.values()) == retries
     assert stored(lake, "BTC-USDT-PERP") == BTC_ROWS
