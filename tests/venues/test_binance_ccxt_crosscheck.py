@@ -215,3 +215,21 @@ def test_funding_interval_agrees_with_ccxt(fake_binance: FakeBinance) -> None:
     ours, theirs = run(fake_binance, both)
     xyz = ours.filter(pl.col("venue_symbol") == "XYZUSDT")["funding_interval_h"].item()
     assert theirs["XYZ/USDT:USDT"]["interval"] == f"{xyz:g}h" == "4h"
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixture"),
+    [
+        ("top_account", "futures_data_topLongShortAccountRatio.json"),
+        ("top_position", "futures_data_topLongShortPositionRatio.json"),
+    ],
+)
+def test_top_trader_ratios_agree_with_ccxts_parser(kind: str, fixture: str) -> None:
+    # ccxt's unified fetch reads only the global ratio; its parser applies to all three payloads
+    payload = load(fixture)
+    ours = bp.parse_long_short(payload, "BTC-USDT-PERP", kind, "5m")
+    client = BinanceVenue().client  # parsing only: no request is made
+    theirs = [client.parse_long_short_ratio(r) for r in payload]
+    asyncio.run(client.close())
+    assert ours["long_short_ratio"].to_list() == [t["longShortRatio"] for t in theirs]
+    assert [ms(t) for t in ours["ts"]] == [t["timestamp"] for t in theirs]
