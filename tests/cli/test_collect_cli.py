@@ -81,3 +81,15 @@ def test_a_failing_stream_exits_1_and_names_itself(
     [line] = done.stderr.strip().splitlines()
     assert "ETH-USDT-PERP funding" in line
     assert "no field 'fundingRate'" in line
+
+
+def test_venues_lists_capabilities(tmp_path: Path) -> None:
+    done = perpscope(tmp_path / "s", "collect", "venues", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = {(r["venue"], r["family"]): r for r in json.loads(done.stdout)}
+    assert rows["binance", "funding"]["page_size"] == 1000
+    assert rows["binance", "oi"]["history"] == "30 days"
+    assert rows["binance", "oi"]["pool"] == "futures_data"
+    bad = perpscope(tmp_path / "s", "collect", "venues", "--venue", "okx")
+    assert bad.returncode == 2
+    assert "no collector for venue 'okx'" in bad.stderr

@@ -146,3 +146,12 @@ def gaps_cmd(
     """Report holes: consecutive rows of a series further apart than its step."""
     frame = collection.gaps(state(ctx).lake(), venue=venue, instrument=instrument, table=table)
     emit(frame, fmt.value, title="gaps")
+
+
+@app.command("venues")
+def venues_cmd(
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """List collectable venues: page size, history depth and rate-limit pool per stream family."""
+    emit(collection.capability_rows(venue), fmt.value, title="venues")

@@ -23,10 +23,11 @@ from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import parse_stream
-from perpscope.venues.registry import open_venue
+from perpscope.venues.registry import COLLECTABLE, open_venue
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
+    "capability_rows",
     "gaps",
     "parse_day",
     "result_rows",
@@ -128,4 +129,26 @@ def result_rows(results: Sequence[StreamResult]) -> list[dict[str, Any]]:
         row = asdict(r)
         row["notes"] = len(r.notes)
         rows.append(row)
+    return rows
+
+
+def capability_rows(venue: str | None = None) -> list[dict[str, Any]]:
+    """Per venue and stream family: page size, history depth and rate-limit pool."""
+    rows = []
+    for vid in [venue] if venue else COLLECTABLE:
+        caps = open_venue(vid).capabilities
+        pools = {p.name: p for p in caps.pools}
+        for family, page in caps.page_size.items():
+            pool = pools[caps.pool_for(family.removesuffix("_spot"))]
+            depth = caps.history_days.get(family.removesuffix("_spot"))
+            rows.append(
+                {
+                    "venue": vid,
+                    "family": family,
+                    "page_size": page,
+                    "history": "since listing" if depth is None else f"{depth} days",
+                    "pool": pool.name,
+                    "pool_limit": f"{pool.limit} / {pool.window_s:g} s",
+                }
+            )
     return rows
