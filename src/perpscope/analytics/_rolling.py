@@ -80,15 +80,18 @@ def lagged(
     lag_h: float,
     tolerance_h: float,
     suffix: str,
+    gts: str | None = None,
 ) -> pl.DataFrame:
     """Add each column's value as of ``lag_h`` hours earlier, per series ``keys``.
 
     The value used is the latest observation at or before ``ts - lag_h`` and no older than
     ``ts - lag_h - tolerance_h`` (else null), so gaps never pair a value with a stale one. Adds
     ``{column}{suffix}`` columns. The frame must be sorted by ``keys`` then ``ts`` (with no
-    duplicate ``ts`` in a series); the output keeps its order.
+    duplicate ``ts`` in a series); the output keeps its order. ``gts`` names a column already
+    holding :func:`stitched_time` (computed here when None).
     """
-    base = frame.with_columns(stitched_time(keys).alias("_lgts"))
+    axis = stitched_time(keys) if gts is None else pl.col(gts)
+    base = frame.with_columns(axis.alias("_lgts"))
     right = base.select(
         pl.col("_lgts").alias("_rgts"), *[pl.col(c).alias(c + suffix) for c in columns]
     )

@@ -116,7 +116,9 @@ def oi_changes(
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_changes")
     has_px = "close_px" in oi.columns
-    base = sort_series(oi, _SERIES).with_columns(series_id(_SERIES).alias("_sid"))
+    base = sort_series(oi, _SERIES).with_columns(
+        series_id(_SERIES).alias("_sid"), stitched_time(_SERIES).alias("_gts")
+    )
     base = lagged(
         base,
         keys=_SERIES,
@@ -124,6 +126,7 @@ def oi_changes(
         lag_h=change_h,
         tolerance_h=lag_tolerance_h,
         suffix="_24h_ago",
+        gts="_gts",
     )
     base = lagged(
         base,
@@ -132,6 +135,7 @@ def oi_changes(
         lag_h=spike_h,
         tolerance_h=lag_tolerance_h,
         suffix="_4h_ago",
+        gts="_gts",
     )
     ch = pl.col("oi_change_24h")
     avg = pl.col("roc_avg_7d")
@@ -150,7 +154,7 @@ def oi_changes(
             (pl.col("oi_change_4h") >= spike_threshold).fill_null(False).alias("spike"),
             (ch > alert_threshold).fill_null(False).alias("alert_24h"),
         )
-        .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_sid")
+        .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_sid", "_gts")
     )
     if has_px:
         quadrant = price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h"))
@@ -204,6 +208,7 @@ def oi_divergence(
         lag_h=window_h,
         tolerance_h=lag_tolerance_h,
         suffix="_start",
+        gts="_gts",
     )
     pc, oc = pl.col("price_change_w"), pl.col("oi_change_w")
     ratio = pl.col("divergence_ratio")
