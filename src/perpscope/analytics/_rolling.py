@@ -16,14 +16,15 @@ __all__ = [
     "REL_STD_TOL",
     "hours",
     "lagged",
-    "stitched_time",
     "prior_extreme_divergence",
     "require_columns",
     "rolling_percentile",
-    "add_rolling_zscore",
-    "sort_series",
     "series_id",
     "shift_in_series",
+    "sort_series",
+    "stitched_time",
+    "zscore_from_parts",
+    "zscore_parts",
 ]
 
 REL_STD_TOL: Final = 1e-9
@@ -108,31 +109,29 @@ def lagged(
     )
 
 
-def add_rolling_zscore(
-    frame: pl.DataFrame,
-    column: str,
-    alias: str,
-    *,
-    window_h: float,
-    keys: list[str],
-    min_samples: int = 2,
-) -> pl.DataFrame:
-    """Add ``alias`` = ``(x - mean) / std`` of ``column`` over the trailing ``window_h`` hours.
-
-    Per series ``keys``; the std is the sample std (ddof = 1). A constant window (std below
-    ``REL_STD_TOL`` x |mean|) and a window with fewer than ``min_samples`` values give null, never
-    NaN or infinity. The frame must be sorted by ``keys`` then ``ts``.
-    """
+def zscore_parts(
+    column: str, *, window_h: float, keys: list[str], min_samples: int = 2
+) -> list[pl.Expr]:
+    """The trailing mean (``_zm``) and sample std (``_zs``) of ``column`` that
+    :func:`zscore_from_parts` needs; add them in the same ``with_columns`` as other window
+    expressions so polars computes them in parallel."""
     w = hours(window_h)
     x = pl.col(column)
-    stats = frame.with_columns(
+    return [
         x.rolling_mean_by("ts", w, min_samples=min_samples).over(keys).alias("_zm"),
         x.rolling_std_by("ts", w, min_samples=min_samples).over(keys).alias("_zs"),
-    )
+    ]
+
+
+def zscore_from_parts(column: str) -> pl.Expr:
+    """``(x - mean) / std`` from the columns of :func:`zscore_parts` (drop them afterwards).
+
+    The std is the sample std (ddof = 1). A constant window (std below ``REL_STD_TOL`` x |mean|)
+    and a window with fewer than ``min_samples`` values give null, never NaN or infinity.
+    """
     mean, std = pl.col("_zm"), pl.col("_zs")
     flat = std <= mean.abs() * REL_STD_TOL + 1e-15
-    z = pl.when(flat.fill_null(True)).then(None).otherwise((x - mean) / std)
-    return stats.with_columns(z.alias(alias)).drop("_zm", "_zs")
+    return pl.when(flat.fill_null(True)).then(None).otherwise((pl.col(column) - mean) / std)
 
 
 def sort_series(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -12,7 +12,6 @@ from typing import Final
 import polars as pl
 
 from perpscope.analytics._rolling import (
-    add_rolling_zscore,
     hours,
     prior_extreme_divergence,
     require_columns,
@@ -20,6 +19,8 @@ from perpscope.analytics._rolling import (
     series_id,
     shift_in_series,
     sort_series,
+    zscore_from_parts,
+    zscore_parts,
 )
 from perpscope.analytics.funding import asset_expr, normalised_funding
 
@@ -67,13 +68,15 @@ def funding_statistics(
     """
     base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
     rate_8h = pl.col("rate_8h")
-    out = base.with_columns(
-        pl.col("rate").cum_sum().over(_SID).alias("cum_rate"),
-        rolling_percentile(rate_8h, "ts", percentile_window_h, _SID).alias("percentile"),
+    return (
+        base.with_columns(
+            pl.col("rate").cum_sum().over(_SID).alias("cum_rate"),
+            rolling_percentile(rate_8h, "ts", percentile_window_h, _SID).alias("percentile"),
+            *zscore_parts("rate_8h", window_h=zscore_window_h, keys=_SID, min_samples=min_samples),
+        )
+        .with_columns(zscore_from_parts("rate_8h").alias("zscore"))
+        .drop("_sid", "_zm", "_zs")
     )
-    return add_rolling_zscore(
-        out, "rate_8h", "zscore", window_h=zscore_window_h, keys=_SID, min_samples=min_samples
-    ).drop("_sid")
 
 
 def extreme_persistence(
