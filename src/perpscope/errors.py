@@ -8,6 +8,7 @@
     +-- VenueError                 something went wrong talking to a venue
     |   +-- TransientVenueError    retry with backoff (timeouts, 5xx, disconnects)
     |   |   +-- RateLimitError     retry after ``retry_after_s``; pause the venue's pool
+    |   |       +-- VenueBannedError   banned for a while (HTTP 418): pause every pool
     |   +-- PermanentVenueError    do not retry (bad symbol, auth, 4xx)
     +-- DataContractError          input or a response broke its contract; nothing was written
     |   +-- BadRowsError           rows failed validation; carries the bad rows
@@ -35,6 +36,7 @@ __all__ = [
     "StoreError",
     "TransientVenueError",
     "UsageError",
+    "VenueBannedError",
     "VenueError",
 ]
 
@@ -69,6 +71,10 @@ class RateLimitError(TransientVenueError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class VenueBannedError(RateLimitError):
+    """The venue banned our IP for a while (Binance HTTP 418): pause every pool of the venue."""
 
 
 class PermanentVenueError(VenueError):

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from perpscope.errors import RateLimitError, TransientVenueError
-from perpscope.venues.base import Capabilities, VenueBannedError
+from perpscope.errors import RateLimitError, TransientVenueError, VenueBannedError
+from perpscope.venues.base import Capabilities
 
 __all__ = ["PoolGates", "RetryPolicy", "call_with_retry"]
 

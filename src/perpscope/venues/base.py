@@ -36,6 +36,7 @@ from perpscope.errors import (
     RateLimitError,
     TransientVenueError,
     UsageError,
+    VenueBannedError,
     VenueError,
 )
 
@@ -48,7 +49,6 @@ __all__ = [
     "Snapshot",
     "Stream",
     "Venue",
-    "VenueBannedError",
     "map_ccxt_error",
     "parse_stream",
     "period_ms",
@@ -239,10 +239,6 @@ class Venue(Protocol):
 _LAST_RESPONSE: contextvars.ContextVar[tuple[int, Mapping[str, str]] | None] = (
     contextvars.ContextVar("perpscope_last_response", default=None)
 )
-
-
-class VenueBannedError(RateLimitError):
-    """The venue banned our IP for a while (Binance HTTP 418): pause every pool of the venue."""
 
 
 def record_response_headers(client: ccxt.Exchange) -> None:
