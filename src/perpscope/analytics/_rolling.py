@@ -92,12 +92,13 @@ def lagged(
     holding :func:`stitched_time` (computed here when None).
     """
     axis = stitched_time(keys) if gts is None else pl.col(gts)
-    base = frame.with_columns(axis.alias("_lgts"))
-    right = base.select(
+    narrow = frame.select(axis.alias("_lgts"), *columns)
+    right = narrow.select(
         pl.col("_lgts").alias("_rgts"), *[pl.col(c).alias(c + suffix) for c in columns]
     )
-    return (
-        base.with_columns((pl.col("_lgts") - hours(lag_h)).alias("_target"))
+    # Join only the time axis (not the whole frame with its string keys), then attach the result.
+    found = (
+        narrow.select((pl.col("_lgts") - hours(lag_h)).alias("_target"))
         .join_asof(
             right,
             left_on="_target",
@@ -105,8 +106,9 @@ def lagged(
             strategy="backward",
             tolerance=hours(tolerance_h),
         )
-        .drop("_lgts", "_target", "_rgts")
+        .select([c + suffix for c in columns])
     )
+    return frame.hstack(found.get_columns())
 
 
 def zscore_parts(

@@ -24,6 +24,8 @@ from perpscope.analytics._rolling import (
 from perpscope.analytics.funding import asset_expr
 
 __all__ = [
+    "DIVERGENCE",
+    "GRADE",
     "QUADRANT",
     "QUADRANTS",
     "market_oi_divergence",
@@ -48,6 +50,12 @@ QUADRANTS: Final[dict[str, str]] = {
 
 QUADRANT: Final = pl.Enum(list(QUADRANTS))
 """The quadrant labels as a polars Enum (the dtype :func:`price_oi_quadrant` returns)."""
+
+DIVERGENCE: Final = pl.Enum(["bearish", "bullish"])
+"""Labels of ``oi_divergence`` (and ``market_wide``)."""
+
+GRADE: Final = pl.Enum(["moderate", "strong"])
+"""Labels of ``oi_divergence_grade``."""
 
 
 def price_oi_quadrant(price_change: pl.Expr, oi_change: pl.Expr) -> pl.Expr:
@@ -227,11 +235,20 @@ def oi_divergence(
     ok = pl.col("sustained") & pl.col("significant") & (ratio >= moderate_ratio).fill_null(False)
     bearish = ok & (pc > 0) & (pl.col("close_px") >= pl.col("_px_max"))
     bullish = ok & (pc < 0) & (pl.col("close_px") <= pl.col("_px_min"))
-    label = pl.when(bearish).then(pl.lit("bearish")).when(bullish).then(pl.lit("bullish"))
+    label = (
+        pl.when(bearish)
+        .then(pl.lit("bearish", DIVERGENCE))
+        .when(bullish)
+        .then(pl.lit("bullish", DIVERGENCE))
+    )
     return out.with_columns(
         label.otherwise(None).alias("oi_divergence"),
         pl.when(bearish | bullish)
-        .then(pl.when(ratio >= strong_ratio).then(pl.lit("strong")).otherwise(pl.lit("moderate")))
+        .then(
+            pl.when(ratio >= strong_ratio)
+            .then(pl.lit("strong", GRADE))
+            .otherwise(pl.lit("moderate", GRADE))
+        )
         .otherwise(None)
         .alias("oi_divergence_grade"),
     ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_gts")
