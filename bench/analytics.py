@@ -14,11 +14,10 @@ as ours), ``Rolling.rank(pct=True)``, ``merge_asof(by=...)`` for the lagged valu
 ``cumsum`` for runs. No Python loop touches rows on either side. A checksum of every metric is
 compared across all runs so the timings are of the same work.
 
-Both sides split the work the same way into two independent groups (the z-score and percentile;
-everything else) and run them once sequentially and once on two threads; each of the four runs
-is its own subprocess. The machine has two cores: polars releases the GIL, so its groups overlap;
-pandas mostly holds it. ``speedup`` compares the two-thread runs, ``speedup_1thread`` the
-sequential ones.
+Each side runs in its own subprocess and computes the metrics one after the other. Both use the
+machine's cores as their library does: polars runs its kernels on its thread pool, and
+perpscope's rolling percentile ranks whole series on parallel threads (polars' rolling rank is
+single-threaded); pandas runs on one core.
 
 Run: ``.venv/bin/python bench/analytics.py`` (``--years 1`` for a quick run). The last line
 printed is one JSON object with ``speedup`` = pandas time / perpscope time (compute only: from
@@ -35,7 +34,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +171,7 @@ def pandas_groups(
         return {"zscore": float(np.nansum(z)), "percentile": float(np.nansum(pct))}
 
     def rest(shared: Any) -> Checksum:
-        df = shared.copy(deep=False)  # new columns stay local to this thread
+        df = shared.copy(deep=False)  # new columns stay local to this group
         annualized = df["rate"] * 8760.0 / df["interval_h"]
         df["asset"] = df["instrument"].str.split("-").str[0]
         # OI-weighted aggregate per (asset, ts).
@@ -240,8 +238,8 @@ def pandas_groups(
     return read_s, len(raw), prepare, [statistics, rest]
 
 
-def run_side(name: str, path: Path, threads: int) -> dict[str, Any]:
-    """Read, then compute both metric groups sequentially (1) or on two threads (2)."""
+def run_side(name: str, path: Path) -> dict[str, Any]:
+    """Read the file, then compute every metric, one group after the other."""
     if name == "polars":
         read_s, rows, groups = polars_groups(path)
         prepare: Callable[[], Any] = lambda: None  # noqa: E731 - each function prepares itself
@@ -252,26 +250,21 @@ def run_side(name: str, path: Path, threads: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     shared = prepare()
     checksum: Checksum = {}
-    if threads == 1:
-        for call in calls:
-            checksum.update(call(shared))
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            for part in pool.map(lambda call: call(shared), calls):
-                checksum.update(part)
+    for call in calls:
+        checksum.update(call(shared))
     compute_s = time.perf_counter() - t0
     return {"read_s": read_s, "compute_s": compute_s, "rows": rows, "checksum": checksum}
 
 
-def _side(name: str, path: Path, threads: int) -> None:
-    result = run_side(name, path, threads)
+def _side(name: str, path: Path) -> None:
+    result = run_side(name, path)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(result))
 
 
-def _spawn(name: str, path: Path, threads: int) -> dict[str, Any]:
+def _spawn(name: str, path: Path) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--side", name, "--threads", str(threads), "--data", str(path)],
+        [sys.executable, __file__, "--side", name, "--data", str(path)],
         check=True,
         capture_output=True,
         text=True,
@@ -287,54 +280,42 @@ def _agree(a: Checksum, b: Checksum) -> bool:
 
 
 def main() -> None:
-    """Generate the data, run each side in its own subprocesses, print the comparison."""
+    """Generate the data, run each side in its own subprocess, print the comparison."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--side", choices=["polars", "pandas"])
-    parser.add_argument("--threads", type=int, choices=[1, 2], default=2)
     parser.add_argument("--data", type=Path)
     args = parser.parse_args()
     if args.side:
-        _side(args.side, args.data, args.threads)
+        _side(args.side, args.data)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panel.parquet"
         rows = generate(path, args.years)
         n_inst = N_ASSETS * len(VENUES)
         print(f"data: {rows:,} rows ({n_inst} instruments x {args.years} years, hourly)")
-        runs = {
-            (side, threads): _spawn(side, path, threads)
-            for side in ("polars", "pandas")
-            for threads in (1, 2)
-        }
-    for (side, threads), r in runs.items():
-        name = "perpscope (polars)" if side == "polars" else "pandas"
+        ours = _spawn("polars", path)
+        peer = _spawn("pandas", path)
+    for name, r in (("perpscope (polars)", ours), ("pandas", peer)):
         print(
-            f"{name:20s} {threads} thread(s): compute {r['compute_s']:6.2f} s  "
-            f"read {r['read_s']:5.2f} s  peak RSS {r['peak_rss_mib']:6.0f} MiB"
+            f"{name:20s} compute {r['compute_s']:6.2f} s  read {r['read_s']:5.2f} s  "
+            f"peak RSS {r['peak_rss_mib']:6.0f} MiB"
         )
-    reference = runs[("polars", 1)]["checksum"]
-    same = all(_agree(reference, r["checksum"]) for r in runs.values())
+    same = _agree(ours["checksum"], peer["checksum"])
     print(f"checksums agree: {same}")
     if not same:
-        for (side, threads), r in runs.items():
-            print(f"  {side}/{threads}: {r['checksum']}")
-    ours, peer = runs[("polars", 2)], runs[("pandas", 2)]
-    ours1, peer1 = runs[("polars", 1)], runs[("pandas", 1)]
+        for k in sorted(set(ours["checksum"]) | set(peer["checksum"])):
+            print(f"  {k}: ours {ours['checksum'].get(k)!r} pandas {peer['checksum'].get(k)!r}")
     summary = {
         "bench": "analytics",
         "rows": rows,
-        "threads": 2,
         "ours_s": round(ours["compute_s"], 3),
         "pandas_s": round(peer["compute_s"], 3),
-        "ours_1thread_s": round(ours1["compute_s"], 3),
-        "pandas_1thread_s": round(peer1["compute_s"], 3),
         "ours_read_s": round(ours["read_s"], 3),
         "pandas_read_s": round(peer["read_s"], 3),
-        "ours_peak_rss_mib": round(max(ours["peak_rss_mib"], ours1["peak_rss_mib"]), 1),
-        "pandas_peak_rss_mib": round(max(peer["peak_rss_mib"], peer1["peak_rss_mib"]), 1),
+        "ours_peak_rss_mib": round(ours["peak_rss_mib"], 1),
+        "pandas_peak_rss_mib": round(peer["peak_rss_mib"], 1),
         "checksums_agree": same,
-        "speedup_1thread": round(peer1["compute_s"] / ours1["compute_s"], 2),
         "speedup": round(peer["compute_s"] / ours["compute_s"], 2),
     }
     print(json.dumps(summary))

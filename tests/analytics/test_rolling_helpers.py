@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
-from perpscope.analytics._rolling import lagged, series_id, shift_in_series, sort_series
+from perpscope.analytics._rolling import (
+    add_rolling_percentile,
+    lagged,
+    rolling_percentile,
+    series_id,
+    shift_in_series,
+    sort_series,
+)
 from perpscope.analytics.funding import normalised_funding
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -75,3 +83,26 @@ def test_normalised_funding_adds_the_8h_and_annual_rates() -> None:
     out = normalised_funding(frame)
     assert out["rate_8h"][0] == pytest.approx(0.0002)
     assert out["annualized"][0] == pytest.approx(0.219)
+
+
+def test_parallel_percentile_equals_the_one_pass_expression() -> None:
+    # Seven series of uneven length; chunks of >= 50 rows force the threaded path when polars
+    # has two or more threads. The result must equal the single expression, row for row.
+    rng = np.random.default_rng(5)
+    parts = []
+    for k, n in enumerate([40, 90, 10, 120, 60, 75, 33]):
+        parts.append(
+            pl.DataFrame(
+                {
+                    "venue": f"v{k}",
+                    "instrument": "BTC-USDT-PERP",
+                    "ts": [T0 + timedelta(hours=i) for i in range(n)],
+                    "x": rng.normal(size=n),
+                }
+            )
+        )
+    frame = pl.concat(parts).with_columns(series_id(["venue", "instrument"]).alias("_sid"))
+    threaded = add_rolling_percentile(frame, "x", "p", window_h=24, min_rows_per_chunk=50)
+    one_pass = frame.with_columns(rolling_percentile(pl.col("x"), "ts", 24, ["_sid"]).alias("p"))
+    assert threaded["p"].to_list() == one_pass["p"].to_list()
+    assert threaded.columns == [*frame.columns, "p"]

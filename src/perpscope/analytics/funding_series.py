@@ -12,10 +12,10 @@ from typing import Final
 import polars as pl
 
 from perpscope.analytics._rolling import (
+    add_rolling_percentile,
     hours,
     prior_extreme_divergence,
     require_columns,
-    rolling_percentile,
     series_id,
     shift_in_series,
     sort_series,
@@ -67,16 +67,12 @@ def funding_statistics(
         ``percentile`` (share of the window's rate_8h values <= the current one, in (0, 1]).
     """
     base = normalised_funding(funding).with_columns(series_id(_SERIES).alias("_sid"))
-    rate_8h = pl.col("rate_8h")
-    return (
-        base.with_columns(
-            pl.col("rate").cum_sum().over(_SID).alias("cum_rate"),
-            rolling_percentile(rate_8h, "ts", percentile_window_h, _SID).alias("percentile"),
-            *zscore_parts("rate_8h", window_h=zscore_window_h, keys=_SID, min_samples=min_samples),
-        )
-        .with_columns(zscore_from_parts("rate_8h").alias("zscore"))
-        .drop("_sid", "_zm", "_zs")
-    )
+    out = base.with_columns(
+        pl.col("rate").cum_sum().over(_SID).alias("cum_rate"),
+        *zscore_parts("rate_8h", window_h=zscore_window_h, keys=_SID, min_samples=min_samples),
+    ).with_columns(zscore_from_parts("rate_8h").alias("zscore"))
+    out = add_rolling_percentile(out, "rate_8h", "percentile", window_h=percentile_window_h)
+    return out.drop("_sid", "_zm", "_zs")
 
 
 def extreme_persistence(
