@@ -150,7 +150,7 @@ def sort_series(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     for key in reversed(keys):
         k, prev = pl.col(key), pl.col(key).shift()
         ordered = (k > prev) | ((k == prev) & ordered)
-    if frame.select(ordered.slice(1).all()).item():
+    if frame.lazy().select(ordered.slice(1).all()).collect().item():  # lazy: shifts shared
         return frame
     return frame.sort(*keys, "ts")
 

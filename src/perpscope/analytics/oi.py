@@ -17,7 +17,6 @@ from perpscope.analytics._rolling import (
     lagged,
     require_columns,
     rolling_percentile,
-    series_id,
     sort_series,
     stitched_time,
 )
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 _SERIES: Final = ["venue", "instrument"]
-_SID: Final = ["_sid"]
 
 QUADRANTS: Final[dict[str, str]] = {
     "new_longs": "price up, OI up: new longs are opening; healthy uptrend, bullish continuation",
@@ -124,9 +122,7 @@ def oi_changes(
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "oi_changes")
     has_px = "close_px" in oi.columns
-    base = sort_series(oi, _SERIES).with_columns(
-        series_id(_SERIES).alias("_sid"), stitched_time(_SERIES).alias("_gts")
-    )
+    base = sort_series(oi, _SERIES).with_columns(stitched_time(_SERIES).alias("_gts"))
     base = lagged(
         base,
         keys=_SERIES,
@@ -147,27 +143,29 @@ def oi_changes(
     )
     ch = pl.col("oi_change_24h")
     avg = pl.col("roc_avg_7d")
+    lazy = base.lazy()
     if has_px:
         px_change = pl.col("close_px") / pl.col("close_px_24h_ago") - 1.0
-        base = base.with_columns(px_change.alias("price_change_24h")).drop("close_px_24h_ago")
-    out = (
-        base.with_columns(
+        lazy = lazy.with_columns(px_change.alias("price_change_24h")).drop("close_px_24h_ago")
+    lazy = (
+        lazy.with_columns(
             (pl.col("oi_usd") / pl.col("oi_usd_24h_ago") - 1.0).alias("oi_change_24h"),
             (pl.col("oi_usd") / pl.col("oi_usd_4h_ago") - 1.0).alias("oi_change_4h"),
         )
-        .with_columns(ch.rolling_mean_by("ts", hours(avg_window_h)).over(_SID).alias("roc_avg_7d"))
+        # on the stitched axis a window never reaches into the previous series
+        .with_columns(ch.rolling_mean_by("_gts", hours(avg_window_h)).alias("roc_avg_7d"))
         .with_columns(pl.when(avg > 0).then(ch / avg).otherwise(None).alias("roc_ratio"))
         .with_columns(
             (pl.col("roc_ratio") >= wave_ratio).fill_null(False).alias("wave"),
             (pl.col("oi_change_4h") >= spike_threshold).fill_null(False).alias("spike"),
             (ch > alert_threshold).fill_null(False).alias("alert_24h"),
         )
-        .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_sid", "_gts")
+        .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_gts")
     )
     if has_px:
         quadrant = price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h"))
-        out = out.with_columns(quadrant.alias("quadrant"))
-    return out
+        lazy = lazy.with_columns(quadrant.alias("quadrant"))
+    return lazy.collect()
 
 
 def oi_divergence(
@@ -220,17 +218,21 @@ def oi_divergence(
     )
     pc, oc = pl.col("price_change_w"), pl.col("oi_change_w")
     ratio = pl.col("divergence_ratio")
-    out = base.with_columns(
-        (pl.col("close_px") / pl.col("close_px_start") - 1.0).alias("price_change_w"),
-        (pl.col("oi_usd") / pl.col("oi_usd_start") - 1.0).alias("oi_change_w"),
-        pl.col("oi_usd").rolling_max_by("_gts", w).alias("_oi_max"),
-        pl.col("close_px").rolling_max_by("_gts", w).alias("_px_max"),
-        pl.col("close_px").rolling_min_by("_gts", w).alias("_px_min"),
-    ).with_columns(
-        pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
-        (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
-        (oc <= -min_oi_drop).fill_null(False).alias("significant"),
-        price_oi_quadrant(pc, oc).alias("quadrant"),
+    out = (
+        base.lazy()
+        .with_columns(
+            (pl.col("close_px") / pl.col("close_px_start") - 1.0).alias("price_change_w"),
+            (pl.col("oi_usd") / pl.col("oi_usd_start") - 1.0).alias("oi_change_w"),
+            pl.col("oi_usd").rolling_max_by("_gts", w).alias("_oi_max"),
+            pl.col("close_px").rolling_max_by("_gts", w).alias("_px_max"),
+            pl.col("close_px").rolling_min_by("_gts", w).alias("_px_min"),
+        )
+        .with_columns(
+            pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
+            (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
+            (oc <= -min_oi_drop).fill_null(False).alias("significant"),
+            price_oi_quadrant(pc, oc).alias("quadrant"),
+        )
     )
     ok = pl.col("sustained") & pl.col("significant") & (ratio >= moderate_ratio).fill_null(False)
     bearish = ok & (pc > 0) & (pl.col("close_px") >= pl.col("_px_max"))
@@ -241,17 +243,21 @@ def oi_divergence(
         .when(bullish)
         .then(pl.lit("bullish", DIVERGENCE))
     )
-    return out.with_columns(
-        label.otherwise(None).alias("oi_divergence"),
-        pl.when(bearish | bullish)
-        .then(
-            pl.when(ratio >= strong_ratio)
-            .then(pl.lit("strong", GRADE))
-            .otherwise(pl.lit("moderate", GRADE))
+    return (
+        out.with_columns(
+            label.otherwise(None).alias("oi_divergence"),
+            pl.when(bearish | bullish)
+            .then(
+                pl.when(ratio >= strong_ratio)
+                .then(pl.lit("strong", GRADE))
+                .otherwise(pl.lit("moderate", GRADE))
+            )
+            .otherwise(None)
+            .alias("oi_divergence_grade"),
         )
-        .otherwise(None)
-        .alias("oi_divergence_grade"),
-    ).drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_gts")
+        .drop("close_px_start", "oi_usd_start", "_oi_max", "_px_max", "_px_min", "_gts")
+        .collect()
+    )
 
 
 def market_oi_divergence(
