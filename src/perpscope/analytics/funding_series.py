@@ -100,7 +100,7 @@ def extreme_persistence(
         .cast(pl.Int8)
     )
     gap_h = pl.col("ts") - shift_in_series(pl.col("ts"))
-    out = base.with_columns(side.alias("extreme_side"))
+    out = base.lazy().with_columns(side.alias("extreme_side"))
     new_run = (
         (pl.col("extreme_side") != shift_in_series(pl.col("extreme_side")))
         | (gap_h.dt.total_seconds() / 3600.0 > gap_factor * pl.col("interval_h"))
@@ -108,12 +108,16 @@ def extreme_persistence(
     # Hours since the run began: a running sum of interval_h minus its value before the run.
     done = pl.col("interval_h").cum_sum()
     start = pl.when(new_run).then(done - pl.col("interval_h")).otherwise(None).forward_fill()
-    return out.with_columns(
-        pl.when(pl.col("extreme_side") != 0)
-        .then(done - start)
-        .otherwise(0.0)
-        .alias("extreme_streak_h")
-    ).drop("_sid")
+    return (
+        out.with_columns(
+            pl.when(pl.col("extreme_side") != 0)
+            .then(done - start)
+            .otherwise(0.0)
+            .alias("extreme_streak_h")
+        )
+        .drop("_sid")
+        .collect()
+    )
 
 
 def funding_extremes(
@@ -311,7 +315,7 @@ def funding_acceleration(
     r = pl.col("rate_8h")
     r1 = shift_in_series(r, 1)
     r2 = shift_in_series(r, 2)
-    out = base.with_columns((r - r1).alias("change_8h"))
+    out = base.lazy().with_columns((r - r1).alias("change_8h"))
     ch = pl.col("change_8h")
     away = ((ch > 0) & (r > 0)) | ((ch < 0) & (r < 0))
     same_sign = ((r > 0) & (r1 > 0) & (r2 > 0)) | ((r < 0) & (r1 < 0) & (r2 < 0))
@@ -342,6 +346,7 @@ def funding_acceleration(
             .alias("accel_direction")
         )
         .drop("_sid")
+        .collect()
     )
 
 
