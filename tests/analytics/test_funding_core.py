@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perpscope.analytics.funding import (
+    accumulated_funding,
     aggregate_funding,
     annualized_rate,
     cross_venue_funding,
@@ -165,3 +166,18 @@ def test_cross_venue_funding_volume_weighting_is_labelled() -> None:
     # binance 0.0003 and okx 0.0004 weigh 1 each, bybit has no volume: 0.00035.
     assert row["weighting"] == "volume"
     assert row["agg_rate_8h"] == pytest.approx(0.00035)
+
+
+def test_accumulated_funding_reproduces_the_playbook_week() -> None:
+    # 21 settlements of +0.05%: 0.0105 of notional, i.e. $1,050 on $100,000 (playbook L21).
+    frame = pl.DataFrame(
+        {
+            "venue": "binance",
+            "instrument": "BTC-USDT-PERP",
+            "ts": [_ts(0) + timedelta(hours=8 * i) for i in range(21)],
+            "rate": [0.0005] * 21,
+            "interval_h": 8.0,
+        }
+    )
+    out = accumulated_funding(frame)
+    assert out["cum_rate"][-1] * 100_000 == pytest.approx(1050.0)

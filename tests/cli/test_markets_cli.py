@@ -251,3 +251,16 @@ def test_basis_without_dated_futures_gives_an_empty_section(
     data = _json(capsys, store, "basis", "--instrument", "SOL-USDT-PERP")
     assert data["futures"] == []
     assert data["perps"][0]["instrument"] == "SOL-USDT-PERP"
+
+
+def test_funding_history_since_keeps_full_windows_and_restarts_the_sum(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("funding", "history", "--venue", "binance", "--asset", "BTC", "--tail", "0")
+    every = _json(capsys, store, *args)
+    since = _json(capsys, store, *args, "--since", "2024-03-01T16:00Z")
+    # Settlements from 16:00 on; the z-score at 16:00 still sees the two earlier settlements.
+    assert [r["ts"] for r in since] == ["2024-03-01T16:00:00Z", "2024-03-02T00:00:00Z"]
+    assert since[0]["percentile"] == every[2]["percentile"]
+    # Accumulated funding restarts at --since: 0.0006, then 0.0006 + 0.0001.
+    assert [r["cum_rate"] for r in since] == pytest.approx([0.0006, 0.0007])

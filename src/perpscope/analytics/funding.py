@@ -23,6 +23,7 @@ from perpscope.analytics._rolling import require_columns, sort_series
 __all__ = [
     "HOURS_PER_YEAR",
     "CrossVenueFunding",
+    "accumulated_funding",
     "aggregate_funding",
     "annualized_rate",
     "asset_expr",
@@ -416,4 +417,22 @@ def aggregate_funding(
         .drop("_wr", "_w", "_m")
         .sort("asset", "ts")
         .collect()
+    )
+
+
+def accumulated_funding(funding: pl.DataFrame) -> pl.DataFrame:
+    """Funding accumulated per series: the running sum of ``rate`` from the frame's first row.
+
+    Playbook L21: a $100,000 long at +0.05% pays $1,050 over a week; ``cum_rate`` is that sum
+    as a fraction of a constant notional (0.0105 after 21 such settlements). Positive = longs
+    paid, negative = longs received. Filter the frame to start where the sum should start.
+
+    Returns:
+        venue, instrument, ts, rate and ``cum_rate``, sorted by series and time.
+    """
+    require_columns(funding, _FUNDING_COLUMNS, "accumulated_funding")
+    return (
+        sort_series(funding, ["venue", "instrument"])
+        .select("venue", "instrument", "ts", "rate")
+        .with_columns(pl.col("rate").cum_sum().over("venue", "instrument").alias("cum_rate"))
     )

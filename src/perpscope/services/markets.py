@@ -23,6 +23,7 @@ from perpscope.analytics.cvd import (
 )
 from perpscope.analytics.funding import (
     CrossVenueFunding,
+    accumulated_funding,
     asset_expr,
     cross_venue_funding,
     funding_arbitrage,
@@ -158,7 +159,8 @@ def funding_history_report(
     percentile_window_h: float = 720.0,
 ) -> pl.DataFrame:
     """Each settlement with its 8h rate, annualised rate, accumulated funding, z-score,
-    percentile and acceleration, from ``since`` on (windows reach back before it)."""
+    percentile and acceleration, from ``since`` on. The windows reach back before ``since``;
+    accumulated funding starts at ``since`` (or the first stored settlement)."""
     funding = _read(lake, "funding", q, lookback_h=max(zscore_window_h, percentile_window_h))
     _need(funding, "funding")
     stats = funding_statistics(
@@ -167,8 +169,11 @@ def funding_history_report(
     acc = funding_acceleration(funding).select(
         "venue", "instrument", "ts", "change_8h", "accel_level", "parabolic"
     )
-    out = stats.join(acc, on=["venue", "instrument", "ts"], how="left")
-    return _since(out, q).select(
+    shown = _since(
+        stats.drop("cum_rate").join(acc, on=["venue", "instrument", "ts"], how="left"), q
+    )
+    cum = accumulated_funding(shown).select("venue", "instrument", "ts", "cum_rate")
+    return shown.join(cum, on=["venue", "instrument", "ts"]).select(
         "venue",
         "instrument",
         "ts",
