@@ -302,7 +302,10 @@ def test_store_info_lists_tables_rows_and_spans(demo_store: Path, cli) -> None: 
         "--store", str(demo_store), "sql", "SELECT count(*) AS n FROM funding", "--format", "json"
     ).json()
     assert info["funding"]["rows"] == counts[0]["n"]
-    assert set(info) == {"funding", "ohlcv", "open_interest"}
+    assert set(info) == {
+        "instruments", "leverage_tiers", "ohlcv", "funding", "funding_snapshot", "open_interest",
+        "long_short", "taker_volume", "liquidations", "sim_positions",
+    }  # fmt: skip
     assert info["funding"]["first_ts"].endswith("Z")
 
 

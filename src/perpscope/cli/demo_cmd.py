@@ -70,6 +70,13 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed (same seed, same data).")] = 7,
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Days to simulate.")] = 30,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help="Simulator preset: default, long-squeeze, short-squeeze or vacuum.",
+        ),
+    ] = "default",
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Build a demo store from the simulator and show cross-venue funding (SIMULATED).
@@ -91,7 +98,7 @@ def demo(
         def step(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)
 
-        result = build_demo(path, seed=seed, days=days, step=step)
+        result = build_demo(path, seed=seed, days=days, scenario=scenario, step=step)
     overview = funding_overview(Lake(result.store))
     if fmt is Format.JSON:
         emit(
@@ -100,6 +107,7 @@ def demo(
                 "store": str(result.store),
                 "seed": result.seed,
                 "days": result.days,
+                "scenario": result.scenario,
                 "rows": result.rows,
                 "funding": {
                     "venues": overview.venues.drop("weight", strict=False),
@@ -111,7 +119,10 @@ def demo(
         return
     _render(overview.venues, overview.assets)
     quoted = shlex.quote(str(result.store))
-    out_console.print(f"Demo store: {result.store} ({sum(result.rows.values())} rows, seed {seed})")
+    out_console.print(
+        f"Demo store: {result.store} ({sum(result.rows.values())} rows, seed {seed}, "
+        f"scenario {result.scenario})"
+    )
     out_console.print("Try next:")
     for line in (
         f"perpscope --store {quoted} store info",

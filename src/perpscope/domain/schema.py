@@ -345,6 +345,11 @@ TABLES: Final[dict[str, TableSpec]] = {
                 Column("leverage", _F64, "leverage at open"),
                 Column("margin_usd", _F64, "isolated margin"),
                 Column("liquidation_px", _F64, "true liquidation price on mark"),
+                Column(
+                    "funding_paid_usd",
+                    _F64,
+                    "funding paid since open as of the event, USD (negative = received)",
+                ),
             ),
             ("venue", "instrument", "ts", "position_id", "event"),
         ),

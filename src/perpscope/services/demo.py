@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from perpscope.analytics.funding import CrossVenueFunding, cross_venue_funding, latest_funding
-from perpscope.errors import StoreError
+from perpscope.errors import StoreError, UsageError
 from perpscope.store.lake import Lake
-from perpscope.venues.sim import SimConfig, run_simulation
+from perpscope.venues.sim import SCENARIOS, SimConfig, run_simulation
 
 __all__ = ["DemoResult", "build_demo", "demo_store_path", "funding_overview"]
 
@@ -33,6 +33,7 @@ class DemoResult:
     rows: dict[str, int]
     seed: int
     days: int
+    scenario: str = "default"
 
 
 def demo_store_path(user_store: Path) -> Path:
@@ -61,14 +62,35 @@ def _wipe(path: Path) -> None:
         raise StoreError(f"cannot clear the demo store {path}: {exc.strerror or exc}") from None
 
 
-def build_demo(path: Path, *, seed: int, days: int = 30, step: Step | None = None) -> DemoResult:
-    """Rebuild the demo store at ``path`` from a simulator run of ``days`` days."""
+def build_demo(
+    path: Path,
+    *,
+    seed: int,
+    days: int = 30,
+    scenario: str = "default",
+    step: Step | None = None,
+) -> DemoResult:
+    """Rebuild the demo store at ``path`` from a simulator run of ``days`` days.
+
+    Args:
+        path: the demo store directory (wiped first if it is a demo store).
+        seed: simulator seed.
+        days: days to simulate.
+        scenario: a simulator preset (see :data:`perpscope.venues.sim.SCENARIOS`).
+        step: progress callback.
+
+    Raises:
+        UsageError: an unknown scenario.
+        StoreError: ``path`` is not a demo store or cannot be written.
+    """
+    if scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     _wipe(path)
     lake = Lake(path)
     lake.init(demo=True)
     if step:
         step("simulating sim1..sim3", 0, 1)
-    sim = run_simulation(SimConfig(seed=seed, days=days))
+    sim = run_simulation(SimConfig(seed=seed, days=days, scenario=scenario))
     rows: dict[str, int] = {}
     total = len(sim.tables)
     for done, (name, frame) in enumerate(sim.tables.items(), start=1):
@@ -77,7 +99,7 @@ def build_demo(path: Path, *, seed: int, days: int = 30, step: Step | None = Non
         rows[name] = lake.ingest(name, frame).rows_written
     if step:
         step("done", total, total)
-    return DemoResult(path, rows, seed, days)
+    return DemoResult(path, rows, seed, days, scenario)
 
 
 def funding_overview(lake: Lake) -> CrossVenueFunding:

@@ -1,0 +1,162 @@
+"""What the simulator runs: the typed configuration and the agents' parameters.
+
+:class:`SimConfig` is what a caller chooses (seed, length, assets, venues, scenario, whether the
+liquidation engine runs). :class:`MarketParams` holds the agents' behaviour; the presets in
+:mod:`perpscope.venues.sim.presets` are named :class:`MarketParams` values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+__all__ = [
+    "ASSETS",
+    "ASSET_SCALE",
+    "INTEREST_8H",
+    "CLAMP_8H",
+    "LEVERAGE_CHOICES",
+    "SIM_FUNDING_INTERVAL_H",
+    "STEPS_PER_HOUR",
+    "STEP_MINUTES",
+    "MarketParams",
+    "Shock",
+    "SimConfig",
+]
+
+ASSETS: dict[str, float] = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0}
+"""Simulated assets and their starting prices (USD)."""
+
+ASSET_SCALE: dict[str, float] = {"BTC": 1.0, "ETH": 0.6, "SOL": 0.3}
+"""Size of each asset's market relative to BTC: depth, flows and position sizes scale with it."""
+
+SIM_FUNDING_INTERVAL_H: dict[str, float] = {"sim1": 8.0, "sim2": 8.0, "sim3": 4.0}
+"""Funding interval of each simulated venue."""
+
+STEP_MINUTES = 5
+"""Length of one simulation step."""
+STEPS_PER_HOUR = 60 // STEP_MINUTES
+
+INTEREST_8H = 0.0001
+"""The playbook's interest rate component: 0.01% per 8h (scaled to the venue's interval)."""
+CLAMP_8H = 0.0005
+"""The clamp of (interest - premium): +-0.05% per 8h (scaled to the venue's interval)."""
+
+LEVERAGE_CHOICES: tuple[float, ...] = (5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0)
+"""Leverages traders pick from (weights in :attr:`MarketParams.leverage_weights`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shock:
+    """A large spot order (a whale selling or buying its holdings) spread over a few steps.
+
+    Attributes:
+        at_frac: when it starts, as a fraction of the run (0.75 = three quarters in).
+        usd_per_step: signed USD notional per step at BTC scale (negative sells).
+        steps: how many steps it lasts.
+    """
+
+    at_frac: float
+    usd_per_step: float
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketParams:
+    """Behaviour of the agents (all flows in USD at BTC scale; see ``docs/simulator.md``).
+
+    Attributes:
+        depth_perp_usd: market maker's perp book depth, USD per unit of log-price moved.
+        depth_spot_usd: spot book depth, USD per unit of log-price moved.
+        noise_usd: spot noise traders' flow per step (scale of a Student-t draw) at activity 1.
+        activity_rho: persistence of the log of trading activity per step.
+        activity_kick: how much a surprising move (in units of the current step volatility)
+            raises log-activity.
+        attention_vol: random news arrivals: volatility of log-activity per step.
+        trend_usd: trend followers' spot flow per step at full momentum signal.
+        revert_usd: mean reverters' spot flow per step at a full deviation signal.
+        arb_frac: share of a cross-venue spot price gap arbitraged away per step.
+        mm_recentre: share of the gap to its fair price the market maker's quotes close per step.
+        mm_skew: premium the market maker quotes per unit of its inventory / perp depth.
+        hedge_ratio: share of its perp inventory change the market maker hedges on spot.
+        open_rate: leveraged positions opened per step per market at activity 1.
+        mix: shares of trend followers, mean reverters and noise traders among openers.
+        long_bias: added to every opener's probability of going long (build-up phase only).
+        leverage_weights: weights of :data:`LEVERAGE_CHOICES`.
+        size_median_usd: median notional of a position (log-normal) at BTC scale.
+        size_sigma: log-normal sigma of position notionals.
+        hold_mean_h: mean holding time (exponential), hours.
+        funding_exit: per settlement, probability scale that a position paying funding closes
+            (per 0.1% per 8h paid above the interest rate).
+        shocks: large spot orders at fixed times.
+    """
+
+    depth_perp_usd: float = 4.0e8
+    depth_spot_usd: float = 4.0e8
+    noise_usd: float = 2.0e5
+    activity_rho: float = 0.995
+    activity_kick: float = 0.02
+    attention_vol: float = 0.02
+    trend_usd: float = 6.0e4
+    revert_usd: float = 8.0e4
+    arb_frac: float = 0.6
+    mm_recentre: float = 0.7
+    mm_skew: float = 0.05
+    hedge_ratio: float = 0.6
+    open_rate: float = 0.35
+    mix: tuple[float, float, float] = (0.4, 0.2, 0.4)
+    long_bias: float = 0.0
+    leverage_weights: tuple[float, ...] = (0.12, 0.25, 0.2, 0.13, 0.14, 0.06, 0.1)
+    size_median_usd: float = 6.0e4
+    size_sigma: float = 1.1
+    hold_mean_h: float = 36.0
+    funding_exit: float = 0.15
+    shocks: tuple[Shock, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.leverage_weights) != len(LEVERAGE_CHOICES):
+            raise ValueError(f"leverage_weights needs {len(LEVERAGE_CHOICES)} weights")
+        if min(self.mix) < 0 or sum(self.mix) <= 0:
+            raise ValueError("mix must be non-negative shares")
+        if not -0.5 < self.long_bias < 0.5:
+            raise ValueError("long_bias must be between -0.5 and 0.5")
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """What to simulate.
+
+    Attributes:
+        seed: random seed; the same seed gives identical tables.
+        days: length of the run.
+        end: end time (UTC); the run covers ``[end - days, end)``.
+        assets: assets to simulate (keys of :data:`ASSETS`).
+        venues: venues to simulate (keys of :data:`SIM_FUNDING_INTERVAL_H`).
+        scenario: a preset name (``default``, ``long-squeeze``, ``short-squeeze``, ``vacuum``).
+        liquidations: run the liquidation engine (off only for counterfactual studies).
+    """
+
+    seed: int = 7
+    days: int = 30
+    end: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    assets: tuple[str, ...] = tuple(ASSETS)
+    venues: tuple[str, ...] = tuple(SIM_FUNDING_INTERVAL_H)
+    scenario: str = "default"
+    liquidations: bool = True
+
+    def __post_init__(self) -> None:
+        from perpscope.venues.sim.presets import PRESETS
+
+        if self.days < 1 or self.days > 3650:
+            raise ValueError("days must be between 1 and 3650")
+        if self.end.tzinfo is None:
+            raise ValueError("end must be timezone-aware")
+        unknown = [a for a in self.assets if a not in ASSETS] + [
+            v for v in self.venues if v not in SIM_FUNDING_INTERVAL_H
+        ]
+        if unknown:
+            raise ValueError(f"the simulator does not know {', '.join(unknown)}")
+        if not self.assets or not self.venues:
+            raise ValueError("simulate at least one asset and one venue")
+        if self.scenario not in PRESETS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; scenarios: {', '.join(PRESETS)}")

@@ -1,0 +1,53 @@
+"""Named scenarios: agent parameters for the playbook's scenarios 1, 2 and 5.
+
+- ``default``: a mixed market; trends, crowding and cascades arise from the agents alone.
+- ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
+  extreme positive and OI builds; three quarters into the run a large spot seller pushes the mark
+  down into the long liquidation prices, and the forced selling cascades.
+- ``short-squeeze`` (scenario 2): the mirror image, a crowded short squeezed by a large spot buyer.
+- ``vacuum`` (scenario 5): few, low-leverage traders; low OI, neutral funding, no liquidation fuel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Final
+
+from perpscope.venues.sim.config import MarketParams, Shock
+
+__all__ = ["PRESETS", "SCENARIOS"]
+
+_DEFAULT = MarketParams()
+
+_CROWDED = replace(
+    _DEFAULT,
+    open_rate=0.6,
+    long_bias=0.3,
+    mix=(0.3, 0.1, 0.6),
+    leverage_weights=(0.05, 0.1, 0.15, 0.15, 0.25, 0.1, 0.2),
+    hold_mean_h=96.0,
+    funding_exit=0.02,
+    shocks=(Shock(at_frac=0.75, usd_per_step=-2.0e6, steps=12),),
+)
+
+PRESETS: Final[dict[str, MarketParams]] = {
+    "default": _DEFAULT,
+    "long-squeeze": _CROWDED,
+    "short-squeeze": replace(
+        _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=2.0e6, steps=12),)
+    ),
+    "vacuum": replace(
+        _DEFAULT,
+        open_rate=0.08,
+        noise_usd=1.0e5,
+        activity_kick=0.006,
+        trend_usd=1.5e4,
+        mix=(0.1, 0.3, 0.6),
+        leverage_weights=(0.6, 0.35, 0.05, 0.0, 0.0, 0.0, 0.0),
+        hold_mean_h=12.0,
+    ),
+}
+"""Scenario name -> agent parameters."""
+
+SCENARIOS: Final[tuple[str, ...]] = tuple(PRESETS)
+"""The scenario names, ``default`` first."""

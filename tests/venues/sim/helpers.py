@@ -1,0 +1,59 @@
+"""Readings computed from the simulator's output tables only, independently of its code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+
+def hourly_returns(tables: dict[str, pl.DataFrame], venue: str, instrument: str) -> np.ndarray:
+    """Hourly log returns of a perp's trade closes."""
+    c = (
+        tables["ohlcv"]
+        .filter(venue=venue, instrument=instrument, kind="trade")
+        .sort("ts")["c"]
+        .to_numpy()
+    )
+    return np.diff(np.log(c))
+
+
+def excess_kurtosis(x: np.ndarray) -> float:
+    """Fourth standardised moment minus 3 (population form)."""
+    d = x - x.mean()
+    return float((d**4).mean() / (d**2).mean() ** 2 - 3.0)
+
+
+def open_book(positions: pl.DataFrame, at: datetime) -> pl.DataFrame:
+    """Positions open at ``at``: the state after every event stamped strictly before ``at``."""
+    last = (
+        positions.filter(pl.col("ts") < at)
+        .sort("ts", pl.col("event").replace_strict(_ORDER, default=9))
+        .group_by("venue", "instrument", "position_id")
+        .agg(pl.all().last())
+    )
+    return last.filter(pl.col("event").is_in(["open", "change"]))
+
+
+_ORDER = {"open": 0, "change": 1, "close": 2, "liquidated": 2}
+
+
+def rate_8h(funding: pl.DataFrame) -> pl.DataFrame:
+    """Funding with the rate scaled to 8 hours."""
+    return funding.with_columns(r8=pl.col("rate") * 8.0 / pl.col("interval_h"))
+
+
+def cascade_hours(tables: dict[str, pl.DataFrame], top: int) -> pl.DataFrame:
+    """The ``top`` (venue, instrument, hour) cells with the most liquidated notional."""
+    return (
+        tables["liquidations"]
+        .group_by("venue", "instrument", pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(
+            pl.col("notional_usd").sum().alias("liq_usd"),
+            pl.col("notional_usd").filter(pl.col("side") == "long").sum().alias("long_usd"),
+            pl.col("notional_usd").filter(pl.col("side") == "short").sum().alias("short_usd"),
+        )
+        .sort("liq_usd", "venue", "instrument", "hour", descending=True)
+        .head(top)
+    )

@@ -1,0 +1,135 @@
+"""Causality (liquidation engine on/off, funding vs premium) and the scenario presets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from perpscope.venues.sim import SimConfig, run_simulation
+from tests.venues.sim.helpers import cascade_hours, rate_8h
+
+
+def _biggest_cascade(tables: dict[str, pl.DataFrame]) -> dict[str, object]:
+    return cascade_hours(tables, 1).row(0, named=True)
+
+
+def _perp_closes(tables: dict[str, pl.DataFrame], venue: str, instrument: str) -> pl.DataFrame:
+    return tables["ohlcv"].filter(venue=venue, instrument=instrument, kind="trade").sort("ts")
+
+
+def test_a_cascade_moves_price_further_with_the_liquidation_engine_on() -> None:
+    on = run_simulation(SimConfig(seed=5, days=14, scenario="long-squeeze")).tables
+    off = run_simulation(
+        SimConfig(seed=5, days=14, scenario="long-squeeze", liquidations=False)
+    ).tables
+    assert off["liquidations"].height == 0
+    c = _biggest_cascade(on)
+    hour: datetime = c["hour"]  # type: ignore[assignment]
+    moves = []
+    for tables in (on, off):
+        bars = _perp_closes(tables, str(c["venue"]), str(c["instrument"]))
+        before = bars.filter(pl.col("ts") < hour)["c"][-1]
+        window = bars.filter(pl.col("ts") >= hour, pl.col("ts") < hour + pl.duration(hours=3))
+        extreme = window["l"].min() if c["long_usd"] > c["short_usd"] else window["h"].max()
+        moves.append(abs(np.log(extreme / before)))
+    assert moves[0] > 1.5 * moves[1]
+
+
+@pytest.mark.slow
+def test_funding_is_positive_above_the_index_and_negative_well_below(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    # The premium bars hold every step's premium (perp / index - 1) in their high and low, so
+    # "the perp traded above the index all interval" is: every bar low of the interval > 0.
+    # By the formula a positive mean premium gives a positive rate, and a mean premium below
+    # -0.05% per 8h (scaled) a negative one.
+    prem = default_run["ohlcv"].filter(kind="premium").select("venue", "instrument", "ts", "h", "l")
+    per_interval = (
+        default_run["funding"]
+        .join(prem, on=["venue", "instrument"], suffix="_bar")
+        .filter(
+            pl.col("ts_bar") < pl.col("ts"),
+            pl.col("ts_bar") >= pl.col("ts") - pl.duration(hours=1) * pl.col("interval_h"),
+        )
+        .group_by("venue", "instrument", "ts")
+        .agg(pl.col("l").min().alias("lo"), pl.col("h").max().alias("hi"),
+             pl.col("rate").first(), pl.col("interval_h").first())
+    )  # fmt: skip
+    above = per_interval.filter(pl.col("lo") > 0)
+    below = per_interval.filter(pl.col("hi") < -0.0005 * pl.col("interval_h") / 8.0)
+    assert above.height > 20
+    assert below.height > 5
+    assert (above["rate"] > 0).all()
+    assert (below["rate"] < 0).all()
+
+
+def _oi_total(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return tables["open_interest"].group_by("ts").agg(pl.col("oi_usd").sum()).sort("ts")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "side", "sign"), [("long-squeeze", "long", 1.0), ("short-squeeze", "short", -1.0)]
+)
+def test_squeeze_presets_build_extreme_funding_and_oi_before_a_one_sided_cascade(
+    preset_runs: dict[str, dict[str, pl.DataFrame]], scenario: str, side: str, sign: float
+) -> None:
+    t = preset_runs[scenario]
+    # The market-wide hour with the most liquidations of the crowded side...
+    by_hour = (
+        t["liquidations"]
+        .group_by(pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(
+            pl.col("notional_usd").filter(pl.col("side") == side).sum().alias("crowded"),
+            pl.col("notional_usd").sum().alias("total"),
+        )
+    )
+    c = by_hour.sort("crowded", "hour", descending=True).row(0, named=True)
+    hour: datetime = c["hour"]
+    # ...is a cascade: one-sided, and the largest liquidation hour of the whole run.
+    assert c["crowded"] > 3.0 * (c["total"] - c["crowded"])
+    assert c["total"] == by_hour["total"].max()
+    # Before it: extreme funding in the crowded side's direction (beyond 0.05% per 8h)...
+    before = rate_8h(t["funding"]).filter(
+        pl.col("ts") <= hour, pl.col("ts") > hour - pl.duration(hours=48)
+    )
+    assert sign * before["r8"].mean() > 0.0005
+    # ...and OI elevated: the last reading before the cascade is near its high so far and
+    # several times the first day's.
+    oi = _oi_total(t).filter(pl.col("ts") <= hour)
+    assert oi["oi_usd"][-1] >= 0.8 * oi["oi_usd"].max()
+    assert oi["oi_usd"][-1] > 3.0 * oi["oi_usd"].head(24).median()
+
+
+def test_vacuum_has_low_oi_neutral_funding_and_no_cascade(
+    preset_runs: dict[str, dict[str, pl.DataFrame]],
+) -> None:
+    vac, base = preset_runs["vacuum"], preset_runs["default"]
+    assert _oi_total(vac)["oi_usd"].median() < 0.25 * _oi_total(base)["oi_usd"].median()
+    r8 = rate_8h(vac["funding"])["r8"]
+    assert r8.abs().max() <= 0.0002  # the playbook's "near 0% (+/- 0.01%)", within a bp
+    hourly = (
+        vac["liquidations"]
+        .group_by(pl.col("ts").dt.truncate("1h"))
+        .agg(pl.col("notional_usd").sum())
+    )
+    oi_max = _oi_total(vac)["oi_usd"].max()
+    assert hourly.height == 0 or hourly["notional_usd"].max() < 0.01 * oi_max
+
+
+def test_same_seed_same_tables_and_different_seed_different_tables() -> None:
+    a = run_simulation(SimConfig(seed=3, days=2)).tables
+    b = run_simulation(SimConfig(seed=3, days=2)).tables
+    c = run_simulation(SimConfig(seed=4, days=2)).tables
+    assert a.keys() == b.keys() == c.keys()
+    for name in a:
+        assert a[name].equals(b[name]), name
+    for name in ("ohlcv", "funding_snapshot", "open_interest", "sim_positions"):
+        assert not a[name].equals(c[name]), name
+
+
+def test_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'melt-up'"):
+        SimConfig(scenario="melt-up")

@@ -1,0 +1,97 @@
+"""Stylised facts of the 90-day default run, read from its output tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.venues.sim.helpers import cascade_hours, excess_kurtosis, hourly_returns, rate_8h
+
+pytestmark = pytest.mark.slow
+
+PERPS = [("sim1", f"{a}-USDT-PERP") for a in ("BTC", "ETH", "SOL")]
+
+
+@pytest.mark.parametrize(("venue", "instrument"), PERPS)
+def test_hourly_returns_are_fat_tailed_and_volatility_clusters(
+    default_run: dict[str, pl.DataFrame], venue: str, instrument: str
+) -> None:
+    r = hourly_returns(default_run, venue, instrument)
+    assert r.size == 90 * 24 - 1
+    assert excess_kurtosis(r) > 3.0
+    a = np.abs(r)
+    assert np.corrcoef(a[1:], a[:-1])[0, 1] > 0.1
+
+
+def test_funding_sits_at_the_interest_rate_with_excursions_both_ways(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    r8 = rate_8h(default_run["funding"])["r8"].to_numpy()
+    # The formula returns exactly 0.01% per 8h whenever |premium - interest| <= 0.05%.
+    assert np.mean(np.abs(r8 - 0.0001) < 1e-9) > 0.5
+    assert (r8 > 0.0005).sum() >= 5
+    assert (r8 < -0.0005).sum() >= 5
+
+
+def test_at_least_ten_thousand_positions_open(default_run: dict[str, pl.DataFrame]) -> None:
+    pos = default_run["sim_positions"]
+    traders = pos.filter(pl.col("event") == "open", pl.col("agent") != "market_maker")
+    assert traders["position_id"].n_unique() >= 10_000
+    assert set(traders["agent"].unique()) == {"trend_follower", "mean_reverter", "noise_trader"}
+    assert traders["leverage"].min() >= 5.0
+    assert traders["leverage"].max() == 100.0
+
+
+def _hourly_oi_change(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    # OI rows are stamped at the hour's end: the change over the hour starting at ts - 1h.
+    return (
+        tables["open_interest"]
+        .sort("ts")
+        .with_columns(
+            d_oi=pl.col("oi_base").diff().over("venue", "instrument"),
+            hour=pl.col("ts") - pl.duration(hours=1),
+        )
+        .drop_nulls("d_oi")
+    )
+
+
+def test_oi_rises_with_openings_and_falls_in_cascades(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    oi = _hourly_oi_change(default_run)
+    opened = (
+        default_run["sim_positions"]
+        .filter(pl.col("event") == "open", pl.col("agent") != "market_maker")
+        .group_by("venue", "instrument", pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(pl.col("qty_base").sum().alias("opened"))
+    )
+    j = oi.join(opened, on=["venue", "instrument", "hour"], how="left").fill_null(0.0)
+    for _, g in j.group_by("venue", "instrument"):
+        assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.2
+    cascades = cascade_hours(default_run, 30).join(oi, on=["venue", "instrument", "hour"])
+    assert cascades.height == 30
+    # OI falls when the liquidated side's counterparty (the market maker) is closing too, which
+    # is the case whenever the crowd is one-sided: most, not all, cascade hours.
+    assert (cascades["d_oi"] < 0).mean() >= 0.7
+    assert (cascades["d_oi"] / cascades["oi_base"]).median() < -0.05
+
+
+def test_cascade_hours_are_climax_volume_bars(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    bars = (
+        default_run["ohlcv"]
+        .filter(pl.col("instrument").str.ends_with("-PERP"), kind="trade")
+        .sort("ts")
+        .with_columns(
+            avg20=pl.col("volume").rolling_mean(20).shift(1).over("venue", "instrument"),
+        )
+        .rename({"ts": "hour"})
+    )
+    top = cascade_hours(default_run, 10).join(bars, on=["venue", "instrument", "hour"])
+    # Climax: volume a multiple of its trailing 20-hour average (the playbook's 5-10x at the
+    # largest ones).
+    ratio = top["volume"] / top["avg20"]
+    assert ratio.median() > 2.0
+    assert ratio.max() > 5.0
