@@ -47,6 +47,10 @@ def _funding_rows() -> pl.DataFrame:
     rows += [("bybit", "BTC-USDT-PERP", _h(i), 0.00005, 1.0) for i in range(25)]
     rows += [("okx", "BTC-USDT-PERP", _h(4 * i), 0.0001, 4.0) for i in range(7)]
     rows.append(("binance", "ETH-USDT-PERP", _h(24), 0.0002, 8.0))
+    # binance SOL 8h: 0.10% at 00/08/16/24h, then 0 (for the funding-price divergence).
+    rows += [
+        ("binance", "SOL-USDT-PERP", _h(8 * i), 0.001 if i <= 3 else 0.0, 8.0) for i in range(10)
+    ]
     return pl.DataFrame(
         rows, schema=["venue", "instrument", "ts", "rate", "interval_h"], orient="row"
     )
@@ -119,6 +123,19 @@ def store(tmp_path: Path) -> str:
         }
     )
     lake.ingest("ohlcv", pl.concat([sol_candles, spot_index], how="diagonal"))
+    lake.ingest(
+        "long_short",
+        pl.DataFrame(
+            {
+                "venue": "binance",
+                "instrument": "SOL-USDT-PERP",
+                "kind": ["global_account", "top_position"] * 3,
+                "period": "1h",
+                "ts": [_h(0), _h(0), _h(1), _h(1), _h(2), _h(2)],
+                "long_short_ratio": [1.5, 1.1, 1.8, 1.0, 2.2, 0.9],
+            }
+        ),
+    )
     return str(root)
 
 
@@ -149,7 +166,10 @@ def test_funding_arbitrage_ranks_the_widest_pair(
 def test_funding_extremes_single_venue_episode(
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _json(capsys, store, "funding", "extremes", "--venue", "binance", "--min-venues", "1")
+    data = _json(
+        capsys, store, "funding", "extremes", "--venue", "binance", "--asset", "BTC",
+        "--min-venues", "1",
+    )  # fmt: skip
     # binance: 0.06% for three 8h periods = one 24h positive episode.
     assert [(e["asset"], e["side"], e["duration_h"]) for e in data["episodes"]] == [
         ("BTC", "positive", 24.0)
@@ -264,3 +284,37 @@ def test_funding_history_since_keeps_full_windows_and_restarts_the_sum(
     assert since[0]["percentile"] == every[2]["percentile"]
     # Accumulated funding restarts at --since: 0.0006, then 0.0006 + 0.0001.
     assert [r["cum_rate"] for r in since] == pytest.approx([0.0006, 0.0007])
+
+
+def test_funding_divergence_bearish_after_funding_cools(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _json(capsys, store, "funding", "divergence", "--asset", "SOL")
+    # Price makes a new high every hour. Funding is 0.10% until the 24h settlement and 0 from
+    # 32h on, so from h32 the 7-day mean at each high is below the mean at the high 24h
+    # earlier: 41 bearish bars (h32..h72). At h72 the prior high is h48, where the mean was
+    # 0.032/49; at h72 it is 0.032/73 (by hand).
+    assert len(rows) == 41
+    assert {r["divergence"] for r in rows} == {"bearish"}
+    assert rows[0]["ts"] == "2024-03-02T08:00:00Z"
+    last = rows[-1]
+    assert last["prior_ts"] == "2024-03-03T00:00:00Z"
+    assert last["prior_funding_mean_8h"] == pytest.approx(0.032 / 49)
+    assert last["funding_mean_8h"] == pytest.approx(0.032 / 73)
+
+
+def test_longshort_crowd_against_top_and_extremes(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _json(capsys, store, "longshort", "--asset", "SOL")
+    # Latest (h2): crowd 2.2 long, top traders 0.9 -> crowd long, top short.
+    crowd = data["crowd_vs_top"][0]
+    assert (crowd["global_account"], crowd["top_position"]) == (2.2, 0.9)
+    assert crowd["lean"] == "crowd_long_top_short"
+    by_kind = {r["kind"]: r for r in data["extremes"]}
+    # global rose every hour: its latest is the highest of the window (percentile 1.0);
+    # top_position fell every hour: 1 of 3 values <= 0.9.
+    assert by_kind["global_account"]["ls_percentile"] == 1.0
+    assert by_kind["global_account"]["extreme"] == "crowded_long"
+    assert by_kind["top_position"]["ls_percentile"] == pytest.approx(1 / 3)
+    assert by_kind["top_position"]["extreme"] is None

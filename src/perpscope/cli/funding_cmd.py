@@ -18,6 +18,7 @@ from perpscope.cli._market_opts import (
 )
 from perpscope.services.markets import (
     funding_arbitrage_report,
+    funding_divergence_report,
     funding_extremes_report,
     funding_history_report,
     funding_spread_report,
@@ -167,3 +168,34 @@ def spread(
     if history:
         sections["periods"] = periods
     emit_sections(sections, fmt)
+
+
+@app.command("divergence")
+def divergence(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe.")] = "1h",
+    window_h: Annotated[
+        float,
+        typer.Option("--window-h", min=1, help="Price-extreme and funding-mean window, hours."),
+    ] = 168.0,
+    min_gap_h: Annotated[
+        float, typer.Option("--min-gap-h", min=0, help="Least separation of two highs, hours.")
+    ] = 24.0,
+    tail: Annotated[
+        int, typer.Option("--tail", min=0, help="Only the last N rows (0 = all).")
+    ] = 50,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """New 7-day price high while funding's 7-day mean is below its value at the prior high."""
+    frame = funding_divergence_report(
+        state(ctx).lake(),
+        query(venue, instrument, asset, since),
+        timeframe=timeframe,
+        window_h=window_h,
+        min_gap_h=min_gap_h,
+    )
+    emit(frame.tail(tail) if tail else frame, fmt.value, title="funding-price divergence")

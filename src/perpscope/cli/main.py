@@ -25,6 +25,7 @@ from perpscope.cli import (
     export_cmd,
     funding_cmd,
     import_cmd,
+    longshort_cmd,
     oi_cmd,
     options_cmd,
     sql_cmd,
@@ -102,6 +103,7 @@ app.add_typer(funding_cmd.app, name="funding")
 app.add_typer(oi_cmd.app, name="oi")
 app.command("basis")(basis_cmd.basis)
 app.command("cvd")(cvd_cmd.cvd)
+app.command("longshort")(longshort_cmd.longshort)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 

@@ -28,14 +28,17 @@ from perpscope.analytics.funding import (
     cross_venue_funding,
     funding_arbitrage,
     latest_funding,
+    normalised_funding,
 )
 from perpscope.analytics.funding_series import (
     cross_venue_spread_history,
     extremes_per_year,
     funding_acceleration,
     funding_extremes,
+    funding_price_divergence,
     funding_statistics,
 )
+from perpscope.analytics.longshort import long_short_compare, long_short_extremes
 from perpscope.analytics.oi import (
     QUADRANTS,
     market_oi_divergence,
@@ -53,10 +56,12 @@ __all__ = [
     "basis_report",
     "cvd_report",
     "funding_arbitrage_report",
+    "funding_divergence_report",
     "funding_extremes_report",
     "funding_history_report",
     "funding_spread_report",
     "funding_table_report",
+    "long_short_report",
     "oi_divergence_report",
     "oi_summary_report",
 ]
@@ -498,3 +503,69 @@ def cvd_report(
         cvd.join(prices, on=["venue", "instrument", "ts"]), window_h=window_h
     )
     return cvd, div.filter(pl.col("cdiv_divergence").is_not_null())
+
+
+def funding_divergence_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    timeframe: str = "1h",
+    window_h: float = 168.0,
+    min_gap_h: float = 24.0,
+) -> pl.DataFrame:
+    """Funding-price divergences from ``since`` on: each candle of a perp gets the latest funding
+    settlement at or before it (8h-equivalent), then
+    :func:`perpscope.analytics.funding_series.funding_price_divergence` runs on the pair."""
+    lookback = 2 * window_h
+    funding = _read(lake, "funding", q, lookback_h=lookback)
+    _need(funding, "funding")
+    prices = _prices(lake, MarketQuery(q.venues, q.instrument, q.asset, q.since), timeframe)
+    prices = prices.filter(pl.col("instrument").str.ends_with("-PERP")) if prices.height else prices
+    _need(prices, f"{timeframe} perp trade candles")
+    rates = normalised_funding(funding).select("venue", "instrument", "ts", "rate_8h").sort("ts")
+    frame = (
+        prices.sort("ts")
+        .join_asof(rates, on="ts", by=["venue", "instrument"], check_sortedness=False)
+        .filter(pl.col("rate_8h").is_not_null())
+    )
+    out = funding_price_divergence(
+        frame, window_h=window_h, mean_window_h=window_h, min_gap_h=min_gap_h
+    )
+    live = _since(out.filter(pl.col("fdiv_divergence").is_not_null()), q)
+    return live.select(
+        "venue",
+        "instrument",
+        "ts",
+        "close_px",
+        "funding_mean_8h",
+        pl.col("fdiv_prior_ts").alias("prior_ts"),
+        pl.col("fdiv_prior_price").alias("prior_close_px"),
+        pl.col("fdiv_prior_value").alias("prior_funding_mean_8h"),
+        pl.col("fdiv_divergence").alias("divergence"),
+    )
+
+
+def long_short_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    period: str | None = None,
+    window_h: float = 720.0,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Latest long/short reading per series: the crowd against top traders, and each ratio's
+    30-day percentile with its extreme label."""
+    rows = _read(lake, "long_short", q, lookback_h=window_h)
+    _need(rows, "long/short ratios")
+    if period is not None:
+        rows = rows.filter(pl.col("period") == period)
+        _need(rows, f"long/short ratios of period {period}")
+    keys = ["venue", "instrument", "period"]
+    compare = _since(long_short_compare(rows), q).sort("ts").group_by(keys).last()
+    extremes = _since(long_short_extremes(rows, window_h=window_h), q)
+    latest = extremes.sort("ts").group_by([*keys, "kind"]).last()
+    return (
+        compare.sort(keys),
+        latest.select(*keys, "kind", "ts", "long_short_ratio", "ls_percentile", "extreme").sort(
+            [*keys, "kind"]
+        ),
+    )

@@ -1,0 +1,42 @@
+"""``perpscope longshort``: the crowd against top traders, and long/short extremes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perpscope.cli._common import Format, state
+from perpscope.cli._market_opts import (
+    AssetOpt,
+    FormatOpt,
+    InstrumentOpt,
+    SinceOpt,
+    VenueOpt,
+    emit_sections,
+    query,
+)
+from perpscope.services.markets import long_short_report
+
+__all__ = ["longshort"]
+
+
+def longshort(
+    ctx: typer.Context,
+    venue: VenueOpt = None,
+    instrument: InstrumentOpt = None,
+    asset: AssetOpt = None,
+    since: SinceOpt = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Only this ratio period (5m, 1h...).")
+    ] = None,
+    window_h: Annotated[
+        float, typer.Option("--window-h", min=1, help="Percentile window, hours.")
+    ] = 720.0,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."""
+    compare, extremes = long_short_report(
+        state(ctx).lake(), query(venue, instrument, asset, since), period=period, window_h=window_h
+    )
+    emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt)
