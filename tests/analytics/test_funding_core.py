@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpscope.analytics.funding import (
@@ -181,3 +181,37 @@ def test_accumulated_funding_reproduces_the_playbook_week() -> None:
     )
     out = accumulated_funding(frame)
     assert out["cum_rate"][-1] * 100_000 == pytest.approx(1050.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-0.003, 0.003, allow_nan=False),
+            st.sampled_from([1.0, 4.0, 8.0]),
+            st.one_of(st.none(), st.floats(0, 1e10, allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_weighted_aggregate_lies_between_the_venues_and_spread_is_max_minus_min(
+    rows: list[tuple[float, float, float | None]],
+) -> None:
+    latest = pl.DataFrame(
+        {
+            "venue": [f"v{i}" for i in range(len(rows))],
+            "instrument": "BTC-USDT-PERP",
+            "ts": _ts(0),
+            "rate": [r for r, _, _ in rows],
+            "interval_h": [h for _, h, _ in rows],
+        }
+    )
+    oi = latest.select("venue", "instrument").with_columns(
+        pl.Series("oi_usd", [w for _, _, w in rows], dtype=pl.Float64)
+    )
+    row = cross_venue_funding(latest, oi).assets.row(0, named=True)
+    r8 = [r * 8 / h for r, h, _ in rows]
+    assert min(r8) - 1e-15 <= row["agg_rate_8h"] <= max(r8) + 1e-15
+    assert row["spread_8h"] == pytest.approx(max(r8) - min(r8), abs=1e-15)
+    assert row["weighting"] == ("oi" if any(w for _, _, w in rows) else "equal")
