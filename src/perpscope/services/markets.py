@@ -119,12 +119,11 @@ def _read(lake: Lake, table: str, q: MarketQuery, *, lookback_h: float = 0.0) ->
         where = both(pc.field("venue").isin(list(q.venues)))
     if q.instrument:
         where = both(pc.field("instrument") == q.instrument)
+    if q.asset:
+        where = both(pc.starts_with(pc.field("instrument"), pattern=f"{q.asset}-"))
     if q.since is not None:
         where = both(pc.field("ts") >= q.since - timedelta(hours=lookback_h))
-    frame = lake.read(table, where=where)
-    if q.asset:
-        frame = frame.filter(asset_expr() == q.asset)
-    return frame
+    return lake.read(table, where=where)
 
 
 def _since(frame: pl.DataFrame, q: MarketQuery, column: str = "ts") -> pl.DataFrame:
