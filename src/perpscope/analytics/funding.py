@@ -7,8 +7,11 @@ Input frames use the ``funding`` table's columns (``perpscope.domain.schema``): 
 ``instrument``, ``ts`` (UTC), ``rate``, ``interval_h``, ``mark_px``. The asset of an instrument is
 the base of its canonical id (``BTC`` for ``BTC-USDT-PERP`` and ``BTC-USD-PERP``).
 
-Playbook: "Funding rates vary by exchange ... normalise to the same interval before comparing";
-"annualised = rate x 3 x 365 for an 8-hour rate" (+0.05% per 8h = 54.75% a year).
+Playbook L20: "small differences are why funding rates can vary across exchanges for the same
+asset, and why cross-exchange funding comparison is a valuable part of your analysis"; L51: "At
++0.05% per 8 hours (3 periods per day), the annualized cost to hold a long position is
+approximately 54.75%". Intervals differ by venue (1h, 4h, 8h; DESIGN.md), so rates are compared
+per 8h-equivalent.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ def annualized_rate(rate: pl.Expr | float, interval_h: pl.Expr) -> pl.Expr: ...
 def annualized_rate(rate: pl.Expr | float, interval_h: pl.Expr | float) -> pl.Expr | float:
     """Annualise a funding rate: ``rate * 8760 / interval_h`` (simple, not compounded).
 
-    Playbook: "+0.05% per 8 hours ... 54.75% annualised" (0.0005 x 3 x 365). Works on floats and on
-    polars expressions (either argument may be an expression; the result is then an expression).
+    Playbook L51: "At +0.05% per 8 hours (3 periods per day), the annualized cost to hold a long
+    position is approximately 54.75%" (0.0005 x 3 x 365). Works on floats and on polars
+    expressions (either argument may be an expression; the result is then an expression).
 
     Args:
         rate: funding rate per interval, a fraction.
@@ -74,8 +78,8 @@ def rate_8h_equivalent(rate: pl.Expr | float, interval_h: pl.Expr) -> pl.Expr: .
 def rate_8h_equivalent(rate: pl.Expr | float, interval_h: pl.Expr | float) -> pl.Expr | float:
     """Normalise a funding rate to its 8-hour equivalent: ``rate * 8 / interval_h``.
 
-    Playbook: rates on venues with 1h or 4h intervals must be normalised to the same interval before
-    they are compared; perpscope compares everything per 8 hours (the Binance/Bybit standard).
+    The playbook compares funding "across exchanges" (L20, L45) in its 8-hour terms; venues
+    settle every 1, 4 or 8 hours (DESIGN.md), so perpscope compares every rate per 8 hours.
     A +0.01% 1h rate is +0.08% per 8h; a +0.02% 4h rate is +0.04% per 8h.
 
     Args:
@@ -138,8 +142,10 @@ def cross_venue_funding(
 ) -> CrossVenueFunding:
     """Compare the latest funding across venues, per asset, on an 8h-equivalent basis.
 
-    Playbook: "compare funding across exchanges ... OI-weighted funding is the truer read of the
-    market"; rates are normalised to 8h before comparison.
+    Playbook L166: "Rather than simply averaging funding rates across exchanges, weight each
+    exchange's funding rate by its share of total OI"; L45: "If funding rates are extreme on
+    Binance, Bybit, and OKX simultaneously, the signal is stronger". Rates are normalised to 8h
+    before comparison.
 
     Per asset (the base of the instrument id, so ``BTC-USDT-PERP`` and ``BTC-USD-PERP`` pool
     together):
@@ -289,7 +295,8 @@ def predicted_funding(
 def funding_payment(position_usd: float, rate: float) -> float:
     """Funding paid per settlement by a position: ``position_usd x rate``.
 
-    Playbook: "Funding Payment = Position Size x Funding Rate" ($100,000 long at +0.05% pays $50).
+    Playbook L21: "Funding Payment = Position Size × Funding Rate" ($100,000 long at +0.05% pays
+    $50).
     ``position_usd`` is signed (long > 0, short < 0); the result is what the holder *pays*
     (negative = receives).
     """

@@ -288,11 +288,11 @@ def funding_acceleration(
 ) -> pl.DataFrame:
     """Per-settlement change of funding, its change, and the playbook's acceleration level.
 
-    Playbook: "Moderate acceleration: Funding increasing by +0.02% per period"; "Strong
-    acceleration: +0.03%+ per period"; "Parabolic acceleration: Funding doubling in consecutive
-    periods (e.g., +0.03% -> +0.06% -> +0.10%)". The example grows by 2.0x then 1.67x, so
-    "doubling" is read as growth by at least ``parabolic_factor`` (1.5) in each of two consecutive
-    periods.
+    Playbook L71-73: "Moderate acceleration: Funding increasing by +0.02% per period"; "Strong
+    acceleration: Funding increasing by +0.03%+ per period"; "Parabolic acceleration: Funding
+    doubling in consecutive periods (e.g., +0.03% → +0.06% → +0.10%)". The example grows by
+    2.0x then 1.67x, so "doubling" is read as growth by at least ``parabolic_factor`` (1.5) in
+    each of two consecutive periods.
 
     Rule, on each series' 8h-equivalent rate r (per settlement):
 

@@ -266,7 +266,7 @@ def market_oi_divergence(
     """The market-wide form: how many assets show the same OI divergence at once.
 
     Playbook: "Check if the OI divergence is occurring across multiple assets (BTC, ETH, SOL) or
-    only on one. Market-wide divergences are stronger."
+    only on one. Market-wide divergences are stronger than single-asset divergences".
 
     Args:
         divergences: output of :func:`oi_divergence` for several assets.
@@ -317,9 +317,9 @@ def venue_oi_share(
 ) -> pl.DataFrame:
     """Each venue's share of an asset's OI, concentration, share change and migration.
 
-    Playbook: "Track which exchange holds the largest share of total OI ... When one exchange's OI
-    share increases significantly (e.g., Bybit going from 22% to 30%)"; "When OI declines on one
-    exchange but rises on another, traders are migrating their positions".
+    Playbook: "Track which exchange holds the largest share of total OI ... When one exchange's
+    OI share increases significantly (e.g., Bybit going from 22% to 30% of total OI)"; "When OI
+    declines on one exchange but rises on another, traders are migrating their positions".
 
     Rules: per (asset, venue, period of ``grid_h`` hours) the venue's OI is the sum over its
     instruments of their last ``oi_usd`` in the period; ``share`` = venue OI / asset OI; ``hhi`` =
