@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpscope.analytics.funding import (
+    MIN_WEIGHT,
     accumulated_funding,
     aggregate_funding,
     annualized_rate,
@@ -214,4 +215,8 @@ def test_weighted_aggregate_lies_between_the_venues_and_spread_is_max_minus_min(
     r8 = [r * 8 / h for r, h, _ in rows]
     assert min(r8) - 1e-15 <= row["agg_rate_8h"] <= max(r8) + 1e-15
     assert row["spread_8h"] == pytest.approx(max(r8) - min(r8), abs=1e-15)
-    assert row["weighting"] == ("oi" if any(w for _, _, w in rows) else "equal")
+    usable = any(w is not None and w >= MIN_WEIGHT for _, _, w in rows)
+    assert row["weighting"] == ("oi" if usable else "equal")
+    # The over-time aggregate agrees with the snapshot one on the same rows.
+    over_time = aggregate_funding(latest.join(oi, on=["venue", "instrument"]))
+    assert over_time["agg_rate_8h"][0] == pytest.approx(row["agg_rate_8h"], abs=1e-15)

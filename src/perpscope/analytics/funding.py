@@ -25,6 +25,7 @@ from perpscope.analytics._rolling import require_columns, sort_series
 
 __all__ = [
     "HOURS_PER_YEAR",
+    "MIN_WEIGHT",
     "CrossVenueFunding",
     "accumulated_funding",
     "aggregate_funding",
@@ -44,6 +45,11 @@ HOURS_PER_YEAR: Final = 8760.0
 """Hours in a (365-day) year, the playbook's annualisation base (3 settlements x 365 days x 8h)."""
 
 _FUNDING_COLUMNS: Final = ("venue", "instrument", "ts", "rate", "interval_h")
+
+MIN_WEIGHT: Final = 1e-300
+"""Smallest usable weight: below it (and for null, NaN, infinite or negative weights) a row is
+left out of a weighted mean. It keeps subnormal numbers, which CPUs may flush to zero, out of
+the sums."""
 
 
 @overload
@@ -154,7 +160,8 @@ def cross_venue_funding(
       ``agg_annualized`` = ``agg_rate_8h * 8760 / 8``.
     - Weights: ``oi_usd[weight_column]`` joined on (venue, instrument). With ``oi_usd=None`` every
       row weighs 1 (``weighting = "equal"``). A row whose weight is null, missing from ``oi_usd``,
-      non-finite or <= 0 is **left out of the weighted mean** (it still appears in ``venues`` and
+      non-finite or below :data:`MIN_WEIGHT` (1e-300, i.e. not positive) is **left out of the
+      weighted mean** (it still appears in ``venues`` and
       in the spread); ``weight_coverage`` is the share of the asset's rows that had a usable
       weight. When no row of an asset has a usable weight the asset falls back to equal weights
       and ``weighting`` says ``"equal"`` (otherwise ``"oi"``, or the name of ``weight_column``).
@@ -196,7 +203,7 @@ def cross_venue_funding(
             "venue", "instrument", pl.col(weight_column).cast(pl.Float64).alias("weight")
         ).unique(subset=["venue", "instrument"], keep="last")
         venues = venues.join(w, on=["venue", "instrument"], how="left")
-    usable = pl.col("weight").is_finite() & (pl.col("weight") > 0)
+    usable = pl.col("weight").is_finite() & (pl.col("weight") >= MIN_WEIGHT)
     w_ok = pl.when(usable).then(pl.col("weight")).otherwise(None)
     venues = venues.with_columns(pl.when(usable).then(pl.col("weight")).alias("weight"))
     ordered = venues.sort(["asset", "venue", "instrument"])
@@ -205,7 +212,10 @@ def cross_venue_funding(
         .agg(
             pl.len().alias("n_venues"),
             (w_ok.is_not_null().sum() / pl.len()).alias("weight_coverage"),
-            ((w_ok * pl.col("rate_8h")).sum() / w_ok.sum()).alias("_wmean"),
+            # weights scaled by the asset's largest, so tiny weights cannot underflow to 0/0
+            ((w_ok / w_ok.max() * pl.col("rate_8h")).sum() / (w_ok / w_ok.max()).sum()).alias(
+                "_wmean"
+            ),
             pl.col("rate_8h").mean().alias("_mean"),
             (pl.col("rate_8h").max() - pl.col("rate_8h").min()).alias("spread_8h"),
             pl.col("venue").get(pl.col("rate_8h").arg_max()).alias("high_venue"),
@@ -397,7 +407,9 @@ def aggregate_funding(
     t = pl.col("ts") if grid_h is None else pl.col("ts").dt.truncate(f"{int(grid_h * 3600)}s")
     r8 = rate_8h_equivalent(pl.col("rate"), pl.col("interval_h"))
     w = pl.lit(1.0) if weight_column is None else pl.col(weight_column).cast(pl.Float64)
-    w_ok = pl.when(w.is_finite() & (w > 0)).then(w).otherwise(0.0)
+    usable = pl.when(w.is_finite() & (w >= MIN_WEIGHT)).then(w).otherwise(0.0)
+    # scaled by the largest weight so sums of tiny weights cannot underflow
+    w_ok = usable / pl.when(usable.max() > 0).then(usable.max()).otherwise(1.0)
     return (
         frame.lazy()
         .select(
