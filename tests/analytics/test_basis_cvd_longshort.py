@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -242,3 +243,35 @@ def test_cvd_price_divergence_never_reaches_into_another_series() -> None:
     assert out.filter(pl.col("venue") == "aaa")["cdiv_divergence"][40] == "bearish"
     assert out.filter(pl.col("venue") == "bbb")["cdiv_divergence"].null_count() == 18
     assert out.filter(pl.col("venue") == "bbb")["cdiv_prior_ts"].null_count() == 18
+
+
+def test_basis_carry_cross_checked_against_duckdb_and_python_dates() -> None:
+    # Independent: the 7-day mean by a DuckDB RANGE window (whole hours, so (t-168h, t] equals
+    # [t-167h, t]); the futures annualisation by Python datetime arithmetic.
+    rng = np.random.default_rng(9)
+    hours = np.sort(rng.choice(24 * 30, size=200, replace=False))
+    frame = pl.DataFrame(
+        {
+            "venue": "bybit",
+            "instrument": "BTC-USDT-PERP",
+            "ts": [_h(int(h)) for h in hours],
+            "rate": rng.normal(0.0001, 0.0002, 200),
+            "interval_h": 8.0,
+        }
+    )
+    ours = basis_trade_carry(frame)
+    con = duckdb.connect()
+    con.register("f", frame.to_arrow())
+    ref = con.sql(
+        """SELECT avg(rate) OVER (ORDER BY ts RANGE BETWEEN INTERVAL 167 HOURS PRECEDING
+                                  AND CURRENT ROW) AS m FROM f ORDER BY ts"""
+    ).fetchall()
+    np.testing.assert_allclose(ours["mean_rate_8h"].to_numpy(), [r[0] for r in ref], rtol=1e-12)
+    np.testing.assert_allclose(ours["carry_annualized"].to_numpy(), [r[0] * 1095 for r in ref])
+
+    expiry = datetime(2025, 6, 27, 8, tzinfo=UTC)
+    fut = pl.DataFrame(
+        {"ts": [T0], "expiry_ts": [expiry], "future_px": [104.0], "spot_px": [100.0]}
+    )
+    h = (expiry - T0).total_seconds() / 3600
+    assert dated_basis(fut)["basis_annualized"][0] == pytest.approx(0.04 * 8760 / h)
