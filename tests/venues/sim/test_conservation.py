@@ -124,3 +124,41 @@ def test_closed_positions_paid_the_funding_of_every_settlement_they_held(
     j = life.join(paid, on="position_id", how="left").fill_null(0.0)
     assert (j["expected"] != 0).sum() > 50
     np.testing.assert_allclose(j["funding_paid_usd"], j["expected"], rtol=1e-9, atol=1e-6)
+
+
+def test_no_position_outlived_a_mark_that_crossed_its_liquidation_price(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    # Every mark price a bar shows was checked against the open positions, so a position still
+    # open (or closed by its owner) never saw a mark bar beyond its liquidation price in the
+    # hours strictly between its opening hour and its closing hour.
+    pos = default_run["sim_positions"].filter(pl.col("agent") != "market_maker")
+    opened = pos.filter(event="open").select(
+        "venue", "instrument", "position_id", "side", "liquidation_px",
+        pl.col("ts").dt.truncate("1h").alias("h0"),
+    )  # fmt: skip
+    ends = pos.filter(pl.col("event").is_in(["close", "liquidated"])).select(
+        "venue", "instrument", "position_id", "event", pl.col("ts").dt.truncate("1h").alias("h1")
+    )
+    life = (
+        opened.join(ends, on=["venue", "instrument", "position_id"], how="left")
+        .filter(pl.col("event").is_null() | (pl.col("event") == "close"))
+        .drop_nulls("liquidation_px")
+        .sample(3000, seed=5)
+    )
+    mark = (
+        default_run["ohlcv"]
+        .filter(kind="mark")
+        .select("venue", "instrument", pl.col("ts").alias("hour"), "h", "l")
+    )
+    seen = life.join(mark, on=["venue", "instrument"]).filter(
+        pl.col("hour") > pl.col("h0"),
+        pl.col("h1").is_null() | (pl.col("hour") < pl.col("h1")),
+    )
+    assert seen.height > 10_000
+    crossed = seen.filter(
+        pl.when(pl.col("side") == "long")
+        .then(pl.col("l") <= pl.col("liquidation_px"))
+        .otherwise(pl.col("h") >= pl.col("liquidation_px"))
+    )
+    assert crossed.height == 0, crossed.head()

@@ -93,5 +93,29 @@ def test_cascade_hours_are_climax_volume_bars(
     # Climax: volume a multiple of its trailing 20-hour average (the playbook's 5-10x at the
     # largest ones).
     ratio = top["volume"] / top["avg20"]
-    assert ratio.median() > 2.0
+    assert ratio.median() > 2.5
     assert ratio.max() > 5.0
+
+
+def test_cascades_reverse_within_the_same_or_next_bar(default_run: dict[str, pl.DataFrame]) -> None:
+    # The playbook: the reversal from a climax "often retraces 50-70% of the cascade move within
+    # the same or next candle". Retraced share = best recovery (this bar's close or the next
+    # bar's extreme) from the cascade bar's extreme, over the bar's move from its open.
+    bars = (
+        default_run["ohlcv"]
+        .filter(pl.col("instrument").str.ends_with("-PERP"), kind="trade")
+        .sort("ts")
+        .with_columns(
+            nh=pl.col("h").shift(-1).over("venue", "instrument"),
+            nl=pl.col("l").shift(-1).over("venue", "instrument"),
+        )
+        .rename({"ts": "hour"})
+    )
+    top = cascade_hours(default_run, 10).join(bars, on=["venue", "instrument", "hour"])
+    retraced = (
+        pl.when(pl.col("long_usd") > pl.col("short_usd"))
+        .then((pl.max_horizontal("c", "nh") - pl.col("l")) / (pl.col("o") - pl.col("l")))
+        .otherwise((pl.col("h") - pl.min_horizontal("c", "nl")) / (pl.col("h") - pl.col("o")))
+    )
+    assert top.height == 10
+    assert top.select(retraced.median()).item() > 0.5

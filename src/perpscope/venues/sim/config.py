@@ -76,6 +76,9 @@ class MarketParams:
         trend_usd: trend followers' spot flow per step at full momentum signal.
         revert_usd: mean reverters' spot flow per step at a full deviation signal.
         arb_frac: share of a cross-venue spot price gap arbitraged away per step.
+        dip_threshold: move from the last hour's average (log) beyond which opportunistic
+            traders fade it.
+        dip_frac: share of that excess move they trade back per step.
         mm_recentre: share of the gap to its fair price the market maker's quotes close per step.
         mm_skew: premium the market maker quotes per unit of its inventory / perp depth.
         hedge_ratio: share of its perp inventory change the market maker hedges on spot.
@@ -86,6 +89,8 @@ class MarketParams:
         size_median_usd: median notional of a position (log-normal) at BTC scale.
         size_sigma: log-normal sigma of position notionals.
         hold_mean_h: mean holding time (exponential), hours.
+        take_profit_roe: median return on margin (log-normal, sigma 0.5) at which a position
+            takes profit (1.0 = +100%: a 20x position closes after a 5% move its way).
         funding_exit: per settlement, probability scale that a position paying funding closes
             (per 0.1% per 8h paid above the interest rate).
         shocks: large spot orders at fixed times.
@@ -100,16 +105,19 @@ class MarketParams:
     trend_usd: float = 6.0e4
     revert_usd: float = 8.0e4
     arb_frac: float = 0.6
+    dip_threshold: float = 0.006
+    dip_frac: float = 0.15
     mm_recentre: float = 0.7
     mm_skew: float = 0.05
     hedge_ratio: float = 0.6
-    open_rate: float = 0.35
+    open_rate: float = 0.2
     mix: tuple[float, float, float] = (0.4, 0.2, 0.4)
     long_bias: float = 0.0
     leverage_weights: tuple[float, ...] = (0.12, 0.25, 0.2, 0.13, 0.14, 0.06, 0.1)
     size_median_usd: float = 6.0e4
     size_sigma: float = 1.1
-    hold_mean_h: float = 36.0
+    hold_mean_h: float = 72.0
+    take_profit_roe: float = 1.0
     funding_exit: float = 0.15
     shocks: tuple[Shock, ...] = ()
 

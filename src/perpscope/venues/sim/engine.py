@@ -7,7 +7,8 @@ that length and one 5-minute step updates all markets at once. Leveraged positio
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
 2. trading activity reacts to the last move (traders get busier after large moves);
 3. spot orders: noise traders, trend followers, mean reverters, large scheduled orders (presets);
-4. perp orders: positions closing (holding time over, or funding too costly) and opening;
+4. perp orders: positions closing (take-profit hit, holding time over, or funding too costly)
+   and opening;
 5. the net perp order consumes the market maker's book; the maker hedges on spot;
 6. spot orders consume spot depth; arbitrageurs close cross-venue spot gaps; the index is the
    average spot price across venues;
@@ -48,10 +49,10 @@ class _Order(NamedTuple):
     kind: int = 0
     leverage: float = 0.0
     hold_steps: int = 0
+    take_profit_roe: float = 0.0
 
 
 _SIGMA_REF = 0.0012  # a normal 5-minute absolute log move, to start the running mean
-_MAX_ROUNDS = 8  # liquidation rounds per step
 _POPULATIONS = 5  # noise, trend, mean-reversion (spot), market maker, arbitrageurs
 
 
@@ -86,6 +87,8 @@ class _State:
     house_id: np.ndarray
     thr_long: np.ndarray
     thr_short: np.ndarray
+    tp_long: np.ndarray  # lowest take-profit price of the open longs (may be stale-low)
+    tp_short: np.ndarray  # highest take-profit price of the open shorts (may be stale-high)
     activity: np.ndarray  # per asset
     log_activity: np.ndarray
     abs_ret_ema: np.ndarray  # a week's mean absolute step return
@@ -139,6 +142,8 @@ class _Engine:
             house_id=np.full(self.n_m, -1, np.int64),
             thr_long=z.copy(),
             thr_short=np.full(self.n_m, np.inf),
+            tp_long=np.full(self.n_m, np.inf),
+            tp_short=z.copy(),
             activity=np.ones(self.n_a),
             log_activity=np.zeros(self.n_a),
             abs_ret_ema=np.full(self.n_a, _SIGMA_REF),
@@ -210,11 +215,11 @@ class _Engine:
         s.log_activity = p.activity_rho * s.log_activity + p.activity_kick * surprise
         s.log_activity = np.clip(s.log_activity + p.attention_vol * self.attention[t], -1.5, 2.5)
         s.activity = np.exp(s.log_activity)
+        self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
         perp_usd, traded = self._perp_orders(t)
         self._execute(t, perp_usd, spot_usd, traded)
-        if self.cfg.liquidations:
-            self._liquidate(t)
+        self._liquidate(t)
         self._requote()
         prem = s.mid / s.index - 1.0
         s.prem_ema += 0.3 * (prem - s.prem_ema)
@@ -223,6 +228,7 @@ class _Engine:
         rec["prem"][t] = prem
         rec["accrual_rate"][t] = funding_rate(self.prem_sum / self.prem_n, self.m_interval_h)
         self._track()
+        self._liquidate(t)
         for k in ("perp", "mark", "index", "spot"):
             rec[f"{k}_c"][t] = self._level(k)
             rec[f"{k}_h"][t] = self._hi[k]
@@ -243,8 +249,10 @@ class _Engine:
             return self.mark()
         return {"perp": s.mid, "index": s.index, "spot": s.spot}[k]
 
-    def _track(self) -> None:
-        for k in self._hi:
+    def _track(self, keys: tuple[str, ...] = ("perp", "mark", "index", "spot")) -> None:
+        """Widen the step's high/low with the current prices (only after a liquidation check,
+        so that every mark price a bar shows was checked against the liquidation prices)."""
+        for k in keys:
             v = self._level(k)
             np.maximum(self._hi[k], v, out=self._hi[k])
             np.minimum(self._lo[k], v, out=self._lo[k])
@@ -255,6 +263,11 @@ class _Engine:
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)[a]
         dev = np.tanh((np.log(s.index[:: self.n_v]) - s.anchor) / 0.03)[a]
         usd = p.noise_usd * noise + p.trend_usd * mom - p.revert_usd * dev
+        # Opportunistic traders buy a sharp drop (sell a spike) beyond a threshold from the
+        # last hour's average: the resting orders that absorb a cascade's climax.
+        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
+        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
+        usd = usd - (p.dip_frac * excess * p.depth_spot_usd)[a]
         usd = usd + self.shock_usd[t] / self.n_v
         return np.asarray(usd * self.scale)
 
@@ -263,6 +276,7 @@ class _Engine:
         s, p, b = self.s, self.p, self.book
         usd = np.zeros(self.n_m)
         trades: list[_Order] = []
+        self._take_profits(t)
         for i in dict.fromkeys(self.closing.pop(t, [])):  # once each, in order
             if b.alive[i] and b.close_step[i] == t:
                 m = int(b.market[i])
@@ -288,13 +302,32 @@ class _Engine:
         w = np.asarray(p.leverage_weights)
         lev = np.asarray(LEVERAGE_CHOICES)[rng.choice(len(w), size=total, p=w / w.sum())]
         hold = 1 + rng.exponential(p.hold_mean_h * STEPS_PER_HOUR, total).astype(np.int64)
+        roe = np.exp(rng.normal(np.log(p.take_profit_roe), 0.5, total))
         for j in range(total):
             m = int(mkts[j])
-            lv = float(lev[j])
             q = float(side[j] * notional[j] / s.mid[m])
             usd[m] += q * s.mid[m]
-            trades.append(_Order(-1, m, q, int(kinds[j]), lv, int(hold[j])))
+            trades.append(_Order(-1, m, q, int(kinds[j]), float(lev[j]), int(hold[j]), roe[j]))
         return usd, trades
+
+    def _take_profits(self, t: int) -> None:
+        """Schedule for this step the closes of positions whose take-profit the last price hit."""
+        s, b = self.s, self.book
+        hit = np.flatnonzero((s.mid >= s.tp_long) | (s.mid <= s.tp_short))
+        if hit.size == 0:
+            return
+        ids = b.open_ids()
+        ids = ids[np.isin(b.market[ids], hit)]
+        mk = b.market[ids]
+        long_ = b.side[ids] > 0
+        done = np.where(long_, b.tp[ids] <= s.mid[mk], b.tp[ids] >= s.mid[mk])
+        for m in hit.tolist():
+            keep = (mk == m) & ~done
+            s.tp_long[m] = b.tp[ids[keep & long_]].min(initial=np.inf)
+            s.tp_short[m] = b.tp[ids[keep & ~long_]].max(initial=0.0)
+        if done.any():
+            b.close_step[ids[done]] = t
+            self.closing.setdefault(t, []).extend(ids[done].tolist())
 
     def _execute(
         self, t: int, perp_usd: np.ndarray, spot_usd: np.ndarray, trades: list[_Order]
@@ -302,7 +335,7 @@ class _Engine:
         s, b, rec = self.s, self.book, self.rec.series
         new_mid, fill = consume_depth(s.mid, perp_usd, self.dp)
         s.mid = new_mid
-        self._track()
+        self._track(("perp",))
         closes: list[int] = []
         close_px: list[float] = []
         for o in trades:
@@ -313,12 +346,17 @@ class _Engine:
                 close_px.append(px)
             else:
                 end = t + o.hold_steps
-                i = b.open(t, m, 1 if q > 0 else -1, abs(q), px, o.leverage, o.kind, end)
+                i = b.open(
+                    t, m, 1 if q > 0 else -1, abs(q), px, o.leverage, o.kind, end,
+                    o.take_profit_roe,
+                )  # fmt: skip
                 self.closing.setdefault(end, []).append(i)
                 if q > 0:
                     s.thr_long[m] = max(s.thr_long[m], b.liq[i])
+                    s.tp_long[m] = min(s.tp_long[m], b.tp[i])
                 else:
                     s.thr_short[m] = min(s.thr_short[m], b.liq[i])
+                    s.tp_short[m] = max(s.tp_short[m], b.tp[i])
                 rec["opens"][t, m] += 1
             self._house(m, -q, px)
             vol = "buy_base" if q > 0 else "sell_base"
@@ -360,8 +398,16 @@ class _Engine:
         s.house_qty[m] = q1
 
     def _liquidate(self, t: int) -> None:
+        """Force-close, round after round, every position whose liquidation price the mark crossed.
+
+        Each round's market orders consume the perp book and, through the market maker's hedge,
+        spot depth, moving the index and the mark: the next round may find more positions.
+        Off (``SimConfig.liquidations=False``), crossed positions are left open.
+        """
+        if not self.cfg.liquidations:
+            return
         s, b, rec = self.s, self.book, self.rec.series
-        for _ in range(_MAX_ROUNDS):
+        while True:  # each round liquidates at least one position, so this ends
             mark = self.mark()
             hit = np.flatnonzero((mark <= s.thr_long) | (mark >= s.thr_short))
             if hit.size == 0:
@@ -383,7 +429,7 @@ class _Engine:
             usd = np.zeros(self.n_m)
             np.add.at(usd, b.market[gone], q * s.mid[b.market[gone]])
             s.mid, fill = consume_depth(s.mid, usd, self.dp)
-            self._track()
+            self._track(("perp",))
             b.close(t, gone, fill[b.market[gone]], liquidated=True)
             for i, qi in zip(gone.tolist(), q.tolist(), strict=True):
                 m = int(b.market[i])
@@ -396,7 +442,6 @@ class _Engine:
         skew = np.clip(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02, 0.02)
         target = np.log(s.index * (1.0 + skew))
         s.mid = np.exp(np.log(s.mid) + p.mm_recentre * (target - np.log(s.mid)))
-        self._track()
 
     def run(self) -> None:
         for t in range(self.steps):

@@ -8,6 +8,7 @@ a real position. Every open, close and liquidation is recorded as a ground-truth
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +90,7 @@ class PositionBook:
     close_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     leverage: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     events: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,7 +108,7 @@ class PositionBook:
         self.market, self.side, self.qty = ext(self.market), ext(self.side), ext(self.qty)
         self.entry, self.liq, self.alive = ext(self.entry), ext(self.liq), ext(self.alive)
         self.funding, self.close_step = ext(self.funding), ext(self.close_step)
-        self.kind, self.leverage = ext(self.kind), ext(self.leverage)
+        self.kind, self.leverage, self.tp = ext(self.kind), ext(self.leverage), ext(self.tp)
         self.capacity = cap
 
     def open(
@@ -119,10 +121,12 @@ class PositionBook:
         leverage: float,
         kind: int,
         close_step: int,
+        take_profit_roe: float = math.inf,
     ) -> int:
         """Open a position (its liquidation price from the risk module) and log the event.
 
-        The leverage is capped at the largest the tier of the position's notional allows.
+        The leverage is capped at the largest the tier of the position's notional allows. The
+        take-profit price is where the position's return on margin reaches ``take_profit_roe``.
         """
         leverage = min(leverage, max_leverage(qty * entry_px))
         if self.n == self.capacity:
@@ -132,6 +136,7 @@ class PositionBook:
         self.market[i], self.side[i], self.qty[i], self.entry[i] = market, side, qty, entry_px
         self.leverage[i], self.kind[i], self.close_step[i] = leverage, kind, close_step
         self.liq[i] = position_liquidation_px(side, entry_px, qty, leverage)
+        self.tp[i] = max(entry_px * (1.0 + side * take_profit_roe / leverage), 0.0)
         self.alive[i] = True
         self.n_open += 1
         self.funding[i] = 0.0
