@@ -114,3 +114,25 @@ def test_binance_bybit_spread_matches_numpy_on_aligned_settlements() -> None:
             (pl.col("spread_8h").abs() >= 0.0003 - 1e-12).mean().alias("alert")
         )
         assert by_year.height == 3
+
+
+def test_spread_figures_in_the_docs() -> None:
+    # docs/methodology.md, "Binance minus Bybit funding spread": share of 8h periods at or above
+    # the 0.03% alert and the correlation of the two venues, per year (numpy on the history).
+    expected = {
+        ("BTC", 2021): (0.2776, 0.674),
+        ("BTC", 2022): (0.0219, 0.415),
+        ("ETH", 2022): (0.0082, 0.831),
+        ("ETH", 2023): (0.0055, 0.720),
+    }
+    for asset in ("BTC", "ETH"):
+        frame = pl.concat([_load(asset, "binance"), _load(asset, "bybit")])
+        spread = cross_venue_spread_history(frame, "binance", "bybit")
+        for (a, year), (share, corr) in expected.items():
+            if a != asset:
+                continue
+            part = spread.filter(pl.col("period").dt.year() == year)
+            s = part["spread_8h"].to_numpy()
+            assert np.mean(np.abs(s) >= 0.0003 - 1e-12) == pytest.approx(share, abs=5e-4)
+            r = np.corrcoef(part["rate_8h_a"].to_numpy(), part["rate_8h_b"].to_numpy())[0, 1]
+            assert r == pytest.approx(corr, abs=5e-4)
