@@ -64,13 +64,12 @@ class Recorder:
     markets: int
     series: dict[str, np.ndarray] = field(default_factory=dict)
     settlements: list[tuple[int, int, float, float, float]] = field(default_factory=list)
-    house_ids: int = 0
     agent_steps: int = 0
 
     def __post_init__(self) -> None:
         names = [f"{s}_{x}" for s in ("perp", "mark", "index", "spot") for x in "ohlc"]
         names += ["prem", "buy_base", "sell_base", "spot_vol_base", "house_qty", "house_entry"]
-        names += ["house_funding", "house_id", "accrual_rate", "opens"]
+        names += ["house_funding", "accrual_rate"]
         self.series = {n: np.zeros((self.steps, self.markets)) for n in names}
 
 
@@ -84,7 +83,6 @@ class _State:
     house_qty: np.ndarray
     house_entry: np.ndarray
     house_funding: np.ndarray
-    house_id: np.ndarray
     thr_long: np.ndarray
     thr_short: np.ndarray
     tp_long: np.ndarray  # lowest take-profit price of the open longs (may be stale-low)
@@ -139,7 +137,6 @@ class _Engine:
             house_qty=z.copy(),
             house_entry=z.copy(),
             house_funding=z.copy(),
-            house_id=np.full(self.n_m, -1, np.int64),
             thr_long=z.copy(),
             thr_short=np.full(self.n_m, np.inf),
             tp_long=np.full(self.n_m, np.inf),
@@ -236,7 +233,6 @@ class _Engine:
         rec["house_qty"][t] = s.house_qty
         rec["house_entry"][t] = s.house_entry
         rec["house_funding"][t] = s.house_funding
-        rec["house_id"][t] = s.house_id
         log_idx = np.log(s.index[:: self.n_v])
         s.last_ret = log_idx - log_idx0
         s.ema_fast += (log_idx - s.ema_fast) / 12.0
@@ -357,7 +353,6 @@ class _Engine:
                 else:
                     s.thr_short[m] = min(s.thr_short[m], b.liq[i])
                     s.tp_short[m] = max(s.tp_short[m], b.tp[i])
-                rec["opens"][t, m] += 1
             self._house(m, -q, px)
             vol = "buy_base" if q > 0 else "sell_base"
             rec[vol][t, m] += abs(q)
@@ -389,12 +384,10 @@ class _Engine:
         if q0 == 0.0 or (q1 != 0.0 and np.sign(q1) != np.sign(q0)):
             s.house_entry[m] = px if q1 != 0.0 else 0.0
             s.house_funding[m] = 0.0
-            s.house_id[m] = self.rec.house_ids if q1 != 0.0 else -1
-            self.rec.house_ids += q1 != 0.0
         elif abs(q1) > abs(q0):
             s.house_entry[m] = (abs(q0) * s.house_entry[m] + abs(dq) * px) / abs(q1)
         elif q1 == 0.0:
-            s.house_entry[m], s.house_id[m], s.house_funding[m] = 0.0, -1, 0.0
+            s.house_entry[m], s.house_funding[m] = 0.0, 0.0
         s.house_qty[m] = q1
 
     def _liquidate(self, t: int) -> None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perpscope.risk._checks import PositionSide
-from perpscope.risk.liquidation_price import (
+from perpscope.risk import (
     LiqVenue,
+    PositionSide,
     PositionSpec,
     Tier,
     check_tiers,
