@@ -177,6 +177,8 @@ def test_venue_share_concentration_and_migration() -> None:
     assert last["top_venue"][0] == "okx"
     # Bybit 22% -> 30% of OI; binance -25%, bybit +36% -> migration.
     assert last["share_change"].to_list() == pytest.approx([-0.1, 0.08, 0.02])
+    # HHI then: 0.4^2 + 0.22^2 + 0.38^2 = 0.3528; now 0.34 -> concentration fell by 0.0128.
+    assert last["hhi_change"][0] == pytest.approx(0.34 - 0.3528)
     assert last["migration"].all()
 
 

@@ -323,13 +323,15 @@ def venue_oi_share(
 
     Rules: per (asset, venue, period of ``grid_h`` hours) the venue's OI is the sum over its
     instruments of their last ``oi_usd`` in the period; ``share`` = venue OI / asset OI; ``hhi`` =
-    sum of squared shares (1 = one venue holds everything); ``share_change`` and
-    ``venue_oi_change`` compare with the same period ``horizon_h`` earlier; ``migration`` (per
+    sum of squared shares (1 = one venue holds everything); ``share_change``, ``hhi_change``
+    (concentration change) and ``venue_oi_change`` compare with the same period ``horizon_h``
+    earlier; ``migration`` (per
     asset and period) = some venue's OI fell by >= ``migration_threshold`` while another's rose
     by >= it.
 
     Returns:
-        ``asset venue period oi_usd share hhi top_venue share_change venue_oi_change migration``
+        ``asset venue period oi_usd share hhi top_venue share_change venue_oi_change migration
+        hhi_change``
         sorted by asset, period, venue.
     """
     require_columns(oi, ("venue", "instrument", "ts", "oi_usd"), "venue_oi_share")
@@ -367,9 +369,16 @@ def venue_oi_share(
     migration = ((ch <= -migration_threshold).any() & (ch >= migration_threshold).any()).over(
         "asset", "period"
     )
+    hhi_then = (
+        per.select("asset", (pl.col("period") + hours(horizon_h)).alias("period"), "hhi")
+        .unique(subset=["asset", "period"])
+        .rename({"hhi": "_hhi0"})
+    )
     return (
         out.with_columns(migration.alias("migration"))
-        .drop("_share0", "_oi0")
+        .join(hhi_then, on=["asset", "period"], how="left")
+        .with_columns((pl.col("hhi") - pl.col("_hhi0")).alias("hhi_change"))
+        .drop("_share0", "_oi0", "_hhi0")
         .sort("asset", "period", "venue")
     )
 

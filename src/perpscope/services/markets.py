@@ -302,7 +302,9 @@ def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> p
     return (
         latest.with_columns(asset_expr().alias("asset"))
         .join(
-            share.select("asset", "venue", "share", "share_change", "migration"),
+            share.select(
+                "asset", "venue", "share", "share_change", "hhi", "hhi_change", "migration"
+            ),
             on=["asset", "venue"],
             how="left",
         )
@@ -322,6 +324,8 @@ def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> p
             "oi_percentile",
             "share",
             "share_change",
+            "hhi",
+            "hhi_change",
             "migration",
             "price_change_24h",
             "quadrant",
