@@ -6,7 +6,8 @@ that length and one 5-minute step updates all markets at once. Leveraged positio
 
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
 2. trading activity reacts to the last move (traders get busier after large moves);
-3. spot orders: noise traders, trend followers, mean reverters, large scheduled orders (presets);
+3. spot orders: noise traders, trend followers, mean reverters, opportunistic traders fading
+   sharp moves, large scheduled orders (presets);
 4. perp orders: positions closing (take-profit hit, holding time over, or funding too costly)
    and opening;
 5. the net perp order consumes the market maker's book; the maker hedges on spot;
@@ -16,6 +17,9 @@ that length and one 5-minute step updates all markets at once. Leveraged positio
    which moves price (and through the hedge, the index and the mark) and may liquidate more;
 8. the market maker re-quotes toward the index, skewed by its inventory (crowded longs leave it
    short, so it quotes a premium: that premium is what funding charges).
+
+The liquidation engine also runs at the start of the step and after the re-quote, so every mark
+price recorded in a candle's high or low has been checked against every open position.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class _Order(NamedTuple):
 
 
 _SIGMA_REF = 0.0012  # a normal 5-minute absolute log move, to start the running mean
-_POPULATIONS = 5  # noise, trend, mean-reversion (spot), market maker, arbitrageurs
+_POPULATIONS = 6  # noise, trend, mean reversion, opportunistic, arbitrageurs, market maker
 
 
 @dataclass
