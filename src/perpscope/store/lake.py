@@ -73,8 +73,8 @@ class Lake:
     Constructing a Lake touches nothing on disk; the directory is created by the first write.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
 
     # ----------------------------------------------------------------------------- metadata
 
