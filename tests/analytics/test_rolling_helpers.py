@@ -85,9 +85,9 @@ def test_normalised_funding_adds_the_8h_and_annual_rates() -> None:
     assert out["annualized"][0] == pytest.approx(0.219)
 
 
-def test_parallel_percentile_equals_the_one_pass_expression() -> None:
-    # Seven series of uneven length; chunks of >= 50 rows force the threaded path when polars
-    # has two or more threads. The result must equal the single expression, row for row.
+def test_kernel_percentile_equals_the_one_pass_expression() -> None:
+    # Seven series of uneven length through the compiled kernel; the result must equal the
+    # single polars expression, row for row.
     rng = np.random.default_rng(5)
     parts = []
     for k, n in enumerate([40, 90, 10, 120, 60, 75, 33]):
@@ -102,7 +102,7 @@ def test_parallel_percentile_equals_the_one_pass_expression() -> None:
             )
         )
     frame = pl.concat(parts).with_columns(series_id(["venue", "instrument"]).alias("_sid"))
-    threaded = add_rolling_percentile(frame, "x", "p", window_h=24, min_rows_per_chunk=50)
+    threaded = add_rolling_percentile(frame, "x", "p", window_h=24)
     one_pass = frame.with_columns(rolling_percentile(pl.col("x"), "ts", 24, ["_sid"]).alias("p"))
     assert threaded["p"].to_list() == one_pass["p"].to_list()
     assert threaded.columns == [*frame.columns, "p"]
