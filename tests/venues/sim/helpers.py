@@ -57,3 +57,37 @@ def cascade_hours(tables: dict[str, pl.DataFrame], top: int) -> pl.DataFrame:
         .sort("liq_usd", "venue", "instrument", "hour", descending=True)
         .head(top)
     )
+
+
+def cascade_bars(
+    tables: dict[str, pl.DataFrame], top: int, min_oi_share: float = 0.01
+) -> pl.DataFrame:
+    """The ``top`` largest cascades, one row each: the hour of the cascade with most liquidations.
+
+    A cascade is a run of consecutive hours of one market (venue, perp) in each of which the
+    liquidated notional is at least ``min_oi_share`` of the market's open interest at the
+    hour's start (the OI snapshot stamped at that hour). Its bar is its hour with the most
+    liquidated notional; cascades are ranked by that notional. Unlike :func:`cascade_hours`,
+    two hours of one cascade never both count.
+    """
+    oi = tables["open_interest"].select("venue", "instrument", pl.col("ts").alias("hour"), "oi_usd")
+    hours = (
+        cascade_hours(tables, tables["liquidations"].height)
+        .join(oi, on=["venue", "instrument", "hour"])
+        .filter(pl.col("liq_usd") >= min_oi_share * pl.col("oi_usd"))
+        .sort("venue", "instrument", "hour")
+        .with_columns(
+            new=(pl.col("hour").diff() != pl.duration(hours=1))
+            .fill_null(True)
+            .over("venue", "instrument")
+        )
+        .with_columns(cascade=pl.col("new").cum_sum().over("venue", "instrument"))
+    )
+    return (
+        hours.sort("liq_usd", "hour", descending=True)
+        .group_by("venue", "instrument", "cascade")
+        .agg(pl.all().first())
+        .sort("liq_usd", "venue", "instrument", descending=True)
+        .head(top)
+        .drop("new", "cascade")
+    )

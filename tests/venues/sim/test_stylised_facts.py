@@ -6,7 +6,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.venues.sim.helpers import cascade_hours, excess_kurtosis, hourly_returns, rate_8h
+from tests.venues.sim.helpers import (
+    cascade_bars,
+    cascade_hours,
+    excess_kurtosis,
+    hourly_returns,
+    rate_8h,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +125,57 @@ def test_cascades_reverse_within_the_same_or_next_bar(default_run: dict[str, pl.
     )
     assert top.height == 10
     assert top.select(retraced.median()).item() > 0.5
+
+
+def _perp_bars(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return (
+        tables["ohlcv"]
+        .filter(pl.col("instrument").str.ends_with("-PERP"), kind="trade")
+        .sort("ts")
+        .with_columns(
+            avg20=pl.col("volume").rolling_mean(20).shift(1).over("venue", "instrument"),
+        )
+        .rename({"ts": "hour"})
+    )
+
+
+def test_most_cascade_bars_have_a_reversal_wick_and_climax_volume(
+    default_run: dict[str, pl.DataFrame],
+) -> None:
+    # The playbook's climax: "a high-volume spike candle with an extended wick" where forced
+    # orders were absorbed, "a volume spike that is 5-10x the trailing hourly average" and "an
+    # immediate reversal candle (long lower wick for a sell cascade, long upper wick for a buy
+    # cascade)". Cascade bars as defined in helpers.cascade_bars (one per cascade: its hour
+    # with the most liquidated notional), the 20 largest of the run.
+    top = cascade_bars(default_run, 20).join(
+        _perp_bars(default_run), on=["venue", "instrument", "hour"]
+    )
+    assert top.height == 20
+    # Reversal wick: the share of the bar's range by which the close sits back from the
+    # extreme the cascade drove it to (from the low for a sell cascade, the high for a buy
+    # cascade). 30% is a visible wick: a close in the middle third of the range or beyond,
+    # not a bar that closes at its extreme (a hammer's wick is 2/3 of the range; the existing
+    # reversal test reads the 50-70% retrace over this bar and the next).
+    sell = pl.col("long_usd") > pl.col("short_usd")
+    wick = top.select(
+        pl.when(sell)
+        .then((pl.col("c") - pl.col("l")) / (pl.col("h") - pl.col("l")))
+        .otherwise((pl.col("h") - pl.col("c")) / (pl.col("h") - pl.col("l")))
+    ).to_series()
+    assert (wick >= 0.3).mean() >= 0.6
+    # Climax volume: at least 5x the average of the 20 bars before it.
+    ratio = top["volume"] / top["avg20"]
+    assert (ratio >= 5.0).mean() >= 0.6
+
+
+def test_forced_orders_are_counted_in_traded_volume(default_run: dict[str, pl.DataFrame]) -> None:
+    # Every liquidation is a market order on the perp: a bar's volume is at least the base
+    # quantity liquidated in its hour (the rest is the traders' own orders).
+    liq = (
+        default_run["liquidations"]
+        .group_by("venue", "instrument", pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(pl.col("qty_base").sum().alias("liq_base"))
+    )
+    j = liq.join(_perp_bars(default_run), on=["venue", "instrument", "hour"], how="left")
+    assert j["volume"].null_count() == 0
+    assert (j["volume"] >= j["liq_base"] * (1 - 1e-12)).all()

@@ -93,6 +93,26 @@ class MarketParams:
             takes profit (1.0 = +100%: a 20x position closes after a 5% move its way).
         funding_exit: per settlement, probability scale that a position paying funding closes
             (per 0.1% per 8h paid above the interest rate).
+        absorb_share: liquidity providers watching the liquidation feed trade back this share
+            of each asset's forced notional (summed over venues) on spot.
+        absorb_speed: share of that pending trade they execute per step, the first tranche in
+            the step of the forced orders.
+        absorb_unwind_h: they unwind the inventory so absorbed at 1 / this many hours per hour.
+        cover_frac: while the feed is hot, winning-side traders in profit close (short covering
+            into a long flush) for ``cover_frac x hot x`` the step's forced notional (per-step
+            probability capped at 0.5); ``hot`` in [0, 1] is defined by ``feed_*`` below.
+        capitulate_frac: the same for losing-side traders closing before they are liquidated.
+        dip_boost: while the feed is hot, opportunistic traders fade the excess move beyond
+            ``dip_threshold`` harder: ``dip_boost x heat`` of it per step (on spot).
+        feed_memory: per-step decay of the feed's memory of forced notional (per asset).
+        feed_unit: ``heat`` = remembered forced notional / (``depth_spot_usd x feed_unit``) at
+            BTC scale, i.e. in units of the flow that moves spot by ``feed_unit``.
+        feed_cap: the largest ``heat``; ``hot = (heat - 1) / (feed_cap - 1)`` clipped to [0, 1],
+            so small liquidations draw no crowd.
+        thin_frac: each liquidation round thins the maker's perp book by a factor
+            ``exp(-thin_frac x forced notional / normal depth)``, down to ``thin_floor``.
+        thin_floor: the thinnest the maker's perp book gets, as a share of its normal depth.
+        refill: share of the missing perp depth the market maker puts back per step.
         shocks: large spot orders at fixed times.
     """
 
@@ -119,6 +139,18 @@ class MarketParams:
     hold_mean_h: float = 72.0
     take_profit_roe: float = 1.0
     funding_exit: float = 0.15
+    absorb_share: float = 0.3
+    absorb_speed: float = 0.8
+    absorb_unwind_h: float = 24.0
+    cover_frac: float = 1.5
+    capitulate_frac: float = 1.0
+    dip_boost: float = 0.7
+    feed_memory: float = 0.7
+    feed_unit: float = 0.0025
+    feed_cap: float = 4.0
+    thin_frac: float = 3.0
+    thin_floor: float = 0.4
+    refill: float = 0.3
     shocks: tuple[Shock, ...] = ()
 
     def __post_init__(self) -> None:

@@ -13,8 +13,13 @@ that length and one 5-minute step updates all markets at once. Leveraged positio
 5. the net perp order consumes the market maker's book; the maker hedges on spot;
 6. spot orders consume spot depth; arbitrageurs close cross-venue spot gaps; the index is the
    average spot price across venues;
-7. liquidation rounds: positions whose liquidation price the mark crossed are closed at market,
-   which moves price (and through the hedge, the index and the mark) and may liquidate more;
+7. liquidation rounds: positions whose liquidation price the mark crossed are closed at market
+   on a book that thins with each round (and refills over the next steps), which moves price
+   (and through the hedge, the index and the mark) and may liquidate more;
+   then the traders who watch the liquidation feed answer within the same step: liquidity
+   providers buy back (sell back) part of the forced flow, opportunistic traders fade the move
+   harder, winners cover and losers capitulate (:meth:`_Engine._respond`); the bar has already
+   recorded the forced orders' extreme, so this is the reversal wick inside the bar;
 8. the market maker re-quotes toward the index, skewed by its inventory (crowded longs leave it
    short, so it quotes a premium: that premium is what funding charges).
 
@@ -98,6 +103,11 @@ class _State:
     ema_slow: np.ndarray
     anchor: np.ndarray
     last_ret: np.ndarray
+    forced_usd: np.ndarray  # signed forced (liquidation) notional not yet answered, per market
+    absorb_pending: np.ndarray  # per asset: USD the liquidity providers still mean to trade
+    absorb_inv: np.ndarray  # per asset: USD of inventory they absorbed and will unwind
+    depth_mult: np.ndarray  # per market: the maker's perp depth as a share of its normal depth
+    forced_recent: np.ndarray  # per asset: decaying sum of |forced notional| (USD at BTC scale)
 
 
 class _Engine:
@@ -152,6 +162,11 @@ class _Engine:
             ema_slow=lp.copy(),
             anchor=lp.copy(),
             last_ret=np.zeros(self.n_a),
+            forced_usd=z.copy(),
+            absorb_pending=np.zeros(self.n_a),
+            absorb_inv=np.zeros(self.n_a),
+            depth_mult=np.ones(self.n_m),
+            forced_recent=np.zeros(self.n_a),
         )
         self.prem_sum = np.zeros(self.n_m)
         self.prem_n = np.zeros(self.n_m)
@@ -216,10 +231,13 @@ class _Engine:
         s.log_activity = p.activity_rho * s.log_activity + p.activity_kick * surprise
         s.log_activity = np.clip(s.log_activity + p.attention_vol * self.attention[t], -1.5, 2.5)
         s.activity = np.exp(s.log_activity)
+        s.depth_mult += p.refill * (1.0 - s.depth_mult)
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
         perp_usd, traded = self._perp_orders(t)
         self._execute(t, perp_usd, spot_usd, traded)
+        self._liquidate(t)
+        self._respond(t)
         self._liquidate(t)
         self._requote()
         prem = s.mid / s.index - 1.0
@@ -332,8 +350,13 @@ class _Engine:
     def _execute(
         self, t: int, perp_usd: np.ndarray, spot_usd: np.ndarray, trades: list[_Order]
     ) -> None:
+        """Fill the perp orders on the maker's book, then the spot orders and the maker's hedge."""
+        self._fill(t, perp_usd, trades)
+        self._spot(t, spot_usd + self.p.hedge_ratio * perp_usd)
+
+    def _fill(self, t: int, perp_usd: np.ndarray, trades: list[_Order]) -> None:
         s, b, rec = self.s, self.book, self.rec.series
-        new_mid, fill = consume_depth(s.mid, perp_usd, self.dp)
+        new_mid, fill = consume_depth(s.mid, perp_usd, self.dp * s.depth_mult)
         s.mid = new_mid
         self._track(("perp",))
         closes: list[int] = []
@@ -362,7 +385,6 @@ class _Engine:
             rec[vol][t, m] += abs(q)
         if closes:
             b.close(t, np.asarray(closes), np.asarray(close_px), liquidated=False)
-        self._spot(t, spot_usd + self.p.hedge_ratio * perp_usd)
 
     def _spot(self, t: int, usd: np.ndarray) -> None:
         s = self.s
@@ -425,14 +447,78 @@ class _Engine:
             q = -(b.side[gone] * b.qty[gone]).astype(float)
             usd = np.zeros(self.n_m)
             np.add.at(usd, b.market[gone], q * s.mid[b.market[gone]])
-            s.mid, fill = consume_depth(s.mid, usd, self.dp)
+            s.mid, fill = consume_depth(s.mid, usd, self.dp * s.depth_mult)
             self._track(("perp",))
+            s.forced_usd += usd
+            thin = np.exp(-self.p.thin_frac * np.abs(usd) / self.dp)
+            s.depth_mult = np.maximum(s.depth_mult * thin, self.p.thin_floor)
             b.close(t, gone, fill[b.market[gone]], liquidated=True)
             for i, qi in zip(gone.tolist(), q.tolist(), strict=True):
                 m = int(b.market[i])
                 self._house(m, -qi, float(fill[m]))
                 rec["buy_base" if qi > 0 else "sell_base"][t, m] += abs(qi)
             self._spot(t, self.p.hedge_ratio * usd)
+
+    def _respond(self, t: int) -> None:
+        """Traders who watch the liquidation feed answer the forced orders within minutes.
+
+        Runs right after a step's liquidation rounds, so the bar has already recorded the
+        forced orders' extreme; what these traders do is the reversal inside the same bar.
+
+        * Liquidity providers trade back ``absorb_share`` of each asset's forced notional on
+          spot, ``absorb_speed`` of what is left each step (the first tranche now), and unwind
+          that inventory over about ``absorb_unwind_h`` hours.
+        * The feed's ``heat`` (recent forced notional per asset) makes opportunistic traders
+          fade the move beyond ``dip_threshold`` from the last hour's average harder.
+        * While the feed is hot, winners in profit close into the cascade (short covering into
+          a long flush) and losers close before they are liquidated (capitulation).
+        """
+        s, p, b = self.s, self.p, self.book
+        forced = s.forced_usd
+        s.forced_usd = np.zeros(self.n_m)
+        s.absorb_pending -= p.absorb_share * forced.reshape(self.n_a, self.n_v).sum(axis=1)
+        order = p.absorb_speed * s.absorb_pending
+        s.absorb_pending -= order
+        unwind = s.absorb_inv / (p.absorb_unwind_h * STEPS_PER_HOUR)
+        s.absorb_inv += order - unwind
+        spot_usd = np.repeat((order - unwind) / self.n_v, self.n_v)
+        # Opportunistic traders fade the move from the last hour's average harder while the
+        # liquidation feed shows forced orders (the move is forced, not informed).
+        size = self.scale[:: self.n_v]
+        per_asset = np.abs(forced).reshape(self.n_a, self.n_v).sum(axis=1) / size
+        s.forced_recent = p.feed_memory * s.forced_recent + per_asset
+        heat = np.minimum(s.forced_recent / (p.depth_spot_usd * p.feed_unit), p.feed_cap)
+        hot = np.clip((heat - 1.0) / (p.feed_cap - 1.0), 0.0, 1.0)[self.asset_of]
+        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
+        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
+        fade = p.dip_boost * heat * excess * p.depth_spot_usd * size
+        spot_usd -= np.repeat(fade / self.n_v, self.n_v)
+        perp_usd = np.zeros(self.n_m)
+        trades: list[_Order] = []
+        hit = np.flatnonzero(forced != 0.0)
+        if hit.size:
+            ids = b.open_ids()
+            ids = ids[np.isin(b.market[ids], hit)]
+            mk = b.market[ids]
+            side = b.side[ids]
+            winner = side == np.sign(forced[mk])
+            in_profit = side * (s.mid[mk] - b.entry[ids]) > 0
+            group = np.where(winner & in_profit, 0, np.where(~winner & ~in_profit, 1, 2))
+            usd_in = b.qty[ids] * s.mid[mk]
+            prob = np.zeros(ids.size)
+            for g, frac in ((0, p.cover_frac), (1, p.capitulate_frac)):
+                sel = group == g
+                open_usd = np.bincount(mk[sel], usd_in[sel], minlength=self.n_m)
+                want = frac * hot * np.abs(forced) / np.maximum(open_usd, 1.0)
+                prob[sel] = np.minimum(want, 0.5)[mk[sel]]
+            for i in ids[self.rng_exit.random(ids.size) < prob].tolist():
+                m = int(b.market[i])
+                q = -float(b.side[i] * b.qty[i])
+                perp_usd[m] += q * s.mid[m]
+                trades.append(_Order(i, m, q))
+        if trades:
+            self._fill(t, perp_usd, trades)
+        self._spot(t, spot_usd + p.hedge_ratio * perp_usd)
 
     def _requote(self) -> None:
         s, p = self.s, self.p
