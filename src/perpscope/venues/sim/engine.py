@@ -62,7 +62,8 @@ class _Order(NamedTuple):
 
 
 _SIGMA_REF = 0.0012  # a normal 5-minute absolute log move, to start the running mean
-_POPULATIONS = 6  # noise, trend, mean reversion, opportunistic, arbitrageurs, market maker
+# noise, trend, mean reversion, opportunistic, arbitrageurs, liquidity providers, market maker
+_POPULATIONS = 7
 
 
 @dataclass
@@ -530,7 +531,7 @@ class _Engine:
         for t in range(self.steps):
             self.settle(t)
             self.step(t)
-            # every open position is a trader deciding to hold; five populations per market
+            # every open position is a trader deciding to hold; seven populations per market
             self.rec.agent_steps += _POPULATIONS * self.n_m + self.book.n_open
         self._time_left = np.zeros(self.n_m)
         self.settle(self.steps)
