@@ -163,6 +163,18 @@ def test_most_cascade_bars_have_a_reversal_wick_and_climax_volume(
         .otherwise((pl.col("h") - pl.col("c")) / (pl.col("h") - pl.col("l")))
     ).to_series()
     assert (wick >= 0.3).mean() >= 0.6
+    # Not only the perp book's own bounce: the index (spot) bar of the same hour reverses too.
+    index = top.select("venue", "instrument", "hour", "long_usd", "short_usd").join(
+        default_run["ohlcv"].filter(kind="index").rename({"ts": "hour"}),
+        on=["venue", "instrument", "hour"],
+    )
+    index_wick = index.select(
+        pl.when(sell)
+        .then((pl.col("c") - pl.col("l")) / (pl.col("h") - pl.col("l")))
+        .otherwise((pl.col("h") - pl.col("c")) / (pl.col("h") - pl.col("l")))
+    ).to_series()
+    assert index.height == 20
+    assert (index_wick >= 0.3).mean() >= 0.6
     # Climax volume: at least 5x the average of the 20 bars before it.
     ratio = top["volume"] / top["avg20"]
     assert (ratio >= 5.0).mean() >= 0.6
