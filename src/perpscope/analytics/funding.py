@@ -410,22 +410,32 @@ def aggregate_funding(
     usable = pl.when(w.is_finite() & (w >= MIN_WEIGHT)).then(w).otherwise(0.0)
     # scaled by the largest weight so sums of tiny weights cannot underflow
     w_ok = usable / pl.when(usable.max() > 0).then(usable.max()).otherwise(1.0)
+    # Group on integer keys (an asset code per distinct instrument, the time's integer value):
+    # hashing them is several times cheaper than hashing the strings of every row.
+    names = frame.select(pl.col("instrument").unique().sort())
+    codes = names.with_columns(asset_expr().alias("asset")).with_columns(
+        pl.col("asset").rank("dense").cast(pl.Int32).alias("_code")
+    )
+    assets = codes.select("_code", "asset").unique("_code")
     return (
         frame.lazy()
         .select(
-            asset_expr().alias("asset"),
+            pl.col("instrument")
+            .replace_strict(codes["instrument"], codes["_code"], return_dtype=pl.Int32)
+            .alias("_code"),
             t.alias("ts"),
             r8.alias("_r8"),
             w_ok.alias("_w"),
             (w_ok * r8).alias("_wr"),
         )
-        .group_by("asset", "ts")
+        .group_by("_code", "ts")
         .agg(
             pl.len().alias("n_venues"),
             pl.col("_wr").sum(),
             pl.col("_w").sum(),
             pl.col("_r8").mean().alias("_m"),
         )
+        .join(assets.lazy(), on="_code")
         .with_columns(
             pl.when(pl.col("_w") > 0)
             .then(pl.col("_wr") / pl.col("_w"))
@@ -433,7 +443,7 @@ def aggregate_funding(
             .alias("agg_rate_8h")
         )
         .with_columns(annualized_rate(pl.col("agg_rate_8h"), 8.0).alias("agg_annualized"))
-        .drop("_wr", "_w", "_m")
+        .select("asset", "ts", "n_venues", "agg_rate_8h", "agg_annualized")
         .sort("asset", "ts")
         .collect()
     )
