@@ -383,3 +383,15 @@ def test_public_api_all_is_complete() -> None:
     }
     assert set(perpscope.__all__) == public
     assert json.dumps(sorted(perpscope.__all__))  # every name is a plain string
+
+
+def test_wide_tables_turn_on_their_side_to_fit_the_terminal(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    cols = ", ".join(f"{i}.123456 AS wide_column_{i}" for i in range(12))
+    res = cli("--store", str(tmp_path), "sql", f"SELECT {cols}")
+    assert res.code == 0
+    lines = res.out.splitlines()
+    # one line per column (the header names are rows now), each within the terminal width
+    assert sum("wide_column_" in line for line in lines) == 12
+    from perpscope.cli._common import out_console
+
+    assert max(len(line) for line in lines) <= out_console.width

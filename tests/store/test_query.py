@@ -172,3 +172,11 @@ def test_cli_sql_csv(lake: Lake, cli) -> None:  # type: ignore[no-untyped-def]
         "binance,0.0001",
         "bybit,0.0002",
     ]
+
+
+def test_cli_csv_keeps_full_precision_and_table_rounds_for_the_screen(lake: Lake, cli) -> None:  # type: ignore[no-untyped-def]
+    q = "SELECT 0.000425212861123::DOUBLE AS x"
+    csv_out = cli("--store", str(lake.root), "sql", q, "--format", "csv")
+    assert csv_out.out.splitlines() == ["x", "0.000425212861123"]
+    table_out = cli("--store", str(lake.root), "sql", q)
+    assert "0.000425213" in table_out.out

@@ -107,13 +107,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, precise: bool = False) -> str:
+    """Text of one value: full precision for CSV, six significant digits for the screen."""
     if value is None:
         return ""
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
-        return f"{value:.10g}"
+        return repr(value) if precise else f"{value:.6g}"
     j = to_jsonable(value)
     return j if isinstance(j, str) else json.dumps(j)
 
@@ -151,15 +152,42 @@ def emit(
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_cell(r.get(c)) for c in columns] for r in rows])
+        writer.writerows([[_cell(r.get(c), precise=True) for c in columns] for r in rows])
         sys.stdout.write(buf.getvalue())
         return
-    table = Table(title=title, show_lines=False)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in columns])
-    out_console.print(table)
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    out_console.print(_table(columns, cells, title))
+
+
+_TRANSPOSE_MAX_ROWS = 6
+
+
+def _table(columns: list[str], cells: list[list[str]], title: str | None) -> Table:
+    """A rich table; too wide for the terminal, it turns on its side (one column per row)."""
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    if sum(w + 3 for w in widths) + 1 <= out_console.width or len(columns) < 3:
+        table = Table(title=title, title_justify="left")
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        return table
+    if len(cells) <= _TRANSPOSE_MAX_ROWS:
+        table = Table(title=title, title_justify="left")
+        table.add_column("field", style="bold")
+        for k in range(len(cells)):
+            table.add_column(f"#{k + 1}", overflow="fold")
+        for i, c in enumerate(columns):
+            table.add_row(c, *[row[i] for row in cells])
+        return table
+    # many wide rows: one record per row, as psql's expanded display does
+    table = Table(title=title, title_justify="left", show_header=False, show_lines=True)
+    table.add_column("record", style="dim")
+    table.add_column("fields", overflow="fold")
+    for k, row in enumerate(cells, start=1):
+        text = "\n".join(f"{c}: {v}" for c, v in zip(columns, row, strict=True))
+        table.add_row(f"#{k}", text)
+    return table
 
 
 def emit_import_report(report: ImportReport, fmt: Format) -> None:
