@@ -290,3 +290,17 @@ def test_reader_process_sees_only_whole_batches_while_another_process_writes(
     reads = int(reader.stdout.split()[-1])
     assert reads > 5
     assert Lake(root).read("funding").height == 40 * size
+
+
+def test_info_from_log_statistics_equals_a_full_scan(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "s")
+    lake.ingest("funding", funding_rows(0, 50))
+    lake.ingest("funding", funding_rows(100, 20, instrument="ETH-USDT-PERP"))
+    lake.ingest("funding", funding_rows(40, 30))  # 20 new rows, a third file
+    (info,) = lake.info()
+    frame = lake.read("funding")  # independent: scan every row
+    assert info.rows == frame.height == 90
+    assert info.first_ts == frame["ts"].min()
+    assert info.last_ts == frame["ts"].max()
+    assert info.files == 3
+    assert info.version == 2

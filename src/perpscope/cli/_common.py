@@ -115,6 +115,11 @@ def _cell(value: Any, *, precise: bool = False) -> str:
         if not math.isfinite(value):
             return ""
         return repr(value) if precise else f"{value:.6g}"
+    if isinstance(value, datetime) and not precise:
+        utc = value.astimezone(UTC)
+        if utc.second == 0 and utc.microsecond == 0:
+            return utc.strftime("%Y-%m-%d %H:%MZ")
+        return utc.isoformat(sep=" ").replace("+00:00", "Z")
     j = to_jsonable(value)
     return j if isinstance(j, str) else json.dumps(j)
 
@@ -163,9 +168,10 @@ _TRANSPOSE_MAX_ROWS = 6
 
 
 def _table(columns: list[str], cells: list[list[str]], title: str | None) -> Table:
-    """A rich table; too wide for the terminal, it turns on its side (one column per row)."""
+    """A rich table; far too wide for the terminal, it turns on its side (one column per row)."""
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    if sum(w + 3 for w in widths) + 1 <= out_console.width or len(columns) < 3:
+    # a little too wide is fine (cells wrap); far too wide is unreadable, so turn it
+    if sum(w + 3 for w in widths) + 1 <= out_console.width * 1.4 or len(columns) < 3:
         table = Table(title=title, title_justify="left")
         for c in columns:
             table.add_column(c, overflow="fold")
