@@ -171,8 +171,13 @@ def _table(columns: list[str], cells: list[list[str]], title: str | None) -> Tab
     """A rich table; far too wide for the terminal, it turns on its side (one column per row)."""
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     # a little too wide is fine (cells wrap); far too wide is unreadable, so turn it
-    if not cells or sum(w + 3 for w in widths) + 1 <= out_console.width * 1.4 or len(columns) < 3:
-        table = Table(title=title, title_justify="left", caption=None if cells else "no rows")
+    if not cells:
+        table = Table(title=title, title_justify="left", show_header=False, box=None)
+        table.add_column("empty")
+        table.add_row(f"no rows (columns: {', '.join(columns)})")
+        return table
+    if sum(w + 3 for w in widths) + 1 <= out_console.width * 1.4 or len(columns) < 3:
+        table = Table(title=title, title_justify="left")
         for c in columns:
             table.add_column(c, overflow="fold")
         for row in cells:
