@@ -180,3 +180,11 @@ def test_cli_csv_keeps_full_precision_and_table_rounds_for_the_screen(lake: Lake
     assert csv_out.out.splitlines() == ["x", "0.000425212861123"]
     table_out = cli("--store", str(lake.root), "sql", q)
     assert "0.000425213" in table_out.out
+
+
+def test_cli_sql_without_a_store_runs_and_says_the_tables_are_empty(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("--store", str(tmp_path / "none"), "sql", "SELECT count(*) AS n FROM funding",
+              "--format", "json")  # fmt: skip
+    assert res.code == 0
+    assert res.json() == [{"n": 0}]
+    assert "no store at" in res.err

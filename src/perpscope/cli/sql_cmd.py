@@ -39,6 +39,11 @@ def sql(
     """
     st = state(ctx)
     wb = st.config.workbench
+    if not st.lake().exists():
+        err_console.print(
+            f"note: no store at {st.store_path}; every table is empty "
+            "(run 'perpscope demo', an import or a backfill first)"
+        )
     result = run_query(
         st.lake(),
         query,
