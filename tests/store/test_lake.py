@@ -93,7 +93,9 @@ def test_missing_required_column_null_key_and_naive_time_are_refused(tmp_path: P
     assert not lake.has_table("funding")
 
 
-def test_every_table_is_stored_with_the_schema_of_domain_schema(tmp_path: Path) -> None:
+def test_every_table_is_stored_with_the_schema_of_domain_schema_and_ingest_is_idempotent(
+    tmp_path: Path,
+) -> None:
     lake = Lake(tmp_path / "s")
     for name, spec in TABLES.items():
         row = {}
@@ -107,6 +109,9 @@ def test_every_table_is_stored_with_the_schema_of_domain_schema(tmp_path: Path) 
             else:
                 row[col.name] = pa.array([1], type=col.type)
         lake.ingest(name, pa.table(row))
+        version = DeltaTable(str(lake.table_path(name))).version()
+        assert lake.ingest(name, pa.table(row)).rows_written == 0, name  # idempotent on every table
+        assert DeltaTable(str(lake.table_path(name))).version() == version, name
     for name, spec in TABLES.items():
         stored = DeltaTable(str(lake.table_path(name))).to_pyarrow_dataset().schema
         assert [(f.name, f.type) for f in stored] == [(f.name, f.type) for f in spec.schema], name
