@@ -309,3 +309,34 @@ def test_info_from_log_statistics_equals_a_full_scan(tmp_path: Path) -> None:
     assert info.last_ts == frame["ts"].max()
     assert info.files == 3
     assert info.version == 2
+
+
+_INIT_RACE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from perpscope.store.lake import Lake
+    start = float(sys.argv[2])
+    while time.time() < start:
+        pass
+    for k in range(300):
+        Lake(Path(sys.argv[1]) / str(k)).init()
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_creating_the_same_store_at_once_all_succeed(tmp_path: Path) -> None:
+    # Regression: a shared temp-file name for the marker made one creator fail with ENOENT.
+    # Six processes create the same 300 stores in the same order, at the same moment.
+    for attempt in range(2):
+        root = tmp_path / f"s{attempt}"
+        start = time.time() + 1.0
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _INIT_RACE, str(root), str(start)])
+            for _ in range(6)
+        ]
+        assert [p.wait(timeout=60) for p in procs] == [0] * 6
+        for k in range(300):
+            assert Lake(root / str(k)).marker() == {"format": 1, "demo": False}
+            assert [p.name for p in (root / str(k)).iterdir() if p.name.endswith(".tmp")] == []

@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,7 +105,9 @@ class Lake:
             (self.root / ".locks").mkdir(exist_ok=True)
             marker = self.root / _MARKER
             if not marker.exists():
-                tmp = marker.with_suffix(".tmp")
+                # a temp name of this process's own: processes creating one store at once must
+                # not rename each other's temp file away (the marker's content is the same)
+                tmp = marker.with_name(f".{_MARKER}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
                 tmp.write_text(json.dumps({"format": 1, "demo": demo}), encoding="utf-8")
                 tmp.replace(marker)
         except OSError as exc:
