@@ -3,6 +3,12 @@
 ``shared_data`` gives the directory of real market data (``../shared/data`` beside the repo, or
 ``$PERPSCOPE_SHARED_DATA``). Outside CI a test that needs it skips with the reason; with
 ``PERPSCOPE_REQUIRE_SHARED=1`` (set by ``.ci/run``) it fails instead.
+
+Every hypothesis test runs under one profile, ``perpscope``, registered and loaded here: no
+deadline (a deadline is a timing assertion, and timing belongs in ``bench/`` only), no "too slow"
+health check (also a timing check), and under ``CI`` derandomized (same examples every run, no
+example database) with the reproduction blob printed on failure. Tests may lower or raise
+``max_examples`` with ``@settings``; they never set a deadline.
 """
 
 from __future__ import annotations
@@ -11,8 +17,37 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+HYPOTHESIS_PROFILE = "perpscope"
+
+
+def running_in_ci() -> bool:
+    """Whether the ``CI`` environment variable is set (to anything but empty, 0 or false)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+if running_in_ci():
+    settings.register_profile(
+        HYPOTHESIS_PROFILE,
+        deadline=None,
+        max_examples=100,
+        derandomize=True,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+else:
+    settings.register_profile(
+        HYPOTHESIS_PROFILE,
+        deadline=None,
+        max_examples=100,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 def shared_data_dir() -> Path:

@@ -39,7 +39,7 @@ def test_norm_cdf_is_symmetric_to_one_ulp() -> None:
     assert norm_cdf(-8.0) > 0  # the lower tail does not cancel to zero
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     fwd=st.floats(100.0, 100_000.0),
     moneyness=st.floats(0.3, 3.0),
@@ -56,7 +56,7 @@ def test_put_call_parity_holds(
     assert abs((call - put) - math.exp(-rate * t) * (fwd - strike)) < 1e-9 * max(fwd, strike)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     fwd=st.floats(100.0, 100_000.0),
     moneyness=st.floats(0.5, 2.0),

@@ -184,7 +184,7 @@ def test_accumulated_funding_reproduces_the_playbook_week() -> None:
     assert out["cum_rate"][-1] * 100_000 == pytest.approx(1050.0)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     st.lists(
         st.tuples(

@@ -69,7 +69,7 @@ def test_statistics_constant_series_give_null_zscore_never_nan() -> None:
     assert not out["zscore"].is_nan().any()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(value=st.floats(-0.01, 0.01, allow_nan=False), n=st.integers(1, 40))
 def test_constant_series_property_zscore_null_and_percentile_one(value: float, n: int) -> None:
     out = funding_statistics(_series([value] * n))

@@ -219,7 +219,7 @@ def _brute_force(rows: list[tuple[float, str, float]], spot: float) -> float:
     return min(tied, key=lambda s: (abs(s - spot), s))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     rows=st.lists(
         st.tuples(

@@ -60,7 +60,7 @@ def panels(draw: st.DrawFn) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(panels(), st.sampled_from([1.0, 2.5, 6.0, 24.0]))
 def test_kernel_equals_polars_rolling_rank(frame: pl.DataFrame, window_h: float) -> None:
     ours = add_rolling_percentile(frame, "v", "p", window_h=window_h)["p"].to_list()

@@ -64,7 +64,7 @@ def test_backoff_is_within_half_and_full_ceiling(
     assert ceiling / 2 <= wait <= ceiling
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.integers(10, 200), st.data())
 def test_gaps_count_exactly_the_rows_removed(n: int, data: st.DataObject) -> None:
     removed = data.draw(st.sets(st.integers(1, n - 2), max_size=n // 3))

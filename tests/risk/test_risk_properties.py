@@ -22,7 +22,7 @@ QTYS = st.floats(1e-3, 100.0)
 LEVERAGES = st.floats(1.0, 100.0)
 MMRS = st.floats(0.0, 0.05)
 VENUES = st.sampled_from(list(LiqVenue))
-SETTINGS = settings(max_examples=300, deadline=None)
+SETTINGS = settings(max_examples=300)
 
 
 def _liq(venue: LiqVenue, side: PositionSide, ep: float, q: float, lev: float, mmr: float) -> float:
