@@ -239,6 +239,21 @@ def test_liq_leverage_above_the_stored_tier_maximum_exits_2(
     _assert_usage_error(*res, "above the 100x maximum of tier 2")
 
 
+def test_liq_at_exactly_a_stored_cap_uses_the_tier_the_cap_closes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Binance publishes "0 < Position <= 50,000: 125x": 1 BTC at 50,000 may use 110x (tier 1);
+    # at 50,000.01 it is tier 2 (max 100x) and refused. See tests/risk/test_tier_boundaries.py.
+    _store_binance_tiers(tmp_path / "tiers")
+    args = ["--store", str(tmp_path / "tiers"), "calc", "liq", "--venue", "binance"]
+    args += ["--instrument", "BTC-USDT-PERP", "--side", "long", "--qty", "1", "--leverage", "110"]
+    d = _json(capsys, *args, "--entry", "50000")
+    assert (d["entry_tier"], d["mmr"]) == (1, 0.004)
+    _assert_usage_error(
+        *_run(capsys, *args, "--entry", "50000.01"), "above the 100x maximum of tier 2"
+    )
+
+
 def test_liq_without_tiers_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
     res = _run(
         capsys,

@@ -63,6 +63,41 @@ BINANCE_LEVERAGE_BRACKET: list[dict[str, Any]] = [
     }
 ]
 
+# Binance COIN-M, GET /dapi/v2/leverageBracket (USER_DATA), one symbol; bounds in coin (BTC).
+# The field names are the documented ones, including the documented spelling "qtylFloor".
+# FIXTURE VALUES; cum (in BTC) follows the recursion: 5 x 0.001 = 0.005, 0.005 + 10 x 0.005 = 0.055.
+BINANCE_COINM_LEVERAGE_BRACKET: list[dict[str, Any]] = [
+    {
+        "symbol": "BTCUSD_PERP",
+        "brackets": [
+            {
+                "bracket": 1,
+                "initialLeverage": 125,
+                "qtyCap": 5,
+                "qtylFloor": 0,
+                "maintMarginRatio": 0.004,
+                "cum": 0.0,
+            },
+            {
+                "bracket": 2,
+                "initialLeverage": 100,
+                "qtyCap": 10,
+                "qtylFloor": 5,
+                "maintMarginRatio": 0.005,
+                "cum": 0.005,
+            },
+            {
+                "bracket": 3,
+                "initialLeverage": 50,
+                "qtyCap": 20,
+                "qtylFloor": 10,
+                "maintMarginRatio": 0.01,
+                "cum": 0.055,
+            },
+        ],
+    }
+]
+
 # Bybit v5, GET /v5/market/risk-limit?category=linear&symbol=BTCUSDT. FIXTURE VALUES.
 BYBIT_RISK_LIMIT: dict[str, Any] = {
     "retCode": 0,
@@ -150,6 +185,21 @@ def binance_tiers() -> list[Tier]:
     ]
 
 
+def binance_coinm_tiers() -> list[Tier]:
+    """The Binance COIN-M fixture as tiers (bounds: coin notional, contracts x size / price)."""
+    return [
+        Tier(
+            b["bracket"],
+            float(b["qtylFloor"]),
+            float(b["qtyCap"]),
+            float(b["maintMarginRatio"]),
+            float(b["cum"]),
+            float(b["initialLeverage"]),
+        )
+        for b in BINANCE_COINM_LEVERAGE_BRACKET[0]["brackets"]
+    ]
+
+
 def bybit_tiers() -> list[Tier]:
     """The Bybit fixture as tiers (bounds: position value at entry; floor = previous cap)."""
     out: list[Tier] = []
@@ -184,9 +234,13 @@ def okx_tiers() -> list[Tier]:
 
 
 def mm_binance(notional: float) -> float:
-    """Maintenance margin of a notional under the Binance fixture, found by a plain tier scan."""
+    """Maintenance margin of a notional under the Binance fixture, found by a plain tier scan.
+
+    Binance publishes its brackets as ``floor < Position <= cap`` (see test_tier_boundaries.py),
+    so a notional equal to a cap belongs to the bracket that the cap closes.
+    """
     for b in BINANCE_LEVERAGE_BRACKET[0]["brackets"]:
-        if notional < b["notionalCap"]:
+        if notional <= b["notionalCap"]:
             return notional * b["maintMarginRatio"] - b["cum"]
     last = BINANCE_LEVERAGE_BRACKET[0]["brackets"][-1]
     return notional * last["maintMarginRatio"] - last["cum"]

@@ -93,6 +93,8 @@ class TierBasis(StrEnum):
 class Tier:
     """One maintenance-margin tier: bounds in the venue's :class:`TierBasis` unit.
 
+    The tier holds the amounts in ``(floor, cap]`` (see :func:`tier_for`).
+
     ``maint_amount`` is Binance's ``cum``, Bybit's ``mmDeduction`` (0 for OKX), in the margin
     currency. ``max_leverage`` is the largest leverage allowed in the tier, if known.
     """
@@ -149,19 +151,25 @@ def maint_amounts_by_recursion(tiers: Sequence[Tier]) -> list[float]:
 
 
 def tier_for(tiers: Sequence[Tier], amount: float, *, open_ended: bool = False) -> Tier:
-    """The tier whose ``[floor, cap)`` holds ``amount`` (the last tier also holds its cap).
+    """The tier whose ``(floor, cap]`` holds ``amount``: a bound belongs to the tier below it.
 
-    With ``open_ended`` the last tier also holds anything above its cap.
+    This is every implemented venue's published rule. Binance lists its brackets as
+    ``0 < Position <= 50,000``, ``50,000 < Position <= 250,000``, ... (``notionalFloor`` exclusive,
+    ``notionalCap`` inclusive: a 50,000 notional may use the first bracket's leverage), for COIN-M
+    in coin the same way; Bybit's ``riskLimitValue`` is the largest position value a tier holds;
+    OKX's ``maxSz`` is the largest size of a tier (the next tier starts one contract above it).
+    The first tier also holds anything at or below its floor. With ``open_ended`` the last tier
+    also holds anything above its cap.
 
     Raises:
         ValueError: ``amount`` is above the last tier's cap (and not ``open_ended``).
     """
     ordered = check_tiers(tiers)
     for t in ordered:
-        if amount < t.cap:
+        if amount <= t.cap:
             return t
     last = ordered[-1]
-    if open_ended or amount <= last.cap:
+    if open_ended:
         return last
     raise ValueError(
         f"position size {amount:,.8g} is above the largest tier's cap ({last.cap:,.8g}): "
