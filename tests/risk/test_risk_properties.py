@@ -75,7 +75,7 @@ def test_binance_tiered_closed_form_equals_a_bisection_root(
     # Independent check: bisect the margin balance minus the tiered MM over price.
     notional = ep * q
     tiers = binance_tiers()
-    entry_tier = next(t for t in tiers if notional < t.cap)
+    entry_tier = next(t for t in tiers if notional <= t.cap)  # published: floor < x <= cap
     assume(lev <= (entry_tier.max_leverage or 1e9) and 1 / lev > entry_tier.mmr * 1.01)
     res = liquidation_price(PositionSpec(LiqVenue.BINANCE, side, ep, q, lev), tiers)
     wallet = notional / lev
@@ -113,7 +113,8 @@ def test_size_is_linear_in_equity(
 
 
 @st.composite
-def _plans(draw: st.DrawFn) -> tuple[float, float, list[float], list[float]]:
+def _plans(draw: st.DrawFn) -> tuple[float, float, list[float], list[float], list[float]]:
+    """Entry, stop, targets, scale and the R multiples the targets were built from."""
     entry = draw(st.floats(1.0, 1e5))
     risk = draw(st.floats(1e-3, 0.2)) * entry
     long = draw(st.booleans())
@@ -126,15 +127,20 @@ def _plans(draw: st.DrawFn) -> tuple[float, float, list[float], list[float]]:
     bounds = [0, *cuts, 100]
     scale = [float(bounds[i + 1] - bounds[i]) for i in range(n)]
     stop = entry - risk if long else entry + risk
-    return entry, stop, targets, scale
+    return entry, stop, targets, scale, rs
 
 
 @SETTINGS
 @given(_plans())
 def test_blended_r_of_a_full_fill_equals_the_weighted_r_multiples(
-    plan: tuple[float, float, list[float], list[float]],
+    plan: tuple[float, float, list[float], list[float], list[float]],
 ) -> None:
-    entry, stop, targets, scale = plan
+    # Independent: the targets were placed at known R multiples (cumulative steps of risk), and R
+    # is (target - entry) / (entry - stop) on either side; neither uses the code's r_multiples.
+    entry, stop, targets, scale, rs = plan
+    by_hand = [(t - entry) / (entry - stop) for t in targets]
+    assert by_hand == pytest.approx(rs, rel=1e-6)
     res = scale_out(entry, stop, targets, scale)
-    weighted = sum(w * r for w, r in zip(scale, res.r_multiples, strict=True)) / 100
+    assert res.r_multiples == pytest.approx(by_hand, rel=1e-9, abs=1e-12)
+    weighted = sum(w * r for w, r in zip(scale, by_hand, strict=True)) / 100
     assert res.blended_r == pytest.approx(weighted, rel=1e-9, abs=1e-12)
