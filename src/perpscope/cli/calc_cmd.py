@@ -1,7 +1,9 @@
 """``perpscope calc``: pre-trade calculators (liquidation, size, targets, funding, Kelly, basis).
 
 Rates, ratios and probabilities are fractions (``--rate 0.0005``, ``--mmr 0.005``,
-``--win-rate 0.6``); only ``--risk-pct``, ``--scale`` and ``--max-risk-pct`` are percents.
+``--win-rate 0.6``); only ``--risk-pct``, ``--scale`` and ``--max-risk-pct`` are percents, and
+``--rate`` also takes an explicit percent (``0.05%``). Validation lives in the services and
+``perpscope.risk``; a bad value is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -184,7 +186,9 @@ def targets(
 @app.command("funding")
 def funding(
     notional: Annotated[float, typer.Option("--notional", help="Position notional.")],
-    rate: Annotated[float, typer.Option("--rate", help="Funding rate per interval (0.0005).")],
+    rate: Annotated[
+        str, typer.Option("--rate", help="Funding rate per interval: 0.0005 or 0.05%.")
+    ],
     interval_h: Annotated[float, typer.Option("--interval-h", help="Funding interval, hours.")],
     days: Annotated[float, typer.Option("--days", help="Holding period in days.")],
     side: Annotated[str, typer.Option("--side", help="long | short.")] = "long",
@@ -212,9 +216,12 @@ def kelly(
         Path | None, typer.Option("--trades-file", help="Trade results, one per line.")
     ] = None,
     multiple: Annotated[
-        float, typer.Option("--multiple", help="Fraction of Kelly to risk (0.5 = half).")
+        float, typer.Option("--multiple", help="Fraction of Kelly to risk, at most 1 (0.5 = half).")
     ] = 0.5,
     equity: Annotated[float | None, typer.Option("--equity", help="Equity, for risk_usd.")] = None,
+    max_risk_pct: Annotated[
+        float, typer.Option("--max-risk-pct", help="Cap on risk per trade in percent (2).")
+    ] = 2.0,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Full and fractional Kelly from a win rate and payoff, or from a trade list."""
@@ -226,9 +233,14 @@ def kelly(
     elif trades_file is not None:
         results = calc.read_trades_file(trades_file)
     record = calc.kelly_sizing(
-        win_rate=win_rate, payoff=payoff, trades_r=results, multiple=multiple, equity_usd=equity
+        win_rate=win_rate,
+        payoff=payoff,
+        trades_r=results,
+        multiple=multiple,
+        equity_usd=equity,
+        max_risk_pct=max_risk_pct,
     )
-    _show(record, fmt, "kelly")
+    _show(record, fmt, "kelly", record["warning"])
 
 
 @app.command("basis")
@@ -237,7 +249,7 @@ def basis(
     spot: Annotated[float, typer.Option("--spot", help="Spot notional (= the short's notional).")],
     leverage: Annotated[float, typer.Option("--leverage", help="Leverage of the short.")],
     rate: Annotated[
-        float | None, typer.Option("--rate", help="Funding rate per interval (0.0005).")
+        str | None, typer.Option("--rate", help="Funding rate per interval: 0.0005 or 0.05%.")
     ] = None,
     interval_h: Annotated[float, typer.Option("--interval-h", help="Funding interval.")] = 8.0,
     buffer: Annotated[

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from perpscope import __version__
 from perpscope.cli import (
@@ -121,7 +122,8 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="perpscope", standalone_mode=False)
     except PerpscopeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        # The message may quote user input ("[/x]"): escape it so rich never parses it as markup.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

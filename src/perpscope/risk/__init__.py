@@ -1,12 +1,13 @@
 """Pure risk maths: liquidation prices, sizing, funding carry, targets, Kelly, basis, buckets.
 
 Imports only ``perpscope.domain``, numpy and polars (import-linter enforces it). Invalid input
-raises ``ValueError`` with one clear sentence; the services turn it into a usage error.
+raises :class:`InvalidInput` (a ``ValueError``) with one clear sentence; the services turn it into
+a usage error.
 """
 
 from __future__ import annotations
 
-from perpscope.risk._checks import PositionSide
+from perpscope.risk._checks import MAX_VENUE_LEVERAGE, InvalidInput, PositionSide, venue_leverage
 from perpscope.risk.basis import BasisPlan, plan_basis_trade
 from perpscope.risk.bucket import BucketResult, correlation_bucket
 from perpscope.risk.carry import (
@@ -16,7 +17,13 @@ from perpscope.risk.carry import (
     funding_carry,
     funding_payment,
 )
-from perpscope.risk.kelly import KellyResult, kelly, kelly_fraction, stats_from_trades
+from perpscope.risk.kelly import (
+    DEFAULT_MAX_RISK_PCT,
+    KellyResult,
+    kelly,
+    kelly_fraction,
+    stats_from_trades,
+)
 from perpscope.risk.liquidation_price import (
     LiquidationResult,
     LiqVenue,
@@ -37,11 +44,14 @@ from perpscope.risk.sizing import SizeResult, infer_side, position_size, stop_fr
 from perpscope.risk.targets import DEFAULT_SCALE_PCT, ScaleOutResult, r_multiple, scale_out
 
 __all__ = [
+    "DEFAULT_MAX_RISK_PCT",
     "DEFAULT_SCALE_PCT",
     "HOURS_PER_YEAR",
+    "MAX_VENUE_LEVERAGE",
     "BasisPlan",
     "BucketResult",
     "FundingCarry",
+    "InvalidInput",
     "KellyResult",
     "LiqVenue",
     "LiquidationResult",
@@ -73,4 +83,5 @@ __all__ = [
     "stop_from_atr",
     "tier_basis",
     "tier_for",
+    "venue_leverage",
 ]

@@ -13,9 +13,10 @@ notional at mark / leverage) - 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from perpscope.risk._checks import finite, non_negative, positive
+from perpscope.risk._checks import InvalidInput, finite, non_negative, positive
 from perpscope.risk.carry import HOURS_PER_YEAR
 
 __all__ = ["BasisPlan", "plan_basis_trade"]
@@ -89,18 +90,22 @@ def plan_basis_trade(
     basis_usd = None
     if spot_px is not None or perp_px is not None:
         if spot_px is None or perp_px is None:
-            raise ValueError("the entry basis needs both the spot and the perpetual entry price")
+            raise InvalidInput("the entry basis needs both the spot and the perpetual entry price")
         positive("spot price", spot_px)
         positive("perpetual price", perp_px)
         basis_usd = (perp_px - spot_px) * spot_usd / spot_px
     balance, required = margin + buffer, margin
     if mark_px is not None:
         if perp_px is None:
-            raise ValueError("the margin at a mark price needs the perpetual's entry price")
+            raise InvalidInput("the margin at a mark price needs the perpetual's entry price")
         positive("mark price", mark_px)
         qty = spot_usd / perp_px
         balance += qty * (perp_px - mark_px)
         required = qty * mark_px / leverage
+    if not (required > 0 and math.isfinite(required) and math.isfinite(balance)):
+        raise InvalidInput(
+            "the margin at the mark price is out of range: check the notional and the prices"
+        )
     ratio = balance / required - 1.0
     signals = []
     rate_8h = rate * 8.0 / interval_h

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perpscope.risk._checks import finite, positive
+from perpscope.risk._checks import InvalidInput, finite, positive
 
 __all__ = ["BucketResult", "correlation_bucket"]
 
@@ -42,17 +42,17 @@ def correlation_bucket(
             that the combined variance is negative.
     """
     if not risks_usd:
-        raise ValueError("give the risk of at least one position")
+        raise InvalidInput("give the risk of at least one position")
     for r in risks_usd:
         positive("position risk", r)
     finite("correlation", correlation)
     if not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"correlation must be between -1 and 1, got {correlation:g}")
+        raise InvalidInput(f"correlation must be between -1 and 1, got {correlation:g}")
     total = sum(risks_usd)
     squares = sum(r * r for r in risks_usd)
     var = squares + correlation * (total * total - squares)
     if var < -1e-9 * total * total:
-        raise ValueError(
+        raise InvalidInput(
             f"a correlation of {correlation:g} is impossible for {len(risks_usd)} positions"
         )
     combined = math.sqrt(max(var, 0.0))

@@ -11,7 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perpscope.risk._checks import PositionSide, finite, non_negative, positive, side_sign
+from perpscope.risk._checks import (
+    InvalidInput,
+    PositionSide,
+    finite,
+    non_negative,
+    positive,
+    side_sign,
+)
 
 __all__ = ["HOURS_PER_YEAR", "FundingCarry", "annualized_rate", "funding_carry", "funding_payment"]
 
@@ -67,7 +74,13 @@ def funding_carry(
     non_negative("days", days)
     pay = funding_payment(notional_usd, rate, side)
     per_h = pay / interval_h
-    periods = math.floor(days * 24.0 / interval_h + 1e-9)
+    count = days * 24.0 / interval_h
+    if not math.isfinite(count):
+        raise InvalidInput(
+            f"{days:g} days at a {interval_h:g}h funding interval is not a countable number of "
+            "settlements"
+        )
+    periods = math.floor(count + 1e-9)
     return FundingCarry(
         side=side,
         notional_usd=notional_usd,

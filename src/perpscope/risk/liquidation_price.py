@@ -43,7 +43,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from perpscope.risk._checks import PositionSide, finite, non_negative, positive, side_sign
+from perpscope.risk._checks import (
+    InvalidInput,
+    PositionSide,
+    finite,
+    non_negative,
+    positive,
+    side_sign,
+)
 
 __all__ = [
     "LiqVenue",
@@ -120,18 +127,18 @@ def check_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
             overlap between consecutive tiers.
     """
     if not tiers:
-        raise ValueError("no maintenance-margin tiers given")
+        raise InvalidInput("no maintenance-margin tiers given")
     ordered = tuple(sorted(tiers, key=lambda t: t.floor))
     for t in ordered:
         if not (0.0 <= t.mmr < 1.0):
-            raise ValueError(f"tier {t.tier}: mmr must be a fraction in [0, 1), got {t.mmr:g}")
+            raise InvalidInput(f"tier {t.tier}: mmr must be a fraction in [0, 1), got {t.mmr:g}")
         if not t.cap > t.floor:
-            raise ValueError(f"tier {t.tier}: cap {t.cap:g} is not above floor {t.floor:g}")
+            raise InvalidInput(f"tier {t.tier}: cap {t.cap:g} is not above floor {t.floor:g}")
         if t.max_leverage is not None and t.max_leverage <= 0:
-            raise ValueError(f"tier {t.tier}: max leverage must be positive")
+            raise InvalidInput(f"tier {t.tier}: max leverage must be positive")
     for a, b in zip(ordered, ordered[1:], strict=False):
         if not math.isclose(a.cap, b.floor, rel_tol=1e-9, abs_tol=1e-9):
-            raise ValueError(
+            raise InvalidInput(
                 f"tiers {a.tier} and {b.tier} leave a gap or overlap ({a.cap:g} vs {b.floor:g})"
             )
     return ordered
@@ -171,7 +178,7 @@ def tier_for(tiers: Sequence[Tier], amount: float, *, open_ended: bool = False) 
     last = ordered[-1]
     if open_ended:
         return last
-    raise ValueError(
+    raise InvalidInput(
         f"position size {amount:,.8g} is above the largest tier's cap ({last.cap:,.8g}): "
         "the venue would not accept it"
     )
@@ -250,7 +257,7 @@ def _validate(spec: PositionSpec) -> None:
     positive("quantity", spec.qty)
     positive("leverage", spec.leverage)
     if spec.leverage < 1:
-        raise ValueError(f"leverage must be at least 1, got {spec.leverage:g}")
+        raise InvalidInput(f"leverage must be at least 1, got {spec.leverage:g}")
     positive("contract size", spec.contract_size)
     non_negative("fee rate", spec.fee_rate)
     finite("other positions' unrealised PnL", spec.other_upnl)
@@ -258,13 +265,13 @@ def _validate(spec: PositionSpec) -> None:
     if spec.wallet is not None:
         non_negative("wallet balance", spec.wallet)
     if spec.inverse and spec.venue is not LiqVenue.BINANCE:
-        raise ValueError("inverse contracts are implemented for Binance COIN-M only")
+        raise InvalidInput("inverse contracts are implemented for Binance COIN-M only")
     if spec.margin_mode is MarginMode.CROSS and spec.wallet is None:
-        raise ValueError("cross margin needs the cross wallet balance (--wallet)")
+        raise InvalidInput("cross margin needs the cross wallet balance (--wallet)")
     if spec.margin_mode is MarginMode.ISOLATED and (spec.other_mm or spec.other_upnl):
-        raise ValueError("other positions' margin and PnL apply to cross margin only")
+        raise InvalidInput("other positions' margin and PnL apply to cross margin only")
     if spec.fee_rate and spec.venue is not LiqVenue.OKX:
-        raise ValueError("a liquidation fee rate is part of OKX's trigger only")
+        raise InvalidInput("a liquidation fee rate is part of OKX's trigger only")
 
 
 def _initial_margin(spec: PositionSpec) -> float:
@@ -420,7 +427,7 @@ def _pick(
         never = s > 0 and e + ordered[0].maint_amount - spec.qty * spec.entry_px >= 0
     if never:
         return ordered[0], None
-    raise ValueError(
+    raise InvalidInput(
         "the tier table is not continuous (its maintenance amounts do not follow the recursion "
         "cum_n = cum_n-1 + floor_n x (MMR_n - MMR_n-1)), so no tier is consistent with its own "
         "liquidation price"
@@ -448,7 +455,7 @@ def liquidation_price(spec: PositionSpec, tiers: Sequence[Tier]) -> LiquidationR
     if entry_tier.max_leverage is not None and spec.leverage > entry_tier.max_leverage * (
         1 + 1e-12
     ):
-        raise ValueError(
+        raise InvalidInput(
             f"leverage {spec.leverage:g}x is above the {entry_tier.max_leverage:g}x maximum "
             f"of tier {entry_tier.tier} (bounds {entry_tier.floor:,.8g} to {entry_tier.cap:,.8g})"
         )
@@ -456,7 +463,7 @@ def liquidation_price(spec: PositionSpec, tiers: Sequence[Tier]) -> LiquidationR
     e = _effective_margin(spec, wallet)
     if _surplus(spec, e, entry_tier, spec.entry_px) <= 0:
         mm = _maintenance(spec, entry_tier, spec.entry_px)
-        raise ValueError(
+        raise InvalidInput(
             f"the margin ({e:,.8g}) does not exceed the maintenance margin at entry ({mm:,.8g}): "
             "the position would be liquidated at once; lower the leverage or add margin"
         )

@@ -3,6 +3,10 @@
 Playbook, "Calculate position size": risk per trade = equity x risk %,
 risk per unit = |entry - stop|, size = risk / risk per unit; margin = notional / leverage on
 isolated margin.
+
+A size that cannot be opened is refused rather than printed: a leverage above any venue's maximum
+(:data:`perpscope.risk.MAX_VENUE_LEVERAGE`), or a margin larger than the equity (a stop so close
+to entry that the risk budget buys more than the account can carry).
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perpscope.risk._checks import PositionSide, non_negative, positive, side_sign
+from perpscope.risk._checks import (
+    InvalidInput,
+    PositionSide,
+    non_negative,
+    positive,
+    side_sign,
+    venue_leverage,
+)
 from perpscope.risk.liquidation_price import (
     LiqVenue,
     PositionSpec,
@@ -56,7 +67,7 @@ def infer_side(entry_px: float, stop_px: float) -> PositionSide:
     positive("entry price", entry_px)
     positive("stop price", stop_px)
     if stop_px == entry_px:
-        raise ValueError("the stop must differ from the entry (it sets the risk per unit)")
+        raise InvalidInput("the stop must differ from the entry (it sets the risk per unit)")
     return PositionSide.LONG if stop_px < entry_px else PositionSide.SHORT
 
 
@@ -71,7 +82,7 @@ def stop_from_atr(side: PositionSide, entry_px: float, atr: float, multiple: flo
     positive("ATR multiple", multiple)
     stop = entry_px - side_sign(side) * atr * multiple
     if stop <= 0:
-        raise ValueError(
+        raise InvalidInput(
             f"{multiple:g} x ATR {atr:g} below {entry_px:g} puts the stop at or below zero"
         )
     return stop
@@ -105,13 +116,14 @@ def position_size(
         The size, risk, notional, margin and the liquidation check.
 
     Raises:
-        ValueError: invalid input, or a lot size larger than the whole position.
+        InvalidInput: invalid input, a leverage no venue grants, a lot size larger than the whole
+            position, or a margin above the equity.
     """
     positive("equity", equity_usd)
     positive("risk percent", risk_pct)
     if risk_pct > 100:
-        raise ValueError(f"risk percent must be at most 100, got {risk_pct:g}")
-    positive("leverage", leverage)
+        raise InvalidInput(f"risk percent must be at most 100, got {risk_pct:g}")
+    venue_leverage(leverage)
     non_negative("mmr", mmr)
     side = infer_side(entry_px, stop_px)
     budget = equity_usd * risk_pct / 100.0
@@ -119,10 +131,20 @@ def position_size(
     qty = budget / per_unit
     if lot_size is not None:
         positive("lot size", lot_size)
-        qty = math.floor(qty / lot_size + 1e-9) * lot_size
+        lots = qty / lot_size
+        if not math.isfinite(lots):
+            raise InvalidInput(f"lot size {lot_size:g} is too small to count lots of this size")
+        qty = math.floor(lots + 1e-9) * lot_size
         if qty <= 0:
-            raise ValueError(f"the risk budget buys less than one lot of {lot_size:g}")
+            raise InvalidInput(f"the risk budget buys less than one lot of {lot_size:g}")
     notional = qty * entry_px
+    margin = notional / leverage
+    if not margin <= equity_usd:
+        raise InvalidInput(
+            f"the position needs {margin:,.2f} of margin at {leverage:g}x, more than the equity "
+            f"of {equity_usd:,.2f}: the stop is {per_unit / entry_px * 100:.3g}% from entry; "
+            "widen the stop or lower the risk percent"
+        )
     if venue is None:
         liq = simplified_liquidation_price(side, entry_px, leverage, mmr)
     else:
@@ -143,7 +165,7 @@ def position_size(
         risk_per_unit_usd=per_unit,
         notional_usd=notional,
         leverage=leverage,
-        margin_usd=notional / leverage,
+        margin_usd=margin,
         entry_px=entry_px,
         stop_px=stop_px,
         liquidation_px=liq,

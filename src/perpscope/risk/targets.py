@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perpscope.risk._checks import PositionSide, positive, side_sign
+from perpscope.risk._checks import InvalidInput, PositionSide, positive, side_sign
 from perpscope.risk.sizing import infer_side
 
 __all__ = ["DEFAULT_SCALE_PCT", "ScaleOutResult", "r_multiple", "scale_out"]
@@ -74,27 +74,27 @@ def scale_out(
     side = infer_side(entry_px, stop_px)
     per_unit = abs(entry_px - stop_px)
     if not targets_px:
-        raise ValueError("give at least one target")
+        raise InvalidInput("give at least one target")
     if len(scale_pct) != len(targets_px):
-        raise ValueError(
+        raise InvalidInput(
             f"{len(targets_px)} targets need {len(targets_px)} scale percents, got {len(scale_pct)}"
         )
     if any(p < 0 for p in scale_pct) or abs(sum(scale_pct) - 100.0) > 1e-6:
-        raise ValueError(f"scale percents must be >= 0 and sum to 100, got {sum(scale_pct):g}")
+        raise InvalidInput(f"scale percents must be >= 0 and sum to 100, got {sum(scale_pct):g}")
     rs = [r_multiple(entry_px, stop_px, t) for t in targets_px]
     for i, r in enumerate(rs):
         if r <= 0:
-            raise ValueError(
+            raise InvalidInput(
                 f"target T{i + 1} {targets_px[i]:g} is not on the profit side of entry "
                 f"{entry_px:g} for a {side}"
             )
         if i and r <= rs[i - 1]:
-            raise ValueError("targets must move away from entry in order, T1 nearest")
+            raise InvalidInput("targets must move away from entry in order, T1 nearest")
     n_hit = len(rs) if hit is None else hit
     if not 0 <= n_hit <= len(rs):
-        raise ValueError(f"hit must be between 0 and {len(rs)}, got {n_hit}")
+        raise InvalidInput(f"hit must be between 0 and {len(rs)}, got {n_hit}")
     if rest_exit_px is not None and breakeven_after_t1:
-        raise ValueError("give either a rest exit price or breakeven after T1, not both")
+        raise InvalidInput("give either a rest exit price or breakeven after T1, not both")
     if rest_exit_px is not None:
         rest_r, how, rest_px = r_multiple(entry_px, stop_px, rest_exit_px), "price", rest_exit_px
     elif breakeven_after_t1 and n_hit >= 1:

@@ -2,7 +2,10 @@
 
 Every function returns one flat record (a dict) whose keys are the documented output fields of
 ``perpscope calc ...`` (see ``docs/calculators.md``). Invalid input raises
-:class:`perpscope.errors.UsageError` with one sentence (exit code 2).
+:class:`perpscope.errors.UsageError` with one sentence (exit code 2): the maths in
+:mod:`perpscope.risk` raises :class:`perpscope.risk.InvalidInput`, which is mapped here, and a
+result that is not a finite number (inputs so large that the arithmetic overflows) is refused
+rather than printed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pyarrow.compute as pc
 
 from perpscope.errors import UsageError
 from perpscope.risk import (
+    DEFAULT_MAX_RISK_PCT,
     DEFAULT_SCALE_PCT,
     LiqVenue,
     MarginMode,
@@ -37,7 +41,9 @@ from perpscope.risk import (
     scale_out,
     single_tier,
     stop_from_atr,
+    venue_leverage,
 )
+from perpscope.services.importer import MAX_ABS_FUNDING_RATE
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "historical_rate",
     "kelly_sizing",
     "liquidation",
+    "parse_rate",
     "read_trades_file",
     "size",
     "store_tiers",
@@ -60,16 +67,72 @@ _E = TypeVar("_E", bound=StrEnum)
 
 @contextmanager
 def _usage() -> Iterator[None]:
-    """Turn the calculators' ``ValueError`` into a one-line :class:`UsageError`."""
+    """Turn the calculators' ``ValueError`` into a one-line :class:`UsageError`.
+
+    Arithmetic that overflows or divides by an underflowed zero on extreme inputs is reported the
+    same way, as one line rather than a traceback.
+    """
     try:
         yield
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except ArithmeticError as exc:
+        raise UsageError(
+            f"the inputs are out of the range the calculator can handle ({exc}); use realistic "
+            "prices, sizes and rates"
+        ) from None
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     with _usage():
         return fn(*args, **kwargs)
+
+
+def _finite_record(record: Record) -> Record:
+    """``record`` unchanged, or a usage error when arithmetic on huge inputs overflowed."""
+    for key, value in record.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise UsageError(
+                    f"the inputs are too large: {key} is not a finite number; use realistic "
+                    "prices, sizes and rates"
+                )
+    return record
+
+
+def parse_rate(option: str, value: float | str) -> float:
+    """A funding rate per interval from ``0.0005`` (a fraction) or ``0.05%`` (a percent).
+
+    A bare number is a fraction. Like the funding importer, a magnitude of
+    ``MAX_ABS_FUNDING_RATE`` (5 % per interval) or more is refused: it is far beyond any venue's
+    funding cap, and a bare ``5`` is almost always a percent typed without its sign.
+
+    Raises:
+        UsageError: not a number, not finite, or a rate of 5 % per interval or more.
+    """
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text[:-1] if percent else text)
+    except ValueError:
+        raise UsageError(
+            f"{option} takes a rate per interval such as 0.0005 or 0.05%, got {text!r}"
+        ) from None
+    if not math.isfinite(number):
+        raise UsageError(f"{option} must be a finite number, got {text}")
+    rate = number / 100.0 if percent else number
+    if abs(rate) >= MAX_ABS_FUNDING_RATE:
+        if percent:
+            raise UsageError(
+                f"{option} {text} is beyond any venue's funding cap: rates of "
+                f"±{MAX_ABS_FUNDING_RATE:.0%} per interval or more are refused"
+            )
+        raise UsageError(
+            f"{option} {text} would be {rate:.0%} per interval: rates are fractions "
+            f"(0.0005 = 0.05%); write {text}% if you mean percent"
+        )
+    return rate
 
 
 def _choice(option: str, kind: type[_E], value: str) -> _E:
@@ -150,6 +213,7 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
     venue = _choice("--venue", LiqVenue, req.venue)
     side = _choice("--side", PositionSide, req.side)
     mode = _choice("--margin-mode", MarginMode, req.margin_mode)
+    _call(venue_leverage, req.leverage)
     if req.maint_amount is not None and req.mmr is None:
         raise UsageError(
             "--maint-amount needs --mmr (the maintenance margin rate of the same tier)"
@@ -189,7 +253,7 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
         other_mm=req.other_mm,
         other_upnl=req.other_upnl,
         inverse=req.inverse,
-        contract_size=req.contract_size or 1.0,
+        contract_size=1.0 if req.contract_size is None else req.contract_size,
         fee_rate=fee,
     )
     res = _call(liquidation_price, spec, tiers)
@@ -197,29 +261,31 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
     distance = None
     if res.liquidation_px is not None:
         distance = abs(res.liquidation_px - req.entry_px) / req.entry_px
-    return {
-        "venue": venue.value,
-        "side": side.value,
-        "margin_mode": mode.value,
-        "price_basis": "mark",
-        "liquidation_px": res.liquidation_px,
-        "bankruptcy_px": res.bankruptcy_px,
-        "simplified_liquidation_px": res.simplified_liquidation_px,
-        "distance_frac": distance,
-        "mmr": res.mmr,
-        "maint_amount": res.maint_amount,
-        "fee_rate": fee,
-        "tier": res.tier,
-        "entry_tier": res.entry_tier,
-        "tier_changed": res.tier_changed,
-        "initial_margin": res.initial_margin,
-        "wallet": res.wallet,
-        "maintenance_margin_at_liq": res.maintenance_margin_at_liq,
-        "margin_currency": ccy,
-        "tiers_source": source,
-        "formula_status": res.formula_status,
-        "formula": res.formula,
-    }
+    return _finite_record(
+        {
+            "venue": venue.value,
+            "side": side.value,
+            "margin_mode": mode.value,
+            "price_basis": "mark",
+            "liquidation_px": res.liquidation_px,
+            "bankruptcy_px": res.bankruptcy_px,
+            "simplified_liquidation_px": res.simplified_liquidation_px,
+            "distance_frac": distance,
+            "mmr": res.mmr,
+            "maint_amount": res.maint_amount,
+            "fee_rate": fee,
+            "tier": res.tier,
+            "entry_tier": res.entry_tier,
+            "tier_changed": res.tier_changed,
+            "initial_margin": res.initial_margin,
+            "wallet": res.wallet,
+            "maintenance_margin_at_liq": res.maintenance_margin_at_liq,
+            "margin_currency": ccy,
+            "tiers_source": source,
+            "formula_status": res.formula_status,
+            "formula": res.formula,
+        }
+    )
 
 
 def _explicit_tier(mmr: float, maint_amount: float) -> tuple[Tier, ...]:
@@ -278,22 +344,24 @@ def size(
         mmr=mmr,
         venue=liq_venue,
     )
-    return {
-        "side": r.side.value,
-        "qty": r.qty,
-        "risk_usd": r.risk_usd,
-        "risk_budget_usd": r.risk_budget_usd,
-        "risk_per_unit_usd": r.risk_per_unit_usd,
-        "notional_usd": r.notional_usd,
-        "leverage": r.leverage,
-        "margin_usd": r.margin_usd,
-        "entry_px": r.entry_px,
-        "stop_px": r.stop_px,
-        "liquidation_px": r.liquidation_px,
-        "mmr": r.mmr,
-        "liquidation_formula": "simplified" if r.venue is None else r.venue.value,
-        "warning": r.warning,
-    }
+    return _finite_record(
+        {
+            "side": r.side.value,
+            "qty": r.qty,
+            "risk_usd": r.risk_usd,
+            "risk_budget_usd": r.risk_budget_usd,
+            "risk_per_unit_usd": r.risk_per_unit_usd,
+            "notional_usd": r.notional_usd,
+            "leverage": r.leverage,
+            "margin_usd": r.margin_usd,
+            "entry_px": r.entry_px,
+            "stop_px": r.stop_px,
+            "liquidation_px": r.liquidation_px,
+            "mmr": r.mmr,
+            "liquidation_formula": "simplified" if r.venue is None else r.venue.value,
+            "warning": r.warning,
+        }
+    )
 
 
 def targets(
@@ -323,45 +391,52 @@ def targets(
         breakeven_after_t1=breakeven_after_t1,
         qty=qty,
     )
-    return {
-        "side": r.side.value,
-        "risk_per_unit": r.risk_per_unit,
-        "r_multiples": r.r_multiples,
-        "scale_pct": r.scale_pct,
-        "hit": r.hit,
-        "rest_pct": r.rest_pct,
-        "rest_exit": r.rest_exit,
-        "rest_exit_px": r.rest_exit_px,
-        "rest_r": r.rest_r,
-        "blended_r": r.blended_r,
-        "risk_usd": r.risk_usd,
-        "profit_usd": r.profit_usd,
-    }
+    return _finite_record(
+        {
+            "side": r.side.value,
+            "risk_per_unit": r.risk_per_unit,
+            "r_multiples": r.r_multiples,
+            "scale_pct": r.scale_pct,
+            "hit": r.hit,
+            "rest_pct": r.rest_pct,
+            "rest_exit": r.rest_exit,
+            "rest_exit_px": r.rest_exit_px,
+            "rest_r": r.rest_r,
+            "blended_r": r.blended_r,
+            "risk_usd": r.risk_usd,
+            "profit_usd": r.profit_usd,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------ funding
 
 
 def funding(
-    *, side: str, notional_usd: float, rate: float, interval_h: float, days: float
+    *, side: str, notional_usd: float, rate: float | str, interval_h: float, days: float
 ) -> Record:
-    """Funding per settlement and over ``days``, signed to the position (negative = paid)."""
+    """Funding per settlement and over ``days``, signed to the position (negative = paid).
+
+    ``rate`` is a fraction per interval or a ``"0.05%"`` string (see :func:`parse_rate`).
+    """
     pos_side = _choice("--side", PositionSide, side)
-    r = _call(funding_carry, notional_usd, rate, interval_h, days, pos_side)
-    return {
-        "side": r.side.value,
-        "notional_usd": r.notional_usd,
-        "rate": r.rate,
-        "interval_h": r.interval_h,
-        "days": r.days,
-        "periods": r.periods,
-        "payment_per_period_usd": r.payment_per_period_usd,
-        "per_day_usd": r.per_day_usd,
-        "per_week_usd": r.per_week_usd,
-        "per_year_usd": r.per_year_usd,
-        "total_usd": r.total_usd,
-        "annualized_rate": r.annualized_rate,
-    }
+    r = _call(funding_carry, notional_usd, parse_rate("--rate", rate), interval_h, days, pos_side)
+    return _finite_record(
+        {
+            "side": r.side.value,
+            "notional_usd": r.notional_usd,
+            "rate": r.rate,
+            "interval_h": r.interval_h,
+            "days": r.days,
+            "periods": r.periods,
+            "payment_per_period_usd": r.payment_per_period_usd,
+            "per_day_usd": r.per_day_usd,
+            "per_week_usd": r.per_week_usd,
+            "per_year_usd": r.per_year_usd,
+            "total_usd": r.total_usd,
+            "annualized_rate": r.annualized_rate,
+        }
+    )
 
 
 def historical_rate(
@@ -404,7 +479,7 @@ def basis_plan(
     *,
     spot_usd: float,
     leverage: float,
-    rate: float | None = None,
+    rate: float | str | None = None,
     interval_h: float = 8.0,
     buffer_usd: float | None = None,
     buffer_frac: float = 0.2,
@@ -418,10 +493,13 @@ def basis_plan(
     """Capital per leg and in total, funding income and the playbook's exit checks of a basis trade.
 
     The rate is ``rate``, or the mean of the last ``history_days`` of the store's funding for
-    ``venue``/``instrument``.
+    ``venue``/``instrument``. A given ``rate`` is a fraction or a ``"0.05%"`` string.
     """
     settlements = None
     source = "given"
+    _call(venue_leverage, leverage)
+    if rate is not None:
+        rate = parse_rate("--rate", rate)
     if rate is None:
         if lake is None or venue is None or instrument is None or history_days is None:
             raise UsageError("give --rate, or --venue, --instrument and --history-days")
@@ -443,27 +521,29 @@ def basis_plan(
         perp_px=perp_px,
         mark_px=mark_px,
     )
-    return {
-        "spot_usd": p.spot_usd,
-        "short_notional_usd": p.spot_usd,
-        "leverage": p.leverage,
-        "short_margin_usd": p.short_margin_usd,
-        "buffer_usd": p.buffer_usd,
-        "total_capital_usd": p.total_capital_usd,
-        "rate": p.rate,
-        "rate_source": source,
-        "interval_h": p.interval_h,
-        "income_per_period_usd": p.income_per_period_usd,
-        "income_per_day_usd": p.income_per_day_usd,
-        "income_per_week_usd": p.income_per_week_usd,
-        "income_per_year_usd": p.income_per_year_usd,
-        "annualized_rate": p.annualized_rate,
-        "annualized_return_on_capital": p.annualized_return_on_capital,
-        "margin_buffer_ratio": p.margin_buffer_ratio,
-        "entry_basis_usd": p.entry_basis_usd,
-        "exit_signals": p.exit_signals,
-        "hold": not p.exit_signals,
-    }
+    return _finite_record(
+        {
+            "spot_usd": p.spot_usd,
+            "short_notional_usd": p.spot_usd,
+            "leverage": p.leverage,
+            "short_margin_usd": p.short_margin_usd,
+            "buffer_usd": p.buffer_usd,
+            "total_capital_usd": p.total_capital_usd,
+            "rate": p.rate,
+            "rate_source": source,
+            "interval_h": p.interval_h,
+            "income_per_period_usd": p.income_per_period_usd,
+            "income_per_day_usd": p.income_per_day_usd,
+            "income_per_week_usd": p.income_per_week_usd,
+            "income_per_year_usd": p.income_per_year_usd,
+            "annualized_rate": p.annualized_rate,
+            "annualized_return_on_capital": p.annualized_return_on_capital,
+            "margin_buffer_ratio": p.margin_buffer_ratio,
+            "entry_basis_usd": p.entry_basis_usd,
+            "exit_signals": p.exit_signals,
+            "hold": not p.exit_signals,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------ kelly, bucket
@@ -479,6 +559,10 @@ def read_trades_file(path: Path) -> list[float]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{path} is not a text file (not UTF-8): give one trade result per line"
+        ) from None
     out = []
     for i, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
@@ -498,23 +582,38 @@ def kelly_sizing(
     trades_r: Sequence[float] | None = None,
     multiple: float = 0.5,
     equity_usd: float | None = None,
+    max_risk_pct: float = DEFAULT_MAX_RISK_PCT,
 ) -> Record:
-    """Full and fractional Kelly and the risk per trade it implies."""
-    r = _call(kelly, win_rate, payoff, trades_r=trades_r, multiple=multiple, equity_usd=equity_usd)
-    return {
-        "win_rate": r.win_rate,
-        "loss_rate": r.loss_rate,
-        "payoff": r.payoff,
-        "trades": r.trades,
-        "kelly_fraction": r.kelly_fraction,
-        "half_kelly_fraction": r.half_kelly_fraction,
-        "multiple": r.multiple,
-        "risk_fraction": r.risk_fraction,
-        "risk_pct": r.risk_fraction * 100.0,
-        "risk_usd": r.risk_usd,
-        "expectancy_r": r.expectancy_r,
-        "edge": r.kelly_fraction > 0,
-    }
+    """Full and fractional Kelly, the risk per trade it implies, and that risk capped."""
+    r = _call(
+        kelly,
+        win_rate,
+        payoff,
+        trades_r=trades_r,
+        multiple=multiple,
+        equity_usd=equity_usd,
+        max_risk_pct=max_risk_pct,
+    )
+    return _finite_record(
+        {
+            "win_rate": r.win_rate,
+            "loss_rate": r.loss_rate,
+            "payoff": r.payoff,
+            "trades": r.trades,
+            "kelly_fraction": r.kelly_fraction,
+            "half_kelly_fraction": r.half_kelly_fraction,
+            "multiple": r.multiple,
+            "risk_fraction": r.risk_fraction,
+            "risk_pct": r.risk_fraction * 100.0,
+            "risk_usd": r.risk_usd,
+            "expectancy_r": r.expectancy_r,
+            "edge": r.kelly_fraction > 0,
+            "max_risk_pct": r.max_risk_fraction * 100.0,
+            "recommended_risk_pct": r.recommended_risk_fraction * 100.0,
+            "recommended_risk_usd": r.recommended_risk_usd,
+            "warning": r.warning,
+        }
+    )
 
 
 def bucket(
@@ -531,12 +630,14 @@ def bucket(
             raise UsageError("--max-risk-pct needs --equity (and no --max-risk-usd)")
         max_risk_usd = equity_usd * max_risk_pct / 100.0
     r = _call(correlation_bucket, risks_usd, correlation, max_risk_usd)
-    return {
-        "risks_usd": r.risks_usd,
-        "correlation": r.correlation,
-        "sum_risk_usd": r.sum_risk_usd,
-        "combined_risk_usd": r.combined_risk_usd,
-        "max_risk_usd": r.max_risk_usd,
-        "scale": r.scale,
-        "over_budget": r.over_budget,
-    }
+    return _finite_record(
+        {
+            "risks_usd": r.risks_usd,
+            "correlation": r.correlation,
+            "sum_risk_usd": r.sum_risk_usd,
+            "combined_risk_usd": r.combined_risk_usd,
+            "max_risk_usd": r.max_risk_usd,
+            "scale": r.scale,
+            "over_budget": r.over_budget,
+        }
+    )
