@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from perpscope.risk import (
+    InvalidInput,
     PositionSide,
     correlation_bucket,
     funding_carry,
     kelly,
     kelly_fraction,
     plan_basis_trade,
+    position_size,
     stats_from_trades,
 )
 
@@ -121,3 +123,32 @@ def test_bucket_sums_at_correlation_one_and_adds_in_quadrature_at_zero() -> None
 def test_bucket_refuses_an_impossible_correlation() -> None:
     with pytest.raises(ValueError, match="impossible"):
         correlation_bucket([1, 1, 1], -0.9)
+
+
+def test_kelly_refuses_more_than_full_kelly_and_caps_the_risk_per_trade() -> None:
+    with pytest.raises(InvalidInput, match="at most 1"):
+        kelly(0.6, 1.2, multiple=10)
+    # Half Kelly at W 0.6, R 1.2 is 13.3 % of equity; the playbook's ceiling is 2 % per trade.
+    r = kelly(0.6, 1.2, equity_usd=10_000)
+    assert r.risk_fraction == pytest.approx((0.6 - 0.4 / 1.2) / 2)
+    assert (r.max_risk_fraction, r.recommended_risk_fraction) == pytest.approx((0.02, 0.02))
+    assert r.recommended_risk_usd == pytest.approx(200)
+    assert r.warning is not None
+    loose = kelly(0.6, 1.2, max_risk_pct=20)
+    assert loose.recommended_risk_fraction == pytest.approx(loose.risk_fraction)
+    assert loose.warning is None
+
+
+def test_funding_carry_refuses_an_uncountable_number_of_settlements() -> None:
+    with pytest.raises(InvalidInput, match="not a countable number of settlements"):
+        funding_carry(1_000, 0.0001, 1e-308, 7)
+
+
+def test_position_size_refuses_a_margin_above_the_equity_and_an_impossible_leverage() -> None:
+    # 1.5 % of 10,000 at a stop 0.0001 from 50,000: 1.5M units, 75B of notional at 1x.
+    with pytest.raises(InvalidInput, match="more than the equity"):
+        position_size(10_000, 1.5, 50_000, 49_999.9999)
+    with pytest.raises(InvalidInput, match="above 125x"):
+        position_size(10_000, 1.5, 50_000, 49_000, 126)
+    with pytest.raises(InvalidInput, match="at least 1"):
+        position_size(10_000, 1.5, 50_000, 49_000, 0.5)
