@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from perpscope.risk._checks import (
+    MAX_VENUE_LEVERAGE,
     InvalidInput,
     PositionSide,
     non_negative,
@@ -140,10 +141,16 @@ def position_size(
     notional = qty * entry_px
     margin = notional / leverage
     if not margin <= equity_usd:
+        needed = notional / equity_usd
+        remedy = (
+            f"raise the leverage to at least {needed:.3g}x, widen the stop or lower the risk"
+            if needed <= MAX_VENUE_LEVERAGE
+            else "widen the stop or lower the risk percent"
+        )
         raise InvalidInput(
             f"the position needs {margin:,.2f} of margin at {leverage:g}x, more than the equity "
-            f"of {equity_usd:,.2f}: the stop is {per_unit / entry_px * 100:.3g}% from entry; "
-            "widen the stop or lower the risk percent"
+            f"of {equity_usd:,.2f} (the stop is {per_unit / entry_px * 100:.3g}% from entry): "
+            f"{remedy}"
         )
     if venue is None:
         liq = simplified_liquidation_price(side, entry_px, leverage, mmr)
