@@ -210,15 +210,18 @@ async def backfill_stream(
 
 
 async def _holes(venue: Venue, lake: Lake, job: BackfillJob) -> pl.DataFrame:
-    """Holes of the job's series that lie inside the range the job covers."""
+    """Holes of the job's series that lie inside the range the job covers.
+
+    A hole reaching outside it (rows stored by a run over another range) is not this job's to
+    fill: it is left to ``collect gaps``.
+    """
     found = await asyncio.to_thread(
         find_gaps, lake, venue=venue.id, instrument=str(job.instrument), table=job.stream.table
     )
-    first = _first(job, venue)
     return found.filter(
         (pl.col("series") == series_of(job.stream))
-        & (pl.col("gap_end") > first)
-        & (pl.col("gap_start") < job.until)
+        & (pl.col("gap_start") >= _first(job, venue))
+        & (pl.col("gap_end") <= job.until)
     )
 
 
@@ -233,9 +236,8 @@ async def _refill_holes(
     holes = await _holes(venue, lake, job)
     if holes.height == 0:
         return
-    first = _ms(_first(job, venue))
     for hole in holes.iter_rows(named=True):
-        start = max(_ms(hole["gap_start"]) + 1, first)
+        start = _ms(hole["gap_start"]) + 1
         await _page_through(
             venue, lake, job, start, _ms(hole["gap_end"]), hole["gap_start"], fetch, result
         )
