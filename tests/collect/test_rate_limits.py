@@ -185,3 +185,27 @@ def test_statistics_asked_for_more_history_start_inside_the_window(
     assert stored.height == res.rows_written == 30 * 24 - 1
     assert stored["ts"].min() == datetime.fromtimestamp((STATS_START_MS + HOUR_MS) / 1000, UTC)
     assert not stored.select(pl.col("ts").is_duplicated().any()).item()
+
+
+def test_an_unpaced_stream_that_overruns_waits_out_retry_after_and_is_never_banned(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
+    # One stream, pacing off: the budget of 30 per 4 s holds three 10-weight pages, so the
+    # fourth is refused with 429. Waiting out the fake's Retry-After must be enough: no request
+    # arrives early (which the fake would answer with a 418 ban), and the stream completes.
+    fake_binance.set_budget("weight", 30, WINDOW_S)
+    lake = Lake(tmp_path / "store")
+
+    [res] = run_backfill(
+        lake, "binance", ["BTC-USDT-PERP"], ["ohlcv:trade:1h"],
+        since=END - timedelta(hours=6 * 1500), until=END, api_url=fake_binance.url,
+        policy=RetryPolicy(attempts=10, base_s=0.01, cap_s=0.05), pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+
+    statuses = [r.status for r in fake_binance.requests()]
+    assert 429 in statuses
+    assert 418 not in statuses
+    assert not any(r.early for r in fake_binance.requests())
+    assert res.status == "ok"
+    assert res.retries == statuses.count(429)
+    assert lake.read("ohlcv").height == 6 * 1500
