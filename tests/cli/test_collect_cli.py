@@ -42,18 +42,31 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], nee
 
 def test_backfill_gaps_and_snapshot_as_json(tmp_path: Path, fake_binance: FakeBinance) -> None:
     store = tmp_path / "s"
-    fake_binance.inject(Fault("fundingRate", "missing_page", skip=1, symbol="BTCUSDT"))
-    done = perpscope(
-        store, "collect", "backfill", "--venue", "binance", "--instrument", "BTC-USDT-PERP",
+    # a page goes missing, and again when the backfill asks for it a second time
+    fake_binance.inject(Fault("fundingRate", "missing_page", times=2, skip=1, symbol="BTCUSDT"))
+    args = [
+        "collect", "backfill", "--venue", "binance", "--instrument", "BTC-USDT-PERP",
         "--stream", "funding", "--until", "2026-01-01", "--api-url", fake_binance.url,
         "--no-progress", "--format", "json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    ]  # fmt: skip
+    done = perpscope(store, *args)
+    assert done.returncode == 1  # a run that leaves a hole does not end "ok"
     [row] = json.loads(done.stdout)
-    assert (row["status"], row["pages"], row["holes"]) == ("ok", 2, 1)
+    assert (row["status"], row["holes"]) == ("holes", 1)
     assert row["rows_written"] == 2193 - 1000  # one page went missing
+    [line] = done.stderr.strip().splitlines()
+    assert "BTC-USDT-PERP funding: 1 hole(s)" in line
+    assert "(1000 rows missing)" in line
+    assert "a rerun fetches them again" in line
     holes = json.loads(perpscope(store, "collect", "gaps", "--format", "json").stdout)
     assert [h["missing"] for h in holes] == [1000]
+    # a plain rerun (no --restart) fills the hole
+    again = perpscope(store, *args)
+    assert again.returncode == 0, again.stderr
+    [row] = json.loads(again.stdout)
+    assert (row["status"], row["holes"], row["holes_refilled"]) == ("ok", 0, 1)
+    assert row["rows_written"] == 1000
+    assert json.loads(perpscope(store, "collect", "gaps", "--format", "json").stdout) == []
     snap = perpscope(store, "collect", "snapshot", "--venue", "binance", "--api-url",
                      fake_binance.url, "--format", "json")  # fmt: skip
     assert snap.returncode == 0, snap.stderr

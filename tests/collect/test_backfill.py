@@ -18,7 +18,7 @@ from perpscope.analytics.funding import normalised_funding
 from perpscope.collect.backfill import StreamResult
 from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import table_spec
-from perpscope.services.collection import run_backfill
+from perpscope.services.collection import gaps, run_backfill
 from perpscope.store.lake import Lake
 from tests.fakex.market import END_MS, LISTING_MS, XYZ_SWITCH_MS, funding_rate, funding_times
 from tests.fakex.server import FakeBinance
@@ -69,7 +69,9 @@ def test_thirty_day_oi_history_uses_the_minimal_number_of_requests(
 ) -> None:
     lake = Lake(tmp_path / "store")
     [res] = collect(lake, fake_binance, ["BTC-USDT-PERP"], ["oi:5m"])
-    rows = 30 * 24 * 12  # 30 days of 5-minute rows
+    # 30 days of 5-minute rows, less the one exactly 30 days old: the collector starts one
+    # minute inside the venue's window (Binance refuses a startTime older than 30 days)
+    rows = 30 * 24 * 12 - 1
     assert res.status == "ok"
     assert len(fake_binance.requests("/futures/data/openInterestHist")) == math.ceil(rows / 500)
     stored = lake.read("open_interest")
@@ -153,10 +155,11 @@ def test_ratios_and_taker_volume_backfill(tmp_path: Path, fake_binance: FakeBina
     results = collect(lake, fake_binance, ["BTC-USDT-PERP"], streams)
     assert [r.status for r in results] == ["ok"] * 4
     ls = lake.read("long_short")
-    assert ls.height == 3 * 30 * 24
+    hourly = 30 * 24 - 1  # the row exactly 30 days old is outside the window asked for
+    assert ls.height == 3 * hourly
     assert set(ls["kind"]) == {"global_account", "top_account", "top_position"}
-    assert lake.read("taker_volume").height == 30 * 24
-    # 720 hourly rows fit in ceil(720 / 500) = 2 pages per stream
+    assert lake.read("taker_volume").height == hourly
+    # 719 hourly rows fit in ceil(719 / 500) = 2 pages per stream
     assert len(fake_binance.requests("/futures/data/takerlongshortRatio")) == 2
 
 
@@ -166,3 +169,27 @@ def test_unsupported_pairs_are_usage_errors(tmp_path: Path, fake_binance: FakeBi
     assert results[0].status == "failed"
     assert "only ohlcv:trade" in (results[0].error or "")
     assert fake_binance.requests() == []
+
+
+def test_runs_over_separate_ranges_do_not_report_the_space_between_as_their_hole(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
+    # the space between two ranges collected by two runs is a hole of the series (collect gaps
+    # lists it), but neither run was asked for it: both end "ok", and nothing is fetched for it
+    first = datetime(2024, 7, 1, 0, 5, tzinfo=UTC)  # not on a settlement: gap_end is after it
+    lake_b = Lake(tmp_path / "store")
+    [early] = run_backfill(
+        lake_b, "binance", ["ETH-USDT-PERP"], ["funding"], until=datetime(2024, 3, 1, tzinfo=UTC),
+        api_url=fake_binance.url, policy=FAST, pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    [late] = run_backfill(
+        lake_b, "binance", ["ETH-USDT-PERP"], ["funding"], since=first, until=END, restart=True,
+        api_url=fake_binance.url, policy=FAST, pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    assert (early.status, late.status) == ("ok", "ok")
+    assert (early.holes, late.holes, late.holes_refilled) == (0, 0, 0)
+    # from 2024-02-29 16:00 (the last settlement before --until) to 2024-07-01 08:00 (the first
+    # after --since): 8 h + 122 days (March to June) + 8 h = 2,944 h, 368 steps of 8 h, so 367
+    # settlements missing between the two ranges
+    [hole] = gaps(lake_b, table="funding").iter_rows(named=True)
+    assert hole["missing"] == 367

@@ -5,7 +5,6 @@ completes. Faults are injected by the fake Binance; the real ccxt client meets t
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,45 +75,88 @@ def test_rate_limit_honours_retry_after_and_pauses_the_pool(
         Fault("fundingRate", kind, times=1, skip=1, retry_after_s=2.0, symbol="BTCUSDT")
     )
     lake = Lake(tmp_path / "store")
-    two_streams(lake, fake_binance)
+    res = two_streams(lake, fake_binance)
+    assert {r.status for r in res.values()} == {"ok"}
     calls = fake_binance.requests("fundingRate")
-    refused = next(c for c in calls if c.status == int(kind))
-    btc_after = [c for c in calls if c.params["symbol"] == "BTCUSDT" and c.at > refused.at]
-    assert btc_after
-    assert min(c.at for c in btc_after) >= refused.at + 2.0  # Retry-After honoured
-    # the other stream of the pool pauses too: an ETH request already in flight may land just
-    # after the refusal; none is sent later until Retry-After has passed
-    eth_later = [c for c in calls if c.params["symbol"] == "ETHUSDT" and c.at > refused.at + 0.5]
-    assert all(c.at >= refused.at + 2.0 for c in eth_later)
+    # the fake marks every request that arrives before the refusal's Retry-After has run out
+    [refused] = [i for i, c in enumerate(calls) if c.status == int(kind)]
+    after = calls[refused + 1 :]
+    btc_after = [c for c in after if c.params["symbol"] == "BTCUSDT"]
+    assert btc_after  # BTC asked again ...
+    assert not any(c.early for c in btc_after)  # ... only once Retry-After had passed
+    # the other stream of the pool pauses too: the one ETH request that may have been in flight
+    # when the refusal was sent can arrive early, no ETH request is sent during the pause
+    eth_early = [c for c in after if c.params["symbol"] == "ETHUSDT" and c.early]
+    assert len(eth_early) <= 1
+
+
+class VirtualTime:
+    """A clock that only moves when the code under test sleeps; records each sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def test_a_paused_pool_holds_its_requests_and_no_other_pool() -> None:
-    async def scenario() -> tuple[PoolGates, float, float]:
-        gates = PoolGates(CAPABILITIES, pace=False)
-        start = time.monotonic()
-        gates.pause("funding", 0.3)
-        await gates.acquire("funding")  # held until the pause ends
-        return gates, start, time.monotonic()
+    t = VirtualTime()
+    gates = PoolGates(CAPABILITIES, pace=False, clock=t.clock, sleep=t.sleep)
+    gates.pause("funding", 30.0)
 
-    gates, start, done = asyncio.run(scenario())
-    assert done - start >= 0.3
-    assert gates.paused_until("funding") > 0
+    asyncio.run(gates.acquire("weight"))  # another pool: no wait
+    assert t.slept == []
+    asyncio.run(gates.acquire("funding"))  # held until the pause ends, exactly
+
+    assert sum(t.slept) == pytest.approx(30.0)
+    assert gates.paused_until("funding") == 1030.0
     assert gates.paused_until("weight") == gates.paused_until("futures_data") == 0.0
 
 
 def test_ban_pauses_every_pool_of_the_venue() -> None:
-    async def scenario() -> tuple[PoolGates, float, float]:
-        gates = PoolGates(CAPABILITIES, pace=False)
-        start = time.monotonic()
-        gates.pause("funding", 0.3, every_pool=True)
-        await gates.acquire("weight")  # another pool waits too
-        return gates, start, time.monotonic()
+    t = VirtualTime()
+    gates = PoolGates(CAPABILITIES, pace=False, clock=t.clock, sleep=t.sleep)
+    gates.pause("funding", 30.0, every_pool=True)
 
-    gates, start, done = asyncio.run(scenario())
-    assert done - start >= 0.3
+    asyncio.run(gates.acquire("weight"))  # another pool waits too
+
+    assert sum(t.slept) == pytest.approx(30.0)
     until = {p.name: gates.paused_until(p.name) for p in CAPABILITIES.pools}
-    assert len(set(until.values())) == 1
-    assert min(until.values()) > 0
+    assert set(until.values()) == {1030.0}
+
+
+def test_pacing_spaces_requests_by_weight_at_eighty_percent_of_the_limit() -> None:
+    # by hand: Binance's weight pool is 2,400 a minute; paced at 80% that is 1,920 a minute, so
+    # a kline page of weight 10 takes 60 x 10 / 1,920 = 0.3125 s, and funding history (500
+    # requests per 5 minutes, one each) 300 / 400 = 0.75 s
+    t = VirtualTime()
+    gates = PoolGates(CAPABILITIES, pace=True, clock=t.clock, sleep=t.sleep)
+
+    async def three(pool: str, cost: float) -> None:
+        for _ in range(3):
+            await gates.acquire(pool, cost)
+
+    asyncio.run(three("weight", 10.0))
+    assert t.slept == pytest.approx([0.3125, 0.3125])
+    t.slept.clear()
+    asyncio.run(three("funding", 1.0))
+    assert t.slept == pytest.approx([0.75, 0.75])
+
+
+def test_used_weight_near_the_limit_pauses_the_weight_pool_for_a_window() -> None:
+    t = VirtualTime()
+    gates = PoolGates(CAPABILITIES, pace=True, clock=t.clock, sleep=t.sleep)
+    assert gates.observe_used(2390.0, 10.0) is False  # exactly fits
+    assert gates.paused_until("weight") == 0.0
+    assert gates.observe_used(2391.0, 10.0) is True  # would overrun: wait a whole minute
+    assert gates.paused_until("weight") == 1060.0
+    assert gates.paused_until("funding") == 0.0
 
 
 def test_retry_after_longer_than_allowed_stops_the_stream(
@@ -196,18 +238,54 @@ def test_unknown_enum_in_instruments_fails_the_snapshot_and_stores_nothing(
     assert lake.tables() == []
 
 
-def test_missing_page_is_reported_as_a_hole(tmp_path: Path, fake_binance: FakeBinance) -> None:
+def test_a_missing_page_is_fetched_again_in_the_same_run(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
     fake_binance.inject(Fault("fundingRate", "missing_page", skip=1, symbol="BTCUSDT"))
     lake = Lake(tmp_path / "store")
     res = two_streams(lake, fake_binance)
+    result = res["BTC-USDT-PERP"]
     assert {r.status for r in res.values()} == {"ok"}
-    holes = gaps(lake, table="funding")
-    assert holes.height == 1
-    hole = holes.row(0, named=True)
-    assert hole["missing"] == 1000  # one page of settlements never arrived
-    assert sum(r.holes for r in res.values()) == 1
-    # the hole spans 1,001 settlement intervals of 8 h
-    assert (hole["gap_end"] - hole["gap_start"]).total_seconds() == 1001 * 8 * 3600
+    assert (result.holes, result.holes_refilled) == (0, 1)
+    assert stored(lake, "BTC-USDT-PERP") == BTC_ROWS
+    assert gaps(lake, table="funding").height == 0
+    # pages: 1 (settlements 0-999), 2 (shifted: 2000-2192, short, so the last), then the refill
+    # asks for exactly the hole: after settlement 999 as stored, up to settlement 2,000 (the
+    # first after the hole), which gives 1,000 rows and one empty look after them
+    calls = fake_binance.requests("fundingRate")
+    btc = [c for c in calls if c.params["symbol"] == "BTCUSDT"]
+    assert len(btc) == 4
+    times = funding_times("BTCUSDT")
+    assert int(btc[2].params["startTime"]) == times[999] + 1
+    assert int(btc[2].params["endTime"]) == times[2000] - 1
+
+
+def test_a_hole_left_fails_the_stream_by_name_and_a_plain_rerun_fills_it(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
+    # the page goes missing, and again when it is asked for a second time
+    fake_binance.inject(Fault("fundingRate", "missing_page", times=2, skip=1, symbol="BTCUSDT"))
+    lake = Lake(tmp_path / "store")
+    res = two_streams(lake, fake_binance)
+    btc, eth = res["BTC-USDT-PERP"], res["ETH-USDT-PERP"]
+    assert eth.status == "ok"
+    assert btc.status == "holes"
+    assert btc.holes == 1
+    assert "BTC-USDT-PERP funding: 1 hole(s)" in (btc.error or "")
+    assert "1000 rows missing" in (btc.error or "")
+    assert stored(lake, "BTC-USDT-PERP") == BTC_ROWS - 1000
+
+    again = two_streams(lake, fake_binance)  # no --restart
+
+    assert {r.status for r in again.values()} == {"ok"}
+    assert again["BTC-USDT-PERP"].holes_refilled == 1
+    assert stored(lake, "BTC-USDT-PERP") == BTC_ROWS
+    assert gaps(lake, table="funding").height == 0
+    # the refilled rows equal an uninterrupted run's, interval included
+    reference = Lake(tmp_path / "reference")
+    two_streams(reference, fake_binance)
+    ours = lake.read("funding").sort("instrument", "ts")
+    assert ours.equals(reference.read("funding").sort("instrument", "ts"))
 
 
 def test_ban_without_retry_after_is_not_retried(tmp_path: Path, fake_binance: FakeBinance) -> None:

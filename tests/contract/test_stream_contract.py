@@ -1,5 +1,6 @@
 """The contract every collected stream keeps, whatever the venue: columns, dtypes, UTC, sorted,
-unique keys, units. Offline it runs against the fake exchange; ``pytest -m live`` runs the very
+unique keys, units; and the venue's errors for an unknown symbol and for statistics older than
+its 30 days. Offline it runs against the fake exchange; ``pytest -m live`` runs the very
 same checks against the real venue over the network (off by default)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from perpscope.collect.backfill import StreamResult
 from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import table_spec
 from perpscope.domain.symbols import parse_instrument
+from perpscope.errors import PermanentVenueError
 from perpscope.services.collection import run_backfill
 from perpscope.store.lake import Lake
 from perpscope.venues.base import parse_stream, period_ms
@@ -143,3 +145,40 @@ def test_stream_contract_on_the_real_venue(
     lake = Lake(tmp_path / "store")
     [res] = run_backfill(lake, venue, [instrument], [stream], since=since, until=until)
     check_contract(lake, venue, instrument, stream, res, since, until, None)
+
+
+def check_venue_errors(tmp_path: Path, now: datetime, api_url: str | None) -> None:
+    """The venue's answers to what it does not serve: an unknown symbol, and statistics older
+    than the 30 days it keeps. Both are permanent errors, never retried, nothing stored."""
+    lake = Lake(tmp_path / "store")
+    [res] = run_backfill(
+        lake, "binance", ["QQQZZZ-USDT-PERP"], ["ohlcv:trade:1h"], since=now - timedelta(days=1),
+        until=now, api_url=api_url, policy=RetryPolicy(attempts=2, base_s=0.01),
+    )  # fmt: skip
+    assert res.status == "failed"
+    assert res.retries == 0
+    assert "BadSymbol" in (res.error or "")
+    assert not lake.has_table("ohlcv")
+
+    async def too_old() -> None:
+        client = open_venue("binance", api_url=api_url)
+        try:
+            start = int((now - timedelta(days=40)).timestamp() * 1000)
+            await client.fetch_history(
+                parse_instrument("BTC-USDT-PERP"), parse_stream("oi:1h"), start,
+                start + 3_600_000 * 10, None,
+            )  # fmt: skip
+        finally:
+            await client.close()
+
+    with pytest.raises(PermanentVenueError, match="startTime"):
+        asyncio.run(too_old())
+
+
+def test_venue_errors_on_the_fake_exchange(tmp_path: Path, fake_binance: FakeBinance) -> None:
+    check_venue_errors(tmp_path, datetime.fromtimestamp(END_MS / 1000, UTC), fake_binance.url)
+
+
+@pytest.mark.live
+def test_venue_errors_on_the_real_venue(tmp_path: Path) -> None:
+    check_venue_errors(tmp_path, datetime.now(UTC).replace(second=0, microsecond=0), None)

@@ -6,26 +6,47 @@ with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascend
 ``-1130``). Static payloads (``exchangeInfo``, ``fundingInfo``) come from
 ``tests/fixtures/binance/``; history comes from :class:`fakex.market.FakeMarket`.
 
+Rate limits are kept as Binance keeps them (``research/anchors.md`` D.1, ccxt's Binance cost
+table): every USDⓈ-M request draws its documented weight from the IP's request-weight budget
+(2,400 a rolling minute; klines by ``limit``: under 100 rows 1, under 500 rows 2, up to 1,000 rows
+5, more 10; ``exchangeInfo``, ``premiumIndex``, ``openInterest``, ``time`` 1; ``fundingRate`` and
+``fundingInfo`` 0 but 500 requests per 5 minutes between them; each ``futures/data/*`` endpoint 0
+but 1,000 requests per 5 minutes); spot requests draw from the spot budget (6,000 a minute;
+``klines`` 2, ``exchangeInfo`` 20). Every answer carries ``X-MBX-USED-WEIGHT-1m``. A request that
+would overrun a budget gets HTTP 429 (``-1003``) with ``Retry-After`` (whole seconds until enough
+weight has left the window) and weighs nothing; a request that arrives while a 429's
+``Retry-After`` is still running is a repeated overrun and gets HTTP 418, an IP ban of
+``ban_s`` seconds, with ``Retry-After``; every request during a ban gets 418 too. Tests shrink a
+budget (:meth:`FakeBinance.set_budget`) so that overrunning it takes a handful of requests.
+
+Binance's errors for bad requests are kept too: an unknown symbol gets HTTP 400 ``-1121 Invalid
+symbol.``, and a ``futures/data/*`` request whose ``startTime`` is older than the 30 days those
+endpoints keep gets HTTP 400 ``-1130`` naming ``startTime`` (instead of a silently clamped page).
+
 Faults are injected on demand (:meth:`FakeBinance.inject`): ``429`` and ``418`` with
 ``Retry-After``, ``5xx``, ``timeout`` (the answer comes after the client gave up), ``truncated``
 JSON, ``rename`` (a field renamed in every row), ``missing_page`` (the page's rows are replaced
 by the following page: a hole in the history), ``enum`` (a field of the first row, or of
 ``symbols[0]``, set to an unknown value), and ``hang`` (the answer waits until
-:meth:`FakeBinance.release`). Every request is logged with its arrival time for the tests.
+:meth:`FakeBinance.release`). Every request is logged in arrival order, with its status and
+whether it arrived while an earlier 429/418's ``Retry-After`` was still running (``early``), so
+tests judge the client's waiting by the fake's log rather than by their own clock.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakex.market import END_MS, FakeMarket
+from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
 
@@ -48,6 +69,61 @@ _STATIC = {
     "/api/v3/exchangeInfo": "api_v3_exchangeInfo.json",
     "/fapi/v1/fundingInfo": "fapi_v1_fundingInfo.json",
 }
+
+
+_INVALID_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
+_TOO_OLD = {"code": -1130, "msg": "Data sent for paramter 'startTime' is not valid."}
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1m"
+
+
+@dataclass
+class Budget:
+    """A rolling-window budget: at most ``limit`` weight in any ``window_s`` seconds."""
+
+    limit: float
+    window_s: float
+    spent: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def used(self, now: float) -> float:
+        """Weight spent in the window ending at ``now``."""
+        while self.spent and self.spent[0][0] <= now - self.window_s:
+            self.spent.popleft()
+        return sum(w for _, w in self.spent)
+
+    def wait_s(self, now: float, weight: float) -> float:
+        """Seconds from ``now`` until ``weight`` more fits in the window."""
+        total, wait = self.used(now), 0.0
+        for t, w in self.spent:  # oldest first: the order in which weight leaves the window
+            if total + weight <= self.limit:
+                break
+            total -= w
+            wait = t + self.window_s - now
+        return wait if total + weight <= self.limit else self.window_s
+
+
+def request_weight(path: str, q: dict[str, str]) -> list[tuple[str, float]]:
+    """The budgets a request draws from and its weight in each, as Binance documents them."""
+    if path.startswith("/api/"):
+        if path == "/api/v3/klines":
+            return [("spot_weight", 2.0)]
+        return [("spot_weight", 20.0 if path.endswith("exchangeInfo") else 1.0)]
+    if path in _KLINES:
+        limit = int(q.get("limit", "500"))
+        return [("weight", 1.0 if limit < 100 else 2.0 if limit < 500 else 5.0 if limit <= 1000
+                 else 10.0)]  # fmt: skip
+    if path in ("/fapi/v1/fundingRate", "/fapi/v1/fundingInfo"):
+        return [("weight", 0.0), ("funding", 1.0)]
+    if path.startswith("/futures/data/"):
+        return [("weight", 0.0), (f"futures_data:{path.rsplit('/', 1)[-1]}", 1.0)]
+    return [("weight", 1.0)]
+
+
+def _default_budgets() -> dict[str, Budget]:
+    return {
+        "weight": Budget(2400, 60.0),
+        "spot_weight": Budget(6000, 60.0),
+        "funding": Budget(500, 300.0),
+    }
 
 
 @dataclass
@@ -84,6 +160,7 @@ class Request:
     path: str
     params: dict[str, str]
     status: int = 200
+    early: bool = False  # arrived while an earlier 429/418's Retry-After was still running
 
 
 @dataclass
@@ -94,6 +171,11 @@ class FakeBinance:
     faults: list[Fault] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
     log: list[Request] = field(default_factory=list)
+    budgets: dict[str, Budget] = field(default_factory=_default_budgets)
+    ban_s: float = 120.0
+    backoff_until: dict[str, float] = field(default_factory=dict)
+    banned_until: float = 0.0
+    retry_after_until: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     hung: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -107,6 +189,54 @@ class FakeBinance:
     def serve(self, path: str, payload: Any) -> None:
         """Answer ``path`` with ``payload`` verbatim (a fixture), whatever the parameters."""
         self.overrides[path] = payload
+
+    def set_budget(self, name: str, limit: float, window_s: float) -> None:
+        """Replace budget ``name`` (``weight``, ``spot_weight``, ``funding``,
+        ``futures_data:<endpoint>``) by ``limit`` weight per rolling ``window_s`` seconds."""
+        with self.lock:
+            self.budgets[name] = Budget(limit, window_s)
+
+    def spend(self, name: str, weight: float) -> None:
+        """Spend ``weight`` of budget ``name`` now, as another client on the same IP would."""
+        with self.lock:
+            self._budget(name).spent.append((time.monotonic(), weight))
+
+    def used_weight(self, name: str = "weight") -> float:
+        """Weight of budget ``name`` spent in its current window."""
+        with self.lock:
+            return self._budget(name).used(time.monotonic())
+
+    def _budget(self, name: str) -> Budget:
+        if name not in self.budgets:  # futures/data endpoints: 1,000 requests / 5 min each
+            self.budgets[name] = Budget(1000, 300.0)
+        return self.budgets[name]
+
+    def admit(self, path: str, q: dict[str, str], now: float) -> tuple[int, float, float]:
+        """Charge a request to its budgets: ``(status, retry_after_s, used weight)``.
+
+        ``status`` is 200 when it fits, 429 when it would overrun a budget (it is then charged
+        nothing), 418 when the IP is banned or the request repeats an overrun while a 429's
+        ``Retry-After`` is still running.
+        """
+        draws = request_weight(path, q)
+        header = draws[0][0]  # the IP weight budget the used-weight header reports
+        with self.lock:
+            if now < self.banned_until:
+                return 418, self.banned_until - now, self._budget(header).used(now)
+            for name, _ in draws:
+                if now < self.backoff_until.get(name, 0.0):
+                    self.banned_until = now + self.ban_s
+                    return 418, self.ban_s, self._budget(header).used(now)
+            for name, w in draws:
+                budget = self._budget(name)
+                if w and budget.used(now) + w > budget.limit:
+                    wait = max(1.0, math.ceil(budget.wait_s(now, w)))
+                    self.backoff_until[name] = now + wait
+                    return 429, wait, self._budget(header).used(now)
+            for name, w in draws:
+                if w:
+                    self._budget(name).spent.append((now, w))
+            return 200, 0.0, self._budget(header).used(now)
 
     def release(self) -> None:
         """Let ``hang`` faults answer."""
@@ -142,6 +272,9 @@ class FakeBinance:
         def num(key: str) -> int | None:
             return int(q[key]) if key in q else None
 
+        for key in ("symbol", "pair"):  # Binance refuses symbols it does not list
+            if key in q and q[key] not in LISTING_MS:
+                return 400, dict(_INVALID_SYMBOL)
         if path == "/fapi/v1/fundingRate":
             limit = num("limit") or (100 if "startTime" in q else 200)
             if limit > 1000:
@@ -175,6 +308,8 @@ class FakeBinance:
                 return 400, {"code": -1130, "msg": "Data sent for paramter 'limit' is not valid."}
             if "period" not in q or ("symbol" not in q):
                 return 400, {"code": -1102, "msg": "Mandatory parameter was not sent."}
+            if (num("startTime") or STATS_START_MS) < STATS_START_MS:  # older than 30 days
+                return 400, dict(_TOO_OLD)
             rows = self.market.stats_page(q["symbol"], name, q["period"], num("startTime"),
                                           num("endTime"), limit)  # fmt: skip
             if shift and rows:
@@ -228,6 +363,24 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             arrived = time.monotonic()
             parts = urlsplit(self.path)
             q = dict(parse_qsl(parts.query))
+
+            early = arrived < fake.retry_after_until
+
+            def log(status: int, retry_after_s: float = -1.0) -> None:
+                with fake.lock:
+                    fake.log.append(Request(arrived, parts.path, q, status, early))
+                    if retry_after_s >= 0:
+                        until = arrived + retry_after_s
+                        fake.retry_after_until = max(fake.retry_after_until, until)
+
+            admitted, wait, used = fake.admit(parts.path, q, arrived)
+            weight = {WEIGHT_HEADER: f"{used:g}"}
+            if admitted != 200:  # the venue's own rate limiting, before any injected fault
+                log(admitted, math.ceil(wait))
+                msg = "Too many requests." if admitted == 429 else "IP banned until later."
+                payload = json.dumps({"code": -1003, "msg": msg}).encode()
+                self._send(admitted, payload, {"Retry-After": f"{math.ceil(wait)}", **weight})
+                return
             fault = fake._take_fault(parts.path, q.get("symbol", ""))
             status, body = 200, None
             kind = fault.kind if fault else ""
@@ -235,21 +388,19 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 status = int(kind)
                 msg = "Too many requests." if kind == "429" else "IP banned until later."
                 payload = json.dumps({"code": -1003, "msg": msg}).encode()
-                with fake.lock:
-                    fake.log.append(Request(arrived, parts.path, q, status))
-                ra = fault.retry_after_s
-                self._send(status, payload, {"Retry-After": f"{ra:g}"} if ra >= 0 else {})
+                ra = fault.retry_after_s  # type: ignore[union-attr]
+                log(status, ra)
+                self._send(status, payload, {"Retry-After": f"{ra:g}", **weight} if ra >= 0
+                           else weight)  # fmt: skip
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)
-                with fake.lock:
-                    fake.log.append(Request(arrived, parts.path, q, status))
+                log(status)
                 self._send(status, b"<html><body>Service Unavailable</body></html>",
                            {"Content-Type": "text/html"})  # fmt: skip
                 return
             status, body = fake.answer(parts.path, q, shift=kind == "missing_page")
-            with fake.lock:
-                fake.log.append(Request(arrived, parts.path, q, status))
+            log(status)
             if kind in ("rename", "enum"):
                 body = _apply(fault, body)  # type: ignore[arg-type]
             raw = json.dumps(body).encode()
@@ -260,7 +411,7 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             if kind == "hang":
                 fake.hung.set()
                 fake.released.wait(60)
-            self._send(status, raw)
+            self._send(status, raw, weight)
 
     return Handler
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -12,6 +13,7 @@ from perpscope.cli._common import Format, TableFormat, emit, err_console, out_co
 from perpscope.collect.backfill import StreamResult
 from perpscope.errors import PerpscopeError
 from perpscope.services import collection
+from perpscope.store.lake import Lake
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
 
@@ -39,7 +41,9 @@ class _Bars:
         if key in self.tasks:
             task, _ = self.tasks[key]
             total = self.progress.tasks[task].total or 1.0
-            mark = "[green]done" if result.status == "ok" else "[red]failed"
+            mark = {"ok": "[green]done", "holes": "[yellow]holes left"}.get(
+                result.status, "[red]failed"
+            )
             self.progress.update(task, completed=total, description=f"{key} {mark}")
 
 
@@ -72,25 +76,31 @@ def backfill_cmd(
 ) -> None:
     """Backfill history page by page; a rerun resumes each stream after its stored cursor.
 
-    Streams run concurrently; one that fails stops alone with one message (exit 1).
+    Streams run concurrently; one that fails stops alone with one message (exit 1). Holes the
+    venue left in a page are fetched again; any still there end the run with exit 1 and a rerun
+    tries them again. Ctrl-C stops at a committed page (exit 130) and says where a rerun
+    continues.
     """
     lake = state(ctx).lake()
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
         console=err_console, disable=not progress, transient=False,
     )  # fmt: skip
-    with bars:
-        results = collection.run_backfill(
-            lake,
-            venue,
-            instrument,
-            stream,
-            since=collection.parse_day(since, "--since"),
-            until=collection.parse_day(until, "--until"),
-            restart=restart,
-            api_url=api_url,
-            progress=_Bars(bars),
-        )
+    try:
+        with bars:
+            results = collection.run_backfill(
+                lake,
+                venue,
+                instrument,
+                stream,
+                since=collection.parse_day(since, "--since"),
+                until=collection.parse_day(until, "--until"),
+                restart=restart,
+                api_url=api_url,
+                progress=_Bars(bars),
+            )
+    except KeyboardInterrupt:
+        _interrupted(lake, venue, instrument, stream)
     rows = collection.result_rows(results)
     if fmt is Format.TABLE:  # the terminal gets the essentials; JSON has every field
         rows = [{k: r[k] for k in _TABLE_COLUMNS} for r in rows]
@@ -99,6 +109,19 @@ def backfill_cmd(
     if failed:
         head = "" if len(failed) == 1 else f"{len(failed)} of {len(results)} streams failed: "
         raise PerpscopeError(head + "; ".join(failed))
+
+
+def _interrupted(lake: Lake, venue: str, instruments: list[str], streams: list[str]) -> NoReturn:
+    """Ctrl-C: say so, say where a rerun continues, exit 130.
+
+    Every page is one atomic store commit, so the store holds whole pages only; a page whose
+    cursor was not written yet is read again by the rerun and changes nothing.
+    """
+    err_console.print("interrupted", highlight=False)
+    for key, cursor in collection.resume_points(lake, venue, instruments, streams):
+        where = f"after {cursor:%Y-%m-%d %H:%M:%S}Z" if cursor else "from the start"
+        err_console.print(f"{key}: a rerun continues {where}", highlight=False)
+    sys.exit(130)
 
 
 @app.command("snapshot")

@@ -6,6 +6,12 @@ event stored) is appended to ``collect_cursor``. A restarted backfill resumes af
 Several streams run concurrently on one venue client; a stream that fails (a permanent venue
 error, a contract violation, or a transient error that outlived its retries) stops alone with
 one message, leaving every page it committed before and nothing of the failing page.
+
+The cursor only says how far forward a stream has paged: a page the venue answered with rows
+missing (a hole: consecutive rows further apart than the series' step) is behind it. So every
+run ends by looking for holes of the stream inside the range it covers, and fetches each hole
+again; a hole still there afterwards ends the stream with status ``holes`` and a message naming
+it, and the next run tries it again.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -26,11 +32,15 @@ from perpscope.collect.retry import PoolGates, RetryPolicy, call_with_retry
 from perpscope.domain.symbols import Instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
-from perpscope.venues.base import Stream, Venue
+from perpscope.venues.base import HistoryPage, RatePool, Stream, Venue
 
 __all__ = ["BackfillJob", "Progress", "StreamResult", "backfill", "backfill_stream"]
 
 _MS = timedelta(milliseconds=1)
+_EDGE = timedelta(minutes=1)
+"""How far inside a venue's history window a stream starts: the window's edge moves with the
+venue's clock while the first request waits for its slot, and a request past the edge is
+refused (Binance ``-1130`` on ``futures/data/*``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,7 @@ class StreamResult:
     resumed_from: datetime | None = None
     last_ts: datetime | None = None
     holes: int = 0
+    holes_refilled: int = 0
     retries: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -88,15 +99,55 @@ def _ms(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
-def _start(job: BackfillJob, venue: Venue, cursor: datetime | None) -> datetime:
+def _first(job: BackfillJob, venue: Venue) -> datetime:
+    """The earliest event the job covers: ``since``, within the venue's history depth."""
     depth = venue.capabilities.history_days.get(job.stream.family)
-    earliest = job.until - timedelta(days=depth) if depth is not None else None
+    earliest = job.until - timedelta(days=depth) + _EDGE if depth is not None else None
     start = job.since or earliest or datetime.fromtimestamp(0, UTC)
     if earliest is not None and start < earliest:
-        start = earliest  # the venue keeps nothing older
+        start = earliest  # the venue keeps nothing older, and refuses to be asked
+    return start
+
+
+def _start(job: BackfillJob, venue: Venue, cursor: datetime | None) -> datetime:
+    start = _first(job, venue)
     if cursor is not None and not job.restart:
         start = max(start, cursor + _MS)
     return start
+
+
+async def _page_through(
+    venue: Venue,
+    lake: Lake,
+    job: BackfillJob,
+    start_ms: int,
+    end_ms: int,
+    prev_ts: datetime | None,
+    fetch: Callable[[Callable[[], Awaitable[HistoryPage]]], Awaitable[HistoryPage]],
+    result: StreamResult,
+    on_page: Callable[[datetime], Awaitable[None]] | None = None,
+) -> None:
+    """Page forward from ``start_ms`` to ``end_ms``, one store commit per page."""
+    while start_ms < end_ms:
+        page = await fetch(
+            lambda s=start_ms, p=prev_ts: venue.fetch_history(  # type: ignore[misc]
+                job.instrument, job.stream, s, end_ms, p
+            )
+        )
+        result.pages += 1
+        result.rows_in += page.raw_rows
+        if page.frame.height and page.last_ts is not None:
+            stored = await asyncio.to_thread(lake.ingest, job.stream.table, page.frame)
+            result.rows_written += stored.rows_written
+            prev_ts = page.last_ts
+            if on_page is not None:
+                await on_page(page.last_ts)
+        nxt = page.next_start_ms
+        if nxt is None:
+            nxt = _ms(page.last_ts) + 1 if page.last_ts is not None else end_ms
+        if page.done or nxt <= start_ms:
+            break
+        start_ms = nxt
 
 
 async def backfill_stream(
@@ -113,10 +164,22 @@ async def backfill_stream(
     result = StreamResult(str(job.instrument), job.stream.name)
     inst = str(job.instrument)
     pool = venue.capabilities.pool_for(job.stream.family)
+    cost = venue.capabilities.cost_of(job.stream.family)
 
     def retried(exc: Exception, wait_s: float) -> None:
         result.retries += 1
         result.notes.append(f"retry after {wait_s:.2f}s: {exc}")
+
+    async def fetch(call: Callable[[], Awaitable[HistoryPage]]) -> HistoryPage:
+        return await call_with_retry(
+            call, pool=pool, gates=gates, policy=policy, cost=cost, rng=rng, on_retry=retried
+        )
+
+    async def advanced(last_ts: datetime) -> None:
+        await asyncio.to_thread(write_cursor, lake, venue.id, inst, job.stream.name, last_ts)
+        result.last_ts = last_ts
+        if progress:
+            progress.advanced(job.key, last_ts, result.rows_written)
 
     try:
         if job.since is not None and job.since >= job.until:
@@ -126,41 +189,12 @@ async def backfill_stream(
         result.start = start
         result.resumed_from = cursor if cursor is not None and not job.restart else None
         prev_ts = None if job.restart else cursor
-        start_ms, end_ms = _ms(start), _ms(job.until)
         if progress:
             progress.started(job.key, start, job.until)
-        while start_ms < end_ms:
-            page = await call_with_retry(
-                lambda s=start_ms, p=prev_ts: venue.fetch_history(  # type: ignore[misc]
-                    job.instrument, job.stream, s, end_ms, p
-                ),
-                pool=pool,
-                gates=gates,
-                policy=policy,
-                rng=rng,
-                on_retry=retried,
-            )
-            result.pages += 1
-            result.rows_in += page.raw_rows
-            if page.frame.height and page.last_ts is not None:
-                stored = await asyncio.to_thread(lake.ingest, job.stream.table, page.frame)
-                result.rows_written += stored.rows_written
-                await asyncio.to_thread(
-                    write_cursor, lake, venue.id, inst, job.stream.name, page.last_ts
-                )
-                prev_ts = result.last_ts = page.last_ts
-                if progress:
-                    progress.advanced(job.key, page.last_ts, stored.rows_written)
-            nxt = page.next_start_ms
-            if nxt is None:
-                nxt = _ms(page.last_ts) + 1 if page.last_ts is not None else end_ms
-            if page.done or nxt <= start_ms:
-                break
-            start_ms = nxt
-        holes = await asyncio.to_thread(
-            find_gaps, lake, venue=venue.id, instrument=inst, table=job.stream.table
+        await _page_through(
+            venue, lake, job, _ms(start), _ms(job.until), prev_ts, fetch, result, advanced
         )
-        result.holes = _holes_of(holes, job.stream)
+        await _refill_holes(venue, lake, job, fetch, result)
     except PerpscopeError as exc:
         result.status = "failed"
         result.error = f"{job.key}: {exc}"
@@ -175,8 +209,53 @@ async def backfill_stream(
     return result
 
 
-def _holes_of(holes: pl.DataFrame, stream: Stream) -> int:
-    return holes.filter(pl.col("series") == series_of(stream)).height
+async def _holes(venue: Venue, lake: Lake, job: BackfillJob) -> pl.DataFrame:
+    """Holes of the job's series that lie inside the range the job covers.
+
+    A hole reaching outside it (rows stored by a run over another range) is not this job's to
+    fill: it is left to ``collect gaps``.
+    """
+    found = await asyncio.to_thread(
+        find_gaps, lake, venue=venue.id, instrument=str(job.instrument), table=job.stream.table
+    )
+    return found.filter(
+        (pl.col("series") == series_of(job.stream))
+        & (pl.col("gap_start") >= _first(job, venue))
+        & (pl.col("gap_end") <= job.until)
+    )
+
+
+async def _refill_holes(
+    venue: Venue,
+    lake: Lake,
+    job: BackfillJob,
+    fetch: Callable[[Callable[[], Awaitable[HistoryPage]]], Awaitable[HistoryPage]],
+    result: StreamResult,
+) -> None:
+    """Fetch every hole of the job's range again; report the holes that are still there."""
+    holes = await _holes(venue, lake, job)
+    if holes.height == 0:
+        return
+    for hole in holes.iter_rows(named=True):
+        start = _ms(hole["gap_start"]) + 1
+        await _page_through(
+            venue, lake, job, start, _ms(hole["gap_end"]), hole["gap_start"], fetch, result
+        )
+    left = await _holes(venue, lake, job)
+    result.holes = left.height
+    result.holes_refilled = holes.height - left.height
+    if left.height:
+        result.status = "holes"
+        shown = "; ".join(
+            f"{h['gap_start']:%Y-%m-%d %H:%M} to {h['gap_end']:%Y-%m-%d %H:%M} "
+            f"({h['missing']} rows missing)"
+            for h in left.head(3).iter_rows(named=True)
+        )
+        more = f" and {left.height - 3} more" if left.height > 3 else ""
+        result.error = (
+            f"{job.key}: {left.height} hole(s) the venue did not fill: {shown}{more}; "
+            "a rerun fetches them again"
+        )
 
 
 async def backfill(
@@ -186,6 +265,7 @@ async def backfill(
     *,
     policy: RetryPolicy | None = None,
     pace: bool = True,
+    limits: Sequence[RatePool] = (),
     progress: Progress | None = None,
     seed: int | None = None,
 ) -> list[StreamResult]:
@@ -197,10 +277,11 @@ async def backfill(
         jobs: streams to backfill.
         policy: retry policy (default :class:`RetryPolicy`).
         pace: space requests to stay under the venue's pools.
+        limits: pools that replace the venue's pools of the same name (a smaller budget).
         progress: progress receiver.
         seed: seed of the backoff jitter (for reproducible tests).
     """
-    gates = PoolGates(venue.capabilities, pace=pace)
+    gates = PoolGates(venue.capabilities, pace=pace, limits=tuple(limits))
     rng = random.Random(seed)
     try:
         return list(

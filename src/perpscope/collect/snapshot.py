@@ -50,6 +50,7 @@ async def take_snapshot(
             lambda: venue.fetch_snapshot(instruments),
             pool=venue.capabilities.pool_for("snapshot"),
             gates=gates,
+            cost=venue.capabilities.cost_of("snapshot"),
             policy=policy or RetryPolicy(),
             rng=random.Random(seed),
         )

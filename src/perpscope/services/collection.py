@@ -16,13 +16,14 @@ from typing import Any
 import polars as pl
 
 from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
+from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
 from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import UsageError
 from perpscope.store.lake import Lake
-from perpscope.venues.base import parse_stream
+from perpscope.venues.base import RatePool, parse_stream
 from perpscope.venues.registry import COLLECTABLE, open_venue
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "gaps",
     "parse_day",
     "result_rows",
+    "resume_points",
     "run_backfill",
     "run_snapshot",
 ]
@@ -74,10 +76,14 @@ def run_backfill(
     progress: Progress | None = None,
     policy: RetryPolicy | None = None,
     pace: bool = True,
+    limits: Sequence[RatePool] = (),
     rate_limit_ms: float | None = None,
     timeout_ms: int = 10_000,
 ) -> list[StreamResult]:
     """Backfill every (instrument, stream) pair of ``venue`` concurrently.
+
+    ``limits`` replace the venue's rate-limit pools of the same name (a server with a smaller
+    budget, such as the tests' fake exchange).
 
     Raises:
         UsageError: an unknown venue, instrument or stream, or no instrument or stream given.
@@ -93,7 +99,24 @@ def run_backfill(
     ]
     client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms, timeout_ms=timeout_ms)
     lake.init()
-    return asyncio.run(backfill(client, lake, jobs, policy=policy, pace=pace, progress=progress))
+    return asyncio.run(
+        backfill(client, lake, jobs, policy=policy, pace=pace, limits=limits, progress=progress)
+    )
+
+
+def resume_points(
+    lake: Lake, venue: str, instruments: Sequence[str], streams: Sequence[str]
+) -> list[tuple[str, datetime | None]]:
+    """Where a rerun of each (instrument, stream) continues: its stored cursor, if any.
+
+    Used after an interrupted backfill; reads only committed cursors.
+    """
+    out = []
+    for inst in instruments:
+        for stream in streams:
+            cursor = read_cursor(lake, venue, inst, stream) if lake.exists() else None
+            out.append((f"{inst} {stream}", cursor))
+    return out
 
 
 def run_snapshot(

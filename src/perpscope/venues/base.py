@@ -52,6 +52,7 @@ __all__ = [
     "map_ccxt_error",
     "parse_stream",
     "period_ms",
+    "last_response_header",
     "record_response_headers",
     "rewrite_base_urls",
 ]
@@ -159,11 +160,21 @@ class Capabilities:
     """Pool name per stream family (and ``instruments`` / ``snapshot``)."""
     ban_pauses_venue: bool = True
     """A ban (HTTP 418) pauses every pool of the venue, not just the one that was hit."""
+    page_weight: Mapping[str, float] = field(default_factory=dict)
+    """What one full page request of a stream family costs in its pool (1 when not listed)."""
+    used_weight_header: str | None = None
+    """Response header with the weight already used in the venue's weight pool, if it sends one."""
+    weight_pool: str | None = None
+    """The pool ``used_weight_header`` reports on."""
     families: tuple[str, ...] = field(default=("funding", "ohlcv", "oi", "long_short", "taker"))
 
     def pool_for(self, family: str) -> str:
         """The rate-limit pool a stream family draws from."""
         return self.stream_pools.get(family, self.pools[0].name)
+
+    def cost_of(self, family: str) -> float:
+        """The weight one page request of ``family`` draws from its pool."""
+        return float(self.page_weight.get(family, 1.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +284,17 @@ def record_response_headers(client: ccxt.Exchange) -> None:
         )
 
     client.on_rest_response = hook
+
+
+def last_response_header(name: str) -> str | None:
+    """Header ``name`` (any case) of the latest response seen by the calling asyncio task."""
+    last = _LAST_RESPONSE.get()
+    if last is None:
+        return None
+    for key, value in last[1].items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
 
 
 def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:

@@ -86,6 +86,13 @@ CAPABILITIES: Final = Capabilities(
         "ohlcv": "weight",
         "snapshot": "weight",
     },  # fmt: skip
+    # klines weigh by limit (under 100 rows 1, under 500 2, to 1,000 5, more 10): a full
+    # futures page (1,500) weighs 10; spot klines weigh 2 of a
+    # separate, larger spot budget, so pacing them as 10 errs on the safe side. A snapshot is
+    # exchangeInfo + premiumIndex + openInterest per instrument (1 each) + fundingInfo.
+    page_weight={"ohlcv": 10.0, "snapshot": 4.0},
+    used_weight_header="X-MBX-USED-WEIGHT-1m",
+    weight_pool="weight",
 )
 
 _STATS: Final = {
