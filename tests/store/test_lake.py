@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -311,8 +310,10 @@ def test_reader_process_sees_only_whole_batches_while_another_process_writes(
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert writer.stdin is not None and writer.stdout is not None
-    assert reader.stdin is not None and reader.stdout is not None
+    assert writer.stdin is not None
+    assert writer.stdout is not None
+    assert reader.stdin is not None
+    assert reader.stdout is not None
     seen = []
     for k in range(1, batches + 1):
         # the writer has committed batch k and waits; the reader must see exactly k batches
