@@ -89,3 +89,15 @@ def test_the_query_process_spills_to_a_fresh_private_dir_that_is_gone_afterwards
     assert not Path(spill).exists()
     assert not (tmp_path / ".tmp").exists()
     assert list(tmpdir_root.iterdir()) == []
+
+
+def test_memory_limits_parse_in_duckdb_units_and_auto_keeps_half_the_ram() -> None:
+    from perpscope.config import memory_limit_bytes, physical_memory_bytes
+
+    assert memory_limit_bytes("512MiB") == 512 * 2**20
+    assert memory_limit_bytes("2GB") == 2 * 10**9
+    assert memory_limit_bytes(" 1.5 gib ") == 3 * 2**29
+    assert memory_limit_bytes("auto") == min(4 * 2**30, physical_memory_bytes() // 2)
+    for bad in ("0KB", "63MiB", "99999999TB", "lots", "-1GB", "inf GB"):
+        with pytest.raises(ValueError, match=r"too small|more than 80%|not a size"):
+            memory_limit_bytes(bad)
