@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from perpscope.errors import QueryError, QueryRefusedError
+from perpscope.errors import PerpscopeError, QueryError, QueryRefusedError
 from perpscope.store.lake import Lake
 from perpscope.store.query import check_statement, connect_locked, fetch_capped, run_in_connection
 
@@ -347,8 +347,12 @@ def _start(proc: subprocess.Popen[bytes], request: bytes) -> float:
 
 def _parse_reply(code: int, out: bytes, err: bytes, max_rows: int, started: float) -> DisplayResult:
     if code in (_EXIT_REFUSED, _EXIT_ERROR):
-        message = json.loads(out.decode())["message"]
-        raise (QueryRefusedError if code == _EXIT_REFUSED else QueryError)(message)
+        try:
+            message = str(json.loads(out.decode())["message"])
+        except (ValueError, KeyError, TypeError):
+            message = ""
+        if message:
+            raise (QueryRefusedError if code == _EXIT_REFUSED else QueryError)(message)
     if code != 0:
         lines = err.decode(errors="replace").strip().splitlines()
         why = lines[-1] if lines else f"exit code {code}"
@@ -385,8 +389,8 @@ def _child_main() -> int:
     except QueryRefusedError as exc:
         out.write(json.dumps({"message": str(exc)}).encode())
         return _EXIT_REFUSED
-    except (QueryError, KeyboardInterrupt) as exc:
-        message = str(exc) if isinstance(exc, QueryError) else "interrupted"
+    except (PerpscopeError, KeyboardInterrupt) as exc:
+        message = str(exc) if isinstance(exc, PerpscopeError) else "interrupted"
         out.write(json.dumps({"message": message}).encode())
         return _EXIT_ERROR
     meta = {"columns": [[c.name, c.duckdb_type, c.kind] for c in columns], "truncated": truncated}
