@@ -170,3 +170,9 @@ def test_repair_of_an_unknown_table_is_a_usage_error(lake: Lake, cli) -> None:  
     res = cli("--store", str(lake.root), "store", "repair", "--table", "nope")
     assert res.code == 2
     assert "unknown table" in res.err
+
+
+def test_a_healthy_store_under_a_path_with_spaces_and_accents_checks_clean(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "my store é")
+    lake.ingest("funding", funding(0, 3))
+    assert [(c.table, c.ok) for c in check_store(lake)] == [("funding", True)]

@@ -13,6 +13,7 @@ import pytest
 
 from perpscope.errors import QueryRefusedError
 from perpscope.store.lake import Lake
+from perpscope.store.query import run_query
 from perpscope.store.workbench import (
     SPILL_PREFIX,
     private_spill_dir,
@@ -64,10 +65,14 @@ def test_files_in_the_current_directory_tmp_are_not_readable(
     (tmp_path / ".tmp" / "x.csv").write_text("secret,1\n")
     monkeypatch.chdir(tmp_path)
     lake = Lake(tmp_path / "store")
+    reads = ("SELECT * FROM read_csv('.tmp/x.csv')", "SELECT * FROM glob('.tmp/*')")
     with private_spill_dir() as spill:
-        for sql in ("SELECT * FROM read_csv('.tmp/x.csv')", "SELECT * FROM glob('.tmp/*')"):
+        for sql in reads:
             with pytest.raises(QueryRefusedError, match="no file or network access"):
                 query_display(lake, sql, temp_dir=spill)
+    for sql in reads:  # the Python API, which does not spill at all
+        with pytest.raises(QueryRefusedError, match="no file or network access"):
+            run_query(lake, sql)
 
 
 @pytest.mark.slow

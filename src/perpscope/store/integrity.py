@@ -23,6 +23,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -135,7 +136,7 @@ def check_table(lake: Lake, name: str) -> TableCheck:
             damage.append(Damage("unreadable", f"Delta cannot open the table: {_brief(exc)}"))
         return TableCheck(name, None, damage)
     for uri in dt.file_uris():
-        local = Path(uri.removeprefix("file://"))
+        local = Path(unquote(uri.removeprefix("file://")))  # Delta percent-encodes its paths
         if not local.exists():
             damage.append(Damage("missing_file", f"data file {local.name} is missing"))
     try:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 import duckdb
 import polars as pl
@@ -193,7 +194,8 @@ def explain_error(exc: BaseException, lake: Lake, damaged: dict[str, str]) -> st
                 "run 'perpscope store check'"
             )
     for name in TABLES:
-        if str(lake.root / name) in text:
+        where = str(lake.root / name)
+        if where in text or quote(where) in text:  # Delta may give the path percent-encoded
             return (
                 f"table {name} is damaged: a data file is missing or unreadable ({text}); "
                 "run 'perpscope store check'"
