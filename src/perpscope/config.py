@@ -10,6 +10,7 @@ from the environment only, never from the file. ``docs/configuration.md`` docume
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,8 @@ __all__ = [
     "default_config_path",
     "default_store_path",
     "load_config",
+    "memory_limit_bytes",
+    "physical_memory_bytes",
 ]
 
 APP_NAME = "perpscope"
@@ -61,12 +64,86 @@ class StoreConfig(_Strict):
         return value.expanduser()
 
 
+_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)\s*$", re.IGNORECASE)
+MIN_MEMORY_LIMIT = 64 * 2**20
+"""The smallest workbench memory limit: below it DuckDB cannot run even a tiny query."""
+_MAX_MEMORY_SHARE = 0.8
+"""The largest workbench memory limit, as a share of the machine's physical memory."""
+
+
+def physical_memory_bytes() -> int:
+    """The machine's physical memory in bytes (a generous 16 GiB when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
+        return 16 * 2**30
+
+
+def memory_limit_bytes(text: str) -> int:
+    """The number of bytes of a memory limit such as ``"4GB"``, ``"512MiB"`` or ``"auto"``.
+
+    ``auto`` is half the physical memory, at most 4 GiB. Units follow DuckDB: ``KB``/``MB``/
+    ``GB``/``TB`` are powers of 1000, ``KiB``/``MiB``/``GiB``/``TiB`` powers of 1024.
+
+    Raises:
+        ValueError: the text is not a size, or is below 64 MiB or above 80% of the physical
+            memory (a limit the machine cannot give would let one query swap it to a halt).
+    """
+    ram = physical_memory_bytes()
+    if text.strip().lower() == "auto":
+        return min(4 * 2**30, ram // 2)
+    match = _MEMORY.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size like '4GB' or '512MiB' (or 'auto')")
+    number, unit = match.groups()
+    value = int(float(number) * _UNITS[unit.upper()])
+    if value < MIN_MEMORY_LIMIT:
+        raise ValueError(f"{text!r} is too small: the workbench needs at least 64MiB")
+    if value > ram * _MAX_MEMORY_SHARE:
+        raise ValueError(
+            f"{text!r} is more than 80% of this machine's memory "
+            f"({ram / 2**30:.1f} GiB): one query could swap the machine to a halt"
+        )
+    return value
+
+
+MAX_TIMEOUT_S = 3600.0
+"""The longest time limit a workbench query may be given, seconds."""
+MAX_ROWS = 10_000_000
+"""The largest row cap of the workbench."""
+
+
 class WorkbenchConfig(_Strict):
     """Limits of the read-only SQL workbench."""
 
-    max_rows: int = Field(default=10_000, ge=1, le=10_000_000)
-    timeout_s: float = Field(default=30.0, gt=0, le=3600)
-    memory_limit: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    max_rows: int = Field(default=10_000, ge=1, le=MAX_ROWS)
+    timeout_s: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
+    memory_limit: str = Field(
+        default="auto",
+        description="DuckDB memory limit, e.g. '4GB'; 'auto' = half the RAM, <= 4GiB",
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        memory_limit_bytes(value)  # raises ValueError with the reason
+        return value
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """The memory limit in bytes."""
+        return memory_limit_bytes(self.memory_limit)
 
 
 class Config(_Strict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -171,6 +170,7 @@ _WRITER = textwrap.dedent(
 
     root, tag = sys.argv[1], float(sys.argv[5])
     start, batches, size = (int(a) for a in sys.argv[2:5])
+    mode = sys.argv[6] if len(sys.argv) > 6 else ""
     lake = Lake(Path(root))
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     for b in range(batches):
@@ -185,16 +185,39 @@ _WRITER = textwrap.dedent(
             "rate": [tag + b] * size,
             "interval_h": [8.0] * size,
         })
+        if mode.startswith("fsize:") and b == int(mode.split(":")[1]):
+            # from here on no file may grow past 64 KiB: the kernel kills this process with
+            # SIGXFSZ at the first write beyond it, which is inside the next data file
+            import resource, signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it by default
+            resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+            print("armed", flush=True)
         print("writing", b, flush=True)
         lake.ingest("funding", frame)
+        if mode == "stepped":  # wait for the test's go-ahead before the next batch
+            print("committed", b + 1, flush=True)
+            sys.stdin.readline()
     print("done", flush=True)
     """
 )
 
 
-def _writer(root: Path, start: int, batches: int, size: int, tag: float) -> subprocess.Popen[str]:
+def _writer(
+    root: Path, start: int, batches: int, size: int, tag: float, mode: str = ""
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(root), str(start), str(batches), str(size), str(tag)],
+        [
+            sys.executable,
+            "-c",
+            _WRITER,
+            str(root),
+            str(start),
+            str(batches),
+            str(size),
+            str(tag),
+            mode,
+        ],  # fmt: skip
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -218,35 +241,23 @@ def test_two_processes_ingesting_overlapping_keys_at_once_leave_no_duplicate(
 @pytest.mark.slow
 def test_writer_killed_mid_ingest_leaves_no_partial_batch(tmp_path: Path) -> None:
     root = tmp_path / "s"
-    size = 1_000_000
+    size = 200_000
     lake = Lake(root)
-    caught_mid_write = False
     table_dir = lake.table_path("funding")
-    for attempt in range(10):
-        # Each attempt writes new keys, commits a couple of batches, and is killed by SIGKILL the
-        # moment the next batch's data file shows up on disk, before its commit when we win the
-        # race (otherwise the attempt is repeated).
-        proc = _writer(root, attempt * 10 * size, 10, size, attempt * 100.0)
-        assert proc.stdout is not None
-        for _ in range(3):
-            line = proc.stdout.readline()
-            assert line.startswith("writing"), line
-        known = {p.name for p in table_dir.iterdir()}
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not ({p.name for p in table_dir.iterdir()} - known):
-            time.sleep(0.0005)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        referenced = {Path(u).name for u in DeltaTable(str(table_dir)).file_uris()}
-        on_disk = {p.name for p in table_dir.iterdir() if p.is_file()}
-        if on_disk - referenced:  # a data file (or its temp file) was written, never committed
-            caught_mid_write = True
-            break
-    assert caught_mid_write, "no kill landed inside a write; the test proved nothing"
+    # The writer commits batches 0 and 1, then limits its file size: the kernel kills it with
+    # SIGXFSZ in the middle of writing batch 2's data file, before that batch can be committed.
+    # No race: the kill lands at the same point of every run.
+    proc = _writer(root, 0, 4, size, 0.0, mode="fsize:2")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGXFSZ, out
+    assert out.splitlines()[-2:] == ["armed", "writing 2"]
+    referenced = {Path(u).name for u in DeltaTable(str(table_dir)).file_uris()}
+    on_disk = {p.name for p in table_dir.iterdir() if p.is_file()}
+    assert len(referenced) == 2
+    assert on_disk - referenced, "no partial data file: the kill did not land inside a write"
     frame = lake.read("funding")
-    assert frame.height % size == 0  # whole batches only
-    counts = frame.group_by("rate").len()
-    assert counts["len"].to_list() == [size] * counts.height
+    assert frame.height == 2 * size  # whole batches only
+    assert sorted(frame.group_by("rate").len()["len"].to_list()) == [size, size]
     assert frame.select(pl.col("ts").n_unique()).item() == frame.height
     # the lock died with the writer: a new ingest goes through
     assert lake.ingest("funding", funding_rows(0, 1, instrument="ETH-USDT-PERP")).rows_written == 1
@@ -254,24 +265,33 @@ def test_writer_killed_mid_ingest_leaves_no_partial_batch(tmp_path: Path) -> Non
 
 _READER = textwrap.dedent(
     """
-    import sys, time
+    import select, sys
     from pathlib import Path
     from perpscope.store.lake import Lake
     from perpscope.store.query import run_query
 
-    lake, size, seconds = Lake(Path(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3])
-    end = time.monotonic() + seconds
-    reads = 0
-    while time.monotonic() < end:
+    lake, size = Lake(Path(sys.argv[1])), int(sys.argv[2])
+
+    def read():
         if not lake.has_table("funding"):
-            continue
+            return 0
         query = "SELECT rate, count(*) AS n FROM funding GROUP BY rate"
         rows = run_query(lake, query).table.to_pylist()
         for row in rows:
             if row["n"] != size:
                 print("INCONSISTENT", row, flush=True)
                 sys.exit(1)
+        return sum(row["n"] for row in rows)
+
+    reads = 0
+    while True:  # read continuously, also while the writer writes; answer the test's requests
+        read()
         reads += 1
+        if select.select([sys.stdin], [], [], 0)[0]:
+            request = sys.stdin.readline().strip()
+            if request == "stop":
+                break
+            print("seen", read(), flush=True)  # a read that began after the request
     print("reads", reads, flush=True)
     """
 )
@@ -282,19 +302,38 @@ def test_reader_process_sees_only_whole_batches_while_another_process_writes(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "s"
-    size = 5_000
-    writer = _writer(root, 0, 40, size, 0.0)
-    reader = subprocess.run(
-        [sys.executable, "-c", _READER, str(root), str(size), "8"],
-        capture_output=True,
+    size, batches = 5_000, 20
+    writer = _writer(root, 0, batches, size, 0.0, mode="stepped")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(root), str(size)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
+    assert writer.stdin is not None
+    assert writer.stdout is not None
+    assert reader.stdin is not None
+    assert reader.stdout is not None
+    seen = []
+    for k in range(1, batches + 1):
+        # the writer has committed batch k and waits; the reader must see exactly k batches
+        while (line := writer.stdout.readline()).startswith("writing"):
+            pass
+        assert line.split() == ["committed", str(k)], line
+        reader.stdin.write("sync\n")
+        reader.stdin.flush()
+        answer = reader.stdout.readline().split()
+        assert answer[0] == "seen", answer
+        seen.append(int(answer[1]))
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    reader.stdin.write("stop\n")
+    reader.stdin.flush()
+    out, _ = reader.communicate(timeout=120)
     assert writer.wait(timeout=120) == 0
-    assert reader.returncode == 0, reader.stdout + reader.stderr
-    reads = int(reader.stdout.split()[-1])
-    assert reads > 5
-    assert Lake(root).read("funding").height == 40 * size
+    assert reader.returncode == 0, out  # no read, during or between writes, saw a partial batch
+    assert seen == [k * size for k in range(1, batches + 1)]
+    assert Lake(root).read("funding").height == batches * size
 
 
 def test_info_from_log_statistics_equals_a_full_scan(tmp_path: Path) -> None:

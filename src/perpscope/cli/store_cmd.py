@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from perpscope.cli._common import Format, emit, out_console, state
-from perpscope.errors import StoreError
+from perpscope.cli._common import Format, emit, err_console, out_console, state
+from perpscope.errors import StoreError, UsageError
 
 app = typer.Typer(help="Inspect and maintain the store.", no_args_is_help=True)
 
@@ -29,9 +30,13 @@ def info(
             "last_ts": t.last_ts,
             "version": t.version,
             "files": t.files,
+            "damaged": t.damaged or "",
         }
         for t in lake.info()
     ]
+    if not any(r["damaged"] for r in rows):
+        for r in rows:
+            del r["damaged"]
     if fmt is Format.TABLE:
         out_console.print(f"store: {lake.root}")
     emit(rows, fmt.value, title="tables")
@@ -58,3 +63,86 @@ def optimize(
     hours = st.config.store.vacuum_retention_h if retention_h is None else retention_h
     report = lake.optimize(hours)
     emit([{"table": k, **v} for k, v in report.items()], fmt.value, title="optimize")
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Check every table for damage: unparseable or empty commits, missing data files, schema.
+
+    Exits 1 when damage is found ('perpscope store repair' fixes what can be fixed).
+    """
+    from perpscope.store.integrity import check_store
+
+    lake = state(ctx).lake()
+    if not lake.exists():
+        raise StoreError(f"no store at {lake.root}")
+    checks = check_store(lake)
+    if fmt is Format.JSON:
+        emit(
+            [
+                {
+                    "table": c.table,
+                    "ok": c.ok,
+                    "version": c.version,
+                    "damage": [
+                        {"kind": d.kind, "detail": d.detail, "version": d.version} for d in c.damage
+                    ],
+                }
+                for c in checks
+            ],
+            "json",
+        )
+    else:
+        rows = [
+            {"table": c.table, "version": c.version, "status": "ok"}
+            if c.ok
+            else {
+                "table": c.table,
+                "version": c.version,
+                "status": "; ".join(f"{d.kind}: {d.detail}" for d in c.damage),
+            }
+            for c in checks
+        ]
+        emit(rows, "table", title="store check")
+    damaged = [c.table for c in checks if not c.ok]
+    if damaged:
+        err_console.print(
+            f"damage found in {', '.join(damaged)}: run 'perpscope store repair' to fix what "
+            "can be fixed"
+        )
+        sys.exit(1)  # not typer.Exit: outside standalone mode click drops its code
+
+
+@app.command("repair")
+def repair(
+    ctx: typer.Context,
+    table: Annotated[str | None, typer.Option("--table", help="Repair only this table.")] = None,
+) -> None:
+    """Restore damaged tables to their last good state where Delta allows it.
+
+    Damaged trailing commits are moved out of the log (kept in the table's
+    _perpscope_quarantine folder), references to missing data files are dropped; no data file
+    is ever deleted. Every action is printed; exits 1 when damage remains.
+    """
+    from perpscope.domain.schema import TABLES
+    from perpscope.store.integrity import check_store, repair_table
+
+    lake = state(ctx).lake()
+    if not lake.exists():
+        raise StoreError(f"no store at {lake.root}")
+    if table is not None and table not in TABLES:
+        raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    names = [table] if table else [c.table for c in check_store(lake) if not c.ok]
+    if not names:
+        out_console.print("nothing to repair: every table is fine")
+        return
+    remaining = False
+    for name in names:
+        for line in repair_table(lake, name):
+            out_console.print(line, markup=False)
+            remaining = remaining or "NOT repaired" in line
+    if remaining:
+        sys.exit(1)  # not typer.Exit: outside standalone mode click drops its code

@@ -66,6 +66,8 @@ class TableInfo:
     last_ts: datetime | None
     version: int
     files: int
+    damaged: str | None = None
+    """Why the table could not be read (``None`` when it is fine); see ``store check``."""
 
 
 class Lake:
@@ -168,17 +170,24 @@ class Lake:
         millisecond; a table without statistics is scanned instead.
         """
         out = []
-        for name in self.tables():
-            spec = table_spec(name)
-            dt = self._open(name)
-            if dt is None:  # removed between listing and opening
+        for name in TABLES:
+            if not (self.table_path(name) / "_delta_log").is_dir():
                 continue
             try:
-                files = pa.table(dt.get_add_actions(flatten=True))
-            except (DeltaError, OSError, pa.ArrowException) as exc:
-                raise StoreError(
-                    f"table {name} in {self.root} is unreadable: {_brief(exc)}"
-                ) from None
+                info = self._table_info(name)
+            except StoreError as exc:  # one damaged table must not hide the others
+                info = TableInfo(name, 0, None, None, -1, 0, damaged=str(exc))
+            if info is not None:
+                out.append(info)
+        return out
+
+    def _table_info(self, name: str) -> TableInfo | None:
+        spec = table_spec(name)
+        dt = self._open(name)
+        if dt is None:  # removed between listing and opening
+            return None
+        try:
+            files = pa.table(dt.get_add_actions(flatten=True))
             rows_col = files.column("num_records") if "num_records" in files.column_names else None
             first = last = None
             col = spec.time_column
@@ -198,8 +207,9 @@ class Lake:
                 if col is not None and rows:
                     ts = ds.to_table(columns=[col]).column(0)
                     first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
-            out.append(TableInfo(name, rows, first, last, dt.version(), files.num_rows))
-        return out
+        except (DeltaError, OSError, pa.ArrowException) as exc:
+            raise StoreError(f"table {name} in {self.root} is unreadable: {_brief(exc)}") from None
+        return TableInfo(name, rows, first, last, dt.version(), files.num_rows)
 
     # ----------------------------------------------------------------------------- writing
 
