@@ -1,0 +1,58 @@
+"""Liquidations: the ESTIMATED heatmap and map, its clusters, scoring, cascades and REALISED flows.
+
+* :mod:`.estimator`: the heatmap estimator of anchors C.2 (numba kernel, Python reference).
+* :mod:`.clusters`: clusters, the asymmetry read, proximity and the trade helper.
+* :mod:`.scoring`: Spearman and cluster hit rate against ground truth, and the naive baseline.
+* :mod:`.cascades`: the cascade detector on candles (and realised liquidations).
+* :mod:`.realised`: realised liquidation flows by venue, side and window.
+"""
+
+from __future__ import annotations
+
+from perpscope.analytics.liquidations.clusters import (
+    CLUSTER_COLUMNS,
+    Asymmetry,
+    TradeCheck,
+    asymmetry,
+    find_clusters,
+    nearest_cluster,
+    rebin_map,
+    trade_check,
+)
+from perpscope.analytics.liquidations.estimator import (
+    ESTIMATED,
+    HeatmapParams,
+    LiquidationHeatmap,
+    estimate_heatmap,
+    tier_factors,
+)
+from perpscope.analytics.liquidations.scoring import (
+    NAIVE_LEVERAGES,
+    MapScore,
+    naive_map,
+    score_map,
+    spearman,
+    truth_map,
+)
+
+__all__ = [
+    "CLUSTER_COLUMNS",
+    "ESTIMATED",
+    "NAIVE_LEVERAGES",
+    "Asymmetry",
+    "HeatmapParams",
+    "LiquidationHeatmap",
+    "MapScore",
+    "TradeCheck",
+    "asymmetry",
+    "estimate_heatmap",
+    "find_clusters",
+    "naive_map",
+    "nearest_cluster",
+    "rebin_map",
+    "score_map",
+    "spearman",
+    "tier_factors",
+    "trade_check",
+    "truth_map",
+]
