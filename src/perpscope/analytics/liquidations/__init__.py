@@ -9,6 +9,11 @@
 
 from __future__ import annotations
 
+from perpscope.analytics.liquidations.cascades import (
+    CASCADE_COLUMNS,
+    CascadeParams,
+    detect_cascades,
+)
 from perpscope.analytics.liquidations.clusters import (
     CLUSTER_COLUMNS,
     Asymmetry,
@@ -23,8 +28,10 @@ from perpscope.analytics.liquidations.estimator import (
     ESTIMATED,
     HeatmapParams,
     LiquidationHeatmap,
+    assemble_bars,
     estimate_heatmap,
     tier_factors,
+    tiers_from_table,
 )
 from perpscope.analytics.liquidations.scoring import (
     NAIVE_LEVERAGES,
@@ -36,15 +43,19 @@ from perpscope.analytics.liquidations.scoring import (
 )
 
 __all__ = [
+    "CASCADE_COLUMNS",
     "CLUSTER_COLUMNS",
     "ESTIMATED",
     "NAIVE_LEVERAGES",
     "Asymmetry",
+    "CascadeParams",
     "HeatmapParams",
     "LiquidationHeatmap",
     "MapScore",
     "TradeCheck",
+    "assemble_bars",
     "asymmetry",
+    "detect_cascades",
     "estimate_heatmap",
     "find_clusters",
     "naive_map",
@@ -53,6 +64,7 @@ __all__ = [
     "score_map",
     "spearman",
     "tier_factors",
+    "tiers_from_table",
     "trade_check",
     "truth_map",
 ]

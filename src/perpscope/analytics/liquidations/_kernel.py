@@ -11,8 +11,9 @@ Both take the same plain arrays, one element per bar ``t``:
 
 On each bar, in this order: (1) long levels whose bin centre is at or above the low and short levels
 at or below the high are consumed (removed); (2) if OI fell by more than the consumed share of the
-standing notional explains (or at all, without ``net_of_consumed``), every standing level is scaled so the total falls as OI did; (3) every
-level decays by ``decay``; (4) the new notional is added at ``entry * factor_k`` with weight ``w_k``.
+standing notional explains (or at all, without ``net_of_consumed``), every standing level is
+scaled so the total falls as OI did; (3) every level decays by ``decay``; (4) the new notional is
+added at ``entry * factor_k`` with weight ``w_k``.
 Bin ``b`` covers ``[p0 * g**b, p0 * g**(b+1))`` with ``g = exp(dlog)``; its centre is
 ``p0 * exp((b + 0.5) * dlog)``. Levels that fall outside the grid are dropped.
 
@@ -85,19 +86,19 @@ def heatmap_kernel(
         cl = 0.0
         b = hi_l
         while b >= 0 and centers[b] >= low[t]:
-            cl += raw_l[b]
+            cl += float(raw_l[b])
             raw_l[b] = 0.0
             b -= 1
         hi_l = b
         cs = 0.0
         b = lo_s
         while b < nb and centers[b] <= high[t]:
-            cs += raw_s[b]
+            cs += float(raw_s[b])
             raw_s[b] = 0.0
             b += 1
         lo_s = b
-        sum_l = max(sum_l - cl, 0.0)
-        sum_s = max(sum_s - cs, 0.0)
+        sum_l = sum_l - cl if sum_l > cl else 0.0
+        sum_s = sum_s - cs if sum_s > cs else 0.0
         consumed_long[t] = cl * scale
         consumed_short[t] = cs * scale
         # (2) closures when OI fell by more than the consumption explains

@@ -213,8 +213,6 @@ def trade_check(
     )
     inside = None
     if own_liq_px is not None:
-        hit = clusters.filter(
-            (pl.col("low_px") <= own_liq_px) & (pl.col("high_px") >= own_liq_px)
-        )
+        hit = clusters.filter((pl.col("low_px") <= own_liq_px) & (pl.col("high_px") >= own_liq_px))
         inside = None if hit.is_empty() else hit.row(0, named=True)
     return TradeCheck(between, inside)

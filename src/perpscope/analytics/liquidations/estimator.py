@@ -43,10 +43,12 @@ from perpscope.risk import (
 
 __all__ = [
     "ESTIMATED",
+    "assemble_bars",
     "HeatmapParams",
     "LiquidationHeatmap",
     "estimate_heatmap",
     "tier_factors",
+    "tiers_from_table",
 ]
 
 ESTIMATED: Final = "ESTIMATED"
@@ -164,6 +166,76 @@ class LiquidationHeatmap:
                 "short_usd": self.short_usd[keep],
             }
         )
+
+
+def assemble_bars(
+    candles: pl.DataFrame,
+    open_interest: pl.DataFrame,
+    *,
+    mark: pl.DataFrame | None = None,
+    long_short: pl.DataFrame | None = None,
+    bar_hours: float = 1.0,
+) -> pl.DataFrame:
+    """The estimator's input frame from store-shaped frames of one venue and instrument.
+
+    Args:
+        candles: ``ohlcv`` rows of kind ``trade`` (``ts`` = bar open, ``o h l c`` and, when
+            stored, ``volume``, ``quote_volume``, ``taker_buy_volume``).
+        open_interest: ``open_interest`` rows (``ts``, ``oi_base``, ``oi_usd``); each bar takes
+            the latest OI at or before its end (``ts + bar_hours``).
+        mark: ``ohlcv`` rows of kind ``mark`` (their ``h``, ``l`` become ``mark_h``, ``mark_l``).
+        long_short: ``long_short`` rows (``ts``, ``long_frac``), taken as of the bar's end.
+        bar_hours: bar length in hours.
+
+    Returns:
+        One row per candle with the columns :func:`estimate_heatmap` reads.
+    """
+    keep = [c for c in ("ts", "o", "h", "l", "c", "volume", "quote_volume", "taker_buy_volume")
+            if c in candles.columns]  # fmt: skip
+    bars = (
+        candles.select(keep)
+        .unique("ts", keep="last")
+        .sort("ts")
+        .with_columns(_end=pl.col("ts") + pl.duration(microseconds=int(bar_hours * 3.6e9)))
+    )
+    oi_cols = [c for c in ("oi_base", "oi_usd") if c in open_interest.columns]
+    oi = (
+        open_interest.select("ts", *oi_cols)
+        .group_by("ts")
+        .agg(pl.col(c).drop_nulls().last() for c in oi_cols)  # one value per time
+        .sort("ts")
+        .rename({"ts": "_end"})
+    )
+    bars = bars.join_asof(oi, on="_end", strategy="backward")
+    if mark is not None and not mark.is_empty():
+        m = mark.select("ts", mark_h="h", mark_l="l").unique("ts", keep="last")
+        bars = bars.join(m, on="ts", how="left")
+    if long_short is not None and not long_short.is_empty():
+        ls = (
+            long_short.select(_end="ts", long_frac="long_frac")
+            .unique("_end", keep="last")
+            .sort("_end")
+        )
+        bars = bars.join_asof(ls, on="_end", strategy="backward")
+    return bars.drop("_end")
+
+
+def tiers_from_table(rows: pl.DataFrame) -> tuple[Tier, ...]:
+    """Tiers from ``leverage_tiers`` rows of one venue and instrument (the latest ``ts``)."""
+    if rows.is_empty():
+        return ()
+    latest = rows.filter(pl.col("ts") == pl.col("ts").max()).sort("tier")
+    return tuple(
+        Tier(
+            int(r["tier"]),
+            float(r["notional_floor_usd"]),
+            float(r["notional_cap_usd"]),
+            float(r["mmr"]),
+            float(r["maint_amount_usd"] or 0.0),
+            None if r["max_leverage"] is None else float(r["max_leverage"]),
+        )
+        for r in latest.iter_rows(named=True)
+    )
 
 
 def tier_factors(
