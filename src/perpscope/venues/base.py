@@ -160,6 +160,9 @@ class Capabilities:
     ban_pauses_venue: bool = True
     """A ban (HTTP 418) pauses every pool of the venue, not just the one that was hit."""
     families: tuple[str, ...] = field(default=("funding", "ohlcv", "oi", "long_short", "taker"))
+    liquidation_feed_sampled: str | None = None
+    """Why the venue's realised-liquidation feed undercounts (``None``: every event is sent);
+    totals of a sampled feed are a lower bound."""
 
     def pool_for(self, family: str) -> str:
         """The rate-limit pool a stream family draws from."""

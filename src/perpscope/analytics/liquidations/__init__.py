@@ -33,6 +33,7 @@ from perpscope.analytics.liquidations.estimator import (
     tier_factors,
     tiers_from_table,
 )
+from perpscope.analytics.liquidations.realised import REALISED, WINDOWS_H, realised_flows
 from perpscope.analytics.liquidations.scoring import (
     NAIVE_LEVERAGES,
     MapScore,
@@ -47,6 +48,8 @@ __all__ = [
     "CLUSTER_COLUMNS",
     "ESTIMATED",
     "NAIVE_LEVERAGES",
+    "REALISED",
+    "WINDOWS_H",
     "Asymmetry",
     "CascadeParams",
     "HeatmapParams",
@@ -60,6 +63,7 @@ __all__ = [
     "find_clusters",
     "naive_map",
     "nearest_cluster",
+    "realised_flows",
     "rebin_map",
     "score_map",
     "spearman",
