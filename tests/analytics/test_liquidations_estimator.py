@@ -168,7 +168,8 @@ def _random_bars(seed: int, n: int) -> pl.DataFrame:
     [
         (1, HeatmapParams()),
         (2, HeatmapParams(snap_every=5, half_life_bars=30.0)),
-        (3, HeatmapParams(net_of_consumed=False, entry="ohlc4", bin_pct=0.0025)),
+        (3, HeatmapParams(net_of_consumed=False, entry="ohlc4", heat_window_pct=None)),
+        (6, HeatmapParams(bin_pct=0.0025, heat_window_pct=0.05)),
         (4, HeatmapParams(split="candle", seed_initial=False, snap_every=7)),
     ],
 )
@@ -188,8 +189,27 @@ def test_numba_kernel_equals_the_plain_python_reference(seed: int, params: Heatm
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=scale * 1e-9)
     np.testing.assert_allclose(fast.heat_long, slow.heat_long, rtol=1e-5, atol=scale * 1e-6)
     np.testing.assert_allclose(fast.heat_short, slow.heat_short, rtol=1e-5, atol=scale * 1e-6)
-    assert fast.heat_long.shape == (400 // params.snap_every, fast.bin_px.size)
+    np.testing.assert_array_equal(fast.heat_start, slow.heat_start)
+    width = fast.bin_px.size if params.heat_window_pct is None else fast.heat_long.shape[1]
+    assert fast.heat_long.shape == (400 // params.snap_every, width)
     assert fast.snap_ts.len() == fast.heat_long.shape[0]
+
+
+def test_heatmap_rows_keep_the_window_around_each_close_on_the_absolute_grid() -> None:
+    bars = _random_bars(7, 200)
+    windowed = estimate_heatmap(bars, HeatmapParams(heat_window_pct=0.05), tiers=TIERS)
+    whole = estimate_heatmap(bars, HeatmapParams(heat_window_pct=None), tiers=TIERS)
+    w_l, w_s = windowed.heat_rows()
+    f_l, f_s = whole.heat_rows()
+    closes = bars.sort("ts")["c"].to_numpy()
+    near = np.abs(whole.bin_px[None, :] / closes[:, None] - 1) <= 0.048
+    far = np.abs(whole.bin_px[None, :] / closes[:, None] - 1) >= 0.06
+    np.testing.assert_array_equal(w_l[near], f_l[near])
+    np.testing.assert_array_equal(w_s[near], f_s[near])
+    assert f_l[far].sum() > 0  # the whole grid holds levels outside +-5% ...
+    assert w_l[far].sum() == 0  # ... that the windowed rows leave out
+    # the last row of the whole grid is the current map
+    np.testing.assert_allclose(f_l[-1], whole.long_usd, rtol=1e-6)
 
 
 def test_long_levels_stand_below_the_last_low_and_short_levels_above_the_last_high() -> None:

@@ -46,7 +46,8 @@ def heatmap_view(report: HeatmapReport, *, days: float = 30.0, margin: float = 0
     lo = float(candles["l"].min()) * (1 - margin)  # type: ignore[arg-type]
     hi = float(candles["h"].max()) * (1 + margin)  # type: ignore[arg-type]
     keep_p = (hm.bin_px >= lo) & (hm.bin_px <= hi)
-    z = (hm.heat_long + hm.heat_short).astype(np.float64)[keep_t][:, keep_p].T
+    heat_l, heat_s = hm.heat_rows(keep_t)
+    z = (heat_l + heat_s).astype(np.float64)[:, keep_p].T
     title = (
         f"ESTIMATED liquidation heatmap, {report.venue} {report.instrument} "
         f"(map at {report.ts:%Y-%m-%d %H:%M}Z, last {report.price:,.6g})"

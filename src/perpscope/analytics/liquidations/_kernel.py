@@ -34,6 +34,7 @@ __all__ = ["heatmap_kernel", "heatmap_reference"]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 
 _RENORM = 1e-150
 
@@ -55,19 +56,26 @@ def heatmap_kernel(
     decay: float,
     snap_every: int,
     net_of_consumed: bool,
-) -> tuple[F64, F64, F32, F32, F64, F64]:  # pragma: no cover - compiled
+    ref_px: F64,
+    half_w: int,
+) -> tuple[F64, F64, F32, F32, I64, F64, F64]:  # pragma: no cover - compiled
     """Run the estimator over all bars (see the module docstring).
 
     Returns:
-        ``(long_map, short_map, heat_long, heat_short, consumed_long, consumed_short)``: the
-        standing notional per bin after the last bar, the snapshots after every ``snap_every``-th
-        bar (rows ``(t + 1) // snap_every - 1``), and the notional consumed on each bar.
+        ``(long_map, short_map, heat_long, heat_short, heat_start, consumed_long,
+        consumed_short)``: the standing notional per bin after the last bar; the snapshots after
+        every ``snap_every``-th bar (row ``(t + 1) // snap_every - 1``), each covering the
+        ``2 * half_w`` bins from ``heat_start[row]`` (``half_w`` bins either side of the bin of
+        ``ref_px[t]``; the whole grid from 0 when ``half_w`` is 0); the notional consumed on
+        each bar.
     """
     n = entry.shape[0]
     nb = centers.shape[0]
     n_snaps = n // snap_every
-    heat_long = np.zeros((n_snaps, nb), dtype=np.float32)
-    heat_short = np.zeros((n_snaps, nb), dtype=np.float32)
+    width = nb if half_w <= 0 else 2 * half_w
+    heat_long = np.zeros((n_snaps, width), dtype=np.float32)
+    heat_short = np.zeros((n_snaps, width), dtype=np.float32)
+    heat_start = np.zeros(n_snaps, dtype=np.int64)
     consumed_long = np.zeros(n)
     consumed_short = np.zeros(n)
     raw_l = np.zeros(nb)
@@ -138,11 +146,23 @@ def heatmap_kernel(
                     hi_s = max(hi_s, j)
         if (t + 1) % snap_every == 0:
             row = (t + 1) // snap_every - 1
-            for j in range(lo_l, hi_l + 1):
-                heat_long[row, j] = raw_l[j] * scale
-            for j in range(lo_s, hi_s + 1):
-                heat_short[row, j] = raw_s[j] * scale
-    return raw_l * scale, raw_s * scale, heat_long, heat_short, consumed_long, consumed_short
+            start = 0
+            if half_w > 0:
+                start = int(math.floor(math.log(ref_px[t] / p0) / dlog)) - half_w
+            heat_start[row] = start
+            for j in range(max(lo_l, start), min(hi_l + 1, start + width)):
+                heat_long[row, j - start] = raw_l[j] * scale
+            for j in range(max(lo_s, start), min(hi_s + 1, start + width)):
+                heat_short[row, j - start] = raw_s[j] * scale
+    return (
+        raw_l * scale,
+        raw_s * scale,
+        heat_long,
+        heat_short,
+        heat_start,
+        consumed_long,
+        consumed_short,
+    )
 
 
 def heatmap_reference(
@@ -161,7 +181,9 @@ def heatmap_reference(
     decay: float,
     snap_every: int,
     net_of_consumed: bool,
-) -> tuple[F64, F64, F32, F32, F64, F64]:
+    ref_px: F64,
+    half_w: int,
+) -> tuple[F64, F64, F32, F32, I64, F64, F64]:
     """The same algorithm as :func:`heatmap_kernel`, written as plainly as possible in Python.
 
     Every bin is visited on every bar (no scale factor, no pointers); this is the test oracle and
@@ -171,8 +193,10 @@ def heatmap_reference(
     cen = [float(c) for c in centers]
     longs = [0.0] * nb
     shorts = [0.0] * nb
+    width = nb if half_w <= 0 else 2 * half_w
     snaps_l: list[list[float]] = []
     snaps_s: list[list[float]] = []
+    starts: list[int] = []
     cons_l = [0.0] * n
     cons_s = [0.0] * n
     for t in range(n):
@@ -206,14 +230,20 @@ def heatmap_reference(
                 if 0 <= b < nb:
                     shorts[b] += float(new_short[t]) * float(w)
         if (t + 1) % snap_every == 0:
-            snaps_l.append(list(longs))
-            snaps_s.append(list(shorts))
-    shape = (len(snaps_l), nb)
+            start = 0
+            if half_w > 0:
+                start = math.floor(math.log(float(ref_px[t]) / p0) / dlog) - half_w
+            cols = range(start, start + width)
+            snaps_l.append([longs[j] if 0 <= j < nb else 0.0 for j in cols])
+            snaps_s.append([shorts[j] if 0 <= j < nb else 0.0 for j in cols])
+            starts.append(start)
+    shape = (len(snaps_l), width)
     return (
         np.array(longs),
         np.array(shorts),
         np.array(snaps_l, dtype=np.float32).reshape(shape),
         np.array(snaps_s, dtype=np.float32).reshape(shape),
+        np.array(starts, dtype=np.int64),
         np.array(cons_l),
         np.array(cons_s),
     )

@@ -83,6 +83,9 @@ class HeatmapParams:
             before the data is unknown).
         snap_every: keep a heatmap row every this many bars (1 = every bar; 12 on 5-minute bars
             is hourly).
+        heat_window_pct: each heatmap row keeps the bins within this fraction of that bar's
+            close (0.3 = +-30%, what a chart shows; ``None`` keeps the whole grid). The current
+            map always covers the whole grid.
     """
 
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
@@ -95,6 +98,7 @@ class HeatmapParams:
     net_of_consumed: bool = True
     seed_initial: bool = True
     snap_every: int = 1
+    heat_window_pct: float | None = 0.3
 
     def __post_init__(self) -> None:
         if len(self.leverages) != len(self.weights) or not self.leverages:
@@ -109,6 +113,8 @@ class HeatmapParams:
             raise ValueError("half_life_bars must be positive (or None for no decay)")
         if self.position_usd <= 0:
             raise ValueError("position_usd must be positive")
+        if self.heat_window_pct is not None and not 0 < self.heat_window_pct <= 1:
+            raise ValueError("heat_window_pct must be a fraction in (0, 1] (or None)")
         if self.snap_every < 1:
             raise ValueError("snap_every must be at least 1")
         if self.entry not in ("typical", "close", "vwap", "ohlc4"):
@@ -124,8 +130,10 @@ class LiquidationHeatmap:
     Attributes:
         bin_px: centre price of each bin (geometric grid, ``bin_pct`` wide).
         snap_ts: time of each heatmap row (the end of its bar).
-        heat_long: standing long-liquidation notional, USD, shape ``(rows, bins)``.
+        heat_long: standing long-liquidation notional, USD, shape ``(rows, columns)``; column
+            ``j`` of row ``r`` is bin ``heat_start[r] + j`` (see :meth:`heat_rows`).
         heat_short: the same for shorts.
+        heat_start: the bin of each row's first column.
         ts: time of the current map (end of the last bar).
         price: the last close (where "below" and "above" are measured from).
         long_usd: the current map: long liquidations standing per bin (USD).
@@ -140,6 +148,7 @@ class LiquidationHeatmap:
     snap_ts: pl.Series
     heat_long: npt.NDArray[np.float32]
     heat_short: npt.NDArray[np.float32]
+    heat_start: npt.NDArray[np.int64]
     ts: object
     price: float
     long_usd: npt.NDArray[np.float64]
@@ -149,6 +158,26 @@ class LiquidationHeatmap:
     consumed_short_usd: npt.NDArray[np.float64]
     params: HeatmapParams = field(default_factory=HeatmapParams)
     label: str = ESTIMATED
+
+    def heat_rows(
+        self, rows: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Heatmap rows on the absolute grid (columns = :attr:`bin_px`), long and short layers.
+
+        Args:
+            rows: which rows (a boolean mask over :attr:`snap_ts`); all if None.
+        """
+        idx = np.arange(self.heat_long.shape[0]) if rows is None else np.flatnonzero(rows)
+        nb, width = self.bin_px.size, self.heat_long.shape[1]
+        out_l = np.zeros((idx.size, nb), dtype=np.float32)
+        out_s = np.zeros((idx.size, nb), dtype=np.float32)
+        for k, r in enumerate(idx.tolist()):
+            start = int(self.heat_start[r])
+            lo, hi = max(start, 0), min(start + width, nb)
+            if lo < hi:
+                out_l[k, lo:hi] = self.heat_long[r, lo - start : hi - start]
+                out_s[k, lo:hi] = self.heat_short[r, lo - start : hi - start]
+        return out_l, out_s
 
     def levels(self, window_pct: float | None = None) -> pl.DataFrame:
         """The current map as rows ``price, long_usd, short_usd`` (bins holding notional).
@@ -395,8 +424,18 @@ def estimate_heatmap(
         weights,
         centers,
     )
-    long_map, short_map, heat_l, heat_s, cons_l, cons_s = run(
-        *args, p0, dlog, float(decay), int(p.snap_every), p.net_of_consumed
+    half_w = 0
+    if p.heat_window_pct is not None:
+        half_w = int(math.ceil(math.log1p(p.heat_window_pct) / dlog)) + 1
+    long_map, short_map, heat_l, heat_s, heat_start, cons_l, cons_s = run(
+        *args,
+        p0,
+        dlog,
+        float(decay),
+        int(p.snap_every),
+        p.net_of_consumed,
+        np.ascontiguousarray(frame["c"].cast(pl.Float64).to_numpy()),
+        half_w,
     )
     n_snaps = heat_l.shape[0]
     bar_ts = frame["ts"]
@@ -408,6 +447,7 @@ def estimate_heatmap(
         snap_ts=end_ts.gather(snap_idx),
         heat_long=heat_l,
         heat_short=heat_s,
+        heat_start=np.asarray(heat_start),
         ts=end_ts[-1],
         price=float(frame["c"][-1]),
         long_usd=np.asarray(long_map),
