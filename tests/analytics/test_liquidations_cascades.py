@@ -60,6 +60,7 @@ def test_a_hand_built_sell_cascade_is_found_with_its_phases() -> None:
     # 4 h after the climax bar the close is 94.5: (94.5 - 90) / (100.2 - 90) retraced
     assert c["retrace_4h"] == pytest.approx(4.5 / 10.2)
     assert c["liquidated_usd"] == pytest.approx(3e6)
+    assert c["liquidated_label"] == "REALISED"
 
 
 def test_no_reversal_wick_or_no_volume_spike_means_no_climax() -> None:

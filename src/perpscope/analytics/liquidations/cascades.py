@@ -26,7 +26,7 @@ volume``), bar ``t``:
 * ``retrace_4h``: the share of the move (initiation price to climax extreme) won back by the
   close ``retrace_h`` hours after the climax bar's end;
 * ``liquidated_usd``: REALISED liquidations of the cascade's side from initiation to exhaustion,
-  when a liquidations frame is given (else null).
+  when a liquidations frame is given (else null), with ``liquidated_label = "REALISED"``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from typing import Final
 
 import numpy as np
 import polars as pl
+
+from perpscope.analytics.liquidations.realised import REALISED
 
 __all__ = ["CASCADE_COLUMNS", "CascadeParams", "detect_cascades"]
 
@@ -52,6 +54,7 @@ CASCADE_COLUMNS: Final = (
     "exhaustion_ts",
     "move_pct",
     "volume_x",
+    "liquidated_label",
 )
 """Columns of :func:`detect_cascades`."""
 
@@ -94,6 +97,7 @@ def _empty() -> pl.DataFrame:
             "exhaustion_ts": ts,
             "move_pct": pl.Float64,
             "volume_x": pl.Float64,
+            "liquidated_label": pl.String,
         }
     )
 
@@ -211,6 +215,7 @@ def _describe(
         "exhaustion_ts": None if exhaust is None else ts[exhaust],
         "move_pct": (extreme / init_px - 1.0) * 100.0,
         "volume_x": float(vol_x[k]),
+        "liquidated_label": None,
     }
 
 
@@ -230,4 +235,6 @@ def _with_liquidated(
             & (pl.col("ts") < end)
         )
         totals.append(float(sel["notional_usd"].sum()))
-    return cascades.with_columns(liquidated_usd=pl.Series(totals, dtype=pl.Float64))
+    return cascades.with_columns(
+        liquidated_usd=pl.Series(totals, dtype=pl.Float64), liquidated_label=pl.lit(REALISED)
+    )
