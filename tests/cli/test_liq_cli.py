@@ -82,3 +82,32 @@ def test_user_errors_are_one_line_and_exit_2(cli, store: str, args: tuple[str, .
     assert r.code == 2
     assert r.err.strip().count("\n") == 0
     assert "Traceback" not in r.err
+
+
+def test_trade_helper_lists_clusters_on_the_way_and_checks_the_liq_price(  # type: ignore[no-untyped-def]
+    cli, store: str
+) -> None:
+    base = ("--store", store, "heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP")
+    doc = cli(*base, "--format", "json").json()
+    assert isinstance(doc, dict)
+    price = doc["price"]
+    below = [c for c in doc["clusters"] if c["price"] < price]
+    deepest = min(c["price"] for c in below)
+    inside = below[0]  # the densest long cluster; put a long's own liquidation price in its band
+    own = (inside["low_px"] + inside["high_px"]) / 2
+    r = cli(*base, "--entry", str(price), "--target", str(deepest * 0.999),
+            "--liq-px", str(own), "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    trade = r.json()["trade"]  # type: ignore[index]
+    between = trade["clusters_between"]
+    # every cluster below price down to the target, nearest the entry first
+    assert sorted(c["price"] for c in between) == sorted(c["price"] for c in below)
+    assert [c["price"] for c in between] == sorted((c["price"] for c in between), reverse=True)
+    assert trade["own_liq_in_cluster"]["price"] == inside["price"]
+    table = cli(*base, "--entry", str(price), "--target", str(price * 1.05), "--liq-px",
+                str(price * 2))  # fmt: skip
+    assert table.code == 0
+    assert "outside every cluster" in table.out
+    half = cli(*base, "--entry", str(price))
+    assert half.code == 2
+    assert "--target" in half.err

@@ -78,15 +78,35 @@ def heatmap(
     days: Annotated[
         float, typer.Option("--days", min=1, help="Days of history the picture shows.")
     ] = 30.0,
+    entry: Annotated[
+        float | None, typer.Option("--entry", help="Trade helper: planned entry price.")
+    ] = None,
+    target: Annotated[
+        float | None, typer.Option("--target", help="Trade helper: planned target price.")
+    ] = None,
+    liq_px: Annotated[
+        float | None,
+        typer.Option("--liq-px", help="Trade helper: your position's liquidation price."),
+    ] = None,
     fmt: FormatArg = Format.TABLE,
 ) -> None:
-    """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry (anchors C.2)."""
+    """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper."""
     from perpscope.cli._common import emit, err_console
     from perpscope.cli._market_opts import parse_since
-    from perpscope.services.liquidations import heatmap_report
+    from perpscope.errors import UsageError
+    from perpscope.services.liquidations import TradePlan, heatmap_report
 
     when = parse_since(at) if at is not None else None
-    report = heatmap_report(state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe)
+    plan = None
+    if entry is not None or target is not None:
+        if entry is None or target is None:
+            raise UsageError("the trade helper needs both --entry and --target")
+        plan = TradePlan(entry, target, liq_px)
+    elif liq_px is not None:
+        raise UsageError("--liq-px goes with --entry and --target")
+    report = heatmap_report(
+        state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan
+    )
     if out is not None:
         from perpscope.services.liq_render import render_heatmap
 
@@ -115,6 +135,34 @@ def heatmap(
         summary["notes"] = "; ".join(report.notes)
     emit(summary, "table", title="liquidation map (ESTIMATED)")
     emit(_cluster_rows(report.clusters), "table", title="clusters (ESTIMATED), densest first")
+    if report.trade is not None:
+        t = report.trade
+        inside = t["own_liq_in_cluster"]
+        verdict = {
+            "entry -> target": f"{_px(t['entry_px'])} -> {_px(t['target_px'])}",
+            "clusters on the way": str(len(t["clusters_between"])),
+            "your liquidation price": (
+                "not given"
+                if t["own_liq_px"] is None
+                else f"{_px(t['own_liq_px'])}: "
+                + (
+                    "outside every cluster"
+                    if inside is None
+                    else f"INSIDE the {inside['side']}-liquidation cluster at "
+                    f"{_px(inside['price'])} ({money(inside['notional_usd'])}): it would be swept "
+                    "with the crowd's"
+                )
+            ),
+        }
+        emit(verdict, "table", title="trade helper (ESTIMATED map)")
+        if t["clusters_between"]:
+            import polars as pl
+
+            emit(
+                _cluster_rows(pl.DataFrame(t["clusters_between"])),
+                "table",
+                title="clusters between entry and target, nearest entry first",
+            )
 
 
 def cascades(

@@ -33,6 +33,7 @@ from perpscope.analytics.liquidations import (
     nearest_cluster,
     realised_flows,
     tiers_from_table,
+    trade_check,
 )
 from perpscope.domain.symbols import parse_instrument, parse_venue
 from perpscope.errors import UsageError
@@ -41,6 +42,7 @@ from perpscope.venues.registry import capabilities
 
 __all__ = [
     "HeatmapReport",
+    "TradePlan",
     "cascades_report",
     "heatmap_report",
     "liquidations_report",
@@ -82,6 +84,23 @@ def _candles(lake: Lake, venue: str, instrument: str, kind: str, timeframe: str)
 
 
 @dataclass(frozen=True, slots=True)
+class TradePlan:
+    """A planned trade to check against the map: entry, target and the trader's own liquidation
+    price (optional)."""
+
+    entry_px: float
+    target_px: float
+    own_liq_px: float | None = None
+
+    def __post_init__(self) -> None:
+        prices = [self.entry_px, self.target_px, self.own_liq_px or 1.0]
+        if min(prices) <= 0 or not all(math.isfinite(p) for p in prices):
+            raise UsageError("entry, target and liquidation prices must be positive numbers")
+        if self.entry_px == self.target_px:
+            raise UsageError("the target must differ from the entry")
+
+
+@dataclass(frozen=True, slots=True)
 class HeatmapReport:
     """The ESTIMATED liquidation heatmap and map of one series, read for a trader.
 
@@ -105,6 +124,7 @@ class HeatmapReport:
     candles: pl.DataFrame
     label: str = ESTIMATED
     notes: tuple[str, ...] = field(default=())
+    trade: dict[str, Any] | None = None
 
     @property
     def ts(self) -> datetime:
@@ -137,6 +157,7 @@ class HeatmapReport:
                 "read": self.asymmetry.read,
             },
             "nearest_cluster": self.nearest,
+            "trade": self.trade,
             "notes": list(self.notes),
         }
 
@@ -151,12 +172,14 @@ def heatmap_report(
     params: HeatmapParams | None = None,
     window_pct: float = 0.3,
     proximity_pct: float = 2.0,
+    plan: TradePlan | None = None,
 ) -> HeatmapReport:
     """Estimate the liquidation heatmap of one series from every stored bar up to ``at``.
 
     Reads trade candles of ``timeframe`` (with taker volume), mark candles, ``open_interest``,
     ``long_short`` (global accounts) and ``leverage_tiers`` (the venue's MMR table; one tier at
-    0.4% when none is stored).
+    0.4% when none is stored). With a ``plan``, the trade helper lists the clusters between its
+    entry and target and the cluster holding its liquidation price, if any.
 
     Raises:
         UsageError: bad ids, or no candles or OI stored for the series (up to ``at``).
@@ -203,6 +226,21 @@ def heatmap_report(
         raise UsageError(str(exc)) from None
     levels = hm.levels(window_pct)
     clusters = find_clusters(levels, hm.price)
+    helper = None
+    if plan is not None:
+        check = trade_check(
+            find_clusters(levels, hm.price, top=50),
+            entry_px=plan.entry_px,
+            target_px=plan.target_px,
+            own_liq_px=plan.own_liq_px,
+        )
+        helper = {
+            "entry_px": plan.entry_px,
+            "target_px": plan.target_px,
+            "own_liq_px": plan.own_liq_px,
+            "clusters_between": check.between.to_dicts(),
+            "own_liq_in_cluster": check.own_liq_in_cluster,
+        }
     return HeatmapReport(
         venue=venue,
         instrument=instrument,
@@ -213,6 +251,7 @@ def heatmap_report(
         nearest=nearest_cluster(clusters, within_pct=proximity_pct),
         candles=bars,
         notes=tuple(notes),
+        trade=helper,
     )
 
 
