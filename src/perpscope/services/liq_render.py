@@ -35,6 +35,13 @@ class HeatmapView:
     candles: pl.DataFrame
     title: str
 
+    @property
+    def zmax(self) -> float:
+        """Top of the colour scale: the 99.5th percentile of the non-empty cells, so one seeded
+        or piled-up bin does not wash out the rest (cells above it show at full yellow)."""
+        cells = self.z[self.z > 0]
+        return float(np.quantile(cells, 0.995)) if cells.size else 1.0
+
 
 def heatmap_view(report: HeatmapReport, *, days: float = 30.0, margin: float = 0.15) -> HeatmapView:
     """The last ``days`` of the heatmap, prices within ``margin`` beyond the candles' range."""
@@ -46,6 +53,11 @@ def heatmap_view(report: HeatmapReport, *, days: float = 30.0, margin: float = 0
     lo = float(candles["l"].min()) * (1 - margin)  # type: ignore[arg-type]
     hi = float(candles["h"].max()) * (1 + margin)  # type: ignore[arg-type]
     keep_p = (hm.bin_px >= lo) & (hm.bin_px <= hi)
+    if hm.heat_long.shape[1] < hm.bin_px.size and keep_t.any():
+        # rows keep a window around their own close: show only prices every shown row covers
+        starts = hm.heat_start[keep_t]
+        cols = np.arange(hm.bin_px.size)
+        keep_p &= (cols >= starts.max()) & (cols < starts.min() + hm.heat_long.shape[1])
     heat_l, heat_s = hm.heat_rows(keep_t)
     z = (heat_l + heat_s).astype(np.float64)[:, keep_p].T
     title = (
@@ -73,7 +85,7 @@ def _png(view: HeatmapView, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(14, 7), dpi=110)
     ax.set_facecolor("black")
     t = _day_numbers(pl.Series(view.times))
-    vmax = float(view.z.max()) if view.z.size and view.z.max() > 0 else 1.0
+    vmax = view.zmax
     mesh = ax.pcolormesh(
         t, view.prices, view.z, shading="nearest", cmap="inferno", norm=PowerNorm(0.5, 0, vmax)
     )
@@ -109,6 +121,8 @@ def heatmap_figure(view: HeatmapView) -> Any:
             z=np.sqrt(view.z),
             customdata=view.z,
             colorscale="Inferno",
+            zmin=0.0,
+            zmax=float(np.sqrt(view.zmax)),
             colorbar={"title": "sqrt(USD)"},
             hovertemplate="%{x}<br>price %{y:,.6g}<br>ESTIMATED %{customdata:$,.0f}<extra></extra>",
             name="ESTIMATED liquidations",
