@@ -243,3 +243,14 @@ def test_tiers_from_table_reads_the_latest_tier_table() -> None:
         }
     )
     assert tiers_from_table(rows) == (Tier(1, 0.0, 1e9, 0.01, 0.0, 50.0),)
+
+
+def test_with_oi_only_rising_every_dollar_opened_is_standing_or_consumed() -> None:
+    bars = _random_bars(8, 300).with_columns(oi_base=pl.int_range(1, 301).cast(pl.Float64) * 3.0)
+    hm = estimate_heatmap(bars, HeatmapParams(), tiers=TIERS)
+    typical = ((bars["h"] + bars["l"] + bars["c"]) / 3).to_numpy()
+    opened = float((3.0 * typical).sum())  # 3 BTC a bar (the first bar seeds 3 BTC too)
+    kept = hm.long_usd.sum() + hm.short_usd.sum()
+    gone = hm.consumed_long_usd.sum() + hm.consumed_short_usd.sum()
+    assert gone > 0
+    assert kept + gone == pytest.approx(opened, rel=1e-9)
