@@ -26,6 +26,7 @@ from perpscope.cli import (
     export_cmd,
     funding_cmd,
     import_cmd,
+    liq_cmd,
     longshort_cmd,
     oi_cmd,
     options_cmd,
@@ -105,6 +106,9 @@ app.add_typer(oi_cmd.app, name="oi")
 app.command("basis")(basis_cmd.basis)
 app.command("cvd")(cvd_cmd.cvd)
 app.command("longshort")(longshort_cmd.longshort)
+app.command("heatmap")(liq_cmd.heatmap)
+app.command("cascades")(liq_cmd.cascades)
+app.command("liquidations")(liq_cmd.liquidations)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 

@@ -167,6 +167,9 @@ class Capabilities:
     weight_pool: str | None = None
     """The pool ``used_weight_header`` reports on."""
     families: tuple[str, ...] = field(default=("funding", "ohlcv", "oi", "long_short", "taker"))
+    liquidation_feed_sampled: str | None = None
+    """Why the venue's realised-liquidation feed undercounts (``None``: every event is sent);
+    totals of a sampled feed are a lower bound."""
 
     def pool_for(self, family: str) -> str:
         """The rate-limit pool a stream family draws from."""

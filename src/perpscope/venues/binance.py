@@ -72,6 +72,9 @@ CAPABILITIES: Final = Capabilities(
     liquidation_side=(
         "forceOrder side is the liquidation order's side: SELL closes a long, BUY closes a short"
     ),
+    liquidation_feed_sampled=(
+        "the forceOrder stream sends at most one liquidation per symbol per second"
+    ),
     pools=(
         RatePool("weight", 2400, 60.0, "REQUEST_WEIGHT per IP; 429 = back off, 418 = IP ban"),
         RatePool("funding", 500, 300.0, "fundingRate and fundingInfo, per IP"),

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from perpscope.errors import UsageError
-from perpscope.venues.base import Venue
+from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 
-__all__ = ["COLLECTABLE", "open_venue"]
+__all__ = ["COLLECTABLE", "capabilities", "open_venue"]
 
 COLLECTABLE: tuple[str, ...] = ("binance",)
 """Venues with a collector (Bybit, OKX and Deribit follow)."""
+
+
+def capabilities(venue: str) -> Capabilities | None:
+    """The quirks record of a venue with a collector (``None`` for other venues)."""
+    if venue == "binance":
+        from perpscope.venues.binance import CAPABILITIES
+
+        return CAPABILITIES
+    return None
 
 
 def open_venue(

@@ -1,0 +1,241 @@
+"""``perpscope heatmap``, ``perpscope cascades`` and ``perpscope liquidations``.
+
+The ESTIMATED liquidation heatmap and map (with clusters, the asymmetry read and the nearest dense
+cluster), the cascade detector, and REALISED liquidation flows. Heavy libraries and the services
+are imported inside the commands so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from perpscope.cli._common import Format, state
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["cascades", "heatmap", "liquidations", "money", "pct"]
+
+VenueArg = Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance or sim1.")]
+InstrumentArg = Annotated[
+    str, typer.Option("--instrument", help="Canonical instrument, e.g. BTC-USDT-PERP.")
+]
+FormatArg = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def money(usd: float | None) -> str:
+    """USD for a trader: ``$4.42M``, ``$950.0K``, ``$12``."""
+    if usd is None or usd != usd:
+        return ""
+    a = abs(usd)
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if a >= div:
+            return f"{'-' if usd < 0 else ''}${a / div:.2f}{unit}"
+    return f"{'-' if usd < 0 else ''}${a:,.0f}"
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    """A percentage already in percent units, signed: ``+1.25%``."""
+    if value is None or value != value:
+        return ""
+    return f"{value:+.{digits}f}%"
+
+
+def _px(value: float | None) -> str:
+    return "" if value is None else f"{value:,.6g}"
+
+
+def _cluster_rows(clusters: pl.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "price": _px(r["price"]),
+            "side": f"{r['side']} liquidations",
+            "notional (ESTIMATED)": money(r["notional_usd"]),
+            "distance": pct(r["distance_pct"]),
+            "density": f"{r['density']:.1f}x",
+            "band": f"{_px(r['low_px'])} - {_px(r['high_px'])}",
+        }
+        for r in clusters.iter_rows(named=True)
+    ]
+
+
+def heatmap(
+    ctx: typer.Context,
+    venue: VenueArg,
+    instrument: InstrumentArg,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Map as of this UTC time (ISO 8601); default: the last bar."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also draw the heatmap to FILE.png or FILE.html (plotly)."),
+    ] = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length of the input.")] = "1h",
+    days: Annotated[
+        float, typer.Option("--days", min=1, help="Days of history the picture shows.")
+    ] = 30.0,
+    entry: Annotated[
+        float | None, typer.Option("--entry", help="Trade helper: planned entry price.")
+    ] = None,
+    target: Annotated[
+        float | None, typer.Option("--target", help="Trade helper: planned target price.")
+    ] = None,
+    liq_px: Annotated[
+        float | None,
+        typer.Option("--liq-px", help="Trade helper: your position's liquidation price."),
+    ] = None,
+    fmt: FormatArg = Format.TABLE,
+) -> None:
+    """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper."""
+    from perpscope.cli._common import emit, err_console
+    from perpscope.cli._market_opts import parse_since
+    from perpscope.errors import UsageError
+    from perpscope.services.liquidations import TradePlan, heatmap_report
+
+    when = parse_since(at) if at is not None else None
+    plan = None
+    if entry is not None or target is not None:
+        if entry is None or target is None:
+            raise UsageError("the trade helper needs both --entry and --target")
+        plan = TradePlan(entry, target, liq_px)
+    elif liq_px is not None:
+        raise UsageError("--liq-px goes with --entry and --target")
+    report = heatmap_report(
+        state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan
+    )
+    if out is not None:
+        from perpscope.services.liq_render import render_heatmap
+
+        written = render_heatmap(report, out, days=days)
+        err_console.print(f"wrote {written} (ESTIMATED heatmap)")
+    if fmt is Format.JSON:
+        emit(report.to_json(), "json")
+        return
+    a = report.asymmetry
+    summary: dict[str, object] = {
+        "label": "ESTIMATED (no venue publishes liquidation levels)",
+        "series": f"{report.venue} {report.instrument}",
+        "map at": report.ts,
+        "price": _px(report.price),
+        f"long liquidations within {a.window_pct:.0%} below": money(a.long_below_usd),
+        f"short liquidations within {a.window_pct:.0%} above": money(a.short_above_usd),
+        "read": a.read,
+        "nearest dense cluster": (
+            "none within 2%"
+            if report.nearest is None
+            else f"{_px(report.nearest['price'])} ({pct(report.nearest['distance_pct'])}, "
+            f"{money(report.nearest['notional_usd'])})"
+        ),
+    }
+    if report.notes:
+        summary["notes"] = "; ".join(report.notes)
+    emit(summary, "table", title="liquidation map (ESTIMATED)")
+    emit(_cluster_rows(report.clusters), "table", title="clusters (ESTIMATED), densest first")
+    if report.trade is not None:
+        t = report.trade
+        inside = t["own_liq_in_cluster"]
+        verdict = {
+            "entry -> target": f"{_px(t['entry_px'])} -> {_px(t['target_px'])}",
+            "clusters on the way": str(len(t["clusters_between"])),
+            "your liquidation price": (
+                "not given"
+                if t["own_liq_px"] is None
+                else f"{_px(t['own_liq_px'])}: "
+                + (
+                    "outside every cluster"
+                    if inside is None
+                    else f"INSIDE the {inside['side']}-liquidation cluster at "
+                    f"{_px(inside['price'])} ({money(inside['notional_usd'])}): it would be swept "
+                    "with the crowd's"
+                )
+            ),
+        }
+        emit(verdict, "table", title="trade helper (ESTIMATED map)")
+        if t["clusters_between"]:
+            import polars as pl
+
+            emit(
+                _cluster_rows(pl.DataFrame(t["clusters_between"])),
+                "table",
+                title="clusters between entry and target, nearest entry first",
+            )
+
+
+def cascades(
+    ctx: typer.Context,
+    venue: VenueArg,
+    instrument: InstrumentArg,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only climaxes from this UTC time on (ISO 8601).")
+    ] = None,
+    fmt: FormatArg = Format.TABLE,
+) -> None:
+    """Liquidation cascades: initiation, acceleration, climax, exhaustion and the retrace."""
+    from perpscope.cli._common import emit
+    from perpscope.cli._market_opts import parse_since
+    from perpscope.services.liquidations import cascades_report
+
+    found = cascades_report(state(ctx).lake(), venue, instrument, since=parse_since(since))
+    if fmt is Format.JSON:
+        emit(found, "json")
+        return
+    rows = [
+        {
+            "climax": r["climax_ts"],
+            "climax px": _px(r["climax_px"]),
+            "side liquidated": r["side"],
+            "move": pct(r["move_pct"]),
+            "volume": f"{r['volume_x']:.1f}x avg",
+            "liquidated (REALISED)": money(r["liquidated_usd"]),
+            "retrace 4h": "" if r["retrace_4h"] is None else f"{r['retrace_4h']:.0%}",
+            "initiation": r["initiation_ts"],
+            "exhaustion": r["exhaustion_ts"],
+        }
+        for r in found.iter_rows(named=True)
+    ]
+    if not rows:
+        emit(found, "table", title="cascades")
+        return
+    emit(rows, "table", title=f"cascades {venue} {instrument}")
+
+
+def liquidations(
+    ctx: typer.Context,
+    venue: Annotated[
+        list[str] | None, typer.Option("--venue", help="Venue id (repeatable; default: all).")
+    ] = None,
+    instrument: Annotated[
+        str | None, typer.Option("--instrument", help="One instrument, e.g. BTC-USDT-PERP.")
+    ] = None,
+    window: Annotated[str, typer.Option("--window", help="1h, 4h or 24h.")] = "24h",
+    fmt: FormatArg = Format.TABLE,
+) -> None:
+    """REALISED liquidations by venue and side over the last window (to the latest event)."""
+    from perpscope.cli._common import emit
+    from perpscope.services.liquidations import liquidations_report
+
+    flows = liquidations_report(state(ctx).lake(), venue, instrument, window=window)
+    if fmt is Format.JSON:
+        emit(flows, "json")
+        return
+    rows = [
+        {
+            "venue": r["venue"],
+            "instrument": r["instrument"],
+            "side liquidated": r["side"],
+            "events": r["events"],
+            "notional (REALISED)": money(r["notional_usd"])
+            + (" (lower bound: sampled feed)" if r["lower_bound"] else ""),
+            "long share": f"{r['long_share']:.0%}",
+            "window": f"{r['from_ts']:%Y-%m-%d %H:%M}Z to {r['to_ts']:%Y-%m-%d %H:%M}Z",
+        }
+        for r in flows.iter_rows(named=True)
+    ]
+    if not rows:
+        emit(flows, "table", title=f"liquidations {window} (REALISED)")
+        return
+    emit(rows, "table", title=f"liquidations, last {window} (REALISED)")

@@ -1,0 +1,149 @@
+"""The cascade detector: a hand-built cascade, the simulator's squeeze presets, real BTC candles."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pytest
+from tests.conftest import require_shared
+
+from perpscope.analytics.liquidations import CASCADE_COLUMNS, CascadeParams, detect_cascades
+from perpscope.venues.sim import SimConfig, run_simulation
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _quiet(n: int, px: float = 100.0) -> list[dict[str, float]]:
+    return [{"o": px, "h": px * 1.002, "l": px * 0.998, "c": px, "volume": 10.0}] * n
+
+
+def _frame(rows: list[dict[str, float]]) -> pl.DataFrame:
+    return pl.DataFrame([{"ts": T0 + timedelta(hours=i), **r} for i, r in enumerate(rows)])
+
+
+def _sell_cascade() -> pl.DataFrame:
+    rows = _quiet(48)
+    rows += [
+        {"o": 100.0, "h": 100.1, "l": 98.0, "c": 98.2, "volume": 30.0},  # initiation pushes
+        {"o": 98.2, "h": 98.3, "l": 95.0, "c": 95.2, "volume": 40.0},  # acceleration
+        # climax: 8x volume, a new low 10% under the prior high, close 50% off the low
+        {"o": 95.2, "h": 95.5, "l": 90.0, "c": 92.75, "volume": 80.0},
+        {"o": 92.75, "h": 94.0, "l": 92.5, "c": 93.5, "volume": 15.0},  # exhaustion
+        *_quiet(6, 94.5),
+    ]
+    return _frame(rows)
+
+
+def test_a_hand_built_sell_cascade_is_found_with_its_phases() -> None:
+    bars = _sell_cascade()
+    liq = pl.DataFrame(
+        {
+            "ts": [T0 + timedelta(hours=h) for h in (49, 50, 50, 60)],
+            "side": ["long", "long", "short", "long"],
+            "notional_usd": [1e6, 2e6, 5e5, 9e9],  # the short and the late one are not counted
+        }
+    )
+    out = detect_cascades(bars, liq)
+    assert out.columns == list(CASCADE_COLUMNS)
+    assert out.height == 1
+    c = out.row(0, named=True)
+    assert c["climax_ts"] == T0 + timedelta(hours=50)
+    assert c["side"] == "long"
+    assert c["climax_px"] == 90.0
+    # trailing average over the 50 bars before: 48 quiet bars of 10, then 30 and 40
+    assert c["volume_x"] == pytest.approx(80.0 / ((48 * 10 + 30 + 40) / 50))
+    assert c["initiation_px"] == pytest.approx(100.2)  # the highest high of the 24 bars before
+    assert c["acceleration_ts"] == T0 + timedelta(hours=48)
+    assert c["exhaustion_ts"] == T0 + timedelta(hours=51)
+    assert c["move_pct"] == pytest.approx((90.0 / 100.2 - 1) * 100)
+    # 4 h after the climax bar the close is 94.5: (94.5 - 90) / (100.2 - 90) retraced
+    assert c["retrace_4h"] == pytest.approx(4.5 / 10.2)
+    assert c["liquidated_usd"] == pytest.approx(3e6)
+    assert c["liquidated_label"] == "REALISED"
+
+
+def test_no_reversal_wick_or_no_volume_spike_means_no_climax() -> None:
+    bars = _sell_cascade()
+    closes_at_low = bars.with_columns(
+        c=pl.when(pl.col("l") == 90.0).then(90.1).otherwise(pl.col("c"))
+    )
+    assert detect_cascades(closes_at_low).is_empty()
+    assert detect_cascades(bars, params=CascadeParams(volume_mult=10.0)).is_empty()
+
+
+def test_a_buy_cascade_is_the_mirror_image() -> None:
+    mirrored = _sell_cascade().select(
+        "ts",
+        "volume",
+        o=200.0 - pl.col("o"),
+        h=200.0 - pl.col("l"),
+        l=200.0 - pl.col("h"),
+        c=200.0 - pl.col("c"),
+    )
+    out = detect_cascades(mirrored)
+    assert out.height == 1
+    assert out.row(0, named=True)["side"] == "short"
+    assert out.row(0, named=True)["climax_px"] == 110.0
+
+
+SIM_DAYS = 14
+
+
+@pytest.fixture(scope="module")
+def squeeze_runs() -> dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]]:
+    out = {}
+    for scenario in ("long-squeeze", "short-squeeze", "vacuum"):
+        cfg = SimConfig(seed=7, days=SIM_DAYS, scenario=scenario, assets=("BTC",), venues=("sim1",))
+        out[scenario] = (cfg, run_simulation(cfg).tables)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("scenario", "side"), [("long-squeeze", "long"), ("short-squeeze", "short")]
+)
+def test_the_squeeze_presets_cascade_is_found_within_3h_of_the_shock(
+    squeeze_runs: dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]], scenario: str, side: str
+) -> None:
+    cfg, tables = squeeze_runs[scenario]
+    candles = tables["ohlcv"].filter(kind="trade", timeframe="1h", instrument="BTC-USDT-PERP")
+    found = detect_cascades(candles, tables["liquidations"])
+    # the presets' shock starts three quarters into the run (Shock.at_frac = 0.75)
+    shock = cfg.end - timedelta(days=SIM_DAYS * 0.25)
+    near = found.filter((pl.col("climax_ts") - shock).abs() <= timedelta(hours=3))
+    assert near.height == 1
+    assert near["side"][0] == side
+    assert near["liquidated_usd"][0] > 0  # REALISED liquidations of the simulated venue
+
+
+@pytest.mark.slow
+def test_the_vacuum_preset_has_no_cascade(
+    squeeze_runs: dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]],
+) -> None:
+    _, tables = squeeze_runs["vacuum"]
+    candles = tables["ohlcv"].filter(kind="trade", timeframe="1h", instrument="BTC-USDT-PERP")
+    assert detect_cascades(candles, tables["liquidations"]).is_empty()
+
+
+@pytest.mark.shared_data
+def test_real_btc_candles_list_the_known_cascades_among_the_largest() -> None:
+    path = require_shared("candles/zxcy_binance_spot_BTCUSDT_1h_2020-2023.csv.gz")
+    candles = pl.read_csv(path).select(
+        ts=pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC"),
+        o="open",
+        h="high",
+        l="low",
+        c="close",
+        volume="volume",
+    )
+    found = detect_cascades(candles)
+    largest = found.sort(pl.col("move_pct").abs(), descending=True).head(5)
+    days = largest["climax_ts"].dt.date().to_list()
+    # COVID crash: the sell-off of 12 March 2020 bottomed at 3,782 at 02:00 UTC on the 13th
+    assert date(2020, 3, 13) in days
+    covid = largest.filter(pl.col("climax_ts").dt.date() == date(2020, 3, 13)).row(0, named=True)
+    assert covid["climax_px"] == 3782.13
+    assert covid["initiation_ts"].date() == date(2020, 3, 12)
+    assert date(2021, 5, 19) in days  # the 19 May 2021 crash to 30,000
+    assert set(largest["side"].head(2)) == {"long"}

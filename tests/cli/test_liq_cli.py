@@ -1,0 +1,113 @@
+"""``perpscope heatmap|cascades|liquidations`` through the real entry point."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+from tests.services.liq_store import SHOCK, SIM, build_store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("liqcli") / "store"
+    build_store(root)
+    return str(root)
+
+
+def test_heatmap_json_has_the_interface_fields(cli, store: str) -> None:  # type: ignore[no-untyped-def]
+    r: CliResult = cli("--store", store, "heatmap", "--venue", "sim1", "--instrument",
+                       "BTC-USDT-PERP", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert isinstance(doc, dict)
+    assert {"ts", "price", "estimated", "levels", "clusters"} <= set(doc)
+    assert doc["estimated"] is True
+    assert doc["ts"] == SIM.end.isoformat().replace("+00:00", "Z")
+    assert all(set(lv) == {"price", "long_usd", "short_usd"} for lv in doc["levels"])
+    assert {"price", "side", "notional_usd", "distance_pct"} <= set(doc["clusters"][0])
+
+
+def test_heatmap_table_is_labelled_and_writes_a_picture(  # type: ignore[no-untyped-def]
+    cli, store: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "btc.png"
+    r = cli("--store", store, "heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP",
+            "--out", str(out), "--at", (SHOCK + timedelta(hours=6)).isoformat())  # fmt: skip
+    assert r.code == 0, r.err
+    assert "ESTIMATED" in r.out
+    assert "$" in r.out  # notional formatted for a trader
+    assert out.stat().st_size > 10_000
+    assert "wrote" in r.err
+
+
+def test_cascades_json_lists_the_squeeze(cli, store: str) -> None:  # type: ignore[no-untyped-def]
+    r = cli("--store", store, "cascades", "--venue", "sim1", "--instrument", "BTC-USDT-PERP",
+            "--since", (SHOCK - timedelta(days=1)).isoformat(), "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert isinstance(rows, list)
+    assert {"climax_ts", "climax_px", "side", "liquidated_usd", "retrace_4h"} <= set(rows[0])
+    assert rows[0]["side"] == "long"
+
+
+def test_liquidations_table_flags_the_lower_bound(cli, store: str) -> None:  # type: ignore[no-untyped-def]
+    r = cli("--store", store, "liquidations", "--venue", "binance", "--window", "1h")
+    assert r.code == 0, r.err
+    assert "REALISED" in r.out
+    assert "lower bound" in r.out
+    j = cli("--store", store, "liquidations", "--window", "4h", "--format", "json")
+    assert j.code == 0
+    assert all(row["label"] == "REALISED" for row in j.json())  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("liquidations", "--window", "2h"),
+        ("heatmap", "--venue", "sim1", "--instrument", "NOPE"),
+        ("heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP", "--out", "x.svg"),
+        ("heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP", "--at", "yesterday"),
+        ("cascades", "--venue", "sim2", "--instrument", "BTC-USDT-PERP"),
+        ("heatmap", "--instrument", "BTC-USDT-PERP"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(cli, store: str, args: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    r = cli("--store", store, *args)
+    assert r.code == 2
+    assert r.err.strip().count("\n") == 0
+    assert "Traceback" not in r.err
+
+
+def test_trade_helper_lists_clusters_on_the_way_and_checks_the_liq_price(  # type: ignore[no-untyped-def]
+    cli, store: str
+) -> None:
+    base = ("--store", store, "heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP")
+    doc = cli(*base, "--format", "json").json()
+    assert isinstance(doc, dict)
+    price = doc["price"]
+    below = [c for c in doc["clusters"] if c["price"] < price]
+    deepest = min(c["price"] for c in below)
+    inside = below[0]  # the densest long cluster; put a long's own liquidation price in its band
+    own = (inside["low_px"] + inside["high_px"]) / 2
+    r = cli(*base, "--entry", str(price), "--target", str(deepest * 0.999),
+            "--liq-px", str(own), "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    trade = r.json()["trade"]  # type: ignore[index]
+    between = trade["clusters_between"]
+    # every cluster below price down to the target, nearest the entry first
+    assert sorted(c["price"] for c in between) == sorted(c["price"] for c in below)
+    assert [c["price"] for c in between] == sorted((c["price"] for c in between), reverse=True)
+    assert trade["own_liq_in_cluster"]["price"] == inside["price"]
+    table = cli(*base, "--entry", str(price), "--target", str(price * 1.05), "--liq-px",
+                str(price * 2))  # fmt: skip
+    assert table.code == 0
+    assert "outside every cluster" in table.out
+    half = cli(*base, "--entry", str(price))
+    assert half.code == 2
+    assert "--target" in half.err
