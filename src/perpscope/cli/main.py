@@ -18,6 +18,7 @@ from perpscope import __version__
 from perpscope.cli import (
     basis_cmd,
     calc_cmd,
+    chart_cmd,
     collect_cmd,
     config_cmd,
     cvd_cmd,
@@ -104,6 +105,9 @@ app.add_typer(oi_cmd.app, name="oi")
 app.command("basis")(basis_cmd.basis)
 app.command("cvd")(cvd_cmd.cvd)
 app.command("longshort")(longshort_cmd.longshort)
+app.command("regime")(chart_cmd.regime)
+app.command("structure")(chart_cmd.structure)
+app.command("profile")(chart_cmd.profile)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 
