@@ -417,7 +417,7 @@ def _regime_series() -> pl.DataFrame:
 
 
 def test_regime_labels_trend_range_and_chop_with_the_playbooks_rules() -> None:
-    params = RegimeParams(rv_window=10, rv_lookback=200, rv_pct_choppy=0.8)
+    params = RegimeParams(rv_window=10, rv_lookback=200, rv_ratio_choppy=1.3)
     out = regime(_regime_series(), "1h", params)
     labels = out["regime"].to_list()
     assert labels[150] == "trending"  # steady rise: ADX far above 30
@@ -439,7 +439,7 @@ def test_regime_labels_trend_range_and_chop_with_the_playbooks_rules() -> None:
     assert (trending["adx"] > 30).all()
     volatile = out.filter(pl.col("regime") == "volatile")
     assert (volatile["adx"] <= 30).all()
-    assert (volatile["rv_pct"] >= 0.8).all()
+    assert (volatile["rv_ratio"] >= 1.3).all()
 
 
 def test_regime_annualises_volatility_from_the_timeframe() -> None:
@@ -453,7 +453,60 @@ def test_regime_annualises_volatility_from_the_timeframe() -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="timeframe"):
         timeframe_minutes("0m")
-    with pytest.raises(ValueError, match="rv_pct_choppy"):
-        RegimeParams(rv_pct_choppy=0)
+    with pytest.raises(ValueError, match="rv_ratio_choppy"):
+        RegimeParams(rv_ratio_choppy=0)
     with pytest.raises(ValueError, match="width"):
         StructureParams(width=0)
+
+
+# ------------------------------------------------------------------- array helpers vs polars
+
+
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    window=st.integers(1, 12),
+    min_share=st.floats(0.01, 1.0),
+    data=st.data(),
+)
+def test_trailing_mean_and_run_cumsum_equal_polars_per_series(
+    lengths: list[int], window: int, min_share: float, data: st.DataObject
+) -> None:
+    from perpscope.analytics._chart_kernels import positions, run_cumsum, trailing_mean
+
+    n = sum(lengths)
+    min_count = max(1, round(min_share * window))  # polars wants min_samples <= window
+    values = data.draw(st.lists(st.one_of(st.none(), st.floats(-1e3, 1e3)), min_size=n, max_size=n))
+    sid = np.repeat(np.arange(len(lengths)), lengths)
+    bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    arr = np.array([np.nan if x is None else x for x in values])
+    frame = pl.DataFrame({"sid": sid, "x": pl.Series(values, dtype=pl.Float64)})
+    expected = frame.select(pl.col("x").rolling_mean(window, min_samples=min_count).over("sid"))[
+        "x"
+    ]
+    got = trailing_mean(arr, bounds, window, min_count)
+    assert np.array_equal(np.isnan(got), expected.is_null().to_numpy())
+    assert got[~np.isnan(got)] == pytest.approx(
+        expected.drop_nulls().to_numpy(), rel=1e-9, abs=1e-9
+    )
+    filled = np.nan_to_num(arr)
+    sums = frame.select(pl.col("x").fill_null(0.0).cum_sum().over("sid"))["x"].to_numpy()
+    assert run_cumsum(filled, positions(bounds) == 0) == pytest.approx(sums, abs=1e-6)
+
+
+def test_docs_frequency_table_is_recomputed_from_the_real_btc_file(shared_data) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "chart_rule_frequencies", repo / "tools" / "chart_rule_frequencies.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    path = shared_data / "candles" / "zxcy_binance_spot_BTCUSDT_1h_2020-2023.csv.gz"
+    table = tool.render(tool.frequencies(tool.load(path)))
+    doc = (repo / "docs" / "chart-reading.md").read_text(encoding="utf-8")
+    published = doc.split(tool.BEGIN, 1)[1].split(tool.END, 1)[0].strip()
+    assert published == table

@@ -24,7 +24,10 @@ __all__ = [
     "adx_kernel",
     "atr_kernel",
     "cluster_kernel",
+    "positions",
+    "run_cumsum",
     "series_bounds",
+    "trailing_mean",
     "structure_kernel",
 ]
 
@@ -48,6 +51,47 @@ def series_bounds(frame: pl.DataFrame, keys: list[str]) -> I64:
     ids = frame.select(pl.struct(keys).rle_id().alias("_id"))["_id"].to_numpy()
     starts = np.flatnonzero(np.diff(ids)) + 1
     return np.concatenate(([0], starts, [n])).astype(np.int64)
+
+
+def positions(bounds: I64) -> I64:
+    """Each row's position inside its series (0 at the series' first row)."""
+    n = int(bounds[-1])
+    starts = np.repeat(bounds[:-1], np.diff(bounds))
+    return np.arange(n, dtype=np.int64) - starts
+
+
+def run_cumsum(values: F64, run_start: npt.NDArray[np.bool_]) -> F64:
+    """Running sums of ``values`` that restart at every row where ``run_start`` is true."""
+    total = np.cumsum(values)
+    first = np.flatnonzero(run_start)
+    before = np.concatenate(([0.0], total))[first]  # the global sum before each run
+    offset = np.repeat(before, np.diff(np.concatenate((first, [values.size]))))
+    return np.asarray(total - offset, dtype=np.float64)
+
+
+@njit(cache=True, nogil=True)
+def trailing_mean(values: F64, bounds: I64, window: int, min_count: int) -> F64:  # pragma: no cover
+    """Mean of the non-NaN values among each row's last ``window`` rows of its series.
+
+    NaN where fewer than ``min_count`` values are present. One pass with a running sum.
+    """
+    out = np.full(values.shape[0], np.nan)
+    for k in range(bounds.shape[0] - 1):
+        s, e = bounds[k], bounds[k + 1]
+        total = 0.0
+        count = 0
+        for i in range(s, e):
+            x = values[i]
+            if not np.isnan(x):
+                total += x
+                count += 1
+            j = i - window
+            if j >= s and not np.isnan(values[j]):
+                total -= values[j]
+                count -= 1
+            if count >= min_count and count > 0:
+                out[i] = total / count
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -158,7 +202,7 @@ def cluster_kernel(px: F64, bounds: I64, tolerance: float) -> I64:  # pragma: no
     return out
 
 
-_CAP: Final = 64  # active swing levels kept per side (the oldest are dropped beyond it)
+_CAP: Final = 64  # active swing levels kept per side (the oldest is dropped beyond it)
 
 
 @njit(cache=True, nogil=True)
@@ -181,6 +225,10 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
     ``sfp_level``; ``brk`` (+1 up, -1 down, 0), ``brk_kind`` (1 BOS, 2 CHoCH) and ``brk_level``;
     ``spring`` (+1 spring, -1 UTAD, 0), ``spring_level``, ``spring_extreme`` (the sweep's low or
     high) and ``spring_vol_mult``.
+
+    Side 0 holds swing highs, side 1 swing lows. Each side keeps two compact lists: the active
+    levels (not yet traded through) and the swept ones awaiting a reclaim; a removal moves the
+    list's last entry into the gap, so no rule may depend on list order (none does).
     """
     n = h.shape[0]
     new_hi = np.full(n, np.nan)
@@ -194,89 +242,113 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
     spring_level = np.full(n, np.nan)
     spring_extreme = np.full(n, np.nan)
     spring_vm = np.full(n, np.nan)
+    act_lvl = np.zeros((2, _CAP))
+    act_born = np.zeros((2, _CAP), dtype=np.int64)
+    sw_lvl = np.zeros((2, _CAP))
+    sw_at = np.zeros((2, _CAP), dtype=np.int64)
+    sw_ext = np.zeros((2, _CAP))
+    sw_peak = np.zeros((2, _CAP))
+    sw_base = np.zeros((2, _CAP))
+    n_act = np.zeros(2, dtype=np.int64)
+    n_sw = np.zeros(2, dtype=np.int64)
+    last_level = np.zeros(2)
+    last_broken = np.zeros(2, dtype=np.bool_)
     for k in range(bounds.shape[0] - 1):
         s, e = bounds[k], bounds[k + 1]
-        # side 0 = highs, side 1 = lows; state 0 free slot, 1 active, 2 swept (awaiting reclaim)
-        lvl = np.zeros((2, _CAP))
-        born = np.zeros((2, _CAP), dtype=np.int64)
-        state = np.zeros((2, _CAP), dtype=np.int8)
-        swept_at = np.zeros((2, _CAP), dtype=np.int64)
-        extreme = np.zeros((2, _CAP))
-        peak_vol = np.zeros((2, _CAP))
-        base_vol = np.zeros((2, _CAP))
-        last_level = np.array([np.nan, np.nan])
-        last_broken = np.array([True, True])
+        n_act[:] = 0
+        n_sw[:] = 0
+        last_broken[:] = True
         trend = 0
         for t in range(s, e):
-            # 1. levels too old are forgotten; sweeps not reclaimed in time were accepted
+            hi_min, hi_max, lo_min, lo_max = np.inf, -np.inf, np.inf, -np.inf
             for side in range(2):
-                for q in range(_CAP):
-                    if (
-                        state[side, q] == 1
-                        and t - born[side, q] > max_age
-                        or state[side, q] == 2
-                        and t - swept_at[side, q] > reclaim_bars
-                    ):
-                        state[side, q] = 0
-            # 2. sweeps of active levels by this bar's wick
-            swept_hi_min = np.inf
-            swept_hi_max = -np.inf
-            swept_lo_max = -np.inf
-            swept_lo_min = np.inf
-            for q in range(_CAP):
-                if state[0, q] == 1 and h[t] > lvl[0, q]:
-                    state[0, q] = 2
-                    swept_at[0, q] = t
-                    extreme[0, q] = h[t]
-                    peak_vol[0, q] = v[t]
-                    base_vol[0, q] = vol_avg[t]
-                    swept_hi_min = min(swept_hi_min, lvl[0, q])
-                    swept_hi_max = max(swept_hi_max, lvl[0, q])
-                if state[1, q] == 1 and low[t] < lvl[1, q]:
-                    state[1, q] = 2
-                    swept_at[1, q] = t
-                    extreme[1, q] = low[t]
-                    peak_vol[1, q] = v[t]
-                    base_vol[1, q] = vol_avg[t]
-                    swept_lo_max = max(swept_lo_max, lvl[1, q])
-                    swept_lo_min = min(swept_lo_min, lvl[1, q])
+                # 1. forget old levels and sweeps not reclaimed in time (they were accepted)
+                q = 0
+                while q < n_act[side]:
+                    if t - act_born[side, q] > max_age:
+                        last = n_act[side] - 1
+                        act_lvl[side, q] = act_lvl[side, last]
+                        act_born[side, q] = act_born[side, last]
+                        n_act[side] = last
+                    else:
+                        q += 1
+                q = 0
+                while q < n_sw[side]:
+                    if t - sw_at[side, q] > reclaim_bars:
+                        last = n_sw[side] - 1
+                        sw_lvl[side, q] = sw_lvl[side, last]
+                        sw_at[side, q] = sw_at[side, last]
+                        sw_ext[side, q] = sw_ext[side, last]
+                        sw_peak[side, q] = sw_peak[side, last]
+                        sw_base[side, q] = sw_base[side, last]
+                        n_sw[side] = last
+                    else:
+                        q += 1
+                # 2. sweeps of active levels by this bar's wick move them to the swept list
+                q = 0
+                while q < n_act[side]:
+                    price = act_lvl[side, q]
+                    taken = h[t] > price if side == 0 else low[t] < price
+                    if not taken:
+                        q += 1
+                        continue
+                    if side == 0:
+                        hi_min, hi_max = min(hi_min, price), max(hi_max, price)
+                    else:
+                        lo_min, lo_max = min(lo_min, price), max(lo_max, price)
+                    if n_sw[side] < _CAP:
+                        j = n_sw[side]
+                        sw_lvl[side, j] = price
+                        sw_at[side, j] = t
+                        sw_ext[side, j] = h[t] if side == 0 else low[t]
+                        sw_peak[side, j] = v[t]
+                        sw_base[side, j] = vol_avg[t]
+                        n_sw[side] = j + 1
+                    last = n_act[side] - 1
+                    act_lvl[side, q] = act_lvl[side, last]
+                    act_born[side, q] = act_born[side, last]
+                    n_act[side] = last
             # 3. swing failure: the wick took levels, the close is back beyond all of them
-            if swept_hi_max > -np.inf and c[t] < swept_hi_min:
+            if hi_max > -np.inf and c[t] < hi_min:
                 sfp[t] = -1
-                sfp_level[t] = swept_hi_max
-            elif swept_lo_min < np.inf and c[t] > swept_lo_max:
+                sfp_level[t] = hi_max
+            elif lo_min < np.inf and c[t] > lo_max:
                 sfp[t] = 1
-                sfp_level[t] = swept_lo_min
+                sfp_level[t] = lo_min
             # 4. springs / UTADs: a swept level reclaimed by a close within reclaim_bars
             best_vm = -1.0
             for side in range(2):
-                for q in range(_CAP):
-                    if state[side, q] != 2:
-                        continue
+                q = 0
+                while q < n_sw[side]:
                     if side == 0:
-                        extreme[0, q] = max(extreme[0, q], h[t])
+                        sw_ext[0, q] = max(sw_ext[0, q], h[t])
                     else:
-                        extreme[1, q] = min(extreme[1, q], low[t])
-                    peak_vol[side, q] = max(peak_vol[side, q], v[t])
-                    back = c[t] < lvl[0, q] if side == 0 else c[t] > lvl[1, q]
+                        sw_ext[1, q] = min(sw_ext[1, q], low[t])
+                    sw_peak[side, q] = max(sw_peak[side, q], v[t])
+                    price = sw_lvl[side, q]
+                    back = c[t] < price if side == 0 else c[t] > price
                     if not back:
+                        q += 1
                         continue
-                    state[side, q] = 0
-                    vm = peak_vol[side, q] / base_vol[side, q] if base_vol[side, q] > 0 else np.nan
+                    base = sw_base[side, q]
+                    vm = sw_peak[side, q] / base if base > 0 else np.nan
                     # the largest volume multiple wins; on a tie, the more extreme level
                     tie = vm == best_vm and spring[t] == (-1 if side == 0 else 1)
                     if tie:
-                        tie = (
-                            lvl[0, q] > spring_level[t]
-                            if side == 0
-                            else lvl[1, q] < spring_level[t]
-                        )
+                        tie = price > spring_level[t] if side == 0 else price < spring_level[t]
                     if vm >= vol_mult and (vm > best_vm or tie):
                         best_vm = vm
                         spring[t] = -1 if side == 0 else 1
-                        spring_level[t] = lvl[side, q]
-                        spring_extreme[t] = extreme[side, q]
+                        spring_level[t] = price
+                        spring_extreme[t] = sw_ext[side, q]
                         spring_vm[t] = vm
+                    last = n_sw[side] - 1
+                    sw_lvl[side, q] = sw_lvl[side, last]
+                    sw_at[side, q] = sw_at[side, last]
+                    sw_ext[side, q] = sw_ext[side, last]
+                    sw_peak[side, q] = sw_peak[side, last]
+                    sw_base[side, q] = sw_base[side, last]
+                    n_sw[side] = last
             # 5. breaks of structure against the latest confirmed swing on each side
             if not last_broken[0] and c[t] > last_level[0]:
                 brk[t] = 1
@@ -292,39 +364,34 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
                 trend = -1
             # 6. the swing ``width`` bars back is confirmed now (strictly beyond both neighbours)
             i = t - width
-            if i - width >= s:
-                is_hi = True
-                is_lo = True
-                for j in range(i - width, i + width + 1):
-                    if j == i:
-                        continue
-                    if h[j] >= h[i]:
-                        is_hi = False
-                    if low[j] <= low[i]:
-                        is_lo = False
-                for side in range(2):
-                    if (side == 0 and not is_hi) or (side == 1 and not is_lo):
-                        continue
-                    price = h[i] if side == 0 else low[i]
-                    if side == 0:
-                        new_hi[t] = price
-                    else:
-                        new_lo[t] = price
-                    last_level[side] = price
-                    last_broken[side] = False
-                    slot = -1
-                    oldest = np.int64(t + 1)
-                    for q in range(_CAP):
-                        if state[side, q] == 0:
+            if i - width < s:
+                continue
+            is_hi = True
+            is_lo = True
+            for j in range(i - width, i + width + 1):
+                if j != i:
+                    is_hi = is_hi and h[j] < h[i]
+                    is_lo = is_lo and low[j] > low[i]
+            for side in range(2):
+                if (side == 0 and not is_hi) or (side == 1 and not is_lo):
+                    continue
+                price = h[i] if side == 0 else low[i]
+                if side == 0:
+                    new_hi[t] = price
+                else:
+                    new_lo[t] = price
+                last_level[side] = price
+                last_broken[side] = False
+                slot = n_act[side]
+                if slot == _CAP:  # full: the oldest active level makes room
+                    slot = 0
+                    for q in range(1, _CAP):
+                        if act_born[side, q] < act_born[side, slot]:
                             slot = q
-                            break
-                        if state[side, q] == 1 and born[side, q] < oldest:
-                            oldest = born[side, q]
-                            slot = q
-                    if slot >= 0:
-                        lvl[side, slot] = price
-                        born[side, slot] = i
-                        state[side, slot] = 1
+                else:
+                    n_act[side] = slot + 1
+                act_lvl[side, slot] = price
+                act_born[side, slot] = i
     return (
         new_hi,
         new_lo,

@@ -14,10 +14,10 @@ recursions are path-dependent, so they run in a compiled loop per series
 Labels (each bar, from data up to that bar only):
 
 - ``trending``: ADX > ``adx_trend`` (30).
-- ``volatile``: not trending, and the realised volatility over ``rv_window`` bars is at or above
-  its ``rv_pct_choppy`` (0.8) percentile over the trailing ``rv_lookback`` bars (the percentile
-  needs a quarter of the lookback filled first): a market that moves a lot without direction
-  ("volatile/choppy").
+- ``volatile``: not trending, and the realised volatility over ``rv_window`` bars is at least
+  ``rv_ratio_choppy`` (1.3) times its mean over the trailing ``rv_lookback`` bars (which needs a
+  quarter of the lookback filled first): a market that moves much more than usual without
+  direction ("volatile/choppy").
 - ``ranging``: neither.
 """
 
@@ -30,8 +30,14 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from perpscope.analytics._chart_kernels import adx_kernel, atr_kernel, series_bounds
-from perpscope.analytics._rolling import require_columns
+from perpscope.analytics._chart_kernels import (
+    adx_kernel,
+    atr_kernel,
+    positions,
+    series_bounds,
+    trailing_mean,
+)
+from perpscope.analytics._rolling import require_columns, sort_series
 from perpscope.analytics.ohlcv import timeframe_minutes
 
 __all__ = [
@@ -56,8 +62,9 @@ class RegimeParams:
         period: ATR and ADX period (Wilder's 14).
         adx_trend: ADX above which the market is trending (playbook: "ADX > 30").
         rv_window: bars of log returns in the realised volatility.
-        rv_lookback: bars over which the volatility's percentile is taken.
-        rv_pct_choppy: percentile (0-1) at or above which a non-trending market is volatile.
+        rv_lookback: bars of the volatility's trailing mean.
+        rv_ratio_choppy: volatility / its trailing mean at or above which a non-trending market
+            is volatile.
         trend_size: size multiple in a trend (playbook: "reduce the fade size by 50%"; 0 = skip).
         stop_atr: stop distance in ATRs normally (playbook: "2x").
         stop_atr_choppy: stop distance in ATRs in a volatile market (playbook: "1x ATR").
@@ -67,7 +74,7 @@ class RegimeParams:
     adx_trend: float = 30.0
     rv_window: int = 24
     rv_lookback: int = 720
-    rv_pct_choppy: float = 0.8
+    rv_ratio_choppy: float = 1.3
     trend_size: float = 0.5
     stop_atr: float = 2.0
     stop_atr_choppy: float = 1.0
@@ -75,8 +82,8 @@ class RegimeParams:
     def __post_init__(self) -> None:
         if self.period < 2 or self.rv_window < 2 or self.rv_lookback < self.rv_window:
             raise ValueError("period and rv_window must be >= 2 and rv_lookback >= rv_window")
-        if not 0.0 < self.rv_pct_choppy <= 1.0:
-            raise ValueError("rv_pct_choppy must be in (0, 1]")
+        if not (math.isfinite(self.rv_ratio_choppy) and self.rv_ratio_choppy > 0):
+            raise ValueError("rv_ratio_choppy must be a positive number")
         if not 0.0 <= self.trend_size <= 1.0:
             raise ValueError("trend_size must be in [0, 1]")
         for name in ("adx_trend", "stop_atr", "stop_atr_choppy"):
@@ -140,48 +147,45 @@ def regime(
         params: thresholds and windows (:class:`RegimeParams`).
 
     Returns:
-        ``venue instrument ts close_px atr atr_pct adx plus_di minus_di rv_annual rv_pct regime
+        ``venue instrument ts close_px atr atr_pct adx plus_di minus_di rv_annual rv_ratio regime
         size_mult stop_atr`` sorted by series and ts. ``atr_pct`` is ATR / close (a fraction),
         ``rv_annual`` the annualised standard deviation of log returns over ``rv_window`` bars,
-        ``rv_pct`` its trailing percentile (0-1), ``size_mult`` the fade's size multiple and
+        ``rv_ratio`` it over its trailing mean, ``size_mult`` the fade's size multiple and
         ``stop_atr`` its stop distance in ATRs. Rows in the warm-up (before ADX, or before the
         volatility percentile exists for a market that is not trending) have a null regime.
     """
     p = params or RegimeParams()
     require_columns(candles, ("venue", "instrument", "ts", "h", "l", "c"), "regime")
-    frame = candles.select(*_SERIES, "ts", "h", "l", "c").sort(*_SERIES, "ts")
+    frame = sort_series(candles.select(*_SERIES, "ts", "h", "l", "c"), _SERIES)
     annual = math.sqrt(bars_per_year(timeframe))
-    frame = pl.concat(
-        [frame, atr(frame, p.period).to_frame(), adx(frame, p.period)], how="horizontal"
+    h, low, c, bounds = _arrays(frame)
+    adx_, plus, minus = adx_kernel(h, low, c, bounds, p.period)
+    atr_ = atr_kernel(h, low, c, bounds, p.period)
+    # log returns; the first row of a series has none, so no window reaches across series
+    logret = np.concatenate(([np.nan], np.diff(np.log(c))))
+    logret[positions(bounds) == 0] = np.nan
+    rv = (
+        pl.Series(logret, nan_to_null=True).rolling_std(p.rv_window).fill_null(np.nan).to_numpy()
+        * annual
     )
+    rv_mean = trailing_mean(rv, bounds, p.rv_lookback, max(p.rv_window, p.rv_lookback // 4))
     frame = frame.with_columns(
-        (pl.col("atr") / pl.col("c")).alias("atr_pct"),
-        pl.col("c").log().diff().over(_SERIES).alias("_logret"),
-    )
-    frame = frame.with_columns(
-        (pl.col("_logret").rolling_std(p.rv_window).over(_SERIES) * annual).alias("rv_annual")
-    )
-    warm = max(p.rv_window, p.rv_lookback // 4)
-    frame = frame.with_columns(
-        (
-            pl.col("rv_annual")
-            .rolling_rank(p.rv_lookback, method="max", min_samples=warm)
-            .over(_SERIES)
-            / pl.col("rv_annual")
-            .is_not_null()
-            .cast(pl.Int64)
-            .rolling_sum(p.rv_lookback, min_samples=1)
-            .over(_SERIES)
-        ).alias("rv_pct")
+        pl.Series("atr", atr_, nan_to_null=True),
+        pl.Series("atr_pct", atr_ / c, nan_to_null=True),
+        pl.Series("adx", adx_, nan_to_null=True),
+        pl.Series("plus_di", plus, nan_to_null=True),
+        pl.Series("minus_di", minus, nan_to_null=True),
+        pl.Series("rv_annual", rv, nan_to_null=True),
+        pl.Series("rv_ratio", rv / rv_mean, nan_to_null=True),
     )
     label = (
         pl.when(pl.col("adx").is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(pl.col("adx") > p.adx_trend)
         .then(pl.lit("trending"))
-        .when(pl.col("rv_pct").is_null())
+        .when(pl.col("rv_ratio").is_null())
         .then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("rv_pct") >= p.rv_pct_choppy)
+        .when(pl.col("rv_ratio") >= p.rv_ratio_choppy)
         .then(pl.lit("volatile"))
         .otherwise(pl.lit("ranging"))
     )
@@ -196,7 +200,7 @@ def regime(
         "plus_di",
         "minus_di",
         "rv_annual",
-        "rv_pct",
+        "rv_ratio",
         "regime",
         pl.when(pl.col("regime") == "trending")
         .then(pl.lit(p.trend_size))

@@ -43,8 +43,13 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from perpscope.analytics._chart_kernels import cluster_kernel, series_bounds, structure_kernel
-from perpscope.analytics._rolling import require_columns
+from perpscope.analytics._chart_kernels import (
+    cluster_kernel,
+    positions,
+    series_bounds,
+    structure_kernel,
+)
+from perpscope.analytics._rolling import require_columns, sort_series
 
 __all__ = [
     "StructureParams",
@@ -99,22 +104,21 @@ def structure(candles: pl.DataFrame, params: StructureParams | None = None) -> p
     """
     p = params or StructureParams()
     require_columns(candles, ("venue", "instrument", "ts", "h", "l", "c", "volume"), "structure")
-    frame = candles.select(*_SERIES, "ts", "h", "l", "c", "volume").sort(*_SERIES, "ts")
-    frame = frame.with_columns(
-        pl.col("volume")
-        .cast(pl.Float64)
-        .rolling_mean(p.vol_window)
-        .shift(1)
-        .over(_SERIES)
-        .alias("_vol_avg")
+    frame = sort_series(candles.select(*_SERIES, "ts", "h", "l", "c", "volume"), _SERIES)
+    bounds = series_bounds(frame, _SERIES)
+    volume = frame["volume"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    # mean volume of the vol_window bars before each bar, inside its own series only
+    vol_avg = (
+        pl.Series(volume).rolling_mean(p.vol_window).shift(1).fill_null(np.nan).to_numpy().copy()
     )
+    vol_avg[positions(bounds) < p.vol_window] = np.nan
     cols = structure_kernel(
         frame["h"].cast(pl.Float64).to_numpy(),
         frame["l"].cast(pl.Float64).to_numpy(),
         frame["c"].cast(pl.Float64).to_numpy(),
-        frame["volume"].cast(pl.Float64).fill_null(0.0).to_numpy(),
-        frame["_vol_avg"].fill_null(np.nan).to_numpy(),
-        series_bounds(frame, _SERIES),
+        volume,
+        vol_avg,
+        bounds,
         p.width,
         p.max_age,
         p.reclaim_bars,
@@ -134,7 +138,7 @@ def structure(candles: pl.DataFrame, params: StructureParams | None = None) -> p
         "spring_vol_mult",
     )
     arrays: list[np.ndarray] = list(cols)
-    out = frame.drop("_vol_avg").with_columns(
+    out = frame.with_columns(
         pl.Series(name, values, nan_to_null=values.dtype.kind == "f")
         for name, values in zip(names, arrays, strict=True)
     )
@@ -190,13 +194,21 @@ def structure_events(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts).sort(*_SERIES, "ts", "event")
 
 
-def zones(frame: pl.DataFrame, tolerance: float = 0.005, min_touches: int = 2) -> pl.DataFrame:
+def zones(
+    frame: pl.DataFrame,
+    tolerance: float = 0.005,
+    min_touches: int = 2,
+    last_bars: int | None = None,
+) -> pl.DataFrame:
     """Support and resistance zones from the confirmed swings of :func:`structure`'s output.
 
     Args:
-        frame: :func:`structure` output (all rows up to the time of interest).
+        frame: :func:`structure` output (sorted by series and ts, as it returns it), all rows
+            up to the time of interest.
         tolerance: largest width of a zone, as a fraction of its lowest price (0.005 = 0.5%).
         min_touches: swings a zone needs.
+        last_bars: only the swings confirmed in each series' last ``last_bars`` bars (all when
+            None).
 
     Returns:
         ``venue instrument low_px high_px mid_px touches last_ts kind distance_pct`` per zone,
@@ -204,9 +216,14 @@ def zones(frame: pl.DataFrame, tolerance: float = 0.005, min_touches: int = 2) -
         ``inside``, and ``distance_pct`` the zone's nearest edge from the last close as a signed
         fraction (0 inside). Sorted by series and ``low_px``.
     """
-    if not tolerance > 0 or min_touches < 1:
-        raise ValueError("tolerance must be positive and min_touches >= 1")
-    last = frame.group_by(_SERIES).agg(pl.col("c").sort_by("ts").last().alias("last_px"))
+    if not tolerance > 0 or min_touches < 1 or (last_bars is not None and last_bars < 1):
+        raise ValueError("tolerance must be positive, min_touches and last_bars >= 1")
+    bounds = series_bounds(frame, _SERIES)
+    if last_bars is not None:
+        length = np.repeat(np.diff(bounds), np.diff(bounds))
+        frame = frame.filter(pl.Series(positions(bounds) >= length - last_bars))
+        bounds = series_bounds(frame, _SERIES)
+    last = frame[bounds[1:] - 1].select(*_SERIES, pl.col("c").alias("last_px"))
     swings = pl.concat(
         [
             frame.filter(pl.col(col).is_not_null()).select(*_SERIES, "ts", pl.col(col).alias("px"))

@@ -25,12 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from perpscope.analytics._rolling import require_columns
+from perpscope.analytics._chart_kernels import positions, run_cumsum, series_bounds
+from perpscope.analytics._rolling import require_columns, sort_series
+
+_SERIES: Final = ["venue", "instrument"]
+_VWAP_COLUMNS: Final = ("venue", "instrument", "ts", "h", "l", "c", "volume")
 
 __all__ = [
     "Profile",
@@ -178,11 +183,16 @@ def volume_profile(
     )
 
 
-def _vwap(group_keys: list[str]) -> list[pl.Expr]:
-    typical = (pl.col("h") + pl.col("l") + pl.col("c")) / 3.0
-    pv = (typical * pl.col("volume")).cum_sum().over(group_keys)
-    vol = pl.col("volume").cum_sum().over(group_keys)
-    return [(pv / vol).alias("vwap")]
+def _vwap(frame: pl.DataFrame, run_start: npt.NDArray[np.bool_]) -> pl.DataFrame:
+    """``venue instrument ts vwap`` of a sorted frame, restarting wherever ``run_start``."""
+    h, low, c = (frame[k].cast(pl.Float64).to_numpy() for k in ("h", "l", "c"))
+    vol = frame["volume"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    pv = run_cumsum((h + low + c) / 3.0 * vol, run_start)
+    cum_vol = run_cumsum(vol, run_start)
+    vwap = np.divide(pv, cum_vol, out=np.full(vol.size, np.nan), where=cum_vol > 0)
+    return frame.select("venue", "instrument", "ts").with_columns(
+        pl.Series("vwap", vwap, nan_to_null=True)
+    )
 
 
 def session_vwap(candles: pl.DataFrame) -> pl.DataFrame:
@@ -194,13 +204,12 @@ def session_vwap(candles: pl.DataFrame) -> pl.DataFrame:
     Returns:
         ``venue instrument ts vwap`` sorted by series and ts (null until the session has volume).
     """
-    require_columns(candles, ("venue", "instrument", "ts", "h", "l", "c", "volume"), "session_vwap")
-    frame = candles.sort("venue", "instrument", "ts").with_columns(
-        pl.col("ts").dt.truncate("1d").alias("_day")
-    )
-    keys = ["venue", "instrument", "_day"]
-    out = frame.with_columns(*_vwap(keys)).select("venue", "instrument", "ts", "vwap")
-    return out.with_columns(pl.col("vwap").fill_nan(None))
+    require_columns(candles, _VWAP_COLUMNS, "session_vwap")
+    frame = sort_series(candles.select(_VWAP_COLUMNS), _SERIES)
+    bounds = series_bounds(frame, _SERIES)
+    day = frame["ts"].dt.epoch("d").to_numpy()
+    new_day = np.concatenate(([True], day[1:] != day[:-1]))
+    return _vwap(frame, new_day | (positions(bounds) == 0))
 
 
 def anchored_vwap(candles: pl.DataFrame, anchor: datetime) -> pl.DataFrame:
@@ -209,11 +218,6 @@ def anchored_vwap(candles: pl.DataFrame, anchor: datetime) -> pl.DataFrame:
     Returns:
         ``venue instrument ts vwap`` sorted by series and ts.
     """
-    require_columns(
-        candles, ("venue", "instrument", "ts", "h", "l", "c", "volume"), "anchored_vwap"
-    )
-    frame = candles.filter(pl.col("ts") >= anchor).sort("venue", "instrument", "ts")
-    out = frame.with_columns(*_vwap(["venue", "instrument"])).select(
-        "venue", "instrument", "ts", "vwap"
-    )
-    return out.with_columns(pl.col("vwap").fill_nan(None))
+    require_columns(candles, _VWAP_COLUMNS, "anchored_vwap")
+    frame = sort_series(candles.select(_VWAP_COLUMNS).filter(pl.col("ts") >= anchor), _SERIES)
+    return _vwap(frame, positions(series_bounds(frame, _SERIES)) == 0)

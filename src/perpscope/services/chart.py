@@ -33,6 +33,13 @@ __all__ = [
 _SERIES: Final = ["venue", "instrument"]
 
 
+def _minutes(timeframe: str) -> int:
+    try:
+        return timeframe_minutes(timeframe)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def load_candles(lake: Lake, q: MarketQuery, timeframe: str, *, lookback_h: float) -> pl.DataFrame:
     """Trade candles of the query at ``timeframe`` (resampled from a finer stored timeframe).
 
@@ -42,10 +49,7 @@ def load_candles(lake: Lake, q: MarketQuery, timeframe: str, *, lookback_h: floa
     Raises:
         UsageError: no candles match, or none at a timeframe that makes ``timeframe``.
     """
-    try:
-        target = timeframe_minutes(timeframe)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    target = _minutes(timeframe)
     raw = _read(lake, "ohlcv", q, lookback_h=lookback_h)
     if raw.is_empty():
         raise UsageError("no candles in the store for these filters (import or collect them)")
@@ -88,7 +92,7 @@ def regime_report(
 ) -> pl.DataFrame:
     """The regime rows of each series (the last ``tail`` bars; 0 = all since ``q.since``)."""
     p = params or RegimeParams()
-    bars_h = timeframe_minutes(timeframe) / 60.0
+    bars_h = _minutes(timeframe) / 60.0
     warmup_h = bars_h * (p.rv_lookback + 4 * p.period)
     candles = load_candles(lake, q, timeframe, lookback_h=warmup_h)
     out = _since(regime(candles, timeframe, p), q)
@@ -119,7 +123,7 @@ def structure_report(
     """The last ``events`` structure events, the zones from the last ``zone_window_bars`` bars,
     and the latest confirmed swing high and low of each series."""
     p = params or StructureParams()
-    bars_h = timeframe_minutes(timeframe) / 60.0
+    bars_h = _minutes(timeframe) / 60.0
     candles = load_candles(lake, q, timeframe, lookback_h=bars_h * (p.max_age + p.vol_window))
     frame = structure(candles, p)
     shown = _since(frame, q)
