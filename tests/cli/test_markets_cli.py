@@ -253,7 +253,7 @@ def test_bad_arguments_print_one_line_and_exit_2(
     code, _, err = _run(capsys, "--store", store, "funding", "table", "--asset", "DOGE")
     assert code == 2
     assert "no funding" in err
-    code, _, err = _run(capsys, "--store", store, "funding", "history", "--since", "yesterday")
+    code, _, err = _run(capsys, "--store", store, "funding", "history", "--since", "last tuesday")
     assert code == 2
     assert "--since" in err
 
@@ -318,3 +318,65 @@ def test_longshort_crowd_against_top_and_extremes(
     assert by_kind["global_account"]["extreme"] == "crowded_long"
     assert by_kind["top_position"]["ls_percentile"] == pytest.approx(1 / 3)
     assert by_kind["top_position"]["extreme"] is None
+
+
+def test_enum_options_are_validated_with_the_choices_listed(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "--store", store, "oi", "summary", "--timeframe", "banana")
+    assert code == 2
+    assert out == ""
+    assert "banana" in err
+    assert "1h" in err
+    assert "4h" in err
+    assert "Traceback" not in err
+    code, _, err = _run(capsys, "--store", store, "longshort", "--period", "7h")
+    assert code == 2
+    assert "5m" in err
+
+
+def test_threshold_reads_a_bare_number_and_a_percent_sign_alike(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("funding", "extremes", "--venue", "binance", "--asset", "BTC", "--min-venues", "1")
+    # binance BTC sits at 0.06% for 24h: an episode at 0.05 (= 0.05%), none at 0.07.
+    bare = _json(capsys, store, *args, "--threshold", "0.05")
+    sign = _json(capsys, store, *args, "--threshold", "0.05%")
+    assert bare == sign
+    assert len(bare["episodes"]) == 1
+    assert _json(capsys, store, *args, "--threshold", "0.07")["episodes"] == []
+    code, _, err = _run(capsys, "--store", store, *args, "--threshold", "lots")
+    assert code == 2
+    assert "bad --threshold 'lots'" in err
+
+
+def test_asset_is_repeatable_and_comma_separated(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def assets(*extra: str) -> list[str]:
+        return [a["asset"] for a in _json(capsys, store, "funding", "table", *extra)["assets"]]
+
+    assert assets("--asset", "BTC", "--asset", "ETH") == ["BTC", "ETH"]
+    assert assets("--asset", "BTC,ETH") == ["BTC", "ETH"]
+    assert assets("--asset", "sol") == ["SOL"]
+
+
+def test_empty_results_name_what_is_in_the_store(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "--store", store, "funding", "table", "--venue", "sim9")
+    assert code == 2
+    assert "no funding for venue sim9; venues in the store: binance, bybit, okx" in err
+    code, _, err = _run(capsys, "--store", store, "oi", "summary", "--since", "2026-01-05")
+    assert code == 2
+    assert "no open interest after 2026-01-05; the data ends 2024-03-04" in err
+
+
+def test_until_and_relative_since_bound_the_history(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("funding", "history", "--venue", "binance", "--asset", "BTC", "--tail", "0")
+    # binance BTC settles at 00, 08, 16 and 24h of 2024-03-01; the funding table ends at
+    # 2024-03-04 00:00 (SOL), so --since 3d starts at 2024-03-01 00:00.
+    rows = _json(capsys, store, *args, "--since", "3d", "--until", "2024-03-01T16:00Z")
+    assert [r["ts"] for r in rows] == ["2024-03-01T00:00:00Z", "2024-03-01T08:00:00Z"]
