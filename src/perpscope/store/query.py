@@ -188,7 +188,6 @@ def open_store(path: str | Path | None = None, *, create: bool = False) -> Store
             )
         else:
             raise StoreError(
-                f"no store at {root} (run 'perpscope demo' or an import first, "
-                "or pass create=True)"
+                f"no store at {root} (run 'perpscope demo' or an import first, or pass create=True)"
             )
     return StoreReader(lake)
