@@ -24,6 +24,11 @@ from perpscope.services.markets import oi_divergence_report, oi_summary_report
 
 __all__ = ["app"]
 
+MinOiUsdOpt = Annotated[
+    float,
+    typer.Option("--min-oi-usd", min=0, help="Smallest OI (USD) at the start of a change."),
+]
+
 app = typer.Typer(
     help="Open interest: changes, spikes, quadrants, share and divergence.", no_args_is_help=True
 )
@@ -38,11 +43,29 @@ def summary(
     since: SinceOpt = None,
     until: UntilOpt = None,
     timeframe: TimeframeOpt = Timeframe.H1,
+    min_price_move: Annotated[
+        str,
+        typer.Option(
+            "--min-price-move", help="Smallest 24h price move for a quadrant, percent (0.5)."
+        ),
+    ] = "0.5",
+    min_oi_move: Annotated[
+        str,
+        typer.Option(
+            "--min-oi-move", help="Smallest 24h OI move for a quadrant or wave, percent (0.5)."
+        ),
+    ] = "0.5",
+    min_oi_usd: MinOiUsdOpt = 1e6,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest OI per series: 24h change, 24h/7d ratio, spike, alert, percentile, share, quadrant."""
     frame = oi_summary_report(
-        state(ctx).lake(), query(venue, instrument, asset, since, until), timeframe=timeframe.value
+        state(ctx).lake(),
+        query(venue, instrument, asset, since, until),
+        timeframe=timeframe.value,
+        min_price_move=percent(min_price_move, "--min-price-move"),
+        min_oi_move=percent(min_oi_move, "--min-oi-move"),
+        min_oi_usd=min_oi_usd,
     )
     emit(frame, fmt.value, title="open interest")
 
@@ -65,6 +88,11 @@ def divergence(
     min_assets: Annotated[
         int, typer.Option("--min-assets", min=1, help="Assets for market-wide.")
     ] = 2,
+    min_price_move: Annotated[
+        str,
+        typer.Option("--min-price-move", help="Smallest price move over the window, percent (2)."),
+    ] = "2",
+    min_oi_usd: MinOiUsdOpt = 1e6,
     timeframe: TimeframeOpt = Timeframe.H1,
     tail: Annotated[
         int, typer.Option("--tail", min=0, help="Only the last N rows (0 = all).")
@@ -79,6 +107,8 @@ def divergence(
         min_oi_drop=percent(min_oi_drop, "--min-oi-drop"),
         min_assets=min_assets,
         timeframe=timeframe.value,
+        min_price_move=percent(min_price_move, "--min-price-move"),
+        min_oi_usd=min_oi_usd,
     )
     if tail:
         live, market = live.tail(tail), market.tail(tail)

@@ -39,6 +39,10 @@ from perpscope.analytics.funding_series import (
 )
 from perpscope.analytics.longshort import long_short_compare, long_short_extremes
 from perpscope.analytics.oi import (
+    MIN_OI_MOVE_24H,
+    MIN_OI_USD,
+    MIN_PRICE_MOVE_24H,
+    MIN_PRICE_MOVE_DIVERGENCE,
     QUADRANTS,
     market_oi_divergence,
     oi_changes,
@@ -251,12 +255,23 @@ def _oi_with_price(lake: Lake, q: MarketQuery, timeframe: str) -> pl.DataFrame:
     ).sort("venue", "instrument", "ts")
 
 
-def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.DataFrame:
+def oi_summary_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    timeframe: str = "1h",
+    min_price_move: float = MIN_PRICE_MOVE_24H,
+    min_oi_move: float = MIN_OI_MOVE_24H,
+    min_oi_usd: float = MIN_OI_USD,
+) -> pl.DataFrame:
     """Latest OI reading per series: level, 24h change, 24h/7d ratio (wave), 4h spike, the 24h
-    alert, 30-day percentile, venue share and the price/OI quadrant over 24h."""
+    alert, 30-day percentile, venue share and the price/OI quadrant over 24h, with the guards of
+    :func:`perpscope.analytics.oi.oi_changes` (smallest price and OI moves, smallest OI)."""
     q = resolve(lake, "open_interest", q)
     frame = _oi_with_price(lake, q, check_timeframe(timeframe))
-    changes = oi_changes(frame)
+    changes = oi_changes(
+        frame, min_price_move=min_price_move, min_oi_move=min_oi_move, min_oi_usd=min_oi_usd
+    )
     pct = oi_percentile(frame).select("venue", "instrument", "ts", "oi_percentile")
     latest = (
         changes.join(pct, on=["venue", "instrument", "ts"]).group_by("venue", "instrument").last()
@@ -306,8 +321,11 @@ def oi_divergence_report(
     min_oi_drop: float = 0.08,
     min_assets: int = 2,
     timeframe: str = "1h",
+    min_price_move: float = MIN_PRICE_MOVE_DIVERGENCE,
+    min_oi_usd: float = MIN_OI_USD,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """OI divergences (rows where one is live, from ``since``) and the market-wide form."""
+    """OI divergences (rows where one is live, from ``since``) and the market-wide form, with
+    the guards of :func:`perpscope.analytics.oi.oi_divergence`."""
     q = resolve(lake, "open_interest", q)
     frame = _oi_with_price(lake, q, check_timeframe(timeframe))
     if frame["close_px"].null_count() == frame.height:
@@ -315,7 +333,13 @@ def oi_divergence_report(
             f"no {timeframe} trade candles stored for these series: OI divergence needs price"
             f"{_timeframes_note(lake, q)}"
         )
-    div = oi_divergence(frame, window_h=window_h, min_oi_drop=min_oi_drop)
+    div = oi_divergence(
+        frame,
+        window_h=window_h,
+        min_oi_drop=min_oi_drop,
+        min_price_move=min_price_move,
+        min_oi_usd=min_oi_usd,
+    )
     live = within(div.filter(pl.col("oi_divergence").is_not_null()), q)
     market = market_oi_divergence(live, min_assets=min_assets)
     cols = [
