@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli._common import Format, emit, state
+from perpscope.cli._common import Format, emit, err_console, state
 from perpscope.cli._market_opts import (
     AssetOpt,
     FormatOpt,
@@ -55,6 +55,8 @@ def table(
 ) -> None:
     """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
     result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since, until))
+    if result.stale_note and fmt is Format.TABLE:
+        err_console.print(result.stale_note, markup=False)
     emit_sections({"assets": result.assets, "venues": result.venues}, fmt)
 
 

@@ -21,10 +21,8 @@ from perpscope.analytics.cvd import (
     market_expr,
 )
 from perpscope.analytics.funding import (
-    CrossVenueFunding,
     accumulated_funding,
     asset_expr,
-    cross_venue_funding,
     funding_arbitrage,
     latest_funding,
     normalised_funding,
@@ -54,9 +52,11 @@ from perpscope.domain.symbols import parse_instrument, parse_venue
 from perpscope.errors import UsageError
 from perpscope.services._market_read import need, read_table, resolve, within
 from perpscope.services.filters import MarketQuery, check_timeframe
+from perpscope.services.funding_table import FundingTable, funding_table_report
 from perpscope.store.lake import Lake
 
 __all__ = [
+    "FundingTable",
     "MarketQuery",
     "basis_report",
     "cvd_report",
@@ -77,27 +77,6 @@ _MAX_WINDOW_H = 720.0
 
 def _need(lake: Lake, table: str, q: MarketQuery, frame: pl.DataFrame, what: str) -> None:
     need(lake, table, q, frame, what)
-
-
-def _latest_oi(lake: Lake, q: MarketQuery) -> pl.DataFrame | None:
-    oi = read_table(lake, "open_interest", q)
-    if oi.is_empty():
-        return None
-    return (
-        oi.filter(pl.col("oi_usd").is_not_null()).sort("ts").group_by("venue", "instrument").last()
-    )
-
-
-def funding_table_report(lake: Lake, q: MarketQuery) -> CrossVenueFunding:
-    """Latest funding per venue, normalised and annualised, with OI-weighted aggregates per asset.
-
-    Weights are each venue's latest stored ``oi_usd`` (any source); venues without one are left out
-    of the weighted mean (see :func:`perpscope.analytics.funding.cross_venue_funding`).
-    """
-    q = resolve(lake, "funding", q)
-    funding = read_table(lake, "funding", q)
-    _need(lake, "funding", q, funding, "funding")
-    return cross_venue_funding(latest_funding(funding), _latest_oi(lake, q))
 
 
 def funding_history_report(
