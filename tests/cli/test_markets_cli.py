@@ -380,3 +380,51 @@ def test_until_and_relative_since_bound_the_history(
     # 2024-03-04 00:00 (SOL), so --since 3d starts at 2024-03-01 00:00.
     rows = _json(capsys, store, *args, "--since", "3d", "--until", "2024-03-01T16:00Z")
     assert [r["ts"] for r in rows] == ["2024-03-01T00:00:00Z", "2024-03-01T08:00:00Z"]
+
+
+def test_newcomer_path_demo_then_funding_table_without_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = tmp_path / "data" / "store"
+    monkeypatch.setenv("PERPSCOPE_STORE", str(default))
+    monkeypatch.setenv("PERPSCOPE_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    code, out, err = _run(capsys, "demo", "--days", "2", "--seed", "5")
+    assert code == 0, err
+    assert f"Demo store: {default}" in out
+    assert "need no --store" in out
+    try_next = out.split("Try next:", 1)[1]
+    assert "--store" not in try_next
+    assert "perpscope funding table" in try_next
+    assert "perpscope oi divergence" in try_next
+    # no cross-venue spread of a venue against itself
+    for line in out.splitlines():
+        if "widest spread" in line and "(" in line:
+            ends = line.split("(", 1)[1].split(" vs ")
+            assert ends[0].split()[0] != ends[1].split()[0], line
+    code, _, err = _run(capsys, "store", "info")
+    assert code == 0, err
+    code, _, err = _run(capsys, "funding", "table")
+    assert code == 0, err
+    # a second demo rebuilds the demo store in place
+    code, out, err = _run(capsys, "demo", "--days", "1", "--seed", "5")
+    assert code == 0, err
+    assert f"Demo store: {default}" in out
+
+
+def test_demo_beside_a_users_own_store_prints_store_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = Lake(tmp_path / "store")
+    own.init()
+    own.ingest("funding", _funding_rows().head(2))
+    monkeypatch.setenv("PERPSCOPE_STORE", str(own.root))
+    monkeypatch.setenv("PERPSCOPE_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    code, out, err = _run(capsys, "demo", "--days", "1", "--seed", "5")
+    assert code == 0, err
+    demo = tmp_path / "demo"
+    assert f"Demo store: {demo}" in out
+    try_next = out.split("Try next:", 1)[1].strip().splitlines()
+    assert all(line.strip().startswith(f"perpscope --store {demo} ") for line in try_next)
+    assert own.read("funding").height == 2  # the user's store is untouched
