@@ -10,7 +10,9 @@ Data (see the data directory's PROVENANCE.md):
 - daily: Coinalyze daily OI close of Binance COIN-M perps (USD) 2021-09 .. 2025-10, and for BTC
   and ETH the Binance USDT-M perp daily closes 2024-01 .. 2026-03 (joined on the day);
 - 4h: Binance ``openInterestHist`` 4h (USD) 2026-02-20 .. 2026-03-20 for BTC and ETH, with the
-  Binance perp 1h closes as of each OI time.
+  Binance perp 1h closes as of each OI time;
+- funding-price divergence: Binance BTC funding 2020-2023 (supervik) as of each Binance spot
+  BTCUSDT 1h close (spot as the perp's proxy, as in the funding-fade backtest).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from perpscope.analytics.funding_series import MIN_HIGHER_HIGH, funding_price_divergence
 from perpscope.analytics.oi import (
     MIN_OI_MOVE_24H,
     MIN_OI_USD,
@@ -117,6 +120,35 @@ def figures(name: str, frame: pl.DataFrame) -> None:
             print(f"| OI divergence `{grade}` (72h) | {a} | {b} | {b - a} |")
 
 
+def funding_divergence(data: Path) -> None:
+    """Funding-price divergences of Binance BTC funding 2020-2023 against the spot 1h closes."""
+    funding = (
+        pl.read_csv(
+            data / "funding/supervik_BTC-USDT_binance_2020-01-01_2024-01-01_funding_history.csv.gz"
+        )
+        .select(
+            (
+                pl.col("Date").str.to_datetime("%Y-%m-%d %H:%M:%S%.f").dt.replace_time_zone("UTC")
+                - timedelta(hours=3)  # the file writes UTC+3 without a zone
+            )
+            .dt.round("1h")
+            .alias("ts"),
+            pl.col("Funding Rate").cast(pl.Float64).alias("rate_8h"),
+        )
+        .sort("ts")
+    )
+    px = _candles(data / "candles/zxcy_binance_spot_BTCUSDT_1h_2020-2023.csv.gz", "BTC-USDT-PERP")
+    frame = px.sort("ts").join_asof(funding, on="ts").drop_nulls("rate_8h")
+    on = funding_price_divergence(frame)
+    off = funding_price_divergence(frame, min_price_move=0.0)
+    print(f"\n### Funding-price divergence, Binance BTC 2020-2023: {frame.height} hourly bars\n")
+    print("| reading | guard on (default) | guard off | bars the guard silenced |")
+    print("|---|---|---|---|")
+    for side in ("bearish", "bullish"):
+        a, b = _count(on, "fdiv_divergence", side), _count(off, "fdiv_divergence", side)
+        print(f"| `{side}` | {a} | {b} | {b - a} |")
+
+
 def main() -> None:
     """Print the figures for the daily and the 4h data sets."""
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
@@ -127,6 +159,8 @@ def main() -> None:
     )
     figures("Daily, Binance COIN-M perps 2021-09 .. 2025-10", daily(data))
     figures("4h, Binance BTC and ETH USDT-M 2026-02-20 .. 2026-03-20", four_hourly(data))
+    print(f"\nhigher-high guard of the price-extreme divergences: {MIN_HIGHER_HIGH:.1%}")
+    funding_divergence(data)
 
 
 if __name__ == "__main__":
