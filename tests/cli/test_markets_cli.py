@@ -428,3 +428,12 @@ def test_demo_beside_a_users_own_store_prints_store_flags(
     try_next = out.split("Try next:", 1)[1].strip().splitlines()
     assert all(line.strip().startswith(f"perpscope --store {demo} ") for line in try_next)
     assert own.read("funding").height == 2  # the user's store is untouched
+
+
+def test_a_mistyped_store_path_says_there_is_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = str(tmp_path / "stroe")
+    code, out, err = _run(capsys, "--store", typo, "funding", "table")
+    assert (code, out) == (2, "")
+    assert f"no store at {typo}" in err

@@ -277,9 +277,11 @@ def test_wrong_venue_layout_or_missing_store_are_one_clear_error(
     other.write_text("symbol,rate\nBTCUSDT,0.0001\n")
     with pytest.raises(DataContractError, match="not a Deribit option chain"):
         import_options(lake, other, venue="deribit")
-    with pytest.raises(UsageError, match="no options snapshots for deribit BTC"):
+    with pytest.raises(UsageError, match="no store at .*store"):
         pcr_report(lake, ChainQuery("deribit", "BTC"))
     import_options(lake, path, venue="deribit")
+    with pytest.raises(UsageError, match="no options snapshots for deribit BTC"):
+        pcr_report(lake, ChainQuery("deribit", "BTC"))
     with pytest.raises(UsageError, match="expiries: 2024-01-26"):
         maxpain_report(lake, ChainQuery("deribit", "ETH", date(2024, 1, 27)))
     per_instrument = defaultdict(int)

@@ -132,7 +132,7 @@ def maxpain(
     since: SinceOpt = None,
     until: UntilOpt = None,
     curve: Annotated[
-        bool, typer.Option("--curve", help="Print the payout curve of --expiry instead.")
+        bool, typer.Option("--curve/--no-curve", help="Print the payout curve of --expiry instead.")
     ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
@@ -219,7 +219,10 @@ def import_options(
     ],
     venue: Annotated[str, typer.Option("--venue", help="Venue whose layout the file is in.")],
     skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Import the valid rows even if some are invalid.")
+        bool,
+        typer.Option(
+            "--skip-bad/--no-skip-bad", help="Import the valid rows even if some are invalid."
+        ),
     ] = False,
     gap_s: Annotated[
         float,

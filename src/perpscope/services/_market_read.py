@@ -17,7 +17,15 @@ from perpscope.errors import UsageError
 from perpscope.services.filters import MarketQuery
 from perpscope.store.lake import Lake
 
-__all__ = ["explain_empty", "latest_ts", "need", "read_table", "resolve", "within"]
+__all__ = [
+    "explain_empty",
+    "latest_ts",
+    "need",
+    "read_table",
+    "require_store",
+    "resolve",
+    "within",
+]
 
 
 def latest_ts(lake: Lake, table: str) -> datetime | None:
@@ -29,8 +37,23 @@ def latest_ts(lake: Lake, table: str) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def require_store(lake: Lake) -> None:
+    """Raise ``UsageError`` when the store directory is not a perpscope store (a typo in
+    ``--store``, or nothing built yet)."""
+    if not lake.exists():
+        raise UsageError(
+            f"no store at {lake.root} (check --store, or run 'perpscope demo', an import or a "
+            "backfill first)"
+        )
+
+
 def resolve(lake: Lake, table: str, q: MarketQuery) -> MarketQuery:
-    """``q`` with relative bounds counted back from the latest timestamp of ``table``."""
+    """``q`` with relative bounds counted back from the latest timestamp of ``table``.
+
+    Raises:
+        UsageError: the store does not exist, or the window is empty.
+    """
+    require_store(lake)
     return q.resolved(latest_ts(lake, table) if q.relative else None)
 
 

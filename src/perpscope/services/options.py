@@ -33,6 +33,7 @@ from perpscope.analytics.options_vol import (
     with_iv_and_greeks,
 )
 from perpscope.errors import UsageError
+from perpscope.services._market_read import require_store
 from perpscope.services.filters import TimeBound
 from perpscope.services.options_import import import_options
 from perpscope.store.lake import Lake
@@ -82,6 +83,7 @@ class Chain:
 
 
 def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
+    require_store(lake)
     where = (pc.field("venue") == q.venue) & (pc.field("underlying") == q.underlying.upper())
     frame = (
         lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
