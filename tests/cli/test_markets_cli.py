@@ -437,3 +437,15 @@ def test_a_mistyped_store_path_says_there_is_no_store(
     code, out, err = _run(capsys, "--store", typo, "funding", "table")
     assert (code, out) == (2, "")
     assert f"no store at {typo}" in err
+
+
+def test_funding_table_on_old_data_says_how_old_it_is(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The fixture's funding ends 2024-03-04 00:00, long before the wall clock of any test run.
+    code, _, err = _run(capsys, "--store", store, "funding", "table")
+    assert code == 0
+    assert "stale: the latest settlement is 2024-03-04 00:00Z, " in err
+    assert "days ago" in err
+    rows = _json(capsys, store, "funding", "table")["venues"]
+    assert all(r["stale"] for r in rows)
