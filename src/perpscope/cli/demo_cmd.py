@@ -58,13 +58,17 @@ def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> Non
                 _pct(r["annualized"], 2),
             )
         out_console.print(table)
-        out_console.print(
-            f"  {_weighting(asset_row['weighting'])}: {_pct(asset_row['agg_rate_8h'])} per 8h "
-            f"= {_pct(asset_row['agg_annualized'], 2)} a year\n"
+        spread = (
             f"  widest spread: {_pct(asset_row['spread_8h'])} per 8h "
             f"({asset_row['high_venue']} {_pct(asset_row['high_rate_8h'])} vs "
             f"{asset_row['low_venue']} {_pct(asset_row['low_rate_8h'])}) "
             f"= {_pct(asset_row['spread_annualized'], 2)} a year\n"
+            if asset_row["spread_8h"] is not None  # one venue has no cross-venue spread
+            else "  one venue: no cross-venue spread\n"
+        )
+        out_console.print(
+            f"  {_weighting(asset_row['weighting'])}: {_pct(asset_row['agg_rate_8h'])} per 8h "
+            f"= {_pct(asset_row['agg_annualized'], 2)} a year\n" + spread
         )
 
 
