@@ -313,9 +313,10 @@ def test_longshort_crowd_against_top_and_extremes(
     assert crowd["lean"] == "crowd_long_top_short"
     by_kind = {r["kind"]: r for r in data["extremes"]}
     # global rose every hour: its latest is the highest of the window (percentile 1.0);
-    # top_position fell every hour: 1 of 3 values <= 0.9.
+    # top_position fell every hour: 1 of 3 values <= 0.9. Three values are too few for an
+    # extreme label (the guard wants 10 in the window).
     assert by_kind["global_account"]["ls_percentile"] == 1.0
-    assert by_kind["global_account"]["extreme"] == "crowded_long"
+    assert by_kind["global_account"]["extreme"] is None
     assert by_kind["top_position"]["ls_percentile"] == pytest.approx(1 / 3)
     assert by_kind["top_position"]["extreme"] is None
 
