@@ -6,9 +6,11 @@ import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
+from perpscope.analytics.funding_series import funding_statistics, latest_funding_statistics
 from perpscope.services.filters import MarketQuery
 from perpscope.services.funding_table import funding_table_report
 from perpscope.store.lake import Lake
@@ -80,3 +82,26 @@ def test_old_data_says_how_old_the_latest_settlement_is(lake: Lake) -> None:
     assert table.stale
     assert table.age_h == pytest.approx(1068 * 24)
     assert table.stale_note == "stale: the latest settlement is 2023-12-31 08:00Z, 1068 days ago"
+
+
+def test_latest_statistics_equal_the_last_row_of_the_full_computation() -> None:
+    # Independent engines: polars' rolling rank (latest_funding_statistics) against the numba
+    # Fenwick-tree kernel (funding_statistics), on two random series with different intervals
+    # and a gap.
+    rng = np.random.default_rng(5)
+    ts8 = [T0 + timedelta(hours=8 * i) for i in range(200)]
+    ts1 = [T0 + timedelta(hours=i) for i in range(900) if not 300 <= i < 340]
+    frame = pl.DataFrame(
+        {
+            "venue": ["binance"] * len(ts8) + ["bybit"] * len(ts1),
+            "instrument": "BTC-USDT-PERP",
+            "ts": ts8 + ts1,
+            "rate": np.round(rng.normal(1e-4, 2e-4, len(ts8) + len(ts1)), 6),
+            "interval_h": [8.0] * len(ts8) + [1.0] * len(ts1),
+        }
+    )
+    fast = latest_funding_statistics(frame).sort("venue")
+    full = funding_statistics(frame).sort("ts").group_by("venue", "instrument").last().sort("venue")
+    assert fast["ts"].to_list() == full["ts"].to_list()
+    np.testing.assert_allclose(fast["zscore"].to_numpy(), full["zscore"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(fast["percentile"].to_numpy(), full["percentile"].to_numpy())

@@ -16,6 +16,7 @@ from perpscope.analytics._rolling import (
     hours,
     prior_extreme_divergence,
     require_columns,
+    rolling_percentile,
     series_id,
     shift_in_series,
     sort_series,
@@ -26,6 +27,7 @@ from perpscope.analytics.funding import asset_expr, normalised_funding
 
 __all__ = [
     "MIN_HIGHER_HIGH",
+    "latest_funding_statistics",
     "ACCEL_LEVELS",
     "cross_venue_spread_history",
     "extreme_persistence",
@@ -77,6 +79,40 @@ def funding_statistics(
     ).with_columns(zscore_from_parts("rate_8h").alias("zscore"))
     out = add_rolling_percentile(out, "rate_8h", "percentile", window_h=percentile_window_h)
     return out.drop("_sid", "_zm", "_zs")
+
+
+def latest_funding_statistics(
+    funding: pl.DataFrame,
+    *,
+    zscore_window_h: float = 168.0,
+    percentile_window_h: float = 720.0,
+    min_samples: int = 3,
+) -> pl.DataFrame:
+    """The z-score and percentile of each series' latest settlement, as :func:`funding_statistics`
+    defines them, with plain polars window expressions.
+
+    For one row per series (the funding table) this needs no compiled kernel; it is tested equal
+    to the last row of :func:`funding_statistics` per series.
+
+    Returns:
+        One row per (venue, instrument): ``venue instrument ts rate_8h zscore percentile``.
+    """
+    require_columns(funding, ("venue", "instrument", "ts", "rate", "interval_h"), "statistics")
+    base = sort_series(normalised_funding(funding), _SERIES)
+    return (
+        base.with_columns(
+            *zscore_parts(
+                "rate_8h", window_h=zscore_window_h, keys=_SERIES, min_samples=min_samples
+            ),
+            rolling_percentile(pl.col("rate_8h"), "ts", percentile_window_h, _SERIES).alias(
+                "percentile"
+            ),
+        )
+        .with_columns(zscore_from_parts("rate_8h").alias("zscore"))
+        .group_by(_SERIES, maintain_order=True)
+        .last()
+        .select(*_SERIES, "ts", "rate_8h", "zscore", "percentile")
+    )
 
 
 def extreme_persistence(

@@ -9,13 +9,13 @@ wall clock, so a store whose data ends in 2023 says so instead of presenting it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import polars as pl
 
 from perpscope.analytics.funding import cross_venue_funding, latest_funding
-from perpscope.analytics.funding_series import funding_statistics
+from perpscope.analytics.funding_series import latest_funding_statistics
 from perpscope.services._market_read import need, read_table, resolve, within
 from perpscope.services.filters import MarketQuery
 from perpscope.store.lake import Lake
@@ -114,8 +114,10 @@ def funding_table_report(
     funding = within(history, q)
     need(lake, "funding", q, funding, "funding")
     table = cross_venue_funding(latest_funding(funding), latest_oi(lake, q))
-    stats = funding_statistics(
-        history, zscore_window_h=zscore_window_h, percentile_window_h=percentile_window_h
+    stats = latest_funding_statistics(
+        within(history, replace(q, since=None)),
+        zscore_window_h=zscore_window_h,
+        percentile_window_h=percentile_window_h,
     ).select(*_KEYS, "ts", "zscore", "percentile")
     venues = table.venues.join(stats, on=[*_KEYS, "ts"], how="left")
     snaps = _snapshots(lake, q)
