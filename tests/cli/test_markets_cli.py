@@ -450,3 +450,18 @@ def test_funding_table_on_old_data_says_how_old_it_is(
     assert "days ago" in err
     rows = _json(capsys, store, "funding", "table")["venues"]
     assert all(r["stale"] for r in rows)
+
+
+def test_demo_into_a_store_named_on_the_command_line_keeps_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPSCOPE_STORE", str(tmp_path / "default"))
+    monkeypatch.setenv("PERPSCOPE_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    named = tmp_path / "named"
+    code, out, err = _run(capsys, "--store", str(named), "demo", "--days", "1", "--seed", "5")
+    assert code == 0, err
+    assert f"Demo store: {named}" in out
+    try_next = out.split("Try next:", 1)[1].strip().splitlines()
+    assert all(line.strip().startswith(f"perpscope --store {named} ") for line in try_next)
+    assert not (tmp_path / "default").exists()

@@ -130,14 +130,16 @@ def demo(
         )
         return
     _render(overview.venues, overview.assets)
-    is_default = result.store.resolve() == default_store.expanduser().resolve()
+    # the store commands read without --store: not one named by `perpscope --store X demo`
+    from_option = state(ctx).config.source.endswith("--store")
+    is_default = not from_option and result.store.resolve() == default_store.expanduser().resolve()
     out_console.print(
         f"Demo store: {result.store} ({sum(result.rows.values())} rows, seed {seed}, "
         f"scenario {result.scenario})"
         + (
             "; it is your default store, so the commands below need no --store"
             if is_default
-            else f"; your default store {default_store} is not a demo store, so add --store"
+            else "; add --store to use it"
         )
     )
     out_console.print("Try next:")
