@@ -34,8 +34,17 @@ def test_make_demo_on_a_fresh_clone_builds_the_demo_store(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "SIMULATED" in proc.stdout
     assert "BTC funding across venues (SIMULATED)" in proc.stdout
-    demo = home / "data" / "perpscope" / "demo"
+    # the demo is built in the default store, so the next commands need no --store
+    demo = home / "data" / "perpscope" / "store"
     assert (demo / "funding" / "_delta_log").is_dir()
+    table = subprocess.run(
+        [str(clone / ".venv" / "bin" / "perpscope"), "funding", "table"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert table.returncode == 0, table.stderr[-3000:]
     # the installed command is a regular (non-editable) install inside the clone's venv
     installed = subprocess.run(
         [

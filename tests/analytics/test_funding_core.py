@@ -122,7 +122,26 @@ def test_cross_venue_funding_oi_weighted_aggregate_and_spread() -> None:
     # ETH has no weight at all: falls back to the equal-weight mean of its one venue.
     assert eth["weighting"] == "equal"
     assert eth["agg_rate_8h"] == pytest.approx(0.0001)
-    assert eth["spread_8h"] == 0.0
+    # one venue has no cross-venue spread: null, and no ends (never a venue against itself)
+    assert eth["spread_8h"] is None
+    assert (eth["high_venue"], eth["low_venue"]) == (None, None)
+
+
+def test_cross_venue_spread_on_a_tie_never_pairs_a_venue_with_itself() -> None:
+    # Three venues at the same 8h rate (the default demo): the spread is 0 between two
+    # different venues, the first (high end) and the last (low end) by venue.
+    latest = pl.DataFrame(
+        {
+            "venue": ["sim2", "sim1", "sim3"],
+            "instrument": ["BTC-USDT-PERP"] * 3,
+            "ts": [datetime(2024, 1, 1, tzinfo=UTC)] * 3,
+            "rate": [0.0001, 0.0001, 0.00005],
+            "interval_h": [8.0, 8.0, 4.0],
+        }
+    )
+    row = cross_venue_funding(latest).assets.row(0, named=True)
+    assert row["spread_8h"] == pytest.approx(0.0, abs=1e-18)
+    assert (row["high_venue"], row["low_venue"]) == ("sim1", "sim3")
 
 
 def test_cross_venue_funding_without_oi_uses_equal_weights() -> None:
@@ -214,7 +233,14 @@ def test_weighted_aggregate_lies_between_the_venues_and_spread_is_max_minus_min(
     row = cross_venue_funding(latest, oi).assets.row(0, named=True)
     r8 = [r * 8 / h for r, h, _ in rows]
     assert min(r8) - 1e-15 <= row["agg_rate_8h"] <= max(r8) + 1e-15
-    assert row["spread_8h"] == pytest.approx(max(r8) - min(r8), abs=1e-15)
+    if len(rows) == 1:  # one venue: no cross-venue spread
+        assert row["spread_8h"] is None
+    else:
+        assert row["spread_8h"] == pytest.approx(max(r8) - min(r8), abs=1e-15)
+        assert (row["high_venue"], row["high_instrument"]) != (
+            row["low_venue"],
+            row["low_instrument"],
+        )
     usable = any(w is not None and w >= MIN_WEIGHT for _, _, w in rows)
     assert row["weighting"] == ("oi" if usable else "equal")
     # The over-time aggregate agrees with the snapshot one on the same rows.

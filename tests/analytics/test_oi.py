@@ -44,9 +44,9 @@ def _oi(
 
 
 def test_oi_changes_24h_change_ratio_wave_spike_and_alert() -> None:
-    # Daily OI: flat at 100 for 7 days, then 101, then 112 (+10.9% in the last day).
+    # Daily OI ($M): flat at 100 for 7 days, then 101, then 112 (+10.9% in the last day).
     values = [100.0] * 8 + [101.0, 112.0]
-    out = oi_changes(_oi(values, step_h=24.0))
+    out = oi_changes(_oi([v * 1e6 for v in values], step_h=24.0))
     last = out.row(-1, named=True)
     assert last["oi_change_24h"] == pytest.approx(112 / 101 - 1)
     # 7-day mean of the daily changes at the last row: rows 3..9 -> (0*5 + 0.01 + 0.10891) / 7.
@@ -66,7 +66,7 @@ def test_oi_changes_flat_week_gives_null_ratio_and_no_wave() -> None:
 
 
 def test_oi_intraday_spike_at_ten_percent_in_four_hours() -> None:
-    out = oi_changes(_oi([100.0, 101.0, 103.0, 106.0, 110.0, 111.0]))
+    out = oi_changes(_oi([v * 1e6 for v in (100.0, 101.0, 103.0, 106.0, 110.0, 111.0)]))
     # 4h change at h4: 110 / 100 - 1 = 10% (a spike); at h5: 111 / 101 - 1 = 9.9% (not).
     assert out["oi_change_4h"][4] == pytest.approx(0.10)
     assert out["spike"].to_list() == [False, False, False, False, True, False]

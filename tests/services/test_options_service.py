@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from perpscope.errors import BadRowsError, DataContractError, UsageError
+from perpscope.services.filters import parse_time
 from perpscope.services.options import (
     ChainQuery,
     import_options,
@@ -276,9 +277,11 @@ def test_wrong_venue_layout_or_missing_store_are_one_clear_error(
     other.write_text("symbol,rate\nBTCUSDT,0.0001\n")
     with pytest.raises(DataContractError, match="not a Deribit option chain"):
         import_options(lake, other, venue="deribit")
-    with pytest.raises(UsageError, match="no options snapshots for deribit BTC"):
+    with pytest.raises(UsageError, match="no store at .*store"):
         pcr_report(lake, ChainQuery("deribit", "BTC"))
     import_options(lake, path, venue="deribit")
+    with pytest.raises(UsageError, match="no options snapshots for deribit BTC"):
+        pcr_report(lake, ChainQuery("deribit", "BTC"))
     with pytest.raises(UsageError, match="expiries: 2024-01-26"):
         maxpain_report(lake, ChainQuery("deribit", "ETH", date(2024, 1, 27)))
     per_instrument = defaultdict(int)
@@ -327,3 +330,17 @@ def test_pcr_percentile_against_stored_history(lake: Lake, tmp_path: Path) -> No
     assert report["pcr_oi_percentile"] == 1.0
     assert report["extreme"] == "high"
     assert report["reading_basis"].startswith("percentile 1.00")
+
+
+@pytest.mark.shared_data
+def test_since_and_until_bound_the_snapshots_read(lake: Lake) -> None:
+    # The ETH book summary is one snapshot at 2024-01-08 11:19:41 UTC.
+    import_options(lake, require_shared(ETH), venue="deribit")
+    inside = ChainQuery("deribit", "ETH", since=parse_time("1h"), until=parse_time("2024-01-09"))
+    assert pcr_report(lake, inside)["chain_ts"] == datetime(
+        2024, 1, 8, 11, 19, 41, 429000, tzinfo=UTC
+    )
+    with pytest.raises(UsageError, match=r"after 2024-01-09 00:00Z; the data ends 2024-01-08"):
+        pcr_report(lake, ChainQuery("deribit", "ETH", since=parse_time("2024-01-09")))
+    with pytest.raises(UsageError, match=r"before 2024-01-08 00:00Z; the data starts 2024-01-08"):
+        pcr_report(lake, ChainQuery("deribit", "ETH", until=parse_time("2024-01-08T00:00Z")))

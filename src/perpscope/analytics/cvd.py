@@ -14,6 +14,7 @@ import polars as pl
 from perpscope.analytics._rolling import prior_extreme_divergence, require_columns, sort_series
 
 __all__ = [
+    "MIN_HIGHER_HIGH",
     "cumulative_volume_delta",
     "cvd_price_divergence",
     "delta_from_candles",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 _SERIES: Final = ["venue", "instrument"]
+
+MIN_HIGHER_HIGH: Final = 0.005
+"""Guard of the divergences at price extremes: a new high at least 0.5% above the prior one."""
 
 
 def market_expr(instrument: str = "instrument") -> pl.Expr:
@@ -132,7 +136,11 @@ def cumulative_volume_delta(delta: pl.DataFrame) -> pl.DataFrame:
 
 
 def cvd_price_divergence(
-    frame: pl.DataFrame, *, window_h: float = 168.0, min_gap_h: float = 24.0
+    frame: pl.DataFrame,
+    *,
+    window_h: float = 168.0,
+    min_gap_h: float = 24.0,
+    min_price_move: float = MIN_HIGHER_HIGH,
 ) -> pl.DataFrame:
     """CVD-price divergence: a new price high with CVD below its value at the prior high.
 
@@ -144,6 +152,10 @@ def cvd_price_divergence(
 
     Args:
         frame: rows with venue, instrument, ts, close_px, cvd_base.
+        window_h: the price-extreme window, hours (7 days).
+        min_gap_h: the least separation of two highs, hours.
+        min_price_move: guard: the new high must be at least this much above the prior high
+            (the new low this much below the prior low), a fraction (0.5%).
 
     Returns:
         The input plus ``cdiv_new_high``, ``cdiv_new_low``, ``cdiv_prior_ts``,
@@ -153,7 +165,7 @@ def cvd_price_divergence(
     require_columns(
         frame, ("venue", "instrument", "ts", "close_px", "cvd_base"), "cvd_price_divergence"
     )
-    return prior_extreme_divergence(
+    out = prior_extreme_divergence(
         sort_series(frame, _SERIES),
         keys=_SERIES,
         price="close_px",
@@ -161,4 +173,15 @@ def cvd_price_divergence(
         window_h=window_h,
         min_gap_h=min_gap_h,
         prefix="cdiv",
+    )
+    return _higher_high_guard(out, "cdiv", min_price_move)
+
+
+def _higher_high_guard(out: pl.DataFrame, prefix: str, min_price_move: float) -> pl.DataFrame:
+    """Drop ``{prefix}_divergence`` where the new extreme beats the prior one by less than
+    ``min_price_move`` (a fraction; a gap exactly at the guard passes)."""
+    gap = (pl.col("close_px") / pl.col(f"{prefix}_prior_price") - 1.0).abs()
+    col = f"{prefix}_divergence"
+    return out.with_columns(
+        pl.when(gap >= min_price_move - 1e-12).then(pl.col(col)).otherwise(None).alias(col)
     )

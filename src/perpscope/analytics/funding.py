@@ -140,6 +140,17 @@ class CrossVenueFunding:
     assets: pl.DataFrame
 
 
+_SPREAD_COLUMNS = (
+    "spread_8h",
+    "high_venue",
+    "high_instrument",
+    "high_rate_8h",
+    "low_venue",
+    "low_instrument",
+    "low_rate_8h",
+)
+
+
 def cross_venue_funding(
     latest: pl.DataFrame,
     oi_usd: pl.DataFrame | None = None,
@@ -166,7 +177,9 @@ def cross_venue_funding(
       weight. When no row of an asset has a usable weight the asset falls back to equal weights
       and ``weighting`` says ``"equal"`` (otherwise ``"oi"``, or the name of ``weight_column``).
     - ``spread_8h`` = max(rate_8h) - min(rate_8h) across the asset's rows, with the venue and
-      instrument of each end (ties: the first by venue then instrument); 0 with one row.
+      instrument of each end (ties: the high end is the first row by venue then instrument at
+      the maximum, the low end the last at the minimum, so the two ends are never the same
+      row); null, with null ends, when the asset has one row.
       ``spread_annualized`` = ``spread_8h * 8760 / 8``, the carry of being short the high
       venue and long the low venue, before fees.
 
@@ -221,8 +234,12 @@ def cross_venue_funding(
             pl.col("venue").get(pl.col("rate_8h").arg_max()).alias("high_venue"),
             pl.col("instrument").get(pl.col("rate_8h").arg_max()).alias("high_instrument"),
             pl.col("rate_8h").max().alias("high_rate_8h"),
-            pl.col("venue").get(pl.col("rate_8h").arg_min()).alias("low_venue"),
-            pl.col("instrument").get(pl.col("rate_8h").arg_min()).alias("low_instrument"),
+            # the low end is the *last* row at the minimum, so a tie never pairs a row with itself
+            pl.col("venue").reverse().get(pl.col("rate_8h").reverse().arg_min()).alias("low_venue"),
+            pl.col("instrument")
+            .reverse()
+            .get(pl.col("rate_8h").reverse().arg_min())
+            .alias("low_instrument"),
             pl.col("rate_8h").min().alias("low_rate_8h"),
         )
         .with_columns(
@@ -234,6 +251,13 @@ def cross_venue_funding(
             .then(pl.col("_wmean"))
             .otherwise(pl.col("_mean"))
             .alias("agg_rate_8h"),
+        )
+        .with_columns(
+            # one row has no cross-venue spread: no ends, no spread (never a row against itself)
+            *[
+                pl.when(pl.col("n_venues") > 1).then(pl.col(c)).otherwise(None).alias(c)
+                for c in _SPREAD_COLUMNS
+            ]
         )
         .with_columns(
             annualized_rate(pl.col("agg_rate_8h"), 8.0).alias("agg_annualized"),

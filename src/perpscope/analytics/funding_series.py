@@ -16,6 +16,7 @@ from perpscope.analytics._rolling import (
     hours,
     prior_extreme_divergence,
     require_columns,
+    rolling_percentile,
     series_id,
     shift_in_series,
     sort_series,
@@ -25,6 +26,8 @@ from perpscope.analytics._rolling import (
 from perpscope.analytics.funding import asset_expr, normalised_funding
 
 __all__ = [
+    "MIN_HIGHER_HIGH",
+    "latest_funding_statistics",
     "ACCEL_LEVELS",
     "cross_venue_spread_history",
     "extreme_persistence",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 _SERIES: Final = ["venue", "instrument"]
+
+MIN_HIGHER_HIGH: Final = 0.005
+"""Guard of the divergences at price extremes: a new high at least 0.5% above the prior one."""
 _SID: Final = ["_sid"]
 
 ACCEL_LEVELS: Final = pl.Enum(["none", "moderate", "strong"])
@@ -73,6 +79,40 @@ def funding_statistics(
     ).with_columns(zscore_from_parts("rate_8h").alias("zscore"))
     out = add_rolling_percentile(out, "rate_8h", "percentile", window_h=percentile_window_h)
     return out.drop("_sid", "_zm", "_zs")
+
+
+def latest_funding_statistics(
+    funding: pl.DataFrame,
+    *,
+    zscore_window_h: float = 168.0,
+    percentile_window_h: float = 720.0,
+    min_samples: int = 3,
+) -> pl.DataFrame:
+    """The z-score and percentile of each series' latest settlement, as :func:`funding_statistics`
+    defines them, with plain polars window expressions.
+
+    For one row per series (the funding table) this needs no compiled kernel; it is tested equal
+    to the last row of :func:`funding_statistics` per series.
+
+    Returns:
+        One row per (venue, instrument): ``venue instrument ts rate_8h zscore percentile``.
+    """
+    require_columns(funding, ("venue", "instrument", "ts", "rate", "interval_h"), "statistics")
+    base = sort_series(normalised_funding(funding), _SERIES)
+    return (
+        base.with_columns(
+            *zscore_parts(
+                "rate_8h", window_h=zscore_window_h, keys=_SERIES, min_samples=min_samples
+            ),
+            rolling_percentile(pl.col("rate_8h"), "ts", percentile_window_h, _SERIES).alias(
+                "percentile"
+            ),
+        )
+        .with_columns(zscore_from_parts("rate_8h").alias("zscore"))
+        .group_by(_SERIES, maintain_order=True)
+        .last()
+        .select(*_SERIES, "ts", "rate_8h", "zscore", "percentile")
+    )
 
 
 def extreme_persistence(
@@ -356,6 +396,7 @@ def funding_price_divergence(
     window_h: float = 168.0,
     mean_window_h: float = 168.0,
     min_gap_h: float = 24.0,
+    min_price_move: float = MIN_HIGHER_HIGH,
 ) -> pl.DataFrame:
     """Funding-price divergence: a new 7-day price high while funding's 7-day mean is lower.
 
@@ -371,6 +412,10 @@ def funding_price_divergence(
         window_h: the price-extreme window, hours (7 days).
         mean_window_h: the funding mean window, hours (7 days).
         min_gap_h: the least separation of two highs, hours.
+        min_price_move: guard: the new high must be at least this much above the prior high
+            (the new low this much below the prior low), a fraction (0.5%). Playbook: "The
+            wider the gap — price making a significantly higher high ... the stronger the
+            signal"; a higher high by a few cents is no new swing.
 
     Returns:
         The input plus ``funding_mean_8h`` (trailing mean of rate_8h) and the ``fdiv_*`` columns:
@@ -387,7 +432,7 @@ def funding_price_divergence(
         .over(_SERIES)
         .alias("funding_mean_8h")
     )
-    return prior_extreme_divergence(
+    out = prior_extreme_divergence(
         base,
         keys=_SERIES,
         price="close_px",
@@ -396,6 +441,7 @@ def funding_price_divergence(
         min_gap_h=min_gap_h,
         prefix="fdiv",
     )
+    return _higher_high_guard(out, "fdiv", min_price_move)
 
 
 def cross_venue_spread_history(
@@ -426,4 +472,14 @@ def cross_venue_spread_history(
         a.join(b, on=["asset", "period"])
         .with_columns((pl.col("rate_8h_a") - pl.col("rate_8h_b")).alias("spread_8h"))
         .sort("asset", "period")
+    )
+
+
+def _higher_high_guard(out: pl.DataFrame, prefix: str, min_price_move: float) -> pl.DataFrame:
+    """Drop ``{prefix}_divergence`` where the new extreme beats the prior one by less than
+    ``min_price_move`` (a fraction; a gap exactly at the guard passes)."""
+    gap = (pl.col("close_px") / pl.col(f"{prefix}_prior_price") - 1.0).abs()
+    col = f"{prefix}_divergence"
+    return out.with_columns(
+        pl.when(gap >= min_price_move - 1e-12).then(pl.col(col)).otherwise(None).alias(col)
     )

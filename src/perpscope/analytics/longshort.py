@@ -10,7 +10,7 @@ from typing import Final
 
 import polars as pl
 
-from perpscope.analytics._rolling import require_columns, rolling_percentile
+from perpscope.analytics._rolling import hours, require_columns, rolling_percentile
 
 __all__ = ["KINDS", "long_short_compare", "long_short_extremes"]
 
@@ -67,7 +67,12 @@ def long_short_compare(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def long_short_extremes(
-    frame: pl.DataFrame, *, window_h: float = 720.0, high_pct: float = 0.9, low_pct: float = 0.1
+    frame: pl.DataFrame,
+    *,
+    window_h: float = 720.0,
+    high_pct: float = 0.9,
+    low_pct: float = 0.1,
+    min_samples: int = 10,
 ) -> pl.DataFrame:
     """Long/short ratio extremes by trailing percentile, per venue, instrument, kind and period.
 
@@ -77,8 +82,13 @@ def long_short_extremes(
     when <= ``low_pct``, else null. (The playbook gives no thresholds for this ratio; 90/10 match
     its "90th percentile" reading of OI.)
 
+    Guard: no ``extreme`` while the window holds fewer than ``min_samples`` values (10). With n
+    values the lowest percentile is 1/n, so below 10 values ``crowded_short`` (<= 10%) cannot
+    happen while ``crowded_long`` (the newest high of three values is at 100%) fires on noise.
+
     Returns:
-        The input sorted by series and ts plus ``ls_percentile`` and ``extreme``.
+        The input sorted by series and ts plus ``ls_samples`` (values in the window),
+        ``ls_percentile`` and ``extreme``.
     """
     require_columns(frame, (*_KEYS, "ts", "long_short_ratio"), "long_short_extremes")
     pct = pl.col("ls_percentile")
@@ -87,10 +97,18 @@ def long_short_extremes(
         .with_columns(
             rolling_percentile(pl.col("long_short_ratio"), "ts", window_h, _KEYS).alias(
                 "ls_percentile"
-            )
+            ),
+            pl.col("long_short_ratio")
+            .is_not_null()
+            .cast(pl.Int64)
+            .rolling_sum_by("ts", hours(window_h))
+            .over(_KEYS)
+            .alias("ls_samples"),
         )
         .with_columns(
-            pl.when(pct >= high_pct)
+            pl.when(pl.col("ls_samples") < min_samples)
+            .then(None)
+            .when(pct >= high_pct)
             .then(pl.lit("crowded_long"))
             .when(pct <= low_pct)
             .then(pl.lit("crowded_short"))

@@ -25,6 +25,10 @@ from perpscope.analytics.funding import asset_expr
 __all__ = [
     "DIVERGENCE",
     "GRADE",
+    "MIN_OI_MOVE_24H",
+    "MIN_OI_USD",
+    "MIN_PRICE_MOVE_24H",
+    "MIN_PRICE_MOVE_DIVERGENCE",
     "QUADRANT",
     "QUADRANTS",
     "market_oi_divergence",
@@ -42,7 +46,7 @@ QUADRANTS: Final[dict[str, str]] = {
     "short_covering": "price up, OI down: shorts are covering; the rally may exhaust",
     "new_shorts": "price down, OI up: new shorts opening; healthy downtrend, bearish continuation",
     "long_capitulation": "price down, OI down: longs are capitulating; selling may exhaust",
-    "undefined": "price or OI unchanged or unknown: no reading",
+    "undefined": "price or OI moved less than its guard, or is unknown: no reading",
 }
 """The playbook's four price/OI scenarios (and the catch-all) with their interpretation."""
 
@@ -55,19 +59,53 @@ DIVERGENCE: Final = pl.Enum(["bearish", "bullish"])
 GRADE: Final = pl.Enum(["moderate", "strong"])
 """Labels of ``oi_divergence_grade``."""
 
+MIN_PRICE_MOVE_24H: Final = 0.005
+"""Guard: a 24h price change smaller than 0.5% is flat (no quadrant)."""
 
-def price_oi_quadrant(price_change: pl.Expr, oi_change: pl.Expr) -> pl.Expr:
+MIN_OI_MOVE_24H: Final = 0.005
+"""Guard: a 24h OI change smaller than 0.5% is flat (no quadrant, no wave)."""
+
+MIN_OI_USD: Final = 1e6
+"""Guard: OI below $1M at the start of a change is too small for a spike, alert or wave."""
+
+MIN_PRICE_MOVE_DIVERGENCE: Final = 0.02
+"""Guard: a price move smaller than 2% over the divergence window is no new extreme."""
+
+_EPS: Final = 1e-12
+"""Tolerance of the guards, so a change exactly at a guard passes despite float rounding."""
+
+
+def price_oi_quadrant(
+    price_change: pl.Expr,
+    oi_change: pl.Expr,
+    *,
+    min_price_move: float = MIN_PRICE_MOVE_24H,
+    min_oi_move: float = MIN_OI_MOVE_24H,
+) -> pl.Expr:
     """Classify a price change and an OI change into the playbook's four scenarios.
 
     Playbook table "Price / OI / Interpretation": rising/rising = new longs, rising/falling =
-    short covering, falling/rising = new shorts, falling/falling = long capitulation. The
-    classification is total: a zero, null or NaN change on either side gives ``"undefined"``.
+    short covering, falling/rising = new shorts, falling/falling = long capitulation. "Rising"
+    and "falling" need a move of at least the guard (playbook L181: "Single-day OI fluctuations
+    are noise"): a price change with ``|change| < min_price_move`` or an OI change with
+    ``|change| < min_oi_move`` is flat. The classification is total: a flat, null or NaN change
+    on either side gives ``"undefined"``.
+
+    Args:
+        price_change: the price change over the period, a fraction.
+        oi_change: the OI change over the same period, a fraction.
+        min_price_move: smallest price move that counts as rising or falling (0.5% over 24h).
+        min_oi_move: smallest OI move that counts as rising or falling (0.5% over 24h).
 
     Returns:
         An expression of dtype :data:`QUADRANT` (the keys of :data:`QUADRANTS`).
     """
-    up_p, dn_p = price_change > 0, price_change < 0
-    up_o, dn_o = oi_change > 0, oi_change < 0
+    p_lim, o_lim = max(min_price_move - _EPS, 0.0), max(min_oi_move - _EPS, 0.0)
+    up_p, dn_p = (
+        (price_change > 0) & (price_change >= p_lim),
+        (price_change < 0) & (price_change <= -p_lim),
+    )
+    up_o, dn_o = (oi_change > 0) & (oi_change >= o_lim), (oi_change < 0) & (oi_change <= -o_lim)
     label = (
         pl.when(up_p & up_o)
         .then(pl.lit("new_longs", QUADRANT))
@@ -92,6 +130,9 @@ def oi_changes(
     spike_threshold: float = 0.10,
     alert_threshold: float = 0.10,
     lag_tolerance_h: float = 2.0,
+    min_oi_usd: float = MIN_OI_USD,
+    min_oi_move: float = MIN_OI_MOVE_24H,
+    min_price_move: float = MIN_PRICE_MOVE_24H,
 ) -> pl.DataFrame:
     """OI change over 24h, its ratio to the 7-day average, intraday spikes and the 24h alert.
 
@@ -111,8 +152,14 @@ def oi_changes(
     - ``oi_change_4h`` as above over ``spike_h``; ``spike`` = oi_change_4h >= ``spike_threshold``;
     - ``alert_24h`` = oi_change_24h > ``alert_threshold``.
 
+    Guards (a percent change of a tiny base is noise): ``spike``, ``alert_24h`` and ``wave``
+    need the OI at the start of their change (4h or 24h ago) to be at least ``min_oi_usd``
+    ($1M); ``wave`` also needs ``oi_change_24h >= min_oi_move`` (0.5%: three times a near-zero
+    average is no wave).
+
     When ``close_px`` is present, ``price_change_24h`` (as-of, like the OI change) and
-    ``quadrant`` (:func:`price_oi_quadrant` of the two 24h changes) are added too.
+    ``quadrant`` (:func:`price_oi_quadrant` of the two 24h changes, with ``min_price_move`` and
+    ``min_oi_move`` as its guards) are added too.
 
     Args:
         oi: rows with venue, instrument, ts, oi_usd (and optionally close_px).
@@ -156,14 +203,29 @@ def oi_changes(
         .with_columns(ch.rolling_mean_by("_gts", hours(avg_window_h)).alias("roc_avg_7d"))
         .with_columns(pl.when(avg > 0).then(ch / avg).otherwise(None).alias("roc_ratio"))
         .with_columns(
-            (pl.col("roc_ratio") >= wave_ratio).fill_null(False).alias("wave"),
-            (pl.col("oi_change_4h") >= spike_threshold).fill_null(False).alias("spike"),
-            (ch > alert_threshold).fill_null(False).alias("alert_24h"),
+            (
+                (pl.col("roc_ratio") >= wave_ratio)
+                & (ch >= min_oi_move - _EPS)
+                & (pl.col("oi_usd_24h_ago") >= min_oi_usd)
+            )
+            .fill_null(False)
+            .alias("wave"),
+            ((pl.col("oi_change_4h") >= spike_threshold) & (pl.col("oi_usd_4h_ago") >= min_oi_usd))
+            .fill_null(False)
+            .alias("spike"),
+            ((ch > alert_threshold) & (pl.col("oi_usd_24h_ago") >= min_oi_usd))
+            .fill_null(False)
+            .alias("alert_24h"),
         )
         .drop("oi_usd_24h_ago", "oi_usd_4h_ago", "_gts")
     )
     if has_px:
-        quadrant = price_oi_quadrant(pl.col("price_change_24h"), pl.col("oi_change_24h"))
+        quadrant = price_oi_quadrant(
+            pl.col("price_change_24h"),
+            pl.col("oi_change_24h"),
+            min_price_move=min_price_move,
+            min_oi_move=min_oi_move,
+        )
         lazy = lazy.with_columns(quadrant.alias("quadrant"))
     return lazy.collect()
 
@@ -176,6 +238,8 @@ def oi_divergence(
     moderate_ratio: float = 0.5,
     strong_ratio: float = 1.0,
     lag_tolerance_h: float = 2.0,
+    min_price_move: float = MIN_PRICE_MOVE_DIVERGENCE,
+    min_oi_usd: float = MIN_OI_USD,
 ) -> pl.DataFrame:
     """OI divergence: price at a new extreme while OI has declined, with the ratio Y/X.
 
@@ -192,7 +256,10 @@ def oi_divergence(
       positive when OI fell;
     - guards: ``sustained`` = OI never rose above its value at t - w during (t - w, t];
       ``significant`` = oi_change_w <= -min_oi_drop; price at a window extreme (close[t] is the
-      highest close of (t - w, t] for bearish, the lowest for bullish);
+      highest close of (t - w, t] for bearish, the lowest for bullish); ``price_moved`` =
+      |price_change_w| >= ``min_price_move`` (2%: a price that barely moved makes no new
+      extreme, and the ratio Y/X of a tiny X is meaningless) and the OI at t - w is at least
+      ``min_oi_usd`` ($1M);
     - ``oi_divergence`` = ``bearish`` (price up) or ``bullish`` (price down) when the guards hold
       and the ratio >= ``moderate_ratio``; ``oi_divergence_grade`` = strong (ratio >=
       ``strong_ratio``) or moderate.
@@ -202,8 +269,9 @@ def oi_divergence(
 
     Returns:
         The input sorted by venue, instrument, ts, plus ``price_change_w oi_change_w
-        divergence_ratio sustained significant quadrant oi_divergence oi_divergence_grade``
-        (``quadrant`` classifies the window's price and OI changes).
+        divergence_ratio sustained significant price_moved quadrant oi_divergence
+        oi_divergence_grade`` (``quadrant`` classifies the window's price and OI changes, with
+        ``min_price_move`` and ``min_oi_drop`` as its guards).
     """
     require_columns(frame, ("venue", "instrument", "ts", "close_px", "oi_usd"), "oi_divergence")
     w = hours(window_h)
@@ -230,11 +298,21 @@ def oi_divergence(
         .with_columns(
             pl.when(pc != 0).then(-oc / pc.abs()).otherwise(None).alias("divergence_ratio"),
             (pl.col("_oi_max") <= pl.col("oi_usd_start")).fill_null(False).alias("sustained"),
-            (oc <= -min_oi_drop).fill_null(False).alias("significant"),
-            price_oi_quadrant(pc, oc).alias("quadrant"),
+            (oc <= -min_oi_drop + _EPS).fill_null(False).alias("significant"),
+            ((pc.abs() >= min_price_move - _EPS) & (pl.col("oi_usd_start") >= min_oi_usd))
+            .fill_null(False)
+            .alias("price_moved"),
+            price_oi_quadrant(pc, oc, min_price_move=min_price_move, min_oi_move=min_oi_drop).alias(
+                "quadrant"
+            ),
         )
     )
-    ok = pl.col("sustained") & pl.col("significant") & (ratio >= moderate_ratio).fill_null(False)
+    ok = (
+        pl.col("sustained")
+        & pl.col("significant")
+        & pl.col("price_moved")
+        & (ratio >= moderate_ratio).fill_null(False)
+    )
     bearish = ok & (pc > 0) & (pl.col("close_px") >= pl.col("_px_max"))
     bullish = ok & (pc < 0) & (pl.col("close_px") <= pl.col("_px_min"))
     label = (

@@ -1,63 +1,83 @@
-"""Options shared by the market command groups (funding, oi, basis, cvd)."""
+"""Options shared by the market command groups (funding, oi, basis, cvd, longshort).
+
+The conventions (repeatable ids, relative times, percent thresholds) are those of
+:mod:`perpscope.services.filters`.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import polars as pl
 import typer
 
 from perpscope.cli._common import Format, emit
-from perpscope.errors import UsageError
-from perpscope.services.markets import MarketQuery
+from perpscope.services.filters import MarketQuery, Timeframe, parse_percent
 
 __all__ = [
     "AssetOpt",
     "FormatOpt",
     "InstrumentOpt",
     "SinceOpt",
+    "Timeframe",
+    "TimeframeOpt",
+    "UntilOpt",
     "VenueOpt",
     "emit_sections",
+    "percent",
     "query",
 ]
 
 VenueOpt = Annotated[
-    list[str] | None, typer.Option("--venue", help="Venue id (repeatable; default: all).")
+    list[str] | None,
+    typer.Option(
+        "--venue", help="Venue id; repeatable or comma-separated (sim1,sim2). Default: all."
+    ),
 ]
 InstrumentOpt = Annotated[
     str | None, typer.Option("--instrument", help="One canonical instrument, e.g. BTC-USDT-PERP.")
 ]
 AssetOpt = Annotated[
-    str | None, typer.Option("--asset", help="One asset (all its instruments), e.g. BTC.")
+    list[str] | None,
+    typer.Option(
+        "--asset", help="Asset (all its instruments); repeatable or comma-separated (BTC,ETH)."
+    ),
 ]
 SinceOpt = Annotated[
     str | None,
     typer.Option(
-        "--since", help="Only from this UTC time on (ISO 8601: 2024-01-01 or ...T08:00Z)."
+        "--since",
+        help="From this time on: ISO (2024-01-05, 2024-01-05T08:00Z) or 7d, 24h, 90m, today, "
+        "yesterday (counted back from the data's latest timestamp).",
     ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        help="Before this time (exclusive; a date includes its whole day). Same forms as --since.",
+    ),
+]
+TimeframeOpt = Annotated[
+    Timeframe, typer.Option("--timeframe", help="Candle timeframe used for price.")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
-def parse_since(text: str | None) -> datetime | None:
-    """An ISO 8601 date or time as an aware UTC datetime (naive means UTC)."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"bad --since {text!r}: use ISO 8601, e.g. 2024-01-01 or 2024-01-01T08:00Z"
-        ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+def percent(text: str, option: str) -> float:
+    """A percent option (``0.05`` or ``0.05%``, both 0.05%) as a fraction; exit 2 if bad."""
+    return parse_percent(text, option)
 
 
 def query(
-    venue: list[str] | None, instrument: str | None, asset: str | None, since: str | None
+    venue: list[str] | None,
+    instrument: str | None,
+    asset: list[str] | None,
+    since: str | None,
+    until: str | None = None,
 ) -> MarketQuery:
     """The service query for the shared options (raises ``UsageError`` on bad values)."""
-    return MarketQuery.make(venue, instrument, asset, parse_since(since))
+    return MarketQuery.make(venue, instrument, asset, since, until)
 
 
 def emit_sections(sections: dict[str, pl.DataFrame], fmt: Format) -> None:

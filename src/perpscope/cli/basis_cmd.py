@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from perpscope.cli._common import Format, state
@@ -12,6 +10,9 @@ from perpscope.cli._market_opts import (
     FormatOpt,
     InstrumentOpt,
     SinceOpt,
+    Timeframe,
+    TimeframeOpt,
+    UntilOpt,
     VenueOpt,
     emit_sections,
     query,
@@ -27,11 +28,12 @@ def basis(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe.")] = "1h",
+    until: UntilOpt = None,
+    timeframe: TimeframeOpt = Timeframe.H1,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."""
     perps, futures = basis_report(
-        state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
+        state(ctx).lake(), query(venue, instrument, asset, since, until), timeframe=timeframe.value
     )
     emit_sections({"perps": perps, "futures": futures}, fmt)

@@ -12,6 +12,9 @@ from perpscope.cli._market_opts import (
     FormatOpt,
     InstrumentOpt,
     SinceOpt,
+    Timeframe,
+    TimeframeOpt,
+    UntilOpt,
     VenueOpt,
     emit_sections,
     query,
@@ -27,7 +30,8 @@ def cvd(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar timeframe.")] = "1h",
+    until: UntilOpt = None,
+    timeframe: TimeframeOpt = Timeframe.H1,
     window_h: Annotated[
         float, typer.Option("--window-h", min=1, help="Divergence window, hours.")
     ] = 168.0,
@@ -39,8 +43,8 @@ def cvd(
     """CVD per series from taker volume, and where price and CVD diverge."""
     series, divergences = cvd_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
-        timeframe=timeframe,
+        query(venue, instrument, asset, since, until),
+        timeframe=timeframe.value,
         window_h=window_h,
     )
     if tail:

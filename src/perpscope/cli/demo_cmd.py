@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
-from perpscope.services.demo import build_demo, demo_store_path, funding_overview
+from perpscope.services.demo import build_demo, demo_target, funding_overview
 from perpscope.store.lake import Lake
+
+
+class Scenario(StrEnum):
+    """The simulator presets (see ``perpscope.venues.sim.SCENARIOS``)."""
+
+    DEFAULT = "default"
+    LONG_SQUEEZE = "long-squeeze"
+    SHORT_SQUEEZE = "short-squeeze"
+    VACUUM = "vacuum"
 
 
 def _pct(x: float | None, digits: int = 4) -> str:
@@ -48,13 +58,17 @@ def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> Non
                 _pct(r["annualized"], 2),
             )
         out_console.print(table)
-        out_console.print(
-            f"  {_weighting(asset_row['weighting'])}: {_pct(asset_row['agg_rate_8h'])} per 8h "
-            f"= {_pct(asset_row['agg_annualized'], 2)} a year\n"
+        spread = (
             f"  widest spread: {_pct(asset_row['spread_8h'])} per 8h "
             f"({asset_row['high_venue']} {_pct(asset_row['high_rate_8h'])} vs "
             f"{asset_row['low_venue']} {_pct(asset_row['low_rate_8h'])}) "
             f"= {_pct(asset_row['spread_annualized'], 2)} a year\n"
+            if asset_row["spread_8h"] is not None  # one venue has no cross-venue spread
+            else "  one venue: no cross-venue spread\n"
+        )
+        out_console.print(
+            f"  {_weighting(asset_row['weighting'])}: {_pct(asset_row['agg_rate_8h'])} per 8h "
+            f"= {_pct(asset_row['agg_annualized'], 2)} a year\n" + spread
         )
 
 
@@ -64,19 +78,16 @@ def demo(
         Path | None,
         typer.Option(
             "--store",
-            help="Demo store directory (default: 'demo' beside your store). Rebuilt on every run.",
+            help="Demo store directory (default: the default store if it is empty or a demo "
+            "store, else 'demo' beside it). Rebuilt on every run.",
             show_default=False,
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed (same seed, same data).")] = 7,
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Days to simulate.")] = 30,
     scenario: Annotated[
-        str,
-        typer.Option(
-            "--scenario",
-            help="Simulator preset: default, long-squeeze, short-squeeze or vacuum.",
-        ),
-    ] = "default",
+        Scenario, typer.Option("--scenario", help="Simulator preset.")
+    ] = Scenario.DEFAULT,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Build a demo store from the simulator and show cross-venue funding (SIMULATED).
@@ -84,7 +95,8 @@ def demo(
     Needs no network. The demo store is separate from your own store and is rebuilt on every run;
     a non-empty directory that is not a demo store is never overwritten.
     """
-    path = (store or demo_store_path(state(ctx).store_path)).expanduser()
+    default_store = state(ctx).store_path
+    path = (store or demo_target(default_store)).expanduser()
     with Progress(
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -98,7 +110,7 @@ def demo(
         def step(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)
 
-        result = build_demo(path, seed=seed, days=days, scenario=scenario, step=step)
+        result = build_demo(path, seed=seed, days=days, scenario=scenario.value, step=step)
     overview = funding_overview(Lake(result.store))
     if fmt is Format.JSON:
         emit(
@@ -118,16 +130,42 @@ def demo(
         )
         return
     _render(overview.venues, overview.assets)
-    quoted = shlex.quote(str(result.store))
+    # the store commands read without --store: not one named by `perpscope --store X demo`
+    from_option = state(ctx).config.source.endswith("--store")
+    is_default = not from_option and result.store.resolve() == default_store.expanduser().resolve()
     out_console.print(
         f"Demo store: {result.store} ({sum(result.rows.values())} rows, seed {seed}, "
         f"scenario {result.scenario})"
+        + (
+            "; it is your default store, so the commands below need no --store"
+            if is_default
+            else "; add --store to use it"
+        )
     )
     out_console.print("Try next:")
-    for line in (
-        f"perpscope --store {quoted} store info",
-        f'perpscope --store {quoted} sql "SELECT venue, instrument, ts, rate, interval_h '
-        'FROM funding ORDER BY ts DESC LIMIT 10"',
-        f"perpscope --store {quoted} export parquet ./perpscope-export",
-    ):
+    for line in try_next(None if is_default else result.store):
         out_console.print(f"  {line}", markup=False)
+
+
+def try_next(store: Path | None) -> list[str]:
+    """The commands to try on the demo store (with ``--store`` only when it is not the default)."""
+    prefix = "perpscope" if store is None else f"perpscope --store {shlex.quote(str(store))}"
+    return [
+        f"{prefix} {command}"
+        for command in (
+            "store info",
+            "funding table",
+            "funding history --asset BTC --since 1d",
+            "funding extremes --threshold 0.01 --min-venues 1",
+            "funding arbitrage",
+            "funding divergence --asset BTC",
+            "oi summary",
+            "oi divergence",
+            "basis",
+            "cvd --asset BTC --tail 5",
+            "longshort",
+            "calc size --equity 50000 --risk-pct 1.5 --entry 47100 --stop 47600",
+            'sql "SELECT venue, instrument, ts, rate, interval_h FROM funding '
+            'ORDER BY ts DESC LIMIT 10"',
+        )
+    ]

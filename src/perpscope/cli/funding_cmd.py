@@ -6,14 +6,18 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli._common import Format, emit, state
+from perpscope.cli._common import Format, emit, err_console, state
 from perpscope.cli._market_opts import (
     AssetOpt,
     FormatOpt,
     InstrumentOpt,
     SinceOpt,
+    Timeframe,
+    TimeframeOpt,
+    UntilOpt,
     VenueOpt,
     emit_sections,
+    percent,
     query,
 )
 from perpscope.services.markets import (
@@ -32,8 +36,10 @@ app = typer.Typer(
 )
 
 ThresholdOpt = Annotated[
-    float,
-    typer.Option("--threshold", min=0, help="Extreme level per 8h, a fraction (0.0005 = 0.05%)."),
+    str,
+    typer.Option(
+        "--threshold", help="Extreme level per 8h in percent: 0.05 and 0.05% both mean 0.05%."
+    ),
 ]
 
 
@@ -44,10 +50,13 @@ def table(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
-    result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since))
+    result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since, until))
+    if result.stale_note and fmt is Format.TABLE:
+        err_console.print(result.stale_note, markup=False)
     emit_sections({"assets": result.assets, "venues": result.venues}, fmt)
 
 
@@ -58,6 +67,7 @@ def history(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     zscore_window_h: Annotated[
         float, typer.Option("--zscore-window-h", min=1, help="z-score window, hours.")
     ] = 168.0,
@@ -72,7 +82,7 @@ def history(
     """Settlements with accumulated funding, z-score, percentile and acceleration."""
     frame = funding_history_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
+        query(venue, instrument, asset, since, until),
         zscore_window_h=zscore_window_h,
         percentile_window_h=percentile_window_h,
     )
@@ -88,7 +98,8 @@ def extremes(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
-    threshold: ThresholdOpt = 0.0005,
+    until: UntilOpt = None,
+    threshold: ThresholdOpt = "0.05",
     min_venues: Annotated[
         int, typer.Option("--min-venues", help="Venues extreme at once (N).")
     ] = 2,
@@ -96,15 +107,15 @@ def extremes(
         float, typer.Option("--min-duration-h", min=0, help="Shortest episode, hours.")
     ] = 24.0,
     by_year: Annotated[
-        bool, typer.Option("--by-year", help="Print only the count per year.")
+        bool, typer.Option("--by-year/--no-by-year", help="Print only the count per year.")
     ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Episodes of extreme funding (>= threshold on N venues for >= 24h), graded."""
     episodes, per_year = funding_extremes_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
-        threshold_8h=threshold,
+        query(venue, instrument, asset, since, until),
+        threshold_8h=percent(threshold, "--threshold"),
         min_venues=min_venues,
         min_duration_h=min_duration_h,
     )
@@ -121,12 +132,13 @@ def arbitrage(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     min_spread: Annotated[
-        float, typer.Option("--min-spread", min=0, help="Smallest 8h spread shown.")
-    ] = 0.0,
+        str, typer.Option("--min-spread", help="Smallest 8h spread shown, percent (0.01 or 0.01%).")
+    ] = "0",
     alert_spread: Annotated[
-        float, typer.Option("--alert-spread", min=0, help="8h spread that raises the alert flag.")
-    ] = 0.0003,
+        str, typer.Option("--alert-spread", help="8h spread that raises the alert flag, percent.")
+    ] = "0.03",
     top: Annotated[
         int, typer.Option("--top", min=0, help="Show the N widest pairs (0 = all).")
     ] = 20,
@@ -135,9 +147,9 @@ def arbitrage(
     """Venue pairs with the widest 8h-normalised funding spread and their annualised carry."""
     frame = funding_arbitrage_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
-        min_spread_8h=min_spread,
-        alert_spread_8h=alert_spread,
+        query(venue, instrument, asset, since, until),
+        min_spread_8h=percent(min_spread, "--min-spread"),
+        alert_spread_8h=percent(alert_spread, "--alert-spread"),
     )
     emit(frame.head(top) if top else frame, fmt.value, title="funding arbitrage")
 
@@ -150,19 +162,22 @@ def spread(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     alert_spread: Annotated[
-        float, typer.Option("--alert-spread", min=0, help="8h spread counted in share_at_alert.")
-    ] = 0.0003,
-    history: Annotated[bool, typer.Option("--history", help="Also print every period.")] = False,
+        str, typer.Option("--alert-spread", help="8h spread counted in share_at_alert, percent.")
+    ] = "0.03",
+    history: Annotated[
+        bool, typer.Option("--history/--no-history", help="Also print every period.")
+    ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Funding spread of venue A minus venue B per 8h period, summarised per asset and year."""
     periods, summary = funding_spread_report(
         state(ctx).lake(),
-        query(None, instrument, asset, since),
+        query(None, instrument, asset, since, until),
         venue_a,
         venue_b,
-        alert_spread_8h=alert_spread,
+        alert_spread_8h=percent(alert_spread, "--alert-spread"),
     )
     sections = {"summary": summary}
     if history:
@@ -177,7 +192,8 @@ def divergence(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Candle timeframe.")] = "1h",
+    until: UntilOpt = None,
+    timeframe: TimeframeOpt = Timeframe.H1,
     window_h: Annotated[
         float,
         typer.Option("--window-h", min=1, help="Price-extreme and funding-mean window, hours."),
@@ -193,8 +209,8 @@ def divergence(
     """New 7-day price high while funding's 7-day mean is below its value at the prior high."""
     frame = funding_divergence_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
-        timeframe=timeframe,
+        query(venue, instrument, asset, since, until),
+        timeframe=timeframe.value,
         window_h=window_h,
         min_gap_h=min_gap_h,
     )

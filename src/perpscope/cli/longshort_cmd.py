@@ -12,6 +12,8 @@ from perpscope.cli._market_opts import (
     FormatOpt,
     InstrumentOpt,
     SinceOpt,
+    Timeframe,
+    UntilOpt,
     VenueOpt,
     emit_sections,
     query,
@@ -27,8 +29,9 @@ def longshort(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     period: Annotated[
-        str | None, typer.Option("--period", help="Only this ratio period (5m, 1h...).")
+        Timeframe | None, typer.Option("--period", help="Only this ratio period.")
     ] = None,
     window_h: Annotated[
         float, typer.Option("--window-h", min=1, help="Percentile window, hours.")
@@ -37,6 +40,9 @@ def longshort(
 ) -> None:
     """Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."""
     compare, extremes = long_short_report(
-        state(ctx).lake(), query(venue, instrument, asset, since), period=period, window_h=window_h
+        state(ctx).lake(),
+        query(venue, instrument, asset, since, until),
+        period=period.value if period else None,
+        window_h=window_h,
     )
     emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt)

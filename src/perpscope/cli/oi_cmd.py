@@ -12,19 +12,26 @@ from perpscope.cli._market_opts import (
     FormatOpt,
     InstrumentOpt,
     SinceOpt,
+    Timeframe,
+    TimeframeOpt,
+    UntilOpt,
     VenueOpt,
     emit_sections,
+    percent,
     query,
 )
 from perpscope.services.markets import oi_divergence_report, oi_summary_report
 
 __all__ = ["app"]
 
+MinOiUsdOpt = Annotated[
+    float,
+    typer.Option("--min-oi-usd", min=0, help="Smallest OI (USD) at the start of a change."),
+]
+
 app = typer.Typer(
     help="Open interest: changes, spikes, quadrants, share and divergence.", no_args_is_help=True
 )
-
-TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Candle timeframe used for price.")]
 
 
 @app.command("summary")
@@ -34,12 +41,31 @@ def summary(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
-    timeframe: TimeframeOpt = "1h",
+    until: UntilOpt = None,
+    timeframe: TimeframeOpt = Timeframe.H1,
+    min_price_move: Annotated[
+        str,
+        typer.Option(
+            "--min-price-move", help="Smallest 24h price move for a quadrant, percent (0.5)."
+        ),
+    ] = "0.5",
+    min_oi_move: Annotated[
+        str,
+        typer.Option(
+            "--min-oi-move", help="Smallest 24h OI move for a quadrant or wave, percent (0.5)."
+        ),
+    ] = "0.5",
+    min_oi_usd: MinOiUsdOpt = 1e6,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest OI per series: 24h change, 24h/7d ratio, spike, alert, percentile, share, quadrant."""
     frame = oi_summary_report(
-        state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
+        state(ctx).lake(),
+        query(venue, instrument, asset, since, until),
+        timeframe=timeframe.value,
+        min_price_move=percent(min_price_move, "--min-price-move"),
+        min_oi_move=percent(min_oi_move, "--min-oi-move"),
+        min_oi_usd=min_oi_usd,
     )
     emit(frame, fmt.value, title="open interest")
 
@@ -51,17 +77,23 @@ def divergence(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     window_h: Annotated[
         float, typer.Option("--window-h", min=1, help="Divergence window, hours.")
     ] = 72.0,
     min_oi_drop: Annotated[
-        float,
-        typer.Option("--min-oi-drop", min=0, help="Least OI fall over the window (0.08 = 8%)."),
-    ] = 0.08,
+        str,
+        typer.Option("--min-oi-drop", help="Least OI fall over the window, percent (8 or 8%)."),
+    ] = "8",
     min_assets: Annotated[
         int, typer.Option("--min-assets", min=1, help="Assets for market-wide.")
     ] = 2,
-    timeframe: TimeframeOpt = "1h",
+    min_price_move: Annotated[
+        str,
+        typer.Option("--min-price-move", help="Smallest price move over the window, percent (2)."),
+    ] = "2",
+    min_oi_usd: MinOiUsdOpt = 1e6,
+    timeframe: TimeframeOpt = Timeframe.H1,
     tail: Annotated[
         int, typer.Option("--tail", min=0, help="Only the last N rows (0 = all).")
     ] = 50,
@@ -70,11 +102,13 @@ def divergence(
     """Price at a new extreme while OI declines: ratio Y/X, guards, grade and market-wide form."""
     live, market = oi_divergence_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
+        query(venue, instrument, asset, since, until),
         window_h=window_h,
-        min_oi_drop=min_oi_drop,
+        min_oi_drop=percent(min_oi_drop, "--min-oi-drop"),
         min_assets=min_assets,
-        timeframe=timeframe,
+        timeframe=timeframe.value,
+        min_price_move=percent(min_price_move, "--min-price-move"),
+        min_oi_usd=min_oi_usd,
     )
     if tail:
         live, market = live.tail(tail), market.tail(tail)

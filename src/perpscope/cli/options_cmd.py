@@ -13,7 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from perpscope.cli._common import Format, emit, emit_import_report, out_console, state
+from perpscope.cli._market_opts import SinceOpt, UntilOpt
 from perpscope.errors import UsageError
+from perpscope.services.filters import parse_time
 from perpscope.services.options import (
     ChainQuery,
     maxpain_curve_report,
@@ -47,7 +49,14 @@ ThresholdOpt = Annotated[
 ]
 
 
-def _query(venue: str, underlying: str, expiry: str | None, at: str | None) -> ChainQuery:
+def _query(
+    venue: str,
+    underlying: str,
+    expiry: str | None,
+    at: str | None,
+    since: str | None = None,
+    until: str | None = None,
+) -> ChainQuery:
     try:
         day = date.fromisoformat(expiry) if expiry is not None else None
     except ValueError:
@@ -61,7 +70,9 @@ def _query(venue: str, underlying: str, expiry: str | None, at: str | None) -> C
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     if not underlying.isalnum():
         raise UsageError(f"bad --underlying {underlying!r}: use an asset like BTC or ETH")
-    return ChainQuery(venue.lower(), underlying.upper(), day, when)
+    lo = parse_time(since, "--since") if since is not None else None
+    hi = parse_time(until, "--until") if until is not None else None
+    return ChainQuery(venue.lower(), underlying.upper(), day, when, lo, hi)
 
 
 def _record(report: dict[str, Any], fmt: Format, title: str, nested: str = "by_expiry") -> None:
@@ -82,12 +93,14 @@ def summary(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     threshold_usd: ThresholdOpt = 10e6,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """One screen: put/call ratios and their reading, max pain of the largest expiry, the biggest
     OI walls, the term structure's shape and unusual activity."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     report = summary_report(state(ctx).lake(), q, threshold_usd=threshold_usd)
     emit(report, fmt.value, title=f"options {q.venue} {q.underlying}")
 
@@ -99,11 +112,13 @@ def pcr(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Put/call ratios by open interest and volume, aggregate and per expiry, with the
     percentile against stored history and the playbook's contrarian reading at extremes."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     _record(pcr_report(state(ctx).lake(), q), fmt, "put/call")
 
 
@@ -114,14 +129,16 @@ def maxpain(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     curve: Annotated[
-        bool, typer.Option("--curve", help="Print the payout curve of --expiry instead.")
+        bool, typer.Option("--curve/--no-curve", help="Print the payout curve of --expiry instead.")
     ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Max pain per expiry: the listed strike where holders are paid least, spot's distance to it
     and days to expiry from the snapshot time."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     lake = state(ctx).lake()
     if curve:
         emit(maxpain_curve_report(lake, q), fmt.value, title="payout curve (USD)")
@@ -136,13 +153,15 @@ def oi(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     top: Annotated[
         int, typer.Option("--top", min=1, help="Largest walls to show (without --expiry).")
     ] = 20,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Open interest by strike and expiry (the walls), in contracts and USD notional."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     emit(oi_report(state(ctx).lake(), q, top=top), fmt.value, title="OI walls")
 
 
@@ -153,6 +172,8 @@ def unusual(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     threshold_usd: ThresholdOpt = 10e6,
     min_volume_oi: Annotated[
         float, typer.Option("--min-volume-oi", min=0, help="24h volume / OI ratio to flag.")
@@ -161,7 +182,7 @@ def unusual(
 ) -> None:
     """Unusual activity: large trades, large OI changes between snapshots, and volume that
     rivals open interest."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     rows = unusual_report(
         state(ctx).lake(), q, threshold_usd=threshold_usd, min_volume_oi=min_volume_oi
     )
@@ -178,11 +199,13 @@ def smile(
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """ATM IV term structure, 25-delta risk reversal and butterfly per expiry, an inverted-term
     flag, and the IV smile of --expiry (of every expiry in JSON without --expiry)."""
-    q = _query(venue, underlying, expiry, at)
+    q = _query(venue, underlying, expiry, at, since, until)
     report = smile_report(state(ctx).lake(), q)
     if fmt is Format.TABLE and q.expiry is None:
         report.pop("smile")  # every expiry's smile is too long for a screen; JSON keeps it
@@ -196,7 +219,10 @@ def import_options(
     ],
     venue: Annotated[str, typer.Option("--venue", help="Venue whose layout the file is in.")],
     skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Import the valid rows even if some are invalid.")
+        bool,
+        typer.Option(
+            "--skip-bad/--no-skip-bad", help="Import the valid rows even if some are invalid."
+        ),
     ] = False,
     gap_s: Annotated[
         float,

@@ -1,8 +1,10 @@
 """The demo: build a simulated store and read the first section of the morning brief from it.
 
-The demo store is separate from the user's own (by default ``demo`` beside it), marked as a demo
-store, and rebuilt from scratch on every run. A directory that is not empty and not marked as a
-demo store is never deleted.
+Where it goes (:func:`demo_target`): into the store the other commands read by default, so that
+``perpscope demo`` then ``perpscope funding table`` works with no ``--store``, unless that store
+holds the user's own data; then ``demo`` beside it. The demo store is marked as a demo store and
+rebuilt from scratch on every run. A directory that is not empty and not marked as a demo store,
+or a demo store into which real (non-simulator) data has been imported, is never deleted.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 import polars as pl
 
 from perpscope.analytics.funding import CrossVenueFunding, cross_venue_funding, latest_funding
+from perpscope.domain.schema import TABLES
+from perpscope.domain.symbols import SIM_VENUES
 from perpscope.errors import StoreError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.sim import SCENARIOS, SimConfig, run_simulation
 
-__all__ = ["DemoResult", "build_demo", "demo_store_path", "funding_overview"]
+__all__ = ["DemoResult", "build_demo", "demo_store_path", "demo_target", "funding_overview"]
 
 Step = Callable[[str, int, int], None]
 """Progress callback: (what, done, total)."""
@@ -46,6 +50,33 @@ def demo_store_path(user_store: Path) -> Path:
     return user_store.parent / name
 
 
+def _is_free_or_demo(path: Path) -> bool:
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    return not any(path.iterdir()) or bool(Lake(path).marker().get("demo"))
+
+
+def demo_target(configured: Path) -> Path:
+    """Where ``perpscope demo`` builds when no ``--store`` is given to it.
+
+    The store the other commands read by default (``configured``) when it does not exist yet, is
+    an empty directory or is already the demo store; otherwise (it holds the user's own data)
+    :func:`demo_store_path` beside it, so the demo never lands on real data.
+    """
+    return configured if _is_free_or_demo(configured) else demo_store_path(configured)
+
+
+def _real_venues(lake: Lake) -> list[str]:
+    """Venues other than the simulator's found in a store's tables (imported real data)."""
+    found: set[str] = set()
+    for name in lake.tables():
+        if "venue" in TABLES[name].column_names:
+            found |= set(lake.read(name, columns=["venue"])["venue"].unique().to_list())
+    return sorted(found - set(SIM_VENUES))
+
+
 def _wipe(path: Path) -> None:
     if not path.exists():
         return
@@ -55,6 +86,12 @@ def _wipe(path: Path) -> None:
         raise StoreError(
             f"refusing to rebuild {path} as the demo store: it is not empty and not a demo store "
             "(choose another --store)"
+        )
+    real = _real_venues(Lake(path)) if any(path.iterdir()) else []
+    if real:
+        raise StoreError(
+            f"refusing to rebuild the demo store {path}: it now holds data of {', '.join(real)} "
+            "(imported or collected there); choose another --store for the demo"
         )
     try:
         shutil.rmtree(path)

@@ -7,11 +7,10 @@ returns frames or records ready to render. Nothing here computes a metric itself
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.analytics.basis import basis_trade_carry, dated_basis, perp_basis
 from perpscope.analytics.cvd import (
@@ -22,10 +21,8 @@ from perpscope.analytics.cvd import (
     market_expr,
 )
 from perpscope.analytics.funding import (
-    CrossVenueFunding,
     accumulated_funding,
     asset_expr,
-    cross_venue_funding,
     funding_arbitrage,
     latest_funding,
     normalised_funding,
@@ -40,6 +37,10 @@ from perpscope.analytics.funding_series import (
 )
 from perpscope.analytics.longshort import long_short_compare, long_short_extremes
 from perpscope.analytics.oi import (
+    MIN_OI_MOVE_24H,
+    MIN_OI_USD,
+    MIN_PRICE_MOVE_24H,
+    MIN_PRICE_MOVE_DIVERGENCE,
     QUADRANTS,
     market_oi_divergence,
     oi_changes,
@@ -49,9 +50,13 @@ from perpscope.analytics.oi import (
 )
 from perpscope.domain.symbols import parse_instrument, parse_venue
 from perpscope.errors import UsageError
+from perpscope.services._market_read import need, read_table, resolve, within
+from perpscope.services.filters import MarketQuery, check_timeframe
+from perpscope.services.funding_table import FundingTable, funding_table_report
 from perpscope.store.lake import Lake
 
 __all__ = [
+    "FundingTable",
     "MarketQuery",
     "basis_report",
     "cvd_report",
@@ -70,89 +75,8 @@ _MAX_WINDOW_H = 720.0
 """Longest trailing window any report uses; reads start this much before ``since``."""
 
 
-@dataclass(frozen=True, slots=True)
-class MarketQuery:
-    """Which series to read: venues, one instrument or one asset, and a start time (UTC).
-
-    Build it with :meth:`make`, which validates the ids and raises ``UsageError``.
-    """
-
-    venues: tuple[str, ...] = ()
-    instrument: str | None = None
-    asset: str | None = None
-    since: datetime | None = None
-
-    @classmethod
-    def make(
-        cls,
-        venues: list[str] | None = None,
-        instrument: str | None = None,
-        asset: str | None = None,
-        since: datetime | None = None,
-    ) -> MarketQuery:
-        """Validate and normalise the filters."""
-        if instrument is not None and asset is not None:
-            raise UsageError("give --instrument or --asset, not both")
-        try:
-            vs = tuple(parse_venue(v.lower()) for v in venues or [])
-            inst = str(parse_instrument(instrument.upper())) if instrument else None
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if asset is not None and not asset.isalnum():
-            raise UsageError(f"bad --asset {asset!r}: use an asset like BTC or ETH")
-        if since is not None and since.tzinfo is None:
-            raise UsageError("--since must carry a time zone (use ...Z for UTC)")
-        return cls(vs, inst, asset.upper() if asset else None, since)
-
-
-def _read(lake: Lake, table: str, q: MarketQuery, *, lookback_h: float = 0.0) -> pl.DataFrame:
-    """Rows of ``table`` matching the query; ``since`` is moved back by ``lookback_h`` so trailing
-    windows are full at ``since``. An absent table gives an empty frame."""
-    if not lake.has_table(table):
-        return pl.DataFrame()
-    where: pc.Expression | None = None
-
-    def both(e: pc.Expression) -> pc.Expression:
-        return e if where is None else where & e
-
-    if q.venues:
-        where = both(pc.field("venue").isin(list(q.venues)))
-    if q.instrument:
-        where = both(pc.field("instrument") == q.instrument)
-    if q.asset:
-        where = both(pc.starts_with(pc.field("instrument"), pattern=f"{q.asset}-"))
-    if q.since is not None:
-        where = both(pc.field("ts") >= q.since - timedelta(hours=lookback_h))
-    return lake.read(table, where=where)
-
-
-def _since(frame: pl.DataFrame, q: MarketQuery, column: str = "ts") -> pl.DataFrame:
-    return frame if q.since is None or frame.is_empty() else frame.filter(pl.col(column) >= q.since)
-
-
-def _need(frame: pl.DataFrame, what: str) -> None:
-    if frame.is_empty():
-        raise UsageError(f"no {what} in the store for these filters (import or collect it first)")
-
-
-def _latest_oi(lake: Lake, q: MarketQuery) -> pl.DataFrame | None:
-    oi = _read(lake, "open_interest", q)
-    if oi.is_empty():
-        return None
-    return (
-        oi.filter(pl.col("oi_usd").is_not_null()).sort("ts").group_by("venue", "instrument").last()
-    )
-
-
-def funding_table_report(lake: Lake, q: MarketQuery) -> CrossVenueFunding:
-    """Latest funding per venue, normalised and annualised, with OI-weighted aggregates per asset.
-
-    Weights are each venue's latest stored ``oi_usd`` (any source); venues without one are left out
-    of the weighted mean (see :func:`perpscope.analytics.funding.cross_venue_funding`).
-    """
-    funding = _read(lake, "funding", q)
-    _need(funding, "funding")
-    return cross_venue_funding(latest_funding(funding), _latest_oi(lake, q))
+def _need(lake: Lake, table: str, q: MarketQuery, frame: pl.DataFrame, what: str) -> None:
+    need(lake, table, q, frame, what)
 
 
 def funding_history_report(
@@ -165,15 +89,16 @@ def funding_history_report(
     """Each settlement with its 8h rate, annualised rate, accumulated funding, z-score,
     percentile and acceleration, from ``since`` on. The windows reach back before ``since``;
     accumulated funding starts at ``since`` (or the first stored settlement)."""
-    funding = _read(lake, "funding", q, lookback_h=max(zscore_window_h, percentile_window_h))
-    _need(funding, "funding")
+    q = resolve(lake, "funding", q)
+    funding = read_table(lake, "funding", q, lookback_h=max(zscore_window_h, percentile_window_h))
+    _need(lake, "funding", q, within(funding, q), "funding")
     stats = funding_statistics(
         funding, zscore_window_h=zscore_window_h, percentile_window_h=percentile_window_h
     )
     acc = funding_acceleration(funding).select(
         "venue", "instrument", "ts", "change_8h", "accel_level", "parabolic"
     )
-    shown = _since(
+    shown = within(
         stats.drop("cum_rate").join(acc, on=["venue", "instrument", "ts"], how="left"), q
     )
     cum = accumulated_funding(shown).select("venue", "instrument", "ts", "cum_rate")
@@ -203,8 +128,9 @@ def funding_extremes_report(
     min_duration_h: float = 24.0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Extreme-funding episodes (graded) and their count per asset, year and side."""
-    funding = _read(lake, "funding", q)
-    _need(funding, "funding")
+    q = resolve(lake, "funding", q)
+    funding = read_table(lake, "funding", q)
+    _need(lake, "funding", q, funding, "funding")
     if min_venues < 1:
         raise UsageError("--min-venues must be at least 1")
     episodes = funding_extremes(
@@ -220,8 +146,9 @@ def funding_arbitrage_report(
     lake: Lake, q: MarketQuery, *, min_spread_8h: float = 0.0, alert_spread_8h: float = 0.0003
 ) -> pl.DataFrame:
     """Venue pairs per asset ranked by the latest 8h-equivalent funding spread."""
-    funding = _read(lake, "funding", q)
-    _need(funding, "funding")
+    q = resolve(lake, "funding", q)
+    funding = read_table(lake, "funding", q)
+    _need(lake, "funding", q, funding, "funding")
     return funding_arbitrage(
         latest_funding(funding), min_spread_8h=min_spread_8h, alert_spread_8h=alert_spread_8h
     )
@@ -235,10 +162,19 @@ def funding_spread_report(
         a, b = parse_venue(venue_a.lower()), parse_venue(venue_b.lower())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    funding = _read(lake, "funding", MarketQuery((a, b), q.instrument, q.asset, q.since))
-    _need(funding, f"funding for {a} and {b}")
+    if a == b:
+        raise UsageError(f"give two different venues (got {a} twice)")
+    q = replace(resolve(lake, "funding", q), venues=(a, b))
+    funding = read_table(lake, "funding", q)
+    for v in (a, b):
+        one = replace(q, venues=(v,))
+        _need(lake, "funding", one, funding.filter(pl.col("venue") == v), "funding")
     history = cross_venue_spread_history(funding, a, b)
-    _need(history, f"funding periods where both {a} and {b} report")
+    if history.is_empty():
+        raise UsageError(
+            f"no funding period where both {a} and {b} report for these filters "
+            "(their series do not overlap in time or instrument)"
+        )
     s = pl.col("spread_8h")
     summary = (
         history.group_by("asset", pl.col("period").dt.year().alias("year"))
@@ -257,8 +193,17 @@ def funding_spread_report(
     return history, summary
 
 
+def _timeframes_note(lake: Lake, q: MarketQuery, kind: str = "trade") -> str:
+    """The note "; trade timeframes stored: 1h, 4h" for the query's series (or "")."""
+    if not lake.has_table("ohlcv"):
+        return "; the store has no candles"
+    rows = read_table(lake, "ohlcv", replace(q, since=None, until=None))
+    stored = sorted(rows.filter(pl.col("kind") == kind)["timeframe"].unique().to_list())
+    return f"; {kind} timeframes stored: {', '.join(stored)}" if stored else ""
+
+
 def _prices(lake: Lake, q: MarketQuery, timeframe: str, kind: str = "trade") -> pl.DataFrame:
-    candles = _read(lake, "ohlcv", q, lookback_h=_MAX_WINDOW_H)
+    candles = read_table(lake, "ohlcv", q, lookback_h=_MAX_WINDOW_H)
     if candles.is_empty():
         return candles
     return candles.filter((pl.col("kind") == kind) & (pl.col("timeframe") == timeframe)).select(
@@ -267,8 +212,8 @@ def _prices(lake: Lake, q: MarketQuery, timeframe: str, kind: str = "trade") -> 
 
 
 def _oi_with_price(lake: Lake, q: MarketQuery, timeframe: str) -> pl.DataFrame:
-    oi = _read(lake, "open_interest", q, lookback_h=_MAX_WINDOW_H)
-    _need(oi, "open interest")
+    oi = read_table(lake, "open_interest", q, lookback_h=_MAX_WINDOW_H)
+    _need(lake, "open_interest", q, within(oi, q), "open interest")
     oi = (
         oi.filter(pl.col("oi_usd").is_not_null())
         .sort("ts")
@@ -289,11 +234,23 @@ def _oi_with_price(lake: Lake, q: MarketQuery, timeframe: str) -> pl.DataFrame:
     ).sort("venue", "instrument", "ts")
 
 
-def oi_summary_report(lake: Lake, q: MarketQuery, *, timeframe: str = "1h") -> pl.DataFrame:
+def oi_summary_report(
+    lake: Lake,
+    q: MarketQuery,
+    *,
+    timeframe: str = "1h",
+    min_price_move: float = MIN_PRICE_MOVE_24H,
+    min_oi_move: float = MIN_OI_MOVE_24H,
+    min_oi_usd: float = MIN_OI_USD,
+) -> pl.DataFrame:
     """Latest OI reading per series: level, 24h change, 24h/7d ratio (wave), 4h spike, the 24h
-    alert, 30-day percentile, venue share and the price/OI quadrant over 24h."""
-    frame = _oi_with_price(lake, q, timeframe)
-    changes = oi_changes(frame)
+    alert, 30-day percentile, venue share and the price/OI quadrant over 24h, with the guards of
+    :func:`perpscope.analytics.oi.oi_changes` (smallest price and OI moves, smallest OI)."""
+    q = resolve(lake, "open_interest", q)
+    frame = _oi_with_price(lake, q, check_timeframe(timeframe))
+    changes = oi_changes(
+        frame, min_price_move=min_price_move, min_oi_move=min_oi_move, min_oi_usd=min_oi_usd
+    )
     pct = oi_percentile(frame).select("venue", "instrument", "ts", "oi_percentile")
     latest = (
         changes.join(pct, on=["venue", "instrument", "ts"]).group_by("venue", "instrument").last()
@@ -343,15 +300,26 @@ def oi_divergence_report(
     min_oi_drop: float = 0.08,
     min_assets: int = 2,
     timeframe: str = "1h",
+    min_price_move: float = MIN_PRICE_MOVE_DIVERGENCE,
+    min_oi_usd: float = MIN_OI_USD,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """OI divergences (rows where one is live, from ``since``) and the market-wide form."""
-    frame = _oi_with_price(lake, q, timeframe)
+    """OI divergences (rows where one is live, from ``since``) and the market-wide form, with
+    the guards of :func:`perpscope.analytics.oi.oi_divergence`."""
+    q = resolve(lake, "open_interest", q)
+    frame = _oi_with_price(lake, q, check_timeframe(timeframe))
     if frame["close_px"].null_count() == frame.height:
         raise UsageError(
             f"no {timeframe} trade candles stored for these series: OI divergence needs price"
+            f"{_timeframes_note(lake, q)}"
         )
-    div = oi_divergence(frame, window_h=window_h, min_oi_drop=min_oi_drop)
-    live = _since(div.filter(pl.col("oi_divergence").is_not_null()), q)
+    div = oi_divergence(
+        frame,
+        window_h=window_h,
+        min_oi_drop=min_oi_drop,
+        min_price_move=min_price_move,
+        min_oi_usd=min_oi_usd,
+    )
+    live = within(div.filter(pl.col("oi_divergence").is_not_null()), q)
     market = market_oi_divergence(live, min_assets=min_assets)
     cols = [
         "venue",
@@ -411,11 +379,16 @@ def basis_report(
         carry and status of :func:`perpscope.analytics.basis.basis_trade_carry`; futures with
         those of :func:`perpscope.analytics.basis.dated_basis` (empty when none are stored).
     """
-    candles = _read(lake, "ohlcv", MarketQuery(q.venues, None, q.asset, q.since))
+    check_timeframe(timeframe)
+    q = resolve(lake, "ohlcv", q)
+    wide = replace(q, instrument=None)
+    if q.instrument:
+        wide = replace(wide, assets=(parse_instrument(q.instrument).base,))
+    candles = read_table(lake, "ohlcv", wide)
     if q.instrument:
         base = parse_instrument(q.instrument).underlying
         candles = candles.filter(pl.col("instrument").is_in([q.instrument, base]))
-    _need(candles, "candles")
+    _need(lake, "ohlcv", q, candles, "candles")
     candles = candles.filter(pl.col("timeframe") == timeframe)
     trade = candles.filter(pl.col("kind") == "trade").with_columns(market_expr().alias("market"))
     spot = trade.filter(pl.col("market") == "spot")
@@ -429,6 +402,7 @@ def basis_report(
     if perps.is_empty() and futures.is_empty():
         raise UsageError(
             f"no {timeframe} perp or dated-future trade candles stored for these filters"
+            f"{_timeframes_note(lake, q)}"
         )
     index_px = (
         candles.filter(pl.col("kind") == "index")
@@ -447,7 +421,7 @@ def basis_report(
         .drop("_spot", "market")
     )
     perp_out = perp_basis(perp_rows)
-    funding = _read(lake, "funding", q, lookback_h=168.0)
+    funding = read_table(lake, "funding", q, lookback_h=168.0)
     if not funding.is_empty() and not perp_out.is_empty():
         carry = basis_trade_carry(funding).sort("ts").group_by("venue", "instrument").last()
         perp_out = perp_out.join(
@@ -477,7 +451,9 @@ def cvd_report(
     The delta comes from the ``taker_volume`` table when it holds the series, else from candles'
     taker-buy volume. CVD starts at 0 at the first bar read.
     """
-    candles = _read(lake, "ohlcv", q)
+    check_timeframe(timeframe)
+    q = resolve(lake, "ohlcv", q)
+    candles = read_table(lake, "ohlcv", q)
     candles = (
         candles.filter((pl.col("kind") == "trade") & (pl.col("timeframe") == timeframe))
         if not candles.is_empty()
@@ -486,7 +462,7 @@ def cvd_report(
     deltas = []
     if not candles.is_empty():
         deltas.append(delta_from_candles(candles.filter(pl.col("taker_buy_volume").is_not_null())))
-    taker = _read(lake, "taker_volume", q)
+    taker = read_table(lake, "taker_volume", q)
     if not taker.is_empty():
         deltas.append(delta_from_taker_volume(taker.filter(pl.col("period") == timeframe)))
     delta = (
@@ -494,9 +470,12 @@ def cvd_report(
         if deltas
         else pl.DataFrame()
     )
-    _need(
-        delta, f"{timeframe} taker volume (candles with taker-buy volume or the taker_volume table)"
-    )
+    if delta.is_empty():
+        _need(lake, "ohlcv", q, candles, "candles")
+        raise UsageError(
+            f"no {timeframe} taker volume for these filters (candles with taker-buy volume or "
+            f"the taker_volume table){_timeframes_note(lake, q)}"
+        )
     delta = delta.unique(subset=["venue", "instrument", "ts"], keep="last", maintain_order=True)
     cvd = cumulative_volume_delta(delta)
     if candles.is_empty():
@@ -519,12 +498,18 @@ def funding_divergence_report(
     """Funding-price divergences from ``since`` on: each candle of a perp gets the latest funding
     settlement at or before it (8h-equivalent), then
     :func:`perpscope.analytics.funding_series.funding_price_divergence` runs on the pair."""
+    check_timeframe(timeframe)
+    q = resolve(lake, "funding", q)
     lookback = 2 * window_h
-    funding = _read(lake, "funding", q, lookback_h=lookback)
-    _need(funding, "funding")
-    prices = _prices(lake, MarketQuery(q.venues, q.instrument, q.asset, q.since), timeframe)
+    funding = read_table(lake, "funding", q, lookback_h=lookback)
+    _need(lake, "funding", q, within(funding, q), "funding")
+    prices = _prices(lake, q, timeframe)
     prices = prices.filter(pl.col("instrument").str.ends_with("-PERP")) if prices.height else prices
-    _need(prices, f"{timeframe} perp trade candles")
+    if prices.is_empty():
+        raise UsageError(
+            f"no {timeframe} perp trade candles for these filters: funding-price divergence "
+            f"needs price{_timeframes_note(lake, q)}"
+        )
     rates = normalised_funding(funding).select("venue", "instrument", "ts", "rate_8h").sort("ts")
     frame = (
         prices.sort("ts")
@@ -534,7 +519,7 @@ def funding_divergence_report(
     out = funding_price_divergence(
         frame, window_h=window_h, mean_window_h=window_h, min_gap_h=min_gap_h
     )
-    live = _since(out.filter(pl.col("fdiv_divergence").is_not_null()), q)
+    live = within(out.filter(pl.col("fdiv_divergence").is_not_null()), q)
     return live.select(
         "venue",
         "instrument",
@@ -557,14 +542,21 @@ def long_short_report(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Latest long/short reading per series: the crowd against top traders, and each ratio's
     30-day percentile with its extreme label."""
-    rows = _read(lake, "long_short", q, lookback_h=window_h)
-    _need(rows, "long/short ratios")
     if period is not None:
+        check_timeframe(period, "--period")
+    q = resolve(lake, "long_short", q)
+    rows = read_table(lake, "long_short", q, lookback_h=window_h)
+    _need(lake, "long_short", q, within(rows, q), "long/short ratios")
+    if period is not None:
+        stored = sorted(rows["period"].unique().to_list())
         rows = rows.filter(pl.col("period") == period)
-        _need(rows, f"long/short ratios of period {period}")
+        if rows.is_empty():
+            raise UsageError(
+                f"no long/short ratios of period {period}; periods stored: {', '.join(stored)}"
+            )
     keys = ["venue", "instrument", "period"]
-    compare = _since(long_short_compare(rows), q).sort("ts").group_by(keys).last()
-    extremes = _since(long_short_extremes(rows, window_h=window_h), q)
+    compare = within(long_short_compare(rows), q).sort("ts").group_by(keys).last()
+    extremes = within(long_short_extremes(rows, window_h=window_h), q)
     latest = extremes.sort("ts").group_by([*keys, "kind"]).last()
     return (
         compare.sort(keys),

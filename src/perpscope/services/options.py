@@ -33,6 +33,8 @@ from perpscope.analytics.options_vol import (
     with_iv_and_greeks,
 )
 from perpscope.errors import UsageError
+from perpscope.services._market_read import require_store
+from perpscope.services.filters import TimeBound
 from perpscope.services.options_import import import_options
 from perpscope.store.lake import Lake
 
@@ -52,12 +54,20 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ChainQuery:
-    """Which chain to read: venue, underlying, optional expiry date and time."""
+    """Which chain to read: venue, underlying, optional expiry date and time.
+
+    ``since`` and ``until`` bound the snapshots read (``[since, until)``; relative
+    :class:`~perpscope.services.filters.TimeBound` values count back from the latest stored
+    snapshot): the chain is the latest one inside the window (or as of ``at``), and history
+    such as the put/call percentile uses only the window's snapshots.
+    """
 
     venue: str = "deribit"
     underlying: str = "BTC"
     expiry: date | None = None
     at: datetime | None = None
+    since: datetime | TimeBound | None = None
+    until: datetime | TimeBound | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,7 @@ class Chain:
 
 
 def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
+    require_store(lake)
     where = (pc.field("venue") == q.venue) & (pc.field("underlying") == q.underlying.upper())
     frame = (
         lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
@@ -81,6 +92,26 @@ def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
         raise UsageError(
             f"no options snapshots for {q.venue} {q.underlying.upper()} in the store "
             f"(import a chain with: perpscope import options FILE --venue {q.venue})"
+        )
+    first, last = frame["ts"].min(), frame["ts"].max()
+    assert isinstance(first, datetime)
+    assert isinstance(last, datetime)
+    lo = q.since.resolve(last) if isinstance(q.since, TimeBound) else q.since
+    hi = q.until.resolve(last) if isinstance(q.until, TimeBound) else q.until
+    if lo is not None:
+        frame = frame.filter(pl.col("ts") >= lo)
+    if hi is not None:
+        frame = frame.filter(pl.col("ts") < hi)
+    if frame.height == 0:
+        what = f"no options snapshots for {q.venue} {q.underlying.upper()}"
+        if lo is not None and lo > last:
+            raise UsageError(f"{what} after {lo:%Y-%m-%d %H:%M}Z; the data ends {last:%Y-%m-%d}")
+        if hi is not None and hi <= first:
+            raise UsageError(
+                f"{what} before {hi:%Y-%m-%d %H:%M}Z; the data starts {first:%Y-%m-%d}"
+            )
+        raise UsageError(
+            f"{what} in the window; the data runs {first:%Y-%m-%d %H:%M}Z to {last:%Y-%m-%d %H:%M}Z"
         )
     return frame
 

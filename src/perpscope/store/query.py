@@ -338,15 +338,39 @@ class StoreReader:
         return run_query(self.lake, query, max_rows=max_rows, timeout_s=timeout_s).frame()
 
 
-def open_store(path: str | Path | None = None) -> StoreReader:
+def open_store(path: str | Path | None = None, *, create: bool = False) -> StoreReader:
     """Open a store for reading from Python.
 
     Args:
         path: the store directory; ``None`` uses ``$PERPSCOPE_STORE``, the config file, or the
             default under the user data directory.
+        create: create an empty store there when there is none (else a missing store raises).
+
+    Raises:
+        StoreError: ``path`` is not a perpscope store (a typo, or nothing built there yet) and
+            ``create`` is false.
     """
     if path is None:
         from perpscope.config import load_config
 
-        return StoreReader(Lake(load_config().store.path))
-    return StoreReader(Lake(Path(path).expanduser()))
+        root = load_config().store.path
+    else:
+        root = Path(path).expanduser()
+    lake = Lake(root)
+    if not lake.exists():
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise StoreError(
+                f"{root} is not a perpscope store (no store marker) and not an empty directory"
+            )
+        if create:
+            lake.init()
+        elif root.exists():
+            raise StoreError(
+                f"{root} is an empty directory, not a perpscope store; "
+                "pass create=True to make one there"
+            )
+        else:
+            raise StoreError(
+                f"no store at {root} (run 'perpscope demo' or an import first, or pass create=True)"
+            )
+    return StoreReader(lake)
