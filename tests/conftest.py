@@ -11,6 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# One hypothesis profile for every test: no deadline (a deadline is a timing assertion, flaky on a
+# loaded machine), and derandomized under CI so a CI run is reproducible.
+settings.register_profile("perpscope", deadline=None, derandomize=bool(os.environ.get("CI")))
+settings.load_profile("perpscope")
 
 REPO = Path(__file__).resolve().parent.parent
 
