@@ -134,6 +134,7 @@ def _progress() -> Iterator[Callable[[str], None]]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # a pipe or log gets the result, not a blank line
     ) as bar:
         task = bar.add_task("starting", total=3)
 

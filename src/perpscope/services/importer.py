@@ -28,7 +28,7 @@ import polars as pl
 
 from perpscope.domain.schema import PERIOD_RE
 from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_venue
-from perpscope.errors import BadInputError, UsageError
+from perpscope.errors import BadInputError, BadRow, BadRowsError, UsageError
 from perpscope.services.import_finish import ConflictPolicy, ImportReport, finish
 from perpscope.store.lake import Lake
 
@@ -151,6 +151,8 @@ def read_table_file(path: Path) -> tuple[pl.DataFrame, str]:
             frame = pl.read_csv(
                 path, infer_schema=False, separator=sep, truncate_ragged_lines=False
             )
+            if any("\ufffd" in c for c in frame.columns):  # polars decodes a header lossily
+                raise UsageError(f"cannot read {path}: the header is not UTF-8 text")
             return frame, "line"
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
         raise UsageError(f"cannot read {path}: {_one_line(exc)}") from None
@@ -447,6 +449,9 @@ def import_funding(
     )
     good, bad = _split(frame.drop("_ts_why"))
     if interval_h is None and interval_col is None:
+        if bad.height and not opts.skip_bad:  # report them before inferring from the rest
+            shown = [BadRow(int(n), str(w)) for n, w in bad.head(100).iter_rows()]
+            raise BadRowsError(report.path, shown, report.rows_read, pos_word, bad.height)
         good = _with_inferred_intervals(good, report)
     rows = good.with_columns(venue=pl.lit(v), instrument=pl.lit(inst))
     return _finish(lake, "funding", rows, bad, report, opts, pos_word, progress)
