@@ -95,7 +95,8 @@ def finish(
     spec = table_spec(table)
     good, schema_bad = _store_rules(spec.name, good, now or datetime.now(UTC))
     all_bad = pl.concat(
-        [bad.select("_line", pl.col("_bad").cast(pl.String)), schema_bad], how="vertical"
+        [bad.select(pl.col("_line").cast(pl.Int64), pl.col("_bad").cast(pl.String)), schema_bad],
+        how="vertical",
     ).sort("_line")
     report.rows_bad = all_bad.height
     report.bad_examples = [

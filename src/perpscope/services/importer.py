@@ -30,6 +30,7 @@ from perpscope.domain.schema import PERIOD_RE
 from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_venue
 from perpscope.errors import BadInputError, BadRow, BadRowsError, UsageError
 from perpscope.services.import_finish import ConflictPolicy, ImportReport, finish
+from perpscope.services.import_read import TsUnit, number, parse_ts, read_table_file
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "read_table_file",
 ]
 
-TsUnit = Literal["auto", "ms", "s", "iso"]
 Progress = Callable[[str], None]
 
 FUNDING_INTERVALS_H: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
@@ -58,10 +58,6 @@ MAX_TZ_OFFSET_H = 14.0
 
 _TIMEFRAME_RE = re.compile(PERIOD_RE)
 _TIMEFRAME_S = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-_MS_THRESHOLD = 1e11  # numbers above are epoch milliseconds (1e11 s is the year 5138)
-# numeric timestamps outside 1900..2200 are refused as out of range before any conversion
-_MIN_US = -2_208_988_800_000_000
-_MAX_US = 7_258_118_400_000_000
 _OHLC_NAMES = {
     "o": ("open", "o", "openprice", "open_px"),
     "h": ("high", "h", "highprice", "high_px"),
@@ -89,8 +85,6 @@ _TS_NAMES = (
 _RATE_NAMES = ("rate", "fundingrate", "rateraw", "lastfundingrate")
 _OI_NAMES = ("oi", "openinterest", "sumopeninterest", "oivalue", "oiclose")
 _REQUIRED = ("o", "h", "l", "c")
-_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z")
-_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,45 +123,6 @@ def _find_column(
     )
 
 
-def read_table_file(path: Path) -> tuple[pl.DataFrame, str]:
-    """Read a CSV, CSV.gz or Parquet file; CSV columns are read as text for validation.
-
-    Returns the frame and the word for its row positions (``line`` for CSV, ``row`` for Parquet).
-
-    Raises:
-        UsageError: the path is missing, a directory, unreadable, or not a readable table file
-            (truncated, not UTF-8, empty, malformed), in one line.
-    """
-    if path.is_dir():
-        raise UsageError(f"cannot read {path}: it is a directory, not a file")
-    if not path.is_file():
-        raise UsageError(f"cannot read {path}: no such file")
-    name = path.name.lower()
-    try:
-        if name.endswith(".parquet") or name.endswith(".pq"):
-            return pl.read_parquet(path), "row"
-        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".gz")):
-            sep = "\t" if ".tsv" in name else ","
-            frame = pl.read_csv(
-                path, infer_schema=False, separator=sep, truncate_ragged_lines=False
-            )
-            if any("\ufffd" in c for c in frame.columns):  # polars decodes a header lossily
-                raise UsageError(f"cannot read {path}: the header is not UTF-8 text")
-            return frame, "line"
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
-        raise UsageError(f"cannot read {path}: {_one_line(exc)}") from None
-    except BaseException as exc:  # a Rust panic inside polars is a BaseException
-        if type(exc).__name__ != "PanicException":
-            raise
-        raise UsageError(f"cannot read {path}: malformed file ({_one_line(exc)})") from None
-    raise UsageError(f"cannot read {path}: expected .csv, .csv.gz or .parquet")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
-    return text or type(exc).__name__
-
-
 def _apply_filters(frame: pl.DataFrame, filters: Sequence[tuple[str, str]]) -> pl.DataFrame:
     for col, value in filters:
         if col not in frame.columns:
@@ -176,86 +131,6 @@ def _apply_filters(frame: pl.DataFrame, filters: Sequence[tuple[str, str]]) -> p
             )
         frame = frame.filter(pl.col(col).cast(pl.String) == value)
     return frame
-
-
-def _parse_ts(col: pl.Series, unit: TsUnit, tz_offset_h: float) -> tuple[pl.Series, pl.Series]:
-    """Parse a timestamp column to UTC microseconds.
-
-    Returns the timestamps (null where a value cannot be used) and, per row, why a non-null value
-    was refused (out of range, or seconds among milliseconds); null elsewhere.
-    """
-    offset = pl.duration(microseconds=round(tz_offset_h * 3_600_000_000))
-    no_reason = pl.Series("why", [None] * len(col), dtype=pl.String)
-    if col.dtype == pl.Datetime:
-        dt = col.dt.cast_time_unit("us")
-        if getattr(col.dtype, "time_zone", None) is None:
-            frame = pl.DataFrame({"t": dt}).select(
-                (pl.col("t") - offset).dt.replace_time_zone("UTC")
-            )
-            return frame.to_series(), no_reason
-        return dt.dt.convert_time_zone("UTC"), no_reason
-    why = no_reason
-    if unit == "auto":
-        numeric = _number(col) if col.dtype != pl.Boolean else col
-        if len(col) and numeric.dtype.is_numeric() and numeric.null_count() == col.null_count():
-            is_ms = numeric.abs() > _MS_THRESHOLD
-            n_ms, n_s = int(is_ms.sum()), int((~is_ms).sum())
-            unit = "ms" if n_ms >= n_s else "s"
-            if n_ms and n_s:
-                other = "seconds" if unit == "ms" else "milliseconds"
-                minority = ~is_ms if unit == "ms" else is_ms
-                mixed = f"looks like {other} while most timestamps are in {unit}: give --ts-unit"
-                why = pl.select(pl.when(minority).then(pl.lit(mixed))).to_series()
-        else:
-            unit = "iso"
-    if unit in ("ms", "s"):
-        scale = 1_000 if unit == "ms" else 1_000_000
-        out_of_range = f"timestamp out of range (not an epoch {unit} of 1900 to 2200)"
-        parts = pl.DataFrame({"n": _number(col) * scale, "why": why}).with_columns(
-            why=pl.when(
-                pl.col("n").is_not_null()
-                & ~(pl.col("n").is_finite() & pl.col("n").is_between(_MIN_US, _MAX_US))
-            )
-            .then(pl.lit(out_of_range))
-            .otherwise(pl.col("why"))
-        )
-        ts = parts.select(
-            pl.when(pl.col("why").is_null())
-            .then(pl.col("n"))
-            .round(0)
-            .cast(pl.Int64)
-            .pipe(pl.from_epoch, time_unit="us")
-            .dt.replace_time_zone("UTC")
-        )
-        return ts.to_series(), parts.get_column("why")
-    text = (
-        col.cast(pl.String)
-        .str.strip_chars()
-        .str.replace("T", " ", literal=True)
-        .str.replace(r"Z$", "+00:00")
-    )
-    parsed = pl.DataFrame({"t": text}).select(
-        pl.coalesce(
-            *[
-                pl.col("t").str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False, exact=True)
-                for fmt in _ZONED_FORMATS
-            ],
-            *[
-                (
-                    pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
-                    - offset
-                ).dt.replace_time_zone("UTC")
-                for fmt in _NAIVE_FORMATS
-            ],
-        )
-    )
-    return parsed.to_series(), why
-
-
-def _number(col: pl.Series) -> pl.Series:
-    if col.dtype.is_numeric():
-        return col.cast(pl.Float64)
-    return col.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
 
 
 def _collect_bad(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str | pl.Expr]]) -> pl.DataFrame:
@@ -307,7 +182,7 @@ def _prepare(
             f"{path}: no rows to import" + (" after --filter" if opts.filters else "")
         )
     ts_col = _find_column(raw, opts.ts_col, _TS_NAMES, "timestamp", "--ts-col")
-    ts, why = _parse_ts(raw.get_column(ts_col), opts.ts_unit, opts.tz_offset_h)
+    ts, why = parse_ts(raw.get_column(ts_col), opts.ts_unit, opts.tz_offset_h)
     return raw, report, pos_word, ts, why
 
 
@@ -423,9 +298,9 @@ def import_funding(
         "_line",
         ts=ts.dt.round("1m"),
         _ts_why=ts_why,
-        rate=_number(raw.get_column(rate_col)),
+        rate=number(raw.get_column(rate_col)),
         interval_h=(
-            _number(
+            number(
                 raw.get_column(_find_column(raw, interval_col, (), "interval", "--interval-col"))
             )
             if interval_col
@@ -547,7 +422,7 @@ def import_ohlcv(
     cols: dict[str, pl.Series] = {}
     for target, names in _OHLC_NAMES.items():
         try:
-            cols[target] = _number(raw.get_column(_find_column(raw, None, names, target, "")))
+            cols[target] = number(raw.get_column(_find_column(raw, None, names, target, "")))
         except UsageError:
             if target in _REQUIRED:
                 raise
@@ -636,7 +511,7 @@ def import_open_interest(
     v, inst = _venue_instrument(venue, instrument)
     raw, report, pos_word, ts, ts_why = _prepare(path, opts, "open_interest", progress)
     column = _find_column(raw, value_col, (), "", "") if value_col else _oi_column(raw, unit)
-    value = _number(raw.get_column(column))
+    value = number(raw.get_column(column))
     frame = pl.DataFrame(
         {"_line": raw.get_column("_line"), "ts": ts, "_ts_why": ts_why, "oi_value": value}
     )
