@@ -308,3 +308,40 @@ def test_a_directory_or_unreadable_file_as_the_path(
         ("options", ["--venue", "deribit"]),
     ):
         store.refuses("import", table, str(path), *extra)
+
+
+_CHAIN = ["instrument_name", "creation_timestamp", "open_interest", "volume", "mark_price"] + [
+    "underlying_price",
+    "estimated_delivery_price",
+    "bid_price",
+    "ask_price",
+    "mark_iv",
+]
+
+
+@EXAMPLES
+@given(
+    row=st.integers(min_value=0, max_value=2),
+    column=st.integers(min_value=2, max_value=len(_CHAIN) - 1),
+    value=_NOT_FINITE,
+)
+def test_nan_and_inf_in_an_option_chain(store: Store, row: int, column: int, value: str) -> None:
+    rows = [
+        [
+            f"BTC-29MAR24-{k}-C",
+            str(T0_MS),
+            "10",
+            "1",
+            "0.05",
+            "42000",
+            "42000",
+            "0.04",
+            "0.06",
+            "55",
+        ]
+        for k in (40000, 50000, 60000)
+    ]
+    rows[row][column] = value
+    path = store.file("chain.csv", _csv_bytes(_CHAIN, rows))
+    line = store.refuses("import", "options", str(path), "--venue", "deribit")
+    assert f"line {row + 2}:" in line

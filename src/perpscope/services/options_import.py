@@ -215,6 +215,12 @@ def parse_deribit_chain(
         (pl.col("mark_price").is_null(), pl.lit("missing mark_price")),
         (pl.col("mark_price") < 0, pl.lit("negative mark_price")),
         (pl.col("expiry_ts") <= pl.col("quote_ts"), pl.lit("option already expired at its quote")),
+        # NaN and -inf would otherwise pass as "no quote" where empty quotes become null below
+        *[
+            (~pl.col(dst).is_finite(), pl.lit(f"{src} is not a finite number"))
+            for dst, src in mapping.items()
+            if dst != "quote_ms"
+        ],
     ]
     reason: pl.Expr = pl.lit(None, pl.String)
     for failed, why in reversed(checks):
