@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpscope.errors import BadInputError, BadRowsError, ConflictingRowsError, UsageError
 from perpscope.services.importer import (
@@ -773,3 +775,55 @@ def test_options_oi_inf_and_an_overflowing_creation_timestamp_are_one_line(
     assert "line 2: open_interest_contracts inf is not a finite number" in line
     assert "line 3: quote timestamp out of range" in line
     assert not Lake(tmp_path / "s").has_table("options_snapshot")
+
+
+@settings(max_examples=20)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=9),  # settlement number: repeats make duplicates
+            st.sampled_from(["0.0001", "0.0002", "nan", "abc", "0.07"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    stored=st.integers(min_value=0, max_value=9),
+    policy=st.sampled_from(["first", "last"]),
+)
+def test_the_report_adds_up_for_any_mix_of_rows(
+    tmp_path_factory: pytest.TempPathFactory, cells: list[tuple[int, str]], stored: int, policy: str
+) -> None:
+    tmp = tmp_path_factory.mktemp("adds")
+    lake = Lake(tmp / "s")
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    # settlements 0..stored-1 are in the store already
+    if stored:
+        lake.ingest(
+            "funding",
+            pl.DataFrame(
+                {
+                    "venue": ["gate"] * stored,
+                    "instrument": ["BTC-USDT-PERP"] * stored,
+                    "ts": [t0 + timedelta(hours=8 * k) for k in range(stored)],
+                    "rate": [0.0003] * stored,
+                    "interval_h": [8.0] * stored,
+                }
+            ),
+        )
+    rows = [[(t0 + timedelta(hours=8 * k)).strftime("%Y-%m-%d %H:%M"), r] for k, r in cells]
+    f = _write_csv(tmp / "f.csv", ["ts", "rate"], rows)
+    opts = FileOptions(skip_bad=True, on_conflict=policy)  # type: ignore[arg-type]
+    report = import_funding(
+        lake, f, venue="gate", instrument="BTC-USDT-PERP", opts=opts, interval_h=8
+    )
+    assert report.rows_read == len(cells)
+    assert report.rows_accounted == report.rows_read
+    # independent count: valid rows are the numeric rates below 0.05; each distinct settlement
+    # among them is either new or already stored
+    valid = [(k, r) for k, r in cells if r in ("0.0001", "0.0002")]
+    assert report.rows_bad == len(cells) - len(valid)
+    keys = {k for k, _ in valid}
+    assert report.rows_written == len(keys - set(range(stored)))
+    assert report.rows_already_stored == len(keys & set(range(stored)))
+    assert report.rows_duplicate == len(valid) - len(set(valid))
+    assert report.rows_conflicting == len(set(valid)) - len(keys)
