@@ -139,10 +139,10 @@ class ConflictingRowsError(BadInputError):
         self.conflicts = conflicts
         self.count = count
         shown = "; ".join(f"{position}s {a} and {b}: {what}" for a, b, what in conflicts[:3])
-        more = f" (and {count - 3} more)" if count > 3 else ""
         super().__init__(
-            f"{source}: {count} rows repeat a key with different values, nothing was written "
-            f"(choose one with --on-conflict first|last): {shown}{more}"
+            f"{source}: {count} {'row repeats' if count == 1 else 'rows repeat'} a key with "
+            "different values, nothing was written "
+            f"(choose one with --on-conflict first|last): {shown}"
         )
 
 

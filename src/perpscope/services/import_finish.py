@@ -177,7 +177,8 @@ def _settle_duplicates(
             raise ConflictingRowsError(report.path, examples, n_conflicting, pos_word)
         report.rows_conflicting = n_conflicting
         report.notes.append(
-            f"{n_conflicting} rows repeated a key with other values; kept the {policy} of each "
+            f"{n_conflicting} {'row' if n_conflicting == 1 else 'rows'} repeated a key with other "
+            f"values; kept the {policy} of each "
             f"({pos_word}s {examples[0][0]} and {examples[0][1]}: {examples[0][2]})"
         )
     keep: Literal["first", "last"] = "last" if policy == "last" else "first"
