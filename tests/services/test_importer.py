@@ -772,7 +772,7 @@ def test_options_oi_inf_and_an_overflowing_creation_timestamp_are_one_line(
     line = _one_error_line(
         cli("--store", str(tmp_path / "s"), "import", "options", str(f), "--venue", "deribit")
     )
-    assert "line 2: open_interest_contracts inf is not a finite number" in line
+    assert "line 2: open_interest is not a finite number" in line
     assert "line 3: quote timestamp out of range" in line
     assert not Lake(tmp_path / "s").has_table("options_snapshot")
 

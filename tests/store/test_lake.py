@@ -175,15 +175,15 @@ _WRITER = textwrap.dedent(
     root, tag = sys.argv[1], float(sys.argv[5])
     start, batches, size = (int(a) for a in sys.argv[2:5])
     lake = Lake(Path(root))
-    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)  # one row a second: 100M rows end in 2023, in the past
     for b in range(batches):
         first = start + b * size
         frame = pl.DataFrame({
             "venue": ["binance"] * size,
             "instrument": ["BTC-USDT-PERP"] * size,
             "ts": pl.datetime_range(
-                t0 + timedelta(minutes=first), t0 + timedelta(minutes=first + size - 1),
-                "1m", eager=True, time_zone="UTC",
+                t0 + timedelta(seconds=first), t0 + timedelta(seconds=first + size - 1),
+                "1s", eager=True, time_zone="UTC",
             ),
             "rate": [tag + b] * size,
             "interval_h": [8.0] * size,
@@ -208,7 +208,7 @@ def test_two_processes_ingesting_overlapping_keys_at_once_leave_no_duplicate(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "s"
-    # Both writers cover minutes 0..5999 in 30 batches of 200, with different rates: every key is
+    # Both writers cover seconds 0..5999 in 30 batches of 200, with different rates: every key is
     # contested, so a read-check-then-append without a lock would duplicate.
     procs = [_writer(root, 0, 30, 200, 1.0), _writer(root, 0, 30, 200, 100.0)]
     for p in procs:
