@@ -4,11 +4,25 @@ The curated public API: open a store and read its tables as polars frames, query
 use the pure analytics and domain functions directly.
 """
 
+import importlib as _importlib
+import typing as _typing
+
 __version__ = "0.1.0"
 
-from perpscope.domain.symbols import Instrument, parse_instrument, parse_venue
-from perpscope.store.lake import Lake
-from perpscope.store.query import open_store
+if _typing.TYPE_CHECKING:
+    from perpscope.domain.symbols import Instrument, parse_instrument, parse_venue
+    from perpscope.store.lake import Lake
+    from perpscope.store.query import open_store
+
+# Loaded on first use, so that ``import perpscope`` (and the CLI's entry point, which a Ctrl-C may
+# interrupt at any moment) does not load polars, deltalake and DuckDB up front.
+_LAZY = {
+    "Instrument": "perpscope.domain.symbols",
+    "parse_instrument": "perpscope.domain.symbols",
+    "parse_venue": "perpscope.domain.symbols",
+    "Lake": "perpscope.store.lake",
+    "open_store": "perpscope.store.query",
+}
 
 __all__ = [
     "Instrument",
@@ -18,3 +32,15 @@ __all__ = [
     "parse_instrument",
     "parse_venue",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'perpscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

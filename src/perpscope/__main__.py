@@ -1,6 +1,6 @@
 """``python -m perpscope``: the same as the ``perpscope`` command."""
 
-from perpscope.cli.main import run
+from perpscope.cli.entry import main
 
 if __name__ == "__main__":
-    run()
+    main()

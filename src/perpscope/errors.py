@@ -11,7 +11,9 @@
     |   |       +-- VenueBannedError   banned for a while (HTTP 418): pause every pool
     |   +-- PermanentVenueError    do not retry (bad symbol, auth, 4xx)
     +-- DataContractError          input or a response broke its contract; nothing was written
-    |   +-- BadRowsError           rows failed validation; carries the bad rows
+    |   +-- BadInputError          a file or value the user gave is unusable (exit 2)
+    |       +-- BadRowsError       rows failed validation; carries the bad rows
+    |       +-- ConflictingRowsError   one key with different values in one file
     +-- StoreError                 the store cannot be opened, read or written
     +-- QueryRefusedError          a workbench query is not a read-only query (exit 2)
     +-- QueryError                 a read-only query failed or ran out of time
@@ -24,9 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BadInputError",
     "BadRow",
     "BadRowsError",
     "ConfigError",
+    "ConflictingRowsError",
     "DataContractError",
     "PerpscopeError",
     "PermanentVenueError",
@@ -85,6 +89,12 @@ class DataContractError(PerpscopeError):
     """Input or a venue response does not match its documented contract."""
 
 
+class BadInputError(DataContractError):
+    """A file or value given by the user cannot be used as it is (fix the input; exit 2)."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True, slots=True)
 class BadRow:
     """One invalid input row: where it is and what is wrong with it."""
@@ -93,7 +103,7 @@ class BadRow:
     reason: str
 
 
-class BadRowsError(DataContractError):
+class BadRowsError(BadInputError):
     """Some input rows are invalid; nothing was written."""
 
     def __init__(
@@ -113,6 +123,26 @@ class BadRowsError(DataContractError):
         super().__init__(
             f"{source}: {self.count} of {total} rows are invalid, nothing was written "
             f"(use --skip-bad to import the rest): {shown}{more}"
+        )
+
+
+class ConflictingRowsError(BadInputError):
+    """Rows of one file share a key but differ in value; nothing was written.
+
+    ``conflicts`` holds ``(line, line, what differs)`` for the first of them.
+    """
+
+    def __init__(
+        self, source: str, conflicts: list[tuple[int, int, str]], count: int, position: str
+    ) -> None:
+        self.source = source
+        self.conflicts = conflicts
+        self.count = count
+        shown = "; ".join(f"{position}s {a} and {b}: {what}" for a, b, what in conflicts[:3])
+        super().__init__(
+            f"{source}: {count} {'row repeats' if count == 1 else 'rows repeat'} a key with "
+            "different values, nothing was written "
+            f"(choose one with --on-conflict first|last): {shown}"
         )
 
 

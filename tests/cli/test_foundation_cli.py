@@ -117,7 +117,7 @@ def test_missing_argument_and_unknown_command_are_one_line_exit_2(cli) -> None: 
     assert "--max-rows" in _one_line_error(res)
 
 
-def test_bad_rows_exit_1_with_line_numbers_and_write_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_bad_rows_exit_2_with_line_numbers_and_write_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     f = _csv(tmp_path / "f.csv", "ts,rate\n2024-01-01 00:00,0.0001\n2024-01-01 08:00,x\n")
     res = cli(
         "--store",
@@ -132,7 +132,7 @@ def test_bad_rows_exit_1_with_line_numbers_and_write_nothing(tmp_path: Path, cli
         "--interval-h",
         "8",
     )
-    assert res.code == 1
+    assert res.code == 2  # bad input, like a bad option
     assert "line 3: rate is not a number" in _one_line_error(res)
     assert not Lake(tmp_path / "s").has_table("funding")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import sys
@@ -102,7 +103,9 @@ def test_every_table_is_stored_with_the_schema_of_domain_schema_and_ingest_is_id
             if pa.types.is_timestamp(col.type):
                 row[col.name] = pa.array([T0], type=col.type)
             elif pa.types.is_string(col.type):
-                row[col.name] = pa.array(["x"], type=col.type)
+                # a value the column's rules accept: its first choice, a period, or any text
+                text = col.choices[0] if col.choices else "1h" if col.pattern else "x"
+                row[col.name] = pa.array([text], type=col.type)
             elif pa.types.is_boolean(col.type):
                 row[col.name] = pa.array([True])
             else:
@@ -172,15 +175,15 @@ _WRITER = textwrap.dedent(
     start, batches, size = (int(a) for a in sys.argv[2:5])
     mode = sys.argv[6] if len(sys.argv) > 6 else ""
     lake = Lake(Path(root))
-    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)  # one row a second: 100M rows end in 2023, in the past
     for b in range(batches):
         first = start + b * size
         frame = pl.DataFrame({
             "venue": ["binance"] * size,
             "instrument": ["BTC-USDT-PERP"] * size,
             "ts": pl.datetime_range(
-                t0 + timedelta(minutes=first), t0 + timedelta(minutes=first + size - 1),
-                "1m", eager=True, time_zone="UTC",
+                t0 + timedelta(seconds=first), t0 + timedelta(seconds=first + size - 1),
+                "1s", eager=True, time_zone="UTC",
             ),
             "rate": [tag + b] * size,
             "interval_h": [8.0] * size,
@@ -228,7 +231,7 @@ def test_two_processes_ingesting_overlapping_keys_at_once_leave_no_duplicate(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "s"
-    # Both writers cover minutes 0..5999 in 30 batches of 200, with different rates: every key is
+    # Both writers cover seconds 0..5999 in 30 batches of 200, with different rates: every key is
     # contested, so a read-check-then-append without a lock would duplicate.
     procs = [_writer(root, 0, 30, 200, 1.0), _writer(root, 0, 30, 200, 100.0)]
     for p in procs:
@@ -379,3 +382,160 @@ def test_processes_creating_the_same_store_at_once_all_succeed(tmp_path: Path) -
         for k in range(300):
             assert Lake(root / str(k)).marker() == {"format": 1, "demo": False}
             assert [p.name for p in (root / str(k)).iterdir() if p.name.endswith(".tmp")] == []
+
+
+# --------------------------------------------------------------------------- refused values
+
+
+def _valid_row(spec_name: str) -> dict[str, pa.Array]:
+    """One row every rule of the table accepts (the rules are written out in docs/store.md)."""
+    row: dict[str, pa.Array] = {}
+    for col in TABLES[spec_name].columns:
+        if pa.types.is_timestamp(col.type):
+            row[col.name] = pa.array([T0], type=col.type)
+        elif pa.types.is_string(col.type):
+            text = col.choices[0] if col.choices else "1h" if col.pattern else "x"
+            row[col.name] = pa.array([text], type=col.type)
+        elif pa.types.is_boolean(col.type):
+            row[col.name] = pa.array([True])
+        else:
+            row[col.name] = pa.array([1], type=col.type)
+    return row
+
+
+def _with(row: dict[str, pa.Array], name: str, value: object) -> pa.Table:
+    changed = dict(row)
+    changed[name] = pa.array([value], type=row[name].type)
+    return pa.table(changed)
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_every_table_refuses_nan_inf_and_impossible_timestamps_naming_the_column(
+    tmp_path: Path, table: str
+) -> None:
+    lake = Lake(tmp_path / "s")
+    row = _valid_row(table)
+    spec = TABLES[table]
+    cases: list[tuple[str, object]] = []
+    for col in spec.columns:
+        if pa.types.is_floating(col.type):
+            cases += [(col.name, float("nan")), (col.name, float("inf")), (col.name, -math.inf)]
+        elif pa.types.is_timestamp(col.type):
+            # mixed seconds/milliseconds land on 1970; 1900 is a typo; and beyond the horizon
+            far = datetime(2100, 1, 2, tzinfo=UTC) if col.horizon == "schedule" else None
+            far = far or datetime.now(UTC) + timedelta(days=30)
+            cases += [
+                (col.name, datetime(1970, 1, 21, tzinfo=UTC)),
+                (col.name, datetime(1900, 1, 1, tzinfo=UTC)),
+                (col.name, datetime(2009, 1, 2, 23, 59, tzinfo=UTC)),
+                (col.name, far),
+            ]
+    assert cases, table
+    for name, value in cases:
+        with pytest.raises(DataContractError, match=f"row 1: {name} ") as err:
+            lake.ingest(table, _with(row, name, value))
+        assert "nothing was written" in str(err.value)
+    assert not lake.has_table(table)  # not one of them reached the store
+    assert lake.ingest(table, pa.table(row)).rows_written == 1  # the valid row does
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "why"),
+    [
+        ("funding", "interval_h", 0.5, "must be in [1, 24]"),
+        ("funding", "interval_h", 25.0, "must be in [1, 24]"),
+        ("funding", "interval_h", 1e300, "must be in [1, 24]"),
+        ("funding", "interval_h", 1e-7, "must be in [1, 24]"),
+        ("funding", "interval_h", 0.0, "must be in [1, 24]"),
+        ("funding", "mark_px", 0.0, "must be > 0"),
+        ("funding_snapshot", "interval_h", -8.0, "must be in [1, 24]"),
+        ("instruments", "funding_interval_h", 48.0, "must be in [1, 24]"),
+        ("ohlcv", "o", -1.0, "must be > 0 (unless kind is premium)"),
+        ("ohlcv", "volume", -1.0, "must be >= 0"),
+        ("ohlcv", "timeframe", "0m", "is not a period"),
+        ("ohlcv", "timeframe", "1x", "is not a period"),
+        ("ohlcv", "kind", "last", "is not trade | mark | index | premium"),
+        ("open_interest", "oi_value", -5.0, "must be >= 0"),
+        ("open_interest", "oi_unit", "btc", "is not contracts | base | usd"),
+        ("long_short", "long_frac", 1.5, "must be in [0, 1]"),
+        ("liquidations", "side", "buy", "is not long | short"),
+        ("options_snapshot", "option_type", "X", "is not C | P"),
+        ("options_snapshot", "strike_px", 0.0, "must be > 0"),
+        ("leverage_tiers", "mmr", 2.0, "must be in [0, 1]"),
+    ],
+)
+def test_domain_impossible_values_are_refused_with_column_and_rule(
+    tmp_path: Path, table: str, column: str, value: object, why: str
+) -> None:
+    lake = Lake(tmp_path / "s")
+    with pytest.raises(DataContractError) as err:
+        lake.ingest(table, _with(_valid_row(table), column, value))
+    assert f"row 1: {column} " in str(err.value)
+    assert why in str(err.value)
+    assert not lake.has_table(table)
+
+
+def test_premium_candles_may_be_negative_and_the_bad_row_is_named_by_its_index(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "s")
+    row = _valid_row("ohlcv")
+    premium = dict(row)
+    premium["kind"] = pa.array(["premium"])
+    premium["o"] = premium["l"] = pa.array([-0.0002])  # premium index below zero: allowed
+    premium["h"] = premium["c"] = pa.array([0.0001])
+    premium = pa.table(premium)
+    assert lake.ingest("ohlcv", premium).rows_written == 1
+    rows = pa.concat_tables(
+        [pa.table(row), _with(row, "ts", T0 + timedelta(hours=1)), _with(row, "c", math.nan)]
+    )
+    with pytest.raises(DataContractError, match=r"1 of 3 rows .* row 3: c nan is not a finite"):
+        lake.ingest("ohlcv", rows)
+
+
+def test_replace_overwrites_the_batch_keys_in_one_commit_and_inserts_the_rest(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "s")
+    lake.ingest("funding", funding_rows(0, 10, rate=0.0001))
+    lake.ingest("funding", funding_rows(0, 10, rate=0.0003, instrument="ETH-USDT-PERP"))
+    before = DeltaTable(str(lake.table_path("funding"))).version()
+    result = lake.ingest("funding", funding_rows(5, 10, rate=0.0002), replace=True)
+    assert DeltaTable(str(lake.table_path("funding"))).version() == before + 1  # one commit
+    assert (result.rows_written, result.rows_replaced, result.rows_skipped) == (5, 5, 0)
+    btc = lake.read("funding").filter(pl.col("instrument") == "BTC-USDT-PERP").sort("ts")
+    assert btc["rate"].to_list() == [0.0001] * 5 + [0.0002] * 10
+    eth = lake.read("funding").filter(pl.col("instrument") == "ETH-USDT-PERP")
+    assert eth["rate"].to_list() == [0.0003] * 10  # another instrument's same times untouched
+    # replacing refuses bad values like any write, and then writes nothing
+    with pytest.raises(DataContractError):
+        lake.ingest("funding", funding_rows(0, 2, rate=math.inf), replace=True)
+    assert DeltaTable(str(lake.table_path("funding"))).version() == before + 1
+
+
+def test_delete_removes_one_instrument_in_a_time_range_in_one_commit(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "s")
+    lake.ingest("funding", funding_rows(0, 12))  # T0 + 0h, 8h, ..., 88h
+    lake.ingest("funding", funding_rows(0, 12, instrument="ETH-USDT-PERP"))
+    before = DeltaTable(str(lake.table_path("funding"))).version()
+    since, until = T0 + timedelta(hours=16), T0 + timedelta(hours=48)
+    result = lake.delete(
+        "funding", venue="binance", instrument="BTC-USDT-PERP", since=since, until=until
+    )
+    # by hand: 16, 24, 32, 40 are in [16h, 48h); 48 is not
+    assert result.rows_deleted == 4
+    assert result.version == before + 1
+    btc = lake.read("funding").filter(pl.col("instrument") == "BTC-USDT-PERP")
+    hours = sorted(int((t - T0).total_seconds() // 3600) for t in btc["ts"].to_list())
+    assert hours == [0, 8, 48, 56, 64, 72, 80, 88]
+    assert lake.read("funding").filter(pl.col("instrument") == "ETH-USDT-PERP").height == 12
+    # nothing matches: no commit
+    none = lake.delete("funding", venue="okx", instrument="BTC-USDT-PERP")
+    assert (none.rows_deleted, none.version) == (0, before + 1)
+    # a quote in a value cannot escape the predicate
+    odd = lake.delete("funding", venue="binance' OR '1'='1", instrument="BTC-USDT-PERP")
+    assert odd.rows_deleted == 0
+    assert lake.read("funding").height == 20
+    whole = lake.delete("funding", venue="binance", instrument="ETH-USDT-PERP")
+    assert whole.rows_deleted == 12
+    assert lake.read("funding").height == 8

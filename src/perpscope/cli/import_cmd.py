@@ -75,8 +75,37 @@ SkipBadOpt = Annotated[
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
+class ConflictOpt(StrEnum):
+    FIRST = "first"
+    LAST = "last"
+
+
+OnConflictOpt = Annotated[
+    ConflictOpt | None,
+    typer.Option(
+        "--on-conflict",
+        help="Rows repeating a key with other values: keep the first or the last "
+        "(default: refuse the file and list them).",
+    ),
+]
+ReplaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Overwrite stored rows with the same keys (to correct a wrong import), "
+        "in one atomic commit.",
+    ),
+]
+
+
 def _file_options(
-    ts_col: str | None, ts_unit: TsUnitOpt, tz: float, filters: list[str] | None, skip_bad: bool
+    ts_col: str | None,
+    ts_unit: TsUnitOpt,
+    tz: float,
+    filters: list[str] | None,
+    skip_bad: bool,
+    on_conflict: ConflictOpt | None = None,
+    replace: bool = False,
 ) -> FileOptions:
     pairs = []
     for f in filters or []:
@@ -84,7 +113,15 @@ def _file_options(
         if not sep or not col:
             raise UsageError(f"bad --filter {f!r}: use COL=VALUE")
         pairs.append((col, value))
-    return FileOptions(ts_col, ts_unit.value, tz, tuple(pairs), skip_bad)
+    return FileOptions(
+        ts_col,
+        ts_unit.value,
+        tz,
+        tuple(pairs),
+        skip_bad,
+        on_conflict.value if on_conflict is not None else "refuse",
+        replace,
+    )
 
 
 @contextmanager
@@ -97,6 +134,7 @@ def _progress() -> Iterator[Callable[[str], None]]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # a pipe or log gets the result, not a blank line
     ) as bar:
         task = bar.add_task("starting", total=3)
 
@@ -129,6 +167,8 @@ def funding(
     ] = None,
     filters: FilterOpt = None,
     skip_bad: SkipBadOpt = False,
+    on_conflict: OnConflictOpt = None,
+    replace: ReplaceOpt = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Import realised funding settlements into the funding table.
@@ -139,7 +179,7 @@ def funding(
     """
     if interval_h is not None and interval_col is not None:
         raise UsageError("give --interval-h or --interval-col, not both")
-    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
+    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
     with _progress() as progress:
         report = import_funding(
             state(ctx).lake(),
@@ -172,14 +212,17 @@ def ohlcv(
     tz_offset_h: TzOpt = 0.0,
     filters: FilterOpt = None,
     skip_bad: SkipBadOpt = False,
+    on_conflict: OnConflictOpt = None,
+    replace: ReplaceOpt = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Import candles into the ohlcv table.
 
     Columns are found by name: open/high/low/close (or o/h/l/c), volume, quote volume and taker-buy
-    volume when present. The timestamp is the bar's open time.
+    volume when present. The timestamp is the bar's open time. Bars closer than --timeframe, or
+    mostly spaced otherwise, are refused.
     """
-    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
+    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
     with _progress() as progress:
         report = import_ohlcv(
             state(ctx).lake(),
@@ -212,10 +255,16 @@ def open_interest(
     tz_offset_h: TzOpt = 0.0,
     filters: FilterOpt = None,
     skip_bad: SkipBadOpt = False,
+    on_conflict: OnConflictOpt = None,
+    replace: ReplaceOpt = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Import open interest into the open_interest table (source recorded as import)."""
-    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
+    """Import open interest into the open_interest table (source recorded as import).
+
+    Without --value-col, the open-interest column is taken only if exactly one column's name fits
+    --unit (sum_open_interest_value for usd); otherwise the candidates are listed.
+    """
+    opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
     with _progress() as progress:
         report = import_open_interest(
             state(ctx).lake(),

@@ -35,6 +35,7 @@ from perpscope.cli import (
     store_cmd,
 )
 from perpscope.cli._common import AppState, err_console
+from perpscope.cli.entry import INTERRUPTED_EXIT, interrupted
 from perpscope.config import load_config
 from perpscope.errors import PerpscopeError
 
@@ -126,22 +127,33 @@ def _usage_line(exc: Exception) -> str:
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: run the CLI and map errors to exit codes."""
+    """Entry point of the CLI: run a command and map errors to exit codes.
+
+    Outside click's standalone mode, typer returns the code of a ``typer.Exit`` (and turns Ctrl-C
+    into ``Exit(130)``) instead of exiting: that code is the process's exit code, and 130 says
+    ``interrupted``. The console script enters through :func:`perpscope.cli.entry.main`, which
+    also covers a Ctrl-C while the CLI is being imported.
+    """
     try:
-        app(args=argv, prog_name="perpscope", standalone_mode=False)
+        code = app(args=argv, prog_name="perpscope", standalone_mode=False)
     except PerpscopeError as exc:
         # The message may quote user input ("[/x]"): escape it so rich never parses it as markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+        code = exc.exit_code
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            interrupted()
         err_console.print("aborted")
-        sys.exit(130)
+        sys.exit(1)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         if str(exc).strip():  # a bare command prints its help, then exits with no message
             err_console.print(_usage_line(exc), markup=False, highlight=False)
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        interrupted()
+    if code == INTERRUPTED_EXIT:
+        interrupted()
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)

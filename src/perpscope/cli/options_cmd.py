@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -228,10 +228,32 @@ def import_options(
         float,
         typer.Option("--gap-s", min=0, help="A pause in quote times this long starts a snapshot."),
     ] = 60.0,
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            "--on-conflict",
+            help="An instrument quoted twice in a snapshot with other values: keep first or last "
+            "(default: refuse the file).",
+        ),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite stored rows with the same keys.")
+    ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Import Deribit option-chain snapshots (book summary or ticker layout)."""
+    if on_conflict not in (None, "first", "last"):
+        raise UsageError(f"bad --on-conflict {on_conflict!r}: use first or last")
+    policy: Literal["refuse", "first", "last"] = (
+        "refuse" if on_conflict is None else "first" if on_conflict == "first" else "last"
+    )
     report = import_options_file(
-        state(ctx).lake(), file, venue=venue, skip_bad=skip_bad, gap_s=gap_s
+        state(ctx).lake(),
+        file,
+        venue=venue,
+        skip_bad=skip_bad,
+        gap_s=gap_s,
+        on_conflict=policy,
+        replace=replace,
     )
     emit_import_report(report, fmt)

@@ -1,13 +1,15 @@
-"""``perpscope store``: what the store holds, and keeping it compact."""
+"""``perpscope store``: what the store holds, keeping it compact, and deleting wrong rows."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
+from perpscope.domain.schema import TABLES
 from perpscope.errors import StoreError, UsageError
 
 app = typer.Typer(help="Inspect and maintain the store.", no_args_is_help=True)
@@ -65,6 +67,52 @@ def optimize(
     emit([{"table": k, **v} for k, v in report.items()], fmt.value, title="optimize")
 
 
+def _utc(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"bad {option} {text!r}: use ISO 8601, e.g. 2024-01-01T08:00Z") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Option("--table", help="Table to delete rows from.")],
+    venue: Annotated[str, typer.Option("--venue", help="Venue whose rows to delete.")],
+    instrument: Annotated[str, typer.Option("--instrument", help="Instrument whose rows.")],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only rows at or after this UTC time (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only rows before this UTC time (ISO 8601).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Delete one venue's and instrument's rows of a table (optionally a time range), atomically.
+
+    One Delta commit: readers see all the rows or none of them gone. Re-import the right data
+    afterwards, or use 'import ... --replace' to overwrite keys in one step.
+    """
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    lake = state(ctx).lake()
+    if not lake.exists():
+        raise StoreError(f"no store at {lake.root}")
+    result = lake.delete(
+        table,
+        venue=venue,
+        instrument=instrument,
+        since=_utc(since, "--since"),
+        until=_utc(until, "--until"),
+    )
+    emit(
+        {"table": result.table, "rows_deleted": result.rows_deleted, "version": result.version},
+        fmt.value,
+        title="delete",
+    )
 @app.command("check")
 def check(
     ctx: typer.Context,

@@ -12,20 +12,34 @@ Conventions (DESIGN.md, "Data model"):
   written twice).
 
 Add a table here and the store, ``store info``, ``export`` and the docs pick it up.
+
+Values the store refuses are declared here too, once for every writer (:func:`row_problems`):
+non-finite numbers in any float column, timestamps before 2009-01-03 (the first Bitcoin block) or
+more than :data:`FUTURE_SLACK` after now (dates of a schedule, like expiries, up to
+:data:`LATEST_SCHEDULE_TS`), and each column's domain where it is known (prices > 0, funding
+intervals of 1 to 24 hours, bar lengths like ``1h``, sides and kinds from their lists).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
+    "EARLIEST_TS",
+    "FUTURE_SLACK",
+    "LATEST_SCHEDULE_TS",
+    "PERIOD_RE",
     "TABLES",
+    "Bounds",
     "Column",
     "TableSpec",
     "UTC_TS",
+    "row_problems",
     "table_spec",
 ]
 
@@ -36,15 +50,66 @@ _I64: Final = pa.int64()
 _I32: Final = pa.int32()
 _BOOL: Final = pa.bool_()
 
+EARLIEST_TS: Final = datetime(2009, 1, 3, tzinfo=UTC)
+"""No market data is older than the first Bitcoin block; earlier times are unit or parse errors."""
+
+FUTURE_SLACK: Final = timedelta(days=3)
+"""How far past now an event time may lie (clock skew, a venue's next settlement)."""
+
+LATEST_SCHEDULE_TS: Final = datetime(2100, 1, 1, tzinfo=UTC)
+"""The latest date of a schedule (an expiry, a next settlement) the store accepts."""
+
+PERIOD_RE: Final = r"^[1-9][0-9]*[mhdwM]$"
+"""A bar length or aggregation period: a positive count and m, h, d, w or M (1m, 4h, 1d, 1M)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The range a numeric column's values must lie in (beyond being finite).
+
+    ``exempt`` names a ``(column, value)`` pair whose rows are not checked (premium-index candles
+    may be negative while price candles may not).
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    exempt: tuple[str, str] | None = None
+
+    def text(self) -> str:
+        """The rule in words: ``must be > 0``, ``must be in [1, 24]``."""
+        if self.lo is not None and self.hi is not None:
+            return f"must be in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+        if self.lo is not None:
+            return f"must be {'>' if self.lo_open else '>='} {self.lo:g}"
+        return f"must be <= {self.hi:g}"
+
+
+_POSITIVE: Final = Bounds(lo=0.0, lo_open=True)
+_NON_NEGATIVE: Final = Bounds(lo=0.0)
+_FRACTION: Final = Bounds(lo=0.0, hi=1.0)
+_INTERVAL_H: Final = Bounds(lo=1.0, hi=24.0)
+_PRICE_BAR: Final = Bounds(lo=0.0, lo_open=True, exempt=("kind", "premium"))
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: its name, Arrow type, unit and meaning."""
+    """One column: its name, Arrow type, unit and meaning, and the values it may hold.
+
+    Floats must always be finite; ``bounds`` narrows them further. Timestamps must lie between
+    :data:`EARLIEST_TS` and now + :data:`FUTURE_SLACK` (``horizon="event"``) or
+    :data:`LATEST_SCHEDULE_TS` (``horizon="schedule"``). Strings may be limited to ``choices`` or
+    to a regular expression ``pattern``.
+    """
 
     name: str
     type: pa.DataType
     doc: str
     nullable: bool = True
+    bounds: Bounds | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    horizon: Literal["event", "schedule"] = "event"
 
     def field(self) -> pa.Field:
         """The Arrow field for this column."""
@@ -79,9 +144,16 @@ class TableSpec:
         raise KeyError(f"table {self.name} has no column {name!r}")
 
 
-def _k(name: str, type_: pa.DataType, doc: str) -> Column:
+def _k(
+    name: str,
+    type_: pa.DataType,
+    doc: str,
+    *,
+    choices: tuple[str, ...] = (),
+    pattern: str | None = None,
+) -> Column:
     """A key column (never null)."""
-    return Column(name, type_, doc, nullable=False)
+    return Column(name, type_, doc, nullable=False, choices=choices, pattern=pattern)
 
 
 _VENUE = _k("venue", _STR, "venue id, a lowercase word (binance, sim1, gate)")
@@ -103,11 +175,21 @@ TABLES: Final[dict[str, TableSpec]] = {
                 Column("base", _STR, "base asset"),
                 Column("quote", _STR, "quote asset"),
                 Column("settle", _STR, "settlement (margin) asset"),
-                Column("contract_size", _F64, "base units (linear) or USD (inverse) per contract"),
-                Column("tick_size_px", _F64, "price increment"),
-                Column("lot_size", _F64, "quantity increment, in contracts"),
-                Column("funding_interval_h", _F64, "funding interval in hours, perps only"),
-                Column("expiry_ts", UTC_TS, "expiry, dated contracts only"),
+                Column(
+                    "contract_size",
+                    _F64,
+                    "base units (linear) or USD (inverse) per contract",
+                    bounds=_POSITIVE,
+                ),
+                Column("tick_size_px", _F64, "price increment", bounds=_POSITIVE),
+                Column("lot_size", _F64, "quantity increment, in contracts", bounds=_POSITIVE),
+                Column(
+                    "funding_interval_h",
+                    _F64,
+                    "funding interval in hours, perps only",
+                    bounds=_INTERVAL_H,
+                ),
+                Column("expiry_ts", UTC_TS, "expiry, dated contracts only", horizon="schedule"),
                 Column("status", _STR, "venue status, mapped to trading | halted | delisted"),
             ),
             ("venue", "instrument", "ts"),
@@ -122,8 +204,19 @@ TABLES: Final[dict[str, TableSpec]] = {
                 Column(
                     "rate", _F64, "funding rate per interval, a fraction (0.0001 = 0.01%)", False
                 ),
-                Column("interval_h", _F64, "funding interval in hours (1, 4, 8...)", False),
-                Column("mark_px", _F64, "mark price at settlement, when the venue reports it"),
+                Column(
+                    "interval_h",
+                    _F64,
+                    "funding interval in hours (1, 4, 8...)",
+                    False,
+                    bounds=_INTERVAL_H,
+                ),
+                Column(
+                    "mark_px",
+                    _F64,
+                    "mark price at settlement, when the venue reports it",
+                    bounds=_POSITIVE,
+                ),
             ),
             ("venue", "instrument", "ts"),
         ),
@@ -136,10 +229,10 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _k("ts", UTC_TS, "observation time, UTC"),
                 Column("rate", _F64, "current (last or accruing) funding rate per interval"),
                 Column("predicted_rate", _F64, "predicted next funding rate, when published"),
-                Column("interval_h", _F64, "funding interval in hours"),
-                Column("next_funding_ts", UTC_TS, "next settlement time, UTC"),
-                Column("mark_px", _F64, "mark price"),
-                Column("index_px", _F64, "index (spot composite) price"),
+                Column("interval_h", _F64, "funding interval in hours", bounds=_INTERVAL_H),
+                Column("next_funding_ts", UTC_TS, "next settlement time, UTC", horizon="schedule"),
+                Column("mark_px", _F64, "mark price", bounds=_POSITIVE),
+                Column("index_px", _F64, "index (spot composite) price", bounds=_POSITIVE),
             ),
             ("venue", "instrument", "ts"),
         ),
@@ -151,11 +244,19 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _INSTRUMENT,
                 _k("ts", UTC_TS, "time the tiers were read, UTC"),
                 _k("tier", _I32, "tier number, 1 = smallest notional"),
-                Column("notional_floor_usd", _F64, "lower notional bound of the tier", False),
+                Column(
+                    "notional_floor_usd",
+                    _F64,
+                    "lower notional bound of the tier",
+                    False,
+                    bounds=_NON_NEGATIVE,
+                ),
                 Column("notional_cap_usd", _F64, "upper notional bound of the tier", False),
-                Column("mmr", _F64, "maintenance margin rate, a fraction", False),
+                Column("mmr", _F64, "maintenance margin rate, a fraction", False, bounds=_FRACTION),
                 Column("maint_amount_usd", _F64, "maintenance amount (cum) of the tier", False),
-                Column("max_leverage", _F64, "largest leverage allowed in the tier"),
+                Column(
+                    "max_leverage", _F64, "largest leverage allowed in the tier", bounds=_POSITIVE
+                ),
             ),
             ("venue", "instrument", "ts", "tier"),
         ),
@@ -165,16 +266,36 @@ TABLES: Final[dict[str, TableSpec]] = {
             (
                 _VENUE,
                 _INSTRUMENT,
-                _k("kind", _STR, "trade | mark | index | premium"),
-                _k("timeframe", _STR, "bar length: 1m 5m 15m 1h 4h 1d ..."),
+                _k(
+                    "kind",
+                    _STR,
+                    "trade | mark | index | premium",
+                    choices=("trade", "mark", "index", "premium"),
+                ),
+                _k("timeframe", _STR, "bar length: 1m 5m 15m 1h 4h 1d ...", pattern=PERIOD_RE),
                 _k("ts", UTC_TS, "bar open time, UTC"),
-                Column("o", _F64, "open (price; premium bars: premium index fraction)", False),
-                Column("h", _F64, "high", False),
-                Column("l", _F64, "low", False),
-                Column("c", _F64, "close", False),
-                Column("volume", _F64, "traded volume in base units (contracts x size)"),
-                Column("quote_volume", _F64, "traded volume in quote currency"),
-                Column("taker_buy_volume", _F64, "taker-buy volume in base units"),
+                Column(
+                    "o",
+                    _F64,
+                    "open (price; premium bars: premium index fraction)",
+                    False,
+                    bounds=_PRICE_BAR,
+                ),
+                Column("h", _F64, "high", False, bounds=_PRICE_BAR),
+                Column("l", _F64, "low", False, bounds=_PRICE_BAR),
+                Column("c", _F64, "close", False, bounds=_PRICE_BAR),
+                Column(
+                    "volume",
+                    _F64,
+                    "traded volume in base units (contracts x size)",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column(
+                    "quote_volume", _F64, "traded volume in quote currency", bounds=_NON_NEGATIVE
+                ),
+                Column(
+                    "taker_buy_volume", _F64, "taker-buy volume in base units", bounds=_NON_NEGATIVE
+                ),
             ),
             ("venue", "instrument", "kind", "timeframe", "ts"),
         ),
@@ -186,10 +307,26 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _INSTRUMENT,
                 _k("source", _STR, "snapshot | hist_<period> (e.g. hist_5m) | archive | import"),
                 _TS,
-                Column("oi_value", _F64, "OI as the venue reports it, in oi_unit", False),
-                Column("oi_unit", _STR, "contracts | base | usd", False),
-                Column("oi_base", _F64, "one-sided OI in base units, when known"),
-                Column("oi_usd", _F64, "one-sided OI as USD notional, when known"),
+                Column(
+                    "oi_value",
+                    _F64,
+                    "OI as the venue reports it, in oi_unit",
+                    False,
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column(
+                    "oi_unit",
+                    _STR,
+                    "contracts | base | usd",
+                    False,
+                    choices=("contracts", "base", "usd"),
+                ),
+                Column(
+                    "oi_base", _F64, "one-sided OI in base units, when known", bounds=_NON_NEGATIVE
+                ),
+                Column(
+                    "oi_usd", _F64, "one-sided OI as USD notional, when known", bounds=_NON_NEGATIVE
+                ),
             ),
             ("venue", "instrument", "source", "ts"),
         ),
@@ -199,12 +336,17 @@ TABLES: Final[dict[str, TableSpec]] = {
             (
                 _VENUE,
                 _INSTRUMENT,
-                _k("kind", _STR, "global_account | top_account | top_position"),
-                _k("period", _STR, "aggregation period (5m, 1h, ...)"),
+                _k(
+                    "kind",
+                    _STR,
+                    "global_account | top_account | top_position",
+                    choices=("global_account", "top_account", "top_position"),
+                ),
+                _k("period", _STR, "aggregation period (5m, 1h, ...)", pattern=PERIOD_RE),
                 _TS,
-                Column("long_frac", _F64, "share long, a fraction"),
-                Column("short_frac", _F64, "share short, a fraction"),
-                Column("long_short_ratio", _F64, "long_frac / short_frac"),
+                Column("long_frac", _F64, "share long, a fraction", bounds=_FRACTION),
+                Column("short_frac", _F64, "share short, a fraction", bounds=_FRACTION),
+                Column("long_short_ratio", _F64, "long_frac / short_frac", bounds=_NON_NEGATIVE),
             ),
             ("venue", "instrument", "kind", "period", "ts"),
         ),
@@ -214,11 +356,15 @@ TABLES: Final[dict[str, TableSpec]] = {
             (
                 _VENUE,
                 _INSTRUMENT,
-                _k("period", _STR, "aggregation period (5m, 1h, ...)"),
+                _k("period", _STR, "aggregation period (5m, 1h, ...)", pattern=PERIOD_RE),
                 _TS,
-                Column("buy_volume_base", _F64, "taker-buy volume, base units"),
-                Column("sell_volume_base", _F64, "taker-sell volume, base units"),
-                Column("buy_sell_ratio", _F64, "buy / sell"),
+                Column(
+                    "buy_volume_base", _F64, "taker-buy volume, base units", bounds=_NON_NEGATIVE
+                ),
+                Column(
+                    "sell_volume_base", _F64, "taker-sell volume, base units", bounds=_NON_NEGATIVE
+                ),
+                Column("buy_sell_ratio", _F64, "buy / sell", bounds=_NON_NEGATIVE),
             ),
             ("venue", "instrument", "period", "ts"),
         ),
@@ -230,9 +376,15 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _INSTRUMENT,
                 _TS,
                 _k("event_id", _STR, "venue id of the event, or a hash of its fields"),
-                Column("side", _STR, "long | short: the liquidated position's side", False),
-                Column("px", _F64, "fill (or order) price"),
-                Column("qty_base", _F64, "quantity in base units"),
+                Column(
+                    "side",
+                    _STR,
+                    "long | short: the liquidated position's side",
+                    False,
+                    choices=("long", "short"),
+                ),
+                Column("px", _F64, "fill (or order) price", bounds=_POSITIVE),
+                Column("qty_base", _F64, "quantity in base units", bounds=_NON_NEGATIVE),
                 Column("notional_usd", _F64, "USD notional"),
             ),
             ("venue", "instrument", "ts", "event_id"),
@@ -246,20 +398,30 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _k("ts", UTC_TS, "snapshot time, UTC (when its snapshot was complete)"),
                 Column("quote_ts", UTC_TS, "the row's own quote time, UTC (at or before ts)"),
                 Column("underlying", _STR, "underlying asset (BTC, ETH)", False),
-                Column("expiry_ts", UTC_TS, "expiry time, UTC", False),
-                Column("strike_px", _F64, "strike, USD", False),
-                Column("option_type", _STR, "C | P", False),
+                Column("expiry_ts", UTC_TS, "expiry time, UTC", False, horizon="schedule"),
+                Column("strike_px", _F64, "strike, USD", False, bounds=_POSITIVE),
+                Column("option_type", _STR, "C | P", False, choices=("C", "P")),
                 Column("contract_size_base", _F64, "base units per contract (1 on Deribit)"),
-                Column("open_interest_contracts", _F64, "open interest, contracts"),
-                Column("volume_contracts", _F64, "24h volume, contracts"),
-                Column("volume_usd", _F64, "24h volume, USD"),
-                Column("mark_price", _F64, "mark price in price_currency"),
+                Column(
+                    "open_interest_contracts",
+                    _F64,
+                    "open interest, contracts",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column("volume_contracts", _F64, "24h volume, contracts", bounds=_NON_NEGATIVE),
+                Column("volume_usd", _F64, "24h volume, USD", bounds=_NON_NEGATIVE),
+                Column("mark_price", _F64, "mark price in price_currency", bounds=_NON_NEGATIVE),
                 Column("price_currency", _STR, "currency of mark/bid/ask (BTC on Deribit)"),
                 Column("bid_price", _F64, "best bid in price_currency"),
                 Column("ask_price", _F64, "best ask in price_currency"),
                 Column("mark_iv", _F64, "mark implied volatility, a fraction (0.65 = 65%)"),
-                Column("underlying_px", _F64, "underlying (forward or index) price, USD"),
-                Column("index_px", _F64, "index price, USD"),
+                Column(
+                    "underlying_px",
+                    _F64,
+                    "underlying (forward or index) price, USD",
+                    bounds=_POSITIVE,
+                ),
+                Column("index_px", _F64, "index price, USD", bounds=_POSITIVE),
                 Column("delta", _F64, "delta from the venue"),
                 Column("gamma", _F64, "gamma from the venue"),
                 Column("vega", _F64, "vega from the venue"),
@@ -339,7 +501,7 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _k("event", _STR, "open | change | close | liquidated"),
                 Column("agent", _STR, "agent kind that holds the position"),
                 Column("side", _STR, "long | short"),
-                Column("entry_px", _F64, "average entry price"),
+                Column("entry_px", _F64, "average entry price", bounds=_POSITIVE),
                 Column("qty_base", _F64, "size in base units after the event"),
                 Column("notional_usd", _F64, "size x entry, USD"),
                 Column("leverage", _F64, "leverage at open"),
@@ -367,3 +529,72 @@ def table_spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; tables: {', '.join(TABLES)}") from None
+
+
+def row_problems(spec: TableSpec, table: pa.Table, now: datetime) -> pa.Array:
+    """Per row of ``table``, the first value the store must never hold, or null for a good row.
+
+    Each problem reads ``column value why`` (``interval_h nan is not a finite number``). The rules
+    are the columns' (see :class:`Column`): every float finite and within its ``bounds``, every
+    timestamp between :data:`EARLIEST_TS` and ``now`` + :data:`FUTURE_SLACK` (schedule columns:
+    :data:`LATEST_SCHEDULE_TS`), every string in its ``choices`` or matching its ``pattern``.
+    Columns absent from ``table`` and null values are not checked here (nullability is the
+    store's cast). ``table`` must already have the schema's types for the columns it holds.
+    """
+    reason: pa.Array = pa.nulls(table.num_rows, pa.string())
+    for col in reversed(spec.columns):
+        if col.name not in table.column_names:
+            continue
+        arr = table.column(col.name)
+        for failed, why in reversed(_column_checks(col, arr, table, now)):
+            mask = pc.fill_null(failed, False)
+            if not pc.any(mask).as_py():
+                continue
+            text = pc.binary_join_element_wise(
+                pa.scalar(col.name), pc.fill_null(arr.cast(pa.string()), ""), pa.scalar(why), " "
+            )
+            reason = pc.if_else(mask, text, reason)
+    return reason.combine_chunks() if isinstance(reason, pa.ChunkedArray) else reason
+
+
+def _column_checks(
+    col: Column, arr: pa.ChunkedArray, table: pa.Table, now: datetime
+) -> list[tuple[pa.ChunkedArray, str]]:
+    """(failed mask, why) for each rule of ``col``, in the order they are reported."""
+    checks: list[tuple[pa.ChunkedArray, str]] = []
+    if pa.types.is_floating(arr.type):
+        checks.append((pc.invert(pc.is_finite(arr)), "is not a finite number"))
+        b = col.bounds
+        if b is not None:
+            out = None
+            if b.lo is not None:
+                out = pc.less_equal(arr, b.lo) if b.lo_open else pc.less(arr, b.lo)
+            if b.hi is not None:
+                high = pc.greater(arr, b.hi)
+                out = high if out is None else pc.or_(out, high)
+            assert out is not None
+            if b.exempt is not None and b.exempt[0] in table.column_names:
+                out = pc.and_(out, pc.not_equal(table.column(b.exempt[0]), b.exempt[1]))
+            where = f" (unless {b.exempt[0]} is {b.exempt[1]})" if b.exempt else ""
+            checks.append((out, b.text() + where))
+    elif pa.types.is_timestamp(arr.type):
+        earliest = pa.scalar(EARLIEST_TS, type=arr.type)
+        checks.append((pc.less(arr, earliest), "is before 2009-01-03 (the first Bitcoin block)"))
+        if col.horizon == "event":
+            latest, why = now + FUTURE_SLACK, f"is more than {FUTURE_SLACK.days} days in the future"
+        else:
+            latest, why = LATEST_SCHEDULE_TS, f"is after {LATEST_SCHEDULE_TS:%Y-%m-%d}"
+        checks.append((pc.greater(arr, pa.scalar(latest, type=arr.type)), why))
+    elif pa.types.is_string(arr.type):
+        if col.choices:
+            allowed = pa.array(col.choices, pa.string())
+            checks.append((pc.invert(pc.is_in(arr, allowed)), f"is not {' | '.join(col.choices)}"))
+        if col.pattern is not None:
+            pattern = col.pattern
+            checks.append(
+                (pc.invert(pc.match_substring_regex(arr, pattern)), _PATTERN_WORDS[pattern])
+            )
+    return checks
+
+
+_PATTERN_WORDS: Final = {PERIOD_RE: "is not a period like 1m, 15m, 1h, 4h, 1d, 1w or 1M"}

@@ -15,7 +15,8 @@ percent (stored as a fraction), OI and volume in contracts of one coin. Expiries
 
 A file may hold several snapshots: rows are grouped into snapshots by their quote times (a pause
 longer than ``gap_s`` starts a new one) and stored with the snapshot's time ``ts`` (its last quote)
-and their own ``quote_ts``. Importing the same file twice changes nothing.
+and their own ``quote_ts``. Importing the same file twice changes nothing. The store's value rules,
+in-file duplicates and ``replace`` work as for every import (``services.import_finish``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import polars as pl
 
 from perpscope.analytics.options import snapshot_groups
 from perpscope.domain.symbols import format_expiry, parse_expiry, parse_venue
-from perpscope.errors import BadRow, BadRowsError, DataContractError, UsageError
-from perpscope.services.importer import ImportReport, read_table_file
+from perpscope.errors import BadInputError, BadRow, UsageError
+from perpscope.services.import_finish import ConflictPolicy, ImportReport, finish
+from perpscope.services.importer import read_table_file
 from perpscope.store.lake import Lake
 
 __all__ = ["DERIBIT_EXPIRY_TIME", "detect_layout", "import_options", "parse_deribit_chain"]
@@ -44,6 +46,9 @@ DERIBIT_EXPIRY_TIME: Final = time(8, 0, tzinfo=UTC)
 """Deribit options expire at 08:00 UTC on their expiry date."""
 
 SUPPORTED_VENUES: Final = ("deribit",)
+
+_MIN_MS: Final = -2_208_988_800_000  # 1900-01-01
+_MAX_MS: Final = 7_258_118_400_000  # 2200-01-01
 
 _NAME_RE: Final = re.compile(r"^([A-Z0-9]+)-(\d{1,2}[A-Z]{3}\d{2})-(\d+(?:d\d+)?)-([CP])$")
 
@@ -85,7 +90,7 @@ def detect_layout(columns: list[str]) -> str:
     """Which Deribit layout a file's columns are: ``book_summary`` or ``ticker``.
 
     Raises:
-        DataContractError: naming the columns each layout needs when neither matches.
+        BadInputError: naming the columns each layout needs when neither matches.
     """
     cols = set(columns)
     missing = [c for c in _REQUIRED if c not in cols]
@@ -95,7 +100,7 @@ def detect_layout(columns: list[str]) -> str:
         if "timestamp" in cols:
             return "ticker"
         missing = ["creation_timestamp (book summary) or timestamp (ticker)"]
-    raise DataContractError(
+    raise BadInputError(
         f"not a Deribit option chain: missing {', '.join(missing)} (expected the flattened "
         "get_book_summary_by_currency or ticker layout)"
     )
@@ -105,19 +110,21 @@ def _read(path: Path) -> tuple[pl.DataFrame, int]:
     """The file's rows (text columns for CSV) and the line number of its first row."""
     name = path.name.lower()
     if name.endswith((".json", ".json.gz")):
+        if path.is_dir():
+            raise UsageError(f"cannot read {path}: it is a directory, not a file")
         if not path.is_file():
             raise UsageError(f"cannot read {path}: no such file")
         try:
             opener = gzip.open if name.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8") as fh:
                 doc = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {path}: {exc}") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise UsageError(f"cannot read {path}: {' '.join(str(exc).split())[:300]}") from None
         records = doc.get("result", doc) if isinstance(doc, dict) else doc
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise DataContractError(f"{path}: expected a list of instruments under 'result'")
+            raise BadInputError(f"{path}: expected a list of instruments under 'result'")
         frame = pl.json_normalize(records, separator=".", infer_schema_length=None)
         return frame, 1
     frame, word = read_table_file(path)
@@ -185,7 +192,11 @@ def parse_deribit_chain(
         },
         orient="row",
     )
-    quote_ts = pl.from_epoch(pl.col("quote_ms").round(0).cast(pl.Int64), time_unit="ms")
+    # epoch ms outside 1900..2200 are refused before conversion (99999999999999999 overflows)
+    in_range = pl.col("quote_ms").is_finite() & pl.col("quote_ms").is_between(_MIN_MS, _MAX_MS)
+    quote_ts = pl.from_epoch(
+        pl.when(in_range).then(pl.col("quote_ms")).round(0).cast(pl.Int64), time_unit="ms"
+    )
     rows = frame.join(meta, on="venue_symbol", how="left").with_columns(
         quote_ts.dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("quote_ts")
     )
@@ -194,12 +205,22 @@ def parse_deribit_chain(
     )
     checks: list[tuple[pl.Expr, pl.Expr]] = [
         (pl.col("instrument").is_null(), name_reason),
+        (
+            pl.col("quote_ms").is_not_null() & ~in_range,
+            pl.lit("quote timestamp out of range (not an epoch ms of 1900 to 2200)"),
+        ),
         (pl.col("quote_ts").is_null(), pl.lit("missing or bad quote timestamp")),
         (pl.col("open_interest_contracts").is_null(), pl.lit("missing open_interest")),
         (pl.col("open_interest_contracts") < 0, pl.lit("negative open_interest")),
         (pl.col("mark_price").is_null(), pl.lit("missing mark_price")),
         (pl.col("mark_price") < 0, pl.lit("negative mark_price")),
         (pl.col("expiry_ts") <= pl.col("quote_ts"), pl.lit("option already expired at its quote")),
+        # NaN and -inf would otherwise pass as "no quote" where empty quotes become null below
+        *[
+            (~pl.col(dst).is_finite(), pl.lit(f"{src} is not a finite number"))
+            for dst, src in mapping.items()
+            if dst != "quote_ms"
+        ],
     ]
     reason: pl.Expr = pl.lit(None, pl.String)
     for failed, why in reversed(checks):
@@ -220,7 +241,7 @@ def parse_deribit_chain(
         pl.col("underlying").alias("price_currency"),
         pl.lit(1.0).alias("contract_size_base"),
     )
-    return ok.sort("quote_ts").drop("_line", "_bad", "quote_ms", "mark_iv_pct"), bad
+    return ok.sort("quote_ts").drop("_bad", "quote_ms", "mark_iv_pct"), bad
 
 
 def import_options(
@@ -230,14 +251,18 @@ def import_options(
     venue: str,
     skip_bad: bool = False,
     gap_s: float = 60.0,
+    on_conflict: ConflictPolicy = "refuse",
+    replace: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import a Deribit option-chain file (book summary or ticker layout) into ``options_snapshot``.
 
     Raises:
         UsageError: the venue is not one whose layouts perpscope reads, or the file is unreadable.
-        DataContractError: the file is not a Deribit chain, or has no rows.
+        BadInputError: the file is not a Deribit chain, or has no rows.
         BadRowsError: some rows are invalid and ``skip_bad`` is not set (nothing is written).
+        ConflictingRowsError: an instrument is quoted twice in one snapshot with other values and
+            ``on_conflict`` is ``refuse`` (nothing is written).
     """
     try:
         venue = parse_venue(venue)
@@ -251,29 +276,33 @@ def import_options(
         progress(f"reading {path.name}")
     raw, first_line = _read(path)
     if raw.height == 0:
-        raise DataContractError(f"{path}: no rows to import")
+        raise BadInputError(f"{path}: no rows to import")
     layout = detect_layout(raw.columns)
     rows, bad = parse_deribit_chain(raw, layout, first_line, gap_s)
     report = ImportReport(table="options_snapshot", path=str(path), rows_read=raw.height)
-    report.rows_bad = len(bad)
-    report.bad_examples = bad[:100]
-    if bad and not skip_bad:
-        word = "line" if first_line == 2 else "row"
-        raise BadRowsError(str(path), bad[:100], raw.height, word, len(bad))
-    if rows.height == 0:
-        raise DataContractError(f"{path}: no valid rows to import")
-    rows = rows.with_columns(pl.lit(venue).alias("venue"))
-    snapshots = rows["ts"].unique().sort()
-    report.first_ts = snapshots.min()  # type: ignore[assignment]
-    report.last_ts = snapshots.max()  # type: ignore[assignment]
-    if progress:
-        progress(f"writing {rows.height} rows to options_snapshot")
-    result = lake.ingest("options_snapshot", rows)
-    report.rows_written = result.rows_written
-    report.rows_already_stored = rows.height - result.rows_written
+    word = "line" if first_line == 2 else "row"
+    if rows.height == 0 and (skip_bad or not bad):
+        raise BadInputError(f"{path}: no valid rows to import")
+    refused = pl.DataFrame(
+        {"_line": [b.line for b in bad], "_bad": [b.reason for b in bad]},
+        schema={"_line": pl.Int64, "_bad": pl.String},
+    )
+    rows = rows.with_columns(pl.lit(venue).alias("venue"), pl.col("_line").cast(pl.Int64))
+    report = finish(
+        lake,
+        "options_snapshot",
+        rows,
+        refused,
+        report,
+        skip_bad=skip_bad,
+        on_conflict=on_conflict,
+        replace=replace,
+        pos_word=word,
+        progress=progress,
+    )
     underlyings = ", ".join(rows["underlying"].unique().sort().to_list())
     report.notes.append(
-        f"deribit {layout} layout; {underlyings}; {snapshots.len()} snapshot(s), "
+        f"deribit {layout} layout; {underlyings}; {rows['ts'].n_unique()} snapshot(s), "
         f"{rows['instrument'].n_unique()} instruments"
     )
     return report

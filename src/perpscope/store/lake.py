@@ -7,6 +7,11 @@ ingesting overlapping keys at once cannot both see a key as new and both append 
 mid-ingest leaves only unreferenced Parquet files (removed by ``optimize``) and releases its lock.
 Readers never lock: each read sees one committed Delta version.
 
+Every write is checked against the values the schema refuses (``domain.schema.row_problems``:
+NaN/inf, impossible timestamps, out-of-domain values) before anything is written. ``replace=True``
+rewrites the stored rows of the batch's keys (one Delta merge, one commit), and :meth:`Lake.delete`
+removes one instrument's rows of a table (one commit), so a wrong import can be corrected.
+
 The key check reads only the key columns of files whose statistics overlap the batch's key range
 (Delta keeps min/max per file), so appending new history costs little and re-ingesting stored
 history costs one key scan of the overlapping files.
@@ -21,7 +26,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +37,10 @@ import pyarrow.dataset as pds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from perpscope.domain.schema import TABLES, TableSpec, table_spec
-from perpscope.errors import DataContractError, StoreError
+from perpscope.domain.schema import TABLES, TableSpec, row_problems, table_spec
+from perpscope.errors import DataContractError, StoreError, UsageError
 
-__all__ = ["IngestResult", "Lake", "TableInfo"]
+__all__ = ["DeleteResult", "IngestResult", "Lake", "TableInfo", "check_values", "conform"]
 
 _MARKER = "perpscope-store.json"
 _MAX_ISIN = 4096  # beyond this many distinct values, a key column is not used to prune files
@@ -49,11 +54,21 @@ class IngestResult:
     rows_in: int
     rows_written: int
     version: int | None
+    rows_replaced: int = 0
 
     @property
     def rows_skipped(self) -> int:
         """Rows not written because their key was already stored or repeated in the batch."""
-        return self.rows_in - self.rows_written
+        return self.rows_in - self.rows_written - self.rows_replaced
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What one delete did: rows removed, and the table's version after it (None: no table)."""
+
+    table: str
+    rows_deleted: int
+    version: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,24 +228,32 @@ class Lake:
 
     # ----------------------------------------------------------------------------- writing
 
-    def ingest(self, name: str, data: pa.Table | pl.DataFrame) -> IngestResult:
+    def ingest(
+        self, name: str, data: pa.Table | pl.DataFrame, *, replace: bool = False
+    ) -> IngestResult:
         """Write the rows of ``data`` whose natural key is not stored yet, in one atomic commit.
 
         ``data`` must hold every non-nullable column of the table; missing nullable columns are
         filled with nulls, and types are cast to the schema's. Rows repeating a key within the
-        batch keep their last occurrence.
+        batch keep their last occurrence. With ``replace``, rows whose key is stored overwrite the
+        stored row instead of being dropped (one Delta merge: still one atomic commit).
 
         Raises:
-            DataContractError: a column is missing, has the wrong type, or a key is null.
+            DataContractError: a column is missing, has the wrong type, a key is null, or a value
+                is one the store refuses (see :func:`check_values`); nothing is written.
             StoreError: the store cannot be written.
         """
         spec = table_spec(name)
-        batch = _dedupe(conform(spec, data), spec)
+        conformed = conform(spec, data)
+        check_values(spec, conformed)
+        batch = _dedupe(conformed, spec)
         if batch.num_rows == 0:
             return IngestResult(name, 0, 0, None)
         self.init()
         with self._write_lock(name):
             dt = self._open(name)
+            if dt is not None and replace:
+                return self._merge(dt, spec, batch, len(data))
             if dt is not None:
                 batch = _absent_rows(dt, spec, batch)
                 if batch.num_rows == 0:
@@ -250,6 +273,77 @@ class Lake:
             version = self._open(name)
             return IngestResult(
                 name, len(data), batch.num_rows, version.version() if version else None
+            )
+
+    def _merge(
+        self, dt: DeltaTable, spec: TableSpec, batch: pa.Table, rows_in: int
+    ) -> IngestResult:
+        """Upsert ``batch`` on the natural key in one commit (the caller holds the write lock)."""
+        on = " AND ".join(f"t.{_quote_ident(k)} = s.{_quote_ident(k)}" for k in spec.key)
+        try:
+            metrics = (
+                dt.merge(batch, predicate=on, source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        except (DeltaError, OSError) as exc:
+            raise StoreError(
+                f"cannot write table {spec.name} in {self.root}: {_brief(exc)}"
+            ) from None
+        after = self._open(spec.name)
+        return IngestResult(
+            spec.name,
+            rows_in,
+            int(metrics.get("num_target_rows_inserted", 0)),
+            after.version() if after else None,
+            rows_replaced=int(metrics.get("num_target_rows_updated", 0)),
+        )
+
+    def delete(
+        self,
+        name: str,
+        *,
+        venue: str,
+        instrument: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> DeleteResult:
+        """Delete the rows of one venue and instrument (``since <= ts < until``) in one commit.
+
+        Nothing is committed when no row matches.
+
+        Raises:
+            UsageError: naive or reversed times, or a time range on a table without a time column.
+            StoreError: the store cannot be written.
+        """
+        spec = table_spec(name)
+        parts = [
+            f"{_quote_ident('venue')} = {_quote_text(venue)}",
+            f"{_quote_ident('instrument')} = {_quote_text(instrument)}",
+        ]
+        for bound, op in ((since, ">="), (until, "<")):
+            if bound is None:
+                continue
+            if spec.time_column is None:
+                raise UsageError(f"table {name} has no time column to limit a delete by")
+            if bound.tzinfo is None:
+                raise UsageError("delete bounds must be timezone-aware")
+            iso = bound.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            parts.append(f"{_quote_ident(spec.time_column)} {op} '{iso}'")
+        if since is not None and until is not None and since >= until:
+            raise UsageError("delete range is empty: since must be before until")
+        with self._write_lock(name) if self.exists() else contextlib.nullcontext():
+            dt = self._open(name)
+            if dt is None:
+                return DeleteResult(name, 0, None)
+            try:
+                metrics = dt.delete(" AND ".join(parts))
+            except (DeltaError, OSError) as exc:
+                raise StoreError(f"cannot delete from table {name}: {_brief(exc)}") from None
+            after = self._open(name)
+            return DeleteResult(
+                name, int(metrics.get("num_deleted_rows", 0)), after.version() if after else None
             )
 
     @contextlib.contextmanager
@@ -302,6 +396,34 @@ def _brief(exc: BaseException) -> str:
     """The first line of a Delta or Arrow error (they may append a backtrace)."""
     text = str(exc).strip()
     return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_values(spec: TableSpec, batch: pa.Table, now: datetime | None = None) -> None:
+    """Refuse a batch holding any value the store must never hold (NaN/inf, impossible times...).
+
+    The rules are the schema's (:func:`perpscope.domain.schema.row_problems`); ``now`` (default:
+    the clock) bounds event times.
+
+    Raises:
+        DataContractError: naming the first bad row (1-based in the batch), its column and value.
+    """
+    problems = row_problems(spec, batch, now or datetime.now(UTC))
+    if problems.null_count == len(problems):
+        return
+    bad = pc.indices_nonzero(pc.is_valid(problems))
+    first = bad[0].as_py()
+    raise DataContractError(
+        f"{spec.name}: {len(bad)} of {batch.num_rows} rows hold values the store refuses, nothing "
+        f"was written; row {first + 1}: {problems[first].as_py()}"
+    )
 
 
 def conform(spec: TableSpec, data: pa.Table | pl.DataFrame) -> pa.Table:
