@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 
 from perpscope.cli._common import Format, state
-from perpscope.cli._market_opts import AssetOpt, FormatOpt, InstrumentOpt, SinceOpt, VenueOpt
+from perpscope.cli._market_opts import (
+    AssetOpt,
+    FormatOpt,
+    InstrumentOpt,
+    SinceOpt,
+    UntilOpt,
+    VenueOpt,
+)
 
 __all__ = ["profile", "regime", "structure"]
 
@@ -29,6 +36,7 @@ def regime(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     timeframe: TimeframeOpt = "1h",
     adx_trend: Annotated[
         float, typer.Option("--adx-trend", min=0, max=100, help="ADX above which it trends.")
@@ -49,7 +57,7 @@ def regime(
 
     frame = regime_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
+        query(venue, instrument, asset, since, until),
         timeframe=timeframe,
         params=RegimeParams(adx_trend=adx_trend),
         tail=tail,
@@ -63,6 +71,7 @@ def structure(
     instrument: InstrumentOpt = None,
     asset: AssetOpt = None,
     since: SinceOpt = None,
+    until: UntilOpt = None,
     timeframe: TimeframeOpt = "1h",
     width: Annotated[
         int, typer.Option("--width", min=1, max=50, help="Swing width: bars on each side.")
@@ -84,7 +93,7 @@ def structure(
 
     report = structure_report(
         state(ctx).lake(),
-        query(venue, instrument, asset, since),
+        query(venue, instrument, asset, since, until),
         timeframe=timeframe,
         params=StructureParams(width=width, vol_mult=vol_mult),
         tolerance=tolerance,

@@ -7,6 +7,7 @@ are imported inside the commands so the CLI starts fast.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +25,19 @@ InstrumentArg = Annotated[
     str, typer.Option("--instrument", help="Canonical instrument, e.g. BTC-USDT-PERP.")
 ]
 FormatArg = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def _absolute(text: str | None, option: str) -> datetime | None:
+    """An ISO time option as an aware UTC datetime; relative forms are refused here."""
+    from perpscope.errors import UsageError
+    from perpscope.services.filters import parse_time
+
+    if text is None:
+        return None
+    bound = parse_time(text, option)
+    if bound.relative:
+        raise UsageError(f"{option} takes an ISO date or time here (e.g. 2024-01-05T08:00Z)")
+    return bound.resolve(None)
 
 
 def money(usd: float | None) -> str:
@@ -92,11 +106,10 @@ def heatmap(
 ) -> None:
     """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper."""
     from perpscope.cli._common import emit, err_console
-    from perpscope.cli._market_opts import parse_since
     from perpscope.errors import UsageError
     from perpscope.services.liquidations import TradePlan, heatmap_report
 
-    when = parse_since(at) if at is not None else None
+    when = _absolute(at, "--at")
     plan = None
     if entry is not None or target is not None:
         if entry is None or target is None:
@@ -176,10 +189,9 @@ def cascades(
 ) -> None:
     """Liquidation cascades: initiation, acceleration, climax, exhaustion and the retrace."""
     from perpscope.cli._common import emit
-    from perpscope.cli._market_opts import parse_since
     from perpscope.services.liquidations import cascades_report
 
-    found = cascades_report(state(ctx).lake(), venue, instrument, since=parse_since(since))
+    found = cascades_report(state(ctx).lake(), venue, instrument, since=_absolute(since, "--since"))
     if fmt is Format.JSON:
         emit(found, "json")
         return

@@ -18,7 +18,8 @@ from perpscope.analytics.regime import RegimeParams, regime
 from perpscope.analytics.structure import StructureParams, structure, structure_events, zones
 from perpscope.analytics.volume_profile import session_vwap, volume_profile
 from perpscope.errors import UsageError
-from perpscope.services.markets import MarketQuery, _read
+from perpscope.services._market_read import read_table, resolve, within
+from perpscope.services.filters import MarketQuery
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -50,7 +51,7 @@ def load_candles(lake: Lake, q: MarketQuery, timeframe: str, *, lookback_h: floa
         UsageError: no candles match, or none at a timeframe that makes ``timeframe``.
     """
     target = _minutes(timeframe)
-    raw = _read(lake, "ohlcv", q, lookback_h=lookback_h)
+    raw = read_table(lake, "ohlcv", q, lookback_h=lookback_h)
     if raw.is_empty():
         raise UsageError("no candles in the store for these filters (import or collect them)")
     raw = raw.filter(pl.col("kind") == "trade")
@@ -78,10 +79,6 @@ def load_candles(lake: Lake, q: MarketQuery, timeframe: str, *, lookback_h: floa
     return pl.concat(frames).sort(*_SERIES, "ts")
 
 
-def _since(frame: pl.DataFrame, q: MarketQuery) -> pl.DataFrame:
-    return frame if q.since is None else frame.filter(pl.col("ts") >= q.since)
-
-
 def regime_report(
     lake: Lake,
     q: MarketQuery,
@@ -92,10 +89,11 @@ def regime_report(
 ) -> pl.DataFrame:
     """The regime rows of each series (the last ``tail`` bars; 0 = all since ``q.since``)."""
     p = params or RegimeParams()
+    q = resolve(lake, "ohlcv", q)
     bars_h = _minutes(timeframe) / 60.0
     warmup_h = bars_h * (p.rv_lookback + 4 * p.period)
     candles = load_candles(lake, q, timeframe, lookback_h=warmup_h)
-    out = _since(regime(candles, timeframe, p), q)
+    out = within(regime(candles, timeframe, p), q)
     if tail:
         out = out.group_by(_SERIES, maintain_order=True).tail(tail)
     return out
@@ -123,10 +121,11 @@ def structure_report(
     """The last ``events`` structure events, the zones from the last ``zone_window_bars`` bars,
     and the latest confirmed swing high and low of each series."""
     p = params or StructureParams()
+    q = resolve(lake, "ohlcv", q)
     bars_h = _minutes(timeframe) / 60.0
     candles = load_candles(lake, q, timeframe, lookback_h=bars_h * (p.max_age + p.vol_window))
     frame = structure(candles, p)
-    shown = _since(frame, q)
+    shown = within(frame, q)
     ev = structure_events(shown).group_by(_SERIES, maintain_order=True).tail(events)
     recent = frame.group_by(_SERIES, maintain_order=True).tail(zone_window_bars)
     swings = recent.group_by(_SERIES, maintain_order=True).agg(
@@ -157,6 +156,7 @@ def profile_report(
     """The volume profile of each series over its last ``window_h`` hours, with session VWAP."""
     if not window_h > 0:
         raise UsageError("--window-h must be positive")
+    q = resolve(lake, "ohlcv", q)
     candles = load_candles(lake, q, timeframe, lookback_h=window_h)
     rows, bin_frames = [], []
     for (venue, instrument), part in candles.group_by(_SERIES, maintain_order=True):
