@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perpscope.cli.main import run
-from tests.conftest import require_shared
+from tests.conftest import json_data, require_shared
 
 ETH = "options/deribit_eth_book_summary_2024-01-08.csv.gz"
 BTC = "options/deribit_btc_option_chain_2021-02-11.csv.gz"
@@ -46,11 +45,11 @@ def test_import_reports_rows_and_snapshots(
     args = ["--store", root, "import", "options", str(require_shared(BTC)), "--venue", "deribit"]
     code, out, _ = _run(capsys, *args, "--format", "json")
     assert code == 0
-    report = json.loads(out)
+    report = json_data(out)
     assert (report["rows_written"], report["rows_already_stored"]) == (976, 0)
     assert "2 snapshot(s)" in report["notes"]
     code, out, _ = _run(capsys, *args, "--format", "json")
-    assert json.loads(out)["rows_already_stored"] == 976
+    assert json_data(out)["rows_already_stored"] == 976
 
 
 @pytest.mark.shared_data
@@ -60,7 +59,7 @@ def test_pcr_json_interface(store: str, capsys: pytest.CaptureFixture[str]) -> N
         "--format", "json",
     )  # fmt: skip
     assert code == 0
-    doc: dict[str, Any] = json.loads(out)
+    doc: dict[str, Any] = json_data(out)
     assert round(doc["pcr_oi"], 4) == 0.3248
     assert isinstance(doc["pcr_volume"], float)
     first = doc["by_expiry"][0]
@@ -75,7 +74,7 @@ def test_maxpain_json_interface(store: str, capsys: pytest.CaptureFixture[str]) 
         "--underlying", "ETH", "--expiry", "2024-01-26", "--format", "json",
     )  # fmt: skip
     assert code == 0
-    rows = json.loads(out)
+    rows = json_data(out)
     assert isinstance(rows, list)
     assert len(rows) == 1
     row = rows[0]
@@ -86,7 +85,7 @@ def test_maxpain_json_interface(store: str, capsys: pytest.CaptureFixture[str]) 
     code, out, _ = _run(
         capsys, "--store", store, "options", "maxpain", "--underlying", "BTC", "--format", "json"
     )
-    by_expiry = {r["expiry"]: r for r in json.loads(out)}
+    by_expiry = {r["expiry"]: r for r in json_data(out)}
     assert by_expiry["2021-03-26"]["max_pain_px"] == 10000.0
     assert by_expiry["2021-03-05"]["max_pain_px"] is None
 
@@ -113,7 +112,7 @@ def test_every_command_prints_table_and_json(
     assert out.strip()
     code, out, err = _run(capsys, *base, "--format", "json")
     assert code == 0, err
-    assert json.loads(out) is not None
+    assert json_data(out) is not None
     assert "NaN" not in out
 
 

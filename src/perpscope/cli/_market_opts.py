@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
-from perpscope.cli._common import Format, emit
+from perpscope.cli._common import Format
+from perpscope.cli._common import emit_sections as emit_sections
 from perpscope.errors import UsageError
-from perpscope.services.markets import MarketQuery
+
+if TYPE_CHECKING:
+    from perpscope.services.markets import MarketQuery
 
 __all__ = [
     "AssetOpt",
@@ -57,13 +59,7 @@ def query(
     venue: list[str] | None, instrument: str | None, asset: str | None, since: str | None
 ) -> MarketQuery:
     """The service query for the shared options (raises ``UsageError`` on bad values)."""
+    from perpscope.services.markets import MarketQuery
+
     return MarketQuery.make(venue, instrument, asset, parse_since(since))
 
-
-def emit_sections(sections: dict[str, pl.DataFrame], fmt: Format) -> None:
-    """Print several named tables: one JSON object of them, or one table per section."""
-    if fmt is Format.JSON:
-        emit(sections, fmt.value)
-        return
-    for title, data in sections.items():
-        emit(data, fmt.value, title=title)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -16,7 +17,6 @@ from perpscope.cli._market_opts import (
     emit_sections,
     query,
 )
-from perpscope.services.markets import basis_report
 
 __all__ = ["basis"]
 
@@ -31,7 +31,8 @@ def basis(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."""
+    from perpscope.services.markets import basis_report
     perps, futures = basis_report(
         state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
     )
-    emit_sections({"perps": perps, "futures": futures}, fmt)
+    emit_sections({"perps": perps, "futures": futures}, fmt, _columns.BASIS)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, TableFormat, emit, err_console, out_console, state
-from perpscope.collect.backfill import StreamResult
 from perpscope.errors import PerpscopeError
-from perpscope.services import collection
+
+if TYPE_CHECKING:
+    from perpscope.collect.backfill import StreamResult
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
 
@@ -74,6 +75,7 @@ def backfill_cmd(
 
     Streams run concurrently; one that fails stops alone with one message (exit 1).
     """
+    from perpscope.services import collection
     lake = state(ctx).lake()
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -113,6 +115,7 @@ def snapshot_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Take one all-symbol snapshot of funding, mark/index prices, instruments and OI."""
+    from perpscope.services import collection
     lake = state(ctx).lake()
     result = collection.run_snapshot(
         lake,
@@ -144,6 +147,7 @@ def gaps_cmd(
     ),
 ) -> None:
     """Report holes: consecutive rows of a series further apart than its step."""
+    from perpscope.services import collection
     frame = collection.gaps(state(ctx).lake(), venue=venue, instrument=instrument, table=table)
     emit(frame, fmt.value, title="gaps")
 
@@ -154,4 +158,5 @@ def venues_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """List collectable venues: page size, history depth and rate-limit pool per stream family."""
+    from perpscope.services import collection
     emit(collection.capability_rows(venue), fmt.value, title="venues")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
-from perpscope.services.demo import build_demo, demo_store_path, funding_overview
-from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _pct(x: float | None, digits: int = 4) -> str:
@@ -26,6 +26,7 @@ def _weighting(label: str) -> str:
 
 
 def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> None:
+    import polars as pl
     out_console.print(
         Panel.fit(
             "[bold yellow]SIMULATED DATA[/] - venues sim1, sim2, sim3 are perpscope's simulator, "
@@ -84,6 +85,8 @@ def demo(
     Needs no network. The demo store is separate from your own store and is rebuilt on every run;
     a non-empty directory that is not a demo store is never overwritten.
     """
+    from perpscope.services.demo import build_demo, demo_store_path, funding_overview
+    from perpscope.store.lake import Lake
     path = (store or demo_store_path(state(ctx).store_path)).expanduser()
     with Progress(
         TextColumn("{task.description:<24}"),

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from perpscope.cli import _columns
 from perpscope.cli._common import Format, emit, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -15,14 +16,6 @@ from perpscope.cli._market_opts import (
     VenueOpt,
     emit_sections,
     query,
-)
-from perpscope.services.markets import (
-    funding_arbitrage_report,
-    funding_divergence_report,
-    funding_extremes_report,
-    funding_history_report,
-    funding_spread_report,
-    funding_table_report,
 )
 
 __all__ = ["app"]
@@ -47,8 +40,13 @@ def table(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
+    from perpscope.services.markets import (
+        funding_table_report,
+    )
     result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since))
-    emit_sections({"assets": result.assets, "venues": result.venues}, fmt)
+    emit_sections(
+        {"assets": result.assets, "venues": result.venues}, fmt, _columns.FUNDING_TABLE
+    )
 
 
 @app.command("history")
@@ -70,6 +68,9 @@ def history(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Settlements with accumulated funding, z-score, percentile and acceleration."""
+    from perpscope.services.markets import (
+        funding_history_report,
+    )
     frame = funding_history_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since),
@@ -78,7 +79,7 @@ def history(
     )
     if tail:
         frame = frame.group_by("venue", "instrument", maintain_order=True).tail(tail)
-    emit(frame, fmt.value, title="funding history")
+    emit(frame, fmt.value, title="funding history", spec=_columns.FUNDING_HISTORY)
 
 
 @app.command("extremes")
@@ -101,6 +102,9 @@ def extremes(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Episodes of extreme funding (>= threshold on N venues for >= 24h), graded."""
+    from perpscope.services.markets import (
+        funding_extremes_report,
+    )
     episodes, per_year = funding_extremes_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since),
@@ -133,13 +137,21 @@ def arbitrage(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Venue pairs with the widest 8h-normalised funding spread and their annualised carry."""
+    from perpscope.services.markets import (
+        funding_arbitrage_report,
+    )
     frame = funding_arbitrage_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since),
         min_spread_8h=min_spread,
         alert_spread_8h=alert_spread,
     )
-    emit(frame.head(top) if top else frame, fmt.value, title="funding arbitrage")
+    emit(
+        frame.head(top) if top else frame,
+        fmt.value,
+        title="funding arbitrage",
+        spec=_columns.ARBITRAGE,
+    )
 
 
 @app.command("spread")
@@ -157,6 +169,9 @@ def spread(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Funding spread of venue A minus venue B per 8h period, summarised per asset and year."""
+    from perpscope.services.markets import (
+        funding_spread_report,
+    )
     periods, summary = funding_spread_report(
         state(ctx).lake(),
         query(None, instrument, asset, since),
@@ -167,7 +182,7 @@ def spread(
     sections = {"summary": summary}
     if history:
         sections["periods"] = periods
-    emit_sections(sections, fmt)
+    emit_sections(sections, fmt, _columns.FUNDING_SPREAD)
 
 
 @app.command("divergence")
@@ -191,6 +206,9 @@ def divergence(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """New 7-day price high while funding's 7-day mean is below its value at the prior high."""
+    from perpscope.services.markets import (
+        funding_divergence_report,
+    )
     frame = funding_divergence_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since),
@@ -198,4 +216,9 @@ def divergence(
         window_h=window_h,
         min_gap_h=min_gap_h,
     )
-    emit(frame.tail(tail) if tail else frame, fmt.value, title="funding-price divergence")
+    emit(
+        frame.tail(tail) if tail else frame,
+        fmt.value,
+        title="funding-price divergence",
+        spec=_columns.FUNDING_DIVERGENCE,
+    )

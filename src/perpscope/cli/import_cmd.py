@@ -6,19 +6,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, emit_import_report, err_console, state
 from perpscope.errors import UsageError
-from perpscope.services.importer import (
-    FileOptions,
-    import_funding,
-    import_ohlcv,
-    import_open_interest,
-)
+
+if TYPE_CHECKING:
+    from perpscope.services.importer import FileOptions
 
 app = typer.Typer(help="Import market-data files (CSV, CSV.gz, Parquet).", no_args_is_help=True)
 
@@ -78,6 +75,9 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 def _file_options(
     ts_col: str | None, ts_unit: TsUnitOpt, tz: float, filters: list[str] | None, skip_bad: bool
 ) -> FileOptions:
+    from perpscope.services.importer import (
+        FileOptions,
+    )
     pairs = []
     for f in filters or []:
         col, sep, value = f.partition("=")
@@ -137,6 +137,9 @@ def funding(
     previous settlement (1, 2, 4 or 8 h), so a file whose interval changes is stored right.
     Timestamps are snapped to the whole minute.
     """
+    from perpscope.services.importer import (
+        import_funding,
+    )
     if interval_h is not None and interval_col is not None:
         raise UsageError("give --interval-h or --interval-col, not both")
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
@@ -179,6 +182,9 @@ def ohlcv(
     Columns are found by name: open/high/low/close (or o/h/l/c), volume, quote volume and taker-buy
     volume when present. The timestamp is the bar's open time.
     """
+    from perpscope.services.importer import (
+        import_ohlcv,
+    )
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
     with _progress() as progress:
         report = import_ohlcv(
@@ -215,6 +221,9 @@ def open_interest(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Import open interest into the open_interest table (source recorded as import)."""
+    from perpscope.services.importer import (
+        import_open_interest,
+    )
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad)
     with _progress() as progress:
         report = import_open_interest(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -16,7 +17,6 @@ from perpscope.cli._market_opts import (
     emit_sections,
     query,
 )
-from perpscope.services.markets import long_short_report
 
 __all__ = ["longshort"]
 
@@ -36,7 +36,8 @@ def longshort(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."""
+    from perpscope.services.markets import long_short_report
     compare, extremes = long_short_report(
         state(ctx).lake(), query(venue, instrument, asset, since), period=period, window_h=window_h
     )
-    emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt)
+    emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt, _columns.LONGSHORT)

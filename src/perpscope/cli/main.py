@@ -3,16 +3,22 @@
 Each command group lives in its own module and is registered below. Every error perpscope raises on
 purpose (:class:`perpscope.errors.PerpscopeError`) is printed as one line on stderr with its exit
 code (2 for usage and configuration errors); click's own usage errors exit 2 as well. Tracebacks are
-for bugs only.
+for bugs only. With ``--format json`` the error is a JSON object on stderr instead.
+
+Start-up stays fast: the command modules import only typer and rich at the top and load polars,
+Delta Lake, DuckDB, numba and ccxt inside the commands that use them (``tests/cli/
+test_lazy_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.core import Context as ClickContext
+from typer.core import TyperGroup
 
 from perpscope import __version__
 from perpscope.cli import (
@@ -31,13 +37,42 @@ from perpscope.cli import (
     sql_cmd,
     store_cmd,
 )
-from perpscope.cli._common import AppState, err_console
-from perpscope.config import load_config
+from perpscope.cli._common import AppState, err_console, print_error, set_output_mode
 from perpscope.errors import PerpscopeError
 
 __all__ = ["app", "run"]
 
+
+def _json_requested(args: list[str]) -> bool:
+    """True when the command line asks for ``--format json`` (errors are then JSON too)."""
+    return "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False)
+    )
+
+
+class _RootGroup(TyperGroup):
+    """The root group: reads the global output flags before click parses the command line.
+
+    ``--wide`` is accepted anywhere on the line (``perpscope oi summary --wide``), like a global
+    flag; ``--format json`` also switches error messages to JSON.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: ClickContext | None = None,
+        **extra: Any,
+    ) -> ClickContext:
+        end = args.index("--") if "--" in args else len(args)
+        wide = "--wide" in args[:end]
+        args = [a for i, a in enumerate(args) if a != "--wide" or i >= end]
+        set_output_mode(wide=wide, json_errors=_json_requested(args[:end]))
+        return super().make_context(info_name, args, parent, **extra)
+
+
 app = typer.Typer(
+    cls=_RootGroup,
     name="perpscope",
     help=(
         "Derivatives intelligence for crypto traders: funding, open interest, basis and options "
@@ -77,8 +112,16 @@ def root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show every column of a table (also accepted after the command)."
+        ),
+    ] = False,
 ) -> None:
     """Load the configuration once and pass it to the command."""
+    from perpscope.config import load_config
+
     cfg = load_config(config)
     if store is not None:
         cfg = cfg.model_copy(
@@ -121,7 +164,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="perpscope", standalone_mode=False)
     except PerpscopeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        print_error(str(exc), exc.exit_code)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -130,7 +173,7 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         if str(exc).strip():  # a bare command prints its help, then exits with no message
-            err_console.print(_usage_line(exc), markup=False, highlight=False)
+            print_error(_usage_line(exc), int(getattr(exc, "exit_code", 2)))
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
         err_console.print("interrupted")

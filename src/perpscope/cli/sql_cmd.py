@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from perpscope.cli._common import TableFormat, emit, err_console, state
-from perpscope.store.query import run_query
 
 
 def sql(
@@ -37,6 +36,7 @@ def sql(
     Writes, DDL, COPY, ATTACH, INSTALL/LOAD, SET and any file or network access are refused.
     JSON output is one array of row objects, timestamps as ISO 8601 UTC strings.
     """
+    from perpscope.store.query import run_query
     st = state(ctx)
     wb = st.config.workbench
     if not st.lake().exists():
