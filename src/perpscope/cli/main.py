@@ -12,31 +12,20 @@ test_lazy_imports.py`` keeps it so).
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
+from functools import cache
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
+from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from perpscope import __version__
-from perpscope.cli import (
-    basis_cmd,
-    calc_cmd,
-    collect_cmd,
-    config_cmd,
-    cvd_cmd,
-    demo_cmd,
-    export_cmd,
-    funding_cmd,
-    import_cmd,
-    longshort_cmd,
-    oi_cmd,
-    options_cmd,
-    sql_cmd,
-    store_cmd,
-)
 from perpscope.cli._common import AppState, err_console, print_error, set_output_mode
 from perpscope.errors import PerpscopeError
 
@@ -50,12 +39,82 @@ def _json_requested(args: list[str]) -> bool:
     )
 
 
+# The command groups and commands, in the order of the help: name -> (module, attribute). The
+# attribute is a typer sub-app or a command function. A command's module is imported, and its
+# click command built, only when that command runs (or its help is shown).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("perpscope.cli.demo_cmd", "demo"),
+    "sql": ("perpscope.cli.sql_cmd", "sql"),
+    "store": ("perpscope.cli.store_cmd", "app"),
+    "collect": ("perpscope.cli.collect_cmd", "app"),
+    "import": ("perpscope.cli.import_cmd", "app"),
+    "export": ("perpscope.cli.export_cmd", "app"),
+    "config": ("perpscope.cli.config_cmd", "app"),
+    "calc": ("perpscope.cli.calc_cmd", "app"),
+    "options": ("perpscope.cli.options_cmd", "app"),
+    "funding": ("perpscope.cli.funding_cmd", "app"),
+    "oi": ("perpscope.cli.oi_cmd", "app"),
+    "basis": ("perpscope.cli.basis_cmd", "basis"),
+    "cvd": ("perpscope.cli.cvd_cmd", "cvd"),
+    "longshort": ("perpscope.cli.longshort_cmd", "longshort"),
+}
+
+
+def _target(name: str) -> object:
+    module, attr = _COMMANDS[name]
+    return getattr(import_module(module), attr)
+
+
+@cache
+def _build(name: str) -> ClickCommand:
+    """The click command of ``name`` (built once; building reads every option's annotations)."""
+    target = _target(name)
+    if name == "import":  # the options-chain import lives with the options commands
+        from perpscope.cli import import_cmd, options_cmd
+
+        import_cmd.app.command("options")(options_cmd.import_options)
+    # registered on a parent exactly as on the root, so a one-command group stays a group
+    parent = typer.Typer(add_completion=False)
+    if isinstance(target, typer.Typer):
+        parent.add_typer(target, name=name)
+    else:
+        parent.command(name)(cast(Callable[..., Any], target))
+    built = typer.main.get_command(parent)  # a lone command comes back as itself
+    return built.commands[name] if isinstance(built, TyperGroup) else built
+
+
+def _stub(name: str) -> ClickCommand:
+    """A command that only carries its help line, for the root help's list of commands."""
+    target = _target(name)
+    if isinstance(target, typer.Typer):
+        return TyperGroup(name=name, help=target.info.help if isinstance(target.info.help, str)
+                          else None)  # fmt: skip
+    return TyperCommand(name=name, help=inspect.getdoc(target))
+
+
 class _RootGroup(TyperGroup):
-    """The root group: reads the global output flags before click parses the command line.
+    """The root group: loads commands lazily, and reads the global output flags first.
 
     ``--wide`` is accepted anywhere on the line (``perpscope oi summary --wide``), like a global
     flag; ``--format json`` also switches error messages to JSON.
     """
+
+    _listing = False
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        return _stub(cmd_name) if self._listing else _build(cmd_name)
+
+    def format_help(self, ctx: ClickContext, formatter: Any) -> None:
+        self._listing = True  # list the commands from their help lines, without building them
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def make_context(
         self,
@@ -131,23 +190,6 @@ def root(
             }
         )
     ctx.obj = AppState(cfg)
-
-
-app.command("demo")(demo_cmd.demo)
-app.command("sql")(sql_cmd.sql)
-app.add_typer(store_cmd.app, name="store")
-app.add_typer(collect_cmd.app, name="collect")
-app.add_typer(import_cmd.app, name="import")
-app.add_typer(export_cmd.app, name="export")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(calc_cmd.app, name="calc")
-app.add_typer(options_cmd.app, name="options")
-app.add_typer(funding_cmd.app, name="funding")
-app.add_typer(oi_cmd.app, name="oi")
-app.command("basis")(basis_cmd.basis)
-app.command("cvd")(cvd_cmd.cvd)
-app.command("longshort")(longshort_cmd.longshort)
-import_cmd.app.command("options")(options_cmd.import_options)
 
 
 def _usage_line(exc: Exception) -> str:
