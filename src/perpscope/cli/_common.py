@@ -79,6 +79,7 @@ class _Output:
     wide: bool = False
     json_errors: bool = False
     banner_shown: bool = False
+    store_used: bool = False
 
 
 _output = _Output()
@@ -89,6 +90,7 @@ def set_output_mode(*, wide: bool, json_errors: bool) -> None:
     _output.wide = wide
     _output.json_errors = json_errors
     _output.banner_shown = False
+    _output.store_used = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class AppState:
         """The store as a :class:`Lake` (touches nothing on disk)."""
         from perpscope.store.lake import Lake
 
+        _output.store_used = True
         return Lake(self.store_path)
 
 
@@ -150,10 +153,10 @@ def _command_name() -> str:
 def _store_is_demo() -> bool:
     """True when this invocation's store is a demo store (its marker says ``"demo": true``).
 
-    Asked only when the command has loaded the store module, i.e. when it read the store.
+    Asked only when the command used the store (calculators without a store are not simulated).
     """
     ctx = _context()
-    if ctx is None or "perpscope.store.lake" not in sys.modules:
+    if ctx is None or not _output.store_used:
         return False
     obj = ctx.find_root().obj
     if not isinstance(obj, AppState):

@@ -478,8 +478,10 @@ def render_rows(
     columns, rows = rows_of(data)
     if not rows:
         head = f"{title}: " if title else ""
-        cols = f" (columns: {', '.join(columns)})" if columns else ""
-        console.print(f"{head}no rows{cols}", markup=False)
+        line = f"{head}no rows (columns: {', '.join(columns)})" if columns else f"{head}no rows"
+        if len(line) > console.width:  # one line, never wrapped
+            line = f"{head}no rows ({len(columns)} columns)"
+        console.print(line, markup=False)
         return
     shown = rows[:max_rows] if max_rows else rows
     chosen = _resolve(columns, rows, spec)
@@ -496,9 +498,13 @@ def render_rows(
         chosen = chosen[:idx] + chosen[idx + 1 :]
     headers = _headers(chosen)
     table = _build(title, chosen, headers, shown)
-    if wide:
-        console.print(table, width=max(console.width, _natural_width(chosen, headers, shown) + 1),
-                      crop=False)  # fmt: skip
+    if wide:  # as wide as the table needs (a pager like ``less -S`` scrolls it sideways)
+        width = console.width
+        console.width = max(width, _natural_width(chosen, headers, shown) + 1)
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = width
     else:
         console.print(table)
     if len(rows) > len(shown):
