@@ -4,6 +4,8 @@ Three pairs, each run as fresh subprocesses (a command's start-up is the whole p
 repetitions interleaved (ours, peer, ours, peer ...) so a load spike from other processes hits
 both sides alike; the median of each side is reported:
 
+Our side runs what the ``perpscope`` console script runs (import the entry point, call it).
+
 - ``perpscope --version`` against ``python -c "import typer, rich"`` (the CLI framework alone);
 - ``perpscope --help`` against the same;
 - ``perpscope funding table`` on a demo store (built by this benchmark in a temporary directory)
@@ -63,7 +65,8 @@ def main() -> None:
     if src.is_dir():  # run the checkout's code, as the tests do
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     py = sys.executable
-    ours = [py, "-m", "perpscope"]
+    # what the installed ``perpscope`` console script runs (``python -m`` adds runpy's cost)
+    ours = [py, "-c", "import sys; from perpscope.cli.main import run; sys.exit(run())"]
     cli_peer = [py, "-c", "import typer, rich"]
     data_peer = [py, "-c", "import polars, deltalake, duckdb"]
 

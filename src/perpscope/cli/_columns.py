@@ -49,8 +49,8 @@ FUNDING_TABLE: dict[str, list[Col]] = {
         Col("rate_8h", "rate 8h", Kind.RATE, 0, _EXTREME_8H),
         Col("annualized", "annual", Kind.ANNUAL, 1),
         Col("weight", "OI", Kind.USD, 3),
-        Col("instrument", prio=4),
-        Col("ts", "settled", Kind.TIME, 5),
+        Col("ts", "settled", Kind.TIME, 4),
+        Col("instrument", prio=5),
     ],
 }
 

@@ -19,25 +19,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 from typer._click.core import Context as ClickContext
 from typer._click.globals import get_current_context
 
-from perpscope.cli import _render
-from perpscope.cli._render import Col
 from perpscope.errors import UsageError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    from rich.console import Console
+
+    from perpscope.cli._render import Col
     from perpscope.config import Config
     from perpscope.services.importer import ImportReport
     from perpscope.store.lake import Lake
 
 __all__ = [
     "AppState",
-    "Col",
     "Format",
     "TableFormat",
     "emit",
@@ -51,8 +52,49 @@ __all__ = [
     "to_jsonable",
 ]
 
-out_console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use (``perpscope --version`` never loads rich.console)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __enter__(self) -> Console:  # rich's Live and Progress use the console as a context
+        return self._get().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._get().__exit__(*exc)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._get(), name, value)
+
+
+out_console: Console = cast("Console", _LazyConsole(highlight=False, soft_wrap=False))
+err_console: Console = cast(
+    "Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+)
+
+
+def _r() -> ModuleType:
+    """The presentation layer, imported on first output."""
+    from perpscope.cli import _render
+
+    return _render
 
 SIM_VENUES = frozenset({"sim1", "sim2", "sim3"})
 
@@ -123,7 +165,7 @@ def state(ctx: typer.Context) -> AppState:
 
 def to_jsonable(value: Any) -> Any:
     """Turn a value into plain JSON types: datetimes become ISO 8601 UTC strings ending in Z."""
-    return _render.json_value(value)
+    return _r().json_value(value)
 
 
 def print_error(message: str, exit_code: int) -> None:
@@ -171,7 +213,7 @@ def _mentions_sim(data: Any) -> bool:
     """True when rows name a simulator venue (sim1..sim3)."""
     if isinstance(data, Mapping):
         return any(_mentions_sim(v) for v in data.values()) or data.get("venue") in SIM_VENUES
-    _, rows = _render.rows_of(data) if _render._is_frame(data) else ([], data)
+    _, rows = _r().rows_of(data) if _r().is_frame(data) else ([], data)
     if isinstance(rows, list | tuple):
         return any(isinstance(r, Mapping) and _mentions_sim(r) for r in rows)
     return False
@@ -208,7 +250,7 @@ def emit(
     A command prints JSON once; tables as often as it has sections.
     """
     if fmt == "json":
-        doc = _render.envelope(
+        doc = _r().envelope(
             _command_name(), data, simulated=_simulated(data), generated_at=datetime.now(UTC)
         )
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
@@ -219,9 +261,9 @@ def emit(
     if _simulated(data):
         _banner()
     if isinstance(data, Mapping):
-        _render.render_record(out_console, data, title=title)
+        _r().render_record(out_console, data, title=title)
     else:
-        _render.render_rows(out_console, data, title=title, spec=spec, wide=_output.wide)
+        _r().render_rows(out_console, data, title=title, spec=spec, wide=_output.wide)
 
 
 def emit_sections(
@@ -243,7 +285,7 @@ def _emit_csv(data: Data) -> None:
     if isinstance(data, Mapping):
         columns, rows = ["field", "value"], [{"field": k, "value": v} for k, v in data.items()]
     else:
-        columns, rows = _render.rows_of(data)
+        columns, rows = _r().rows_of(data)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -258,7 +300,7 @@ def _csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return repr(value) if value == value and abs(value) != float("inf") else ""
-    j = _render.json_value(value)
+    j = _r().json_value(value)
     return j if isinstance(j, str) else json.dumps(j)
 
 

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +26,7 @@ from rich.text import Text
 
 __all__ = [
     "Col",
+    "is_frame",
     "Kind",
     "MAX_TABLE_ROWS",
     "envelope",
@@ -102,6 +102,11 @@ class Col:
 
 
 # ------------------------------------------------------------------------------ value formats
+
+
+def _is_decimal(value: Any) -> bool:
+    decimal = sys.modules.get("decimal")  # a Decimal exists only if its module is loaded
+    return decimal is not None and isinstance(value, decimal.Decimal)
 
 
 def _blank(value: Any) -> bool:
@@ -191,7 +196,7 @@ def fmt_value(kind: Kind, value: Any) -> str:
         return fmt_time(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
+    if _is_decimal(value):
         value = float(value)
     if isinstance(value, StrEnum):
         return value.value
@@ -298,7 +303,7 @@ def infer_kind(name: str, values: Iterable[Any] = ()) -> Kind:
         return Kind.TIME
     if isinstance(sample, bool):
         return Kind.ALERT if n.startswith("alert") else Kind.FLAG
-    if sample is not None and not isinstance(sample, int | float | Decimal):
+    if sample is not None and not isinstance(sample, int | float) and not _is_decimal(sample):
         return Kind.TEXT
     if n.endswith(("_annualized", "_annualised", "_apr")):
         return Kind.ANNUAL
@@ -326,7 +331,7 @@ def infer_kind(name: str, values: Iterable[Any] = ()) -> Kind:
 # ------------------------------------------------------------------------------ data access
 
 
-def _is_frame(data: Any) -> bool:
+def is_frame(data: Any) -> bool:
     """True for a polars DataFrame, recognised without importing polars."""
     pl = sys.modules.get("polars")
     return pl is not None and isinstance(data, pl.DataFrame)
@@ -334,7 +339,7 @@ def _is_frame(data: Any) -> bool:
 
 def rows_of(data: Any) -> tuple[list[str], list[Mapping[str, Any]]]:
     """Column names and rows of a frame or a list of mappings."""
-    if _is_frame(data):
+    if is_frame(data):
         return list(data.columns), list(data.iter_rows(named=True))
     rows = [r for r in data if isinstance(r, Mapping)]
     columns: list[str] = []
@@ -360,7 +365,7 @@ def json_value(value: Any, kind: Kind | None = None) -> Any:
         return value.isoformat()
     if isinstance(value, StrEnum):
         return value.value
-    if isinstance(value, Decimal):
+    if _is_decimal(value):
         value = float(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -372,7 +377,7 @@ def json_value(value: Any, kind: Kind | None = None) -> Any:
         return 0.0 if value == 0 else value
     if isinstance(value, Mapping):
         return {str(k): json_value(v, infer_kind(str(k), [v])) for k, v in value.items()}
-    if _is_frame(value) or (
+    if is_frame(value) or (
         isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value)
     ):
         columns, rows = rows_of(value)

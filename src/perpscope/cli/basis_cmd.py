@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -31,6 +30,7 @@ def basis(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import basis_report
     perps, futures = basis_report(
         state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe

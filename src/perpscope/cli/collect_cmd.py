@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, TableFormat, emit, err_console, out_console, state
 from perpscope.errors import PerpscopeError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from perpscope.collect.backfill import StreamResult
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
@@ -75,6 +76,8 @@ def backfill_cmd(
 
     Streams run concurrently; one that fails stops alone with one message (exit 1).
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from perpscope.services import collection
     lake = state(ctx).lake()
     bars = Progress(

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -37,6 +36,7 @@ def cvd(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """CVD per series from taker volume, and where price and CVD diverge."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import cvd_report
     series, divergences = cvd_report(
         state(ctx).lake(),

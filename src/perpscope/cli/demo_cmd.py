@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
 
@@ -27,6 +24,8 @@ def _weighting(label: str) -> str:
 
 def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> None:
     import polars as pl
+    from rich.panel import Panel
+    from rich.table import Table
     out_console.print(
         Panel.fit(
             "[bold yellow]SIMULATED DATA[/] - venues sim1, sim2, sim3 are perpscope's simulator, "
@@ -85,6 +84,8 @@ def demo(
     Needs no network. The demo store is separate from your own store and is rebuilt on every run;
     a non-empty directory that is not a demo store is never overwritten.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from perpscope.services.demo import build_demo, demo_store_path, funding_overview
     from perpscope.store.lake import Lake
     path = (store or demo_store_path(state(ctx).store_path)).expanduser()

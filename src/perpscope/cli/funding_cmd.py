@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli import _columns
 from perpscope.cli._common import Format, emit, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -40,6 +39,7 @@ def table(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import (
         funding_table_report,
     )
@@ -68,6 +68,7 @@ def history(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Settlements with accumulated funding, z-score, percentile and acceleration."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import (
         funding_history_report,
     )
@@ -137,6 +138,7 @@ def arbitrage(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Venue pairs with the widest 8h-normalised funding spread and their annualised carry."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import (
         funding_arbitrage_report,
     )
@@ -169,6 +171,7 @@ def spread(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Funding spread of venue A minus venue B per 8h period, summarised per asset and year."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import (
         funding_spread_report,
     )
@@ -206,6 +209,7 @@ def divergence(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """New 7-day price high while funding's 7-day mean is below its value at the prior high."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import (
         funding_divergence_report,
     )

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, emit_import_report, err_console, state
 from perpscope.errors import UsageError
@@ -90,6 +89,7 @@ def _file_options(
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
     """A progress bar on stderr over the import's stages: read, validate, write."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description:<36}"),

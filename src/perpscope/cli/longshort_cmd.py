@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -36,6 +35,7 @@ def longshort(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import long_short_report
     compare, extremes = long_short_report(
         state(ctx).lake(), query(venue, instrument, asset, since), period=period, window_h=window_h

@@ -74,7 +74,7 @@ def _build(name: str) -> ClickCommand:
 
         import_cmd.app.command("options")(options_cmd.import_options)
     # registered on a parent exactly as on the root, so a one-command group stays a group
-    parent = typer.Typer(add_completion=False)
+    parent = typer.Typer(add_completion=False, rich_markup_mode=None)
     if isinstance(target, typer.Typer):
         parent.add_typer(target, name=name)
     else:
@@ -132,6 +132,7 @@ class _RootGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_RootGroup,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the command
     name="perpscope",
     help=(
         "Derivatives intelligence for crypto traders: funding, open interest, basis and options "

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli import _columns
 from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
@@ -38,6 +37,7 @@ def summary(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest OI per series: 24h change, 24h/7d ratio, spike, alert, percentile, share, quadrant."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import oi_summary_report
     frame = oi_summary_report(
         state(ctx).lake(), query(venue, instrument, asset, since), timeframe=timeframe
@@ -71,6 +71,7 @@ def divergence(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Price at a new extreme while OI declines: ratio Y/X, guards, grade and market-wide form."""
+    from perpscope.cli import _columns
     from perpscope.services.markets import oi_divergence_report
     live, market = oi_divergence_report(
         state(ctx).lake(),

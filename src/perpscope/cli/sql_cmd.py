@@ -34,7 +34,7 @@ def sql(
     """Run one read-only SQL query (DuckDB dialect) against the store's tables.
 
     Writes, DDL, COPY, ATTACH, INSTALL/LOAD, SET and any file or network access are refused.
-    JSON output is one array of row objects, timestamps as ISO 8601 UTC strings.
+    JSON output puts the rows (an array of objects, timestamps ISO 8601 UTC) in its "data".
     """
     from perpscope.store.query import run_query
     st = state(ctx)
