@@ -21,6 +21,7 @@ from perpscope.cli._render import (
     fmt_value,
     infer_kind,
     json_value,
+    render_record,
     render_rows,
     style_of,
 )
@@ -68,8 +69,9 @@ def test_usd_is_compact(value: float, text: str) -> None:
 def test_price_precision_follows_magnitude() -> None:
     assert fmt_price(60292.76956428934) == "60,292.77"
     assert fmt_price(2956.0864119169505) == "2,956.09"
-    assert fmt_price(1.23456) == "1.2346"
-    assert fmt_price(0.000123456) == "0.00012346"
+    assert fmt_price(95.0) == "95.00"
+    assert fmt_price(1.23456) == "1.235"
+    assert fmt_price(0.000123456) == "0.0001235"
 
 
 def test_counts_numbers_and_times() -> None:
@@ -183,6 +185,14 @@ def test_long_results_are_cut_with_a_count_of_the_rest() -> None:
     lines = con.export_text().splitlines()
     assert sum(line.startswith("sim1") for line in lines) == 60
     assert lines[-1] == "… 40 more rows (all of them with --format json)"
+
+
+def test_a_record_shows_usd_exactly_and_fractions_as_percent() -> None:
+    con = _console(80)
+    render_record(con, {"notional_usd": 2000.0, "distance_frac": 0.096386, "qty": 20})
+    lines = [line.split() for line in con.export_text().splitlines() if line.strip()]
+    assert lines == [["notional", "usd", "$2,000.00"], ["distance", "frac", "+9.6%"],
+                     ["qty", "20"]]  # fmt: skip
 
 
 def test_empty_results_print_one_line_with_the_columns() -> None:

@@ -147,11 +147,11 @@ def fmt_usd(value: float) -> str:
 
 
 def fmt_price(value: float) -> str:
-    """A price with precision by magnitude: ``60,292.77``, ``1.2345``, ``0.00012345``."""
+    """A price with precision by magnitude: ``60,292.77``, ``95.00``, ``1.235``, ``0.0001235``."""
     a = abs(value)
     if a == 0:
         return "0.00"
-    decimals = min(8, max(2, 4 - math.floor(math.log10(a))))
+    decimals = min(8, max(2, 3 - math.floor(math.log10(a))))
     return f"{value:,.{decimals}f}"
 
 
@@ -317,8 +317,10 @@ def infer_kind(name: str, values: Iterable[Any] = ()) -> Kind:
         return Kind.SCORE
     if "ratio" in n:
         return Kind.RATIO
-    if "change" in n or n.startswith("premium") or n.endswith("_frac"):
-        return Kind.CHANGE if "change" in n else Kind.RATE
+    if "change" in n or n.endswith("_frac"):
+        return Kind.CHANGE
+    if n.startswith("premium"):
+        return Kind.RATE
     if "rate" in n or "spread" in n or n.startswith(("funding_", "prior_funding")):
         return Kind.RATE
     if n.endswith("_h"):
@@ -542,6 +544,9 @@ def render_record(
         else:
             col = Col(key)
             kind = infer_kind(key, [value])
-            text = Text(fmt_value(kind, value), style=style_of(col, kind, value))
+            shown = fmt_value(kind, value)
+            if kind is Kind.USD and isinstance(value, int | float) and not _blank(value):
+                shown = f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"  # exact, alone
+            text = Text(shown, style=style_of(col, kind, value))
         table.add_row(key.replace("_", " "), text)
     console.print(table)
