@@ -78,7 +78,8 @@ def test_counts_numbers_and_times() -> None:
     assert fmt_count(1234567) == "1,234,567"
     assert fmt_number(-35.35891473784067) == "-35.3589"
     assert fmt_number(4.714338116361048) == "4.71434"
-    assert fmt_number(2_500_000.0) == "2.5M"
+    assert fmt_number(1_760_123.4) == "1,760,123"
+    assert fmt_number(3_210_000_000.0) == "3.21B"
     assert fmt_number(0.0) == "0"
     assert fmt_time(datetime(2026, 12, 3, 8, 0, tzinfo=UTC)) == "2026-12-03 08:00"
     assert fmt_time(datetime(2026, 12, 3, 8, 0, 5, tzinfo=UTC)) == "2026-12-03 08:00:05"
@@ -90,6 +91,8 @@ def test_other_kinds_and_missing_values() -> None:
     assert fmt_value(Kind.PCTL, 0.388) == "39"
     assert fmt_value(Kind.HOURS, 8.0) == "8h"
     assert fmt_value(Kind.SCORE, 1.234) == "+1.23"
+    assert fmt_value(Kind.FLOW, -1035.3589) == "-1,035.36"
+    assert fmt_value(Kind.FLOW, 0.001) == "0.00"
     assert fmt_value(Kind.RATIO, 136.7037999) == "136.70"
     assert fmt_value(Kind.ALERT, True) == "ALERT"
     assert fmt_value(Kind.ALERT, False) == ""
@@ -113,6 +116,8 @@ def test_other_kinds_and_missing_values() -> None:
         ("divergence_ratio", Kind.RATIO),
         ("year", Kind.TEXT),
         ("share", Kind.SHARE),
+        ("pcr_oi", Kind.RATIO),
+        ("atm_iv", Kind.SHARE),
     ],
 )
 def test_kind_from_the_unit_in_the_name(name: str, kind: Kind) -> None:

@@ -190,8 +190,8 @@ CVD: dict[str, list[Col]] = {
         Col("instrument", prio=0),
         Col("market", prio=1),
         Col("ts", "time", Kind.TIME, 0),
-        Col("delta_base", "delta", Kind.NUMBER, 0),
-        Col("cvd_base", "CVD", Kind.NUMBER, 0),
+        Col("delta_base", "delta", Kind.FLOW, 0),
+        Col("cvd_base", "CVD", Kind.FLOW, 0),
     ],
     "divergences": [
         Col("venue", prio=0),
@@ -200,13 +200,13 @@ CVD: dict[str, list[Col]] = {
         Col("ts", "time", Kind.TIME, 0),
         Col("cdiv_divergence", "divergence", prio=0),
         Col("close_px", "close", Kind.PRICE, 1),
-        Col("cvd_base", "CVD", Kind.NUMBER, 1),
+        Col("cvd_base", "CVD", Kind.FLOW, 1),
         Col("cdiv_prior_ts", "prior time", Kind.TIME, 3),
         Col("cdiv_prior_price", "prior px", Kind.PRICE, 2),
-        Col("cdiv_prior_value", "prior CVD", Kind.NUMBER, 2),
+        Col("cdiv_prior_value", "prior CVD", Kind.FLOW, 2),
         Col("cdiv_new_high", "new high", Kind.FLAG, 4),
         Col("cdiv_new_low", "new low", Kind.FLAG, 4),
-        Col("delta_base", "delta", Kind.NUMBER, 5),
+        Col("delta_base", "delta", Kind.FLOW, 5),
     ],
 }
 

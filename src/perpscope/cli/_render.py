@@ -54,6 +54,7 @@ class Kind(StrEnum):
     PRICE = "price"  # a price: 60,292.77
     RATIO = "ratio"  # a plain ratio: 1.25
     SCORE = "score"  # a signed score (z-score): +1.23
+    FLOW = "flow"  # a signed quantity in base units (taker delta, CVD): -1,035.36
     PCTL = "pctl"  # a percentile as a fraction 0..1, shown 0..100: 39
     HOURS = "hours"  # a duration in hours: 8h
     COUNT = "count"  # an integer count: 1,234
@@ -73,13 +74,14 @@ _NUMERIC = frozenset(
         Kind.PRICE,
         Kind.RATIO,
         Kind.SCORE,
+        Kind.FLOW,
         Kind.PCTL,
         Kind.HOURS,
         Kind.COUNT,
         Kind.NUMBER,
     }
 )
-_SIGNED = frozenset({Kind.RATE, Kind.ANNUAL, Kind.CHANGE, Kind.SCORE})
+_SIGNED = frozenset({Kind.RATE, Kind.ANNUAL, Kind.CHANGE, Kind.SCORE, Kind.FLOW})
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +163,17 @@ def fmt_count(value: float) -> str:
 
 
 def fmt_number(value: float) -> str:
-    """Any other number: six significant digits, never scientific notation: ``-35.3589``."""
+    """Any other number: six significant digits (whole from 100,000, ``3.2B`` from a billion),
+    never scientific notation: ``-35.3589``, ``1,760,000``."""
     a = abs(value)
     if a == 0:
         return "0"
-    if a >= 1e6:
-        for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+    if a >= 1e9:
+        for size, suffix in ((1e12, "T"), (1e9, "B")):
             if a >= size:
                 return f"{value / size:.3g}{suffix}".replace("e+", "e")
+    if a >= 1e5:
+        return f"{value:,.0f}"
     decimals = min(10, max(0, 5 - math.floor(math.log10(a))))
     text = f"{value:,.{decimals}f}"
     if "." in text:
@@ -220,6 +225,8 @@ def fmt_value(kind: Kind, value: Any) -> str:
             return f"{v:,.2f}"
         case Kind.SCORE:
             return f"{v:+.2f}"
+        case Kind.FLOW:
+            return f"{v:+,.2f}" if round(v, 2) != 0 else "0.00"
         case Kind.PCTL:
             return f"{v * 100:.0f}"
         case Kind.HOURS:
@@ -315,8 +322,10 @@ def infer_kind(name: str, values: Iterable[Any] = ()) -> Kind:
         return Kind.PCTL
     if "zscore" in n:
         return Kind.SCORE
-    if "ratio" in n:
+    if "ratio" in n or n.startswith("pcr") or "days" in n:
         return Kind.RATIO
+    if n == "iv" or n.endswith("_iv") or n.startswith("iv_"):
+        return Kind.SHARE  # implied volatility, a fraction a year: 78.4%
     if "change" in n or n.endswith("_frac"):
         return Kind.CHANGE
     if n.startswith("premium"):
