@@ -108,3 +108,13 @@ def test_wide_flag_anywhere_shows_every_column(demo_store: Path, cli) -> None:  
     assert "more columns with --wide" not in wide
     assert "reading" in wide
     assert "HHI" in wide
+
+
+@pytest.mark.parametrize("args", [(), ("funding",), ("oi",), ("calc",)])
+def test_help_lists_whole_descriptions_within_80_columns(args: tuple[str, ...], cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli(*args, "--help")
+    assert res.code == 0
+    lines = res.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    described = [line for line in lines if not line.startswith("Usage:")]  # "[ARGS]..." is fine
+    assert not any(line.rstrip().endswith("...") for line in described)  # nothing cut off

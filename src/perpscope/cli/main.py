@@ -80,16 +80,32 @@ def _build(name: str) -> ClickCommand:
     else:
         parent.command(name)(cast(Callable[..., Any], target))
     built = typer.main.get_command(parent)  # a lone command comes back as itself
-    return built.commands[name] if isinstance(built, TyperGroup) else built
+    command = built.commands[name] if isinstance(built, TyperGroup) else built
+    _whole_short_help(command)
+    return command
+
+
+def _first_paragraph(text: str | None) -> str | None:
+    return " ".join(text.strip().split("\n\n")[0].split()) if text else None
+
+
+def _whole_short_help(command: ClickCommand) -> None:
+    """List commands with their whole first paragraph, wrapped, not cut off with '...'."""
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            if sub.short_help is None:
+                sub.short_help = _first_paragraph(sub.help)
+            _whole_short_help(sub)
 
 
 def _stub(name: str) -> ClickCommand:
     """A command that only carries its help line, for the root help's list of commands."""
     target = _target(name)
     if isinstance(target, typer.Typer):
-        return TyperGroup(name=name, help=target.info.help if isinstance(target.info.help, str)
-                          else None)  # fmt: skip
-    return TyperCommand(name=name, help=inspect.getdoc(target))
+        text = target.info.help if isinstance(target.info.help, str) else None
+        return TyperGroup(name=name, help=text, short_help=_first_paragraph(text))
+    text = inspect.getdoc(target)
+    return TyperCommand(name=name, help=text, short_help=_first_paragraph(text))
 
 
 class _RootGroup(TyperGroup):
