@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := $(shell find src -type f -name '*.py' -o -type f -name '*.toml' 2>/dev/null) pyproject.toml
 
-.PHONY: demo test lint typecheck imports unit bench clean
+.PHONY: demo test lint typecheck imports unit bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "perpscope needs Python >= 3.11"'
@@ -43,3 +43,21 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Text captures of three commands on the demo store at 80 and 120 columns (linked from README).
+SHOTS := docs/screenshots
+SHOTS_STORE := .screenshots-store
+
+screenshots: $(VENV)/.demo-installed
+	rm -rf $(SHOTS_STORE)
+	$(BIN)/perpscope demo --store $(SHOTS_STORE) --format json > /dev/null
+	mkdir -p $(SHOTS)
+	for w in 80 120; do \
+	  for cmd in "funding table" "oi summary" "basis"; do \
+	    out=$(SHOTS)/$$(echo $$cmd | tr ' ' '-')-$$w.txt; \
+	    { echo "$$ perpscope $$cmd    # demo store, $$w columns"; \
+	      COLUMNS=$$w $(BIN)/perpscope --store $(SHOTS_STORE) $$cmd; } \
+	      | sed -e 's/[[:space:]]*$$//' > $$out || exit 1; \
+	  done; \
+	done
+	rm -rf $(SHOTS_STORE)

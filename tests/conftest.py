@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -73,6 +74,17 @@ def shared_data() -> Path:
     return require_shared()
 
 
+def json_data(text: str) -> Any:
+    """Parse one command's JSON output and return its ``data``, after checking the envelope
+    that docs/cli.md documents (``command``, ``generated_at``, ``simulated``, ``data``)."""
+    import json
+
+    doc = json.loads(text)
+    assert isinstance(doc, dict), doc
+    assert set(doc) == {"command", "generated_at", "simulated", "data"}, sorted(doc)
+    return doc["data"]
+
+
 class CliResult:
     """Exit code and captured output of one in-process CLI run."""
 
@@ -81,10 +93,9 @@ class CliResult:
         self.out = out
         self.err = err
 
-    def json(self) -> object:
-        import json
-
-        return json.loads(self.out)
+    def json(self) -> Any:
+        """The ``data`` of the command's JSON document (the envelope is checked)."""
+        return json_data(self.out)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Expected figures are the hand calculations of ``tests/risk`` and ``docs/calculat
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import pytest
 
 from perpscope.cli.main import run
 from perpscope.store.lake import Lake
+from tests.conftest import json_data
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -32,7 +32,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     code, out, err = _run(capsys, *args, "--format", "json")
     assert code == 0, err
-    data = json.loads(out)
+    data = json_data(out)
     assert isinstance(data, dict)
     return data
 
@@ -618,7 +618,7 @@ def test_python_dash_m_runs_the_real_cli() -> None:
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["liquidation_px"] == pytest.approx(19_700)
+    assert json_data(ok.stdout)["liquidation_px"] == pytest.approx(19_700)
     bad = subprocess.run(
         [
             sys.executable,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import json_data
 from tests.fakex.fixture import fake_binance
 from tests.fakex.server import FakeBinance, Fault
 
@@ -51,26 +51,26 @@ def test_backfill_gaps_and_snapshot_as_json(tmp_path: Path, fake_binance: FakeBi
     ]  # fmt: skip
     done = perpscope(store, *args)
     assert done.returncode == 1  # a run that leaves a hole does not end "ok"
-    [row] = json.loads(done.stdout)
+    [row] = json_data(done.stdout)
     assert (row["status"], row["holes"]) == ("holes", 1)
     assert row["rows_written"] == 2193 - 1000  # one page went missing
     [line] = done.stderr.strip().splitlines()
     assert "BTC-USDT-PERP funding: 1 hole(s)" in line
     assert "(1000 rows missing)" in line
     assert "a rerun fetches them again" in line
-    holes = json.loads(perpscope(store, "collect", "gaps", "--format", "json").stdout)
+    holes = json_data(perpscope(store, "collect", "gaps", "--format", "json").stdout)
     assert [h["missing"] for h in holes] == [1000]
     # a plain rerun (no --restart) fills the hole
     again = perpscope(store, *args)
     assert again.returncode == 0, again.stderr
-    [row] = json.loads(again.stdout)
+    [row] = json_data(again.stdout)
     assert (row["status"], row["holes"], row["holes_refilled"]) == ("ok", 0, 1)
     assert row["rows_written"] == 1000
-    assert json.loads(perpscope(store, "collect", "gaps", "--format", "json").stdout) == []
+    assert json_data(perpscope(store, "collect", "gaps", "--format", "json").stdout) == []
     snap = perpscope(store, "collect", "snapshot", "--venue", "binance", "--api-url",
                      fake_binance.url, "--format", "json")  # fmt: skip
     assert snap.returncode == 0, snap.stderr
-    report = json.loads(snap.stdout)
+    report = json_data(snap.stdout)
     assert report["unmapped"] == ["OLDUSDT"]
     written = {t["table"]: t["rows_written"] for t in report["tables"]}
     assert written == {"instruments": 4, "funding_snapshot": 3, "open_interest": 2}
@@ -88,7 +88,7 @@ def test_a_failing_stream_exits_1_and_names_itself(
         "--until", "2026-01-01", "--api-url", fake_binance.url, "--no-progress", "--format", "json",
     )  # fmt: skip
     assert done.returncode == 1
-    rows = {r["instrument"]: r for r in json.loads(done.stdout)}
+    rows = {r["instrument"]: r for r in json_data(done.stdout)}
     assert rows["BTC-USDT-PERP"]["status"] == "ok"
     assert rows["ETH-USDT-PERP"]["status"] == "failed"
     [line] = done.stderr.strip().splitlines()
@@ -99,7 +99,7 @@ def test_a_failing_stream_exits_1_and_names_itself(
 def test_venues_lists_capabilities(tmp_path: Path) -> None:
     done = perpscope(tmp_path / "s", "collect", "venues", "--format", "json")
     assert done.returncode == 0, done.stderr
-    rows = {(r["venue"], r["family"]): r for r in json.loads(done.stdout)}
+    rows = {(r["venue"], r["family"]): r for r in json_data(done.stdout)}
     assert rows["binance", "funding"]["page_size"] == 1000
     assert rows["binance", "oi"]["history"] == "30 days"
     assert rows["binance", "oi"]["pool"] == "futures_data"

@@ -272,12 +272,15 @@ def test_demo_json_numbers_match_an_independent_sql_computation(demo_store: Path
         joined = mine.join(w, on="venue")
         expected = (joined["r8"] * joined["oi_usd"]).sum() / joined["oi_usd"].sum()
         assert asset_row["weighting"] == "oi"
-        assert asset_row["agg_rate_8h"] == pytest.approx(expected, rel=1e-12)
-        assert asset_row["agg_annualized"] == pytest.approx(expected * 1095, rel=1e-12)
+        # JSON rounds rates to 1e-10 and annualised values to 1e-8 (docs/cli.md)
+        assert asset_row["agg_rate_8h"] == pytest.approx(expected, abs=1e-10)
+        assert asset_row["agg_annualized"] == pytest.approx(expected * 1095, abs=1e-8)
         assert asset_row["spread_8h"] == pytest.approx(mine["r8"].max() - mine["r8"].min())
     for v in out["funding"]["venues"]:
-        assert v["annualized"] == pytest.approx(annualized_rate(v["rate"], v["interval_h"]))
-        assert v["annualized"] == pytest.approx(v["rate"] * 8760 / v["interval_h"])
+        assert v["annualized"] == pytest.approx(
+            annualized_rate(v["rate"], v["interval_h"]), abs=1e-6
+        )  # the rate's rounding (1e-10) times up to 8760/1
+        assert v["annualized"] == pytest.approx(v["rate"] * 8760 / v["interval_h"], abs=1e-6)
 
 
 def test_demo_is_deterministic_per_seed(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -383,15 +386,3 @@ def test_public_api_all_is_complete() -> None:
     }
     assert set(perpscope.__all__) == public
     assert json.dumps(sorted(perpscope.__all__))  # every name is a plain string
-
-
-def test_wide_tables_turn_on_their_side_to_fit_the_terminal(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    cols = ", ".join(f"{i}.123456 AS wide_column_{i}" for i in range(12))
-    res = cli("--store", str(tmp_path), "sql", f"SELECT {cols}")
-    assert res.code == 0
-    lines = res.out.splitlines()
-    # one line per column (the header names are rows now), each within the terminal width
-    assert sum("wide_column_" in line for line in lines) == 12
-    from perpscope.cli._common import out_console
-
-    assert max(len(line) for line in lines) <= out_console.width

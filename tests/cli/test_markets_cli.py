@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from perpscope.cli.main import run
 from perpscope.store.lake import Lake
+from tests.conftest import json_data
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 def _json(capsys: pytest.CaptureFixture[str], store: str, *args: str) -> Any:
     code, out, err = _run(capsys, "--store", store, *args, "--format", "json")
     assert code == 0, err
-    return json.loads(out)
+    return json_data(out)
 
 
 def _funding_rows() -> pl.DataFrame:
@@ -211,7 +211,7 @@ def test_funding_spread_summary(store: str, capsys: pytest.CaptureFixture[str]) 
 def test_oi_summary_and_divergence_reproduce_sol(
     store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = _json(capsys, store, "oi", "summary", "--instrument", "SOL-USDT-PERP")
+    rows = _json(capsys, store, "oi", "summary", "--instrument", "SOL-USDT-PERP")["venues"]
     sol = rows[0]
     # 24h change at h72 against h48, on linear OI: (4.2 - 0.5) / (4.2 - 0.5 x 48/72) - 1.
     assert sol["oi_change_24h"] == pytest.approx(3.7 / (4.2 - 0.5 * 48 / 72) - 1)

@@ -8,7 +8,6 @@ row, and put/call ratios, max pain, OI walls and volume/OI ratios are plain grou
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 
 from perpscope.cli.main import run
-from tests.conftest import require_shared
+from tests.conftest import json_data, require_shared
 
 ETH = "options/deribit_eth_book_summary_2024-01-08.csv.gz"
 BTC = "options/deribit_btc_option_chain_2021-02-11.csv.gz"
@@ -112,11 +111,11 @@ def test_import_reports_rows_and_snapshots(
     args = ["--store", root, "import", "options", str(require_shared(BTC)), "--venue", "deribit"]
     code, out, _ = _run(capsys, *args, "--format", "json")
     assert code == 0
-    report = json.loads(out)
+    report = json_data(out)
     assert (report["rows_written"], report["rows_already_stored"]) == (976, 0)
     assert "2 snapshot(s)" in report["notes"]
     code, out, _ = _run(capsys, *args, "--format", "json")
-    assert json.loads(out)["rows_already_stored"] == 976
+    assert json_data(out)["rows_already_stored"] == 976
 
 
 @pytest.mark.shared_data
@@ -126,7 +125,7 @@ def test_pcr_json_interface(store: str, capsys: pytest.CaptureFixture[str]) -> N
         "--format", "json",
     )  # fmt: skip
     assert code == 0
-    doc: dict[str, Any] = json.loads(out)
+    doc: dict[str, Any] = json_data(out)
     eth = _chain(ETH)
     # PROVENANCE.md gives 0.325 for this file; pandas on the raw OI gives 0.3248.
     assert doc["pcr_oi"] == pytest.approx(_pcr_oi(eth), rel=1e-12)
@@ -146,7 +145,7 @@ def test_maxpain_json_interface(store: str, capsys: pytest.CaptureFixture[str]) 
         "--underlying", "ETH", "--expiry", "2024-01-26", "--format", "json",
     )  # fmt: skip
     assert code == 0
-    rows = json.loads(out)
+    rows = json_data(out)
     assert isinstance(rows, list)
     assert len(rows) == 1
     row = rows[0]
@@ -163,7 +162,7 @@ def test_maxpain_json_interface(store: str, capsys: pytest.CaptureFixture[str]) 
         capsys, "--store", store, "options", "maxpain", "--underlying", "BTC", "--format", "json"
     )
     btc = _chain(BTC)
-    by_expiry = {r["expiry"]: r for r in json.loads(out)}
+    by_expiry = {r["expiry"]: r for r in json_data(out)}
     assert set(by_expiry) == set(btc["expiry"])
     for expiry, r in by_expiry.items():
         assert r["max_pain_px"] == _max_pain(btc, expiry), expiry
@@ -176,7 +175,7 @@ def _json_of(store: str, capsys: pytest.CaptureFixture[str], command: list[str])
     code, out, err = _run(capsys, *base, "--format", "json")
     assert code == 0, err
     assert "NaN" not in out
-    return json.loads(out)
+    return json_data(out)
 
 
 def _table_of(store: str, capsys: pytest.CaptureFixture[str], command: list[str]) -> str:

@@ -1,19 +1,26 @@
 """Compiled kernels on plain arrays (numba), each with a pure polars reference it is tested against.
 
 Only the path-dependent loops that a benchmark shows polars cannot do fast live here.
+
+numba is imported and each kernel compiled on first use, not at import (importing numba costs
+about a second); ``cache=True`` keeps the machine code on disk, so later processes only load it.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
-from numba import njit, prange
 
 __all__ = ["rolling_rank_count"]
 
+prange = range  # numba's parallel range once the kernel is compiled (see _compiled_rank_count)
 
-@njit(cache=True, nogil=True, parallel=True)
-def _rank_count_kernel(
+
+def _rank_count_py(
     ts: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
     valid: npt.NDArray[np.bool_],
@@ -62,6 +69,17 @@ def _rank_count_kernel(
     return rank, count
 
 
+@functools.cache
+def _compiled_rank_count() -> Callable[..., Any]:
+    """The numba-compiled kernel, built (or loaded from numba's disk cache) on first use."""
+    global prange
+    from numba import njit
+    from numba import prange as numba_prange
+
+    prange = numba_prange  # the kernel's loop over series becomes parallel
+    return njit(cache=True, nogil=True, parallel=True)(_rank_count_py)
+
+
 def rolling_rank_count(
     ts_us: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
@@ -84,7 +102,7 @@ def rolling_rank_count(
         ``rolling_rank_by(method="max")`` and ``rolling_sum_by`` of validity over
         ``(t - w, t]``, in O(n log n) instead of O(n w).
     """
-    rank, count = _rank_count_kernel(
+    rank, count = _compiled_rank_count()(
         np.ascontiguousarray(ts_us, dtype=np.int64),
         np.ascontiguousarray(values, dtype=np.float64),
         np.ascontiguousarray(valid, dtype=np.bool_),

@@ -1,6 +1,11 @@
-"""Shared pieces of the CLI: the per-invocation state, output formats and rendering.
+"""Shared pieces of the CLI: the per-invocation state, output formats, emit and error lines.
 
-A command parses its arguments, calls one service, and hands the result to :func:`emit`.
+A command parses its arguments, calls one service, and hands the result to :func:`emit`, which
+prints it through the presentation layer (:mod:`perpscope.cli._render`): a table that fits the
+terminal, CSV, or the one JSON document every command prints (``docs/cli.md``).
+
+This module stays light (standard library, typer and rich): the heavy libraries load inside the
+commands that need them, so ``perpscope --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -8,25 +13,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import polars as pl
 import typer
-from rich.console import Console
-from rich.table import Table
+from typer._click.core import Context as ClickContext
+from typer._click.globals import get_current_context
 
-from perpscope.config import Config
 from perpscope.errors import UsageError
-from perpscope.services.importer import ImportReport
-from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from rich.console import Console
+
+    from perpscope.cli._render import Col
+    from perpscope.config import Config
+    from perpscope.services.importer import ImportReport
+    from perpscope.store.lake import Lake
 
 __all__ = [
     "AppState",
@@ -34,14 +43,58 @@ __all__ = [
     "TableFormat",
     "emit",
     "emit_import_report",
+    "emit_sections",
     "err_console",
     "out_console",
+    "print_error",
+    "set_output_mode",
     "state",
     "to_jsonable",
 ]
 
-out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use (``perpscope --version`` never loads rich.console)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __enter__(self) -> Console:  # rich's Live and Progress use the console as a context
+        return self._get().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._get().__exit__(*exc)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._get(), name, value)
+
+
+out_console: Console = cast("Console", _LazyConsole(highlight=False, soft_wrap=False))
+err_console: Console = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
+
+
+def _r() -> ModuleType:
+    """The presentation layer, imported on first output."""
+    from perpscope.cli import _render
+
+    return _render
+
+
+SIM_VENUES = frozenset({"sim1", "sim2", "sim3"})
 
 
 class Format(StrEnum):
@@ -59,6 +112,27 @@ class TableFormat(StrEnum):
     CSV = "csv"
 
 
+@dataclass
+class _Output:
+    """Per-invocation output settings, set by the root command before any command runs."""
+
+    wide: bool = False
+    json_errors: bool = False
+    banner_shown: bool = False
+    store_used: bool = False
+
+
+_output = _Output()
+
+
+def set_output_mode(*, wide: bool, json_errors: bool) -> None:
+    """Start a new invocation: ``--wide`` tables, JSON errors (``--format json``), a new banner."""
+    _output.wide = wide
+    _output.json_errors = json_errors
+    _output.banner_shown = False
+    _output.store_used = False
+
+
 @dataclass(frozen=True, slots=True)
 class AppState:
     """What the root command resolved: the configuration and the store path."""
@@ -72,6 +146,9 @@ class AppState:
 
     def lake(self) -> Lake:
         """The store as a :class:`Lake` (touches nothing on disk)."""
+        from perpscope.store.lake import Lake
+
+        _output.store_used = True
         return Lake(self.store_path)
 
 
@@ -86,119 +163,143 @@ def state(ctx: typer.Context) -> AppState:
 
 def to_jsonable(value: Any) -> Any:
     """Turn a value into plain JSON types: datetimes become ISO 8601 UTC strings ending in Z."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime in output")
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, pl.DataFrame):
-        return [to_jsonable(row) for row in value.iter_rows(named=True)]
-    if isinstance(value, StrEnum):
-        return value.value
-    return value
+    return _r().json_value(value)
 
 
-def _cell(value: Any, *, precise: bool = False) -> str:
-    """Text of one value: full precision for CSV, six significant digits for the screen."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return repr(value) if precise else f"{value:.6g}"
-    if isinstance(value, datetime) and not precise:
-        utc = value.astimezone(UTC)
-        if utc.second == 0 and utc.microsecond == 0:
-            return utc.strftime("%Y-%m-%d %H:%MZ")
-        return utc.isoformat(sep=" ").replace("+00:00", "Z")
-    j = to_jsonable(value)
-    return j if isinstance(j, str) else json.dumps(j)
+def print_error(message: str, exit_code: int) -> None:
+    """One error line on stderr; with ``--format json``, ``{"error": ..., "exit_code": N}``."""
+    if _output.json_errors:
+        text = message.removeprefix("error: ")
+        sys.stderr.write(json.dumps({"error": text, "exit_code": exit_code}) + "\n")
+        return
+    if message.startswith("error: "):
+        err_console.print(message, markup=False, highlight=False)
+    else:
+        err_console.print("[bold red]error:[/] ", end="", markup=True, highlight=False)
+        err_console.print(message, markup=False, highlight=False)
+
+
+def _context() -> ClickContext | None:
+    # typer vendors click: its current context is typer's, not the click package's
+    return get_current_context(silent=True)
+
+
+def _command_name() -> str:
+    ctx = _context()
+    path = ctx.command_path if ctx is not None else "perpscope"
+    return path.split(" ", 1)[1] if " " in path else path
+
+
+def _store_is_demo() -> bool:
+    """True when this invocation's store is a demo store (its marker says ``"demo": true``).
+
+    Asked only when the command used the store (calculators without a store are not simulated).
+    """
+    ctx = _context()
+    if ctx is None or not _output.store_used:
+        return False
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        return False
+    try:
+        return bool(obj.lake().marker().get("demo", False))
+    except Exception:  # an unreadable marker is the command's error to report, not ours
+        return False
+
+
+def _mentions_sim(data: Any) -> bool:
+    """True when rows name a simulator venue (sim1..sim3)."""
+    if isinstance(data, Mapping):
+        return any(_mentions_sim(v) for v in data.values()) or data.get("venue") in SIM_VENUES
+    _, rows = _r().rows_of(data) if _r().is_frame(data) else ([], data)
+    if isinstance(rows, list | tuple):
+        return any(isinstance(r, Mapping) and _mentions_sim(r) for r in rows)
+    return False
+
+
+def _simulated(data: Any) -> bool:
+    return _store_is_demo() or _mentions_sim(data)
+
+
+def _banner() -> None:
+    if not _output.banner_shown:
+        _output.banner_shown = True
+        out_console.print(
+            "[bold black on yellow] SIMULATED [/] [yellow]simulator data (sim1..sim3), "
+            "not a real market[/]"
+        )
+
+
+Data = Any  # a polars frame, a sequence of mappings, or one mapping
 
 
 def emit(
-    data: pl.DataFrame | Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    data: Data,
     fmt: str,
     *,
     title: str | None = None,
+    spec: Sequence[Col] = (),
 ) -> None:
     """Print rows (a frame or a list of mappings) or one record (a mapping) in ``fmt``.
 
-    ``json`` prints one JSON document: an array of row objects for rows, an object for a record.
-    ``csv`` prints a header and rows. ``table`` prints a rich table.
+    ``json`` prints the one JSON document of the command (``{"command", "generated_at",
+    "simulated", "data"}``, see docs/cli.md); ``csv`` a header and rows at full precision;
+    ``table`` a table that fits the terminal (``spec`` names, orders and ranks its columns).
+    A command prints JSON once; tables as often as it has sections.
     """
     if fmt == "json":
-        sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
+        doc = _r().envelope(
+            _command_name(), data, simulated=_simulated(data), generated_at=datetime.now(UTC)
+        )
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return
-    if isinstance(data, Mapping):
-        rows: list[Mapping[str, Any]] = [{"field": k, "value": v} for k, v in data.items()]
-    elif isinstance(data, pl.DataFrame):
-        rows = list(data.iter_rows(named=True))
-        if not rows:
-            rows = []
-    else:
-        rows = list(data)
-    columns = (
-        list(data.columns)
-        if isinstance(data, pl.DataFrame)
-        else list(rows[0].keys())
-        if rows
-        else []
-    )
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_cell(r.get(c), precise=True) for c in columns] for r in rows])
-        sys.stdout.write(buf.getvalue())
+        _emit_csv(data)
         return
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    out_console.print(_table(columns, cells, title))
+    if _simulated(data):
+        _banner()
+    if isinstance(data, Mapping):
+        _r().render_record(out_console, data, title=title)
+    else:
+        _r().render_rows(out_console, data, title=title, spec=spec, wide=_output.wide)
 
 
-_TRANSPOSE_MAX_ROWS = 6
+def emit_sections(
+    sections: Mapping[str, Data],
+    fmt: Format | str,
+    specs: Mapping[str, Sequence[Col]] | None = None,
+) -> None:
+    """Print several named results: one JSON object of them, or one table per section."""
+    value = fmt.value if isinstance(fmt, Format | TableFormat) else fmt
+    if value == "json":
+        emit(dict(sections), value)
+        return
+    for name, data in sections.items():
+        emit(data, value, title=name.replace("_", " "), spec=(specs or {}).get(name, ()))
 
 
-def _table(columns: list[str], cells: list[list[str]], title: str | None) -> Table:
-    """A rich table; far too wide for the terminal, it turns on its side (one column per row)."""
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    # a little too wide is fine (cells wrap); far too wide is unreadable, so turn it
-    if not cells:
-        table = Table(title=title, title_justify="left", show_header=False, box=None)
-        table.add_column("empty")
-        table.add_row(f"no rows (columns: {', '.join(columns)})")
-        return table
-    if sum(w + 3 for w in widths) + 1 <= out_console.width * 1.4 or len(columns) < 3:
-        table = Table(title=title, title_justify="left")
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for row in cells:
-            table.add_row(*row)
-        return table
-    if len(cells) <= _TRANSPOSE_MAX_ROWS:
-        table = Table(title=title, title_justify="left")
-        table.add_column("field", style="bold")
-        for k in range(len(cells)):
-            table.add_column(f"#{k + 1}", overflow="fold")
-        for i, c in enumerate(columns):
-            table.add_row(c, *[row[i] for row in cells])
-        return table
-    # many wide rows: one record per row, as psql's expanded display does
-    table = Table(title=title, title_justify="left", show_header=False, show_lines=True)
-    table.add_column("record", style="dim")
-    table.add_column("fields", overflow="fold")
-    for k, row in enumerate(cells, start=1):
-        text = "\n".join(f"{c}: {v}" for c, v in zip(columns, row, strict=True))
-        table.add_row(f"#{k}", text)
-    return table
+def _emit_csv(data: Data) -> None:
+    rows: list[Mapping[str, Any]]
+    if isinstance(data, Mapping):
+        columns, rows = ["field", "value"], [{"field": k, "value": v} for k, v in data.items()]
+    else:
+        columns, rows = _r().rows_of(data)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow([_csv_cell(r.get(c)) for c in columns])
+    sys.stdout.write(buf.getvalue())
+
+
+def _csv_cell(value: Any) -> str:
+    """Full precision for CSV: floats by repr, times ISO 8601 UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else ""
+    j = _r().json_value(value)
+    return j if isinstance(j, str) else json.dumps(j)
 
 
 def emit_import_report(report: ImportReport, fmt: Format) -> None:

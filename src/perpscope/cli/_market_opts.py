@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import polars as pl
 import typer
 
-from perpscope.cli._common import Format, emit
+from perpscope.cli._common import Format
+from perpscope.cli._common import emit_sections as emit_sections
 from perpscope.services.filters import MarketQuery, Timeframe, parse_percent
 
 __all__ = [
@@ -78,12 +78,3 @@ def query(
 ) -> MarketQuery:
     """The service query for the shared options (raises ``UsageError`` on bad values)."""
     return MarketQuery.make(venue, instrument, asset, since, until)
-
-
-def emit_sections(sections: dict[str, pl.DataFrame], fmt: Format) -> None:
-    """Print several named tables: one JSON object of them, or one table per section."""
-    if fmt is Format.JSON:
-        emit(sections, fmt.value)
-        return
-    for title, data in sections.items():
-        emit(data, fmt.value, title=title)

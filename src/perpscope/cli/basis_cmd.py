@@ -17,7 +17,6 @@ from perpscope.cli._market_opts import (
     emit_sections,
     query,
 )
-from perpscope.services.markets import basis_report
 
 __all__ = ["basis"]
 
@@ -33,7 +32,10 @@ def basis(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import basis_report
+
     perps, futures = basis_report(
         state(ctx).lake(), query(venue, instrument, asset, since, until), timeframe=timeframe.value
     )
-    emit_sections({"perps": perps, "futures": futures}, fmt)
+    emit_sections({"perps": perps, "futures": futures}, fmt, _columns.BASIS)

@@ -15,7 +15,6 @@ import typer
 
 from perpscope.cli._common import Format, emit, err_console, state
 from perpscope.errors import UsageError
-from perpscope.services import calc
 
 app = typer.Typer(
     help="Pre-trade calculators: liquidation price, position size, targets, funding, Kelly, basis.",
@@ -85,6 +84,8 @@ def liq(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Liquidation price (on mark), bankruptcy price and the simplified formula of one position."""
+    from perpscope.services import calc
+
     req = calc.LiqRequest(
         venue=venue,
         side=side,
@@ -135,6 +136,8 @@ def size(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Position size for a risk budget; the side follows from the stop versus the entry."""
+    from perpscope.services import calc
+
     record = calc.size(
         equity_usd=equity,
         risk_pct=risk_pct,
@@ -170,6 +173,8 @@ def targets(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """R multiple of each target and the blended R of a scale-out plan."""
+    from perpscope.services import calc
+
     record = calc.targets(
         entry_px=entry,
         stop_px=stop,
@@ -195,6 +200,8 @@ def funding(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Funding payment per period and over the hold, signed to the position (negative = paid)."""
+    from perpscope.services import calc
+
     record = calc.funding(
         side=side, notional_usd=notional, rate=rate, interval_h=interval_h, days=days
     )
@@ -225,6 +232,8 @@ def kelly(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Full and fractional Kelly from a win rate and payoff, or from a trade list."""
+    from perpscope.services import calc
+
     if trades is not None and trades_file is not None:
         raise UsageError("give either --trades or --trades-file, not both")
     results = None
@@ -275,6 +284,8 @@ def basis(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Basis trade: capital per leg and in total, funding income, and the playbook's exit checks."""
+    from perpscope.services import calc
+
     lake = state(ctx).lake() if history_days is not None else None
     record = calc.basis_plan(
         lake,
@@ -311,6 +322,8 @@ def bucket(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Combined risk of correlated positions treated as one bucket."""
+    from perpscope.services import calc
+
     record = calc.bucket(
         risks_usd=_floats("--risks", risks),
         correlation=correlation,

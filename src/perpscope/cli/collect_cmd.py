@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, TableFormat, emit, err_console, out_console, state
-from perpscope.collect.backfill import StreamResult
 from perpscope.errors import PerpscopeError
-from perpscope.services import collection
-from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from perpscope.collect.backfill import StreamResult
+    from perpscope.store.lake import Lake
 
 app = typer.Typer(help="Collect data from venues into the store.", no_args_is_help=True)
 
@@ -81,6 +83,10 @@ def backfill_cmd(
     tries them again. Ctrl-C stops at a committed page (exit 130) and says where a rerun
     continues.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from perpscope.services import collection
+
     lake = state(ctx).lake()
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -117,6 +123,8 @@ def _interrupted(lake: Lake, venue: str, instruments: list[str], streams: list[s
     Every page is one atomic store commit, so the store holds whole pages only; a page whose
     cursor was not written yet is read again by the rerun and changes nothing.
     """
+    from perpscope.services import collection
+
     err_console.print("interrupted", highlight=False)
     for key, cursor in collection.resume_points(lake, venue, instruments, streams):
         where = f"after {cursor:%Y-%m-%d %H:%M:%S}Z" if cursor else "from the start"
@@ -136,6 +144,8 @@ def snapshot_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Take one all-symbol snapshot of funding, mark/index prices, instruments and OI."""
+    from perpscope.services import collection
+
     lake = state(ctx).lake()
     result = collection.run_snapshot(
         lake,
@@ -167,6 +177,8 @@ def gaps_cmd(
     ),
 ) -> None:
     """Report holes: consecutive rows of a series further apart than its step."""
+    from perpscope.services import collection
+
     frame = collection.gaps(state(ctx).lake(), venue=venue, instrument=instrument, table=table)
     emit(frame, fmt.value, title="gaps")
 
@@ -177,4 +189,6 @@ def venues_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """List collectable venues: page size, history depth and rate-limit pool per stream family."""
+    from perpscope.services import collection
+
     emit(collection.capability_rows(venue), fmt.value, title="venues")

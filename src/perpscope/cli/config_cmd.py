@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from perpscope.cli._common import Format, emit, state
-from perpscope.config import default_config_path
 
 app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
 
@@ -18,6 +17,8 @@ def show(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Print the validated configuration and where it came from."""
+    from perpscope.config import default_config_path
+
     cfg = state(ctx).config
     record = {
         "source": cfg.source,

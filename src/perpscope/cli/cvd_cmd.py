@@ -19,7 +19,6 @@ from perpscope.cli._market_opts import (
     emit_sections,
     query,
 )
-from perpscope.services.markets import cvd_report
 
 __all__ = ["cvd"]
 
@@ -41,6 +40,9 @@ def cvd(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """CVD per series from taker volume, and where price and CVD diverge."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import cvd_report
+
     series, divergences = cvd_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -49,4 +51,4 @@ def cvd(
     )
     if tail:
         series = series.group_by("venue", "instrument", maintain_order=True).tail(tail)
-    emit_sections({"cvd": series, "divergences": divergences}, fmt)
+    emit_sections({"cvd": series, "divergences": divergences}, fmt, _columns.CVD)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import shlex
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
-from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
-from perpscope.services.demo import build_demo, demo_target, funding_overview
-from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class Scenario(StrEnum):
@@ -36,6 +33,10 @@ def _weighting(label: str) -> str:
 
 
 def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> None:
+    import polars as pl
+    from rich.panel import Panel
+    from rich.table import Table
+
     out_console.print(
         Panel.fit(
             "[bold yellow]SIMULATED DATA[/] - venues sim1, sim2, sim3 are perpscope's simulator, "
@@ -95,6 +96,11 @@ def demo(
     Needs no network. The demo store is separate from your own store and is rebuilt on every run;
     a non-empty directory that is not a demo store is never overwritten.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from perpscope.services.demo import build_demo, demo_target, funding_overview
+    from perpscope.store.lake import Lake
+
     default_store = state(ctx).store_path
     path = (store or demo_target(default_store)).expanduser()
     with Progress(

@@ -9,7 +9,6 @@ import typer
 
 from perpscope.cli._common import Format, emit, state
 from perpscope.errors import StoreError
-from perpscope.store.export import export_parquet
 
 app = typer.Typer(help="Export the store for other engines.", no_args_is_help=True)
 
@@ -24,6 +23,8 @@ def parquet(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Write Hive-partitioned Parquet: DIR/<table>/venue=V/instrument=I/date=YYYY-MM-DD/."""
+    from perpscope.store.export import export_parquet
+
     lake = state(ctx).lake()
     if not lake.exists():
         raise StoreError(f"no store at {lake.root}")

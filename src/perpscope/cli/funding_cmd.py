@@ -20,14 +20,6 @@ from perpscope.cli._market_opts import (
     percent,
     query,
 )
-from perpscope.services.markets import (
-    funding_arbitrage_report,
-    funding_divergence_report,
-    funding_extremes_report,
-    funding_history_report,
-    funding_spread_report,
-    funding_table_report,
-)
 
 __all__ = ["app"]
 
@@ -54,10 +46,13 @@ def table(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest funding per venue (8h-equivalent and annualised) and the OI-weighted aggregate."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import funding_table_report
+
     result = funding_table_report(state(ctx).lake(), query(venue, instrument, asset, since, until))
     if result.stale_note and fmt is Format.TABLE:
         err_console.print(result.stale_note, markup=False)
-    emit_sections({"assets": result.assets, "venues": result.venues}, fmt)
+    emit_sections({"assets": result.assets, "venues": result.venues}, fmt, _columns.FUNDING_TABLE)
 
 
 @app.command("history")
@@ -80,6 +75,11 @@ def history(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Settlements with accumulated funding, z-score, percentile and acceleration."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import (
+        funding_history_report,
+    )
+
     frame = funding_history_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -88,7 +88,7 @@ def history(
     )
     if tail:
         frame = frame.group_by("venue", "instrument", maintain_order=True).tail(tail)
-    emit(frame, fmt.value, title="funding history")
+    emit(frame, fmt.value, title="funding history", spec=_columns.FUNDING_HISTORY)
 
 
 @app.command("extremes")
@@ -112,6 +112,10 @@ def extremes(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Episodes of extreme funding (>= threshold on N venues for >= 24h), graded."""
+    from perpscope.services.markets import (
+        funding_extremes_report,
+    )
+
     episodes, per_year = funding_extremes_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -145,13 +149,23 @@ def arbitrage(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Venue pairs with the widest 8h-normalised funding spread and their annualised carry."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import (
+        funding_arbitrage_report,
+    )
+
     frame = funding_arbitrage_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
         min_spread_8h=percent(min_spread, "--min-spread"),
         alert_spread_8h=percent(alert_spread, "--alert-spread"),
     )
-    emit(frame.head(top) if top else frame, fmt.value, title="funding arbitrage")
+    emit(
+        frame.head(top) if top else frame,
+        fmt.value,
+        title="funding arbitrage",
+        spec=_columns.ARBITRAGE,
+    )
 
 
 @app.command("spread")
@@ -172,6 +186,11 @@ def spread(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Funding spread of venue A minus venue B per 8h period, summarised per asset and year."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import (
+        funding_spread_report,
+    )
+
     periods, summary = funding_spread_report(
         state(ctx).lake(),
         query(None, instrument, asset, since, until),
@@ -182,7 +201,7 @@ def spread(
     sections = {"summary": summary}
     if history:
         sections["periods"] = periods
-    emit_sections(sections, fmt)
+    emit_sections(sections, fmt, _columns.FUNDING_SPREAD)
 
 
 @app.command("divergence")
@@ -207,6 +226,11 @@ def divergence(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """New 7-day price high while funding's 7-day mean is below its value at the prior high."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import (
+        funding_divergence_report,
+    )
+
     frame = funding_divergence_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -214,4 +238,9 @@ def divergence(
         window_h=window_h,
         min_gap_h=min_gap_h,
     )
-    emit(frame.tail(tail) if tail else frame, fmt.value, title="funding-price divergence")
+    emit(
+        frame.tail(tail) if tail else frame,
+        fmt.value,
+        title="funding-price divergence",
+        spec=_columns.FUNDING_DIVERGENCE,
+    )

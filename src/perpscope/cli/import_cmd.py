@@ -6,19 +6,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from perpscope.cli._common import Format, emit_import_report, err_console, state
 from perpscope.errors import UsageError
-from perpscope.services.importer import (
-    FileOptions,
-    import_funding,
-    import_ohlcv,
-    import_open_interest,
-)
+
+if TYPE_CHECKING:
+    from perpscope.services.importer import FileOptions
 
 app = typer.Typer(help="Import market-data files (CSV, CSV.gz, Parquet).", no_args_is_help=True)
 
@@ -107,6 +103,10 @@ def _file_options(
     on_conflict: ConflictOpt | None = None,
     replace: bool = False,
 ) -> FileOptions:
+    from perpscope.services.importer import (
+        FileOptions,
+    )
+
     pairs = []
     for f in filters or []:
         col, sep, value = f.partition("=")
@@ -127,6 +127,8 @@ def _file_options(
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
     """A progress bar on stderr over the import's stages: read, validate, write."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description:<36}"),
@@ -177,6 +179,10 @@ def funding(
     previous settlement (1, 2, 4 or 8 h), so a file whose interval changes is stored right.
     Timestamps are snapped to the whole minute.
     """
+    from perpscope.services.importer import (
+        import_funding,
+    )
+
     if interval_h is not None and interval_col is not None:
         raise UsageError("give --interval-h or --interval-col, not both")
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
@@ -222,6 +228,8 @@ def ohlcv(
     volume when present. The timestamp is the bar's open time. Bars closer than --timeframe, or
     mostly spaced otherwise, are refused.
     """
+    from perpscope.services.importer import import_ohlcv
+
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
     with _progress() as progress:
         report = import_ohlcv(
@@ -264,6 +272,8 @@ def open_interest(
     Without --value-col, the open-interest column is taken only if exactly one column's name fits
     --unit (sum_open_interest_value for usd); otherwise the candidates are listed.
     """
+    from perpscope.services.importer import import_open_interest
+
     opts = _file_options(ts_col, ts_unit, tz_offset_h, filters, skip_bad, on_conflict, replace)
     with _progress() as progress:
         report = import_open_interest(

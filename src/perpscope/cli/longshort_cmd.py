@@ -18,7 +18,6 @@ from perpscope.cli._market_opts import (
     emit_sections,
     query,
 )
-from perpscope.services.markets import long_short_report
 
 __all__ = ["longshort"]
 
@@ -39,10 +38,13 @@ def longshort(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import long_short_report
+
     compare, extremes = long_short_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
         period=period.value if period else None,
         window_h=window_h,
     )
-    emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt)
+    emit_sections({"crowd_vs_top": compare, "extremes": extremes}, fmt, _columns.LONGSHORT)

@@ -3,45 +3,159 @@
 Each command group lives in its own module and is registered below. Every error perpscope raises on
 purpose (:class:`perpscope.errors.PerpscopeError`) is printed as one line on stderr with its exit
 code (2 for usage and configuration errors); click's own usage errors exit 2 as well. Tracebacks are
-for bugs only.
+for bugs only. With ``--format json`` the error is a JSON object on stderr instead.
+
+Start-up stays fast: the command modules import only typer and rich at the top and load polars,
+Delta Lake, DuckDB, numba and ccxt inside the commands that use them (``tests/cli/
+test_lazy_imports.py`` keeps it so).
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
+from functools import cache
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
-from rich.markup import escape
+from typer._click.core import Command as ClickCommand
+from typer._click.core import Context as ClickContext
+from typer.core import TyperCommand, TyperGroup
 
 from perpscope import __version__
-from perpscope.cli import (
-    basis_cmd,
-    calc_cmd,
-    chart_cmd,
-    collect_cmd,
-    config_cmd,
-    cvd_cmd,
-    demo_cmd,
-    export_cmd,
-    funding_cmd,
-    import_cmd,
-    liq_cmd,
-    longshort_cmd,
-    oi_cmd,
-    options_cmd,
-    sql_cmd,
-    store_cmd,
-)
-from perpscope.cli._common import AppState, err_console
+from perpscope.cli._common import AppState, err_console, print_error, set_output_mode
 from perpscope.cli.entry import INTERRUPTED_EXIT, interrupted
-from perpscope.config import load_config
 from perpscope.errors import PerpscopeError
 
 __all__ = ["app", "run"]
 
+
+def _json_requested(args: list[str]) -> bool:
+    """True when the command line asks for ``--format json`` (errors are then JSON too)."""
+    return "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False)
+    )
+
+
+# The command groups and commands, in the order of the help: name -> (module, attribute). The
+# attribute is a typer sub-app or a command function. A command's module is imported, and its
+# click command built, only when that command runs (or its help is shown).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("perpscope.cli.demo_cmd", "demo"),
+    "sql": ("perpscope.cli.sql_cmd", "sql"),
+    "store": ("perpscope.cli.store_cmd", "app"),
+    "collect": ("perpscope.cli.collect_cmd", "app"),
+    "import": ("perpscope.cli.import_cmd", "app"),
+    "export": ("perpscope.cli.export_cmd", "app"),
+    "config": ("perpscope.cli.config_cmd", "app"),
+    "calc": ("perpscope.cli.calc_cmd", "app"),
+    "options": ("perpscope.cli.options_cmd", "app"),
+    "funding": ("perpscope.cli.funding_cmd", "app"),
+    "oi": ("perpscope.cli.oi_cmd", "app"),
+    "basis": ("perpscope.cli.basis_cmd", "basis"),
+    "cvd": ("perpscope.cli.cvd_cmd", "cvd"),
+    "longshort": ("perpscope.cli.longshort_cmd", "longshort"),
+    "heatmap": ("perpscope.cli.liq_cmd", "heatmap"),
+    "cascades": ("perpscope.cli.liq_cmd", "cascades"),
+    "liquidations": ("perpscope.cli.liq_cmd", "liquidations"),
+    "regime": ("perpscope.cli.chart_cmd", "regime"),
+    "structure": ("perpscope.cli.chart_cmd", "structure"),
+    "profile": ("perpscope.cli.chart_cmd", "profile"),
+}
+
+
+def _target(name: str) -> object:
+    module, attr = _COMMANDS[name]
+    return getattr(import_module(module), attr)
+
+
+@cache
+def _build(name: str) -> ClickCommand:
+    """The click command of ``name`` (built once; building reads every option's annotations)."""
+    target = _target(name)
+    if name == "import":  # the options-chain import lives with the options commands
+        from perpscope.cli import import_cmd, options_cmd
+
+        import_cmd.app.command("options")(options_cmd.import_options)
+    # registered on a parent exactly as on the root, so a one-command group stays a group
+    parent = typer.Typer(add_completion=False, rich_markup_mode=None)
+    if isinstance(target, typer.Typer):
+        parent.add_typer(target, name=name)
+    else:
+        parent.command(name)(cast(Callable[..., Any], target))
+    built = typer.main.get_command(parent)  # a lone command comes back as itself
+    command = built.commands[name] if isinstance(built, TyperGroup) else built
+    _whole_short_help(command)
+    return command
+
+
+def _first_paragraph(text: str | None) -> str | None:
+    return " ".join(text.strip().split("\n\n")[0].split()) if text else None
+
+
+def _whole_short_help(command: ClickCommand) -> None:
+    """List commands with their whole first paragraph, wrapped, not cut off with '...'."""
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            if sub.short_help is None:
+                sub.short_help = _first_paragraph(sub.help)
+            _whole_short_help(sub)
+
+
+def _stub(name: str) -> ClickCommand:
+    """A command that only carries its help line, for the root help's list of commands."""
+    target = _target(name)
+    if isinstance(target, typer.Typer):
+        text = target.info.help if isinstance(target.info.help, str) else None
+        return TyperGroup(name=name, help=text, short_help=_first_paragraph(text))
+    text = inspect.getdoc(target)
+    return TyperCommand(name=name, help=text, short_help=_first_paragraph(text))
+
+
+class _RootGroup(TyperGroup):
+    """The root group: loads commands lazily, and reads the global output flags first.
+
+    ``--wide`` is accepted anywhere on the line (``perpscope oi summary --wide``), like a global
+    flag; ``--format json`` also switches error messages to JSON.
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        return _stub(cmd_name) if self._listing else _build(cmd_name)
+
+    def format_help(self, ctx: ClickContext, formatter: Any) -> None:
+        self._listing = True  # list the commands from their help lines, without building them
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: ClickContext | None = None,
+        **extra: Any,
+    ) -> ClickContext:
+        end = args.index("--") if "--" in args else len(args)
+        wide = "--wide" in args[:end]
+        args = [a for i, a in enumerate(args) if a != "--wide" or i >= end]
+        set_output_mode(wide=wide, json_errors=_json_requested(args[:end]))
+        return super().make_context(info_name, args, parent, **extra)
+
+
 app = typer.Typer(
+    cls=_RootGroup,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the command
     name="perpscope",
     help=(
         "Derivatives intelligence for crypto traders: funding, open interest, basis and options "
@@ -81,8 +195,16 @@ def root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show every column of a table (also accepted after the command)."
+        ),
+    ] = False,
 ) -> None:
     """Load the configuration once and pass it to the command."""
+    from perpscope.config import load_config
+
     cfg = load_config(config)
     if store is not None:
         cfg = cfg.model_copy(
@@ -92,29 +214,6 @@ def root(
             }
         )
     ctx.obj = AppState(cfg)
-
-
-app.command("demo")(demo_cmd.demo)
-app.command("sql")(sql_cmd.sql)
-app.add_typer(store_cmd.app, name="store")
-app.add_typer(collect_cmd.app, name="collect")
-app.add_typer(import_cmd.app, name="import")
-app.add_typer(export_cmd.app, name="export")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(calc_cmd.app, name="calc")
-app.add_typer(options_cmd.app, name="options")
-app.add_typer(funding_cmd.app, name="funding")
-app.add_typer(oi_cmd.app, name="oi")
-app.command("basis")(basis_cmd.basis)
-app.command("cvd")(cvd_cmd.cvd)
-app.command("longshort")(longshort_cmd.longshort)
-app.command("heatmap")(liq_cmd.heatmap)
-app.command("cascades")(liq_cmd.cascades)
-app.command("liquidations")(liq_cmd.liquidations)
-app.command("regime")(chart_cmd.regime)
-app.command("structure")(chart_cmd.structure)
-app.command("profile")(chart_cmd.profile)
-import_cmd.app.command("options")(options_cmd.import_options)
 
 
 def _usage_line(exc: Exception) -> str:
@@ -137,8 +236,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="perpscope", standalone_mode=False)
     except PerpscopeError as exc:
-        # The message may quote user input ("[/x]"): escape it so rich never parses it as markup.
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
+        print_error(str(exc), exc.exit_code)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         code = exc.exit_code
@@ -149,7 +247,7 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         if str(exc).strip():  # a bare command prints its help, then exits with no message
-            err_console.print(_usage_line(exc), markup=False, highlight=False)
+            print_error(_usage_line(exc), int(getattr(exc, "exit_code", 2)))
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
         interrupted()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli._common import Format, emit, state
+from perpscope.cli._common import Format, state
 from perpscope.cli._market_opts import (
     AssetOpt,
     FormatOpt,
@@ -20,7 +20,6 @@ from perpscope.cli._market_opts import (
     percent,
     query,
 )
-from perpscope.services.markets import oi_divergence_report, oi_summary_report
 
 __all__ = ["app"]
 
@@ -59,6 +58,9 @@ def summary(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Latest OI per series: 24h change, 24h/7d ratio, spike, alert, percentile, share, quadrant."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import oi_summary_report
+
     frame = oi_summary_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -67,7 +69,9 @@ def summary(
         min_oi_move=percent(min_oi_move, "--min-oi-move"),
         min_oi_usd=min_oi_usd,
     )
-    emit(frame, fmt.value, title="open interest")
+    from perpscope.services.oi_totals import asset_totals
+
+    emit_sections({"assets": asset_totals(frame), "venues": frame}, fmt, _columns.OI_SUMMARY)
 
 
 @app.command("divergence")
@@ -100,6 +104,9 @@ def divergence(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Price at a new extreme while OI declines: ratio Y/X, guards, grade and market-wide form."""
+    from perpscope.cli import _columns
+    from perpscope.services.markets import oi_divergence_report
+
     live, market = oi_divergence_report(
         state(ctx).lake(),
         query(venue, instrument, asset, since, until),
@@ -112,4 +119,4 @@ def divergence(
     )
     if tail:
         live, market = live.tail(tail), market.tail(tail)
-    emit_sections({"divergences": live, "market_wide": market}, fmt)
+    emit_sections({"divergences": live, "market_wide": market}, fmt, _columns.OI_DIVERGENCE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -16,17 +16,9 @@ from perpscope.cli._common import Format, emit, emit_import_report, out_console,
 from perpscope.cli._market_opts import SinceOpt, UntilOpt
 from perpscope.errors import UsageError
 from perpscope.services.filters import parse_time
-from perpscope.services.options import (
-    ChainQuery,
-    maxpain_curve_report,
-    maxpain_report,
-    oi_report,
-    pcr_report,
-    smile_report,
-    summary_report,
-    unusual_report,
-)
-from perpscope.services.options import import_options as import_options_file
+
+if TYPE_CHECKING:
+    from perpscope.services.options import ChainQuery
 
 __all__ = ["app", "import_options"]
 
@@ -57,6 +49,8 @@ def _query(
     since: str | None = None,
     until: str | None = None,
 ) -> ChainQuery:
+    from perpscope.services.options import ChainQuery
+
     try:
         day = date.fromisoformat(expiry) if expiry is not None else None
     except ValueError:
@@ -100,6 +94,8 @@ def summary(
 ) -> None:
     """One screen: put/call ratios and their reading, max pain of the largest expiry, the biggest
     OI walls, the term structure's shape and unusual activity."""
+    from perpscope.services.options import summary_report
+
     q = _query(venue, underlying, expiry, at, since, until)
     report = summary_report(state(ctx).lake(), q, threshold_usd=threshold_usd)
     emit(report, fmt.value, title=f"options {q.venue} {q.underlying}")
@@ -118,6 +114,8 @@ def pcr(
 ) -> None:
     """Put/call ratios by open interest and volume, aggregate and per expiry, with the
     percentile against stored history and the playbook's contrarian reading at extremes."""
+    from perpscope.services.options import pcr_report
+
     q = _query(venue, underlying, expiry, at, since, until)
     _record(pcr_report(state(ctx).lake(), q), fmt, "put/call")
 
@@ -138,6 +136,11 @@ def maxpain(
 ) -> None:
     """Max pain per expiry: the listed strike where holders are paid least, spot's distance to it
     and days to expiry from the snapshot time."""
+    from perpscope.services.options import (
+        maxpain_curve_report,
+        maxpain_report,
+    )
+
     q = _query(venue, underlying, expiry, at, since, until)
     lake = state(ctx).lake()
     if curve:
@@ -161,6 +164,8 @@ def oi(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Open interest by strike and expiry (the walls), in contracts and USD notional."""
+    from perpscope.services.options import oi_report
+
     q = _query(venue, underlying, expiry, at, since, until)
     emit(oi_report(state(ctx).lake(), q, top=top), fmt.value, title="OI walls")
 
@@ -182,6 +187,8 @@ def unusual(
 ) -> None:
     """Unusual activity: large trades, large OI changes between snapshots, and volume that
     rivals open interest."""
+    from perpscope.services.options import unusual_report
+
     q = _query(venue, underlying, expiry, at, since, until)
     rows = unusual_report(
         state(ctx).lake(), q, threshold_usd=threshold_usd, min_volume_oi=min_volume_oi
@@ -205,6 +212,8 @@ def smile(
 ) -> None:
     """ATM IV term structure, 25-delta risk reversal and butterfly per expiry, an inverted-term
     flag, and the IV smile of --expiry (of every expiry in JSON without --expiry)."""
+    from perpscope.services.options import smile_report
+
     q = _query(venue, underlying, expiry, at, since, until)
     report = smile_report(state(ctx).lake(), q)
     if fmt is Format.TABLE and q.expiry is None:
@@ -242,6 +251,8 @@ def import_options(
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Import Deribit option-chain snapshots (book summary or ticker layout)."""
+    from perpscope.services.options import import_options as import_options_file
+
     if on_conflict not in (None, "first", "last"):
         raise UsageError(f"bad --on-conflict {on_conflict!r}: use first or last")
     policy: Literal["refuse", "first", "last"] = (

@@ -23,15 +23,18 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from perpscope.cli._common import TableFormat, _table, err_console, out_console, state
+from perpscope.cli import _common
+from perpscope.cli._common import TableFormat, err_console, out_console, state
 from perpscope.config import MAX_ROWS, MAX_TIMEOUT_S
 from perpscope.errors import QueryError, UsageError
-from perpscope.store.workbench import Column, DisplayResult, NonFinite, run_isolated
+
+if TYPE_CHECKING:
+    from perpscope.store.workbench import Column, DisplayResult
 
 __all__ = ["render", "screen_safe", "sql"]
 
@@ -100,6 +103,8 @@ def _json_value(col: Column, value: Any) -> Any:
 
 def _dump(value: Any) -> str:
     """JSON text: integers and decimals exact, NaN and infinities as strings."""
+    from perpscope.store.workbench import NonFinite
+
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -125,6 +130,35 @@ def _dump(value: Any) -> str:
     return _dump(str(value))
 
 
+def _table(columns: list[str], cells: list[list[str]]) -> Any:
+    """A rich table of already escaped text; long values fold inside their cell (exact text)."""
+    from rich.table import Table
+
+    if not cells:
+        table = Table(show_header=False, box=None)
+        table.add_column("empty")
+        table.add_row(f"no rows (columns: {', '.join(columns)})")
+        return table
+    table = Table()
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _envelope(rows_json: str) -> str:
+    """The JSON document every command prints (docs/cli.md), around the exact rows."""
+    from datetime import UTC, datetime
+
+    head = {
+        "command": "sql",
+        "generated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "simulated": _common._store_is_demo(),
+    }
+    return json.dumps(head)[:-1] + ', "data": ' + rows_json + "}\n"
+
+
 def render(result: DisplayResult, fmt: str, *, terminal: bool) -> str:
     """The text ``perpscope sql`` prints for ``result`` in ``fmt`` (table, csv or json).
 
@@ -142,7 +176,7 @@ def render(result: DisplayResult, fmt: str, *, terminal: bool) -> str:
             + "}"
             for row in data
         )
-        return "[" + ",".join(rows) + "]\n"
+        return _envelope("[" + ",".join(rows) + "]")
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -159,7 +193,7 @@ def render(result: DisplayResult, fmt: str, *, terminal: bool) -> str:
         for row in data
     ]
     with out_console.capture() as captured:
-        out_console.print(_table(names, cells, None))
+        out_console.print(_table(names, cells))
     return captured.get()
 
 
@@ -228,9 +262,11 @@ def sql(
     """Run one read-only SQL query (DuckDB dialect) against the store's tables.
 
     Writes, DDL, COPY, ATTACH, INSTALL/LOAD, SET and any file or network access are refused.
-    JSON output is one array of row objects, timestamps as ISO 8601 UTC strings, NaN and
-    infinities as the strings "NaN", "Infinity" and "-Infinity".
+    JSON output puts the rows (an array of objects, timestamps ISO 8601 UTC, NaN and infinities
+    as the strings "NaN", "Infinity" and "-Infinity") in its "data".
     """
+    from perpscope.store.workbench import run_isolated
+
     st = state(ctx)
     wb = st.config.workbench
     limit = _check_timeout(timeout, wb.timeout_s)

@@ -113,6 +113,8 @@ def delete(
         fmt.value,
         title="delete",
     )
+
+
 @app.command("check")
 def check(
     ctx: typer.Context,

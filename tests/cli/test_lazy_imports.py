@@ -1,0 +1,63 @@
+"""Start-up stays light: the CLI and ``import perpscope`` load no heavy library until a command
+needs it (each check runs in a fresh interpreter, where nothing is imported yet)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("ccxt", "numba", "deltalake", "polars", "duckdb", "pyarrow", "pandas", "numpy")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def _imported_by_command(*args: str) -> set[str]:
+    """Top-level modules a ``perpscope ARGS`` run imports (from ``-X importtime`` on stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "perpscope", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    names = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "typer" in names  # the probe works: it sees what was imported
+    return names
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    assert _loaded_after("import perpscope.cli.main") == []
+
+
+def test_importing_perpscope_loads_no_heavy_library_until_a_name_is_used() -> None:
+    assert _loaded_after("import perpscope") == []
+    assert "deltalake" in _loaded_after("import perpscope\nperpscope.open_store")
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("funding", "--help")])
+def test_version_and_help_import_no_heavy_library(args: tuple[str, ...]) -> None:
+    assert _imported_by_command(*args).isdisjoint(HEAVY)
+
+
+def test_a_market_command_loads_neither_ccxt_nor_numba(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # a market command on an empty store runs without ccxt or numba (the lazy imports hold)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "perpscope", "--store", str(tmp_path),
+         "funding", "table"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    names = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "polars" in names  # it did reach the service
+    assert "ccxt" not in names
+    assert "numba" not in names
