@@ -16,6 +16,7 @@ import typer
 
 from perpscope import __version__
 from perpscope.cli import (
+    backtest_cmd,
     basis_cmd,
     calc_cmd,
     collect_cmd,
@@ -101,6 +102,7 @@ app.add_typer(calc_cmd.app, name="calc")
 app.add_typer(options_cmd.app, name="options")
 app.add_typer(funding_cmd.app, name="funding")
 app.add_typer(oi_cmd.app, name="oi")
+app.add_typer(backtest_cmd.app, name="backtest")
 app.command("basis")(basis_cmd.basis)
 app.command("cvd")(cvd_cmd.cvd)
 app.command("longshort")(longshort_cmd.longshort)
