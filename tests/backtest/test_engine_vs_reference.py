@@ -58,3 +58,26 @@ def test_random_cases_cover_every_exit_reason() -> None:
         stop_first += int(run.column("stop_first").sum())
     assert seen == set(range(7))
     assert stop_first > 0
+
+
+def test_sweep_matches_single_runs() -> None:
+    """Each combination of the parallel sweep equals its own run_backtest."""
+    from perpscope.backtest.engine import sweep
+    from perpscope.backtest.types import Signals
+
+    m, s, cfg = random_case(13, 500)
+    n = len(m.ts)
+    entries = np.stack([s.entry, np.roll(s.entry, 7)])
+    exits = np.stack([s.exit, np.roll(s.exit, 3)])
+    idx = np.array([0, 1, 1, 0])
+    stops = np.array([0.01, 0.03, 0.05, 0.2])
+    targets = np.array([[1.0, 2.0, 3.0], [np.nan, np.nan, 2.0], [0.5, 1.0, 4.0], [1, 2, 3.0]])
+    final, count = sweep(m, entries, exits, idx, stops, targets, cfg)
+    for j in range(4):
+        sig = Signals(
+            entries[idx[j]], exits[idx[j]], np.full(n, stops[j]),
+            np.tile(targets[j], (n, 1)), np.full(n, np.nan),
+        )  # fmt: skip
+        one = run_backtest(m, sig, cfg)
+        assert final[j] == one.final_equity
+        assert count[j] == len(one.trades)

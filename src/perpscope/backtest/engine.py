@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+import numpy.typing as npt
+from numba import njit, prange
 
 from perpscope.backtest.types import (
     TRADE_COLUMNS,
@@ -39,7 +40,7 @@ from perpscope.backtest.types import (
     liquidation_ratios,
 )
 
-__all__ = ["run_backtest"]
+__all__ = ["run_backtest", "sweep"]
 
 _NCOL = len(TRADE_COLUMNS)
 R_STOP, R_BE, R_TARGET, R_SIGNAL, R_TIME, R_LIQ, R_END = 0, 1, 2, 3, 4, 5, 6
@@ -330,3 +331,66 @@ def run_backtest(market: Market, signals: Signals, config: EngineConfig) -> Back
         bool(config.breakeven_after_t1), int(config.time_stop_bars),
     )  # fmt: skip
     return BacktestRun(trades, equity, market.ts, config.initial_equity, float(cash))
+
+
+@njit(cache=True, parallel=True)
+def _sweep(  # type: ignore[no-untyped-def]
+    ts, o, h, l, c, mo, mh, ml, mc, cascade,  # noqa: E741
+    fts, frate, entries, exits, sig_idx, stops, targets,
+    equity0, risk_frac, leverage, liq_long, liq_short, taker, maker, slip, cslip,
+    so0, so1, so2, breakeven, time_stop,
+):  # fmt: skip
+    m = sig_idx.shape[0]
+    n = ts.shape[0]
+    final = np.zeros(m)
+    count = np.zeros(m, np.int64)
+    for j in prange(m):
+        stop = np.full(n, stops[j])
+        tgt = np.empty((n, 3))
+        for i in range(n):
+            tgt[i, 0] = targets[j, 0]
+            tgt[i, 1] = targets[j, 1]
+            tgt[i, 2] = targets[j, 2]
+        trades, _, cash = _kernel(
+            ts, o, h, l, c, mo, mh, ml, mc, cascade, fts, frate,
+            entries[sig_idx[j]], exits[sig_idx[j]], stop, tgt, np.full(n, np.nan),
+            equity0, risk_frac, leverage, liq_long, liq_short, taker, maker, slip, cslip,
+            so0, so1, so2, breakeven, time_stop,
+        )  # fmt: skip
+        final[j] = cash
+        count[j] = trades.shape[0]
+    return final, count
+
+
+def sweep(
+    market: Market,
+    entries: npt.NDArray[np.int8],
+    exits: npt.NDArray[np.bool_],
+    signal_index: npt.NDArray[np.int64],
+    stop_frac: npt.NDArray[np.float64],
+    targets_r: npt.NDArray[np.float64],
+    config: EngineConfig,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Final equity and trade count of many parameter combinations, in parallel.
+
+    Combination ``j`` uses the entry/exit rows ``entries[signal_index[j]]``,
+    ``exits[signal_index[j]]``, a constant stop ``stop_frac[j]`` and targets ``targets_r[j]``
+    (shape (m, 3)); each runs the same kernel as :func:`run_backtest` (market entries).
+    """
+    market.validate()
+    config.validate()
+    liq_long, liq_short = liquidation_ratios(config)
+    final, count = _sweep(
+        market.ts, market.o, market.h, market.l, market.c,
+        market.mark_o, market.mark_h, market.mark_l, market.mark_c, market.cascade,
+        market.funding_ts, market.funding_rate,
+        np.ascontiguousarray(entries, np.int8), np.ascontiguousarray(exits, np.bool_),
+        np.asarray(signal_index, np.int64), np.asarray(stop_frac, np.float64),
+        np.ascontiguousarray(targets_r, np.float64),
+        float(config.initial_equity), float(config.risk_frac), float(config.leverage),
+        liq_long, liq_short, float(config.taker_fee), float(config.maker_fee),
+        float(config.slippage), float(config.cascade_slippage),
+        float(config.scale_out[0]), float(config.scale_out[1]), float(config.scale_out[2]),
+        bool(config.breakeven_after_t1), int(config.time_stop_bars),
+    )  # fmt: skip
+    return final, count
