@@ -99,3 +99,24 @@ def test_unknown_strategy_and_spot_instrument(store: str, cli: Any) -> None:
             "--instrument", "BTC-USDT")  # fmt: skip
     assert r.code == 2
     assert "not a perpetual" in r.err
+
+
+@pytest.mark.parametrize("suffix", [".png", ".html"])
+def test_equity_chart(store: str, cli: Any, tmp_path: Path, suffix: str) -> None:
+    pytest.importorskip("matplotlib" if suffix == ".png" else "plotly")
+    out = tmp_path / f"equity{suffix}"
+    r = cli("--store", store, *RUN, "--price-instrument", "BTC-USDT", "--out", str(out),
+            "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    data = out.read_bytes()
+    if suffix == ".png":
+        assert data.startswith(b"\x89PNG")
+    else:
+        assert b"<html" in data.lower()
+        assert b"drawdown" in data
+
+
+def test_chart_suffix_is_checked_before_running(store: str, cli: Any) -> None:
+    r = cli("--store", store, *RUN, "--price-instrument", "BTC-USDT", "--out", "x.svg")
+    assert r.code == 2
+    assert ".png or .html" in r.err

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from perpscope.cli._common import Format, emit, err_console, state
+from perpscope.errors import UsageError
 
 app = typer.Typer(help="Backtest strategies on stored candles and funding.", no_args_is_help=True)
 
@@ -115,6 +116,10 @@ def run(
     trades_file: Annotated[
         Path | None, typer.Option("--trades", help="Write one row per trade to this CSV file.")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Equity and drawdown chart: FILE.png or FILE.html."),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Backtest STRATEGY on the stored candles and funding of one perpetual.
@@ -123,7 +128,14 @@ def run(
     first when both are touched); funding is paid or received at each stored settlement.
     """
     from perpscope.backtest.types import EngineConfig
-    from perpscope.services.backtest import parse_params, run_backtest_report
+    from perpscope.services.backtest import (
+        parse_params,
+        run_backtest_report,
+        write_equity_chart,
+    )
+
+    if out is not None and out.suffix.lower() not in (".png", ".html"):
+        raise UsageError(f"--out {out.name}: use a .png or .html file")
 
     p = parse_params(strategy, params or [])
     config = EngineConfig(
@@ -148,6 +160,8 @@ def run(
         price_instrument=price_instrument,
         cascade_range=cascade_range,
     )
+    if out is not None:
+        write_equity_chart(report, out)
     if trades_file is not None:
         report.trades.write_csv(trades_file, datetime_format="%Y-%m-%dT%H:%M:%SZ")
     if fmt is Format.JSON:

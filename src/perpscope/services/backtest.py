@@ -10,6 +10,7 @@ import types
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,13 @@ from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_ven
 from perpscope.errors import UsageError
 from perpscope.store.lake import Lake
 
-__all__ = ["BacktestReport", "parse_params", "run_backtest_report", "trades_frame"]
+__all__ = [
+    "BacktestReport",
+    "parse_params",
+    "run_backtest_report",
+    "trades_frame",
+    "write_equity_chart",
+]
 
 INTRABAR_RULE = (
     "conservative: when a bar touches both the stop and a target, the stop fills first and the "
@@ -34,10 +41,11 @@ INTRABAR_RULE = (
 
 @dataclass(frozen=True, slots=True)
 class BacktestReport:
-    """The summary record (statistics at the top level) and one row per trade."""
+    """The summary record (statistics at the top level), one row per trade, the equity curve."""
 
     summary: dict[str, Any]
     trades: pl.DataFrame
+    equity: pl.DataFrame
 
 
 def _coerce(value: str, kind: Any) -> Any:
@@ -175,7 +183,55 @@ def run_backtest_report(
         "params": dataclasses.asdict(params),
         "config": dataclasses.asdict(config),
     }  # fmt: skip
-    return BacktestReport(summary, trades_frame(run))
+    eq = np.concatenate(([run.initial_equity], run.equity))
+    drawdown = (eq / np.maximum.accumulate(eq) - 1.0)[1:]
+    curve = pl.DataFrame(
+        {"ts": ts, "equity": run.equity, "drawdown": drawdown},
+        schema_overrides={"ts": pl.Int64},
+    ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC")))
+    return BacktestReport(summary, trades_frame(run), curve)
+
+
+def write_equity_chart(report: BacktestReport, path: Path) -> None:
+    """Equity curve and drawdown: PNG (matplotlib) or HTML (plotly), by the file's suffix.
+
+    Raises:
+        UsageError: another suffix, or the plotting library is not installed.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".html"):
+        raise UsageError(f"--out {path.name}: use a .png or .html file")
+    s = report.summary
+    title = f"{s['strategy']} {s['venue']} {s['instrument']} {s['timeframe']}"
+    ts = report.equity["ts"].to_list()
+    equity = report.equity["equity"].to_numpy()
+    dd = report.equity["drawdown"].to_numpy() * 100.0
+    try:
+        if suffix == ".png":
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(11, 6))
+            top.plot(ts, equity, lw=1)
+            top.set_ylabel("equity (USD)")
+            top.set_title(title)
+            bottom.fill_between(ts, dd, 0, color="tab:red", alpha=0.5)
+            bottom.set_ylabel("drawdown (%)")
+            fig.tight_layout()
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+        else:
+            from plotly.subplots import make_subplots  # type: ignore[import-untyped,unused-ignore]
+
+            fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3])
+            fig.add_scatter(x=ts, y=equity, name="equity (USD)", row=1, col=1)
+            fig.add_scatter(x=ts, y=dd, name="drawdown (%)", fill="tozeroy", row=2, col=1)
+            fig.update_layout(title=title)
+            fig.write_html(path, include_plotlyjs="cdn")
+    except ImportError as exc:
+        raise UsageError(f"--out {suffix}: {exc.name} is not installed") from None
 
 
 def _ts(ns: int) -> datetime:
