@@ -57,8 +57,8 @@ def _kernel(  # type: ignore[no-untyped-def]
 ):  # fmt: skip
     n = ts.shape[0]
     nf = fts.shape[0]
-    trades = np.zeros((n + 1, 14))
-    equity = np.zeros(n)
+    trades = np.empty((n + 1, 14))
+    equity = np.empty(n)
     ntr = 0
     cash = equity0
     so = np.array([so0, so1, so2])
