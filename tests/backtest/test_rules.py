@@ -224,3 +224,36 @@ def test_bad_inputs_are_rejected() -> None:
     )
     with pytest.raises(ValueError, match="increasing"):
         run_backtest(bad, no_signals(2), FREE)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_short_stop_gapped_through_fills_at_the_open(runner) -> None:  # type: ignore[no-untyped-def]
+    """Short from 100, stop 3% (103). Bar 2 opens at 105 (above the stop): the fill is the open
+    105 plus 0.1% slippage = 105.105, not the stop. qty = 100 / 3 = 33.33...; no fees."""
+    m = flat_market(5)
+    m.o[2], m.h[2], m.c[2] = 105.0, 106.0, 105.0
+    s = no_signals(5)
+    s.entry[0] = -1
+    s.stop_frac[0] = 0.03
+    cfg = EngineConfig(taker_fee=0, maker_fee=0, slippage=0.001, cascade_slippage=0)
+    run = runner(m, s, cfg)
+    assert run.column("entry_px")[0] == pytest.approx(100 * (1 - 0.001))
+    assert run.column("exit_px")[0] == pytest.approx(105 * 1.001)
+    q = 100 / (99.9 * 0.03)
+    assert run.column("pnl_usd")[0] == pytest.approx(-q * (105.105 - 99.9))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_settlement_inside_a_bar_uses_the_mark_close(runner) -> None:  # type: ignore[no-untyped-def]
+    """Bars are 1h; a settlement at 5.5h falls inside bar 5 and is priced at its mark close (110).
+
+    Long 20 (risk 100 over a 5% stop at 100): pays 20 x 110 x 0.001 = 2.2 USD.
+    """
+    m = flat_market(10, mark=100.0, funding=[(5.5, 0.001, 8)])
+    m.mark_c[5] = 110.0
+    m.mark_h[5] = 110.0
+    s = no_signals(10)
+    s.entry[0] = 1
+    s.stop_frac[0] = 0.05
+    run = runner(m, s, FREE)
+    assert run.column("funding_usd")[0] == pytest.approx(-2.2)
