@@ -120,3 +120,27 @@ def test_chart_suffix_is_checked_before_running(store: str, cli: Any) -> None:
     r = cli("--store", store, *RUN, "--price-instrument", "BTC-USDT", "--out", "x.svg")
     assert r.code == 2
     assert ".png or .html" in r.err
+
+
+def test_perp_candles_without_price_instrument(tmp_path: Path, cli: Any) -> None:
+    """Real Binance ETH perp candles and ETH funding: no --price-instrument needed; no mark
+    candles, so the output says funding is priced on the traded candles."""
+    root = str(tmp_path / "store")
+    funding = require_shared(
+        "funding/supervik_ETH-USDT_binance_2020-01-01_2024-01-01_funding_history.csv.gz"
+    )
+    candles = require_shared("candles/tjf_binance_perp_ETHUSDT_1h_2020-2026.csv.gz")
+    r = cli("--store", root, "import", "funding", str(funding), "--venue", "binance",
+            "--instrument", "ETH-USDT-PERP", "--tz-offset-h", "3", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    r = cli("--store", root, "import", "ohlcv", str(candles), "--venue", "binance",
+            "--instrument", "ETH-USDT-PERP", "--timeframe", "1h", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    r = cli("--store", root, "backtest", "run", "funding-fade", "--venue", "binance",
+            "--instrument", "ETH-USDT-PERP", "--timeframe", "1h", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["price_instrument"] == "ETH-USDT-PERP"
+    assert data["trades"] > 20
+    assert "no mark candles" in data["funding_price"]
+    assert data["funding_usd"] != 0
