@@ -64,6 +64,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "regime": ("perpscope.cli.chart_cmd", "regime"),
     "structure": ("perpscope.cli.chart_cmd", "structure"),
     "profile": ("perpscope.cli.chart_cmd", "profile"),
+    "backtest": ("perpscope.cli.backtest_cmd", "app"),
 }
 
 

@@ -1,0 +1,172 @@
+"""``perpscope backtest``: run a strategy over the stored market with funding as cash flows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perpscope.cli._common import Format, emit, err_console, state
+from perpscope.errors import UsageError
+
+app = typer.Typer(help="Backtest strategies on stored candles and funding.", no_args_is_help=True)
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    sign = "-" if x < 0 else "+"
+    a = abs(x)
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if a >= div:
+            return f"{sign}${a / div:,.2f}{unit}"
+    return f"{sign}${a:,.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:+.2f}%"
+
+
+def _num(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def _rows(s: dict[str, Any]) -> list[dict[str, str]]:
+    rows = [
+        ("strategy", f"{s['strategy']} on {s['venue']} {s['instrument']} {s['timeframe']}"),
+        ("prices", str(s["price_instrument"])),
+        (
+            "period",
+            f"{s['start']:%Y-%m-%d %H:%MZ} to {s['end']:%Y-%m-%d %H:%MZ} ({s['bars']} bars)",
+        ),
+        ("trades", str(s["trades"])),
+        ("win rate", _pct(s["win_rate"])),
+        ("avg win", _num(s["avg_win_r"], "{:+.2f}R")),
+        ("avg loss", _num(s["avg_loss_r"], "{:+.2f}R")),
+        ("expectancy", _num(s["expectancy_r"], "{:+.3f}R")),
+        ("profit factor", _num(s["profit_factor"])),
+        ("sharpe", _num(s["sharpe"])),
+        ("sortino", _num(s["sortino"])),
+        ("returns period", s["period"]),
+        ("cagr", _pct(s["cagr"])),
+        ("max drawdown", _pct(s["max_drawdown"])),
+        ("max drawdown duration", f"{s['max_drawdown_duration_h'] / 24:,.1f} days"),
+        ("exposure", f"{s['exposure'] * 100:.1f}%"),
+        ("avg trade duration", _num(s["avg_trade_duration_h"], "{:,.1f} h")),
+        ("funding", _usd(s["funding_usd"])),
+        ("fees", _usd(s["fees_usd"])),
+        ("initial equity", _usd(s["initial_equity"]).lstrip("+")),
+        ("final equity", _usd(s["final_equity"]).lstrip("+")),
+        ("exits", ", ".join(f"{k} {v}" for k, v in s["exits"].items() if v)),
+        ("intra-bar rule", s["intrabar_rule"]),
+        ("funding priced at", s["funding_price"]),
+    ]
+    return [{"field": k, "value": v} for k, v in rows]
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
+    instrument: Annotated[
+        str, typer.Option("--instrument", help="The perpetual, e.g. BTC-USDT-PERP.")
+    ],
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length: 1h, 4h, 1d...")] = "1h",
+    price_instrument: Annotated[
+        str | None,
+        typer.Option(
+            "--price-instrument",
+            help="Price the perp with this instrument's candles (e.g. BTC-USDT spot) when the "
+            "store has no perp candles.",
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Strategy parameter KEY=VALUE (repeatable), fractions."),
+    ] = None,
+    initial_equity: Annotated[
+        float, typer.Option("--initial-equity", help="Starting equity, USD.")
+    ] = 10_000.0,
+    risk_pct: Annotated[
+        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
+    ] = 1.0,
+    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
+    mmr: Annotated[float, typer.Option("--mmr", help="Maintenance margin rate, fraction.")] = 0.004,
+    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
+    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
+    slippage: Annotated[
+        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
+    ] = 0.0002,
+    cascade_slippage: Annotated[
+        float,
+        typer.Option("--cascade-slippage", help="Extra slippage on cascade bars, fraction."),
+    ] = 0.001,
+    cascade_range: Annotated[
+        float,
+        typer.Option(
+            "--cascade-range",
+            help="A bar ranging this fraction of its open or more is a cascade bar.",
+        ),
+    ] = 0.03,
+    time_stop: Annotated[
+        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
+    ] = 0,
+    trades_file: Annotated[
+        Path | None, typer.Option("--trades", help="Write one row per trade to this CSV file.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Equity and drawdown chart: FILE.png or FILE.html."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Backtest STRATEGY on the stored candles and funding of one perpetual.
+
+    Entries fill at the next bar's open; stops and targets are checked inside each bar (stop
+    first when both are touched); funding is paid or received at each stored settlement.
+    """
+    from perpscope.backtest.types import EngineConfig
+    from perpscope.services.backtest import (
+        parse_params,
+        run_backtest_report,
+        write_equity_chart,
+    )
+
+    if out is not None and out.suffix.lower() not in (".png", ".html"):
+        raise UsageError(f"--out {out.name}: use a .png or .html file")
+
+    p = parse_params(strategy, params or [])
+    config = EngineConfig(
+        initial_equity=initial_equity,
+        risk_frac=risk_pct / 100.0,
+        leverage=leverage,
+        mmr=mmr,
+        taker_fee=taker_fee,
+        maker_fee=maker_fee,
+        slippage=slippage,
+        cascade_slippage=cascade_slippage,
+        time_stop_bars=time_stop,
+    )
+    report = run_backtest_report(
+        state(ctx).lake(),
+        strategy,
+        venue=venue,
+        instrument=instrument,
+        timeframe=timeframe,
+        params=p,
+        config=config,
+        price_instrument=price_instrument,
+        cascade_range=cascade_range,
+    )
+    if out is not None:
+        write_equity_chart(report, out)
+    if trades_file is not None:
+        report.trades.write_csv(trades_file, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    if fmt is Format.JSON:
+        emit(report.summary, "json")
+    else:
+        emit(_rows(report.summary), "table", title="backtest")
+        for note in report.summary["notes"]:
+            err_console.print(f"note: {note}", markup=False, highlight=False)
