@@ -73,7 +73,8 @@ def _as_of(series: pd.DataFrame, column: str, lag: pd.Timedelta) -> pd.Series:
 
 
 def _quadrant(price: float, oi: float) -> str:
-    if np.isnan(price) or np.isnan(oi) or price == 0 or oi == 0:
+    # docs/methodology.md guards: a 24h move under 0.5% (price or OI) is flat: no quadrant
+    if np.isnan(price) or np.isnan(oi) or abs(price) < 0.005 or abs(oi) < 0.005:
         return "undefined"
     return {
         (True, True): "new_longs",

@@ -52,9 +52,11 @@ def test_backtest_json_and_trades_file_add_up(store: str, cli: Any, tmp_path: Pa
     assert {"entry_ts", "exit_ts", "side", "entry_px", "exit_px", "qty", "pnl_usd",
             "funding_usd", "fees_usd", "r_multiple"} <= set(rows[0])  # fmt: skip
     pnl = math.fsum(float(x["pnl_usd"]) for x in rows)
-    assert data["initial_equity"] + pnl == pytest.approx(data["final_equity"], abs=1e-6)
-    assert math.fsum(float(x["funding_usd"]) for x in rows) == pytest.approx(data["funding_usd"])
-    assert math.fsum(float(x["fees_usd"]) for x in rows) == pytest.approx(data["fees_usd"])
+    # the JSON document rounds USD to the cent (docs/cli.md); the trades file keeps full precision
+    assert data["initial_equity"] + pnl == pytest.approx(data["final_equity"], abs=0.006)
+    funding = math.fsum(float(x["funding_usd"]) for x in rows)
+    assert funding == pytest.approx(data["funding_usd"], abs=0.006)
+    assert math.fsum(float(x["fees_usd"]) for x in rows) == pytest.approx(data["fees_usd"], abs=0.006)
     assert data["fees_usd"] < 0
     for x in rows:  # net PnL = price PnL + funding + fees; a short pays negative funding
         assert x["side"] in ("long", "short")

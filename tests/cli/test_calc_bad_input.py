@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from perpscope.cli.main import run
+from tests.conftest import json_data
 from perpscope.errors import UsageError
 from perpscope.services import calc
 
@@ -49,9 +50,14 @@ def _refused(res: Outcome, fragment: str = "") -> str:
     assert res.out == ""
     lines = res.err.strip().splitlines()
     assert len(lines) == 1, res.err
-    assert lines[0].startswith("error:"), lines[0]
-    assert fragment in lines[0], lines[0]
-    return lines[0]
+    line = lines[0]
+    if line.startswith("{"):  # with --format json the error is a JSON object (docs/cli.md)
+        err = json.loads(line)
+        assert err["exit_code"] == 2, err
+        line = "error: " + err["error"]
+    assert line.startswith("error:"), line
+    assert fragment in line, line
+    return line
 
 
 def _finite_json(value: Any) -> None:
@@ -70,7 +76,7 @@ def _accepted(res: Outcome) -> dict[str, Any]:
     assert res.code == 0, res.err
     assert "NaN" not in res.out
     assert "Infinity" not in res.out
-    doc = json.loads(res.out)
+    doc = json_data(res.out)
     _finite_json(doc)
     assert isinstance(doc, dict)
     return doc
