@@ -56,7 +56,8 @@ def test_backtest_json_and_trades_file_add_up(store: str, cli: Any, tmp_path: Pa
     assert data["initial_equity"] + pnl == pytest.approx(data["final_equity"], abs=0.006)
     funding = math.fsum(float(x["funding_usd"]) for x in rows)
     assert funding == pytest.approx(data["funding_usd"], abs=0.006)
-    assert math.fsum(float(x["fees_usd"]) for x in rows) == pytest.approx(data["fees_usd"], abs=0.006)
+    fees = math.fsum(float(x["fees_usd"]) for x in rows)
+    assert fees == pytest.approx(data["fees_usd"], abs=0.006)
     assert data["fees_usd"] < 0
     for x in rows:  # net PnL = price PnL + funding + fees; a short pays negative funding
         assert x["side"] in ("long", "short")

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from perpscope.cli.main import run
-from tests.conftest import json_data
 from perpscope.errors import UsageError
 from perpscope.services import calc
+from tests.conftest import json_data
 
 
 @dataclass(frozen=True)

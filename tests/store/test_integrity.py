@@ -6,7 +6,6 @@ stray ``rm`` would leave it.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from perpscope.errors import QueryError
 from perpscope.store.integrity import QUARANTINE, check_store, repair_table
 from perpscope.store.lake import Lake
 from perpscope.store.query import run_query
+from tests.conftest import json_data
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ def test_truncated_last_commit_takes_down_only_its_own_table(lake: Lake, cli) ->
 
     res = cli("--store", str(lake.root), "store", "check", "--format", "json")
     assert res.code == 1
-    by_table = {row["table"]: row for row in json.loads(res.out)}
+    by_table = {row["table"]: row for row in json_data(res.out)}
     assert by_table["open_interest"]["ok"] is True
     assert by_table["funding"]["damage"][0]["kind"] == "bad_commit"
 

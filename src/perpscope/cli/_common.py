@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -166,8 +167,18 @@ def to_jsonable(value: Any) -> Any:
     return _r().json_value(value)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0 but tab and newline, DEL, C1) and the bidirectional overrides."""
+
+
+def _screen_safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (a user's ``\\x1b[2J`` is not replayed)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
 def print_error(message: str, exit_code: int) -> None:
     """One error line on stderr; with ``--format json``, ``{"error": ..., "exit_code": N}``."""
+    message = _screen_safe(message)
     if _output.json_errors:
         text = message.removeprefix("error: ")
         sys.stderr.write(json.dumps({"error": text, "exit_code": exit_code}) + "\n")

@@ -90,7 +90,33 @@ def _build(name: str) -> ClickCommand:
     built = typer.main.get_command(parent)  # a lone command comes back as itself
     command = built.commands[name] if isinstance(built, TyperGroup) else built
     _whole_short_help(command)
+    _finite_numbers(command)
     return command
+
+
+def _finite_numbers(command: ClickCommand) -> None:
+    """Make every number option of ``command`` (and its subcommands) refuse NaN and infinities.
+
+    Bounds alone do not: ``inf >= 1`` holds, and an unbounded option takes ``nan``.
+    """
+    import math
+
+    from typer._click.exceptions import BadParameter
+
+    def check(ctx: ClickContext, param: Any, value: Any, inner: Any = None) -> Any:
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise BadParameter(f"{value!r} is not a finite number", ctx=ctx, param=param)
+        return inner(ctx, param, value) if inner is not None else value
+
+    for sub in getattr(command, "commands", {}).values():
+        _finite_numbers(sub)
+    for param in command.params:
+        descriptor = getattr(param, "type_descriptor", None)
+        annotation = getattr(descriptor, "annotation", None)
+        if float in (annotation, *getattr(annotation, "__args__", ())):
+            inner = param.callback
+            param.callback = lambda ctx, p, v, _inner=inner: check(ctx, p, v, _inner)
 
 
 def _first_paragraph(text: str | None) -> str | None:

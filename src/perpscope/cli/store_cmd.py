@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from perpscope.cli._common import Format, emit, err_console, out_console, state
-from perpscope.domain.schema import TABLES
 from perpscope.errors import StoreError, UsageError
 
 app = typer.Typer(help="Inspect and maintain the store.", no_args_is_help=True)
@@ -96,6 +95,8 @@ def delete(
     One Delta commit: readers see all the rows or none of them gone. Re-import the right data
     afterwards, or use 'import ... --replace' to overwrite keys in one step.
     """
+    from perpscope.domain.schema import TABLES
+
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
     lake = state(ctx).lake()
@@ -170,6 +171,7 @@ def check(
 def repair(
     ctx: typer.Context,
     table: Annotated[str | None, typer.Option("--table", help="Repair only this table.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Restore damaged tables to their last good state where Delta allows it.
 
@@ -186,13 +188,16 @@ def repair(
     if table is not None and table not in TABLES:
         raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
     names = [table] if table else [c.table for c in check_store(lake) if not c.ok]
-    if not names:
+    actions = [
+        {"table": name, "action": line, "repaired": "NOT repaired" not in line}
+        for name in names
+        for line in repair_table(lake, name)
+    ]
+    if fmt is Format.JSON:
+        emit(actions, fmt.value)
+    elif not actions:
         out_console.print("nothing to repair: every table is fine")
-        return
-    remaining = False
-    for name in names:
-        for line in repair_table(lake, name):
-            out_console.print(line, markup=False)
-            remaining = remaining or "NOT repaired" in line
-    if remaining:
+    for action in actions if fmt is Format.TABLE else []:
+        out_console.print(action["action"], markup=False)
+    if not all(a["repaired"] for a in actions):
         sys.exit(1)  # not typer.Exit: outside standalone mode click drops its code

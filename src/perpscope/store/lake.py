@@ -255,7 +255,13 @@ class Lake:
             if dt is not None and replace:
                 return self._merge(dt, spec, batch, len(data))
             if dt is not None:
-                batch = _absent_rows(dt, spec, batch)
+                try:
+                    batch = _absent_rows(dt, spec, batch)
+                except (DeltaError, OSError, pa.ArrowException) as exc:
+                    raise StoreError(
+                        f"table {name} in {self.root} is damaged ({_brief(exc)}); "
+                        "run 'perpscope store check'"
+                    ) from None
                 if batch.num_rows == 0:
                     return IngestResult(name, len(data), 0, dt.version())
             try:
