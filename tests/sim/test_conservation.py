@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from perpscope.risk import LiqVenue, PositionSide, PositionSpec, Tier, liquidation_price
-from tests.venues.sim.helpers import open_book
+from tests.sim.helpers import open_book
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,14 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from perpscope.venues.sim.config import (
+from perpscope.sim.config import (
     SIM_FUNDING_INTERVAL_H,
     STEP_MINUTES,
     STEPS_PER_HOUR,
     SimConfig,
 )
-from perpscope.venues.sim.engine import Recorder
-from perpscope.venues.sim.positions import AGENT_KINDS, SIM_TIERS, PositionBook
+from perpscope.sim.engine import Recorder
+from perpscope.sim.positions import AGENT_KINDS, SIM_TIERS, PositionBook
 
 __all__ = ["build_tables"]
 
