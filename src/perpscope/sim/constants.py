@@ -36,5 +36,3 @@ CLAMP_8H = 0.0005
 
 LEVERAGE_CHOICES: tuple[float, ...] = (5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0)
 """Leverages traders pick from (weights in :attr:`MarketParams.leverage_weights`)."""
-
-
