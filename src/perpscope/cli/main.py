@@ -28,6 +28,7 @@ from perpscope.cli import (
     longshort_cmd,
     oi_cmd,
     options_cmd,
+    sim_cmd,
     sql_cmd,
     store_cmd,
 )
@@ -101,6 +102,7 @@ app.add_typer(calc_cmd.app, name="calc")
 app.add_typer(options_cmd.app, name="options")
 app.add_typer(funding_cmd.app, name="funding")
 app.add_typer(oi_cmd.app, name="oi")
+app.add_typer(sim_cmd.app, name="sim")
 app.command("basis")(basis_cmd.basis)
 app.command("cvd")(cvd_cmd.cvd)
 app.command("longshort")(longshort_cmd.longshort)
