@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from perpscope.services.demo import build_demo
-from perpscope.venues.sim import SimConfig, run_simulation
+from perpscope.sim import SimConfig, run_simulation
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "structure": ("perpscope.cli.chart_cmd", "structure"),
     "profile": ("perpscope.cli.chart_cmd", "profile"),
     "backtest": ("perpscope.cli.backtest_cmd", "app"),
+    "sim": ("perpscope.cli.sim_cmd", "app"),
 }
 
 

@@ -499,7 +499,18 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _TS,
                 _k("position_id", _I64, "simulator position id"),
                 _k("event", _STR, "open | change | close | liquidated"),
-                Column("agent", _STR, "agent kind that holds the position"),
+                Column(
+                    "seq",
+                    _I64,
+                    "order of the event in the run (unique): read a position's events by (ts, seq)",
+                    False,
+                ),
+                Column(
+                    "agent",
+                    _STR,
+                    "agent kind that holds the position (market_maker: the maker's net inventory, "
+                    "no liquidation price)",
+                ),
                 Column("side", _STR, "long | short"),
                 Column("entry_px", _F64, "average entry price", bounds=_POSITIVE),
                 Column("qty_base", _F64, "size in base units after the event"),

@@ -20,8 +20,8 @@ from perpscope.analytics.funding import CrossVenueFunding, cross_venue_funding, 
 from perpscope.domain.schema import TABLES
 from perpscope.domain.symbols import SIM_VENUES
 from perpscope.errors import StoreError, UsageError
+from perpscope.sim import SCENARIOS, SimConfig, run_simulation
 from perpscope.store.lake import Lake
-from perpscope.venues.sim import SCENARIOS, SimConfig, run_simulation
 
 __all__ = ["DemoResult", "build_demo", "demo_store_path", "demo_target", "funding_overview"]
 
@@ -113,7 +113,7 @@ def build_demo(
         path: the demo store directory (wiped first if it is a demo store).
         seed: simulator seed.
         days: days to simulate.
-        scenario: a simulator preset (see :data:`perpscope.venues.sim.SCENARIOS`).
+        scenario: a simulator preset (see :data:`perpscope.sim.SCENARIOS`).
         step: progress callback.
 
     Raises:

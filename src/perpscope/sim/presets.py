@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from perpscope.venues.sim.config import MarketParams, Shock
+from perpscope.sim.params import MarketParams, Shock
 
 __all__ = ["PRESETS", "SCENARIOS"]
 

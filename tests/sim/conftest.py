@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from perpscope.venues.sim import SimConfig, run_simulation
+from perpscope.sim import SimConfig, run_simulation
 
 PRESET_DAYS = 14
 

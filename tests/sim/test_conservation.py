@@ -6,8 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from perpscope.risk import LiqVenue, PositionSide, PositionSpec, Tier, liquidation_price
-from tests.venues.sim.helpers import open_book
+from tests.sim.helpers import open_book
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +44,56 @@ def test_every_liquidation_is_a_ground_truth_position_whose_price_the_mark_cross
     assert ended.height == liq.height
 
 
-def test_liquidation_prices_are_the_risk_modules_on_the_published_tiers(
+def _bisect_liquidation_px(
+    side: int, entry: float, qty: float, leverage: float, tiers: list[tuple[float, ...]]
+) -> float:
+    """Independent of the risk module: the price where isolated equity meets maintenance.
+
+    Equity at price ``p`` is ``margin + side x qty x (p - entry)`` with margin = notional /
+    leverage; maintenance is ``qty x p x mmr - maint_amount`` of the tier holding the notional
+    ``qty x p`` (as published in ``leverage_tiers``). Equity minus maintenance is monotone in
+    ``p`` (towards the liquidation side), so bisection finds the single root.
+    """
+    margin = qty * entry / leverage
+
+    def gap(p: float) -> float:
+        n = qty * p
+        _, _, mmr, cum = next(t for t in tiers if t[0] <= n < t[1])
+        return margin + side * qty * (p - entry) - (n * mmr - cum)
+
+    lo, hi = (1e-9 * entry, entry) if side > 0 else (entry, 10.0 * entry)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        # long: gap < 0 below the root; short: gap < 0 above it
+        if (gap(mid) < 0) == (side > 0):
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def test_liquidation_prices_solve_the_margin_equation_on_the_published_tiers(
     default_run: dict[str, pl.DataFrame],
 ) -> None:
-    # Independent path: the tiers as published in the leverage_tiers table, the risk calculator.
+    # Independent path: the tiers as published in the leverage_tiers table and a bisection root
+    # of "equity = maintenance margin" written here, not the risk module's closed form.
     tiers_rows = default_run["leverage_tiers"].filter(venue="sim1", instrument="BTC-USDT-PERP")
     tiers = [
-        Tier(r["tier"], r["notional_floor_usd"], r["notional_cap_usd"], r["mmr"],
-             r["maint_amount_usd"], r["max_leverage"])
-        for r in tiers_rows.iter_rows(named=True)
-    ]  # fmt: skip
-    sample = (
-        default_run["sim_positions"].filter(event="open", agent="noise_trader").sample(300, seed=1)
+        (r["notional_floor_usd"], r["notional_cap_usd"], r["mmr"], r["maint_amount_usd"])
+        for r in tiers_rows.sort("tier").iter_rows(named=True)
+    ]
+    opened = default_run["sim_positions"].filter(pl.col("event") == "open")
+    sample = pl.concat(
+        [
+            opened.filter(agent="noise_trader").sample(200, seed=1),
+            # the largest positions reach the higher tiers, where the maintenance amount matters
+            opened.filter(pl.col("agent") != "market_maker").sort("notional_usd").tail(100),
+        ]
     )
     for r in sample.iter_rows(named=True):
-        side = PositionSide.LONG if r["side"] == "long" else PositionSide.SHORT
-        spec = PositionSpec(LiqVenue.BINANCE, side, r["entry_px"], r["qty_base"], r["leverage"])
-        want = liquidation_price(spec, tiers).liquidation_px
-        assert r["liquidation_px"] == pytest.approx(want, rel=1e-12)
+        side = 1 if r["side"] == "long" else -1
+        want = _bisect_liquidation_px(side, r["entry_px"], r["qty_base"], r["leverage"], tiers)
+        assert r["liquidation_px"] == pytest.approx(want, rel=1e-9)
         assert r["margin_usd"] == pytest.approx(r["notional_usd"] / r["leverage"], rel=1e-12)
 
 

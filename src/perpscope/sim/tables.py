@@ -7,14 +7,14 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from perpscope.venues.sim.config import (
+from perpscope.sim.config import (
     SIM_FUNDING_INTERVAL_H,
     STEP_MINUTES,
     STEPS_PER_HOUR,
     SimConfig,
 )
-from perpscope.venues.sim.engine import Recorder
-from perpscope.venues.sim.positions import AGENT_KINDS, SIM_TIERS, PositionBook
+from perpscope.sim.engine import Recorder
+from perpscope.sim.positions import AGENT_KINDS, SIM_TIERS, PositionBook
 
 __all__ = ["build_tables"]
 
@@ -222,6 +222,7 @@ def _trader_events(g: _Grid, book: PositionBook) -> pl.DataFrame:
             "ts": g.step_ts(ev["step"].astype(np.int64)),
             "position_id": pid,
             "event": np.array(_EVENTS)[ev["event"].astype(np.int64)],
+            "_order": np.arange(pid.size, dtype=np.int64),
             "agent": np.array(AGENT_KINDS)[book.kind[pid]],
             "side": np.where(book.side[pid] > 0, "long", "short"),
             "entry_px": entry,
@@ -249,10 +250,12 @@ def _house_events(g: _Grid, rec: Recorder, first_id: int) -> pl.DataFrame:
     entry, fund = rec.series["house_entry"], rec.series["house_funding"]
     prev_entry = np.vstack([np.zeros((1, g.n_m)), entry[:-1]])
     prev_fund = np.vstack([np.zeros((1, g.n_m)), fund[:-1]])
-    for mask, event, pid, qty, ent, paid, sign in (
-        (closed, "close", prev_ids, np.zeros_like(hq), prev_entry, prev_fund, ps),
-        (opened, "open", ids, hq, entry, fund, s),
-        (changed, "change", ids, hq, entry, fund, s),
+    for phase, (mask, event, pid, qty, ent, paid, sign) in enumerate(
+        (
+            (closed, "close", prev_ids, np.zeros_like(hq), prev_entry, prev_fund, ps),
+            (opened, "open", ids, hq, entry, fund, s),
+            (changed, "change", ids, hq, entry, fund, s),
+        )
     ):
         t, m = np.nonzero(mask)
         parts.append(
@@ -263,6 +266,9 @@ def _house_events(g: _Grid, rec: Recorder, first_id: int) -> pl.DataFrame:
                     "ts": g.step_ts(t),
                     "position_id": pid[t, m].astype(np.int64),
                     "event": np.full(t.size, event),
+                    # after every trader event of the step: the close of the old inventory id
+                    # before the open of the new one
+                    "_order": (1 + phase) * (1 << 40) + m,
                     "side": np.where(sign[t, m] > 0, "long", "short"),
                     "entry_px": ent[t, m],
                     "qty_base": np.abs(qty[t, m]),
@@ -272,6 +278,20 @@ def _house_events(g: _Grid, rec: Recorder, first_id: int) -> pl.DataFrame:
             )
         )
     return pl.concat(parts).with_columns(agent=pl.lit("market_maker"))
+
+
+def _sequenced(positions: pl.DataFrame) -> pl.DataFrame:
+    """Sort events into the order they happened and number them: ``seq`` 0, 1, 2...
+
+    Within a step, the traders' events keep the order of the event log (an open before that
+    position's close or liquidation) and the market maker's inventory events follow them
+    (closing an inventory id before opening the next), so a position's events read by
+    ``(ts, seq)`` are in the order they happened.
+    """
+    ordered = positions.sort("ts", "_order").drop("_order")
+    cols = ordered.columns
+    ordered = ordered.with_columns(seq=pl.int_range(ordered.height, dtype=pl.Int64))
+    return ordered.select(*cols[: cols.index("event") + 1], "seq", *cols[cols.index("event") + 1 :])
 
 
 def _liquidations(g: _Grid, book: PositionBook) -> pl.DataFrame:
@@ -351,6 +371,6 @@ def build_tables(config: SimConfig, rec: Recorder, book: PositionBook) -> dict[s
         "long_short": long_short,
         "taker_volume": _taker(g, rec),
         "liquidations": _liquidations(g, book),
-        "sim_positions": positions.sort("ts", "position_id", "event"),
+        "sim_positions": _sequenced(positions),
     }
     return {k: v.with_columns(pl.col("ts").dt.cast_time_unit("us")) for k, v in tables.items()}

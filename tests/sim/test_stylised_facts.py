@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.venues.sim.helpers import (
+from tests.sim.helpers import (
     cascade_bars,
     cascade_hours,
     excess_kurtosis,

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from perpscope.venues.sim import SimConfig, run_simulation
-from tests.venues.sim.helpers import cascade_hours, rate_8h
+from perpscope.sim import SimConfig, run_simulation
+from tests.sim.helpers import cascade_hours, rate_8h
 
 
 def _biggest_cascade(tables: dict[str, pl.DataFrame]) -> dict[str, object]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpscope.venues.sim.config import CLAMP_8H, INTEREST_8H
+from perpscope.sim.constants import CLAMP_8H, INTEREST_8H
 
 __all__ = ["consume_depth", "funding_rate", "mark_price", "median3"]
 

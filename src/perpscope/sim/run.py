@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from perpscope.venues.sim.config import MarketParams, SimConfig
-from perpscope.venues.sim.engine import simulate
-from perpscope.venues.sim.presets import PRESETS
-from perpscope.venues.sim.tables import build_tables
+from perpscope.sim.config import MarketParams, SimConfig
+from perpscope.sim.engine import simulate
+from perpscope.sim.presets import PRESETS
+from perpscope.sim.tables import build_tables
 
 __all__ = ["SimResult", "run_simulation"]
 

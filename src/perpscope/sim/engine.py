@@ -2,7 +2,7 @@
 
 Markets are indexed ``m = asset * n_venues + venue``; per-market state lives in numpy arrays of
 that length and one 5-minute step updates all markets at once. Leveraged positions live in a
-:class:`~perpscope.venues.sim.positions.PositionBook`. Each step:
+:class:`~perpscope.sim.positions.PositionBook`. Each step:
 
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
 2. trading activity reacts to the last move (traders get busier after large moves);
@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perpscope.venues.sim.config import (
+from perpscope.sim.config import (
     ASSET_SCALE,
     ASSETS,
     LEVERAGE_CHOICES,
@@ -43,8 +43,8 @@ from perpscope.venues.sim.config import (
     MarketParams,
     SimConfig,
 )
-from perpscope.venues.sim.market import consume_depth, funding_rate, mark_price
-from perpscope.venues.sim.positions import PositionBook
+from perpscope.sim.market import consume_depth, funding_rate, mark_price
+from perpscope.sim.positions import PositionBook
 
 __all__ = ["Recorder", "simulate"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perpscope.venues.sim.market import consume_depth, funding_rate, mark_price
+from perpscope.sim.market import consume_depth, funding_rate, mark_price
 
 
 @pytest.mark.parametrize(

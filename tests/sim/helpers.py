@@ -26,17 +26,17 @@ def excess_kurtosis(x: np.ndarray) -> float:
 
 
 def open_book(positions: pl.DataFrame, at: datetime) -> pl.DataFrame:
-    """Positions open at ``at``: the state after every event stamped strictly before ``at``."""
+    """Positions open at ``at``: the state after every event stamped strictly before ``at``.
+
+    A position's last event is its last by ``(ts, seq)``, the order the table documents.
+    """
     last = (
         positions.filter(pl.col("ts") < at)
-        .sort("ts", pl.col("event").replace_strict(_ORDER, default=9))
+        .sort("ts", "seq")
         .group_by("venue", "instrument", "position_id")
         .agg(pl.all().last())
     )
     return last.filter(pl.col("event").is_in(["open", "change"]))
-
-
-_ORDER = {"open": 0, "change": 1, "close": 2, "liquidated": 2}
 
 
 def rate_8h(funding: pl.DataFrame) -> pl.DataFrame:

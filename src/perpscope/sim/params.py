@@ -1,49 +1,17 @@
-"""What the simulator runs: the typed configuration and the agents' parameters.
+"""The agents' behaviour: :class:`MarketParams` and the scheduled large orders (:class:`Shock`).
 
-:class:`SimConfig` is what a caller chooses (seed, length, assets, venues, scenario, whether the
-liquidation engine runs). :class:`MarketParams` holds the agents' behaviour; the presets in
-:mod:`perpscope.venues.sim.presets` are named :class:`MarketParams` values.
+The presets in :mod:`perpscope.sim.presets` are named :class:`MarketParams` values; the run's
+configuration (:mod:`perpscope.sim.config`) picks one by name. This module imports only the
+constants, so config -> presets -> params has no cycle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
-__all__ = [
-    "ASSETS",
-    "ASSET_SCALE",
-    "INTEREST_8H",
-    "CLAMP_8H",
-    "LEVERAGE_CHOICES",
-    "SIM_FUNDING_INTERVAL_H",
-    "STEPS_PER_HOUR",
-    "STEP_MINUTES",
-    "MarketParams",
-    "Shock",
-    "SimConfig",
-]
+from perpscope.sim.constants import LEVERAGE_CHOICES
 
-ASSETS: dict[str, float] = {"BTC": 60_000.0, "ETH": 3_000.0, "SOL": 150.0}
-"""Simulated assets and their starting prices (USD)."""
-
-ASSET_SCALE: dict[str, float] = {"BTC": 1.0, "ETH": 0.6, "SOL": 0.3}
-"""Size of each asset's market relative to BTC: depth, flows and position sizes scale with it."""
-
-SIM_FUNDING_INTERVAL_H: dict[str, float] = {"sim1": 8.0, "sim2": 8.0, "sim3": 4.0}
-"""Funding interval of each simulated venue."""
-
-STEP_MINUTES = 5
-"""Length of one simulation step."""
-STEPS_PER_HOUR = 60 // STEP_MINUTES
-
-INTEREST_8H = 0.0001
-"""The playbook's interest rate component: 0.01% per 8h (scaled to the venue's interval)."""
-CLAMP_8H = 0.0005
-"""The clamp of (interest - premium): +-0.05% per 8h (scaled to the venue's interval)."""
-
-LEVERAGE_CHOICES: tuple[float, ...] = (5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0)
-"""Leverages traders pick from (weights in :attr:`MarketParams.leverage_weights`)."""
+__all__ = ["MarketParams", "Shock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,43 +128,3 @@ class MarketParams:
             raise ValueError("mix must be non-negative shares")
         if not -0.5 < self.long_bias < 0.5:
             raise ValueError("long_bias must be between -0.5 and 0.5")
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    """What to simulate.
-
-    Attributes:
-        seed: random seed; the same seed gives identical tables.
-        days: length of the run.
-        end: end time (UTC); the run covers ``[end - days, end)``.
-        assets: assets to simulate (keys of :data:`ASSETS`).
-        venues: venues to simulate (keys of :data:`SIM_FUNDING_INTERVAL_H`).
-        scenario: a preset name (``default``, ``long-squeeze``, ``short-squeeze``, ``vacuum``).
-        liquidations: run the liquidation engine (off only for counterfactual studies).
-    """
-
-    seed: int = 7
-    days: int = 30
-    end: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    assets: tuple[str, ...] = tuple(ASSETS)
-    venues: tuple[str, ...] = tuple(SIM_FUNDING_INTERVAL_H)
-    scenario: str = "default"
-    liquidations: bool = True
-
-    def __post_init__(self) -> None:
-        from perpscope.venues.sim.presets import PRESETS
-
-        if self.days < 1 or self.days > 3650:
-            raise ValueError("days must be between 1 and 3650")
-        if self.end.tzinfo is None:
-            raise ValueError("end must be timezone-aware")
-        unknown = [a for a in self.assets if a not in ASSETS] + [
-            v for v in self.venues if v not in SIM_FUNDING_INTERVAL_H
-        ]
-        if unknown:
-            raise ValueError(f"the simulator does not know {', '.join(unknown)}")
-        if not self.assets or not self.venues:
-            raise ValueError("simulate at least one asset and one venue")
-        if self.scenario not in PRESETS:
-            raise ValueError(f"unknown scenario {self.scenario!r}; scenarios: {', '.join(PRESETS)}")
