@@ -143,7 +143,7 @@ def calibrate_cmd(
     if fmt is Format.JSON:
         emit(
             {
-                "simulated": True,
+                "venue": "sim1",  # the simulated market measured (sim1 BTC): SIMULATED
                 "seeds": report.seeds,
                 "days": report.days,
                 "scenario": report.scenario,
