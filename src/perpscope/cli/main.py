@@ -18,6 +18,7 @@ from perpscope import __version__
 from perpscope.cli import (
     basis_cmd,
     calc_cmd,
+    chart_cmd,
     collect_cmd,
     config_cmd,
     cvd_cmd,
@@ -108,6 +109,9 @@ app.command("longshort")(longshort_cmd.longshort)
 app.command("heatmap")(liq_cmd.heatmap)
 app.command("cascades")(liq_cmd.cascades)
 app.command("liquidations")(liq_cmd.liquidations)
+app.command("regime")(chart_cmd.regime)
+app.command("structure")(chart_cmd.structure)
+app.command("profile")(chart_cmd.profile)
 import_cmd.app.command("options")(options_cmd.import_options)
 
 
