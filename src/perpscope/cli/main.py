@@ -30,6 +30,7 @@ from perpscope.cli import (
     longshort_cmd,
     oi_cmd,
     options_cmd,
+    signals_cmd,
     sql_cmd,
     store_cmd,
 )
@@ -112,6 +113,8 @@ app.command("liquidations")(liq_cmd.liquidations)
 app.command("regime")(chart_cmd.regime)
 app.command("structure")(chart_cmd.structure)
 app.command("profile")(chart_cmd.profile)
+app.command("scenario")(signals_cmd.scenario)
+app.add_typer(signals_cmd.app, name="signals")
 import_cmd.app.command("options")(options_cmd.import_options)
 
 
