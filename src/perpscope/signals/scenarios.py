@@ -194,7 +194,7 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
         },
         # lines 258-260: funding near 0% (+/-0.01%); OI at/near 30-day lows and declining; sparse
         "vacuum": {
-            "funding": _g(1.0 - max(abs(fr) - 0.0001, 0.0) / 0.0002),
+            "funding": _g(1.0 - max(abs(fr) - 0.0001, 0.0) / 0.0001),
             "oi": _g((1.0 - f["oi_pct_30d"]) / 0.7 * (1.0 if f["oi_change_24h"] <= 0 else 0.5)),
             "heatmap": _g(1.0 - f["clusters_near"] / 2.0),
         },
@@ -209,15 +209,20 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
     }
 
 
-def classify(data: MarketData, at: datetime, *, min_confidence: float = 0.6) -> ScenarioReading:
+def classify(
+    data: MarketData, at: datetime, *, min_confidence: float = 0.6, min_condition: float = 0.3
+) -> ScenarioReading:
     """Classify ``data.asset`` at ``at`` into one of :data:`SCENARIOS` (see the module doc)."""
     f = scenario_features(data, at)
     scores: dict[str, float] = {}
     parts = _scores(f)
     for name, conds in parts.items():
         vals = [v for v in conds.values() if v is not None]
-        scores[name] = round(sum(vals) / len(vals), 4) if vals else 0.0
-    best = max(scores, key=lambda k: scores[k])
+        # every condition must hold at least partly: one that fails outright disqualifies
+        ok = bool(vals) and min(vals) >= min_condition
+        scores[name] = round(sum(vals) / len(vals), 4) if ok else 0.0
+    # on a tie the scenario with more conditions (the more specific reading) wins
+    best = max(scores, key=lambda k: (scores[k], len(parts[k])))
     conf = scores[best]
     scenario = best if conf >= min_confidence else "none"
     ev: list[Evidence] = [Evidence(k, v) for k, v in f.items()]
