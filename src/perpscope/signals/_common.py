@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from perpscope.analytics.funding_series import extreme_persistence
 from perpscope.analytics.regime import regime
 from perpscope.analytics.structure import structure, structure_events, zones
 from perpscope.analytics.volume_profile import Profile, volume_profile
@@ -23,6 +24,7 @@ __all__ = [
     "MarketData",
     "Signal",
     "Context",
+    "context",
 ]
 
 HISTORY_H: Final = 45 * 24
@@ -131,12 +133,27 @@ class MarketData:
     levels: pl.DataFrame | None = None
     spot: pl.DataFrame | None = None
     bar_h: float = 1.0
+    contexts: dict[datetime, Context] = field(default_factory=dict, compare=False, repr=False)
+    """Shared computations per ``at`` (see :func:`context`); not part of the data."""
 
     def upto(self, at: datetime | None) -> MarketData:
-        """The same bundle with nothing after ``at`` (candles: only bars closed by ``at``)."""
+        """The same bundle with nothing after ``at`` (candles: only bars closed by ``at``).
+
+        Returns the bundle itself when it holds nothing after ``at`` (so its shared
+        computations are reused)."""
         if at is None:
             return self
         bar = timedelta(hours=self.bar_h)
+        if all(
+            f is None or f.is_empty() or f["ts"].max() + (bar if closed else timedelta()) <= at  # type: ignore[operator]
+            for f, closed in (
+                (self.funding, False),
+                (self.candles, True),
+                (self.oi, False),
+                (self.spot, True),
+            )
+        ):
+            return self
 
         def cut(f: pl.DataFrame | None, closed: bool = False) -> pl.DataFrame | None:
             if f is None:
@@ -145,10 +162,29 @@ class MarketData:
 
         return replace(
             self,
+            contexts={},
             funding=cut(self.funding),
             candles=cut(self.candles, closed=True),
             oi=cut(self.oi),
             spot=cut(self.spot, closed=True),
+        )
+
+    def window(self, at: datetime, hours: float = HISTORY_H) -> MarketData:
+        """:meth:`upto` ``at`` and without data older than ``hours`` before it (no detector and
+        no scenario rule looks further back than 45 days); the liquidation map is kept."""
+        d = self.upto(at)
+        since = at - timedelta(hours=hours)
+
+        def head(f: pl.DataFrame | None) -> pl.DataFrame | None:
+            return None if f is None else f.filter(pl.col("ts") > since)
+
+        return replace(
+            d,
+            contexts={},
+            funding=head(d.funding),
+            candles=head(d.candles),
+            oi=head(d.oi),
+            spot=head(d.spot),
         )
 
     def missing(self, *names: str) -> tuple[str, ...]:
@@ -165,6 +201,16 @@ class Context:
     _structure: pl.DataFrame | None = field(default=None)
     _regime: pl.DataFrame | None = field(default=None)
     _profile: Profile | None = field(default=None)
+    _persistence: pl.DataFrame | None = field(default=None)
+
+    def persistence(self) -> pl.DataFrame:
+        """:func:`perpscope.analytics.funding_series.extreme_persistence` of the funding."""
+        if self._persistence is None:
+            f = self.data.funding
+            self._persistence = (
+                extreme_persistence(f) if f is not None and f.height else pl.DataFrame()
+            )
+        return self._persistence
 
     @property
     def candles(self) -> pl.DataFrame:
@@ -225,6 +271,14 @@ class Context:
             return None
         tp = (c["h"] + c["l"] + c["c"]) / 3.0
         return float((tp * vol).sum()) / total
+
+
+def context(data: MarketData, at: datetime) -> Context:
+    """The shared :class:`Context` of ``data`` at ``at`` (made once per bundle and time)."""
+    ctx = data.contexts.get(at)
+    if ctx is None:
+        ctx = data.contexts[at] = Context(data, at)
+    return ctx
 
 
 def trade_levels(

@@ -78,7 +78,7 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     densest long (short) liquidation cluster 1-6% below (above) price, 0 when none;
     ``clusters_near``: clusters of density >= 2 within 5%.
     """
-    d = data.upto(at)
+    d = data.window(at)
     f: dict[str, float] = {}
     nan = math.nan
 

@@ -36,6 +36,7 @@ from perpscope.signals._common import (
     MarketData,
     Signal,
     clip01,
+    context,
     trade_levels,
 )
 
@@ -82,7 +83,10 @@ def latest_funding_by_venue(
     Returns:
         ``venue instrument ts rate_8h extreme_side extreme_streak_h`` one row per series.
     """
-    ext = extreme_persistence(funding, threshold_8h=threshold_8h)
+    return _latest(extreme_persistence(funding, threshold_8h=threshold_8h))
+
+
+def _latest(ext: pl.DataFrame) -> pl.DataFrame:
     return (
         ext.sort("ts")
         .group_by("venue", "instrument")
@@ -102,7 +106,7 @@ def _funding_extreme(
     """The fade's funding criteria: the crowded side (``positive``/``negative``) and the mean
     extreme rate, or (None, mean) when fewer than two venues qualify."""
     assert data.funding is not None
-    latest = _fresh(latest_funding_by_venue(data.funding), at)
+    latest = _fresh(_latest(context(data, at).persistence()), at)
     for side, name in ((1, "positive"), (-1, "negative")):
         q = latest.filter(
             (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
@@ -228,7 +232,7 @@ def funding_fade(data: MarketData, at: datetime) -> list[Signal]:
     if "candles" in missing:
         ev.append(Evidence("price trigger", "not checked: no candles", None, None))
         return [_signal("funding_fade", data, at, direction, 0.3 * dist + 0.2, ev, None, missing)]
-    ctx = Context(data, at)
+    ctx = context(data, at)
     close = ctx.last_close()
     assert close is not None
     trig = ctx.trigger(direction, TRIGGER_BARS)
@@ -268,10 +272,9 @@ def funding_fade(data: MarketData, at: datetime) -> list[Signal]:
     return [_signal("funding_fade", data, at, direction, strength, ev, ctx, missing, trig=trig)]
 
 
-def _agg_funding(funding: pl.DataFrame) -> pl.DataFrame:
+def _agg_funding(ctx: Context) -> pl.DataFrame:
     """Mean 8h-equivalent rate across venues per settlement time."""
-    ext = extreme_persistence(funding)
-    return ext.group_by("ts").agg(pl.col("rate_8h").mean()).sort("ts")
+    return ctx.persistence().group_by("ts").agg(pl.col("rate_8h").mean()).sort("ts")
 
 
 def _with_price(ctx: Context, extra: pl.DataFrame, col: str) -> pl.DataFrame:
@@ -286,8 +289,8 @@ def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
     missing = data.missing("funding", "candles")
     if missing:
         return []
-    ctx = Context(data, at)
-    frame = _with_price(ctx, _agg_funding(data.funding), "rate_8h").drop_nulls("rate_8h")  # type: ignore[arg-type]
+    ctx = context(data, at)
+    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
     if frame.is_empty():
         return []
     out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
@@ -335,7 +338,7 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     strength = 0.4 + 0.2 * bool(r["parabolic"]) + 0.1 * (hit.height - 1)
     if "candles" in missing:
         return [_signal("funding_acceleration", data, at, direction, strength, ev, None, missing)]
-    ctx = Context(data, at)
+    ctx = context(data, at)
     trig = ctx.trigger(direction, TRIGGER_BARS)
     ev.append(
         Evidence(
@@ -376,7 +379,7 @@ def oi_divergence_setup(data: MarketData, at: datetime) -> list[Signal]:
     missing = data.missing("oi", "candles")
     if missing:
         return []
-    ctx = Context(data, at)
+    ctx = context(data, at)
     r = _oi_div(ctx, data)
     if r is None:
         return []
@@ -413,7 +416,7 @@ def triple_confluence(data: MarketData, at: datetime) -> list[Signal]:
     if crowded is None:
         return []
     direction = "short" if crowded == "positive" else "long"
-    ctx = Context(data, at)
+    ctx = context(data, at)
     r = _oi_div(ctx, data)
     want = "bearish" if direction == "short" else "bullish"
     ok = r is not None and r["oi_divergence"] == want
@@ -448,7 +451,7 @@ def liquidation_magnet(
     missing = data.missing("levels", "candles")
     if missing:
         return []
-    ctx = Context(data, at)
+    ctx = context(data, at)
     price = ctx.last_close()
     assert price is not None
     assert data.levels is not None
@@ -510,7 +513,7 @@ def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     missing = data.missing("candles")
     if missing:
         return []
-    ctx = Context(data, at)
+    ctx = context(data, at)
     c = ctx.candles
     if "taker_buy_volume" not in c.columns or c["taker_buy_volume"].null_count() == c.height:
         return []
@@ -586,7 +589,7 @@ def funding_rotation(
     since = at - timedelta(hours=window_h)
 
     def mean(d: MarketData) -> float:
-        f = _agg_funding(d.funding).filter(pl.col("ts") > since)  # type: ignore[arg-type]
+        f = _agg_funding(context(d, at)).filter(pl.col("ts") > since)
         return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
 
     mb, ma = mean(b), mean(a)
@@ -627,6 +630,7 @@ DETECTORS: Final[dict[str, Detector]] = {
 def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
     """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
     out: list[Signal] = []
+    assets = {k: d.window(at) for k, d in assets.items()}
     for data in assets.values():
         for det in DETECTORS.values():
             out.extend(det(data, at))
