@@ -212,13 +212,21 @@ class Context:
             )
         return self._persistence
 
+    _candles: pl.DataFrame | None = field(default=None)
+    memo: dict[str, object] = field(default_factory=dict)
+    """Other shared results, by name (e.g. the OI divergence row)."""
+
     @property
     def candles(self) -> pl.DataFrame:
         """The candles of the last :data:`HISTORY_H` hours (empty frame when none)."""
-        c = self.data.candles
-        if c is None or c.is_empty():
-            return pl.DataFrame()
-        return c.filter(pl.col("ts") > self.at - timedelta(hours=HISTORY_H)).sort("ts")
+        if self._candles is None:
+            c = self.data.candles
+            if c is None or c.is_empty():
+                self._candles = pl.DataFrame()
+            else:
+                since = self.at - timedelta(hours=HISTORY_H)
+                self._candles = c.filter(pl.col("ts") > since).sort("ts")
+        return self._candles
 
     def structure(self) -> pl.DataFrame:
         """:func:`perpscope.analytics.structure.structure` of the candles."""

@@ -364,6 +364,13 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
 
 
 def _oi_div(ctx: Context, data: MarketData) -> dict[str, object] | None:
+    if "oi_div" not in ctx.memo:
+        ctx.memo["oi_div"] = _oi_div_row(ctx, data)
+    row = ctx.memo["oi_div"]
+    return row if isinstance(row, dict) else None
+
+
+def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, object] | None:
     frame = _with_price(ctx, data.oi, "oi_usd").drop_nulls("oi_usd")  # type: ignore[arg-type]
     if frame.is_empty():
         return None
