@@ -184,3 +184,15 @@ def test_detectors_ignore_data_after_at() -> None:
     """The fade at a time before the extreme began sees nothing, even with the data present."""
     data = MarketData("BTC", funding=funding({"a": HOT, "b": HOT}), candles=_rally().candles)
     assert funding_fade(data, end() - timedelta(hours=20)) == []
+
+
+def test_fade_worked_example_feb_2025() -> None:
+    """Playbook L92-96: Binance +0.07%, Bybit +0.08%, OKX +0.06%, "elevated for the third
+    consecutive period" (3 x 8h = 24h), and an SFP at the supply zone: a short entry."""
+    rates = {"binance": [0.0001, 0.0007, 0.0007, 0.0007], "bybit": [0.0001, 0.0008, 0.0008, 0.0008],
+             "okx": [0.0001, 0.0006, 0.0006, 0.0006]}  # fmt: skip
+    [s] = funding_fade(MarketData("BTC", funding=funding(rates), candles=_rally().candles), end())
+    assert s.direction == "short"
+    assert s.stage == "entry"
+    mean = {e.name: e.value for e in s.evidence}["mean extreme rate_8h"]
+    assert mean == pytest.approx(0.0007)  # (0.07 + 0.08 + 0.06) / 3, L94
