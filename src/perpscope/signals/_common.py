@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from perpscope.analytics.funding_series import extreme_persistence
@@ -262,6 +263,23 @@ class Context:
         """Support/resistance zones of the candles."""
         s = self.structure()
         return zones(s) if s.height else pl.DataFrame()
+
+    def near_extreme(self, window_h: float, last_bars: int) -> bool:
+        """Whether any of the last ``last_bars`` closes is at or beyond the highest (lowest)
+        close of the ``window_h`` hours before it: a cheap necessary condition of the
+        price-extreme divergences, checked before running them."""
+        c = self.candles
+        if c.height < 2:
+            return False
+        ts = c["ts"].dt.epoch("us").to_numpy()
+        px = c["c"].cast(pl.Float64).to_numpy()
+        w = int(window_h * 3_600_000_000)
+        for i in range(max(1, c.height - last_bars), c.height):
+            lo = int(np.searchsorted(ts, ts[i] - w, side="left"))
+            prior = px[lo:i]
+            if prior.size and (px[i] >= prior.max() or px[i] <= prior.min()):
+                return True
+        return False
 
     def last_close(self) -> float | None:
         """Close of the last closed bar."""

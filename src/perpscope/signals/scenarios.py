@@ -17,8 +17,8 @@ from typing import Any, Final
 import polars as pl
 
 from perpscope.analytics.liquidations import find_clusters
-from perpscope.signals._common import Evidence, MarketData, clip01
-from perpscope.signals.setups import latest_funding_by_venue
+from perpscope.signals._common import Evidence, MarketData, clip01, context
+from perpscope.signals.setups import latest_rows
 
 __all__ = ["SCENARIOS", "ScenarioReading", "classify", "scenario_features"]
 
@@ -82,13 +82,15 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     f: dict[str, float] = {}
     nan = math.nan
 
+    persistence = context(d, at).persistence()
+
     def fund(t: datetime) -> float:
-        if d.funding is None or d.funding.is_empty():
+        if persistence.is_empty():
             return nan
-        part = d.funding.filter(pl.col("ts") <= t)
+        part = persistence.filter(pl.col("ts") <= t)
         if part.is_empty():
             return nan
-        lv = latest_funding_by_venue(part).filter(pl.col("ts") > t - timedelta(hours=12))
+        lv = latest_rows(part).filter(pl.col("ts") > t - timedelta(hours=12))
         return float(lv["rate_8h"].mean()) if lv.height else nan  # type: ignore[arg-type]
 
     f["funding_8h"] = fund(at)

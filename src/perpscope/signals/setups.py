@@ -54,6 +54,7 @@ __all__ = [
     "funding_fade",
     "funding_rotation",
     "latest_funding_by_venue",
+    "latest_rows",
     "liquidation_magnet",
     "oi_divergence_setup",
     "triple_confluence",
@@ -83,10 +84,11 @@ def latest_funding_by_venue(
     Returns:
         ``venue instrument ts rate_8h extreme_side extreme_streak_h`` one row per series.
     """
-    return _latest(extreme_persistence(funding, threshold_8h=threshold_8h))
+    return latest_rows(extreme_persistence(funding, threshold_8h=threshold_8h))
 
 
-def _latest(ext: pl.DataFrame) -> pl.DataFrame:
+def latest_rows(ext: pl.DataFrame) -> pl.DataFrame:
+    """The last row per (venue, instrument) of :func:`extreme_persistence` output."""
     return (
         ext.sort("ts")
         .group_by("venue", "instrument")
@@ -106,7 +108,11 @@ def _funding_extreme(
     """The fade's funding criteria: the crowded side (``positive``/``negative``) and the mean
     extreme rate, or (None, mean) when fewer than two venues qualify."""
     assert data.funding is not None
-    latest = _fresh(_latest(context(data, at).persistence()), at)
+    ctx = context(data, at)
+    if "latest_funding" not in ctx.memo:
+        ctx.memo["latest_funding"] = _fresh(latest_rows(ctx.persistence()), at)
+    latest = ctx.memo["latest_funding"]
+    assert isinstance(latest, pl.DataFrame)
     for side, name in ((1, "positive"), (-1, "negative")):
         q = latest.filter(
             (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
@@ -290,6 +296,8 @@ def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return []
     frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
     if frame.is_empty():
         return []
@@ -371,6 +379,8 @@ def _oi_div(ctx: Context, data: MarketData) -> dict[str, object] | None:
 
 
 def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, object] | None:
+    if not ctx.near_extreme(72.0, 1):
+        return None
     frame = _with_price(ctx, data.oi, "oi_usd").drop_nulls("oi_usd")  # type: ignore[arg-type]
     if frame.is_empty():
         return None
@@ -521,6 +531,8 @@ def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return []
     c = ctx.candles
     if "taker_buy_volume" not in c.columns or c["taker_buy_volume"].null_count() == c.height:
         return []
