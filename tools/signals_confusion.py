@@ -41,6 +41,9 @@ def main() -> None:
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     presets = [p for p in PRESETS if p in EXPECTED]
+    skipped = [p for p in PRESETS if p not in EXPECTED]
+    if skipped:
+        print(f"presets without a scenario (not classified): {', '.join(skipped)}")
     counts: dict[str, Counter[str]] = {p: Counter() for p in presets}
     rows = []
     for preset in presets:
