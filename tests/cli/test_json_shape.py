@@ -75,6 +75,7 @@ ARGS: dict[str, list[str]] = {
     "funding spread": ["sim1", "sim2"],
     "store delete": ["--table", "funding", "--venue", "sim9", "--instrument", "BTC-USDT-PERP"],
     "heatmap": ["--venue", "sim1", "--instrument", "BTC-USDT-PERP"],
+    "scenario": ["--asset", "BTC"],
     "sim calibrate": ["--seeds", "1", "--days", "7"],
     "cascades": ["--venue", "sim1", "--instrument", "BTC-USDT-PERP"],
     "backtest run": ["funding-fade", "--venue", "sim1", "--instrument", "BTC-USDT-PERP",

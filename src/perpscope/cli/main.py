@@ -66,6 +66,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("perpscope.cli.chart_cmd", "profile"),
     "backtest": ("perpscope.cli.backtest_cmd", "app"),
     "sim": ("perpscope.cli.sim_cmd", "app"),
+    "scenario": ("perpscope.cli.signals_cmd", "scenario"),
+    "signals": ("perpscope.cli.signals_cmd", "app"),
 }
 
 

@@ -1,0 +1,246 @@
+"""The playbook's six confluence scenarios (lines 224-266): one asset at one time.
+
+Each scenario is a list of graded conditions, one per data stream the playbook names (funding,
+OI, liquidation heatmap, and the trend the scenario presumes); each condition scores in [0, 1].
+A scenario's confidence is the mean of its conditions whose inputs exist (a missing heatmap is
+left out and named in the evidence). The reading is the scenario with the highest confidence if
+it reaches ``min_confidence`` (0.6), else ``none``. Exact formulas: ``docs/signals.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import polars as pl
+
+from perpscope.analytics.liquidations import find_clusters
+from perpscope.signals._common import Evidence, MarketData, clip01, context
+from perpscope.signals.setups import latest_rows
+
+__all__ = ["SCENARIOS", "ScenarioReading", "classify", "scenario_features"]
+
+SCENARIOS: Final = (
+    "long_squeeze",
+    "short_squeeze",
+    "healthy_trend",
+    "exhaustion",
+    "vacuum",
+    "pre_event_build",
+    "none",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioReading:
+    """The classifier's answer: scenario, confidence, evidence, and every scenario's score."""
+
+    asset: str
+    ts: datetime
+    scenario: str
+    confidence: float
+    evidence: tuple[Evidence, ...]
+    scores: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"asset", "ts", "scenario", "confidence", "evidence": [...]}`` plus ``scores``."""
+        return {
+            "asset": self.asset,
+            "ts": self.ts,
+            "scenario": self.scenario,
+            "confidence": self.confidence,
+            "evidence": [e.to_json() for e in self.evidence],
+            "scores": self.scores,
+        }
+
+
+def _change(frame: pl.DataFrame, col: str, at: datetime, hours: float) -> float:
+    """``col`` now over its as-of value ``hours`` earlier, minus 1 (NaN when unknown)."""
+    if frame.is_empty():
+        return math.nan
+    now = float(frame[col][-1])
+    past = frame.filter(pl.col("ts") <= at - timedelta(hours=hours))
+    if past.is_empty():
+        return math.nan
+    before = float(past[col][-1])
+    return now / before - 1.0 if before else math.nan
+
+
+def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
+    """The readings the rules use (NaN when an input is missing).
+
+    ``funding_8h`` mean of each venue's last settlement (8h-equivalent) within 12h;
+    ``funding_change_24h`` it minus the same 24h earlier; ``oi_change_24h``, ``_48h``, ``_120h``
+    and ``_7d`` of aggregate OI; ``oi_pct_30d`` the share of the trailing 30 days' OI values <=
+    now; ``price_change_7d``; ``long_cluster_below``/``short_cluster_above``: density of the
+    densest long (short) liquidation cluster 1-6% below (above) price, 0 when none;
+    ``clusters_near``: clusters of density >= 2 within 5%.
+    """
+    d = data.window(at)
+    f: dict[str, float] = {}
+    nan = math.nan
+
+    persistence = context(d, at).persistence()
+
+    def fund(t: datetime) -> float:
+        if persistence.is_empty():
+            return nan
+        part = persistence.filter(pl.col("ts") <= t)
+        if part.is_empty():
+            return nan
+        lv = latest_rows(part).filter(pl.col("ts") > t - timedelta(hours=12))
+        return float(lv["rate_8h"].mean()) if lv.height else nan  # type: ignore[arg-type]
+
+    f["funding_8h"] = fund(at)
+    f["funding_change_24h"] = f["funding_8h"] - fund(at - timedelta(hours=24))
+    oi = d.oi.sort("ts") if d.oi is not None else pl.DataFrame()
+    for h in (24, 48, 120, 168):
+        f[f"oi_change_{h}h"] = _change(oi, "oi_usd", at, h)
+    if oi.height:
+        win = oi.filter(pl.col("ts") > at - timedelta(days=30))["oi_usd"]
+        f["oi_pct_30d"] = float((win <= win[-1]).mean())
+    else:
+        f["oi_pct_30d"] = nan
+    c = d.candles.sort("ts") if d.candles is not None else pl.DataFrame()
+    if c.height:
+        c = c.with_columns((pl.col("ts") + timedelta(hours=d.bar_h)).alias("ts"))
+    f["price_change_7d"] = _change(c, "c", at, 168) if c.height else nan
+    if d.levels is not None and d.levels.height and c.height:
+        price = float(c["c"][-1])
+        cl = find_clusters(d.levels, price, top=50)
+        below = cl.filter((pl.col("side") == "long") & pl.col("distance_pct").is_between(-6, -1))
+        above = cl.filter((pl.col("side") == "short") & pl.col("distance_pct").is_between(1, 6))
+        f["long_cluster_below"] = float(below["density"].max() or 0.0)  # type: ignore[arg-type]
+        f["short_cluster_above"] = float(above["density"].max() or 0.0)  # type: ignore[arg-type]
+        near = cl.filter((pl.col("distance_pct").abs() <= 5) & (pl.col("density") >= 2))
+        f["clusters_near"] = float(near.height)
+        f["long_near_3"] = float(
+            cl.filter(
+                (pl.col("side") == "long")
+                & (pl.col("distance_pct") >= -3)
+                & (pl.col("density") >= 2)
+            ).height
+        )
+        f["short_near_3"] = float(
+            cl.filter(
+                (pl.col("side") == "short")
+                & (pl.col("distance_pct") <= 3)
+                & (pl.col("density") >= 2)
+            ).height
+        )
+    else:
+        for k in (
+            "long_cluster_below",
+            "short_cluster_above",
+            "clusters_near",
+            "long_near_3",
+            "short_near_3",
+        ):
+            f[k] = nan
+    return f
+
+
+def _g(x: float) -> float | None:
+    """A grade, or None when its input is unknown (left out of the mean)."""
+    return None if not math.isfinite(x) else clip01(x)
+
+
+def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
+    fr = f["funding_8h"]
+    oi_up = (
+        max(
+            clip01((f["oi_pct_30d"] - 0.5) / 0.4) if math.isfinite(f["oi_pct_30d"]) else 0.0,
+            clip01(f["oi_change_120h"] / 0.14) if math.isfinite(f["oi_change_120h"]) else 0.0,
+        )
+        if math.isfinite(f["oi_pct_30d"]) or math.isfinite(f["oi_change_120h"])
+        else math.nan
+    )
+    trend = f["price_change_7d"]
+    sign = 1.0 if not math.isfinite(trend) or trend >= 0 else -1.0
+    dense = 2.0
+    lb, sa = f["long_cluster_below"], f["short_cluster_above"]
+    return {
+        # lines 226-230: +0.08% or higher; OI rising or elevated; long cluster 3-5% below
+        "long_squeeze": {
+            "funding": _g(fr / 0.0008),
+            "oi": _g(oi_up),
+            "heatmap": _g(lb / dense),
+        },
+        # lines 237-241: -0.05% or more negative; OI rising or elevated; short cluster above
+        "short_squeeze": {
+            "funding": _g(-fr / 0.0005),
+            "oi": _g(oi_up),
+            "heatmap": _g(sa / dense),
+        },
+        # lines 247-249: mild funding with the trend; OI rising with it; no cluster in its path
+        "healthy_trend": {
+            "trend": _g(abs(trend) / 0.03),
+            "funding": _g(1.0 if 0.00005 <= sign * fr <= 0.0003 else 0.0)
+            if math.isfinite(fr)
+            else None,
+            "oi": _g(f["oi_change_168h"] / 0.05),
+            "heatmap": _g(1.0 - (f["long_near_3"] if sign < 0 else f["short_near_3"])),
+        },
+        # lines 253-255: extreme with the trend and more so; OI accelerating; clusters opposite
+        "exhaustion": {
+            "trend": _g(abs(trend) / 0.05),
+            "funding": _g(
+                sign * fr / 0.0005 * (1.0 if sign * f["funding_change_24h"] > 0 else 0.0)
+            ),
+            "oi": _g(f["oi_change_24h"] / max(f["oi_change_168h"] / 7.0, 1e-9) / 3.0)
+            if math.isfinite(f["oi_change_24h"]) and f["oi_change_24h"] > 0
+            else _g(0.0 * f["oi_change_24h"]),
+            "heatmap": _g((lb if sign > 0 else sa) / dense),
+        },
+        # lines 258-260: funding near 0% (+/-0.01%); OI at/near 30-day lows and declining; sparse
+        "vacuum": {
+            "funding": _g(1.0 - max(abs(fr) - 0.0001, 0.0) / 0.0001),
+            "oi": _g((1.0 - f["oi_pct_30d"]) / 0.7 * (1.0 if f["oi_change_24h"] <= 0 else 0.5)),
+            "heatmap": _g(1.0 - f["clusters_near"] / 2.0),
+        },
+        # lines 263-265: moderate directional funding (~+0.03%); OI +15% in 48h; clusters both sides
+        "pre_event_build": {
+            "funding": _g(1.0 if 0.0002 <= abs(fr) <= 0.0004 else 0.0)
+            if math.isfinite(fr)
+            else None,
+            "oi": _g(f["oi_change_48h"] / 0.15),
+            "heatmap": _g(min(f["long_near_3"], f["short_near_3"])),
+        },
+    }
+
+
+def classify(
+    data: MarketData, at: datetime, *, min_confidence: float = 0.6, min_condition: float = 0.3
+) -> ScenarioReading:
+    """Classify ``data.asset`` at ``at`` into one of :data:`SCENARIOS` (see the module doc)."""
+    f = scenario_features(data, at)
+    scores: dict[str, float] = {}
+    parts = _scores(f)
+    for name, conds in parts.items():
+        vals = [v for v in conds.values() if v is not None]
+        # every condition must hold at least partly: one that fails outright disqualifies
+        ok = bool(vals) and min(vals) >= min_condition
+        scores[name] = round(sum(vals) / len(vals), 4) if ok else 0.0
+    # on a tie the scenario with more conditions (the more specific reading) wins
+    best = max(scores, key=lambda k: (scores[k], len(parts[k])))
+    conf = scores[best]
+    scenario = best if conf >= min_confidence else "none"
+    ev: list[Evidence] = [Evidence(k, v) for k, v in f.items()]
+    if scenario != "none":
+        ev += [
+            Evidence(f"{best}: {k}", v, None, v is not None and v >= 0.5)
+            for k, v in parts[best].items()
+        ]
+    missing = [n for n in ("funding", "oi", "candles", "levels") if n in data.missing(n)]
+    if missing:
+        ev.append(Evidence("missing inputs", ",".join(missing)))
+    return ScenarioReading(
+        data.asset,
+        at,
+        scenario,
+        conf if scenario != "none" else round(1 - conf, 4),
+        tuple(ev),
+        scores,
+    )

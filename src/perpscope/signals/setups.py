@@ -1,0 +1,661 @@
+"""The playbook's setups as detectors over one asset's data at one time.
+
+Each detector takes a :class:`MarketData` bundle and a time ``at``, uses only the data known at
+``at`` (:meth:`MarketData.upto`), reuses the analytics functions (never re-deriving a metric) and
+returns a list of :class:`Signal` (empty when the setup is absent). When an input is missing, the
+detector records it in ``missing`` and degrades: a setup whose derivatives condition holds but
+whose price trigger cannot be checked is reported at stage ``watch`` with no entry. The exact
+rules and the playbook lines they come from are in ``docs/signals.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Final
+
+import polars as pl
+
+from perpscope.analytics.basis import basis_trade_carry
+from perpscope.analytics.cvd import (
+    cumulative_volume_delta,
+    cvd_price_divergence,
+    delta_from_candles,
+)
+from perpscope.analytics.funding_series import (
+    extreme_persistence,
+    funding_acceleration,
+    funding_price_divergence,
+)
+from perpscope.analytics.liquidations import find_clusters
+from perpscope.analytics.oi import oi_divergence
+from perpscope.signals._common import (
+    Context,
+    Evidence,
+    MarketData,
+    Signal,
+    clip01,
+    context,
+    trade_levels,
+)
+
+__all__ = [
+    "DETECTORS",
+    "Context",
+    "Evidence",
+    "MarketData",
+    "Signal",
+    "basis_trade",
+    "cvd_divergence",
+    "detect_all",
+    "funding_acceleration_setup",
+    "funding_divergence",
+    "funding_fade",
+    "funding_rotation",
+    "latest_funding_by_venue",
+    "latest_rows",
+    "liquidation_magnet",
+    "oi_divergence_setup",
+    "triple_confluence",
+]
+
+EXTREME_8H: Final = 0.0005
+"""Playbook line 77/84: "-0.05% or more negative" / "+0.05% or more positive"."""
+MIN_VENUES: Final = 2
+"""Playbook line 77/84: "across at least two major exchanges"."""
+MIN_STREAK_H: Final = 24.0
+"""Playbook line 78: "at least 3 consecutive periods (24 hours)"."""
+NEAR_PCT: Final = 0.01
+"""How close "at or near" a zone is (line 79/86): within 1% of the last close."""
+TRIGGER_BARS: Final = 6
+"""A structural trigger counts for this many closed bars."""
+
+
+def _side(direction: str) -> int:
+    return -1 if direction == "short" else 1
+
+
+def latest_funding_by_venue(
+    funding: pl.DataFrame, threshold_8h: float = EXTREME_8H
+) -> pl.DataFrame:
+    """Each venue's latest settlement with its extreme streak (:func:`extreme_persistence`).
+
+    Returns:
+        ``venue instrument ts rate_8h extreme_side extreme_streak_h`` one row per series.
+    """
+    return latest_rows(extreme_persistence(funding, threshold_8h=threshold_8h))
+
+
+def latest_rows(ext: pl.DataFrame) -> pl.DataFrame:
+    """The last row per (venue, instrument) of :func:`extreme_persistence` output."""
+    return (
+        ext.sort("ts")
+        .group_by("venue", "instrument")
+        .agg(pl.all().last())
+        .select("venue", "instrument", "ts", "rate_8h", "extreme_side", "extreme_streak_h")
+        .sort("venue")
+    )
+
+
+def _fresh(latest: pl.DataFrame, at: datetime, max_age_h: float = 12.0) -> pl.DataFrame:
+    return latest.filter(pl.col("ts") > at - timedelta(hours=max_age_h))
+
+
+def _funding_extreme(
+    data: MarketData, at: datetime, ev: list[Evidence]
+) -> tuple[str | None, float]:
+    """The fade's funding criteria: the crowded side (``positive``/``negative``) and the mean
+    extreme rate, or (None, mean) when fewer than two venues qualify."""
+    assert data.funding is not None
+    ctx = context(data, at)
+    if "latest_funding" not in ctx.memo:
+        ctx.memo["latest_funding"] = _fresh(latest_rows(ctx.persistence()), at)
+    latest = ctx.memo["latest_funding"]
+    assert isinstance(latest, pl.DataFrame)
+    for side, name in ((1, "positive"), (-1, "negative")):
+        q = latest.filter(
+            (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
+        )
+        ext = latest.filter(pl.col("extreme_side") == side)
+        if ext.height >= MIN_VENUES:
+            mean = float(ext["rate_8h"].mean())  # type: ignore[arg-type]
+            ev.append(Evidence(f"venues at {name} extreme", ext.height, MIN_VENUES, True))
+            ev.append(Evidence("mean extreme rate_8h", mean, side * EXTREME_8H, True))
+            ev.append(
+                Evidence("venues extreme for 24h+", q.height, MIN_VENUES, q.height >= MIN_VENUES)
+            )
+            return (name if q.height >= MIN_VENUES else None), mean
+    mean_all = float(latest["rate_8h"].mean()) if latest.height else math.nan  # type: ignore[arg-type]
+    ev.append(Evidence("venues at an extreme", 0, MIN_VENUES, False))
+    ev.append(Evidence("mean rate_8h", mean_all, EXTREME_8H, False))
+    return None, mean_all
+
+
+def _entry_from_trigger(
+    ctx: Context, direction: str, trig: Mapping[str, object]
+) -> tuple[float, float, float]:
+    """Entry zone (trigger level .. last close) and invalidation beyond the trigger's extreme,
+    with a 0.1 ATR buffer (playbook line 98: "above the SFP high with a small buffer")."""
+    close = ctx.last_close()
+    assert close is not None
+    level = trig.get("level")
+    extreme = trig.get("extreme")
+    lvl = float(level) if isinstance(level, int | float) else close
+    ext = float(extreme) if isinstance(extreme, int | float) else lvl
+    atr = ctx.regime_row().get("atr") or 0.0
+    sign = _side(direction)
+    # the stop sits beyond the most extreme price of the trigger bar
+    last = ctx.candles.row(-1, named=True)
+    far = max(ext, lvl, float(last["h"])) if sign < 0 else min(ext, lvl, float(last["l"]))
+    stop = far - sign * max(0.1 * float(atr), 0.001 * close)
+    lo, hi = sorted((lvl, close))
+    if sign < 0:
+        hi = min(hi, stop)
+    else:
+        lo = max(lo, stop)
+    return lo, hi, stop
+
+
+def _zone_targets(ctx: Context, direction: str) -> list[float | None]:
+    z = ctx.zones()
+    vwap = ctx.vwap()
+    out: list[float | None] = [vwap]
+    if z.height:
+        kind = "support" if direction == "short" else "resistance"
+        zz = z.filter(pl.col("kind") == kind)
+        if zz.height:
+            out.append(float(zz["mid_px"][-1] if direction == "short" else zz["mid_px"][0]))
+    return out
+
+
+def _signal(
+    setup: str,
+    data: MarketData,
+    at: datetime,
+    direction: str,
+    strength: float,
+    ev: list[Evidence],
+    ctx: Context | None,
+    missing: tuple[str, ...],
+    *,
+    trig: Mapping[str, object] | None = None,
+    stage: str | None = None,
+    extra_targets: list[float | None] | None = None,
+) -> Signal:
+    venue, instrument = "all", f"{data.asset}"
+    entry_lo = entry_hi = stop = None
+    targets: tuple[float, ...] = ()
+    if ctx is not None and ctx.candles.height:
+        row = ctx.candles.row(-1, named=True)
+        venue, instrument = str(row["venue"]), str(row["instrument"])
+        ts = row["ts"] + timedelta(hours=data.bar_h)
+        if trig is not None:
+            entry_lo, entry_hi, stop = _entry_from_trigger(ctx, direction, trig)
+            entry = entry_hi if direction == "short" else entry_lo
+            extra = _zone_targets(ctx, direction) + list(extra_targets or [])
+            targets = trade_levels(direction, entry, stop, extra)
+    else:
+        ts = at
+    st = stage or ("entry" if trig is not None else "watch")
+    return Signal(
+        setup=setup,
+        asset=data.asset,
+        ts=ts,
+        direction=direction,
+        strength=round(clip01(strength), 4),
+        stage=st,
+        evidence=tuple(ev),
+        venue=venue,
+        instrument=instrument,
+        entry_low_px=entry_lo,
+        entry_high_px=entry_hi,
+        invalidation_px=stop,
+        targets_px=targets,
+        missing=missing,
+    )
+
+
+def funding_fade(data: MarketData, at: datetime) -> list[Signal]:
+    """Funding-rate fade (playbook lines 75-88): short positive / long negative funding.
+
+    Required: the extreme on >= 2 venues (line 77/84), for >= 24h (line 78/85), and a reversal
+    trigger in the fade's direction in the last bars (line 81/88: SFP, CHoCH/BOS, UTAD/spring).
+    Graded (strength): near a resistance/supply (support/demand) zone (line 79/86), a low-volume
+    node above (high-volume node near) in the volume profile (line 80/87), the distance of the
+    rate from the threshold, and the regime (line 139: trending halves the fade).
+    """
+    data = data.upto(at)
+    missing = data.missing("funding", "candles")
+    if "funding" in missing:
+        return []
+    ev: list[Evidence] = []
+    crowded, mean = _funding_extreme(data, at, ev)
+    if crowded is None:
+        return []
+    direction = "short" if crowded == "positive" else "long"
+    dist = clip01(abs(mean) / EXTREME_8H - 1.0)
+    if "candles" in missing:
+        ev.append(Evidence("price trigger", "not checked: no candles", None, None))
+        return [_signal("funding_fade", data, at, direction, 0.3 * dist + 0.2, ev, None, missing)]
+    ctx = context(data, at)
+    close = ctx.last_close()
+    assert close is not None
+    trig = ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(
+        Evidence(
+            "reversal trigger",
+            None if trig is None else f"{trig['event']} at {trig['level']:.6g}",
+            f"within {TRIGGER_BARS} bars",
+            trig is not None,
+        )
+    )
+    z = ctx.zones()
+    kind = "resistance" if direction == "short" else "support"
+    near = (
+        z.filter(
+            ((pl.col("kind") == kind) | (pl.col("kind") == "inside"))
+            & (pl.col("distance_pct").abs() <= NEAR_PCT)
+        )
+        if z.height
+        else z
+    )
+    ev.append(Evidence(f"near {kind} zone", near.height, f"within {NEAR_PCT:.0%}", near.height > 0))
+    prof = ctx.profile()
+    if direction == "short":
+        nodes = [p for p in prof.lvn_px if close < p <= close * 1.03]
+        ev.append(Evidence("low-volume node above", len(nodes), "within 3%", bool(nodes)))
+    else:
+        nodes = [p for p in prof.hvn_px if abs(p / close - 1.0) <= 0.02]
+        ev.append(Evidence("high-volume node nearby", len(nodes), "within 2%", bool(nodes)))
+    reg = ctx.regime_row()
+    size = reg.get("size_mult")
+    ev.append(Evidence("regime", reg.get("regime"), "trending halves the fade", size != 0.5))
+    graded = [near.height > 0, bool(nodes), size != 0.5]
+    strength = (dist + sum(graded)) / 4.0
+    if trig is None:
+        return [_signal("funding_fade", data, at, direction, strength * 0.5, ev, ctx, missing)]
+    return [_signal("funding_fade", data, at, direction, strength, ev, ctx, missing, trig=trig)]
+
+
+def _agg_funding(ctx: Context) -> pl.DataFrame:
+    """Mean 8h-equivalent rate across venues per settlement time."""
+    return ctx.persistence().group_by("ts").agg(pl.col("rate_8h").mean()).sort("ts")
+
+
+def _with_price(ctx: Context, extra: pl.DataFrame, col: str) -> pl.DataFrame:
+    c = ctx.candles.select("venue", "instrument", "ts", pl.col("c").alias("close_px"))
+    return c.join_asof(extra.select("ts", col).sort("ts"), on="ts", strategy="backward")
+
+
+def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
+    """Funding divergence (lines 62-68): a new 7-day price high with funding's 7-day mean lower
+    than at the prior high (short), or the mirror at lows (long), on the last closed bar(s)."""
+    data = data.upto(at)
+    missing = data.missing("funding", "candles")
+    if missing:
+        return []
+    ctx = context(data, at)
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return []
+    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
+    if frame.is_empty():
+        return []
+    out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
+    if out.is_empty():
+        return []
+    r = out.row(-1, named=True)
+    direction = "short" if r["fdiv_divergence"] == "bearish" else "long"
+    gap = abs(r["funding_mean_8h"] - r["fdiv_prior_value"]) / EXTREME_8H
+    ev = [
+        Evidence(
+            "close_px", r["close_px"], f"new 7d {'high' if direction == 'short' else 'low'}", True
+        ),
+        Evidence("prior extreme px", r["fdiv_prior_price"], None, True),
+        Evidence("funding 7d mean", r["funding_mean_8h"], r["fdiv_prior_value"], True),
+    ]
+    trig = {"level": r["close_px"], "extreme": r["close_px"]}
+    return [_signal("funding_divergence", data, at, direction, 0.4 + gap, ev, ctx, (), trig=trig)]
+
+
+def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
+    """Funding acceleration (lines 69-73): a strong (+0.03%/period) or parabolic move of funding
+    away from neutral on any venue's last settlement; contrarian direction; ``entry`` only with a
+    structural trigger (line 73: "wait for structural confirmation"), else ``watch``."""
+    data = data.upto(at)
+    missing = data.missing("funding", "candles")
+    if "funding" in missing:
+        return []
+    acc = funding_acceleration(data.funding)  # type: ignore[arg-type]
+    last = _fresh(acc.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    hit = last.filter((pl.col("accel_level") == "strong") | pl.col("parabolic"))
+    if hit.is_empty():
+        return []
+    r = hit.sort(pl.col("change_8h").abs()).row(-1, named=True)
+    direction = "short" if r["rate_8h"] > 0 else "long"
+    ev = [
+        Evidence(f"{r['venue']} rate_8h", r["rate_8h"], None, True),
+        Evidence(
+            f"{r['venue']} change per period", r["change_8h"], 0.0003, abs(r["change_8h"]) >= 0.0003
+        ),
+        Evidence(
+            f"{r['venue']} parabolic", str(r["parabolic"]), "x1.5 twice", bool(r["parabolic"])
+        ),
+        Evidence("venues accelerating", hit.height, 1, True),
+    ]
+    strength = 0.4 + 0.2 * bool(r["parabolic"]) + 0.1 * (hit.height - 1)
+    if "candles" in missing:
+        return [_signal("funding_acceleration", data, at, direction, strength, ev, None, missing)]
+    ctx = context(data, at)
+    trig = ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(
+        Evidence(
+            "structural trigger",
+            None if trig is None else str(trig["event"]),
+            None,
+            trig is not None,
+        )
+    )
+    return [
+        _signal(
+            "funding_acceleration",
+            data,
+            at,
+            direction,
+            strength + 0.2 * (trig is not None),
+            ev,
+            ctx,
+            missing,
+            trig=trig,
+        )
+    ]
+
+
+def _oi_div(ctx: Context, data: MarketData) -> dict[str, object] | None:
+    if "oi_div" not in ctx.memo:
+        ctx.memo["oi_div"] = _oi_div_row(ctx, data)
+    row = ctx.memo["oi_div"]
+    return row if isinstance(row, dict) else None
+
+
+def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, object] | None:
+    if not ctx.near_extreme(72.0, 1):
+        return None
+    frame = _with_price(ctx, data.oi, "oi_usd").drop_nulls("oi_usd")  # type: ignore[arg-type]
+    if frame.is_empty():
+        return None
+    r = oi_divergence(frame).row(-1, named=True)
+    return r if r["oi_divergence"] is not None else None
+
+
+def oi_divergence_setup(data: MarketData, at: datetime) -> list[Signal]:
+    """OI divergence (lines 169-190, 395): price at a 72h extreme while aggregate OI fell 8%+
+    without recovering, ratio Y/X >= 0.5 (:func:`perpscope.analytics.oi.oi_divergence`).
+    ``entry`` with a structural trigger (line 183: "Wait for confirmation"), else ``watch``."""
+    data = data.upto(at)
+    missing = data.missing("oi", "candles")
+    if missing:
+        return []
+    ctx = context(data, at)
+    r = _oi_div(ctx, data)
+    if r is None:
+        return []
+    direction = "short" if r["oi_divergence"] == "bearish" else "long"
+    ratio = float(r["divergence_ratio"])  # type: ignore[arg-type]
+    ev = [
+        Evidence("price change 72h", r["price_change_w"], None, True),  # type: ignore[arg-type]
+        Evidence("OI change 72h", r["oi_change_w"], -0.08, True),  # type: ignore[arg-type]
+        Evidence("divergence ratio", ratio, 0.5, True),
+        Evidence("grade", str(r["oi_divergence_grade"]), None, True),
+    ]
+    trig = ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(
+        Evidence(
+            "structural trigger",
+            None if trig is None else str(trig["event"]),
+            None,
+            trig is not None,
+        )
+    )
+    strength = 0.3 + 0.3 * clip01(ratio / 1.0) + 0.3 * (trig is not None)
+    return [_signal("oi_divergence", data, at, direction, strength, ev, ctx, (), trig=trig)]
+
+
+def triple_confluence(data: MarketData, at: datetime) -> list[Signal]:
+    """Triple confluence (lines 347-351): funding extreme (+-0.05% on 2+ venues for 24h+), OI
+    divergence against the crowded side, and a structural trigger; all three are required."""
+    data = data.upto(at)
+    missing = data.missing("funding", "oi", "candles")
+    if missing:
+        return []
+    ev: list[Evidence] = []
+    crowded, _ = _funding_extreme(data, at, ev)
+    if crowded is None:
+        return []
+    direction = "short" if crowded == "positive" else "long"
+    ctx = context(data, at)
+    r = _oi_div(ctx, data)
+    want = "bearish" if direction == "short" else "bullish"
+    ok = r is not None and r["oi_divergence"] == want
+    ev.append(Evidence("OI divergence", None if r is None else str(r["oi_divergence"]), want, ok))
+    if not ok:
+        return []
+    trig = ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(
+        Evidence(
+            "structural trigger",
+            None if trig is None else str(trig["event"]),
+            None,
+            trig is not None,
+        )
+    )
+    if trig is None:
+        return []
+    assert r is not None
+    strength = 0.7 + 0.3 * clip01(float(r["divergence_ratio"]) - 0.5)  # type: ignore[arg-type]
+    return [_signal("triple_confluence", data, at, direction, strength, ev, ctx, (), trig=trig)]
+
+
+def liquidation_magnet(
+    data: MarketData, at: datetime, *, within_pct: float = 5.0, min_density: float = 2.0
+) -> list[Signal]:
+    """Liquidation magnet (lines 364-373): the densest cluster within ``within_pct`` % of price
+    (density >= ``min_density``) pulls price toward it: long liquidations below -> short, short
+    liquidations above -> long. Target just beyond the cluster (line 367); stop half the way to
+    the cluster on the other side, so the target is about 2R; ``entry`` with a trigger toward it.
+    """
+    data = data.upto(at)
+    missing = data.missing("levels", "candles")
+    if missing:
+        return []
+    ctx = context(data, at)
+    price = ctx.last_close()
+    assert price is not None
+    assert data.levels is not None
+    cl = find_clusters(data.levels, price)
+    cl = cl.filter(
+        (pl.col("distance_pct").abs() <= within_pct) & (pl.col("density") >= min_density)
+    )
+    if cl.is_empty():
+        return []
+    r = cl.sort("notional_usd").row(-1, named=True)
+    direction = "short" if r["side"] == "long" else "long"
+    sign = _side(direction)
+    beyond = float(r["low_px"] if direction == "short" else r["high_px"])
+    target = beyond * (1.0 + sign * 0.001)
+    stop = price - sign * abs(target - price) / 2.0
+    ev = [
+        Evidence("cluster px", float(r["price"]), None, True),
+        Evidence("cluster distance %", float(r["distance_pct"]), within_pct, True),
+        Evidence("cluster density", float(r["density"]), min_density, True),
+        Evidence("cluster notional USD (ESTIMATED)", float(r["notional_usd"]), None, True),
+    ]
+    trig = ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(
+        Evidence(
+            "structural trigger",
+            None if trig is None else str(trig["event"]),
+            None,
+            trig is not None,
+        )
+    )
+    row = ctx.candles.row(-1, named=True)
+    strength = (
+        0.3 + 0.3 * clip01((float(r["density"]) - min_density) / 4.0) + 0.3 * (trig is not None)
+    )
+    return [
+        Signal(
+            "liquidation_magnet",
+            data.asset,
+            row["ts"] + timedelta(hours=data.bar_h),
+            direction,
+            round(clip01(strength), 4),
+            "entry" if trig is not None else "watch",
+            tuple(ev),
+            str(row["venue"]),
+            str(row["instrument"]),
+            min(price, price),
+            max(price, price),
+            stop,
+            (target,),
+            (),
+        )
+    ]
+
+
+def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
+    """CVD divergence (lines 377-381): a new 7-day price high with CVD below its value at the
+    prior high (short) or the mirror at lows (long), on the last closed bars."""
+    data = data.upto(at)
+    missing = data.missing("candles")
+    if missing:
+        return []
+    ctx = context(data, at)
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return []
+    c = ctx.candles
+    if "taker_buy_volume" not in c.columns or c["taker_buy_volume"].null_count() == c.height:
+        return []
+    cvd = cumulative_volume_delta(delta_from_candles(c))
+    frame = cvd.join(c.select("ts", pl.col("c").alias("close_px")), on="ts")
+    out = cvd_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("cdiv_divergence")
+    if out.is_empty():
+        return []
+    r = out.row(-1, named=True)
+    direction = "short" if r["cdiv_divergence"] == "bearish" else "long"
+    ev = [
+        Evidence("close_px", r["close_px"], "new 7d extreme", True),
+        Evidence("prior extreme px", r["cdiv_prior_price"], None, True),
+        Evidence("CVD", r["cvd_base"], r["cdiv_prior_value"], True),
+    ]
+    trig = {"level": r["close_px"], "extreme": r["close_px"]}
+    return [_signal("cvd_divergence", data, at, direction, 0.5, ev, ctx, (), trig=trig)]
+
+
+def basis_trade(data: MarketData, at: datetime) -> list[Signal]:
+    """Basis trade (lines 274, 282): ``entry`` when the 7-day mean funding exceeds +0.03% on a
+    venue, ``exit`` when its last settlement is below +0.01% (or negative) while the 7-day mean
+    was favourable before (:func:`perpscope.analytics.basis.basis_trade_carry`). Neutral."""
+    data = data.upto(at)
+    if data.missing("funding"):
+        return []
+    carry = basis_trade_carry(data.funding)  # type: ignore[arg-type]
+    last = _fresh(carry.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    out: list[Signal] = []
+    fav = last.filter(pl.col("status") == "favorable")
+    ext = last.filter((pl.col("status") == "exit") & (pl.col("mean_rate_8h") > 0.0001))
+    for frame, stage in ((fav, "entry"), (ext, "exit")):
+        if frame.is_empty():
+            continue
+        r = frame.sort("mean_rate_8h").row(-1, named=True)
+        ev = [
+            Evidence(f"{r['venue']} 7d mean rate_8h", r["mean_rate_8h"], 0.0003, stage == "entry"),
+            Evidence(f"{r['venue']} last rate_8h", r["rate_8h"], 0.0001, r["rate_8h"] >= 0.0001),
+            Evidence("carry annualised", r["carry_annualized"], None, None),
+        ]
+        out.append(
+            Signal(
+                "basis_trade",
+                data.asset,
+                r["ts"],
+                "neutral",
+                round(clip01(r["mean_rate_8h"] / 0.0006), 4),
+                stage,
+                tuple(ev),
+                str(r["venue"]),
+                str(r["instrument"]),
+            )
+        )
+    return out
+
+
+def funding_rotation(
+    btc: MarketData,
+    alt: MarketData,
+    at: datetime,
+    *,
+    btc_min_8h: float = 0.0003,
+    alt_max_8h: float = 0.0001,
+    window_h: float = 24.0,
+) -> list[Signal]:
+    """BTC-vs-alt rotation (lines 374-375): BTC's mean funding over ``window_h`` at or above
+    ``btc_min_8h`` (elevated: above the playbook's mild +0.01..0.03%) while the alt's is at or
+    below ``alt_max_8h`` ("low or negative") -> ``watch`` long on the alt (the rotation follows
+    the BTC correction)."""
+    b, a = btc.upto(at), alt.upto(at)
+    if b.missing("funding") or a.missing("funding"):
+        return []
+    since = at - timedelta(hours=window_h)
+
+    def mean(d: MarketData) -> float:
+        f = _agg_funding(context(d, at)).filter(pl.col("ts") > since)
+        return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
+
+    mb, ma = mean(b), mean(a)
+    if not (mb >= btc_min_8h and ma <= alt_max_8h):
+        return []
+    ev = [
+        Evidence("BTC mean rate_8h 24h", mb, btc_min_8h, True),
+        Evidence(f"{alt.asset} mean rate_8h 24h", ma, alt_max_8h, True),
+    ]
+    return [
+        Signal(
+            "funding_rotation",
+            alt.asset,
+            at,
+            "long",
+            round(clip01((mb - ma) / 0.001), 4),
+            "watch",
+            tuple(ev),
+        )
+    ]
+
+
+Detector = Callable[[MarketData, datetime], list[Signal]]
+
+DETECTORS: Final[dict[str, Detector]] = {
+    "funding_fade": funding_fade,
+    "funding_divergence": funding_divergence,
+    "funding_acceleration": funding_acceleration_setup,
+    "oi_divergence": oi_divergence_setup,
+    "triple_confluence": triple_confluence,
+    "liquidation_magnet": liquidation_magnet,
+    "cvd_divergence": cvd_divergence,
+    "basis_trade": basis_trade,
+}
+"""Single-asset detectors by setup name (``funding_rotation`` needs BTC and the alt)."""
+
+
+def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
+    """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
+    out: list[Signal] = []
+    assets = {k: d.window(at) for k, d in assets.items()}
+    for data in assets.values():
+        for det in DETECTORS.values():
+            out.extend(det(data, at))
+    btc = assets.get("BTC")
+    if btc is not None:
+        for name, data in assets.items():
+            if name != "BTC":
+                out.extend(funding_rotation(btc, data, at))
+    return out

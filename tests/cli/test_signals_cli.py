@@ -1,0 +1,84 @@
+"""The signals commands' interface: JSON shapes, --at, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perpscope.services.demo import build_demo
+from perpscope.signals import SCENARIOS
+from tests.conftest import CliResult
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sigcli") / "s"
+    build_demo(path, seed=5, days=8, scenario="short-squeeze")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def at(store: str) -> str:
+    """Six days into the run, ISO 8601."""
+    from datetime import timedelta
+
+    from perpscope.store.lake import Lake
+
+    first = Lake(store).read("funding")["ts"].min()
+    return (first + timedelta(days=6)).strftime("%Y-%m-%dT%H:00Z")  # type: ignore[operator]
+
+
+def test_scenario_json(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]
+    r: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at,
+                       "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    d = r.json()
+    assert isinstance(d, dict)
+    assert {"asset", "ts", "scenario", "confidence", "evidence"} <= set(d)
+    assert d["asset"] == "BTC"
+    assert d["scenario"] in SCENARIOS
+    assert d["ts"] == at.replace(":00Z", ":00:00Z")
+    assert isinstance(d["evidence"], list)
+    assert d["evidence"]
+
+
+def test_signals_then_journal(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]
+    r: CliResult = cli("--store", store, "signals", "--assets", "BTC,ETH", "--at", at,
+                       "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    found = r.json()
+    assert isinstance(found, list)
+    assert all(s["asset"] in {"BTC", "ETH"} for s in found)
+    j = cli("--store", store, "signals", "journal", "--format", "json")
+    assert j.code == 0, j.err
+    doc = j.json()
+    assert isinstance(doc, dict)
+    assert len(doc["signals"]) == len(found)
+    t = cli("--store", store, "signals", "journal")
+    assert t.code == 0
+    assert "per setup" in t.out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scenario", "--asset", "B-T"),
+        ("signals", "journal", "--setup", "nope"),
+        ("scenario", "--asset", "BTC", "--at", "yesterday"),
+    ],
+)
+def test_bad_inputs_are_one_line(cli, store: str, args: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    r: CliResult = cli("--store", store, *args)
+    assert r.code == 2
+    assert len(r.err.strip().splitlines()) == 1
+    assert "Traceback" not in r.err
+
+
+def test_store_without_the_asset_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    empty = tmp_path / "empty"
+    r: CliResult = cli("--store", str(empty), "scenario", "--asset", "BTC")
+    assert r.code == 2
+    assert "no funding or candles" in r.err
