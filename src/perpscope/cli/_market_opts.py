@@ -6,13 +6,15 @@ The conventions (repeatable ids, relative times, percent thresholds) are those o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from perpscope.cli._common import Format
 from perpscope.cli._common import emit_sections as emit_sections
-from perpscope.services.filters import MarketQuery, Timeframe, parse_percent
+from perpscope.errors import UsageError
+from perpscope.services.filters import MarketQuery, Timeframe, parse_percent, parse_time
 
 __all__ = [
     "AssetOpt",
@@ -24,6 +26,7 @@ __all__ = [
     "UntilOpt",
     "VenueOpt",
     "emit_sections",
+    "parse_at",
     "percent",
     "query",
 ]
@@ -62,6 +65,17 @@ TimeframeOpt = Annotated[
     Timeframe, typer.Option("--timeframe", help="Candle timeframe used for price.")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def parse_at(text: str | None, option: str = "--at") -> datetime | None:
+    """An ISO date or time option (``--at``) as an aware UTC datetime; relative forms are refused
+    (an ``--at`` names one moment, not a window counted back from the data)."""
+    if text is None:
+        return None
+    bound = parse_time(text, option)
+    if bound.relative:
+        raise UsageError(f"{option} takes an ISO date or time (e.g. 2024-01-05T08:00Z)")
+    return bound.resolve(None)
 
 
 def percent(text: str, option: str) -> float:

@@ -28,16 +28,10 @@ FormatArg = Annotated[Format, typer.Option("--format", help="Output format.")]
 
 
 def _absolute(text: str | None, option: str) -> datetime | None:
-    """An ISO time option as an aware UTC datetime; relative forms are refused here."""
-    from perpscope.errors import UsageError
-    from perpscope.services.filters import parse_time
+    """An ISO time option as an aware UTC datetime (see :func:`_market_opts.parse_at`)."""
+    from perpscope.cli._market_opts import parse_at
 
-    if text is None:
-        return None
-    bound = parse_time(text, option)
-    if bound.relative:
-        raise UsageError(f"{option} takes an ISO date or time here (e.g. 2024-01-05T08:00Z)")
-    return bound.resolve(None)
+    return parse_at(text, option)
 
 
 def money(usd: float | None) -> str:

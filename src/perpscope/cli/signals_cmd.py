@@ -52,10 +52,10 @@ def scenario(
 ) -> None:
     """Which of the playbook's six confluence scenarios applies to ASSET (or none)."""
     from perpscope.cli._common import emit
-    from perpscope.cli._market_opts import parse_since
+    from perpscope.cli._market_opts import parse_at
     from perpscope.services.signals import scenario_report
 
-    r = scenario_report(state(ctx).lake(), asset, parse_since(at))
+    r = scenario_report(state(ctx).lake(), asset, parse_at(at))
     if fmt is Format.JSON:
         emit(r.to_json(), "json")
         return
@@ -92,11 +92,11 @@ def signals(
     if ctx.invoked_subcommand is not None:
         return
     from perpscope.cli._common import emit
-    from perpscope.cli._market_opts import parse_since
+    from perpscope.cli._market_opts import parse_at
     from perpscope.services.signals import run_signals
 
     names = [a for a in (x.strip() for x in assets.split(",")) if a]
-    found = run_signals(state(ctx).lake(), names, parse_since(at))
+    found = run_signals(state(ctx).lake(), names, parse_at(at))
     if fmt is Format.JSON:
         emit([s.to_json() for s in found], "json")
         return

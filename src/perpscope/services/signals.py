@@ -227,7 +227,7 @@ def journal(lake: Lake, setup: str | None = None) -> JournalReport:
         sig = sig.filter(pl.col("signal") == setup)
     rows: list[dict[str, Any]] = []
     candles: dict[tuple[str, str], pl.DataFrame] = {}
-    for s in sig.sort("ts").iter_rows(named=True):
+    for s in (sig.sort("ts") if sig.height else sig).iter_rows(named=True):
         ev = json.loads(s["evidence_json"] or "{}")
         key = (s["venue"], s["instrument"])
         if key not in candles:
