@@ -137,7 +137,7 @@ class Fault:
     Attributes:
         path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
         kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
-            hang``.
+            hang``, and Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006).
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
         retry_after_s: ``Retry-After`` of 429/418 (negative: no header).
@@ -348,15 +348,25 @@ class FakeBinance:
         return 404, {"code": -1, "msg": f"fake exchange: no route {path}"}
 
 
+def _rows_of(body: Any) -> list[Any]:
+    """The rows of an answer: a Binance list, ``symbols``, or a Bybit envelope's ``result.list``."""
+    if isinstance(body, list):
+        return body
+    result = body.get("result")
+    if isinstance(result, dict) and isinstance(result.get("list"), list):
+        return list(result["list"])
+    return list(body.get("symbols", [body]))
+
+
 def _apply(fault: Fault, body: Any) -> Any:
     old, new = fault.field
     if fault.kind == "rename":
-        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        rows = _rows_of(body)
         for r in rows:
             if isinstance(r, dict) and old in r:
                 r[new] = r.pop(old)
     elif fault.kind == "enum":
-        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        rows = _rows_of(body)
         if rows and isinstance(rows[0], dict):
             rows[0][old] = new
     return body
@@ -419,6 +429,11 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(status, ra)
                 self._send(status, payload, {"Retry-After": f"{ra:g}", **weight} if ra >= 0
                            else weight)  # fmt: skip
+                return
+            if kind == "10006":  # Bybit's per-endpoint limit: HTTP 200, retCode 10006
+                log(200)
+                body10006 = bybit.envelope({}, 10006, "Too many visits!")
+                self._send(200, json.dumps(body10006).encode())
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)

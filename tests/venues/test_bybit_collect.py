@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from perpscope.collect.retry import RetryPolicy
 from perpscope.services.collection import run_backfill, run_snapshot
@@ -14,7 +15,7 @@ from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool
 from tests.fakex import bybit as fb
 from tests.fakex.market import END_MS, HOUR_MS, XYZ_SWITCH_MS, funding_times
-from tests.fakex.server import FakeBinance, Request
+from tests.fakex.server import FakeBinance, Fault, Request
 
 UNTIL = datetime.fromtimestamp(END_MS / 1000, UTC)
 POLICY = RetryPolicy(attempts=2, base_s=0.01)
@@ -137,3 +138,46 @@ def test_snapshot_is_two_requests_for_every_symbol(
     funding = lake.read("funding_snapshot").sort("instrument")
     assert funding["interval_h"].to_list() == [8.0, 8.0, 4.0]
     assert res is not None
+
+
+def test_faults_on_bybit_paths(tmp_path: Path, fake_binance: FakeBinance) -> None:
+    # a 503 and Bybit's in-body per-endpoint limit (retCode 10006, HTTP 200) are retried; the
+    # stream completes with every row once
+    for kind in ("503", "10006"):
+        fake_binance.inject(Fault("/v5/market/open-interest", kind, skip=1))
+    lake = Lake(tmp_path / "store")
+    policy = RetryPolicy(attempts=4, base_s=0.01, default_retry_after_s=0.01)
+    [res] = run_backfill(
+        lake, "bybit", ["BTC-USDT-PERP"], ["oi:1h"], since=UNTIL - timedelta(days=20),
+        until=UNTIL, api_url=fake_binance.url, policy=policy, pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    assert res.status == "ok", res.error
+    assert res.retries == 2
+    frame = lake.read("open_interest").sort("ts")
+    assert frame.height == 20 * 24
+    assert utc_ms(frame) == list(range(END_MS - 20 * 24 * HOUR_MS, END_MS, HOUR_MS))
+
+
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [
+        (Fault("/v5/market/funding/history", "rename", field=("fundingRate", "rate")),
+         "no field 'fundingRate'"),
+        (Fault("/v5/market/funding/history", "truncated"), "expected a v5 envelope"),
+    ],
+    ids=["renamed-field", "truncated"],
+)  # fmt: skip
+def test_a_broken_payload_fails_the_stream_naming_it(
+    tmp_path: Path, fake_binance: FakeBinance, fault: Fault, needle: str
+) -> None:
+    fake_binance.inject(fault)
+    lake = Lake(tmp_path / "store")
+    [res] = run_backfill(
+        lake, "bybit", ["BTC-USDT-PERP"], ["funding"], since=UNTIL - timedelta(days=3),
+        until=UNTIL, api_url=fake_binance.url, policy=POLICY, pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    assert res.status == "failed"
+    assert "v5/market/funding/history" in (res.error or "")
+    assert needle in (res.error or "")
+    assert res.retries == 0
+    assert not lake.has_table("funding")
