@@ -194,3 +194,8 @@ def tickers(market: FakeMarket) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def tickers_rows_for_test() -> list[dict[str, Any]]:
+    """The fake's ticker rows at END, for parser tests."""
+    return tickers(FakeMarket())
