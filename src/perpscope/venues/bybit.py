@@ -48,6 +48,7 @@ HOUR_MS: Final = 3_600_000
 CAPABILITIES: Final = Capabilities(
     venue="bybit",
     page_size={"funding": 200, "ohlcv": 1000, "oi": 200, "long_short": 500},
+    # Bybit states no depth for these; the account ratio's is unverified (anchors.md D.2)
     history_days={"funding": None, "ohlcv": None, "oi": None, "long_short": None},
     periods=tuple(yp.PERIODS),
     timeframes=tuple(yp.TIMEFRAMES),
