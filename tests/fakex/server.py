@@ -1,4 +1,6 @@
-"""A fake Binance (USDⓈ-M + spot klines) on 127.0.0.1, for the real ccxt client.
+"""A fake Binance (USDⓈ-M + spot klines) and Bybit (v5 linear, :mod:`tests.fakex.bybit`) on
+127.0.0.1, for the real ccxt client. Paths under ``/v5/`` are Bybit's, with Bybit's IP limit
+(600 requests / 5 s, overrun = HTTP 403 and a 10-minute ban); the rest are Binance's.
 
 The server answers every endpoint perpscope's Binance module and ccxt's ``load_markets`` call,
 with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascending rows, at most
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakex import bybit
 from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
@@ -120,6 +123,7 @@ def request_weight(path: str, q: dict[str, str]) -> list[tuple[str, float]]:
 
 def _default_budgets() -> dict[str, Budget]:
     return {
+        "bybit_ip": Budget(bybit.LIMIT, bybit.WINDOW_S),
         "weight": Budget(2400, 60.0),
         "spot_weight": Budget(6000, 60.0),
         "funding": Budget(500, 300.0),
@@ -133,7 +137,7 @@ class Fault:
     Attributes:
         path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
         kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
-            hang``.
+            hang``, and Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006).
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
         retry_after_s: ``Retry-After`` of 429/418 (negative: no header).
@@ -173,6 +177,8 @@ class FakeBinance:
     log: list[Request] = field(default_factory=list)
     budgets: dict[str, Budget] = field(default_factory=_default_budgets)
     ban_s: float = 120.0
+    bybit_ban_s: float = bybit.BAN_S
+    bybit_banned_until: float = 0.0
     backoff_until: dict[str, float] = field(default_factory=dict)
     banned_until: float = 0.0
     retry_after_until: float = 0.0
@@ -218,6 +224,8 @@ class FakeBinance:
         nothing), 418 when the IP is banned or the request repeats an overrun while a 429's
         ``Retry-After`` is still running.
         """
+        if path.startswith("/v5/"):
+            return self._admit_bybit(now)
         draws = request_weight(path, q)
         header = draws[0][0]  # the IP weight budget the used-weight header reports
         with self.lock:
@@ -237,6 +245,18 @@ class FakeBinance:
                 if w:
                     self._budget(name).spent.append((now, w))
             return 200, 0.0, self._budget(header).used(now)
+
+    def _admit_bybit(self, now: float) -> tuple[int, float, float]:
+        """Bybit's IP limit: an overrun, and every request during the ban after it, gets 403."""
+        with self.lock:
+            budget = self._budget("bybit_ip")
+            if now < self.bybit_banned_until:
+                return 403, self.bybit_banned_until - now, budget.used(now)
+            if budget.used(now) + 1 > budget.limit:
+                self.bybit_banned_until = now + self.bybit_ban_s
+                return 403, self.bybit_ban_s, budget.used(now)
+            budget.spent.append((now, 1.0))
+            return 200, 0.0, budget.used(now)
 
     def release(self) -> None:
         """Let ``hang`` faults answer."""
@@ -264,6 +284,8 @@ class FakeBinance:
         """The status and JSON body Binance would send (``shift``: serve the page after)."""
         if path in self.overrides:
             return 200, self.overrides[path]
+        if path.startswith("/v5/"):
+            return bybit.answer(self.market, path, q)
         if path in _STATIC:
             return 200, json.loads((FIXTURES / _STATIC[path]).read_text())
         if path in ("/fapi/v1/time", "/api/v3/time"):
@@ -326,15 +348,25 @@ class FakeBinance:
         return 404, {"code": -1, "msg": f"fake exchange: no route {path}"}
 
 
+def _rows_of(body: Any) -> list[Any]:
+    """The rows of an answer: a Binance list, ``symbols``, or a Bybit envelope's ``result.list``."""
+    if isinstance(body, list):
+        return body
+    result = body.get("result")
+    if isinstance(result, dict) and isinstance(result.get("list"), list):
+        return list(result["list"])
+    return list(body.get("symbols", [body]))
+
+
 def _apply(fault: Fault, body: Any) -> Any:
     old, new = fault.field
     if fault.kind == "rename":
-        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        rows = _rows_of(body)
         for r in rows:
             if isinstance(r, dict) and old in r:
                 r[new] = r.pop(old)
     elif fault.kind == "enum":
-        rows = body if isinstance(body, list) else body.get("symbols", [body])
+        rows = _rows_of(body)
         if rows and isinstance(rows[0], dict):
             rows[0][old] = new
     return body
@@ -375,6 +407,11 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
 
             admitted, wait, used = fake.admit(parts.path, q, arrived)
             weight = {WEIGHT_HEADER: f"{used:g}"}
+            if admitted == 403:  # Bybit's IP ban: plain 403, no Retry-After
+                log(admitted, math.ceil(wait))
+                body = b"403 Forbidden: access too frequent"
+                self._send(403, body, {"Content-Type": "text/plain"})
+                return
             if admitted != 200:  # the venue's own rate limiting, before any injected fault
                 log(admitted, math.ceil(wait))
                 msg = "Too many requests." if admitted == 429 else "IP banned until later."
@@ -392,6 +429,11 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(status, ra)
                 self._send(status, payload, {"Retry-After": f"{ra:g}", **weight} if ra >= 0
                            else weight)  # fmt: skip
+                return
+            if kind == "10006":  # Bybit's per-endpoint limit: HTTP 200, retCode 10006
+                log(200)
+                body10006 = bybit.envelope({}, 10006, "Too many visits!")
+                self._send(200, json.dumps(body10006).encode())
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)

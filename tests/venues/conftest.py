@@ -1,4 +1,4 @@
-"""Fixtures of this test folder: the fake Binance on 127.0.0.1."""
+"""Fixtures of this test folder: the fake exchange (Binance and Bybit routes) on 127.0.0.1."""
 
 from tests.fakex.fixture import fake_binance
 

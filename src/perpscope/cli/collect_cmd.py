@@ -135,7 +135,9 @@ def _interrupted(lake: Lake, venue: str, instruments: list[str], streams: list[s
 @app.command("snapshot")
 def snapshot_cmd(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="Venue id, e.g. binance, or 'all' (every venue).")
+    ],
     instrument: Annotated[
         list[str] | None,
         typer.Option("--instrument", help="Instruments whose OI is read (default BTC, ETH perps)."),
@@ -143,27 +145,37 @@ def snapshot_cmd(
     api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
-    """Take one all-symbol snapshot of funding, mark/index prices, instruments and OI."""
+    """Take one all-symbol snapshot of funding, mark/index prices, instruments and OI.
+
+    ``--venue all`` snapshots every collectable venue in turn, each within its own limits.
+    """
     from perpscope.services import collection
 
     lake = state(ctx).lake()
-    result = collection.run_snapshot(
-        lake,
-        venue,
-        tuple(instrument or collection.DEFAULT_SNAPSHOT_INSTRUMENTS),
-        api_url=api_url,
-    )
-    rows = [
-        {"table": t, "rows_in": n, "rows_written": result.rows_written.get(t, 0)}
-        for t, n in result.rows_in.items()
-    ]
-    if fmt is Format.JSON:
-        emit({"venue": result.venue, "tables": rows, "unmapped": list(result.unmapped)}, "json")
-        return
-    emit(rows, fmt.value, title=f"snapshot {result.venue}")
-    if result.unmapped:
-        shown = ", ".join(result.unmapped[:10])
-        out_console.print(f"{len(result.unmapped)} venue symbols without a canonical id: {shown}")
+    insts = tuple(instrument or collection.DEFAULT_SNAPSHOT_INSTRUMENTS)
+    if venue == "all":
+        results, errors = collection.run_snapshots(lake, instruments=insts, api_url=api_url)
+    else:
+        results, errors = [collection.run_snapshot(lake, venue, insts, api_url=api_url)], {}
+    docs = []
+    for result in results:
+        rows = [
+            {"table": t, "rows_in": n, "rows_written": result.rows_written.get(t, 0)}
+            for t, n in result.rows_in.items()
+        ]
+        if fmt is Format.JSON:
+            docs.append({"venue": result.venue, "tables": rows, "unmapped": list(result.unmapped)})
+            continue
+        emit(rows, fmt.value, title=f"snapshot {result.venue}")
+        if result.unmapped:
+            shown = ", ".join(result.unmapped[:10])
+            out_console.print(
+                f"{len(result.unmapped)} venue symbols without a canonical id: {shown}"
+            )
+    if fmt is Format.JSON and docs:
+        emit(docs if venue == "all" else docs[0], "json")  # one JSON document
+    if errors:  # the other venues' snapshots are stored and reported above
+        raise PerpscopeError("; ".join(f"snapshot {v} failed: {e}" for v, e in errors.items()))
 
 
 @app.command("gaps")

@@ -21,7 +21,7 @@ from perpscope.collect.gaps import GAP_TABLES, find_gaps
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
 from perpscope.domain.symbols import Instrument, parse_instrument
-from perpscope.errors import UsageError
+from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
 from perpscope.venues.registry import COLLECTABLE, open_venue
@@ -34,6 +34,7 @@ __all__ = [
     "result_rows",
     "resume_points",
     "run_backfill",
+    "run_snapshots",
     "run_snapshot",
 ]
 
@@ -134,6 +135,42 @@ def run_snapshot(
     client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
     lake.init()
     return asyncio.run(take_snapshot(client, lake, insts, policy=policy, pace=pace))
+
+
+def run_snapshots(
+    lake: Lake,
+    venues: Sequence[str] = COLLECTABLE,
+    instruments: Sequence[str] = DEFAULT_SNAPSHOT_INSTRUMENTS,
+    *,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> tuple[list[SnapshotResult], dict[str, str]]:
+    """One snapshot of each of ``venues``, one venue after the other, each paced by its own
+    rate-limit pools (``collect snapshot --venue all``).
+
+    Instruments a venue does not collect (an inverse perp on a linear-only venue) are left out
+    of that venue's OI read. A venue that fails does not stop the others.
+
+    Returns:
+        The results of the venues that succeeded, and the error of each venue that failed.
+    """
+    insts = tuple(_instruments(instruments))
+    lake.init()
+    results: list[SnapshotResult] = []
+    errors: dict[str, str] = {}
+    for vid in venues:
+        client = open_venue(vid, api_url=api_url, rate_limit_ms=rate_limit_ms)
+        try:
+            results.append(
+                asyncio.run(take_snapshot(client, lake, insts, policy=policy, pace=pace))
+            )
+        except UsageError:
+            raise
+        except PerpscopeError as exc:
+            errors[vid] = str(exc)
+    return results, errors
 
 
 def gaps(

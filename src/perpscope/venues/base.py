@@ -167,6 +167,9 @@ class Capabilities:
     weight_pool: str | None = None
     """The pool ``used_weight_header`` reports on."""
     families: tuple[str, ...] = field(default=("funding", "ohlcv", "oi", "long_short", "taker"))
+    """Stream families the venue serves."""
+    ban_status: int = 418
+    """HTTP status with which the venue answers a banned IP (Binance 418, Bybit 403)."""
     liquidation_feed_sampled: str | None = None
     """Why the venue's realised-liquidation feed undercounts (``None``: every event is sent);
     totals of a sampled feed are a lower bound."""
@@ -312,12 +315,13 @@ def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
-def map_ccxt_error(exc: Exception, what: str) -> VenueError:
+def map_ccxt_error(exc: Exception, what: str, *, ban_status: int = 418) -> VenueError:
     """Map a ccxt exception onto perpscope's error tree (what the caller must do).
 
     Args:
         exc: the exception ccxt raised.
         what: the call, for the message (``binance GET fapi/v1/fundingRate``).
+        ban_status: the HTTP status of the venue's IP ban (``Capabilities.ban_status``).
     """
     detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
@@ -325,8 +329,8 @@ def map_ccxt_error(exc: Exception, what: str) -> VenueError:
         code, headers = last if last is not None else (None, None)
         retry = _retry_after_s(headers)
         wait = "no Retry-After" if retry is None else f"Retry-After {retry:g}s"
-        if code == 418:
-            return VenueBannedError(f"{what}: IP banned (HTTP 418), {wait}", retry_after_s=retry)
+        if code == ban_status:
+            return VenueBannedError(f"{what}: IP banned (HTTP {code}), {wait}", retry_after_s=retry)
         return RateLimitError(f"{what}: rate-limited (HTTP {code or 429}), {wait}", retry)
     if isinstance(exc, ccxt.NetworkError):  # timeouts, 5xx, unavailable, disconnects
         return TransientVenueError(f"{what}: {type(exc).__name__}: {detail}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
+from perpscope.venues.bybit import BybitVenue
 
 __all__ = ["COLLECTABLE", "capabilities", "open_venue"]
 
-COLLECTABLE: tuple[str, ...] = ("binance",)
-"""Venues with a collector (Bybit, OKX and Deribit follow)."""
+COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
+"""Venues with a collector (OKX and Deribit follow)."""
 
 
 def capabilities(venue: str) -> Capabilities | None:
@@ -41,4 +42,6 @@ def open_venue(
     """
     if venue == "binance":
         return BinanceVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    if venue == "bybit":
+        return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
