@@ -3,7 +3,6 @@ within each venue's limits (the real CLI in a subprocess against the fake exchan
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import polars as pl
 
 from perpscope.store.lake import Lake
 from perpscope.venues.registry import COLLECTABLE
+from tests.conftest import json_data
 from tests.fakex.server import FakeBinance
 
 
@@ -25,7 +25,7 @@ def test_snapshot_of_every_venue_in_one_paced_command(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = json_data(done.stdout)
     assert [r["venue"] for r in report] == list(COLLECTABLE)
     # paced by default: the fake logged no rate-limit answer (429, 418, 403) from any venue
     statuses = [r.status for r in fake_binance.requests()]
@@ -47,7 +47,7 @@ def test_snapshot_all_with_one_venue_down_reports_it_and_exits_1(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1
-    assert [r["venue"] for r in json.loads(done.stdout)] == ["binance"]
+    assert [r["venue"] for r in json_data(done.stdout)] == ["binance"]
     [line] = done.stderr.strip().splitlines()  # one line, no traceback
     assert line.startswith("error: snapshot bybit failed:")
     assert "IP banned (HTTP 403)" in line
