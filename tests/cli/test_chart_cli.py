@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from perpscope.cli.main import run
 from perpscope.store.lake import Lake
+from tests.conftest import json_data
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _json(capsys: pytest.CaptureFixture[str], store: str, *args: str) -> Any:
     code, out, err = _run(capsys, "--store", store, *args, "--format", "json")
     assert code == 0, err
-    return json.loads(out)
+    return json_data(out)
 
 
 def test_regime_json_gives_the_last_bar_with_its_rule(

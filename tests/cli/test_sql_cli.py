@@ -24,6 +24,7 @@ import pytest
 from perpscope.cli.sql_cmd import render
 from perpscope.store.lake import Lake
 from perpscope.store.workbench import SPILL_PREFIX, query_display
+from tests.conftest import json_data
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,14 +169,14 @@ def test_every_duckdb_type_prints_exactly_in_table_csv_and_json(lake: Lake, name
     rows = list(csv.reader(io.StringIO(_render(lake, sql, "csv"))))
     assert rows == [["x"], [csv_text]]
 
-    parsed = json.loads(_render(lake, sql, "json"), parse_float=Decimal)
+    parsed = json.loads(_render(lake, sql, "json"), parse_float=Decimal)["data"]
     assert parsed == [{"x": json_value}]
 
 
 def test_nan_inf_and_null_are_distinguishable_in_every_format(lake: Lake) -> None:
     sql = "SELECT * FROM (VALUES (1, 'nan'::DOUBLE), (2, NULL), (3, 'inf'::DOUBLE)) t(k, v)"
     assert _render(lake, sql, "csv").splitlines() == ["k,v", "1,NaN", "2,", "3,inf"]
-    assert json.loads(_render(lake, sql, "json")) == [
+    assert json_data(_render(lake, sql, "json")) == [
         {"k": 1, "v": "NaN"},
         {"k": 2, "v": None},
         {"k": 3, "v": "Infinity"},
@@ -203,7 +204,7 @@ def test_interval_of_a_grouped_query_on_the_store_prints(tmp_path: Path) -> None
         ),
     )
     sql = "SELECT venue, max(ts) - min(ts) AS span FROM funding GROUP BY venue ORDER BY venue"
-    assert json.loads(_render(lake, sql, "json")) == [
+    assert json_data(_render(lake, sql, "json")) == [
         {"venue": "binance", "span": "16:00:00"},
         {"venue": "bybit", "span": "00:00:00"},
     ]
@@ -215,7 +216,7 @@ def test_duplicate_column_names_keep_their_own_values(lake: Lake) -> None:
 
 def test_pivot_without_an_in_list_runs(lake: Lake) -> None:
     sql = "PIVOT (SELECT * FROM (VALUES (1, 'x'), (2, 'y')) t(a, b)) ON b USING sum(a)"
-    assert json.loads(_render(lake, sql, "json")) == [{"x": 1, "y": 2}]
+    assert json_data(_render(lake, sql, "json")) == [{"x": 1, "y": 2}]
 
 
 # --------------------------------------------------------------------------- screen safety
@@ -239,7 +240,7 @@ def test_csv_to_a_file_or_pipe_keeps_data_and_json_escapes(lake: Lake) -> None:
     json_out = _render(lake, ESC, "json")
     assert "\x1b" not in json_out
     assert "\x9b" not in json_out
-    assert json.loads(json_out) == [{"evil": "\x1b[2J\x1b]0;pwned\x07\x9bx"}]
+    assert json_data(json_out) == [{"evil": "\x1b[2J\x1b]0;pwned\x07\x9bx"}]
 
 
 def _env(tmp: Path) -> dict[str, str]:

@@ -98,7 +98,7 @@ def test_acceleration_absent_on_flat_funding() -> None:
 
 def test_oi_divergence_bearish_when_oi_falls_into_new_highs() -> None:
     d = _rally()
-    data = MarketData("BTC", candles=d.candles, oi=oi(np.linspace(1000.0, 700.0, N)))
+    data = MarketData("BTC", candles=d.candles, oi=oi(np.linspace(1000.0, 700.0, N) * 1e6))
     [s] = oi_divergence_setup(data, end())
     assert (s.direction, s.stage) == ("short", "entry")  # the last bar is also an SFP
     ratio = {e.name: e.value for e in s.evidence}["divergence ratio"]
@@ -107,7 +107,7 @@ def test_oi_divergence_bearish_when_oi_falls_into_new_highs() -> None:
 
 
 def test_oi_divergence_absent_when_oi_rises() -> None:
-    data = MarketData("BTC", candles=_rally().candles, oi=oi(np.linspace(700.0, 1000.0, N)))
+    data = MarketData("BTC", candles=_rally().candles, oi=oi(np.linspace(700.0, 1000.0, N) * 1e6))
     assert oi_divergence_setup(data, end()) == []
 
 
@@ -116,13 +116,16 @@ def test_triple_confluence_needs_all_three() -> None:
         "BTC",
         funding=funding({"a": HOT, "b": HOT}),
         candles=_rally().candles,
-        oi=oi(np.linspace(1000.0, 700.0, N)),
+        oi=oi(np.linspace(1000.0, 700.0, N) * 1e6),
     )
     [s] = triple_confluence(full, end())
     assert s.direction == "short"
     # no OI divergence (OI rising) -> nothing
     no_div = MarketData(
-        "BTC", funding=full.funding, candles=full.candles, oi=oi(np.linspace(700.0, 1000.0, N))
+        "BTC",
+        funding=full.funding,
+        candles=full.candles,
+        oi=oi(np.linspace(700.0, 1000.0, N) * 1e6),
     )
     assert triple_confluence(no_div, end()) == []
     # missing OI -> nothing, not an error

@@ -138,9 +138,9 @@ def test_open_interest_history_agrees_with_ccxt(fake_binance: FakeBinance) -> No
     row = ours.row(0, named=True)
     assert ms(row["ts"]) == theirs[0]["timestamp"]
     assert row["oi_unit"] == "base"
-    assert row["oi_base"] == theirs[0]["openInterestAmount"] == ex["ccxtParsed"][
-        "openInterestAmount"
-    ]
+    assert (
+        row["oi_base"] == theirs[0]["openInterestAmount"] == ex["ccxtParsed"]["openInterestAmount"]
+    )
     assert row["oi_usd"] is None  # the history carries no price
 
 

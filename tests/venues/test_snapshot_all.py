@@ -3,6 +3,7 @@ within each venue's limits (the real CLI in a subprocess against the fake exchan
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,8 @@ def test_snapshot_all_with_one_venue_down_reports_it_and_exits_1(
     assert done.returncode == 1
     assert [r["venue"] for r in json_data(done.stdout)] == ["binance"]
     [line] = done.stderr.strip().splitlines()  # one line, no traceback
-    assert line.startswith("error: snapshot bybit failed:")
+    err = json.loads(line)  # with --format json the error line is JSON (docs/cli.md)
+    assert err["exit_code"] == 1
+    assert err["error"].startswith("snapshot bybit failed:")
     assert "IP banned (HTTP 403)" in line
     assert set(Lake(store).read("funding_snapshot")["venue"]) == {"binance"}

@@ -146,11 +146,13 @@ def demo(
             "; it is your default store, so the commands below need no --store"
             if is_default
             else "; add --store to use it"
-        )
+        ),
+        soft_wrap=True,  # a path or a command is copied whole: never broken across lines
+        markup=False,
     )
     out_console.print("Try next:")
     for line in try_next(None if is_default else result.store):
-        out_console.print(f"  {line}", markup=False)
+        out_console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def try_next(store: Path | None) -> list[str]:

@@ -234,8 +234,7 @@ def liquidations(
             "instrument": r["instrument"],
             "side liquidated": r["side"],
             "events": r["events"],
-            "notional (REALISED)": money(r["notional_usd"])
-            + (" (lower bound: sampled feed)" if r["lower_bound"] else ""),
+            "notional (REALISED)": money(r["notional_usd"]) + (" *" if r["lower_bound"] else ""),
             "long share": f"{r['long_share']:.0%}",
             "window": f"{r['from_ts']:%Y-%m-%d %H:%M}Z to {r['to_ts']:%Y-%m-%d %H:%M}Z",
         }
@@ -245,3 +244,11 @@ def liquidations(
         emit(flows, "table", title=f"liquidations {window} (REALISED)")
         return
     emit(rows, "table", title=f"liquidations, last {window} (REALISED)")
+    if any(r["lower_bound"] for r in flows.iter_rows(named=True)):
+        from perpscope.cli._common import out_console
+
+        out_console.print(
+            "* lower bound: the venue's feed is sampled (Binance sends at most one liquidation "
+            "per symbol per second), so its totals undercount",
+            markup=False,
+        )
