@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from perpscope.errors import QueryError
+from perpscope.errors import QueryError, StoreError
 from perpscope.store.integrity import QUARANTINE, check_store, repair_table
 from perpscope.store.lake import Lake
 from perpscope.store.query import run_query
@@ -176,3 +176,24 @@ def test_a_healthy_store_under_a_path_with_spaces_and_accents_checks_clean(tmp_p
     lake = Lake(tmp_path / "my store é")
     lake.ingest("funding", funding(0, 3))
     assert [(c.table, c.ok) for c in check_store(lake)] == [("funding", True)]
+
+
+def test_import_into_a_table_with_a_missing_data_file_is_one_clear_error(
+    lake: Lake,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    # the keys of all three commits: the key check must read the stored (damaged) files
+    gone = Path(DeltaTable(str(lake.table_path("funding"))).file_uris()[0].removeprefix("file://"))
+    os.remove(gone)
+    before = DeltaTable(str(lake.table_path("funding"))).version()
+    with pytest.raises(StoreError, match="table funding .* is damaged .*store check"):
+        lake.ingest("funding", funding(0, 30))
+    csv = tmp_path / "f.csv"
+    funding(0, 30).select("ts", "rate").write_csv(csv)
+    res = cli("--store", str(lake.root), "import", "funding", str(csv), "--venue", "binance",
+              "--instrument", "BTC-USDT-PERP", "--interval-h", "8")  # fmt: skip
+    assert res.code != 0
+    assert "Traceback" not in res.err
+    assert "store check" in res.err
+    assert DeltaTable(str(lake.table_path("funding"))).version() == before  # nothing written
