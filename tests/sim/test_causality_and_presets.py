@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from perpscope.sim import SimConfig, run_simulation
+from perpscope.sim import PRESETS, SimConfig, run_simulation
+from tests.sim.conftest import PRESET_DAYS
 from tests.sim.helpers import cascade_hours, rate_8h
 
 
@@ -91,16 +92,22 @@ def test_squeeze_presets_build_extreme_funding_and_oi_before_a_one_sided_cascade
     # ...is a cascade: one-sided, and the largest liquidation hour of the whole run.
     assert c["crowded"] > 3.0 * (c["total"] - c["crowded"])
     assert c["total"] == by_hour["total"].max()
-    # Before it: extreme funding in the crowded side's direction (beyond 0.05% per 8h)...
+    # ...at the preset's shock (the first bar opens at the run's start).
+    at = PRESETS[scenario].shocks[0].at_frac * PRESET_DAYS * 24
+    shock = t["ohlcv"]["ts"].min() + timedelta(hours=at)
+    assert abs((hour - shock).total_seconds()) <= 3 * 3600
+    # Before it: the playbook's scenario 1/2 funding, "+0.08% or higher" (mirrored for the
+    # short squeeze), as the mean per 8h over the two days before...
     before = rate_8h(t["funding"]).filter(
         pl.col("ts") <= hour, pl.col("ts") > hour - pl.duration(hours=48)
     )
-    assert sign * before["r8"].mean() > 0.0005
-    # ...and OI elevated: the last reading before the cascade is near its high so far and
-    # several times the first day's.
+    assert sign * before["r8"].mean() >= 0.0008
+    # ...and "OI rising or elevated": the last reading before the cascade is well above the
+    # first day's. (It is not always near its high so far: on some seeds an organic squeeze
+    # of the crowd a day or two before the shock has already cut it; docs/simulator.md gives
+    # the figures over more seeds.)
     oi = _oi_total(t).filter(pl.col("ts") <= hour)
-    assert oi["oi_usd"][-1] >= 0.8 * oi["oi_usd"].max()
-    assert oi["oi_usd"][-1] > 3.0 * oi["oi_usd"].head(24).median()
+    assert oi["oi_usd"][-1] > 1.5 * oi["oi_usd"].head(24).median()
 
 
 def test_vacuum_has_low_oi_neutral_funding_and_no_cascade(
@@ -109,7 +116,11 @@ def test_vacuum_has_low_oi_neutral_funding_and_no_cascade(
     vac, base = preset_runs["vacuum"], preset_runs["default"]
     assert _oi_total(vac)["oi_usd"].median() < 0.25 * _oi_total(base)["oi_usd"].median()
     r8 = rate_8h(vac["funding"])["r8"]
-    assert r8.abs().max() <= 0.0002  # the playbook's "near 0% (+/- 0.01%)", within a bp
+    # The playbook's "near 0% (+/- 0.01%)": the interest-rate print within a bp at nearly
+    # every settlement. A thin book can still print a rare excursion (one market of seed 23
+    # held a 0.17% premium for 12 hours), so not at every one.
+    assert (r8.abs() <= 0.0002).mean() >= 0.98
+    assert r8.median() == pytest.approx(0.0001, abs=1e-9)
     hourly = (
         vac["liquidations"]
         .group_by(pl.col("ts").dt.truncate("1h"))
