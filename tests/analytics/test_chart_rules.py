@@ -468,10 +468,10 @@ def test_bad_parameters_are_refused() -> None:
     min_share=st.floats(0.01, 1.0),
     data=st.data(),
 )
-def test_trailing_mean_and_run_cumsum_equal_polars_per_series(
+def test_trailing_mean_and_run_vwap_equal_polars_per_series(
     lengths: list[int], window: int, min_share: float, data: st.DataObject
 ) -> None:
-    from perpscope.analytics._chart_kernels import positions, run_cumsum, trailing_mean
+    from perpscope.analytics._chart_kernels import positions, run_vwap, trailing_mean
 
     n = sum(lengths)
     min_count = max(1, round(min_share * window))  # polars wants min_samples <= window
@@ -488,9 +488,65 @@ def test_trailing_mean_and_run_cumsum_equal_polars_per_series(
     assert got[~np.isnan(got)] == pytest.approx(
         expected.drop_nulls().to_numpy(), rel=1e-9, abs=1e-9
     )
-    filled = np.nan_to_num(arr)
-    sums = frame.select(pl.col("x").fill_null(0.0).cum_sum().over("sid"))["x"].to_numpy()
-    assert run_cumsum(filled, positions(bounds) == 0) == pytest.approx(sums, abs=1e-6)
+    # VWAP restarting per series: polars' cumulative sums of price x volume and of volume.
+    px = np.abs(np.nan_to_num(arr)) + 1.0
+    vol = np.where(np.arange(n) % 3 == 0, 0.0, np.abs(np.nan_to_num(arr)))
+    sums = pl.DataFrame({"sid": sid, "pv": px * vol, "v": vol}).select(
+        (pl.col("pv").cum_sum() / pl.col("v").cum_sum()).over("sid").alias("vwap")
+    )["vwap"]
+    vwap = run_vwap(px, px, px, vol, positions(bounds) == 0)
+    assert np.array_equal(np.isnan(vwap), sums.is_nan().to_numpy())
+    assert vwap[~np.isnan(vwap)] == pytest.approx(sums.drop_nans().to_numpy(), rel=1e-9)
+
+
+@given(
+    lengths=st.lists(st.integers(1, 80), min_size=1, max_size=4),
+    window=st.integers(2, 12),
+    data=st.data(),
+)
+def test_log_return_std_equals_polars_rolling_std_per_series(
+    lengths: list[int], window: int, data: st.DataObject
+) -> None:
+    from perpscope.analytics._chart_kernels import log_return_std
+
+    n = sum(lengths)
+    # Prices as a walk with constant stretches (zero volatility must come out as 0).
+    steps = data.draw(
+        st.lists(st.sampled_from([0.0, 0.0, 0.01, -0.01, 0.03, -0.002]), min_size=n, max_size=n)
+    )
+    c = 100.0 * np.exp(np.cumsum(steps))
+    sid = np.repeat(np.arange(len(lengths)), lengths)
+    bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    expected = (
+        pl.DataFrame({"sid": sid, "c": c})
+        .select(pl.col("c").log().diff().over("sid").rolling_std(window).over("sid"))["c"]
+        .fill_null(np.nan)
+        .to_numpy()
+    )
+    got = log_return_std(c, bounds, window)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert got[~np.isnan(got)] == pytest.approx(expected[~np.isnan(expected)], abs=1e-12)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["X", "Y", "Z"]), st.integers(0, 6)),
+        min_size=0,
+        max_size=25,
+        unique=True,
+    )
+)
+def test_sort_with_bounds_sorts_exactly_when_needed(rows: list[tuple[str, str, int]]) -> None:
+    from perpscope.analytics._chart_kernels import series_bounds, sort_with_bounds
+
+    frame = pl.DataFrame(rows, schema=["venue", "instrument", "ts"], orient="row")
+    got, bounds = sort_with_bounds(frame, ["venue", "instrument"])
+    expected = frame.sort("venue", "instrument", "ts")
+    assert got.equals(expected)
+    assert np.array_equal(bounds, series_bounds(expected, ["venue", "instrument"]))
+    # Already sorted: the same frame comes back, not a copy.
+    again, _ = sort_with_bounds(expected, ["venue", "instrument"])
+    assert again is expected
 
 
 def test_docs_frequency_table_is_recomputed_from_the_real_btc_file(shared_data) -> None:  # type: ignore[no-untyped-def]

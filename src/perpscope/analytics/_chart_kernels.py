@@ -25,8 +25,10 @@ __all__ = [
     "atr_kernel",
     "cluster_kernel",
     "positions",
-    "run_cumsum",
+    "run_vwap",
+    "log_return_std",
     "series_bounds",
+    "sort_with_bounds",
     "trailing_mean",
     "structure_kernel",
 ]
@@ -53,6 +55,35 @@ def series_bounds(frame: pl.DataFrame, keys: list[str]) -> I64:
     return np.concatenate(([0], starts, [n])).astype(np.int64)
 
 
+def sort_with_bounds(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, I64]:
+    """``frame`` sorted by ``keys`` then ``ts`` (as is, no copy, when it already is) and its
+    :func:`series_bounds`.
+
+    The check costs one pass over the keys (the runs of equal keys, needed for the bounds
+    anyway) and one over ``ts``: ``ts`` must rise strictly inside each run, and the keys must
+    rise strictly from one run to the next (compared on the runs' first rows only), which is
+    what sorted by ``keys`` then ``ts`` with no duplicate means.
+    """
+    bounds = series_bounds(frame, keys)
+    if frame.height < 2:
+        return frame, bounds
+    ts = frame["ts"]
+    if ts.null_count() == 0:
+        t = ts.to_physical().to_numpy()
+        rising = t[1:] > t[:-1]
+        rising[bounds[1:-1] - 1] = True  # a new run: its order is the keys' (below)
+        if rising.all():
+            firsts = frame.select(keys)[bounds[:-1]]
+            ordered: pl.Expr = pl.lit(False)
+            for key in reversed(keys):
+                k, prev = pl.col(key), pl.col(key).shift()
+                ordered = (k > prev) | ((k == prev) & ordered)
+            if firsts.height < 2 or firsts.select(ordered.slice(1).all()).item():
+                return frame, bounds
+    frame = frame.sort(*keys, "ts")
+    return frame, series_bounds(frame, keys)
+
+
 def positions(bounds: I64) -> I64:
     """Each row's position inside its series (0 at the series' first row)."""
     n = int(bounds[-1])
@@ -60,13 +91,28 @@ def positions(bounds: I64) -> I64:
     return np.arange(n, dtype=np.int64) - starts
 
 
-def run_cumsum(values: F64, run_start: npt.NDArray[np.bool_]) -> F64:
-    """Running sums of ``values`` that restart at every row where ``run_start`` is true."""
-    total = np.cumsum(values)
-    first = np.flatnonzero(run_start)
-    before = np.concatenate(([0.0], total))[first]  # the global sum before each run
-    offset = np.repeat(before, np.diff(np.concatenate((first, [values.size]))))
-    return np.asarray(total - offset, dtype=np.float64)
+@njit(cache=True, nogil=True)
+def run_vwap(
+    h: F64, low: F64, c: F64, vol: F64, run_start: npt.NDArray[np.bool_]
+) -> F64:  # pragma: no cover
+    """Volume-weighted average of the typical price ``(h + l + c) / 3`` from the start of each run.
+
+    A run starts at every row where ``run_start`` is true (and at row 0); NaN until the run has
+    volume.
+    """
+    n = h.shape[0]
+    out = np.full(n, np.nan)
+    pv = 0.0
+    cum = 0.0
+    for i in range(n):
+        if run_start[i] or i == 0:
+            pv = 0.0
+            cum = 0.0
+        pv += (h[i] + low[i] + c[i]) / 3.0 * vol[i]
+        cum += vol[i]
+        if cum > 0:
+            out[i] = pv / cum
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -91,6 +137,70 @@ def trailing_mean(values: F64, bounds: I64, window: int, min_count: int) -> F64:
                 count -= 1
             if count >= min_count and count > 0:
                 out[i] = total / count
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _window_moments(r: F64, i: int, window: int) -> tuple[float, float, float]:  # pragma: no cover
+    """Mean, sum of squared deviations and sum of squares of ``r[i - window + 1 : i + 1]``."""
+    total = 0.0
+    sq = 0.0
+    for j in range(i - window + 1, i + 1):
+        total += r[j]
+        sq += r[j] * r[j]
+    mean = total / window
+    m2 = 0.0
+    for j in range(i - window + 1, i + 1):
+        d = r[j] - mean
+        m2 += d * d
+    return mean, m2, sq
+
+
+@njit(cache=True, nogil=True)
+def log_return_std(c: F64, bounds: I64, window: int) -> F64:  # pragma: no cover - compiled
+    """Sample standard deviation (ddof 1) of each row's last ``window`` log returns, per series.
+
+    The return at row ``i`` is ``log c[i] - log c[i-1]`` inside a series (its first row has
+    none), so the first value of a series is at its row ``window``; earlier rows are NaN.
+
+    The window's mean and sum of squared deviations slide by Welford's update, whose rounding
+    error is about the machine epsilon times the window's sum of squares per step. So the
+    moments are recomputed exactly (two passes) every ``window`` rows, and at every row where
+    the squared deviations fall under a thousandth of the largest sum of squares seen since the
+    last exact pass (a near-constant return, or calm after a burst, where that error would
+    show): the result stays within about 1e-11 (relative) of the two-pass value, and a
+    constant return gives exactly 0.
+    """
+    n = c.shape[0]
+    out = np.full(n, np.nan)
+    r = np.empty(n)
+    for k in range(bounds.shape[0] - 1):
+        s, e = bounds[k], bounds[k + 1]
+        prev = np.log(c[s]) if e > s else 0.0
+        for i in range(s + 1, e):
+            cur = np.log(c[i])
+            r[i] = cur - prev
+            prev = cur
+        mean = 0.0
+        m2 = 0.0
+        scale = 0.0  # the largest sum of squares of a window since the last exact pass
+        sq = 0.0
+        for i in range(s + window, e):
+            if (i - s) % window == 0:
+                mean, m2, sq = _window_moments(r, i, window)
+                scale = sq
+            else:
+                new, old = r[i], r[i - window]
+                step = new - old
+                new_mean = mean + step / window
+                m2 += step * (new - new_mean + old - mean)
+                mean = new_mean
+                sq += new * new - old * old
+                scale = max(scale, sq)
+                if m2 < 1e-3 * scale:
+                    mean, m2, sq = _window_moments(r, i, window)
+                    scale = sq
+            out[i] = np.sqrt(max(m2, 0.0) / (window - 1))
     return out
 
 
@@ -206,6 +316,21 @@ _CAP: Final = 64  # active swing levels kept per side (the oldest is dropped bey
 
 
 @njit(cache=True, nogil=True)
+def _track(  # pragma: no cover - compiled
+    act_lvl: F64, act_born: I64, n_act: I64, side: int, near: F64, oldest: I64, none: int
+) -> None:
+    """Recompute ``side``'s nearest active level and oldest birth (``none`` when it has none)."""
+    near[side] = np.inf if side == 0 else -np.inf
+    oldest[side] = none
+    for q in range(n_act[side]):
+        if side == 0:
+            near[0] = min(near[0], act_lvl[0, q])
+        else:
+            near[1] = max(near[1], act_lvl[1, q])
+        oldest[side] = min(oldest[side], act_born[side, q])
+
+
+@njit(cache=True, nogil=True)
 def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
     h: F64,
     low: F64,
@@ -253,17 +378,24 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
     n_sw = np.zeros(2, dtype=np.int64)
     last_level = np.zeros(2)
     last_broken = np.zeros(2, dtype=np.bool_)
+    # Per side, the active level nearest the price (lowest high, highest low) and the oldest
+    # birth: a bar that reaches no level and finds none too old skips both scans.
+    near = np.zeros(2)
+    oldest = np.zeros(2, dtype=np.int64)
     for k in range(bounds.shape[0] - 1):
         s, e = bounds[k], bounds[k + 1]
         n_act[:] = 0
         n_sw[:] = 0
+        near[0], near[1] = np.inf, -np.inf
+        oldest[:] = e
         last_broken[:] = True
         trend = 0
         for t in range(s, e):
             hi_min, hi_max, lo_min, lo_max = np.inf, -np.inf, np.inf, -np.inf
             for side in range(2):
                 # 1. forget old levels and sweeps not reclaimed in time (they were accepted)
-                q = 0
+                q = n_act[side] if t - oldest[side] <= max_age else 0
+                changed = q == 0
                 while q < n_act[side]:
                     if t - act_born[side, q] > max_age:
                         last = n_act[side] - 1
@@ -285,7 +417,9 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
                     else:
                         q += 1
                 # 2. sweeps of active levels by this bar's wick move them to the swept list
-                q = 0
+                reach = h[t] > near[0] if side == 0 else low[t] < near[1]
+                q = 0 if reach else n_act[side]
+                changed = changed or reach
                 while q < n_act[side]:
                     price = act_lvl[side, q]
                     taken = h[t] > price if side == 0 else low[t] < price
@@ -308,6 +442,8 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
                     act_lvl[side, q] = act_lvl[side, last]
                     act_born[side, q] = act_born[side, last]
                     n_act[side] = last
+                if changed:
+                    _track(act_lvl, act_born, n_act, side, near, oldest, e)
             # 3. swing failure: the wick took levels, the close is back beyond all of them
             if hi_max > -np.inf and c[t] < hi_min:
                 sfp[t] = -1
@@ -392,6 +528,7 @@ def structure_kernel(  # noqa: PLR0912, PLR0915 - one walk, one state machine
                     n_act[side] = slot + 1
                 act_lvl[side, slot] = price
                 act_born[side, slot] = i
+                _track(act_lvl, act_born, n_act, side, near, oldest, e)
     return (
         new_hi,
         new_lo,

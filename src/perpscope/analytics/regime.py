@@ -33,11 +33,12 @@ import polars as pl
 from perpscope.analytics._chart_kernels import (
     adx_kernel,
     atr_kernel,
-    positions,
+    log_return_std,
     series_bounds,
+    sort_with_bounds,
     trailing_mean,
 )
-from perpscope.analytics._rolling import require_columns, sort_series
+from perpscope.analytics._rolling import require_columns
 from perpscope.analytics.ohlcv import timeframe_minutes
 
 __all__ = [
@@ -156,62 +157,36 @@ def regime(
     """
     p = params or RegimeParams()
     require_columns(candles, ("venue", "instrument", "ts", "h", "l", "c"), "regime")
-    frame = sort_series(candles.select(*_SERIES, "ts", "h", "l", "c"), _SERIES)
-    annual = math.sqrt(bars_per_year(timeframe))
-    h, low, c, bounds = _arrays(frame)
+    frame, bounds = sort_with_bounds(candles.select(*_SERIES, "ts", "h", "l", "c"), _SERIES)
+    h, low, c = (frame[name].cast(pl.Float64).to_numpy() for name in ("h", "l", "c"))
     adx_, plus, minus = adx_kernel(h, low, c, bounds, p.period)
     atr_ = atr_kernel(h, low, c, bounds, p.period)
-    # log returns; the first row of a series has none, so no window reaches across series
-    logret = np.concatenate(([np.nan], np.diff(np.log(c))))
-    logret[positions(bounds) == 0] = np.nan
-    rv = (
-        pl.Series(logret, nan_to_null=True).rolling_std(p.rv_window).fill_null(np.nan).to_numpy()
-        * annual
-    )
+    rv = log_return_std(c, bounds, p.rv_window) * math.sqrt(bars_per_year(timeframe))
     rv_mean = trailing_mean(rv, bounds, p.rv_lookback, max(p.rv_window, p.rv_lookback // 4))
-    frame = frame.with_columns(
-        pl.Series("atr", atr_, nan_to_null=True),
-        pl.Series("atr_pct", atr_ / c, nan_to_null=True),
-        pl.Series("adx", adx_, nan_to_null=True),
-        pl.Series("plus_di", plus, nan_to_null=True),
-        pl.Series("minus_di", minus, nan_to_null=True),
-        pl.Series("rv_annual", rv, nan_to_null=True),
-        pl.Series("rv_ratio", rv / rv_mean, nan_to_null=True),
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rv_ratio = rv / rv_mean
+    # The label as an index into REGIMES (3 = null): trending beats volatile; NaN compares false.
+    code = np.where(
+        adx_ > p.adx_trend,
+        0,
+        np.where(np.isnan(rv_ratio), 3, np.where(rv_ratio >= p.rv_ratio_choppy, 2, 1)),
     )
-    label = (
-        pl.when(pl.col("adx").is_null())
-        .then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("adx") > p.adx_trend)
-        .then(pl.lit("trending"))
-        .when(pl.col("rv_ratio").is_null())
-        .then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("rv_ratio") >= p.rv_ratio_choppy)
-        .then(pl.lit("volatile"))
-        .otherwise(pl.lit("ranging"))
-    )
-    frame = frame.with_columns(label.alias("regime"))
-    return frame.select(
-        *_SERIES,
-        "ts",
-        pl.col("c").alias("close_px"),
-        "atr",
-        "atr_pct",
-        "adx",
-        "plus_di",
-        "minus_di",
-        "rv_annual",
-        "rv_ratio",
-        "regime",
-        pl.when(pl.col("regime") == "trending")
-        .then(pl.lit(p.trend_size))
-        .when(pl.col("regime").is_null())
-        .then(pl.lit(None, dtype=pl.Float64))
-        .otherwise(pl.lit(1.0))
-        .alias("size_mult"),
-        pl.when(pl.col("regime") == "volatile")
-        .then(pl.lit(p.stop_atr_choppy))
-        .when(pl.col("regime").is_null())
-        .then(pl.lit(None, dtype=pl.Float64))
-        .otherwise(pl.lit(p.stop_atr))
-        .alias("stop_atr"),
+    code[np.isnan(adx_)] = 3
+    size_mult = np.array([p.trend_size, 1.0, 1.0, np.nan])[code]
+    stop_atr = np.array([p.stop_atr, p.stop_atr, p.stop_atr_choppy, np.nan])[code]
+
+    def column(name: str, values: np.ndarray) -> pl.Series:
+        return pl.Series(name, values, nan_to_null=True)
+
+    return frame.select(*_SERIES, "ts", pl.col("c").alias("close_px")).with_columns(
+        column("atr", atr_),
+        column("atr_pct", atr_ / c),
+        column("adx", adx_),
+        column("plus_di", plus),
+        column("minus_di", minus),
+        column("rv_annual", rv),
+        column("rv_ratio", rv_ratio),
+        pl.Series("regime", [*REGIMES, None], dtype=pl.String).gather(code),
+        column("size_mult", size_mult),
+        column("stop_atr", stop_atr),
     )

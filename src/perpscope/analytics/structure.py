@@ -47,9 +47,10 @@ from perpscope.analytics._chart_kernels import (
     cluster_kernel,
     positions,
     series_bounds,
+    sort_with_bounds,
     structure_kernel,
 )
-from perpscope.analytics._rolling import require_columns, sort_series
+from perpscope.analytics._rolling import require_columns
 
 __all__ = [
     "StructureParams",
@@ -104,8 +105,9 @@ def structure(candles: pl.DataFrame, params: StructureParams | None = None) -> p
     """
     p = params or StructureParams()
     require_columns(candles, ("venue", "instrument", "ts", "h", "l", "c", "volume"), "structure")
-    frame = sort_series(candles.select(*_SERIES, "ts", "h", "l", "c", "volume"), _SERIES)
-    bounds = series_bounds(frame, _SERIES)
+    frame, bounds = sort_with_bounds(
+        candles.select(*_SERIES, "ts", "h", "l", "c", "volume"), _SERIES
+    )
     volume = frame["volume"].cast(pl.Float64).fill_null(0.0).to_numpy()
     # mean volume of the vol_window bars before each bar, inside its own series only
     vol_avg = (
@@ -138,12 +140,12 @@ def structure(candles: pl.DataFrame, params: StructureParams | None = None) -> p
         "spring_vol_mult",
     )
     arrays: list[np.ndarray] = list(cols)
-    out = frame.with_columns(
-        pl.Series(name, values, nan_to_null=values.dtype.kind == "f")
+    kinds = pl.Series("brk_kind", [None, "bos", "choch"], dtype=pl.String)  # by BREAK_* code
+    return frame.with_columns(
+        kinds.gather(values)
+        if name == "brk_kind"
+        else pl.Series(name, values, nan_to_null=values.dtype.kind == "f")
         for name, values in zip(names, arrays, strict=True)
-    )
-    return out.with_columns(
-        pl.col("brk_kind").replace_strict({0: None, 1: "bos", 2: "choch"}, return_dtype=pl.String)
     )
 
 
@@ -153,14 +155,19 @@ _EVENT_COLUMNS: Final = ("sfp", "brk", "spring")
 def structure_events(frame: pl.DataFrame) -> pl.DataFrame:
     """The bars of :func:`structure`'s output where a rule fired, one row per event.
 
+    ``frame`` is that output or a filter of it: its rows are in series and time order, and the
+    events keep that order (a bar's events by name).
+
     Returns:
         ``venue instrument ts event direction level extreme vol_mult`` where ``event`` is
         ``sfp``, ``bos``, ``choch``, ``spring`` or ``utad`` and ``direction`` ``long`` (bullish)
         or ``short``.
     """
     direction = {1: "long", -1: "short"}
+    rows = frame.lazy().with_row_index("_row")
     parts = [
-        frame.filter(pl.col("sfp") != 0).select(
+        rows.filter(pl.col("sfp") != 0).select(
+            "_row",
             *_SERIES,
             "ts",
             pl.lit("sfp").alias("event"),
@@ -169,7 +176,8 @@ def structure_events(frame: pl.DataFrame) -> pl.DataFrame:
             pl.when(pl.col("sfp") > 0).then(pl.col("l")).otherwise(pl.col("h")).alias("extreme"),
             pl.lit(None, dtype=pl.Float64).alias("vol_mult"),
         ),
-        frame.filter(pl.col("brk") != 0).select(
+        rows.filter(pl.col("brk") != 0).select(
+            "_row",
             *_SERIES,
             "ts",
             pl.col("brk_kind").alias("event"),
@@ -178,7 +186,8 @@ def structure_events(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("c").alias("extreme"),
             pl.lit(None, dtype=pl.Float64).alias("vol_mult"),
         ),
-        frame.filter(pl.col("spring") != 0).select(
+        rows.filter(pl.col("spring") != 0).select(
+            "_row",
             *_SERIES,
             "ts",
             pl.when(pl.col("spring") > 0)
@@ -191,7 +200,8 @@ def structure_events(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("spring_vol_mult").alias("vol_mult"),
         ),
     ]
-    return pl.concat(parts).sort(*_SERIES, "ts", "event")
+    # structure()'s rows are sorted by series and ts: the row number sorts the same way.
+    return pl.concat(parts).sort("_row", "event").drop("_row").collect()
 
 
 def zones(

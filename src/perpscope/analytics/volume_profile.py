@@ -31,7 +31,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from perpscope.analytics._chart_kernels import positions, run_cumsum, series_bounds
+from perpscope.analytics._chart_kernels import (
+    positions,
+    run_vwap,
+    series_bounds,
+    sort_with_bounds,
+)
 from perpscope.analytics._rolling import require_columns, sort_series
 
 _SERIES: Final = ["venue", "instrument"]
@@ -187,9 +192,7 @@ def _vwap(frame: pl.DataFrame, run_start: npt.NDArray[np.bool_]) -> pl.DataFrame
     """``venue instrument ts vwap`` of a sorted frame, restarting wherever ``run_start``."""
     h, low, c = (frame[k].cast(pl.Float64).to_numpy() for k in ("h", "l", "c"))
     vol = frame["volume"].cast(pl.Float64).fill_null(0.0).to_numpy()
-    pv = run_cumsum((h + low + c) / 3.0 * vol, run_start)
-    cum_vol = run_cumsum(vol, run_start)
-    vwap = np.divide(pv, cum_vol, out=np.full(vol.size, np.nan), where=cum_vol > 0)
+    vwap = run_vwap(h, low, c, vol, run_start)
     return frame.select("venue", "instrument", "ts").with_columns(
         pl.Series("vwap", vwap, nan_to_null=True)
     )
@@ -205,8 +208,7 @@ def session_vwap(candles: pl.DataFrame) -> pl.DataFrame:
         ``venue instrument ts vwap`` sorted by series and ts (null until the session has volume).
     """
     require_columns(candles, _VWAP_COLUMNS, "session_vwap")
-    frame = sort_series(candles.select(_VWAP_COLUMNS), _SERIES)
-    bounds = series_bounds(frame, _SERIES)
+    frame, bounds = sort_with_bounds(candles.select(_VWAP_COLUMNS), _SERIES)
     day = frame["ts"].dt.epoch("d").to_numpy()
     new_day = np.concatenate(([True], day[1:] != day[:-1]))
     return _vwap(frame, new_day | (positions(bounds) == 0))
