@@ -279,6 +279,32 @@ def test_timestamps_far_past_or_future(store: Store, row: int, when: object) -> 
     assert f"line {row + 2}:" in line
 
 
+@pytest.mark.parametrize(
+    ("offset_ms", "accepted"),
+    [(0, True), (-29_999, True), (-30_001, False), (-60_000, False)],
+)
+def test_the_first_block_is_the_earliest_time_after_rounding_to_the_minute(
+    tmp_path: Path, offset_ms: int, accepted: bool
+) -> None:
+    # Boundary of the earliest-time check: times round to the nearest minute first, so 29.999 s
+    # before 2009-01-03 00:00 UTC is stored at 00:00 exactly, and 30.001 s before is refused.
+    s = Store(tmp_path / "s")
+    rows = _funding_csv()
+    rows[0][0] = str(_GENESIS_MS + offset_ms)
+    args = [
+        *_import_funding(s.file("edge.csv", _csv_bytes(["ts", "rate"], rows))),
+        "--interval-h",
+        "8",
+    ]
+    if not accepted:
+        assert "line 2:" in s.refuses(*args)
+        return
+    code, err = _invoke("--store", str(s.root), *args)
+    assert code == 0, err
+    first = s.lake.read("funding").sort("ts")["ts"][0]
+    assert first == datetime(2009, 1, 3, tzinfo=UTC)
+
+
 def _unreadable(tmp: Path) -> Path:
     path = tmp / "locked.csv"
     if os.geteuid() == 0:  # root reads any file; a device that refuses reads stands in
