@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +18,12 @@ def _loaded_after(code: str) -> list[str]:
     return done.stdout.split()
 
 
-def _imported_by_command(*args: str) -> set[str]:
-    """Top-level modules a ``perpscope ARGS`` run imports (from ``-X importtime`` on stderr)."""
+def _run_importtime(*args: str, check: bool = True) -> tuple[set[str], str]:
+    """Top-level modules a ``perpscope ARGS`` run imports (from ``-X importtime`` on stderr),
+    and its standard output."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "perpscope", *args],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=check,
     )  # fmt: skip
     names = {
         line.rsplit("|", 1)[1].strip().split(".")[0]
@@ -29,7 +31,11 @@ def _imported_by_command(*args: str) -> set[str]:
         if line.startswith("import time:") and "|" in line
     }
     assert "typer" in names  # the probe works: it sees what was imported
-    return names
+    return names, done.stdout
+
+
+def _imported_by_command(*args: str) -> set[str]:
+    return _run_importtime(*args)[0]
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
@@ -48,16 +54,18 @@ def test_version_and_help_import_no_heavy_library(args: tuple[str, ...]) -> None
 
 def test_a_market_command_loads_neither_ccxt_nor_numba(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # a market command on an empty store runs without ccxt or numba (the lazy imports hold)
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "perpscope", "--store", str(tmp_path),
-         "funding", "table"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    names = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
+    names, _ = _run_importtime("--store", str(tmp_path), "funding", "table", check=False)
     assert "polars" in names  # it did reach the service
     assert "ccxt" not in names
     assert "numba" not in names
+
+
+def test_a_market_command_on_a_store_reads_it_without_pyarrow_pandas_or_numpy(
+    demo_store: Path,
+) -> None:
+    # Reading the store is polars over the Delta log's file list: pyarrow (and pandas, which
+    # pyarrow.dataset pulls in) and numpy load only for writes, SQL, export and kernels.
+    names, out = _run_importtime("--store", str(demo_store), "funding", "table", "--format", "json")
+    assert "deltalake" in names  # it read the store...
+    assert '"venue"' in out  # ...and printed the table
+    assert names.isdisjoint({"pyarrow", "pandas", "numpy", "numba", "duckdb", "ccxt"})

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+from perpscope._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:  # numpy loads when a kernel runs (a command that only reads and prints never needs it)
+    np = lazy_module("numpy")
 
 __all__ = ["rolling_rank_count"]
 
@@ -72,10 +77,12 @@ def _rank_count_py(
 @functools.cache
 def _compiled_rank_count() -> Callable[..., Any]:
     """The numba-compiled kernel, built (or loaded from numba's disk cache) on first use."""
-    global prange
+    global prange, np
+    import numpy
     from numba import njit
     from numba import prange as numba_prange
 
+    np = numpy  # numba types the kernel's globals: the module itself, not its stand-in
     prange = numba_prange  # the kernel's loop over series becomes parallel
     return njit(cache=True, nogil=True, parallel=True)(_rank_count_py)
 

@@ -8,12 +8,17 @@ Frames must be sorted by their series keys and ``ts``.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import numpy as np
 import polars as pl
 
+from perpscope._lazy import lazy_module
 from perpscope.analytics._kernels import rolling_rank_count
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded by the first rolling percentile, not by importing the analytics
+    np = lazy_module("numpy")
 
 __all__ = [
     "REL_STD_TOL",

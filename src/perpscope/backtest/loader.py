@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.backtest.types import Market
 from perpscope.store.lake import Lake
@@ -84,9 +83,7 @@ def _candles(lake: Lake, venue: str, instrument: str, kind: str) -> pl.DataFrame
     if not lake.has_table("ohlcv"):
         return pl.DataFrame()
     where = (
-        (pc.field("venue") == venue)
-        & (pc.field("instrument") == instrument)
-        & (pc.field("kind") == kind)
+        (pl.col("venue") == venue) & (pl.col("instrument") == instrument) & (pl.col("kind") == kind)
     )
     return lake.read("ohlcv", columns=["timeframe", "ts", "o", "h", "l", "c"], where=where)
 
@@ -158,7 +155,7 @@ def load_market(
         funding = lake.read(
             "funding",
             columns=["ts", "rate", "interval_h"],
-            where=(pc.field("venue") == venue) & (pc.field("instrument") == instrument),
+            where=(pl.col("venue") == venue) & (pl.col("instrument") == instrument),
         ).sort("ts")
     if funding.is_empty():
         raise ValueError(f"no funding settlements for {venue} {instrument} in the store")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.store.lake import Lake
 
@@ -23,9 +22,9 @@ def read_cursor(lake: Lake, venue: str, instrument: str, stream: str) -> datetim
     if not lake.has_table("collect_cursor"):
         return None
     where = (
-        (pc.field("venue") == venue)
-        & (pc.field("instrument") == instrument)
-        & (pc.field("stream") == stream)
+        (pl.col("venue") == venue)
+        & (pl.col("instrument") == instrument)
+        & (pl.col("stream") == stream)
     )
     rows = lake.read("collect_cursor", ["ts", "cursor_ts"], where)
     if rows.height == 0:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Final
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.store.lake import Lake
 from perpscope.venues.base import Stream, period_ms
@@ -85,9 +84,9 @@ def find_gaps(
             continue
         where = None
         if venue is not None:
-            where = pc.field("venue") == venue
+            where = pl.col("venue") == venue
         if instrument is not None:
-            cond = pc.field("instrument") == instrument
+            cond = pl.col("instrument") == instrument
             where = cond if where is None else where & cond
         frame = lake.read(name, None, where).with_columns(_series_expr(name).alias("series"))
         if name == "open_interest":

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # pyarrow is imported where a schema is built or rows are checked (writes)
+    import polars as pl
+    import pyarrow as pa
 
 __all__ = [
     "EARLIEST_TS",
@@ -39,16 +40,42 @@ __all__ = [
     "Column",
     "TableSpec",
     "UTC_TS",
+    "arrow_type",
+    "polars_type",
     "row_problems",
     "table_spec",
 ]
 
-UTC_TS: Final = pa.timestamp("us", tz="UTC")
-_STR: Final = pa.string()
-_F64: Final = pa.float64()
-_I64: Final = pa.int64()
-_I32: Final = pa.int32()
-_BOOL: Final = pa.bool_()
+# Column types by name; Arrow and polars types are made from them on demand, so reading the
+# store (polars) never has to import pyarrow.
+UTC_TS: Final = "timestamp[us, UTC]"
+_STR: Final = "string"
+_F64: Final = "float64"
+_I64: Final = "int64"
+_I32: Final = "int32"
+_BOOL: Final = "bool"
+_TYPES: Final = (UTC_TS, _STR, _F64, _I64, _I32, _BOOL)
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The Arrow type of a column type name (``UTC_TS``, ``string``, ``float64`` ...)."""
+    import pyarrow as pa
+
+    if name == UTC_TS:
+        return pa.timestamp("us", tz="UTC")
+    return {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64(),
+            "int32": pa.int32(), "bool": pa.bool_()}[name]  # fmt: skip
+
+
+def polars_type(name: str) -> pl.DataType:
+    """The polars type of a column type name, as polars reads that Arrow type."""
+    import polars as pl
+
+    if name == UTC_TS:
+        return pl.Datetime("us", "UTC")
+    return {"string": pl.String(), "float64": pl.Float64(), "int64": pl.Int64(),
+            "int32": pl.Int32(), "bool": pl.Boolean()}[name]  # fmt: skip
+
 
 EARLIEST_TS: Final = datetime(2009, 1, 3, tzinfo=UTC)
 """No market data is older than the first Bitcoin block; earlier times are unit or parse errors."""
@@ -103,7 +130,7 @@ class Column:
     """
 
     name: str
-    type: pa.DataType
+    kind: str
     doc: str
     nullable: bool = True
     bounds: Bounds | None = None
@@ -111,8 +138,19 @@ class Column:
     pattern: str | None = None
     horizon: Literal["event", "schedule"] = "event"
 
+    def __post_init__(self) -> None:
+        if self.kind not in _TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.kind!r}")
+
+    @property
+    def type(self) -> pa.DataType:
+        """The column's Arrow type."""
+        return arrow_type(self.kind)
+
     def field(self) -> pa.Field:
         """The Arrow field for this column."""
+        import pyarrow as pa
+
         return pa.field(self.name, self.type, nullable=self.nullable)
 
 
@@ -129,7 +167,14 @@ class TableSpec:
     @property
     def schema(self) -> pa.Schema:
         """The table's Arrow schema."""
+        import pyarrow as pa
+
         return pa.schema([c.field() for c in self.columns])
+
+    @property
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        """The table's columns and their polars types, as polars reads the stored files."""
+        return {c.name: polars_type(c.kind) for c in self.columns}
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -146,7 +191,7 @@ class TableSpec:
 
 def _k(
     name: str,
-    type_: pa.DataType,
+    type_: str,
     doc: str,
     *,
     choices: tuple[str, ...] = (),
@@ -552,6 +597,9 @@ def row_problems(spec: TableSpec, table: pa.Table, now: datetime) -> pa.Array:
     Columns absent from ``table`` and null values are not checked here (nullability is the
     store's cast). ``table`` must already have the schema's types for the columns it holds.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     reason: pa.Array = pa.nulls(table.num_rows, pa.string())
     for col in reversed(spec.columns):
         if col.name not in table.column_names:
@@ -572,6 +620,9 @@ def _column_checks(
     col: Column, arr: pa.ChunkedArray, table: pa.Table, now: datetime
 ) -> list[tuple[pa.ChunkedArray, str]]:
     """(failed mask, why) for each rule of ``col``, in the order they are reported."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     checks: list[tuple[pa.ChunkedArray, str]] = []
     if pa.types.is_floating(arr.type):
         checks.append((pc.invert(pc.is_finite(arr)), "is not a finite number"))

@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.errors import UsageError
 from perpscope.services.filters import MarketQuery
@@ -57,27 +56,27 @@ def resolve(lake: Lake, table: str, q: MarketQuery) -> MarketQuery:
     return q.resolved(latest_ts(lake, table) if q.relative else None)
 
 
-def _filters(q: MarketQuery, *, lookback_h: float = 0.0) -> pc.Expression | None:
-    where: pc.Expression | None = None
+def _filters(q: MarketQuery, *, lookback_h: float = 0.0) -> pl.Expr | None:
+    where: pl.Expr | None = None
 
-    def both(e: pc.Expression) -> pc.Expression:
+    def both(e: pl.Expr) -> pl.Expr:
         return e if where is None else where & e
 
     if q.venues:
-        where = both(pc.field("venue").isin(list(q.venues)))
+        where = both(pl.col("venue").is_in(list(q.venues)))
     if q.instrument:
-        where = both(pc.field("instrument") == q.instrument)
+        where = both(pl.col("instrument") == q.instrument)
     if q.assets:
-        any_asset: pc.Expression | None = None
+        any_asset: pl.Expr | None = None
         for a in q.assets:
-            e = pc.starts_with(pc.field("instrument"), pattern=f"{a}-")
+            e = pl.col("instrument").str.starts_with(f"{a}-")
             any_asset = e if any_asset is None else any_asset | e
         assert any_asset is not None
         where = both(any_asset)
     if q.since_ts is not None:
-        where = both(pc.field("ts") >= q.since_ts - timedelta(hours=lookback_h))
+        where = both(pl.col("ts") >= q.since_ts - timedelta(hours=lookback_h))
     if q.until_ts is not None:
-        where = both(pc.field("ts") < q.until_ts)
+        where = both(pl.col("ts") < q.until_ts)
     return where
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.errors import UsageError
 from perpscope.risk import (
@@ -156,7 +155,7 @@ def store_tiers(lake: Lake, venue: str, instrument: str) -> tuple[tuple[Tier, ..
     Raises:
         UsageError: the store holds no tiers for the pair (says what to pass instead).
     """
-    where = (pc.field("venue") == venue) & (pc.field("instrument") == instrument)
+    where = (pl.col("venue") == venue) & (pl.col("instrument") == instrument)
     frame = lake.read("leverage_tiers", where=where) if lake.exists() else pl.DataFrame()
     if frame.is_empty():
         raise UsageError(
@@ -455,7 +454,7 @@ def historical_rate(
     """
     if not (math.isfinite(days) and days > 0):
         raise UsageError(f"--history-days must be positive, got {days:g}")
-    where = (pc.field("venue") == venue) & (pc.field("instrument") == instrument)
+    where = (pl.col("venue") == venue) & (pl.col("instrument") == instrument)
     frame = (
         lake.read("funding", ["ts", "rate", "interval_h"], where=where)
         if lake.exists()

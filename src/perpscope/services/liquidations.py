@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.analytics.liquidations import (
     ESTIMATED,
@@ -72,7 +71,7 @@ def _ids(venue: str, instrument: str) -> tuple[str, str]:
 def _read(lake: Lake, table: str, venue: str, instrument: str) -> pl.DataFrame:
     if not lake.has_table(table):
         return pl.DataFrame()
-    where = (pc.field("venue") == venue) & (pc.field("instrument") == instrument)
+    where = (pl.col("venue") == venue) & (pl.col("instrument") == instrument)
     return lake.read(table, where=where)
 
 
@@ -308,11 +307,11 @@ def liquidations_report(
         raise UsageError(str(exc)) from None
     if not lake.has_table("liquidations"):
         return realised_flows(pl.DataFrame(), WINDOWS_H[window])
-    where: pc.Expression | None = None
+    where: pl.Expr | None = None
     if vs:
-        where = pc.field("venue").isin(vs)
+        where = pl.col("venue").is_in(vs)
     if inst:
-        e = pc.field("instrument") == inst
+        e = pl.col("instrument") == inst
         where = e if where is None else where & e
     liq = lake.read("liquidations", where=where)
     sampled = [

@@ -12,7 +12,6 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.analytics.options import (
     chain_as_of,
@@ -84,7 +83,7 @@ class Chain:
 
 def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
     require_store(lake)
-    where = (pc.field("venue") == q.venue) & (pc.field("underlying") == q.underlying.upper())
+    where = (pl.col("venue") == q.venue) & (pl.col("underlying") == q.underlying.upper())
     frame = (
         lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
     )
@@ -264,7 +263,7 @@ def _unusual(
         ids = chain.snapshots["instrument"].unique()
         trades = lake.read(
             "option_trades",
-            where=(pc.field("venue") == q.venue) & pc.field("instrument").isin(ids.to_list()),
+            where=(pl.col("venue") == q.venue) & pl.col("instrument").is_in(ids.to_list()),
         ).filter(pl.col("ts") <= chain.chain_ts)
         frames.append(
             unusual_trades(trades, chain.snapshots, chain.spot_px, threshold_usd=threshold_usd)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import polars as pl
-import pyarrow.compute as pc
 
 from perpscope.errors import UsageError
 from perpscope.signals import DETECTORS, MarketData, ScenarioReading, Signal, classify, detect_all
@@ -39,7 +38,7 @@ def _asset(asset: str) -> str:
     return a
 
 
-def _read(lake: Lake, table: str, where: pc.Expression) -> pl.DataFrame:
+def _read(lake: Lake, table: str, where: pl.Expr) -> pl.DataFrame:
     return lake.read(table, where=where) if lake.has_table(table) else pl.DataFrame()
 
 
@@ -56,16 +55,16 @@ def load_asset(
         UsageError: a bad asset, or nothing stored for it.
     """
     a = _asset(asset)
-    perp = pc.match_substring_regex(pc.field("instrument"), f"^{a}-[A-Z]+-PERP$")
-    until = pc.field("ts") <= at if at is not None else None
+    perp = pl.col("instrument").str.contains(f"^{a}-[A-Z]+-PERP$")
+    until = pl.col("ts") <= at if at is not None else None
 
-    def w(e: pc.Expression) -> pc.Expression:
+    def w(e: pl.Expr) -> pl.Expr:
         return e if until is None else e & until
 
     funding = _read(lake, "funding", w(perp))
     oi_raw = _read(lake, "open_interest", w(perp))
     ohlcv = _read(
-        lake, "ohlcv", w(perp & (pc.field("kind") == "trade") & (pc.field("timeframe") == "1h"))
+        lake, "ohlcv", w(perp & (pl.col("kind") == "trade") & (pl.col("timeframe") == "1h"))
     )
     if funding.is_empty() and ohlcv.is_empty():
         raise UsageError(
@@ -231,7 +230,7 @@ def journal(lake: Lake, setup: str | None = None) -> JournalReport:
         ev = json.loads(s["evidence_json"] or "{}")
         key = (s["venue"], s["instrument"])
         if key not in candles:
-            where = (pc.field("venue") == key[0]) & (pc.field("instrument") == key[1])
+            where = (pl.col("venue") == key[0]) & (pl.col("instrument") == key[1])
             c = _read(lake, "ohlcv", where)
             if c.height:
                 c = c.filter((pl.col("kind") == "trade") & (pl.col("timeframe") == "1h")).sort("ts")

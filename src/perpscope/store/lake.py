@@ -28,17 +28,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
+from perpscope._lazy import lazy_module
 from perpscope.domain.schema import TABLES, TableSpec, row_problems, table_spec
 from perpscope.errors import DataContractError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pds
+else:  # reading the store goes through polars alone; pyarrow loads for writes, SQL and export
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+    pds = lazy_module("pyarrow.dataset")
 
 __all__ = ["DeleteResult", "IngestResult", "Lake", "TableInfo", "check_values", "conform"]
 
@@ -166,16 +173,31 @@ class Lake:
         self,
         name: str,
         columns: list[str] | None = None,
-        where: pc.Expression | None = None,
+        where: pl.Expr | None = None,
     ) -> pl.DataFrame:
-        """Read a table (or some columns and rows of it) as a polars frame."""
+        """Read a table (or some columns and rows of it) as a polars frame.
+
+        The latest version's data files come from the Delta log, and polars scans them with the
+        table's schema (a file written before a column existed reads it as null); ``where``, a
+        polars expression, skips files and row groups by their statistics.
+        """
+        if where is not None and not isinstance(where, pl.Expr):
+            raise TypeError(f"where must be a polars expression, not {type(where).__name__}")
+        spec = table_spec(name)
+        dt = self._open(name)
         try:
-            table = self.dataset(name).to_table(columns=columns, filter=where)
-        except (OSError, pa.ArrowException) as exc:
+            files = dt.file_uris() if dt is not None else []
+            if files:
+                scan = pl.scan_parquet(files, schema=spec.polars_schema, missing_columns="insert")
+            else:
+                scan = pl.LazyFrame(schema=spec.polars_schema)
+            if where is not None:
+                scan = scan.filter(where)
+            if columns is not None:
+                scan = scan.select(columns)
+            return scan.collect()
+        except (DeltaError, OSError, pl.exceptions.PolarsError) as exc:
             raise StoreError(f"table {name} in {self.root} is unreadable: {_brief(exc)}") from None
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        return frame
 
     def info(self) -> list[TableInfo]:
         """Row counts, time spans, versions and file counts of the existing tables.
