@@ -9,17 +9,19 @@ from the environment only, never from the file. ``docs/configuration.md`` docume
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from perpscope.errors import ConfigError
+from perpscope.limits import MAX_ROWS, MAX_TIMEOUT_S
 
 __all__ = [
     "APP_NAME",
@@ -29,6 +31,7 @@ __all__ = [
     "default_config_path",
     "default_store_path",
     "load_config",
+    "with_store_path",
     "memory_limit_bytes",
     "physical_memory_bytes",
 ]
@@ -46,22 +49,17 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where the store lives and how it is kept (``[store]``).
 
+    Attributes:
+        path: the store directory (``~`` expanded).
+        vacuum_retention_h: files older than this are removed by ``store optimize``.
+    """
 
-class StoreConfig(_Strict):
-    """Where the store lives and how it is kept."""
-
-    path: Path = Field(default_factory=default_store_path)
-    vacuum_retention_h: float = Field(
-        default=168.0, ge=0, description="files older than this are removed by store optimize"
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    path: Path = field(default_factory=default_store_path)
+    vacuum_retention_h: float = 168.0
 
 
 _UNITS = {
@@ -118,27 +116,20 @@ def memory_limit_bytes(text: str) -> int:
     return value
 
 
-MAX_TIMEOUT_S = 3600.0
-"""The longest time limit a workbench query may be given, seconds."""
-MAX_ROWS = 10_000_000
-"""The largest row cap of the workbench."""
+@dataclass(frozen=True, slots=True)
+class WorkbenchConfig:
+    """Limits of the read-only SQL workbench (``[workbench]``).
 
+    Attributes:
+        max_rows: the row cap of a result (1 to :data:`~perpscope.limits.MAX_ROWS`).
+        timeout_s: the time limit of a query, seconds (above 0, at most
+            :data:`~perpscope.limits.MAX_TIMEOUT_S`).
+        memory_limit: DuckDB memory limit, e.g. ``'4GB'``; ``'auto'`` = half the RAM, <= 4GiB.
+    """
 
-class WorkbenchConfig(_Strict):
-    """Limits of the read-only SQL workbench."""
-
-    max_rows: int = Field(default=10_000, ge=1, le=MAX_ROWS)
-    timeout_s: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
-    memory_limit: str = Field(
-        default="auto",
-        description="DuckDB memory limit, e.g. '4GB'; 'auto' = half the RAM, <= 4GiB",
-    )
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _memory(cls, value: str) -> str:
-        memory_limit_bytes(value)  # raises ValueError with the reason
-        return value
+    max_rows: int = 10_000
+    timeout_s: float = 30.0
+    memory_limit: str = "auto"
 
     @property
     def memory_limit_bytes(self) -> int:
@@ -146,12 +137,112 @@ class WorkbenchConfig(_Strict):
         return memory_limit_bytes(self.memory_limit)
 
 
-class Config(_Strict):
-    """The configuration root, passed down explicitly (never read from globals)."""
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The configuration root, passed down explicitly (never read from globals).
 
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    workbench: WorkbenchConfig = Field(default_factory=WorkbenchConfig)
-    source: str = Field(default="defaults", description="where the configuration was read from")
+    Attributes:
+        store: ``[store]``.
+        workbench: ``[workbench]``.
+        source: where the configuration was read from.
+    """
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    workbench: WorkbenchConfig = field(default_factory=WorkbenchConfig)
+    source: str = "defaults"
+
+
+def with_store_path(config: Config, path: Path, source: str) -> Config:
+    """``config`` with another store path (from the command line), ``source`` appended."""
+    return replace(
+        config,
+        store=replace(config.store, path=path.expanduser()),
+        source=f"{config.source}, {source}",
+    )
+
+
+# ------------------------------------------------------------------------------- validation
+# Each key is read by a parser that takes the TOML value (or the environment's text) and
+# returns the typed value or raises ValueError with the reason.
+
+
+def _number(value: Any, kind: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"must be a number, not {type(value).__name__}")
+    try:
+        number = float(value) if kind is float or isinstance(value, float) else int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    if kind is int and (isinstance(value, float) or number != int(number)):
+        raise ValueError(f"{value!r} is not a whole number")
+    return number
+
+
+def _bounded(
+    kind: type, lo: float, hi: float | None, *, lo_open: bool = False
+) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        number = _number(value, kind)
+        if number < lo or (lo_open and number == lo):
+            raise ValueError(f"must be {'>' if lo_open else '>='} {lo:g}, not {number:g}")
+        if hi is not None and number > hi:
+            raise ValueError(f"must be <= {hi:g}, not {number:g}")
+        return kind(number)
+
+    return parse
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError("must be a directory path")
+    return Path(value).expanduser()
+
+
+def _memory(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a size like '4GB' or 'auto'")
+    memory_limit_bytes(value)  # raises ValueError with the reason
+    return value
+
+
+_SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "store": (
+        StoreConfig,
+        {"path": _path, "vacuum_retention_h": _bounded(float, 0.0, None)},
+    ),
+    "workbench": (
+        WorkbenchConfig,
+        {
+            "max_rows": _bounded(int, 1, MAX_ROWS),
+            "timeout_s": _bounded(float, 0.0, MAX_TIMEOUT_S, lo_open=True),
+            "memory_limit": _memory,
+        },
+    ),
+}
+
+
+def _validate(data: Mapping[str, Any], source: str) -> Config:
+    """The :class:`Config` of parsed TOML/environment data; ValueError names the first bad key."""
+    sections: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in _SECTIONS:
+            raise ValueError(f"{name}: unknown section (sections: {', '.join(_SECTIONS)})")
+        cls, parsers = _SECTIONS[name]
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{name}: [{name}] must be a table")
+        values = {}
+        for key, raw in value.items():
+            if key not in parsers:
+                known = ", ".join(f.name for f in fields(cls))
+                raise ValueError(f"{name}.{key}: unknown key (keys: {known})")
+            try:
+                values[key] = parsers[key](raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}.{key}: {exc}") from None
+        sections[name] = cls(**values)
+    return Config(**sections, source=source)
 
 
 _ENV_KEYS: dict[str, tuple[str, str]] = {
@@ -194,11 +285,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
                 raise ConfigError(f"config file {file}: [{section}] must be a table")
             data[section][key] = env[var]
             sources.append(var)
-    data["source"] = ", ".join(sources) or "defaults"
+    origin = ", ".join(sources) or "defaults"
     try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        origin = ", ".join(sources) or "defaults"
-        raise ConfigError(f"bad configuration ({origin}): {where}: {first['msg']}") from None
+        return _validate(data, origin)
+    except ValueError as exc:
+        raise ConfigError(f"bad configuration ({origin}): {exc}") from None

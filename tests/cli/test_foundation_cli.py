@@ -216,6 +216,52 @@ def test_config_precedence_option_over_env_over_file(tmp_path: Path, cli) -> Non
         load_config(tmp_path / "missing.toml", environ={})
 
 
+@pytest.mark.parametrize(
+    ("toml", "env", "error"),
+    [
+        ("[workbench]\nmax_rows = 0\n", {}, "workbench.max_rows: must be >= 1, not 0"),
+        ("[workbench]\nmax_rows = 10000001\n", {}, "workbench.max_rows: must be <= 1e+07"),
+        ("[workbench]\nmax_rows = 2.5\n", {}, "workbench.max_rows: 2.5 is not a whole number"),
+        ("[workbench]\nmax_rows = true\n", {}, "workbench.max_rows: must be a number, not bool"),
+        ("[workbench]\ntimeout_s = 0\n", {}, "workbench.timeout_s: must be > 0, not 0"),
+        ("[workbench]\ntimeout_s = inf\n", {}, "workbench.timeout_s: must be a finite number"),
+        ("[workbench]\ntimeout_s = 3600.5\n", {}, "workbench.timeout_s: must be <= 3600"),
+        ("[workbench]\nmemory_limit = '1KB'\n", {}, "workbench.memory_limit: '1KB' is too small"),
+        ("[store]\nvacuum_retention_h = -1\n", {}, "store.vacuum_retention_h: must be >= 0"),
+        ("[store]\npaht = '/x'\n", {}, "store.paht: unknown key (keys: path, vacuum_retention_h)"),
+        ("[stor]\npath = '/x'\n", {}, "stor: unknown section"),
+        ("store = 3\n", {}, "store: [store] must be a table"),
+        ("", {"PERPSCOPE_SQL_MAX_ROWS": "many"}, "workbench.max_rows: 'many' is not a number"),
+    ],
+)
+def test_each_bad_config_value_is_named_with_its_reason(
+    tmp_path: Path, toml: str, env: dict[str, str], error: str
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError, match="bad configuration") as info:
+        load_config(cfg, environ=env)
+    assert error in str(info.value)
+
+
+def test_config_bounds_are_inclusive_and_environment_text_is_read_as_numbers(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[workbench]\nmax_rows = 10000000\ntimeout_s = 3600\n[store]\n"
+                   "vacuum_retention_h = 0\npath = '~/s'\n")  # fmt: skip
+    loaded = load_config(cfg, environ={})
+    assert (loaded.workbench.max_rows, loaded.workbench.timeout_s) == (10_000_000, 3600.0)
+    assert loaded.store.vacuum_retention_h == 0.0
+    assert loaded.store.path == Path("~/s").expanduser()
+    env = load_config(
+        cfg, environ={"PERPSCOPE_SQL_MAX_ROWS": "7", "PERPSCOPE_SQL_TIMEOUT_S": "2.5"}
+    )
+    assert (env.workbench.max_rows, env.workbench.timeout_s) == (7, 2.5)
+    assert isinstance(env.workbench.max_rows, int)
+    assert env.source == f"{cfg}, PERPSCOPE_SQL_MAX_ROWS, PERPSCOPE_SQL_TIMEOUT_S"
+
+
 def test_example_config_file_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     cfg = load_config(example, environ={})

@@ -233,16 +233,11 @@ def root(
     ] = False,
 ) -> None:
     """Load the configuration once and pass it to the command."""
-    from perpscope.config import load_config
+    from perpscope.config import load_config, with_store_path
 
     cfg = load_config(config)
     if store is not None:
-        cfg = cfg.model_copy(
-            update={
-                "store": cfg.store.model_copy(update={"path": store.expanduser()}),
-                "source": f"{cfg.source}, --store",
-            }
-        )
+        cfg = with_store_path(cfg, store, "--store")
     ctx.obj = AppState(cfg)
 
 

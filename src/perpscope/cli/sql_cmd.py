@@ -30,8 +30,8 @@ from rich.markup import escape
 
 from perpscope.cli import _common
 from perpscope.cli._common import TableFormat, err_console, out_console, state
-from perpscope.config import MAX_ROWS, MAX_TIMEOUT_S
 from perpscope.errors import QueryError, UsageError
+from perpscope.limits import MAX_ROWS, MAX_TIMEOUT_S
 
 if TYPE_CHECKING:
     from perpscope.store.workbench import Column, DisplayResult
