@@ -10,8 +10,6 @@ own hostile-input tests (tests/services/test_import_hostile.py) since they chang
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -26,18 +24,6 @@ from tests.cli.test_json_shape import ARGS, COMMANDS
 _WRITERS = ("demo", "import ", "export ", "store optimize", "store repair", "store delete")
 _NUMERIC = ("nan", "inf", "-inf", "abc")
 _TEXT = ("\x1b[2J\x1b[31m", "[/x]")
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo store (8 simulated days) that every case reads."""
-    path = tmp_path_factory.mktemp("hostile") / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "perpscope", "demo", "--store", str(path), "--days", "8"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return path
 
 
 def _leaf(command: str) -> Any:

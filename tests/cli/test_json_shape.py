@@ -10,8 +10,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +78,7 @@ ARGS: dict[str, list[str]] = {
     "cascades": ["--venue", "sim1", "--instrument", "BTC-USDT-PERP"],
     "backtest run": ["funding-fade", "--venue", "sim1", "--instrument", "BTC-USDT-PERP",
                      "--timeframe", "1h"],
+    "backtest montecarlo": ["--trades", "{data}/trades.csv", "--paths", "200"],
 }  # fmt: skip
 
 # commands that cannot succeed offline on a demo store: they must fail with a JSON error line
@@ -100,19 +99,6 @@ _ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo store (8 simulated days) shared by the read-only commands of this module."""
-    path = tmp_path_factory.mktemp("shape") / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "perpscope", "demo", "--store", str(path), "--days", "8",
-         "--format", "json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return path
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny import files in the layouts the import commands read."""
     d = tmp_path_factory.mktemp("files")
@@ -127,6 +113,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "oi.csv").write_text(
         "ts,oi\n2024-01-01T00:00:00Z,1000000\n2024-01-01T01:00:00Z,1100000\n", encoding="utf-8"
     )
+    (d / "trades.csv").write_text("r_multiple,side\n2.1,long\n-1.0,short\n0.4,long\n")
     return d
 
 
@@ -182,7 +169,9 @@ def test_json_shape_of_every_command(
     assert isinstance(doc["data"], list | dict)
     # simulated exactly when the command used the (demo) store; these sample calculator runs,
     # the config and the venue list use none
-    reads_demo = not command.startswith(("calc ", "config ", "collect venues"))
+    reads_demo = not command.startswith(
+        ("calc ", "config ", "collect venues", "backtest montecarlo")
+    )
     assert doc["simulated"] is (reads_demo or command == "demo")
     # no float noise (12 significant digits at most); sql prints the user's own query results
     # exactly, digit for digit (docs/store.md, the SQL workbench)

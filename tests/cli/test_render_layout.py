@@ -4,8 +4,6 @@ terminal, one line per row (no number broken across lines), units on screen, SIM
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,19 +26,6 @@ ANALYTICS = [
     ("longshort",),
 ]
 _SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo store of 8 simulated days for this module's read-only commands."""
-    path = tmp_path_factory.mktemp("layout") / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "perpscope", "demo", "--store", str(path), "--days", "8",
-         "--format", "json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return path
 
 
 @pytest.fixture
