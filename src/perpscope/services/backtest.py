@@ -229,7 +229,7 @@ def write_equity_chart(report: BacktestReport, path: Path) -> None:
             fig.add_scatter(x=ts, y=equity, name="equity (USD)", row=1, col=1)
             fig.add_scatter(x=ts, y=dd, name="drawdown (%)", fill="tozeroy", row=2, col=1)
             fig.update_layout(title=title)
-            fig.write_html(path, include_plotlyjs="cdn")
+            fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
     except ImportError as exc:
         raise UsageError(f"--out {suffix}: {exc.name} is not installed") from None
 
