@@ -117,6 +117,9 @@ def test_equity_chart(store: str, cli: Any, tmp_path: Path, suffix: str) -> None
     else:
         assert b"<html" in data.lower()
         assert b"drawdown" in data
+        # self-contained: plotly.js is inside the file, nothing is fetched (no CDN offline)
+        assert b'src="http' not in data
+        assert len(data) > 1_000_000  # plotly.js itself (several MB) is embedded
 
 
 def test_chart_suffix_is_checked_before_running(store: str, cli: Any) -> None:
@@ -147,3 +150,58 @@ def test_perp_candles_without_price_instrument(tmp_path: Path, cli: Any) -> None
     assert data["trades"] > 20
     assert "no mark candles" in data["funding_price"]
     assert data["funding_usd"] != 0
+
+
+def test_montecarlo_of_the_trades_file_that_run_writes(
+    store: str, cli: Any, tmp_path: Path
+) -> None:
+    trades = tmp_path / "trades.csv"
+    r = cli("--store", store, *RUN, "--price-instrument", "BTC-USDT", "--trades", str(trades),
+            "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    fan = tmp_path / "fan.png"
+    args = ["backtest", "montecarlo", "--trades", str(trades), "--paths", "500", "--seed", "7",
+            "--risk-pct", "2", "--format", "json"]  # fmt: skip
+    mc = cli(*args, "--out", str(fan))
+    assert mc.code == 0, mc.err
+    data = mc.json()
+    assert data["trades"] == sum(1 for _ in trades.open()) - 1  # one R multiple per trade row
+    assert (data["paths"], data["seed"], data["risk_frac"], data["method"]) == (
+        500,
+        7,
+        0.02,
+        "bootstrap",
+    )
+    p = data["final_equity"]
+    assert p["p5"] <= p["p25"] <= p["p50"] <= p["p75"] <= p["p95"]
+    assert 0.0 <= data["risk_of_ruin"] <= 1.0
+    assert fan.read_bytes().startswith(b"\x89PNG")
+    assert cli(*args).json() == data  # the seed makes it reproducible
+    table = cli(*args[:-2])
+    assert table.code == 0, table.err
+    assert "p95" in table.out
+    assert "% of paths" in table.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--trades", "/nonexistent/t.csv"], "no such file"),
+        (["--trades", "{bad}"], "r_multiple"),
+        (["--trades", "{good}", "--method", "jackknife"], "bootstrap or reshuffle"),
+        (["--trades", "{good}", "--risk-pct", "0"], "above 0%"),
+        (["--trades", "{good}", "--ruin-pct", "120"], "at most 100%"),
+        (["--trades", "{good}", "--out", "fan.svg"], ".png"),
+    ],
+)
+def test_montecarlo_bad_input_is_one_line(
+    cli: Any, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("r_multiple\n1.5\n-1\n")
+    bad.write_text("pnl_usd\n12.0\n")
+    args = [a.format(good=good, bad=bad) for a in extra]
+    r = cli("backtest", "montecarlo", *args)
+    assert r.code == 2, (r.out, r.err)
+    assert len(r.err.strip().splitlines()) == 1, r.err
+    assert message in r.err

@@ -170,3 +170,66 @@ def run(
         emit(_rows(report.summary), "table", title="backtest")
         for note in report.summary["notes"]:
             err_console.print(f"note: {note}", markup=False, highlight=False)
+
+
+@app.command("montecarlo")
+def montecarlo(
+    trades_file: Annotated[
+        Path,
+        typer.Option(
+            "--trades",
+            help="Trades CSV with an r_multiple column (as written by 'backtest run --trades').",
+        ),
+    ],
+    risk_pct: Annotated[
+        float,
+        typer.Option("--risk-pct", help="Equity risked per trade, % (above 0, at most 100)."),
+    ] = 1.0,
+    paths: Annotated[
+        int, typer.Option("--paths", min=1, help="Number of simulated paths.")
+    ] = 10_000,
+    method: Annotated[
+        str,
+        typer.Option("--method", help="bootstrap (draw with replacement) or reshuffle (permute)."),
+    ] = "bootstrap",
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Random seed (same seed, same numbers).")
+    ] = 0,
+    ruin_pct: Annotated[
+        float,
+        typer.Option("--ruin-pct", help="A drawdown of this % or more counts as ruin."),
+    ] = 50.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Fan chart of the equity paths: FILE.png.")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Monte Carlo of a backtest's trades: final equity, drawdowns and the risk of ruin.
+
+    Replays the trades' R multiples at --risk-pct per trade over --paths paths, drawn with
+    replacement (bootstrap) or as permutations (reshuffle), and prints the 5th to 95th
+    percentiles of the final equity and of the maximum drawdown.
+    """
+    from perpscope.services.montecarlo import (
+        monte_carlo_rows,
+        read_r_multiples,
+        run_monte_carlo,
+        write_fan_chart,
+    )
+
+    if out is not None and out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out.name}: use a .png file")
+    result = run_monte_carlo(
+        read_r_multiples(trades_file),
+        risk_pct=risk_pct,
+        paths=paths,
+        method=method,
+        seed=seed,
+        ruin_pct=ruin_pct,
+    )
+    if out is not None:
+        write_fan_chart(result, out)
+    if fmt is Format.JSON:
+        emit(result.to_json(), "json")
+    else:
+        emit(monte_carlo_rows(result), "table", title="monte carlo")
