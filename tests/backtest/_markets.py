@@ -84,7 +84,14 @@ def random_case(seed: int, n: int) -> tuple[Market, Signals, EngineConfig]:
     targets = np.sort(rng.uniform(0.3, 5.0, (n, 3)), axis=1)
     targets[rng.random((n, 3)) < 0.2] = np.nan
     limit = np.where(rng.random(n) < 0.3, c * (1 - entry * rng.uniform(-0.01, 0.03, n)), np.nan)
-    signals = Signals(entry, rng.random(n) < 0.05, stop, targets, limit)
+    size = None
+    srng = np.random.default_rng([seed, 1])  # its own stream: the other draws stay as they were
+    if srng.random() < 0.5:  # size multiples: skip (0), half, full, more
+        size = srng.choice([0.0, 0.5, 1.0, 1.7], n)
+    exit_side = None
+    if srng.random() < 0.5:  # side-specific exits
+        exit_side = srng.choice(np.array([-1, 0, 0, 0, 1], np.int8), n)
+    signals = Signals(entry, rng.random(n) < 0.05, stop, targets, limit, size, exit_side)
     fr = rng.dirichlet([1, 1, 1])
     leverage = float(rng.choice([1.0, 2.0, 5.0, 10.0, 25.0, 100.0]))
     config = EngineConfig(

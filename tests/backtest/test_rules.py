@@ -257,3 +257,48 @@ def test_settlement_inside_a_bar_uses_the_mark_close(runner) -> None:  # type: i
     s.stop_frac[0] = 0.05
     run = runner(m, s, FREE)
     assert run.column("funding_usd")[0] == pytest.approx(-2.2)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_size_multiple_scales_the_risk_and_zero_places_no_order(runner) -> None:  # type: ignore[no-untyped-def]
+    """Half size: 1% of 10,000 = 100 USD x 0.5 = 50 USD over a 5% stop at 100: 50 / 5 = 10 BTC
+    (full size would be 20). A size of 0 on a later signal places no order at all."""
+    m = flat_market(40)
+    s = no_signals(40)
+    size = np.ones(40)
+    _short_at(s, 0, 10)
+    size[0] = 0.5
+    s.entry[20] = 1
+    s.stop_frac[20] = 0.05
+    size[20] = 0.0
+    sized = Signals(s.entry, s.exit, s.stop_frac, s.targets_r, s.entry_limit, size)
+    run = runner(m, sized, FREE)
+    assert len(run.trades) == 1
+    assert run.column("qty")[0] == pytest.approx(10.0)
+    assert run.column("risk_usd")[0] == pytest.approx(50.0)
+
+
+def test_size_multiples_are_validated() -> None:
+    s = no_signals(5)
+    bad = Signals(s.entry, s.exit, s.stop_frac, s.targets_r, s.entry_limit, np.full(5, -0.5))
+    with pytest.raises(ValueError, match="size multiples"):
+        bad.validate(5)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_side_specific_exit_closes_only_that_side(runner) -> None:  # type: ignore[no-untyped-def]
+    """A short entered at the 01:00 open: exit_side +1 (close longs) at the 05:00 close does
+    nothing; exit_side -1 (close shorts) at the 08:00 close closes it at the 09:00 open."""
+    m = flat_market(20)
+    s = no_signals(20)
+    s.entry[0] = -1
+    s.stop_frac[0] = 0.05
+    side = np.zeros(20, np.int8)
+    side[5] = 1
+    side[8] = -1
+    sig = Signals(s.entry, s.exit, s.stop_frac, s.targets_r, s.entry_limit, None, side)
+    run = runner(m, sig, FREE)
+    assert len(run.trades) == 1
+    assert run.column("entry_bar")[0] == 1
+    assert run.column("exit_bar")[0] == 9
+    assert EXIT_REASONS[int(run.column("exit_reason")[0])] == "signal"

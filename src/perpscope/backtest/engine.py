@@ -7,7 +7,9 @@ Rules (the plain-Python oracle in :mod:`perpscope.backtest.reference` implements
   open (adverse slippage, taker fee), limit entries at the limit (maker fee) when the bar reaches
   it, or at the open when the open is already through the limit (taker, no slippage). An entry is
   taken only when flat. The exit signal and the time stop close at the next open (taker).
-* Size: ``qty = equity * risk_frac / (fill * stop_frac)``, capped at ``equity * leverage / fill``.
+* Size: ``qty = equity * risk_frac * size / (fill * stop_frac)``, capped at
+  ``equity * leverage / fill`` (``size`` is the signal's size multiple of that bar, 1 by default;
+  0 places no order).
 * Inside each bar, in this order: liquidation on the mark price (isolated margin; the liquidation
   price comes from :mod:`perpscope.risk`) unless the stop lies before it; the stop (fills at the
   stop, or at the open on a gap, with slippage); the targets T1..T3 (limit fills, maker fee),
@@ -20,6 +22,8 @@ Rules (the plain-Python oracle in :mod:`perpscope.backtest.reference` implements
   pays it, an entry at that open does not); a settlement strictly inside a bar is paid by the
   position open after the open's fills (intra-bar exits count as after it). The price is the
   mark open for a settlement at the open, the mark close for one inside the bar.
+* The exit signal closes any position; the side-specific exit (``exit_side``) only a position of
+  that side.
 * A position still open at the last bar is closed at its close (taker, slippage).
 """
 
@@ -51,7 +55,7 @@ _EPS = 1e-12
 def _kernel(  # type: ignore[no-untyped-def]
     ts, o, h, l, c, mo, mh, ml, mc, cascade,  # noqa: E741
     fts, frate,
-    entry, exit_sig, stop_frac, targets_r, entry_limit,
+    entry, exit_sig, stop_frac, targets_r, entry_limit, size, exit_side,
     equity0, risk_frac, leverage, liq_long, liq_short, taker, maker, slip, cslip,
     so0, so1, so2, breakeven, time_stop,
 ):  # fmt: skip
@@ -85,6 +89,7 @@ def _kernel(  # type: ignore[no-untyped-def]
     # orders decided at the previous close
     p_side = 0
     p_stop = 0.0
+    p_size = 1.0
     p_lim = np.nan
     p_t = np.full(3, np.nan)
     p_exit = False
@@ -153,7 +158,7 @@ def _kernel(  # type: ignore[no-untyped-def]
                 fee_rate = maker
             if not math.isnan(fill) and cash > 0.0:
                 dist = fill * p_stop
-                qty = cash * risk_frac / dist
+                qty = cash * risk_frac * p_size / dist
                 cap = cash * leverage / fill
                 if qty > cap:
                     qty = cap
@@ -287,7 +292,7 @@ def _kernel(  # type: ignore[no-untyped-def]
                 stop_px = e_px
                 be_pending = False
                 be_active = True
-            if exit_sig[i]:
+            if exit_sig[i] or exit_side[i] == side:
                 p_exit = True
                 p_reason = R_SIGNAL
             elif time_stop > 0 and i - e_bar + 1 >= time_stop:
@@ -297,9 +302,10 @@ def _kernel(  # type: ignore[no-untyped-def]
         else:
             equity[i] = cash
             sf = stop_frac[i]
-            if i + 1 < n and entry[i] != 0 and sf > 0.0 and sf < 1.0:
+            if i + 1 < n and entry[i] != 0 and sf > 0.0 and sf < 1.0 and size[i] > 0.0:
                 p_side = entry[i]
                 p_stop = sf
+                p_size = size[i]
                 p_lim = entry_limit[i]
                 for k in range(3):
                     p_t[k] = targets_r[i, k]
@@ -323,7 +329,7 @@ def run_backtest(market: Market, signals: Signals, config: EngineConfig) -> Back
         np.asarray(signals.entry, np.int8), np.asarray(signals.exit, np.bool_),
         np.asarray(signals.stop_frac, np.float64),
         np.ascontiguousarray(signals.targets_r, np.float64),
-        np.asarray(signals.entry_limit, np.float64),
+        np.asarray(signals.entry_limit, np.float64), signals.sizes(), signals.exit_sides(),
         float(config.initial_equity), float(config.risk_frac), float(config.leverage),
         liq_long, liq_short, float(config.taker_fee), float(config.maker_fee),
         float(config.slippage), float(config.cascade_slippage),
@@ -353,7 +359,8 @@ def _sweep(  # type: ignore[no-untyped-def]
             tgt[i, 2] = targets[j, 2]
         trades, _, cash = _kernel(
             ts, o, h, l, c, mo, mh, ml, mc, cascade, fts, frate,
-            entries[sig_idx[j]], exits[sig_idx[j]], stop, tgt, np.full(n, np.nan),
+            entries[sig_idx[j]], exits[sig_idx[j]], stop, tgt, np.full(n, np.nan), np.ones(n),
+            np.zeros(n, np.int8),
             equity0, risk_frac, leverage, liq_long, liq_short, taker, maker, slip, cslip,
             so0, so1, so2, breakeven, time_stop,
         )  # fmt: skip

@@ -110,8 +110,8 @@ class _Account:
         self.trades.append([float(row[k]) for k in TRADE_COLUMNS])
         self.pos = None
 
-    def open(self, i: int, order: tuple[int, float, float, list[float]]) -> None:
-        side, stop_frac, limit, targets_r = order
+    def open(self, i: int, order: tuple[int, float, float, list[float], float]) -> None:
+        side, stop_frac, limit, targets_r, size = order
         o, lo, hi = self.m.o[i], self.m.l[i], self.m.h[i]
         if math.isnan(limit):
             fill, fee_rate = o * (1.0 + side * self.slip(i)), self.cfg.taker_fee
@@ -124,7 +124,9 @@ class _Account:
         if self.cash <= 0.0:
             return
         dist = fill * stop_frac
-        qty = min(self.cash * self.cfg.risk_frac / dist, self.cash * self.cfg.leverage / fill)
+        qty = min(
+            self.cash * self.cfg.risk_frac * size / dist, self.cash * self.cfg.leverage / fill
+        )
         liq_ratio = self.liq[0] if side > 0 else self.liq[1]
         self.pos = _Position(
             side=side,
@@ -202,7 +204,9 @@ def run_reference(market: Market, signals: Signals, config: EngineConfig) -> Bac
         if n and int(t) >= ts[0]
     )
     equity = np.zeros(n)
-    order: tuple[int, float, float, list[float]] | None = None
+    order: tuple[int, float, float, list[float], float] | None = None
+    sizes = signals.sizes()
+    exit_sides = signals.exit_sides()
     exit_order: str | None = None
     for i in range(n):
         bar_end = ts[i + 1] if i + 1 < n else (ts[i] + (ts[i] - ts[i - 1]) if n > 1 else ts[i] + 1)
@@ -233,7 +237,7 @@ def run_reference(market: Market, signals: Signals, config: EngineConfig) -> Bac
         if p is not None:
             if p.breakeven_next_bar:
                 p.stop_px, p.breakeven_next_bar, p.at_breakeven = p.entry_px, False, True
-            if signals.exit[i]:
+            if signals.exit[i] or exit_sides[i] == p.side:
                 exit_order = "signal"
             elif config.time_stop_bars > 0 and i - p.entry_bar + 1 >= config.time_stop_bars:
                 exit_order = "time"
@@ -241,12 +245,13 @@ def run_reference(market: Market, signals: Signals, config: EngineConfig) -> Bac
         else:
             equity[i] = acc.cash
             sf = float(signals.stop_frac[i])
-            if i + 1 < n and signals.entry[i] != 0 and 0.0 < sf < 1.0:
+            if i + 1 < n and signals.entry[i] != 0 and 0.0 < sf < 1.0 and sizes[i] > 0.0:
                 order = (
                     int(signals.entry[i]),
                     sf,
                     float(signals.entry_limit[i]),
                     [float(x) for x in signals.targets_r[i]],
+                    float(sizes[i]),
                 )
     trades = np.array(acc.trades, dtype=np.float64).reshape(len(acc.trades), len(TRADE_COLUMNS))
     return BacktestRun(trades, equity, market.ts, config.initial_equity, acc.cash)

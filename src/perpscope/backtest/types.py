@@ -163,6 +163,10 @@ class Signals:
         stop_frac: stop distance as a fraction of the entry fill (1R), for an entry on this bar.
         targets_r: shape (n, 3): T1, T2, T3 as R multiples (NaN: no target at that level).
         entry_limit: limit price for the next bar's entry (NaN: market order at the open).
+        size: a multiple of the configured risk for an entry on this bar (1 = full size, 0.5 =
+            half, 0 = no entry); None: 1 on every bar.
+        exit_side: close only a position of this side at the next open (+1 a long, -1 a short,
+            0 neither); None: never. ``exit`` closes either side.
     """
 
     entry: npt.NDArray[np.int8]
@@ -170,6 +174,20 @@ class Signals:
     stop_frac: F64
     targets_r: F64
     entry_limit: F64
+    size: F64 | None = None
+    exit_side: npt.NDArray[np.int8] | None = None
+
+    def exit_sides(self) -> npt.NDArray[np.int8]:
+        """The side-specific exit of every bar (zeros when ``exit_side`` is None)."""
+        if self.exit_side is None:
+            return np.zeros(len(self.entry), np.int8)
+        return np.asarray(self.exit_side, np.int8)
+
+    def sizes(self) -> F64:
+        """The size multiple of every bar (ones when ``size`` is None)."""
+        if self.size is None:
+            return np.ones(len(self.entry))
+        return np.asarray(self.size, np.float64)
 
     def validate(self, n: int) -> None:
         """Check the arrays have ``n`` bars and sane values.
@@ -183,6 +201,16 @@ class Signals:
             raise ValueError(f"signals must have {n} bars (targets_r shape ({n}, 3))")
         if not np.all(np.isin(self.entry, (-1, 0, 1))):
             raise ValueError("entry must be -1, 0 or +1")
+        if self.size is not None:
+            if len(self.size) != n:
+                raise ValueError(f"size must have {n} bars")
+            if not np.all(np.isfinite(self.size) & (np.asarray(self.size) >= 0)):
+                raise ValueError("size multiples must be finite and >= 0")
+        if self.exit_side is not None:
+            if len(self.exit_side) != n:
+                raise ValueError(f"exit_side must have {n} bars")
+            if not np.all(np.isin(self.exit_side, (-1, 0, 1))):
+                raise ValueError("exit_side must be -1, 0 or +1")
 
 
 @dataclass(frozen=True, slots=True)
