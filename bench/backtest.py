@@ -74,9 +74,18 @@ def make_market(seed: int, years: float) -> Market:
     return Market.from_ohlc(ts, o, h, lo, c, fts, rate, np.full(len(fts), 8.0))
 
 
+def _params(threshold: float) -> FundingFadeParams:
+    """The fade's entry at ``threshold``, re-entering while the streak holds, closing when funding
+    normalises (side-agnostic exits, which the vectorbt comparison needs)."""
+    return FundingFadeParams(
+        threshold=threshold, min_periods=2, entry_window=0, stop_frac=0.02,
+        final_target="r", exit_below=0.0001,
+    )  # fmt: skip
+
+
 def signal_rows(market: Market) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
     """Entry and exit rows of the funding fade at each threshold."""
-    sigs = [funding_fade(market, FundingFadeParams(threshold=t, min_periods=2)) for t in THRESHOLDS]
+    sigs = [funding_fade(market, _params(t)) for t in THRESHOLDS]
     return np.stack([s.entry for s in sigs]), np.stack([s.exit for s in sigs])
 
 

@@ -58,12 +58,20 @@ def test_real_market_is_aligned(real: LoadedMarket) -> None:
     assert real.notes[0].startswith("prices are BTC-USDT candles")
 
 
-@pytest.mark.parametrize("leverage", [3.0, 50.0])
-def test_engine_matches_reference_on_real_funding_fade(real: LoadedMarket, leverage: float) -> None:
-    sig = funding_fade(real.market, FundingFadeParams())
+@pytest.mark.parametrize(
+    ("leverage", "params", "min_trades"),
+    [
+        (3.0, FundingFadeParams(), 20),
+        (50.0, FundingFadeParams(entry_window=0, regime_filter="half", choppy_rules=True), 50),
+    ],
+)
+def test_engine_matches_reference_on_real_funding_fade(
+    real: LoadedMarket, leverage: float, params: FundingFadeParams, min_trades: int
+) -> None:
+    sig = funding_fade(real.market, params)
     cfg = EngineConfig(leverage=leverage, risk_frac=0.02, time_stop_bars=72)
     a, b = run_backtest(real.market, sig, cfg), run_reference(real.market, sig, cfg)
-    assert len(a.trades) > 50
+    assert len(a.trades) > min_trades
     assert_same(a, b)
     assert a.column("funding_usd").any()
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 
-from perpscope.backtest.types import Market
+from perpscope.backtest.types import FundingSeries, Market
 from perpscope.store.lake import Lake
 
 __all__ = ["LoadedMarket", "load_market", "resample_ohlcv", "timeframe_hours"]
@@ -111,6 +112,19 @@ def _bars(frame: pl.DataFrame, timeframe: str) -> tuple[pl.DataFrame, str | None
     return resample_ohlcv(part, src, timeframe), src
 
 
+def _funding(lake: Lake, venue: str, instrument: str) -> pl.DataFrame:
+    funding = pl.DataFrame()
+    if lake.has_table("funding"):
+        funding = lake.read(
+            "funding",
+            columns=["ts", "rate", "interval_h"],
+            where=(pl.col("venue") == venue) & (pl.col("instrument") == instrument),
+        ).sort("ts")
+    if funding.is_empty():
+        raise ValueError(f"no funding settlements for {venue} {instrument} in the store")
+    return funding
+
+
 def load_market(
     lake: Lake,
     venue: str,
@@ -119,6 +133,7 @@ def load_market(
     *,
     price_instrument: str | None = None,
     cascade_range: float = 0.03,
+    confirm_venues: tuple[str, ...] = (),
 ) -> LoadedMarket:
     """The market of ``instrument`` on ``venue`` for a backtest.
 
@@ -130,6 +145,8 @@ def load_market(
         price_instrument: take the candles of this instrument instead (e.g. spot when the store
             has no perp candles); funding is still the perpetual's.
         cascade_range: a bar whose range (high - low) / open is at least this is a cascade bar.
+        confirm_venues: also load these venues' funding of the same instrument
+            (``Market.other_funding``), for strategies that want venues to agree.
 
     Raises:
         ValueError: no candles, or no funding settlements, for the request.
@@ -150,15 +167,20 @@ def load_market(
     mark_bars = int(joined["mo"].is_not_null().sum())
     for a, b in (("mo", "o"), ("mh", "h"), ("ml", "l"), ("mc", "c")):
         joined = joined.with_columns(pl.col(a).fill_null(pl.col(b)))
-    funding = pl.DataFrame()
-    if lake.has_table("funding"):
-        funding = lake.read(
-            "funding",
-            columns=["ts", "rate", "interval_h"],
-            where=(pl.col("venue") == venue) & (pl.col("instrument") == instrument),
-        ).sort("ts")
-    if funding.is_empty():
-        raise ValueError(f"no funding settlements for {venue} {instrument} in the store")
+    funding = _funding(lake, venue, instrument)
+    others = []
+    for other in confirm_venues:
+        if other == venue:
+            raise ValueError(f"the confirming venue must differ from {venue}")
+        frame = _funding(lake, other, instrument)
+        others.append(
+            FundingSeries(
+                other,
+                frame["ts"].dt.epoch("ns").to_numpy().astype(np.int64),
+                frame["rate"].to_numpy().astype(np.float64),
+                frame["interval_h"].to_numpy().astype(np.float64),
+            )
+        )
     ts = joined["ts"].dt.epoch("ns").to_numpy().astype(np.int64)
     o, h, lo, c = (joined[k].to_numpy().astype(np.float64) for k in ("o", "h", "l", "c"))
     mo, mh, ml, mc = (joined[k].to_numpy().astype(np.float64) for k in ("mo", "mh", "ml", "mc"))
@@ -169,6 +191,7 @@ def load_market(
         funding["rate"].to_numpy().astype(np.float64),
         funding["interval_h"].to_numpy().astype(np.float64),
         mark_bars == 0,
+        tuple(others),
     )  # fmt: skip
     notes = []
     if price_instrument:
@@ -180,6 +203,12 @@ def load_market(
         notes.append(
             f"no mark candles for {len(ts) - mark_bars} of {len(ts)} bars: liquidation and the "
             "funding notional use the trade close/open there"
+        )
+    for other_series in others:
+        first = datetime.fromtimestamp(int(other_series.ts[0]) / 1e9, UTC)
+        notes.append(
+            f"{other_series.venue} funding ({len(other_series.ts)} settlements from "
+            f"{first:%Y-%m-%d %H:%M}Z) loaded to confirm; only {venue}'s is paid"
         )
     if src:
         notes.append(f"{timeframe} bars resampled from stored {src} bars (complete bars only)")

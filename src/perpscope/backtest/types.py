@@ -25,6 +25,7 @@ __all__ = [
     "BacktestRun",
     "TRADE_COLUMNS",
     "EngineConfig",
+    "FundingSeries",
     "Market",
     "Signals",
     "liquidation_ratios",
@@ -64,6 +65,23 @@ EXIT_REASONS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class FundingSeries:
+    """Another venue's funding settlements of the same asset (a strategy's confirmation).
+
+    Attributes:
+        venue: the venue id.
+        ts: settlement times, int64 ns, increasing.
+        rate: rate per settlement (fraction).
+        interval_h: the stored interval of each settlement, hours.
+    """
+
+    venue: str
+    ts: I64
+    rate: F64
+    interval_h: F64
+
+
+@dataclass(frozen=True, slots=True)
 class Market:
     """Aligned bar arrays and the funding settlements.
 
@@ -77,6 +95,10 @@ class Market:
         funding_rate: rate per settlement (fraction; positive = longs pay shorts).
         funding_interval_h: the stored interval of each settlement, hours.
         mark_is_trade: no mark candles: funding and liquidation use the trade bars.
+        other_funding: other venues' funding of the same asset, for strategies that want venues
+            to agree (the engine ignores it: only ``funding_*`` is paid).
+        oi_ts, oi: open-interest observations (times int64 ns, value), for strategies that read
+            open interest (None: not loaded).
     """
 
     ts: I64
@@ -93,6 +115,9 @@ class Market:
     funding_rate: F64
     funding_interval_h: F64
     mark_is_trade: bool = True
+    other_funding: tuple[FundingSeries, ...] = ()
+    oi_ts: I64 | None = None
+    oi: F64 | None = None
 
     @staticmethod
     def from_ohlc(

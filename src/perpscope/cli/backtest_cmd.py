@@ -86,6 +86,14 @@ def run(
         list[str] | None,
         typer.Option("--param", help="Strategy parameter KEY=VALUE (repeatable), fractions."),
     ] = None,
+    confirm_venues: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--confirm-venue",
+            help="Also load this venue's funding of the instrument, for --param two_venue=true "
+            "(repeatable).",
+        ),
+    ] = None,
     initial_equity: Annotated[
         float, typer.Option("--initial-equity", help="Starting equity, USD.")
     ] = 10_000.0,
@@ -159,6 +167,7 @@ def run(
         config=config,
         price_instrument=price_instrument,
         cascade_range=cascade_range,
+        confirm_venues=tuple(confirm_venues or ()),
     )
     if out is not None:
         write_equity_chart(report, out)

@@ -65,6 +65,8 @@ def _coerce(value: str, kind: Any) -> Any:
         return value.lower() in ("true", "1")
     if kind is int:
         return int(value)
+    if kind is str:
+        return value
     return float(value)
 
 
@@ -137,6 +139,7 @@ def run_backtest_report(
     config: EngineConfig,
     price_instrument: str | None = None,
     cascade_range: float = 0.03,
+    confirm_venues: tuple[str, ...] = (),
 ) -> BacktestReport:
     """Run ``strategy`` on the stored market and summarise it.
 
@@ -149,6 +152,8 @@ def run_backtest_report(
             raise ValueError(f"{instrument} is not a perpetual: funding needs one")
         if price_instrument:
             parse_instrument(price_instrument)
+        for other in confirm_venues:
+            parse_venue(other)
         config.validate()
         loaded = load_market(
             lake,
@@ -157,6 +162,7 @@ def run_backtest_report(
             timeframe,
             price_instrument=price_instrument,
             cascade_range=cascade_range,
+            confirm_venues=confirm_venues,
         )
         signals = STRATEGIES[strategy].run(loaded.market, params)
         run = run_backtest(loaded.market, signals, config)

@@ -31,7 +31,8 @@ STRATEGIES: dict[str, StrategySpec] = {
     "funding-fade": StrategySpec(
         funding_fade,
         FundingFadeParams,
-        "fade funding beyond +-0.05% per 8h held for 3 settlements; stop and targets in R",
+        "fade funding beyond +-0.05% per 8h for 3 settlements; ATR stop, 1R/2.6R, rest at the "
+        "opposite funding extreme; optional two-venue agreement and ADX regime overlay",
     ),
 }
 """Strategies by the name the CLI uses."""
