@@ -205,3 +205,31 @@ def test_montecarlo_bad_input_is_one_line(
     assert r.code == 2, (r.out, r.err)
     assert len(r.err.strip().splitlines()) == 1, r.err
     assert message in r.err
+
+
+def test_two_venue_fade_with_bybit_confirmation(store: str, cli: Any, tmp_path: Path) -> None:
+    """Bybit's real BTC funding (from 2021, same UTC+3 clock) confirms Binance's: every trade
+    starts after Bybit's data does, and there are no more trades than without the condition."""
+    bybit = require_shared(
+        "funding/supervik_BTC-USDT_bybit_2021-01-01_2024-01-01_funding_history.csv.gz"
+    )
+    r = cli("--store", store, "import", "funding", str(bybit), "--venue", "bybit",
+            "--instrument", "BTC-USDT-PERP", "--tz-offset-h", "3", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    trades = tmp_path / "t.csv"
+    args = [*RUN, "--price-instrument", "BTC-USDT", "--timeframe", "4h", "--format", "json"]
+    one = cli("--store", store, *args)
+    two = cli("--store", store, *args, "--confirm-venue", "bybit", "--param", "two_venue=true",
+              "--trades", str(trades))  # fmt: skip
+    assert two.code == 0, two.err
+    assert any(n.startswith("bybit funding (") for n in two.json()["notes"])
+    assert 0 < two.json()["trades"] <= one.json()["trades"]
+    with trades.open() as f:
+        assert min(row["entry_ts"] for row in csv.DictReader(f)) >= "2021-01-01"
+    # asking for two venues without loading a second one is a usage error
+    bad = cli("--store", store, *args, "--param", "two_venue=true")
+    assert bad.code == 2
+    assert "another venue" in bad.err
+    bad = cli("--store", store, *args, "--confirm-venue", "okx")
+    assert bad.code == 2
+    assert "no funding settlements for okx" in bad.err
