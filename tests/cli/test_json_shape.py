@@ -79,6 +79,11 @@ ARGS: dict[str, list[str]] = {
     "backtest run": ["funding-fade", "--venue", "sim1", "--instrument", "BTC-USDT-PERP",
                      "--timeframe", "1h"],
     "backtest montecarlo": ["--trades", "{data}/trades.csv", "--paths", "200"],
+    "backtest sweep": ["funding-fade", "--market", "sim1:BTC-USDT-PERP", "--grid",
+                       "threshold=0.0003,0.0005", "--workers", "1"],
+    "backtest walkforward": ["funding-fade", "--market", "sim1:BTC-USDT-PERP", "--grid",
+                             "threshold=0.0003,0.0005", "--folds", "2", "--is-ratio", "1",
+                             "--min-trades", "0", "--workers", "1"],
 }  # fmt: skip
 
 # commands that cannot succeed offline on a demo store: they must fail with a JSON error line

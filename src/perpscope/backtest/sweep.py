@@ -55,6 +55,7 @@ __all__ = [
     "random_combos",
     "run_jobs",
     "slice_market",
+    "slice_signals",
     "sweep",
     "walk_forward",
 ]
@@ -72,11 +73,13 @@ Window = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class SweepMarket:
-    """A market to sweep over: its name (``venue:instrument``), the arrays, the bar length."""
+    """A market to sweep over: its name (``venue:instrument``), the arrays, the bar length, and
+    the first bar to trade (the bars before it are only the strategy's warm-up)."""
 
     name: str
     market: Market
     bar_hours: float
+    start: int = 0
 
 
 def grid_combos(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -114,7 +117,8 @@ def slice_market(market: Market, start: int, end: int) -> Market:
     )  # fmt: skip
 
 
-def _slice_signals(s: Signals, start: int, end: int) -> Signals:
+def slice_signals(s: Signals, start: int, end: int) -> Signals:
+    """Bars ``start:end`` of the signals."""
     cut = slice(start, end)
     return Signals(
         s.entry[cut], s.exit[cut], s.stop_frac[cut], s.targets_r[cut], s.entry_limit[cut],
@@ -139,7 +143,7 @@ def _run_window(
 ) -> BacktestRun:
     start, end = window
     return run_backtest(
-        slice_market(market, start, end), _slice_signals(signals, start, end), config
+        slice_market(market, start, end), slice_signals(signals, start, end), config
     )
 
 
@@ -325,7 +329,7 @@ def sweep(
     (``None`` objectives last; ties keep the grid order)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
-    windows = {m.name: [(0, len(m.market.ts))] for m in markets}
+    windows = {m.name: [(m.start, len(m.market.ts))] for m in markets}
     out = run_jobs(markets, strategy, combos, config, windows, workers=workers, dask=dask)
     rows = []
     for m, per_combo in zip(markets, out, strict=True):
@@ -391,7 +395,11 @@ def walk_forward(
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
     ts = market.market.ts
-    wins = fold_windows(len(ts), folds, is_ratio, anchored)
+    s0 = market.start
+    wins = [
+        ((a + s0, b + s0), (c + s0, d + s0))
+        for (a, b), (c, d) in fold_windows(len(ts) - s0, folds, is_ratio, anchored)
+    ]
     flat_windows = [w for pair in wins for w in pair]
     res = run_jobs(
         [market], strategy, combos, config, {market.name: flat_windows},

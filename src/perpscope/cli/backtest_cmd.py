@@ -94,6 +94,11 @@ def run(
             "(repeatable).",
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Trade from this date (ISO); earlier bars are warm-up."),
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Trade before this date.")] = None,
     initial_equity: Annotated[
         float, typer.Option("--initial-equity", help="Starting equity, USD.")
     ] = 10_000.0,
@@ -136,6 +141,7 @@ def run(
     first when both are touched); funding is paid or received at each stored settlement.
     """
     from perpscope.backtest.types import EngineConfig
+    from perpscope.cli._market_opts import parse_at
     from perpscope.services.backtest import (
         parse_params,
         run_backtest_report,
@@ -168,6 +174,8 @@ def run(
         price_instrument=price_instrument,
         cascade_range=cascade_range,
         confirm_venues=tuple(confirm_venues or ()),
+        since=parse_at(since, "--since"),
+        until=parse_at(until, "--until"),
     )
     if out is not None:
         write_equity_chart(report, out)
@@ -242,3 +250,295 @@ def montecarlo(
         emit(result.to_json(), "json")
     else:
         emit(monte_carlo_rows(result), "table", title="monte carlo")
+
+
+def _config(
+    initial_equity: float,
+    risk_pct: float,
+    leverage: float,
+    taker_fee: float,
+    maker_fee: float,
+    slippage: float,
+    time_stop: int,
+) -> Any:
+    from perpscope.backtest.types import EngineConfig
+
+    return EngineConfig(
+        initial_equity=initial_equity,
+        risk_frac=risk_pct / 100.0,
+        leverage=leverage,
+        taker_fee=taker_fee,
+        maker_fee=maker_fee,
+        slippage=slippage,
+        time_stop_bars=time_stop,
+    )
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "/".join(f"{x:g}" for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _sweep_rows(report: dict[str, Any], swept: list[str], top: int) -> list[dict[str, str]]:
+    out = []
+    for r in report["rows"][:top]:
+        row = {"market": r["market"], **{k: _fmt_value(r[k]) for k in swept}}
+        row.update(_stat_cells(r))
+        out.append(row)
+    return out
+
+
+def _stat_cells(r: dict[str, Any]) -> dict[str, str]:
+    return {
+        "trades": str(r["trades"]),
+        "return": _pct(r["total_return"]),
+        "sharpe": _num(r["sharpe"]),
+        "win rate": _pct(r["win_rate"]),
+        "expectancy": _num(r["expectancy_r"], "{:+.3f}R"),
+        "profit factor": _num(r["profit_factor"]),
+        "max drawdown": _pct(r["max_drawdown"]),
+    }
+
+
+_MARKET_HELP = (
+    "VENUE:INSTRUMENT[:PRICE_INSTRUMENT], e.g. binance:BTC-USDT-PERP:BTC-USDT (spot candles "
+    "pricing the perp) or binance:ETH-USDT-PERP"
+)
+_GRID_HELP = "Swept parameter KEY=V1,V2,... (repeatable; a tuple value as 1/2.6/5.8)."
+_OBJECTIVE_HELP = "What 'best' means: sharpe, total_return, expectancy_r, profit_factor, cagr."
+_WORKERS_HELP = "Local worker processes (0 = every core)."
+_DASK_HELP = "Run on Dask: a local 2-worker LocalCluster (or --scheduler's cluster)."
+_SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --dask)."
+
+
+@app.command("sweep")
+def sweep_cmd(
+    ctx: typer.Context,
+    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    markets: Annotated[list[str], typer.Option("--market", help=_MARKET_HELP + " (repeatable).")],
+    grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Fixed strategy parameter KEY=VALUE (repeatable)."),
+    ] = None,
+    random: Annotated[
+        int,
+        typer.Option("--random", min=0, help="Draw this many combinations (0 = the whole grid)."),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of --random.")] = 0,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length: 1h, 4h...")] = "1h",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Trade from this date (ISO); earlier = warm-up.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Trade before this date.")] = None,
+    confirm_venues: Annotated[
+        list[str] | None,
+        typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
+    ] = None,
+    objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the table.")] = 20,
+    workers: Annotated[int, typer.Option("--workers", min=0, help=_WORKERS_HELP)] = 0,
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP)] = None,
+    initial_equity: Annotated[
+        float, typer.Option("--initial-equity", help="Starting equity, USD.")
+    ] = 10_000.0,
+    risk_pct: Annotated[
+        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
+    ] = 1.0,
+    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
+    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
+    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
+    slippage: Annotated[
+        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
+    ] = 0.0002,
+    time_stop: Annotated[
+        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
+    ] = 0,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Write every row to this CSV file.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Objective against the first swept parameter: FILE.png."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Sweep STRATEGY's parameters over one or more markets (grid or --random draws).
+
+    Each combination runs on each market with the same engine as 'backtest run'; rows are ranked
+    by --objective. Local processes by default; --dask for a Dask cluster (same numbers).
+    """
+    from perpscope.cli._market_opts import parse_at
+    from perpscope.services.backtest_sweep import (
+        backend,
+        build_combos,
+        load_sweep_markets,
+        parse_market,
+        run_sweep,
+        write_sweep_chart,
+    )
+
+    if out is not None and out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out.name}: use a .png file")
+    specs = [parse_market(m) for m in markets]
+    combos, swept = build_combos(strategy, grid or [], params or [], random=random, seed=seed)
+    n_workers, address, text = backend(workers, dask, scheduler)
+    config = _config(initial_equity, risk_pct, leverage, taker_fee, maker_fee, slippage, time_stop)
+    loaded = load_sweep_markets(
+        state(ctx).lake(), specs, timeframe, confirm_venues=tuple(confirm_venues or ()),
+        since=parse_at(since, "--since"), until=parse_at(until, "--until"),
+    )  # fmt: skip
+    report = run_sweep(
+        loaded, strategy, combos, swept, config, objective=objective, workers=n_workers,
+        dask=address, backend_text=text,
+    )  # fmt: skip
+    if results is not None:
+        import polars as pl
+
+        frame = pl.DataFrame(
+            [{k: (_fmt_value(v) if isinstance(v, tuple) else v) for k, v in r.items()}
+             for r in report["rows"]]
+        )  # fmt: skip
+        frame.write_csv(results)
+    if out is not None:
+        write_sweep_chart(report, swept, out)
+    if fmt is Format.JSON:
+        emit(report, "json")
+    else:
+        emit(_sweep_rows(report, swept, top), "table", title=f"sweep by {objective}")
+        err_console.print(
+            f"note: {report['combinations']} combinations x {len(loaded)} market(s) on "
+            f"{report['backend']}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command("walkforward")
+def walkforward_cmd(
+    ctx: typer.Context,
+    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    market: Annotated[str, typer.Option("--market", help=_MARKET_HELP + ".")],
+    grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Fixed strategy parameter KEY=VALUE (repeatable)."),
+    ] = None,
+    random: Annotated[
+        int,
+        typer.Option("--random", min=0, help="Draw this many combinations (0 = the whole grid)."),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of --random.")] = 0,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Out-of-sample folds.")] = 4,
+    is_ratio: Annotated[
+        int, typer.Option("--is-ratio", min=1, help="In-sample length in out-of-sample lengths.")
+    ] = 3,
+    anchored: Annotated[
+        bool, typer.Option("--anchored", help="In-sample windows all start at the first bar.")
+    ] = False,
+    min_trades: Annotated[
+        int, typer.Option("--min-trades", min=0, help="In-sample trades a choice needs.")
+    ] = 5,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length: 1h, 4h...")] = "1h",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Start from this date (ISO); earlier = warm-up.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End before this date.")] = None,
+    confirm_venues: Annotated[
+        list[str] | None,
+        typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
+    ] = None,
+    objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
+    workers: Annotated[int, typer.Option("--workers", min=0, help=_WORKERS_HELP)] = 0,
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP)] = None,
+    initial_equity: Annotated[
+        float, typer.Option("--initial-equity", help="Starting equity, USD.")
+    ] = 10_000.0,
+    risk_pct: Annotated[
+        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
+    ] = 1.0,
+    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
+    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
+    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
+    slippage: Annotated[
+        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
+    ] = 0.0002,
+    time_stop: Annotated[
+        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
+    ] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="In- vs out-of-sample per fold: FILE.png.")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Walk-forward STRATEGY on one market: choose the best in-sample combination per fold and
+    run it on the next, unseen segment.
+
+    The bars are cut into --folds + --is-ratio segments; each fold is in-sample on --is-ratio
+    segments and out-of-sample on the next one. Prints each fold, the out-of-sample segments
+    chained, and how stable each parameter's choice was.
+    """
+    from perpscope.cli._market_opts import parse_at
+    from perpscope.services.backtest_sweep import (
+        backend,
+        build_combos,
+        load_sweep_markets,
+        parse_market,
+        run_walkforward,
+        write_walkforward_chart,
+    )
+
+    if out is not None and out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out.name}: use a .png file")
+    spec = parse_market(market)
+    combos, _ = build_combos(strategy, grid or [], params or [], random=random, seed=seed)
+    n_workers, address, text = backend(workers, dask, scheduler)
+    config = _config(initial_equity, risk_pct, leverage, taker_fee, maker_fee, slippage, time_stop)
+    [loaded] = load_sweep_markets(
+        state(ctx).lake(), [spec], timeframe, confirm_venues=tuple(confirm_venues or ()),
+        since=parse_at(since, "--since"), until=parse_at(until, "--until"),
+    )  # fmt: skip
+    report = run_walkforward(
+        loaded, strategy, combos, config, folds=folds, is_ratio=is_ratio, anchored=anchored,
+        objective=objective, min_trades=min_trades, workers=n_workers, dask=address,
+        backend_text=text,
+    )  # fmt: skip
+    if out is not None:
+        write_walkforward_chart(report, out)
+    if fmt is Format.JSON:
+        emit(report, "json")
+        return
+    rows = []
+    for f in report["folds"]:
+        row = {
+            "fold": str(f["fold"]),
+            "out of sample": f"{f['oos_start']:%Y-%m-%d} to {f['oos_end']:%Y-%m-%d}",
+        }
+        if f["chosen"] is None:
+            row["chosen"] = f"none with >= {min_trades} trades"
+        else:
+            row["chosen"] = " ".join(f"{k}={_fmt_value(v)}" for k, v in f["chosen"].items())
+            row[f"is {objective}"] = _num(f["is"][objective], "{:.3f}")
+            row.update({f"oos {k}": v for k, v in _stat_cells(f["oos"]).items()})
+        rows.append(row)
+    emit(rows, "table", title="walk-forward folds")
+    o = report["oos"]
+    chained = [
+        {"field": "trades", "value": str(o["trades"])},
+        {"field": "return", "value": _pct(o["total_return"])},
+        {"field": "sharpe", "value": _num(o["sharpe"])},
+        {"field": "max drawdown", "value": _pct(o["max_drawdown"])},
+        {"field": "win rate", "value": _pct(o.get("win_rate"))},
+        {"field": "efficiency", "value": _num(report["efficiency"], "{:.2f}")},
+    ]
+    chained += [
+        {"field": f"stability {s['parameter']}",
+         "value": f"{s['stability'] * 100:.0f}% chose {_fmt_value(s['most_chosen'])}"}
+        for s in report["stability"]
+    ]  # fmt: skip
+    emit(chained, "table", title="out of sample, chained")

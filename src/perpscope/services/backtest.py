@@ -20,6 +20,7 @@ from perpscope.backtest.engine import run_backtest
 from perpscope.backtest.loader import load_market
 from perpscope.backtest.stats import backtest_stats
 from perpscope.backtest.strategies import STRATEGIES
+from perpscope.backtest.sweep import slice_market, slice_signals
 from perpscope.backtest.types import EXIT_REASONS, BacktestRun, EngineConfig
 from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_venue
 from perpscope.errors import UsageError
@@ -27,9 +28,11 @@ from perpscope.store.lake import Lake
 
 __all__ = [
     "BacktestReport",
+    "coerce_param",
     "parse_params",
     "run_backtest_report",
     "trades_frame",
+    "window_bars",
     "write_equity_chart",
 ]
 
@@ -48,17 +51,17 @@ class BacktestReport:
     equity: pl.DataFrame
 
 
-def _coerce(value: str, kind: Any) -> Any:
+def coerce_param(value: str, kind: Any) -> Any:
     """Text to the type of a parameters-dataclass field (float, int, bool, None, tuples)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         if value.lower() in ("none", ""):
             return None
         inner = [a for a in typing.get_args(kind) if a is not type(None)]
-        return _coerce(value, inner[0])
+        return coerce_param(value, inner[0])
     if origin is tuple:
         args = typing.get_args(kind)
-        return tuple(_coerce(v.strip(), args[0]) for v in value.split(","))
+        return tuple(coerce_param(v.strip(), args[0]) for v in value.split(","))
     if kind is bool:
         if value.lower() not in ("true", "false", "1", "0"):
             raise ValueError(f"{value!r} is not true or false")
@@ -90,7 +93,7 @@ def parse_params(strategy: str, pairs: list[str]) -> Any:
                 f"bad --param {pair!r}: use KEY=VALUE with KEY one of {', '.join(sorted(names))}"
             )
         try:
-            values[key] = _coerce(text.strip(), hints[key])
+            values[key] = coerce_param(text.strip(), hints[key])
         except ValueError as exc:
             raise UsageError(f"bad --param {pair!r}: {exc}") from None
     params = spec.params(**values)
@@ -140,6 +143,8 @@ def run_backtest_report(
     price_instrument: str | None = None,
     cascade_range: float = 0.03,
     confirm_venues: tuple[str, ...] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> BacktestReport:
     """Run ``strategy`` on the stored market and summarise it.
 
@@ -164,12 +169,18 @@ def run_backtest_report(
             cascade_range=cascade_range,
             confirm_venues=confirm_venues,
         )
-        signals = STRATEGIES[strategy].run(loaded.market, params)
-        run = run_backtest(loaded.market, signals, config)
+        market = loaded.market
+        i0, i1 = window_bars(market.ts, since, until)
+        # signals from the whole history up to the window's end (warm indicators at its start)
+        market = slice_market(market, 0, i1)
+        signals = STRATEGIES[strategy].run(market, params)
+        if i0 > 0:
+            market, signals = slice_market(market, i0, i1), slice_signals(signals, i0, i1)
+        run = run_backtest(market, signals, config)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     stats = backtest_stats(run, loaded.bar_hours)
-    ts = loaded.market.ts
+    ts = market.ts
     summary: dict[str, Any] = {
         "strategy": strategy,
         "venue": venue,
@@ -238,6 +249,21 @@ def write_equity_chart(report: BacktestReport, path: Path) -> None:
             fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
     except ImportError as exc:
         raise UsageError(f"--out {suffix}: {exc.name} is not installed") from None
+
+
+def window_bars(
+    ts: np.ndarray[Any, np.dtype[np.int64]], since: datetime | None, until: datetime | None
+) -> tuple[int, int]:
+    """Bar indices ``[i0, i1)`` with open times in ``[since, until)``.
+
+    Raises:
+        ValueError: fewer than 2 bars in the window.
+    """
+    i0 = 0 if since is None else int(np.searchsorted(ts, int(since.timestamp() * 1e9), "left"))
+    i1 = len(ts) if until is None else int(np.searchsorted(ts, int(until.timestamp() * 1e9)))
+    if i1 - i0 < 2:
+        raise ValueError("fewer than 2 bars between --since and --until")
+    return i0, i1
 
 
 def _ts(ns: int) -> datetime:
