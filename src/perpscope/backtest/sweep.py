@@ -23,7 +23,9 @@ out-of-sample on segment ``k + is_ratio``. The combination with the best in-samp
 chosen values, the in-sample and out-of-sample statistics; overall: the out-of-sample windows
 chained (their returns compounded, their trades pooled), each parameter's choices over the folds
 (stability: the share of folds that chose its most frequent value) and the walk-forward
-efficiency (mean out-of-sample objective over mean in-sample objective).
+efficiency (mean out-of-sample objective over mean in-sample objective, over the folds where both
+are defined: a fold without out-of-sample trades has no Sharpe; ``efficiency_folds`` says how
+many folds it used).
 """
 
 from __future__ import annotations
@@ -437,9 +439,9 @@ def walk_forward(
         row["is"] = is_rec
         row["oos"] = oos_rec
         fold_rows.append(row)
-        is_obj.append(best_v)
         v_oos = _objective(oos_rec, objective)
-        if v_oos is not None:
+        if v_oos is not None:  # pairs only: a fold with no out-of-sample value is left out
+            is_obj.append(best_v)
             oos_obj.append(v_oos)
         signals = spec.run(market.market, spec.params(**combo))
         oos_runs.append(_run_window(market.market, signals, config, oos_w))
@@ -451,6 +453,7 @@ def walk_forward(
         "oos": _chained(oos_runs, market.bar_hours),
         "stability": _stability(chosen, swept, len(wins)),
         "efficiency": efficiency,
+        "efficiency_folds": len(oos_obj),
         "objective": objective,
     }
 
