@@ -317,34 +317,42 @@ def _plt() -> Any:
 
 
 def write_sweep_chart(report: dict[str, Any], swept: list[str], path: Path) -> None:
-    """The objective against the first swept parameter, one line per market and value of the
+    """The objective against the first swept parameter: every combination as a dot, and the
+    median over the other swept parameters as a line, one colour per market and value of the
     second swept parameter (if any); PNG."""
     plt = _plt()
     objective = report["objective"]
-    rows = report["rows"]
     x_key = swept[0] if swept else None
     fig, ax = plt.subplots(figsize=(9, 5))
     groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
+    for r in report["rows"]:
         label = r["market"] + (f" {swept[1]}={r[swept[1]]}" if len(swept) > 1 else "")
         groups.setdefault(label, []).append(r)
-    for label, items in groups.items():
-        pts = sorted(
-            (
-                (str(r[x_key]) if x_key else "", r[objective])
-                for r in items
-                if r[objective] is not None
-            ),
-        )
-        if len(pts) > 200:
+    xs = sorted({str(r[x_key]) for r in report["rows"]}) if x_key else [""]
+    pos = {x: i for i, x in enumerate(xs)}
+    for g, (label, items) in enumerate(list(groups.items())[:12]):
+        pts = [(pos[str(r[x_key]) if x_key else ""], r[objective]) for r in items
+               if r[objective] is not None]  # fmt: skip
+        if not pts:
             continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        jitter = (g - len(groups) / 2) * 0.02
+        med = [
+            (i, float(np.median([v for j, v in pts if j == i])))
+            for i in sorted({p[0] for p in pts})
+        ]
+        (line,) = ax.plot(
+            [m[0] + jitter for m in med], [m[1] for m in med], marker="o", label=label
+        )
+        ax.scatter(
+            [p[0] + jitter for p in pts], [p[1] for p in pts], s=12, alpha=0.4,
+            color=line.get_color(),
+        )  # fmt: skip
+    ax.set_xticks(range(len(xs)), xs)
     ax.set_xlabel(x_key or "")
-    ax.set_ylabel(objective)
+    ax.set_ylabel(f"{objective} (line: median over the other parameters)")
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_title(f"{report['strategy']} sweep ({report['combinations']} combinations)")
-    if len(groups) <= 12:
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
