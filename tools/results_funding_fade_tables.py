@@ -1,6 +1,6 @@
 """The tables of docs/results/funding-fade.md from the JSON that results_funding_fade.sh writes.
 
-    python tools/results_funding_fade_tables.py OUT_DIR > tables.md
+python tools/results_funding_fade_tables.py OUT_DIR > tables.md
 """
 
 from __future__ import annotations
@@ -83,8 +83,10 @@ def main(out: Path) -> None:
     for a in ("btc", "eth"):
         wf = load(out, f"wf-{a}")
         print(f"**{a.upper()}**\n")
-        print("| fold | in-sample | out-of-sample | chosen | IS trades | IS Sharpe | OOS trades "
-              "| OOS return | OOS Sharpe |\n|---|---|---|---|---|---|---|---|---|")
+        print(
+            "| fold | in-sample | out-of-sample | chosen | IS trades | IS Sharpe | OOS trades "
+            "| OOS return | OOS Sharpe |\n|---|---|---|---|---|---|---|---|---|"
+        )
         for f in wf["folds"]:
             span = f"{f['is_start'][:10]} to {f['is_end'][:10]}"
             oos = f"{f['oos_start'][:10]} to {f['oos_end'][:10]}"
@@ -130,15 +132,18 @@ def main(out: Path) -> None:
             print(f"- `{key}`: {cells}")
         print()
     print("### Monte Carlo (10,000 paths, 1% risk, seed 0)\n")
-    print("| trades of | method | final p5 | p50 | p95 | max drawdown p5 | p50 | p95 | ruin (-50%) |")
+    print(
+        "| trades of | method | final p5 | p50 | p95 | max drawdown p5 | p50 | p95 | ruin (-50%) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for a in ("btc", "eth"):
         for suffix in ("", "-reshuffle"):
             d = load(out, f"mc-{a}{suffix}")
             fe, dd = d["final_equity"], d["max_drawdown"]
+            ruin = f"{d['risk_of_ruin'] * 100:.1f}%"
             print(f"| {a.upper()} 4h defaults | {d['method']} | {pct(fe['p5'] - 1)} | "
                   f"{pct(fe['p50'] - 1)} | {pct(fe['p95'] - 1)} | {pct(dd['p5'])} | "
-                  f"{pct(dd['p50'])} | {pct(dd['p95'])} | {d['risk_of_ruin'] * 100:.1f}% |")  # fmt: skip
+                  f"{pct(dd['p50'])} | {pct(dd['p95'])} | {ruin} |")  # fmt: skip
 
 
 if __name__ == "__main__":
