@@ -170,6 +170,7 @@ def run_backtest_report(
             confirm_venues=confirm_venues,
         )
         market = loaded.market
+        n_loaded = len(market.ts)
         i0, i1 = window_bars(market.ts, since, until)
         # signals from the whole history up to the window's end (warm indicators at its start)
         market = slice_market(market, 0, i1)
@@ -196,7 +197,11 @@ def run_backtest_report(
             "mark where mark candles exist, else the traded candles"
             if loaded.mark_bars else f"{loaded.price_instrument} candles (no mark candles)"
         ),
-        "notes": loaded.notes,
+        "notes": loaded.notes + (
+            [f"traded bars {i0:,}-{i1 - 1:,} of the {n_loaded:,} loaded (--since/--until); "
+             "the earlier ones warm the strategy's indicators up"]
+            if (i0, i1) != (0, n_loaded) else []
+        ),
         "params": dataclasses.asdict(params),
         "config": dataclasses.asdict(config),
     }  # fmt: skip
