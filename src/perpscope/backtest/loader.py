@@ -125,6 +125,32 @@ def _funding(lake: Lake, venue: str, instrument: str) -> pl.DataFrame:
     return funding
 
 
+def _open_interest(
+    lake: Lake, oi_from: tuple[str, str] | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if oi_from is None:
+        return None, None
+    venue, instrument = oi_from
+    frame = pl.DataFrame()
+    if lake.has_table("open_interest"):
+        frame = lake.read(
+            "open_interest",
+            columns=["ts", "oi_value", "oi_usd"],
+            where=(pl.col("venue") == venue) & (pl.col("instrument") == instrument),
+        )
+    if frame.is_empty():
+        raise ValueError(f"no open interest for {venue} {instrument} in the store")
+    frame = (
+        frame.sort("ts")
+        .unique("ts", keep="first", maintain_order=True)
+        .with_columns(pl.coalesce("oi_usd", "oi_value").alias("oi"))
+    )
+    return (
+        frame["ts"].dt.epoch("ns").to_numpy().astype(np.int64),
+        frame["oi"].to_numpy().astype(np.float64),
+    )
+
+
 def load_market(
     lake: Lake,
     venue: str,
@@ -134,6 +160,7 @@ def load_market(
     price_instrument: str | None = None,
     cascade_range: float = 0.03,
     confirm_venues: tuple[str, ...] = (),
+    oi_from: tuple[str, str] | None = None,
 ) -> LoadedMarket:
     """The market of ``instrument`` on ``venue`` for a backtest.
 
@@ -147,6 +174,8 @@ def load_market(
         cascade_range: a bar whose range (high - low) / open is at least this is a cascade bar.
         confirm_venues: also load these venues' funding of the same instrument
             (``Market.other_funding``), for strategies that want venues to agree.
+        oi_from: (venue, instrument) whose stored open interest to load (``Market.oi``: USD
+            where known, else as stored; one value per time, the first source's).
 
     Raises:
         ValueError: no candles, or no funding settlements, for the request.
@@ -192,6 +221,7 @@ def load_market(
         funding["interval_h"].to_numpy().astype(np.float64),
         mark_bars == 0,
         tuple(others),
+        *_open_interest(lake, oi_from),
     )  # fmt: skip
     notes = []
     if price_instrument:
@@ -209,6 +239,12 @@ def load_market(
         notes.append(
             f"{other_series.venue} funding ({len(other_series.ts)} settlements from "
             f"{first:%Y-%m-%d %H:%M}Z) loaded to confirm; only {venue}'s is paid"
+        )
+    if oi_from is not None and market.oi_ts is not None:
+        first = datetime.fromtimestamp(int(market.oi_ts[0]) / 1e9, UTC)
+        notes.append(
+            f"open interest of {oi_from[0]} {oi_from[1]}: {len(market.oi_ts)} observations from "
+            f"{first:%Y-%m-%d %H:%M}Z"
         )
     if src:
         notes.append(f"{timeframe} bars resampled from stored {src} bars (complete bars only)")

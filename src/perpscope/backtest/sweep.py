@@ -30,7 +30,6 @@ many folds it used).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import os
@@ -44,10 +43,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from perpscope.backtest.engine import run_backtest
+from perpscope.backtest.slicing import slice_market, slice_signals  # noqa: F401 (re-exported)
 from perpscope.backtest.stats import backtest_stats, period_returns
-from perpscope.backtest.strategies import STRATEGIES
-from perpscope.backtest.types import BacktestRun, EngineConfig, Market, Signals
+from perpscope.backtest.strategies import STRATEGIES, run_strategy
+from perpscope.backtest.types import BacktestRun, EngineConfig, Market
 
 __all__ = [
     "OBJECTIVES",
@@ -107,28 +106,6 @@ def random_combos(grid: Mapping[str, Sequence[Any]], n: int, seed: int) -> list[
     return out
 
 
-def slice_market(market: Market, start: int, end: int) -> Market:
-    """Bars ``start:end`` of the market (the funding and OI series are kept whole: the engine and
-    the strategies select by time)."""
-    cut = slice(start, end)
-    return dataclasses.replace(
-        market,
-        ts=market.ts[cut], o=market.o[cut], h=market.h[cut], l=market.l[cut], c=market.c[cut],
-        mark_o=market.mark_o[cut], mark_h=market.mark_h[cut], mark_l=market.mark_l[cut],
-        mark_c=market.mark_c[cut], cascade=market.cascade[cut],
-    )  # fmt: skip
-
-
-def slice_signals(s: Signals, start: int, end: int) -> Signals:
-    """Bars ``start:end`` of the signals."""
-    cut = slice(start, end)
-    return Signals(
-        s.entry[cut], s.exit[cut], s.stop_frac[cut], s.targets_r[cut], s.entry_limit[cut],
-        None if s.size is None else s.size[cut],
-        None if s.exit_side is None else s.exit_side[cut],
-    )  # fmt: skip
-
-
 def _objective(record: Mapping[str, Any], objective: str) -> float | None:
     value = record.get(objective)
     return None if value is None else float(value)
@@ -138,15 +115,6 @@ def _record(stats: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: stats[k] for k in STAT_KEYS}
     out["total_return"] = stats["final_equity"] / stats["initial_equity"] - 1.0
     return out
-
-
-def _run_window(
-    market: Market, signals: Signals, config: EngineConfig, window: Window
-) -> BacktestRun:
-    start, end = window
-    return run_backtest(
-        slice_market(market, start, end), slice_signals(signals, start, end), config
-    )
 
 
 def evaluate(
@@ -162,12 +130,9 @@ def evaluate(
     Raises:
         ValueError: bad parameters for the strategy.
     """
-    spec = STRATEGIES[strategy]
-    params = spec.params(**combo)
-    signals = spec.run(market, params)
-    return [
-        _record(backtest_stats(_run_window(market, signals, config, w), bar_hours)) for w in windows
-    ]
+    params = STRATEGIES[strategy].params(**combo)
+    runs = run_strategy(strategy, market, params, config, windows)
+    return [_record(backtest_stats(run, bar_hours)) for run in runs]
 
 
 # ---------------------------------------------------------------------------------- backends
@@ -443,8 +408,8 @@ def walk_forward(
         if v_oos is not None:  # pairs only: a fold with no out-of-sample value is left out
             is_obj.append(best_v)
             oos_obj.append(v_oos)
-        signals = spec.run(market.market, spec.params(**combo))
-        oos_runs.append(_run_window(market.market, signals, config, oos_w))
+        params = spec.params(**combo)
+        oos_runs.append(run_strategy(strategy, market.market, params, config, [oos_w])[0])
     mean_is = float(np.mean(is_obj)) if is_obj else math.nan
     mean_oos = float(np.mean(oos_obj)) if oos_obj else math.nan
     efficiency = mean_oos / mean_is if is_obj and oos_obj and mean_is > 0 else None

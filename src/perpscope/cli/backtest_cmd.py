@@ -68,7 +68,9 @@ def _rows(s: dict[str, Any]) -> list[dict[str, str]]:
 @app.command("run")
 def run(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    strategy: Annotated[
+        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+    ],
     venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
     instrument: Annotated[
         str, typer.Option("--instrument", help="The perpetual, e.g. BTC-USDT-PERP.")
@@ -92,6 +94,13 @@ def run(
             "--confirm-venue",
             help="Also load this venue's funding of the instrument, for --param two_venue=true "
             "(repeatable).",
+        ),
+    ] = None,
+    oi_market: Annotated[
+        str | None,
+        typer.Option(
+            "--oi-market",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
         ),
     ] = None,
     since: Annotated[
@@ -176,6 +185,7 @@ def run(
         confirm_venues=tuple(confirm_venues or ()),
         since=parse_at(since, "--since"),
         until=parse_at(until, "--until"),
+        oi_market=oi_market,
     )
     if out is not None:
         write_equity_chart(report, out)
@@ -317,7 +327,9 @@ _SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --d
 @app.command("sweep")
 def sweep_cmd(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    strategy: Annotated[
+        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+    ],
     markets: Annotated[list[str], typer.Option("--market", help=_MARKET_HELP + " (repeatable).")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
     params: Annotated[
@@ -337,6 +349,13 @@ def sweep_cmd(
     confirm_venues: Annotated[
         list[str] | None,
         typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
+    ] = None,
+    oi_market: Annotated[
+        str | None,
+        typer.Option(
+            "--oi-market",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+        ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the table.")] = 20,
@@ -391,6 +410,7 @@ def sweep_cmd(
     loaded = load_sweep_markets(
         state(ctx).lake(), specs, timeframe, confirm_venues=tuple(confirm_venues or ()),
         since=parse_at(since, "--since"), until=parse_at(until, "--until"),
+        oi_market=oi_market,
     )  # fmt: skip
     report = run_sweep(
         loaded, strategy, combos, swept, config, objective=objective, workers=n_workers,
@@ -421,7 +441,9 @@ def sweep_cmd(
 @app.command("walkforward")
 def walkforward_cmd(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Argument(help="Strategy name (funding-fade).")],
+    strategy: Annotated[
+        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+    ],
     market: Annotated[str, typer.Option("--market", help=_MARKET_HELP + ".")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
     params: Annotated[
@@ -451,6 +473,13 @@ def walkforward_cmd(
     confirm_venues: Annotated[
         list[str] | None,
         typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
+    ] = None,
+    oi_market: Annotated[
+        str | None,
+        typer.Option(
+            "--oi-market",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+        ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
     workers: Annotated[int, typer.Option("--workers", min=0, help=_WORKERS_HELP)] = 0,
@@ -502,6 +531,7 @@ def walkforward_cmd(
     [loaded] = load_sweep_markets(
         state(ctx).lake(), [spec], timeframe, confirm_venues=tuple(confirm_venues or ()),
         since=parse_at(since, "--since"), until=parse_at(until, "--until"),
+        oi_market=oi_market,
     )  # fmt: skip
     report = run_walkforward(
         loaded, strategy, combos, config, folds=folds, is_ratio=is_ratio, anchored=anchored,

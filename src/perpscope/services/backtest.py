@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from perpscope.backtest.engine import run_backtest
 from perpscope.backtest.loader import load_market
+from perpscope.backtest.slicing import slice_market
 from perpscope.backtest.stats import backtest_stats
-from perpscope.backtest.strategies import STRATEGIES
-from perpscope.backtest.sweep import slice_market, slice_signals
+from perpscope.backtest.strategies import STRATEGIES, run_strategy
 from perpscope.backtest.types import EXIT_REASONS, BacktestRun, EngineConfig
 from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_venue
 from perpscope.errors import UsageError
@@ -29,6 +28,7 @@ from perpscope.store.lake import Lake
 __all__ = [
     "BacktestReport",
     "coerce_param",
+    "parse_oi_market",
     "parse_params",
     "run_backtest_report",
     "trades_frame",
@@ -145,6 +145,7 @@ def run_backtest_report(
     confirm_venues: tuple[str, ...] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    oi_market: str | None = None,
 ) -> BacktestReport:
     """Run ``strategy`` on the stored market and summarise it.
 
@@ -168,16 +169,13 @@ def run_backtest_report(
             price_instrument=price_instrument,
             cascade_range=cascade_range,
             confirm_venues=confirm_venues,
+            oi_from=parse_oi_market(oi_market),
         )
         market = loaded.market
         n_loaded = len(market.ts)
         i0, i1 = window_bars(market.ts, since, until)
-        # signals from the whole history up to the window's end (warm indicators at its start)
-        market = slice_market(market, 0, i1)
-        signals = STRATEGIES[strategy].run(market, params)
-        if i0 > 0:
-            market, signals = slice_market(market, i0, i1), slice_signals(signals, i0, i1)
-        run = run_backtest(market, signals, config)
+        run = run_strategy(strategy, market, params, config, [(i0, i1)])[0]
+        market = slice_market(market, i0, i1)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     stats = backtest_stats(run, loaded.bar_hours)
@@ -254,6 +252,24 @@ def write_equity_chart(report: BacktestReport, path: Path) -> None:
             fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
     except ImportError as exc:
         raise UsageError(f"--out {suffix}: {exc.name} is not installed") from None
+
+
+def parse_oi_market(text: str | None) -> tuple[str, str] | None:
+    """An ``--oi-market VENUE:INSTRUMENT`` value.
+
+    Raises:
+        ValueError: not of that form, or a bad venue or instrument.
+    """
+    if text is None:
+        return None
+    venue, sep, instrument = text.partition(":")
+    if not sep:
+        raise ValueError(
+            f"bad --oi-market {text!r}: use VENUE:INSTRUMENT, e.g. binance:BTC-USD-PERP"
+        )
+    parse_venue(venue)
+    parse_instrument(instrument)
+    return venue, instrument
 
 
 def window_bars(

@@ -30,7 +30,7 @@ from perpscope.backtest.sweep import (
 from perpscope.backtest.types import EngineConfig
 from perpscope.domain.symbols import InstrumentKind, parse_instrument, parse_venue
 from perpscope.errors import UsageError
-from perpscope.services.backtest import coerce_param, window_bars
+from perpscope.services.backtest import coerce_param, parse_oi_market, window_bars
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -160,6 +160,7 @@ def load_sweep_markets(
     since: datetime | None = None,
     until: datetime | None = None,
     cascade_range: float = 0.03,
+    oi_market: str | None = None,
 ) -> list[SweepMarket]:
     """Each market from the store, traded over ``[since, until)``.
 
@@ -170,6 +171,8 @@ def load_sweep_markets(
     Raises:
         UsageError: missing data, bad timeframe, or an empty window.
     """
+    if oi_market is not None and len(specs) > 1:
+        raise UsageError("--oi-market goes with one --market (whose open interest it is)")
     out = []
     seen: set[str] = set()
     for spec in specs:
@@ -183,6 +186,7 @@ def load_sweep_markets(
                 lake, spec.venue, spec.instrument, timeframe,
                 price_instrument=spec.price_instrument, cascade_range=cascade_range,
                 confirm_venues=tuple(v for v in confirm_venues if v != spec.venue),
+                oi_from=parse_oi_market(oi_market),
             )  # fmt: skip
             market = loaded.market
             i0, i1 = window_bars(market.ts, since, until)
