@@ -20,6 +20,7 @@ from typing import Any
 
 import platformdirs
 
+from perpscope.domain.alert_rules import AlertsConfig, parse_alerts
 from perpscope.errors import ConfigError
 from perpscope.limits import MAX_ROWS, MAX_TIMEOUT_S
 
@@ -144,11 +145,13 @@ class Config:
     Attributes:
         store: ``[store]``.
         workbench: ``[workbench]``.
+        alerts: ``[alerts]`` (notification URLs and rules).
         source: where the configuration was read from.
     """
 
     store: StoreConfig = field(default_factory=StoreConfig)
     workbench: WorkbenchConfig = field(default_factory=WorkbenchConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source: str = "defaults"
 
 
@@ -227,8 +230,15 @@ def _validate(data: Mapping[str, Any], source: str) -> Config:
     """The :class:`Config` of parsed TOML/environment data; ValueError names the first bad key."""
     sections: dict[str, Any] = {}
     for name, value in data.items():
+        if name == "alerts":
+            try:
+                sections[name] = parse_alerts(value)
+            except ValueError as exc:
+                raise ValueError(f"alerts.{exc}") from None
+            continue
         if name not in _SECTIONS:
-            raise ValueError(f"{name}: unknown section (sections: {', '.join(_SECTIONS)})")
+            known = ", ".join([*_SECTIONS, "alerts"])
+            raise ValueError(f"{name}: unknown section (sections: {known})")
         cls, parsers = _SECTIONS[name]
         if not isinstance(value, Mapping):
             raise ValueError(f"{name}: [{name}] must be a table")

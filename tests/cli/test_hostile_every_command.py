@@ -5,7 +5,8 @@ covered automatically): every numeric option gets ``nan``, ``inf``, ``-inf`` and
 must be refused: exit 2, one line on stderr), every text option a terminal escape sequence and
 rich markup (accepted or refused, but never a traceback, and a refusal is one line). Commands run
 in-process against a small demo store; writers (demo, import, export, optimize) are left to their
-own hostile-input tests (tests/services/test_import_hostile.py) since they change the store.
+own hostile-input tests (tests/services/test_import_hostile.py, tests/alerts/test_watch_e2e.py)
+since they change the store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typer.core import TyperGroup, TyperOption
 from perpscope.cli.main import app
 from tests.cli.test_json_shape import ARGS, COMMANDS
 
-_WRITERS = ("demo", "import ", "export ", "store optimize", "store repair", "store delete")
+_WRITERS = ("demo", "import ", "export ", "store optimize", "store repair", "store delete", "watch")
 _NUMERIC = ("nan", "inf", "-inf", "abc")
 _TEXT = ("\x1b[2J\x1b[31m", "[/x]")
 

@@ -47,6 +47,8 @@ ARGS: dict[str, list[str]] = {
         "--venue", "nosuch", "--instrument", "BTC-USDT-PERP", "--stream", "funding",
     ],
     "collect snapshot": ["--venue", "nosuch"],
+    "watch": ["--sim", "--days", "1", "--speed", "0"],
+    "alerts test": ["funding_extreme"],
     "import funding": [
         "{data}/funding.csv", "--venue", "testex", "--instrument", "BTC-USDT-PERP",
         "--ts-unit", "iso", "--interval-h", "8",
@@ -99,7 +101,7 @@ EXPECTED_ERRORS = {
     "options smile",
 }
 
-_WRITERS = ("import ", "store optimize", "store delete", "store repair", "export ", "demo")
+_WRITERS = ("import ", "store optimize", "store delete", "store repair", "export ", "demo", "watch")
 _ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -173,9 +175,9 @@ def test_json_shape_of_every_command(
     assert _ISO_Z.match(doc["generated_at"]), doc["generated_at"]
     assert isinstance(doc["data"], list | dict)
     # simulated exactly when the command used the (demo) store; these sample calculator runs,
-    # the config and the venue list use none
+    # the config, the venue list and the alert rules use none
     reads_demo = not command.startswith(
-        ("calc ", "config ", "collect venues", "backtest montecarlo")
+        ("calc ", "config ", "collect venues", "backtest montecarlo", "alerts list")
     )
     assert doc["simulated"] is (reads_demo or command == "demo")
     # no float noise (12 significant digits at most); sql prints the user's own query results

@@ -68,6 +68,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("perpscope.cli.sim_cmd", "app"),
     "scenario": ("perpscope.cli.signals_cmd", "scenario"),
     "signals": ("perpscope.cli.signals_cmd", "app"),
+    "watch": ("perpscope.cli.watch_cmd", "watch"),
+    "alerts": ("perpscope.cli.watch_cmd", "app"),
 }
 
 
