@@ -19,6 +19,10 @@ from perpscope.backtest.slicing import slice_market, slice_signals
 from perpscope.backtest.strategies.basis_carry import BasisCarryParams, basis_carry
 from perpscope.backtest.strategies.funding_fade import FundingFadeParams, funding_fade
 from perpscope.backtest.strategies.oi_divergence import OIDivergenceParams, oi_divergence
+from perpscope.backtest.strategies.triple_confluence import (
+    TripleConfluenceParams,
+    triple_confluence,
+)
 from perpscope.backtest.types import BacktestRun, EngineConfig, Market, Signals
 
 __all__ = ["STRATEGIES", "StrategySpec", "run_strategy"]
@@ -46,6 +50,12 @@ STRATEGIES: dict[str, StrategySpec] = {
         oi_divergence,
         OIDivergenceParams,
         "fade a new 5-day price extreme made while open interest fell (ratio >= 0.5)",
+    ),
+    "triple-confluence": StrategySpec(
+        triple_confluence,
+        TripleConfluenceParams,
+        "funding beyond +-0.05% for 24h+, OI divergence and a swing failure or break of "
+        "structure, all in one direction; stop beyond the trigger bar, 1R/2.9R/5.4R",
     ),
     "basis-carry": StrategySpec(
         None,
