@@ -1,0 +1,102 @@
+"""triple-confluence and liquidation-magnet end to end on a simulator store: ``backtest run``
+(trades, PnL adding up to the final equity), ``sweep`` and ``walkforward`` accept them, and a
+missing input is a one-line usage error."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MARKET = ("--venue", "sim1", "--instrument", "BTC-USDT-PERP")
+OI = ("--oi-market", "sim1:BTC-USDT-PERP")
+
+
+@pytest.fixture(scope="module")
+def squeeze_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """30 simulated days of the long-squeeze scenario: funding extremes, falling OI, liquidation
+    events (read-only)."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("squeeze") / "store"
+    done = subprocess.run(
+        [sys.executable, "-m", "perpscope", "demo", "--store", str(path), "--days", "30",
+         "--scenario", "long-squeeze", "--format", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return str(path)
+
+
+def _one_line_usage_error(r: Any, text: str) -> None:
+    assert r.code == 2
+    assert text in r.err
+    assert "Traceback" not in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("strategy", ["triple-confluence", "liquidation-magnet"])
+def test_run_on_the_simulator_adds_up(
+    squeeze_store: str, cli: Any, tmp_path: Path, strategy: str
+) -> None:
+    trades = tmp_path / "trades.csv"
+    r = cli("--store", squeeze_store, "backtest", "run", strategy, *MARKET, *OI,
+            "--trades", str(trades), "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["trades"] > 0
+    with trades.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == data["trades"]
+    pnl = sum(float(x["pnl_usd"]) for x in rows)
+    assert 10_000 + pnl == pytest.approx(data["final_equity"], abs=0.01)
+    assert any("liquidation events of sim1 BTC-USDT-PERP" in n for n in data["notes"])
+
+
+def test_triple_confluence_sells_the_squeeze(squeeze_store: str, cli: Any, tmp_path: Path) -> None:
+    """In a long squeeze funding is positive (crowded longs): every confluence is a short."""
+    trades = tmp_path / "trades.csv"
+    r = cli("--store", squeeze_store, "backtest", "run", "triple-confluence", *MARKET, *OI,
+            "--trades", str(trades), "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert r.json()["params"]["targets_r"] == [1.0, 2.9, 5.4]
+    with trades.open() as f:
+        sides = {x["side"] for x in csv.DictReader(f)}
+    assert sides == {"short"}
+
+
+def test_missing_open_interest_is_a_usage_error(squeeze_store: str, cli: Any) -> None:
+    for strategy in ("triple-confluence", "liquidation-magnet"):
+        r = cli("--store", squeeze_store, "backtest", "run", strategy, *MARKET)
+        _one_line_usage_error(r, "--oi-market")
+
+
+def test_missing_liquidations_is_a_usage_error(
+    squeeze_store: str, cli: Any, tmp_path: Path
+) -> None:
+    """The same store without its liquidation events."""
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(squeeze_store, root)
+    r = cli("--store", str(root), "store", "delete", "--table", "liquidations", "--venue",
+            "sim1", "--instrument", "BTC-USDT-PERP")  # fmt: skip
+    assert r.code == 0, r.err
+    r = cli("--store", str(root), "backtest", "run", "liquidation-magnet", *MARKET, *OI)
+    _one_line_usage_error(r, "liquidation events")
+
+
+def test_sweep_and_walkforward_accept_both(squeeze_store: str, cli: Any) -> None:
+    r = cli("--store", squeeze_store, "backtest", "sweep", "liquidation-magnet", "--market",
+            "sim1:BTC-USDT-PERP", *OI, "--grid", "within_pct=3,5", "--workers", "1",
+            "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert len(r.json()["rows"]) == 2
+    r = cli("--store", squeeze_store, "backtest", "walkforward", "triple-confluence",
+            "--market", "sim1:BTC-USDT-PERP", *OI, "--grid", "min_ratio=0.3,0.5", "--folds",
+            "2", "--min-trades", "0", "--workers", "1", "--format", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert len(r.json()["folds"]) == 2
