@@ -100,7 +100,8 @@ def run(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     since: Annotated[
@@ -354,7 +355,8 @@ def sweep_cmd(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
@@ -478,7 +480,8 @@ def walkforward_cmd(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",

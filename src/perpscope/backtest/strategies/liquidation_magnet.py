@@ -31,7 +31,9 @@ is closed at the next open after the **climax** of a cascade of the cluster's si
 of that side as the bar's volume (the forced orders are the cascade's volume): at least
 ``climax_mult`` times their trailing average, a new 24-bar extreme after a rapid move, and a
 reversal wick. Every candidate bar counts (no merging: merging picks the most extreme of later
-bars, which a trader at the close cannot know). Use ``--time-stop-bars`` to bound the holding
+bars, which a trader at the close cannot know). The detector counts its windows in bars (a
+24-bar extreme, a 168-bar trailing average): on hourly bars, as the playbook's "trailing hourly
+average" reads. Use ``--time-stop-bars`` to bound the holding
 time (the playbook: "usually 1-4 hours"), and ``--cascade-slippage`` for the extra slippage.
 """
 
