@@ -11,10 +11,11 @@ from perpscope.backtest.engine import run_backtest
 from perpscope.backtest.strategies import STRATEGIES
 from perpscope.backtest.strategies.triple_confluence import (
     TripleConfluenceParams,
+    funding_direction,
     triple_confluence,
 )
 from perpscope.backtest.types import EXIT_REASONS, EngineConfig, Market
-from tests.backtest._markets import HOUR_NS
+from tests.backtest._markets import HOUR_NS, flat_market
 
 FREE = EngineConfig(taker_fee=0.0, maker_fee=0.0, slippage=0.0, cascade_slippage=0.0)
 
@@ -148,3 +149,11 @@ def test_bad_parameters_are_named(field: str, value: object) -> None:
 
 def test_registered_for_the_cli() -> None:
     assert STRATEGIES["triple-confluence"].params is TripleConfluenceParams
+
+
+@pytest.mark.parametrize(("prints", "expected"), [(5, 0), (6, -1)])
+def test_extreme_hours_count_each_settlements_interval(prints: int, expected: int) -> None:
+    """A 4h venue: 5 prints of +0.03% per 4h (+0.06% per 8h) are 20h, 6 are 24h. The last print
+    is at hour 4 x (prints - 1), known from that bar's close; read at bar 30."""
+    m = flat_market(40, funding=[(4.0 * k, 0.0003, 4.0) for k in range(prints)])
+    assert funding_direction(m, 0.0005, 24.0)[30] == expected

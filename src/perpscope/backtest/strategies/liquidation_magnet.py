@@ -178,10 +178,11 @@ def _climax_exits(market: Market, climax_mult: float) -> npt.NDArray[np.int8]:
     bar = np.searchsorted(market.ts, market.liq_ts, side="right") - 1
     ok = bar >= 0
     out = np.zeros(n, np.int8)
+    bars = _bars(market).select("ts", "o", "h", "l", "c")
     for side, is_long, close_side in (("long", True, -1), ("short", False, 1)):
         pick = ok & (market.liq_long == is_long)
         volume = np.bincount(bar[pick], weights=market.liq_usd[pick], minlength=n)[:n]
-        candles = _bars(market).select("ts", "o", "h", "l", "c").with_columns(volume=volume)
+        candles = bars.with_columns(volume=volume)
         found = detect_cascades(candles, None, CascadeParams(volume_mult=climax_mult, merge_h=1))
         hits = found.filter(pl.col("side") == side)["climax_ts"].dt.epoch("ns").to_numpy()
         out[np.isin(market.ts, hits)] = close_side

@@ -43,7 +43,7 @@ from perpscope.backtest.strategies._common import (
 from perpscope.backtest.strategies.oi_divergence import divergence_sides
 from perpscope.backtest.types import Market, Signals
 
-__all__ = ["TripleConfluenceParams", "triple_confluence"]
+__all__ = ["TripleConfluenceParams", "funding_direction", "triple_confluence"]
 
 I8 = npt.NDArray[np.int8]
 
@@ -113,10 +113,10 @@ def funding_direction(market: Market, threshold: float, min_hours: float) -> I8:
     known = known_funding(
         market.ts, market.funding_ts, market.funding_rate, market.funding_interval_h, threshold
     )
-    interval = np.where(
-        known.index >= 0, market.funding_interval_h[np.clip(known.index, 0, None)], 0.0
-    ) if len(market.funding_ts) else np.zeros(len(market.ts))  # fmt: skip
-    lasting = known.streak * interval >= min_hours
+    if len(market.funding_ts) == 0:
+        return np.zeros(len(market.ts), np.int8)
+    interval = market.funding_interval_h[np.clip(known.index, 0, None)]
+    lasting = (known.index >= 0) & (known.streak * interval >= min_hours)
     return np.where(lasting, -np.sign(np.nan_to_num(known.rate8)), 0).astype(np.int8)
 
 
