@@ -77,7 +77,7 @@ T1_PX, T2_PX = HIGH_PX, LOW_PX * 0.999  # the near edge; 0.1% past the far edge
 
 def test_magnet_shorts_toward_the_long_cluster_and_exits_at_the_climax() -> None:
     """Short at bar 26's open (100.4), half size: qty = 0.5 x 100 / 1.0013. T1 (97.388) fills
-    in bar 32 (close 97.4, low 97.35), T2 (95.786) in bar 35 (low 95.35); bar 38's long
+    in bar 31 (close 97.4, low 97.35), T2 (95.786) in bar 35 (low 95.35); bar 38's long
     liquidations are 100x their trailing mean of 1,000, at a new 24-bar low 9.2% below the
     24-bar high (101.3) with a reversal wick: a climax, so the last 30% closes at bar 39's open,
     93.5. PnL = qty x (0.4 x (100.4 - T1) + 0.3 x (100.4 - T2) + 0.3 x (100.4 - 93.5))."""
