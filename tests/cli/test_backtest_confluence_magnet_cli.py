@@ -100,3 +100,13 @@ def test_sweep_and_walkforward_accept_both(squeeze_store: str, cli: Any) -> None
             "2", "--min-trades", "0", "--workers", "1", "--format", "json")  # fmt: skip
     assert r.code == 0, r.err
     assert len(r.json()["folds"]) == 2
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "walkforward"])
+def test_help_names_every_registered_strategy(cli: Any, command: str) -> None:
+    from perpscope.backtest.strategies import STRATEGIES
+
+    r = cli("backtest", command, "--help")
+    assert r.code == 0, r.err
+    text = "".join(r.out.split())  # help wraps long words at hyphens
+    assert [name for name in STRATEGIES if name not in text] == []

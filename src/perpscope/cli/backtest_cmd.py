@@ -69,7 +69,11 @@ def _rows(s: dict[str, Any]) -> list[dict[str, str]]:
 def run(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
     instrument: Annotated[
@@ -329,7 +333,11 @@ _SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --d
 def sweep_cmd(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     markets: Annotated[list[str], typer.Option("--market", help=_MARKET_HELP + " (repeatable).")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
@@ -444,7 +452,11 @@ def sweep_cmd(
 def walkforward_cmd(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     market: Annotated[str, typer.Option("--market", help=_MARKET_HELP + ".")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
