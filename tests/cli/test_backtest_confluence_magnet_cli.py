@@ -110,3 +110,29 @@ def test_help_names_every_registered_strategy(cli: Any, command: str) -> None:
     assert r.code == 0, r.err
     text = "".join(r.out.split())  # help wraps long words at hyphens
     assert [name for name in STRATEGIES if name not in text] == []
+
+
+@pytest.mark.parametrize("strategy", ["triple-confluence", "liquidation-magnet"])
+def test_signals_use_only_the_past(squeeze_store: str, strategy: str) -> None:
+    """The signals of the first k bars are the first k of the whole run's signals: no bar's
+    decision depends on a later bar (the liquidation map's bins sit on a fixed lattice)."""
+    import numpy as np
+
+    from perpscope.backtest.loader import load_market
+    from perpscope.backtest.slicing import slice_market
+    from perpscope.backtest.strategies import STRATEGIES
+    from perpscope.store.lake import Lake
+
+    market = load_market(
+        Lake(squeeze_store), "sim1", "BTC-USDT-PERP", "1h", oi_from=("sim1", "BTC-USDT-PERP")
+    ).market
+    spec = STRATEGIES[strategy]
+    assert spec.run is not None
+    whole = spec.run(market, spec.params())
+    assert whole.entry.any()
+    for k in (250, 400, 550):
+        head = spec.run(slice_market(market, 0, k), spec.params())
+        np.testing.assert_array_equal(head.entry, whole.entry[:k])
+        np.testing.assert_allclose(head.stop_frac, whole.stop_frac[:k], equal_nan=True)
+        np.testing.assert_allclose(head.targets_r, whole.targets_r[:k], equal_nan=True)
+        np.testing.assert_array_equal(head.exit_sides(), whole.exit_sides()[:k])

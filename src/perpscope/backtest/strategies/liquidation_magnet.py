@@ -14,7 +14,8 @@ At each bar's close, with only what is known then:
 * **the cluster**: the ESTIMATED liquidation map after the bar
   (:func:`perpscope.analytics.liquidations.estimate_heatmap` on the bars and the open interest
   known at each close; new notional split long/short by the candle's direction, since the
-  backtest's market has no taker volume), read with
+  backtest's market has no taker volume; bins on a fixed lattice, so that a bar's map does not
+  depend on later prices), read with
   :func:`~perpscope.analytics.liquidations.find_clusters`: of the clusters whose centre is
   within ``within_pct`` percent of the close and whose density is at least ``min_density``, the
   one with the most notional (as the ``liquidation_magnet`` signal picks it). Long liquidations
@@ -176,7 +177,8 @@ def _climax_exits(market: Market, climax_mult: float) -> npt.NDArray[np.int8]:
     assert market.liq_usd is not None
     n = len(market.ts)
     bar = np.searchsorted(market.ts, market.liq_ts, side="right") - 1
-    ok = bar >= 0
+    step = market.ts[-1] - market.ts[-2] if n > 1 else 3_600_000_000_000
+    ok = (bar >= 0) & (market.liq_ts < market.ts[-1] + step)  # inside a bar, not after the last
     out = np.zeros(n, np.int8)
     bars = _bars(market).select("ts", "o", "h", "l", "c")
     for side, is_long, close_side in (("long", True, -1), ("short", False, 1)):
@@ -201,7 +203,8 @@ def liquidation_magnet(market: Market, params: LiquidationMagnetParams) -> Signa
     trig = structure_triggers(market, params.swing_width)
     stop = stop_beyond(market.c, trig.extreme, trig.side, params.stop_buffer)
     heat = estimate_heatmap(
-        _bars(market), HeatmapParams(params.leverages, params.weights, split="candle")
+        _bars(market),
+        HeatmapParams(params.leverages, params.weights, split="candle", grid_origin_px=1.0),
     )
     entry = np.zeros(n, np.int8)
     targets = np.full((n, 3), np.nan)
