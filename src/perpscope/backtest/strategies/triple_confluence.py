@@ -23,9 +23,9 @@ At each bar's close, with only what is known then:
   swings of ``swing_width`` bars.
 
 Entry at the next bar's open (the engine enters only when flat: a later trigger while the
-funding and the divergence still hold is a new entry after a stopped-out trade). The stop is ``stop_buffer`` beyond the trigger bar's extreme (its
-high for a short: "above the SFP high"), measured from the signal bar's close; the targets are
-the example's 1R, 2.9R and 5.4R.
+funding and the divergence still hold is a new entry after a stopped-out trade). The stop is
+``stop_buffer`` beyond the trigger bar's extreme (its high for a short: "above the SFP high"),
+measured from the signal bar's close; the targets are the example's 1R, 2.9R and 5.4R.
 """
 
 from __future__ import annotations
