@@ -254,3 +254,50 @@ def test_with_oi_only_rising_every_dollar_opened_is_standing_or_consumed() -> No
     gone = hm.consumed_long_usd.sum() + hm.consumed_short_usd.sum()
     assert gone > 0
     assert kept + gone == pytest.approx(opened, rel=1e-9)
+
+
+def test_a_fixed_grid_origin_makes_each_row_independent_of_later_bars() -> None:
+    """With grid_origin_px the bins sit on origin x 1.001^(k + 0.5): the map after bar 149 is
+    the same whether or not the 150 later bars (which set a new low) are in the input. Without
+    it the grid starts below the series' lowest price, so later lows move every bin."""
+    bars = _random_bars(8, 300)
+    bars = bars.with_columns(  # a crash late in the series: a new lowest price
+        pl.when(pl.int_range(pl.len()) >= 200).then(pl.col(k) * 0.7).otherwise(pl.col(k))
+        for k in ("o", "h", "l", "c", "mark_h", "mark_l")
+    )
+    fixed = HeatmapParams(grid_origin_px=1.0)
+    whole = estimate_heatmap(bars, fixed, tiers=TIERS)
+    head = estimate_heatmap(bars.head(150), fixed, tiers=TIERS)
+    dlog = np.log1p(0.001)
+
+    def lattice(bin_px: np.ndarray) -> np.ndarray:
+        k = np.log(bin_px) / dlog - 0.5
+        np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+        return np.round(k).astype(np.int64)
+
+    k_whole, k_head = lattice(whole.bin_px), lattice(head.bin_px)
+    start = int(k_head[0] - k_whole[0])
+    assert start > 0  # the later crash extends the grid downwards
+    rows = np.zeros(300, np.bool_)
+    rows[149] = True
+    w_l, w_s = whole.heat_rows(rows)
+    h_l, h_s = head.heat_rows(rows[:150])
+    assert h_l[0].sum() > 0
+    scale = float(h_l.max())
+    end = start + k_head.size
+    np.testing.assert_allclose(w_l[0, start:end], h_l[0], rtol=1e-5, atol=scale * 1e-6)
+    np.testing.assert_allclose(w_s[0, start:end], h_s[0], rtol=1e-5, atol=scale * 1e-6)
+    # without an origin the two grids are offset by a fraction of a bin
+    off = (
+        np.log(
+            estimate_heatmap(bars.head(150), HeatmapParams(), tiers=TIERS).bin_px[0]
+            / estimate_heatmap(bars, HeatmapParams(), tiers=TIERS).bin_px[0]
+        )
+        / dlog
+    )
+    assert abs(off - round(off)) > 1e-3
+
+
+def test_grid_origin_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="grid_origin_px"):
+        HeatmapParams(grid_origin_px=0.0)

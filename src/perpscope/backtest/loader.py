@@ -1,4 +1,5 @@
-"""Load a backtest's market from the store: candles (resampled if needed), mark candles, funding.
+"""Load a backtest's market from the store: candles (resampled if needed), mark candles, funding,
+and, when asked or stored, open interest and liquidation events.
 
 Candles come from the ``ohlcv`` table. When the requested timeframe is not stored, a finer stored
 timeframe that divides it is resampled with polars ``group_by_dynamic`` (bars aligned to the
@@ -151,6 +152,27 @@ def _open_interest(
     )
 
 
+def _liquidations(
+    lake: Lake, venue: str, instrument: str
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The perpetual's stored liquidation events (None when there are none)."""
+    frame = pl.DataFrame()
+    if lake.has_table("liquidations"):
+        frame = lake.read(
+            "liquidations",
+            columns=["ts", "side", "notional_usd"],
+            where=(pl.col("venue") == venue) & (pl.col("instrument") == instrument),
+        ).drop_nulls()
+    if frame.is_empty():
+        return None, None, None
+    frame = frame.sort("ts")
+    return (
+        frame["ts"].dt.epoch("ns").to_numpy().astype(np.int64),
+        (frame["side"] == "long").to_numpy().astype(np.bool_),
+        frame["notional_usd"].to_numpy().astype(np.float64),
+    )
+
+
 def load_market(
     lake: Lake,
     venue: str,
@@ -176,6 +198,8 @@ def load_market(
             (``Market.other_funding``), for strategies that want venues to agree.
         oi_from: (venue, instrument) whose stored open interest to load (``Market.oi``: USD
             where known, else as stored; one value per time, the first source's).
+
+    The perpetual's stored liquidation events, if any, are loaded too (``Market.liq_*``).
 
     Raises:
         ValueError: no candles, or no funding settlements, for the request.
@@ -222,6 +246,7 @@ def load_market(
         mark_bars == 0,
         tuple(others),
         *_open_interest(lake, oi_from),
+        *_liquidations(lake, venue, instrument),
     )  # fmt: skip
     notes = []
     if price_instrument:
@@ -245,6 +270,10 @@ def load_market(
         notes.append(
             f"open interest of {oi_from[0]} {oi_from[1]}: {len(market.oi_ts)} observations from "
             f"{first:%Y-%m-%d %H:%M}Z"
+        )
+    if market.liq_ts is not None:
+        notes.append(
+            f"{len(market.liq_ts)} stored liquidation events of {venue} {instrument} loaded"
         )
     if src:
         notes.append(f"{timeframe} bars resampled from stored {src} bars (complete bars only)")

@@ -99,6 +99,9 @@ class Market:
             to agree (the engine ignores it: only ``funding_*`` is paid).
         oi_ts, oi: open-interest observations (times int64 ns, value), for strategies that read
             open interest (None: not loaded).
+        liq_ts, liq_long, liq_usd: realised liquidation events of the traded perpetual (times
+            int64 ns, increasing; True where a long was liquidated; USD notional), for strategies
+            that read them (None: not loaded).
     """
 
     ts: I64
@@ -118,6 +121,9 @@ class Market:
     other_funding: tuple[FundingSeries, ...] = ()
     oi_ts: I64 | None = None
     oi: F64 | None = None
+    liq_ts: I64 | None = None
+    liq_long: npt.NDArray[np.bool_] | None = None
+    liq_usd: F64 | None = None
 
     @staticmethod
     def from_ohlc(

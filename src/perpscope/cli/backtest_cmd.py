@@ -69,7 +69,11 @@ def _rows(s: dict[str, Any]) -> list[dict[str, str]]:
 def run(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
     instrument: Annotated[
@@ -100,7 +104,8 @@ def run(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     since: Annotated[
@@ -328,7 +333,11 @@ _SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --d
 def sweep_cmd(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     markets: Annotated[list[str], typer.Option("--market", help=_MARKET_HELP + " (repeatable).")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
@@ -354,7 +363,8 @@ def sweep_cmd(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
@@ -442,7 +452,11 @@ def sweep_cmd(
 def walkforward_cmd(
     ctx: typer.Context,
     strategy: Annotated[
-        str, typer.Argument(help="Strategy: funding-fade, oi-divergence or basis-carry.")
+        str,
+        typer.Argument(
+            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+            "liquidation-magnet."
+        ),
     ],
     market: Annotated[str, typer.Option("--market", help=_MARKET_HELP + ".")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
@@ -478,7 +492,8 @@ def walkforward_cmd(
         str | None,
         typer.Option(
             "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence).",
+            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+            "triple-confluence and liquidation-magnet).",
         ),
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",

@@ -86,6 +86,10 @@ class HeatmapParams:
         heat_window_pct: each heatmap row keeps the bins within this fraction of that bar's
             close (0.3 = +-30%, what a chart shows; ``None`` keeps the whole grid). The current
             map always covers the whole grid.
+        grid_origin_px: lay the bins on the fixed lattice ``grid_origin_px x (1 + bin_pct)^k``
+            (``None``: the grid starts below the series' lowest price). With a fixed origin a
+            bin's price does not depend on later bars, so each row is what was known at its
+            bar's end (a backtest needs that).
     """
 
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
@@ -99,6 +103,7 @@ class HeatmapParams:
     seed_initial: bool = True
     snap_every: int = 1
     heat_window_pct: float | None = 0.3
+    grid_origin_px: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.leverages) != len(self.weights) or not self.leverages:
@@ -115,6 +120,8 @@ class HeatmapParams:
             raise ValueError("position_usd must be positive")
         if self.heat_window_pct is not None and not 0 < self.heat_window_pct <= 1:
             raise ValueError("heat_window_pct must be a fraction in (0, 1] (or None)")
+        if self.grid_origin_px is not None and not self.grid_origin_px > 0:
+            raise ValueError("grid_origin_px must be a positive price (or None)")
         if self.snap_every < 1:
             raise ValueError("snap_every must be at least 1")
         if self.entry not in ("typical", "close", "vwap", "ohlc4"):
@@ -358,6 +365,7 @@ def _grid(
     f_long: npt.NDArray[np.float64],
     f_short: npt.NDArray[np.float64],
     bin_pct: float,
+    origin: float | None = None,
 ) -> tuple[float, float, npt.NDArray[np.float64]]:
     dlog = math.log1p(bin_pct)
     pos_l = f_long[f_long > 0]
@@ -366,6 +374,8 @@ def _grid(
     p_lo = float(min(np.nanmin(low), np.nanmin(entry))) * min(lo_f, 1.0)
     p_hi = float(max(np.nanmax(high), np.nanmax(entry))) * max(hi_f, 1.0)
     p0 = p_lo * math.exp(-2 * dlog)
+    if origin is not None:  # the lattice point at or below p0
+        p0 = origin * math.exp(math.floor(math.log(p0 / origin) / dlog) * dlog)
     n_bins = int(math.ceil(math.log(p_hi / p0) / dlog)) + 2
     centers = p0 * np.exp((np.arange(n_bins) + 0.5) * dlog)
     return p0, dlog, centers
@@ -409,7 +419,7 @@ def estimate_heatmap(
     th, tl = frame["h"].cast(pl.Float64).to_numpy(), frame["l"].cast(pl.Float64).to_numpy()
     high = th if high is None else np.where(np.isfinite(high), high, th)
     low = tl if low is None else np.where(np.isfinite(low), low, tl)
-    p0, dlog, centers = _grid(low, high, entry, f_long, f_short, p.bin_pct)
+    p0, dlog, centers = _grid(low, high, entry, f_long, f_short, p.bin_pct, p.grid_origin_px)
     decay = 1.0 if p.half_life_bars is None else 0.5 ** (1.0 / p.half_life_bars)
     run = heatmap_kernel if engine == "numba" else heatmap_reference
     args = (

@@ -18,7 +18,15 @@ from perpscope.backtest.engine import run_backtest
 from perpscope.backtest.slicing import slice_market, slice_signals
 from perpscope.backtest.strategies.basis_carry import BasisCarryParams, basis_carry
 from perpscope.backtest.strategies.funding_fade import FundingFadeParams, funding_fade
+from perpscope.backtest.strategies.liquidation_magnet import (
+    LiquidationMagnetParams,
+    liquidation_magnet,
+)
 from perpscope.backtest.strategies.oi_divergence import OIDivergenceParams, oi_divergence
+from perpscope.backtest.strategies.triple_confluence import (
+    TripleConfluenceParams,
+    triple_confluence,
+)
 from perpscope.backtest.types import BacktestRun, EngineConfig, Market, Signals
 
 __all__ = ["STRATEGIES", "StrategySpec", "run_strategy"]
@@ -46,6 +54,19 @@ STRATEGIES: dict[str, StrategySpec] = {
         oi_divergence,
         OIDivergenceParams,
         "fade a new 5-day price extreme made while open interest fell (ratio >= 0.5)",
+    ),
+    "triple-confluence": StrategySpec(
+        triple_confluence,
+        TripleConfluenceParams,
+        "funding beyond +-0.05% for 24h+, OI divergence and a swing failure or break of "
+        "structure, all in one direction; stop beyond the trigger bar, 1R/2.9R/5.4R",
+    ),
+    "liquidation-magnet": StrategySpec(
+        liquidation_magnet,
+        LiquidationMagnetParams,
+        "scalp toward the densest estimated liquidation cluster within 5% on a structural "
+        "trigger; T1 its near edge, T2 just beyond it, the rest out at the realised cascade's "
+        "climax; half size",
     ),
     "basis-carry": StrategySpec(
         None,

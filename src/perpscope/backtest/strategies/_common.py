@@ -9,9 +9,19 @@ import numpy.typing as npt
 import polars as pl
 
 from perpscope.analytics.regime import RegimeParams, regime
+from perpscope.analytics.structure import StructureParams, structure
 from perpscope.backtest.types import Market
 
-__all__ = ["KnownFunding", "RegimeArrays", "known_funding", "known_index", "regime_arrays"]
+__all__ = [
+    "KnownFunding",
+    "RegimeArrays",
+    "StructureTriggers",
+    "known_funding",
+    "known_index",
+    "regime_arrays",
+    "stop_beyond",
+    "structure_triggers",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -93,19 +103,23 @@ class RegimeArrays:
     choppy: npt.NDArray[np.bool_]
 
 
-def regime_arrays(market: Market, params: RegimeParams, timeframe: str) -> RegimeArrays:
-    """ATR, ADX and the labels of :func:`perpscope.analytics.regime.regime` on the market."""
-    frame = pl.DataFrame(
+def _bar_frame(market: Market) -> pl.DataFrame:
+    """The market's bars as one ``venue instrument ts h l c`` series for the analytics."""
+    return pl.DataFrame(
         {
             "venue": pl.Series(["-"] * len(market.ts), dtype=pl.String),
             "instrument": pl.Series(["-"] * len(market.ts), dtype=pl.String),
-            "ts": market.ts,
+            "ts": pl.Series(market.ts).cast(pl.Datetime("ns", "UTC")),
             "h": market.h,
             "l": market.l,
             "c": market.c,
         }
     )
-    out = regime(frame, timeframe, params)
+
+
+def regime_arrays(market: Market, params: RegimeParams, timeframe: str) -> RegimeArrays:
+    """ATR, ADX and the labels of :func:`perpscope.analytics.regime.regime` on the market."""
+    out = regime(_bar_frame(market).with_columns(ts=pl.Series(market.ts)), timeframe, params)
     label = out["regime"]
     adx = out["adx"].fill_null(np.nan).to_numpy().astype(np.float64)
     return RegimeArrays(
@@ -114,6 +128,43 @@ def regime_arrays(market: Market, params: RegimeParams, timeframe: str) -> Regim
         (label == "trending").fill_null(False).to_numpy().astype(np.bool_),
         (label == "volatile").fill_null(False).to_numpy().astype(np.bool_),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StructureTriggers:
+    """The structural trigger of each bar (analytics.structure on the market's bars).
+
+    Attributes:
+        side: +1 a bullish swing failure or break (BOS/CHoCH) closed on the bar, -1 a bearish
+            one, 0 none (or a bullish and a bearish one on the same bar).
+        extreme: the bar's low for a bullish trigger, its high for a bearish one (NaN without).
+    """
+
+    side: npt.NDArray[np.int8]
+    extreme: F64
+
+
+def structure_triggers(market: Market, width: int) -> StructureTriggers:
+    """Swing failures and breaks of structure of :func:`perpscope.analytics.structure.structure`
+    with swings of ``width`` bars, each known at its bar's close.
+
+    Springs and UTADs need volume, which the backtest's market does not carry: the volume is
+    constant here, so they never fire (a one-bar spring is a swing failure anyway).
+    """
+    frame = _bar_frame(market).with_columns(volume=pl.lit(1.0))
+    out = structure(frame, StructureParams(width=width))
+    sfp = out["sfp"].fill_null(0).to_numpy().astype(np.int8)
+    brk = out["brk"].fill_null(0).to_numpy().astype(np.int8)
+    side = np.where(brk == 0, sfp, np.where((sfp == 0) | (sfp == brk), brk, 0)).astype(np.int8)
+    extreme = np.where(side > 0, market.l, np.where(side < 0, market.h, np.nan))
+    return StructureTriggers(side, extreme)
+
+
+def stop_beyond(close: F64, extreme: F64, side: npt.NDArray[np.int8], buffer: float) -> F64:
+    """Stop distance as a fraction of the close: ``buffer`` (a fraction of price) beyond the
+    trigger bar's extreme, above it for a short (-1), below it for a long (+1); NaN elsewhere."""
+    stop_px = extreme * (1.0 - side * buffer)
+    return np.asarray(np.where(side != 0, side * (close - stop_px) / close, np.nan), np.float64)
 
 
 def bar_timeframe(market: Market) -> str:

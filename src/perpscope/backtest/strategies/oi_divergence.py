@@ -29,12 +29,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from perpscope.analytics.regime import RegimeParams
 from perpscope.backtest.strategies._common import bar_timeframe, known_index, regime_arrays
 from perpscope.backtest.types import Market, Signals
 
-__all__ = ["OIDivergenceParams", "oi_divergence"]
+__all__ = ["OIDivergenceParams", "divergence_sides", "oi_divergence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +73,20 @@ class OIDivergenceParams:
             raise ValueError("targets_r must be three increasing positive R multiples")
 
 
-def oi_divergence(market: Market, params: OIDivergenceParams) -> Signals:
-    """Signals of the OI divergence reversal on ``market`` (see the module doc).
+def divergence_sides(
+    market: Market, lookback_h: float, min_move: float, min_ratio: float
+) -> npt.NDArray[np.int8]:
+    """The divergence at each bar's close (see the module doc): -1 bearish (a new high while OI
+    fell), +1 bullish (a new low while OI fell), 0 none; every bar of it, not only the first.
 
     Raises:
-        ValueError: bad parameters, or no open interest in the market.
+        ValueError: no open interest in the market.
     """
-    params.validate()
     if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
-        raise ValueError("oi-divergence needs open interest (load it with --oi-market)")
+        raise ValueError("no open interest in the market")
     n = len(market.ts)
     step_ns = int(np.median(np.diff(market.ts))) if n > 1 else 3_600_000_000_000
-    w = max(1, round(params.lookback_h * 3_600e9 / step_ns))
+    w = max(1, round(lookback_h * 3_600e9 / step_ns))
     c = market.c
     oi_idx = known_index(market.ts, market.oi_ts)
     oi_now = np.where(oi_idx >= 0, market.oi[np.clip(oi_idx, 0, None)], np.nan)
@@ -101,10 +104,24 @@ def oi_divergence(market: Market, params: OIDivergenceParams) -> Signals:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = -oi_chg / np.abs(price_chg)
     falling_oi = oi_chg < 0
-    strong = (np.abs(price_chg) >= params.min_move) & falling_oi & (ratio >= params.min_ratio)
+    strong = (np.abs(price_chg) >= min_move) & falling_oi & (ratio >= min_ratio)
     side = np.where(
         strong & hi & (price_chg > 0), -1, np.where(strong & lo & (price_chg < 0), 1, 0)
     )
+    return side.astype(np.int8)
+
+
+def oi_divergence(market: Market, params: OIDivergenceParams) -> Signals:
+    """Signals of the OI divergence reversal on ``market`` (see the module doc).
+
+    Raises:
+        ValueError: bad parameters, or no open interest in the market.
+    """
+    params.validate()
+    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
+        raise ValueError("oi-divergence needs open interest (load it with --oi-market)")
+    n = len(market.ts)
+    side = divergence_sides(market, params.lookback_h, params.min_move, params.min_ratio)
     if params.fresh_only:
         prev = np.r_[0, side[:-1]]
         side = np.where(side != prev, side, 0)
