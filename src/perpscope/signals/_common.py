@@ -257,7 +257,7 @@ class Context:
         ev = structure_events(s.filter(pl.col("ts") >= first)).filter(
             pl.col("direction") == direction
         )
-        return ev.sort("ts").row(-1, named=True) if ev.height else None
+        return ev.sort("ts", maintain_order=True).row(-1, named=True) if ev.height else None
 
     def zones(self) -> pl.DataFrame:
         """Support/resistance zones of the candles."""

@@ -94,7 +94,7 @@ def latest_rows(ext: pl.DataFrame) -> pl.DataFrame:
         .group_by("venue", "instrument")
         .agg(pl.all().last())
         .select("venue", "instrument", "ts", "rate_8h", "extreme_side", "extreme_streak_h")
-        .sort("venue")
+        .sort("venue", "instrument")
     )
 
 
@@ -331,7 +331,9 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     hit = last.filter((pl.col("accel_level") == "strong") | pl.col("parabolic"))
     if hit.is_empty():
         return []
-    r = hit.sort(pl.col("change_8h").abs()).row(-1, named=True)
+    # the largest change; on a tie the first venue (group_by's order is arbitrary)
+    by = [pl.col("change_8h").abs(), "venue", "instrument"]
+    r = hit.sort(by, descending=[True, False, False]).row(0, named=True)
     direction = "short" if r["rate_8h"] > 0 else "long"
     ev = [
         Evidence(f"{r['venue']} rate_8h", r["rate_8h"], None, True),
@@ -478,7 +480,7 @@ def liquidation_magnet(
     )
     if cl.is_empty():
         return []
-    r = cl.sort("notional_usd").row(-1, named=True)
+    r = cl.sort("notional_usd", maintain_order=True).row(-1, named=True)
     direction = "short" if r["side"] == "long" else "long"
     sign = _side(direction)
     beyond = float(r["low_px"] if direction == "short" else r["high_px"])
@@ -567,7 +569,8 @@ def basis_trade(data: MarketData, at: datetime) -> list[Signal]:
     for frame, stage in ((fav, "entry"), (ext, "exit")):
         if frame.is_empty():
             continue
-        r = frame.sort("mean_rate_8h").row(-1, named=True)
+        by = ["mean_rate_8h", "venue", "instrument"]
+        r = frame.sort(by, descending=[True, False, False]).row(0, named=True)
         ev = [
             Evidence(f"{r['venue']} 7d mean rate_8h", r["mean_rate_8h"], 0.0003, stage == "entry"),
             Evidence(f"{r['venue']} last rate_8h", r["rate_8h"], 0.0001, r["rate_8h"] >= 0.0001),
