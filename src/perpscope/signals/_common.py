@@ -30,6 +30,10 @@ __all__ = [
 
 HISTORY_H: Final = 45 * 24
 """Hours of candles a detector looks at (regime's volatility lookback needs 30 days)."""
+MAX_CONTEXTS: Final = 4
+"""Contexts a bundle keeps (the latest times asked for), so a long-lived bundle read at many
+times does not keep every time's computations."""
+_WINDOW: Final = "window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,21 @@ class MarketData:
 
     def window(self, at: datetime, hours: float = HISTORY_H) -> MarketData:
         """:meth:`upto` ``at`` and without data older than ``hours`` before it (no detector and
-        no scenario rule looks further back than 45 days); the liquidation map is kept."""
+        no scenario rule looks further back than 45 days); the liquidation map is kept.
+
+        The default window is made once per time (kept in the bundle's context at ``at``), so
+        :func:`~perpscope.signals.detect_all` and :func:`~perpscope.signals.classify` at one time
+        share it and what was computed on it."""
+        if hours != HISTORY_H:
+            return self._window(at, hours)
+        ctx = context(self, at)
+        if _WINDOW not in ctx.memo:
+            ctx.memo[_WINDOW] = self._window(at, hours)
+        w = ctx.memo[_WINDOW]
+        assert isinstance(w, MarketData)
+        return w
+
+    def _window(self, at: datetime, hours: float) -> MarketData:
         d = self.upto(at)
         since = at - timedelta(hours=hours)
 
@@ -303,6 +321,8 @@ def context(data: MarketData, at: datetime) -> Context:
     """The shared :class:`Context` of ``data`` at ``at`` (made once per bundle and time)."""
     ctx = data.contexts.get(at)
     if ctx is None:
+        while len(data.contexts) >= MAX_CONTEXTS:
+            del data.contexts[next(iter(data.contexts))]
         ctx = data.contexts[at] = Context(data, at)
     return ctx
 

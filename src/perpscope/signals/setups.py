@@ -30,6 +30,7 @@ from perpscope.analytics.funding_series import (
 )
 from perpscope.analytics.liquidations import find_clusters
 from perpscope.analytics.oi import oi_divergence
+from perpscope.signals import _batch
 from perpscope.signals._common import (
     Context,
     Evidence,
@@ -89,16 +90,10 @@ def latest_funding_by_venue(
 
 def latest_rows(ext: pl.DataFrame) -> pl.DataFrame:
     """The last row per (venue, instrument) of :func:`extreme_persistence` output."""
-    return (
-        ext.sort("ts")
-        .group_by("venue", "instrument")
-        .agg(pl.all().last())
-        .select("venue", "instrument", "ts", "rate_8h", "extreme_side", "extreme_streak_h")
-        .sort("venue", "instrument")
-    )
+    return _batch.latest_rows(ext)
 
 
-def _fresh(latest: pl.DataFrame, at: datetime, max_age_h: float = 12.0) -> pl.DataFrame:
+def _fresh(latest: pl.DataFrame, at: datetime, max_age_h: float = _batch.FRESH_H) -> pl.DataFrame:
     return latest.filter(pl.col("ts") > at - timedelta(hours=max_age_h))
 
 
@@ -109,10 +104,9 @@ def _funding_extreme(
     extreme rate, or (None, mean) when fewer than two venues qualify."""
     assert data.funding is not None
     ctx = context(data, at)
-    if "latest_funding" not in ctx.memo:
-        ctx.memo["latest_funding"] = _fresh(latest_rows(ctx.persistence()), at)
-    latest = ctx.memo["latest_funding"]
-    assert isinstance(latest, pl.DataFrame)
+    latest = _batch.memo(
+        ctx, _batch.LATEST_FUNDING, lambda: _fresh(latest_rows(ctx.persistence()), at)
+    )
     for side, name in ((1, "positive"), (-1, "negative")):
         q = latest.filter(
             (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
@@ -280,7 +274,7 @@ def funding_fade(data: MarketData, at: datetime) -> list[Signal]:
 
 def _agg_funding(ctx: Context) -> pl.DataFrame:
     """Mean 8h-equivalent rate across venues per settlement time."""
-    return ctx.persistence().group_by("ts").agg(pl.col("rate_8h").mean()).sort("ts")
+    return _batch.memo(ctx, _batch.AGG_FUNDING, lambda: _batch.agg_funding(ctx.persistence()))
 
 
 def _with_price(ctx: Context, extra: pl.DataFrame, col: str) -> pl.DataFrame:
@@ -326,8 +320,12 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     missing = data.missing("funding", "candles")
     if "funding" in missing:
         return []
-    acc = funding_acceleration(data.funding)  # type: ignore[arg-type]
-    last = _fresh(acc.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    ctx = context(data, at)
+    last = _batch.memo(
+        ctx,
+        _batch.ACCEL_LAST,
+        lambda: _batch.last_fresh(funding_acceleration(data.funding), at),  # type: ignore[arg-type]
+    )
     hit = last.filter((pl.col("accel_level") == "strong") | pl.col("parabolic"))
     if hit.is_empty():
         return []
@@ -561,8 +559,11 @@ def basis_trade(data: MarketData, at: datetime) -> list[Signal]:
     data = data.upto(at)
     if data.missing("funding"):
         return []
-    carry = basis_trade_carry(data.funding)  # type: ignore[arg-type]
-    last = _fresh(carry.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    last = _batch.memo(
+        context(data, at),
+        _batch.CARRY_LAST,
+        lambda: _batch.last_fresh(basis_trade_carry(data.funding), at),  # type: ignore[arg-type]
+    )
     out: list[Signal] = []
     fav = last.filter(pl.col("status") == "favorable")
     ext = last.filter((pl.col("status") == "exit") & (pl.col("mean_rate_8h") > 0.0001))
@@ -653,6 +654,7 @@ def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
     """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
     out: list[Signal] = []
     assets = {k: d.window(at) for k, d in assets.items()}
+    _batch.prepare(assets, at)
     for data in assets.values():
         for det in DETECTORS.values():
             out.extend(det(data, at))

@@ -1,0 +1,147 @@
+"""The shared per-asset computations of many assets at one time, done in one pass per analytic.
+
+A detector reads its inputs from the asset's :class:`~perpscope.signals._common.Context` (a memo
+per bundle and time). Alone, each asset computes them itself, and each polars call costs a
+fraction of a millisecond of fixed overhead whatever the size of the frame: for 100 assets that
+overhead, not the arithmetic, was the time of :func:`~perpscope.signals.setups.detect_all`.
+:func:`prepare` instead runs each analytic once over the frames of every asset stacked together
+(the analytics treat every ``venue instrument`` series on its own) and puts each asset's part in
+its context, so the detectors find them there. The results are the ones an asset computes alone
+(``tests/signals/test_batch_equivalence.py``).
+
+Each memo is named by a key below and made by one function used both ways: on one asset's frame
+(``keys=()``) or on the stack (``keys=(ASSET,)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Final, TypeVar
+
+import polars as pl
+
+from perpscope.analytics.basis import basis_trade_carry
+from perpscope.analytics.funding_series import extreme_persistence, funding_acceleration
+from perpscope.signals._common import Context, MarketData, context
+
+__all__ = [
+    "ACCEL_LAST",
+    "AGG_FUNDING",
+    "ASSET",
+    "CARRY_LAST",
+    "LATEST_FUNDING",
+    "FRESH_H",
+    "agg_funding",
+    "latest_rows",
+    "last_fresh",
+    "memo",
+    "prepare",
+]
+
+ASSET: Final = "_asset"
+"""The column naming each row's asset in a stack."""
+FRESH_H: Final = 12.0
+"""A venue's last settlement counts when it is younger than this at ``at``."""
+
+LATEST_FUNDING: Final = "latest_funding"
+"""Memo: each series' last :func:`extreme_persistence` row, if fresh (:func:`latest_rows`)."""
+AGG_FUNDING: Final = "agg_funding"
+"""Memo: the mean 8h-equivalent rate across venues per settlement time (:func:`agg_funding`)."""
+ACCEL_LAST: Final = "accel_last"
+"""Memo: each series' last :func:`funding_acceleration` row, if fresh."""
+CARRY_LAST: Final = "carry_last"
+"""Memo: each series' last :func:`basis_trade_carry` row, if fresh."""
+
+T = TypeVar("T")
+
+_LATEST_COLUMNS: Final = (
+    "venue",
+    "instrument",
+    "ts",
+    "rate_8h",
+    "extreme_side",
+    "extreme_streak_h",
+)
+
+
+def memo(ctx: Context, key: str, make: Callable[[], T]) -> T:
+    """``ctx.memo[key]``, made by ``make`` the first time."""
+    if key not in ctx.memo:
+        ctx.memo[key] = make()
+    return ctx.memo[key]  # type: ignore[return-value]
+
+
+def latest_rows(ext: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The last row per (venue, instrument) of :func:`extreme_persistence` output, sorted by
+    venue and instrument: ``venue instrument ts rate_8h extreme_side extreme_streak_h``."""
+    return (
+        ext.sort("ts")
+        .group_by(*keys, "venue", "instrument")
+        .agg(pl.all().last())
+        .select(*keys, *_LATEST_COLUMNS)
+        .sort(*keys, "venue", "instrument")
+    )
+
+
+def last_fresh(frame: pl.DataFrame, at: datetime, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The last row of each series of ``frame`` if younger than :data:`FRESH_H` at ``at``."""
+    last = frame.sort("ts").group_by(*keys, "venue", "instrument").agg(pl.all().last())
+    return last.filter(pl.col("ts") > at - timedelta(hours=FRESH_H))
+
+
+def agg_funding(ext: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Mean 8h-equivalent rate across venues per settlement time: ``ts rate_8h``."""
+    return ext.group_by(*keys, "ts").agg(pl.col("rate_8h").mean()).sort(*keys, "ts")
+
+
+def _stack(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame | None:
+    """The frames one under the other with an :data:`ASSET` column, or None when they cannot be
+    stacked: different columns, or one venue-instrument series in two assets' frames."""
+    schemas = {tuple(f.schema.items()) for f in frames.values()}
+    if len(frames) < 2 or len(schemas) != 1 or ASSET in next(iter(frames.values())).columns:
+        return None
+    stack = pl.concat([f.with_columns(pl.lit(k).alias(ASSET)) for k, f in frames.items()])
+    series = pl.struct("venue", "instrument")
+    shared = stack.select(pl.struct(series, ASSET).n_unique() != series.n_unique()).item()
+    return None if shared else stack
+
+
+def _split(frame: pl.DataFrame, assets: list[str]) -> dict[str, pl.DataFrame]:
+    """Each asset's rows of ``frame`` (in order, without :data:`ASSET`); empty when it has none."""
+    parts = frame.partition_by(ASSET, as_dict=True, include_key=False, maintain_order=True)
+    empty = frame.clear().drop(ASSET)
+    return {a: parts.get((a,), empty) for a in assets}
+
+
+def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> None:
+    todo = {
+        k: d.funding
+        for k, d in windows.items()
+        if d.funding is not None and d.funding.height and LATEST_FUNDING not in context(d, at).memo
+    }
+    stack = _stack(todo)
+    if stack is None:
+        return
+    names, keys = list(todo), (ASSET,)
+    ext = extreme_persistence(stack)
+    fresh = pl.col("ts") > at - timedelta(hours=FRESH_H)
+    pieces = {
+        "persistence": _split(ext, names),
+        LATEST_FUNDING: _split(latest_rows(ext, keys).filter(fresh), names),
+        AGG_FUNDING: _split(agg_funding(ext, keys), names),
+        ACCEL_LAST: _split(last_fresh(funding_acceleration(stack), at, keys), names),
+        CARRY_LAST: _split(last_fresh(basis_trade_carry(stack), at, keys), names),
+    }
+    for name in names:
+        ctx = context(windows[name], at)
+        ctx._persistence = pieces["persistence"][name]
+        for key in (LATEST_FUNDING, AGG_FUNDING, ACCEL_LAST, CARRY_LAST):
+            ctx.memo[key] = pieces[key][name]
+
+
+def prepare(windows: Mapping[str, MarketData], at: datetime) -> None:
+    """Fill the contexts at ``at`` of the bundles ``windows`` (cut by
+    :meth:`MarketData.window` at ``at``) with the shared computations, each in one pass over all
+    of them. Bundles whose contexts are already filled are left as they are."""
+    _prepare_funding(windows, at)
