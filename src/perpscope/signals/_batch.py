@@ -19,11 +19,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
+import numpy as np
 import polars as pl
 
 from perpscope.analytics.basis import basis_trade_carry
 from perpscope.analytics.funding_series import extreme_persistence, funding_acceleration
-from perpscope.signals._common import Context, MarketData, context
+from perpscope.analytics.regime import regime
+from perpscope.analytics.structure import structure, structure_events, zones
+from perpscope.signals._common import EVENTS, HISTORY_H, ZONES, Context, MarketData, context
 
 __all__ = [
     "ACCEL_LAST",
@@ -95,16 +98,21 @@ def agg_funding(ext: pl.DataFrame, keys: tuple[str, ...] = ()) -> pl.DataFrame:
     return ext.group_by(*keys, "ts").agg(pl.col("rate_8h").mean()).sort(*keys, "ts")
 
 
-def _stack(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame | None:
+def _stack(frames: Mapping[str, pl.DataFrame], *, one_series: bool = False) -> pl.DataFrame | None:
     """The frames one under the other with an :data:`ASSET` column, or None when they cannot be
-    stacked: different columns, or one venue-instrument series in two assets' frames."""
+    stacked: different columns, one venue-instrument series in two assets' frames, or (with
+    ``one_series``) an asset with more than one series."""
     schemas = {tuple(f.schema.items()) for f in frames.values()}
     if len(frames) < 2 or len(schemas) != 1 or ASSET in next(iter(frames.values())).columns:
         return None
     stack = pl.concat([f.with_columns(pl.lit(k).alias(ASSET)) for k, f in frames.items()])
     series = pl.struct("venue", "instrument")
-    shared = stack.select(pl.struct(series, ASSET).n_unique() != series.n_unique()).item()
-    return None if shared else stack
+    n_series = series.n_unique()
+    ok = stack.select(
+        (pl.struct(series, ASSET).n_unique() == n_series)
+        & ((n_series == len(frames)) if one_series else pl.lit(True))
+    ).item()
+    return stack if ok else None
 
 
 def _split(frame: pl.DataFrame, assets: list[str]) -> dict[str, pl.DataFrame]:
@@ -140,8 +148,72 @@ def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> None:
             ctx.memo[key] = pieces[key][name]
 
 
-def prepare(windows: Mapping[str, MarketData], at: datetime) -> None:
+def _by_asset(
+    frame: pl.DataFrame, owners: pl.DataFrame, assets: list[str]
+) -> dict[str, pl.DataFrame]:
+    """:func:`_split` of an analytic's output that lost :data:`ASSET`, through its series."""
+    return _split(frame.join(owners, on=["venue", "instrument"], maintain_order="left"), assets)
+
+
+def _last_bars(struct: pl.DataFrame, bars: int) -> pl.DataFrame:
+    """The rows of each series from the time of its ``bars``-th last row on (what
+    :meth:`Context.events` reads of one series)."""
+    ids = struct.select(pl.struct("venue", "instrument").rle_id().alias("_id"))["_id"].to_numpy()
+    n = ids.size
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1))
+    ends = np.concatenate((starts[1:], [n]))
+    first = np.maximum(starts, ends - bars)
+    ts = struct["ts"].to_physical().to_numpy()
+    keep = ts >= np.repeat(ts[first], ends - starts)
+    return struct.filter(pl.Series(keep))
+
+
+def _prepare_candles(windows: Mapping[str, MarketData], at: datetime, bars: int) -> None:
+    todo = {
+        k: d.candles
+        for k, d in windows.items()
+        if d.candles is not None and d.candles.height and context(d, at)._structure is None
+    }
+    stack = _stack(todo, one_series=True)
+    if stack is None:
+        return
+    names = list(todo)
+    # Context.candles: one series each, so sorted by series and ts is sorted by ts
+    stack = stack.filter(pl.col("ts") > at - timedelta(hours=HISTORY_H)).sort(
+        "venue", "instrument", "ts"
+    )
+    owners = stack.select(ASSET, "venue", "instrument").unique(maintain_order=True)
+    candles = _split(stack, names)
+    struct = structure(stack)
+    events = _by_asset(structure_events(_last_bars(struct, bars)), owners, names)
+    reg = _by_asset(regime(stack), owners, names)
+    zz = _by_asset(zones(struct), owners, names)
+    parts = _by_asset(struct, owners, names)
+    for name in names:
+        ctx = context(windows[name], at)
+        ctx._candles = candles[name]
+        ctx._structure = parts[name]
+        ctx._regime = reg[name]
+        ctx.memo[ZONES] = zz[name]
+        ctx.memo[f"{EVENTS}{bars}"] = events[name].to_dicts()
+
+
+def prepare(windows: Mapping[str, MarketData], at: datetime, *, trigger_bars: int) -> None:
     """Fill the contexts at ``at`` of the bundles ``windows`` (cut by
     :meth:`MarketData.window` at ``at``) with the shared computations, each in one pass over all
-    of them. Bundles whose contexts are already filled are left as they are."""
-    _prepare_funding(windows, at)
+    of them (the structural events of the last ``trigger_bars`` bars). Bundles whose contexts
+    are already filled are left as they are."""
+    for group in _same_columns(windows, "funding"):
+        _prepare_funding(group, at)
+    for group in _same_columns(windows, "candles"):
+        _prepare_candles(group, at, trigger_bars)
+
+
+def _same_columns(windows: Mapping[str, MarketData], name: str) -> list[dict[str, MarketData]]:
+    """The bundles grouped by the schema of their frame ``name`` (each group can be stacked)."""
+    groups: dict[tuple[tuple[str, pl.DataType], ...], dict[str, MarketData]] = {}
+    for k, d in windows.items():
+        f = getattr(d, name)
+        if f is not None:
+            groups.setdefault(tuple(f.schema.items()), {})[k] = d
+    return list(groups.values())

@@ -34,6 +34,10 @@ MAX_CONTEXTS: Final = 4
 """Contexts a bundle keeps (the latest times asked for), so a long-lived bundle read at many
 times does not keep every time's computations."""
 _WINDOW: Final = "window"
+EVENTS: Final = "events_"
+"""Memo key prefix of :meth:`Context.events` (then the number of bars)."""
+ZONES: Final = "zones"
+"""Memo key of :meth:`Context.zones`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,22 +269,38 @@ class Context:
             self._profile = volume_profile(self.candles.tail(bars))
         return self._profile
 
+    def events(self, within_bars: int) -> list[dict[str, Any]]:
+        """:func:`perpscope.analytics.structure.structure_events` of the last ``within_bars``
+        closed bars, as rows."""
+        key = f"{EVENTS}{within_bars}"
+        if key not in self.memo:
+            s = self.structure()
+            if s.is_empty():
+                self.memo[key] = []
+            else:
+                first = s["ts"][max(0, s.height - within_bars)]
+                self.memo[key] = structure_events(s.filter(pl.col("ts") >= first)).to_dicts()
+        rows = self.memo[key]
+        assert isinstance(rows, list)
+        return rows
+
     def trigger(self, direction: str, within_bars: int = 6) -> dict[str, Any] | None:
         """The latest structural trigger (SFP, CHoCH/BOS, spring/UTAD) in ``direction`` among
-        the last ``within_bars`` closed bars, or None."""
-        s = self.structure()
-        if s.is_empty():
-            return None
-        first = s["ts"][max(0, s.height - within_bars)]
-        ev = structure_events(s.filter(pl.col("ts") >= first)).filter(
-            pl.col("direction") == direction
-        )
-        return ev.sort("ts", maintain_order=True).row(-1, named=True) if ev.height else None
+        the last ``within_bars`` closed bars (the last listed on a tie), or None."""
+        best: dict[str, Any] | None = None
+        for e in self.events(within_bars):
+            if e["direction"] == direction and (best is None or e["ts"] >= best["ts"]):
+                best = e
+        return best
 
     def zones(self) -> pl.DataFrame:
         """Support/resistance zones of the candles."""
-        s = self.structure()
-        return zones(s) if s.height else pl.DataFrame()
+        if ZONES not in self.memo:
+            s = self.structure()
+            self.memo[ZONES] = zones(s) if s.height else pl.DataFrame()
+        z = self.memo[ZONES]
+        assert isinstance(z, pl.DataFrame)
+        return z
 
     def near_extreme(self, window_h: float, last_bars: int) -> bool:
         """Whether any of the last ``last_bars`` closes is at or beyond the highest (lowest)

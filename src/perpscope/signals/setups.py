@@ -654,7 +654,7 @@ def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
     """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
     out: list[Signal] = []
     assets = {k: d.window(at) for k, d in assets.items()}
-    _batch.prepare(assets, at)
+    _batch.prepare(assets, at, trigger_bars=TRIGGER_BARS)
     for data in assets.values():
         for det in DETECTORS.values():
             out.extend(det(data, at))
