@@ -17,13 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import polars as pl
 
 from perpscope.analytics.basis import basis_trade_carry
-from perpscope.analytics.funding_series import extreme_persistence, funding_acceleration
+from perpscope.analytics.cvd import (
+    cumulative_volume_delta,
+    cvd_price_divergence,
+    delta_from_candles,
+)
+from perpscope.analytics.funding_series import (
+    extreme_persistence,
+    funding_acceleration,
+    funding_price_divergence,
+)
+from perpscope.analytics.oi import oi_divergence
 from perpscope.analytics.regime import regime
 from perpscope.analytics.structure import structure, structure_events, zones
 from perpscope.signals._common import EVENTS, HISTORY_H, ZONES, Context, MarketData, context
@@ -55,6 +65,12 @@ ACCEL_LAST: Final = "accel_last"
 """Memo: each series' last :func:`funding_acceleration` row, if fresh."""
 CARRY_LAST: Final = "carry_last"
 """Memo: each series' last :func:`basis_trade_carry` row, if fresh."""
+FDIV_ROW: Final = "fdiv_row"
+"""Memo: the funding-price divergence row of the last bars (``dict``), or None."""
+CDIV_ROW: Final = "cdiv_row"
+"""Memo: the CVD-price divergence row of the last bars (``dict``), or None."""
+OI_DIV_ROW: Final = "oi_div"
+"""Memo: the last bar's OI divergence row (``dict``), or None."""
 
 T = TypeVar("T")
 
@@ -115,6 +131,12 @@ def _stack(frames: Mapping[str, pl.DataFrame], *, one_series: bool = False) -> p
     return stack if ok else None
 
 
+def has_taker_volume(candles: pl.DataFrame) -> bool:
+    """Whether the candles have any taker buy volume (for the CVD)."""
+    c = candles
+    return "taker_buy_volume" in c.columns and c["taker_buy_volume"].null_count() < c.height
+
+
 def _split(frame: pl.DataFrame, assets: list[str]) -> dict[str, pl.DataFrame]:
     """Each asset's rows of ``frame`` (in order, without :data:`ASSET`); empty when it has none."""
     parts = frame.partition_by(ASSET, as_dict=True, include_key=False, maintain_order=True)
@@ -122,7 +144,8 @@ def _split(frame: pl.DataFrame, assets: list[str]) -> dict[str, pl.DataFrame]:
     return {a: parts.get((a,), empty) for a in assets}
 
 
-def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> None:
+def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> pl.DataFrame | None:
+    """Returns the stacked :func:`agg_funding` (None when the bundles were not stacked)."""
     todo = {
         k: d.funding
         for k, d in windows.items()
@@ -130,14 +153,15 @@ def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> None:
     }
     stack = _stack(todo)
     if stack is None:
-        return
+        return None
     names, keys = list(todo), (ASSET,)
     ext = extreme_persistence(stack)
     fresh = pl.col("ts") > at - timedelta(hours=FRESH_H)
+    agg = agg_funding(ext, keys)
     pieces = {
         "persistence": _split(ext, names),
         LATEST_FUNDING: _split(latest_rows(ext, keys).filter(fresh), names),
-        AGG_FUNDING: _split(agg_funding(ext, keys), names),
+        AGG_FUNDING: _split(agg, names),
         ACCEL_LAST: _split(last_fresh(funding_acceleration(stack), at, keys), names),
         CARRY_LAST: _split(last_fresh(basis_trade_carry(stack), at, keys), names),
     }
@@ -146,6 +170,7 @@ def _prepare_funding(windows: Mapping[str, MarketData], at: datetime) -> None:
         ctx._persistence = pieces["persistence"][name]
         for key in (LATEST_FUNDING, AGG_FUNDING, ACCEL_LAST, CARRY_LAST):
             ctx.memo[key] = pieces[key][name]
+    return agg
 
 
 def _by_asset(
@@ -168,7 +193,10 @@ def _last_bars(struct: pl.DataFrame, bars: int) -> pl.DataFrame:
     return struct.filter(pl.Series(keep))
 
 
-def _prepare_candles(windows: Mapping[str, MarketData], at: datetime, bars: int) -> None:
+def _prepare_candles(
+    windows: Mapping[str, MarketData], at: datetime, bars: int
+) -> pl.DataFrame | None:
+    """Returns the stacked candles (one series per asset; None when not stacked)."""
     todo = {
         k: d.candles
         for k, d in windows.items()
@@ -176,7 +204,7 @@ def _prepare_candles(windows: Mapping[str, MarketData], at: datetime, bars: int)
     }
     stack = _stack(todo, one_series=True)
     if stack is None:
-        return
+        return None
     names = list(todo)
     # Context.candles: one series each, so sorted by series and ts is sorted by ts
     stack = stack.filter(pl.col("ts") > at - timedelta(hours=HISTORY_H)).sort(
@@ -196,6 +224,101 @@ def _prepare_candles(windows: Mapping[str, MarketData], at: datetime, bars: int)
         ctx._regime = reg[name]
         ctx.memo[ZONES] = zz[name]
         ctx.memo[f"{EVENTS}{bars}"] = events[name].to_dicts()
+    return stack
+
+
+def _tail(frame: pl.DataFrame, n: int) -> pl.DataFrame:
+    """The last ``n`` rows of each series of a frame sorted by series."""
+    ids = frame.select(pl.struct("venue", "instrument").rle_id().alias("_id"))["_id"].to_numpy()
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1))
+    lengths = np.diff(np.concatenate((starts, [ids.size])))
+    pos = np.arange(ids.size) - np.repeat(starts, lengths)
+    return frame.filter(pl.Series(pos >= np.repeat(lengths, lengths) - n))
+
+
+def _rows(frame: pl.DataFrame, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Each asset's last row of ``frame`` (None when it has none)."""
+    return {
+        a: (p.row(-1, named=True) if p.height else None) for a, p in _split(frame, names).items()
+    }
+
+
+def _with_price(candles: pl.DataFrame, extra: pl.DataFrame, col: str) -> pl.DataFrame:
+    """Each bar's close with the as-of ``col`` of its asset (``extra``: ASSET ts col)."""
+    c = candles.select("venue", "instrument", "ts", pl.col("c").alias("close_px"), ASSET)
+    return c.join_asof(
+        extra.sort(ASSET, "ts"), on="ts", by=ASSET, strategy="backward", check_sortedness=False
+    ).drop_nulls(col)
+
+
+def _prepare_divergences(
+    windows: Mapping[str, MarketData],
+    at: datetime,
+    bars: int,
+    candles: pl.DataFrame,
+    agg: pl.DataFrame | None,
+) -> None:
+    """The divergence rows (funding, CVD, OI) of the assets in ``candles`` (stacked by
+    :func:`_prepare_candles`) whose last bars are near a price extreme, in one pass each."""
+    ctxs = {
+        k: context(windows[k], at) for k in candles[ASSET].unique(maintain_order=True).to_list()
+    }
+    near = {k: c.near_extreme(168.0, bars) for k, c in ctxs.items()}
+    for k, c in ctxs.items():
+        if not near[k]:
+            c.memo.setdefault(FDIV_ROW, None)
+            c.memo.setdefault(CDIV_ROW, None)
+    if agg is not None:
+        todo = [k for k, c in ctxs.items() if near[k] and FDIV_ROW not in c.memo]
+        todo = [k for k in todo if k in set(agg[ASSET].unique().to_list())]
+        if todo:
+            keep = pl.col(ASSET).is_in(todo)
+            frame = _with_price(candles.filter(keep), agg.filter(keep), "rate_8h")
+            out = funding_price_divergence(frame)
+            rows = _rows(_tail(out, bars).drop_nulls("fdiv_divergence"), todo)
+            for k in todo:
+                ctxs[k].memo[FDIV_ROW] = rows[k]
+    todo = [k for k, c in ctxs.items() if near[k] and CDIV_ROW not in c.memo]
+    for k in [k for k in todo if not has_taker_volume(ctxs[k].candles)]:
+        ctxs[k].memo[CDIV_ROW] = None
+        todo.remove(k)
+    if todo:
+        sub = candles.filter(pl.col(ASSET).is_in(todo))
+        owners = sub.select(ASSET, "venue", "instrument").unique(maintain_order=True)
+        cvd = cumulative_volume_delta(delta_from_candles(sub))
+        frame = cvd.join(
+            sub.select("venue", "instrument", "ts", pl.col("c").alias("close_px")),
+            on=["venue", "instrument", "ts"],
+        )
+        out = cvd_price_divergence(frame)
+        tail = _tail(out, bars).drop_nulls("cdiv_divergence")
+        rows = _rows(tail.join(owners, on=["venue", "instrument"], maintain_order="left"), todo)
+        for k in todo:
+            ctxs[k].memo[CDIV_ROW] = rows[k]
+    _prepare_oi(windows, ctxs, candles)
+
+
+def _prepare_oi(
+    windows: Mapping[str, MarketData], ctxs: dict[str, Context], candles: pl.DataFrame
+) -> None:
+    todo = []
+    for k, c in ctxs.items():
+        oi = windows[k].oi
+        if OI_DIV_ROW in c.memo or oi is None or not oi.height:
+            continue
+        if not c.near_extreme(72.0, 1):
+            c.memo[OI_DIV_ROW] = None
+        else:
+            todo.append(k)
+    frames = {k: windows[k].oi.select("ts", "oi_usd") for k in todo}  # type: ignore[union-attr]
+    if len({tuple(f.schema.items()) for f in frames.values()}) != 1:
+        return
+    extra = pl.concat([f.with_columns(pl.lit(k).alias(ASSET)) for k, f in frames.items()])
+    frame = _with_price(candles.filter(pl.col(ASSET).is_in(todo)), extra, "oi_usd")
+    rows = _rows(_tail(oi_divergence(frame), 1), todo)
+    for k in todo:
+        r = rows[k]
+        ctxs[k].memo[OI_DIV_ROW] = r if r is not None and r["oi_divergence"] is not None else None
 
 
 def prepare(windows: Mapping[str, MarketData], at: datetime, *, trigger_bars: int) -> None:
@@ -203,10 +326,12 @@ def prepare(windows: Mapping[str, MarketData], at: datetime, *, trigger_bars: in
     :meth:`MarketData.window` at ``at``) with the shared computations, each in one pass over all
     of them (the structural events of the last ``trigger_bars`` bars). Bundles whose contexts
     are already filled are left as they are."""
-    for group in _same_columns(windows, "funding"):
-        _prepare_funding(group, at)
+    aggs = [_prepare_funding(group, at) for group in _same_columns(windows, "funding")]
+    agg = aggs[0] if len(aggs) == 1 else None
     for group in _same_columns(windows, "candles"):
-        _prepare_candles(group, at, trigger_bars)
+        candles = _prepare_candles(group, at, trigger_bars)
+        if candles is not None:
+            _prepare_divergences(windows, at, trigger_bars, candles, agg)
 
 
 def _same_columns(windows: Mapping[str, MarketData], name: str) -> list[dict[str, MarketData]]:

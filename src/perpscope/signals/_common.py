@@ -306,11 +306,23 @@ class Context:
         """Whether any of the last ``last_bars`` closes is at or beyond the highest (lowest)
         close of the ``window_h`` hours before it: a cheap necessary condition of the
         price-extreme divergences, checked before running them."""
+        key = f"near_{window_h}_{last_bars}"
+        if key not in self.memo:
+            self.memo[key] = self._near_extreme(window_h, last_bars)
+        return bool(self.memo[key])
+
+    def _near_extreme(self, window_h: float, last_bars: int) -> bool:
         c = self.candles
         if c.height < 2:
             return False
-        ts = c["ts"].dt.epoch("us").to_numpy()
-        px = c["c"].cast(pl.Float64).to_numpy()
+        if "_ts_px" not in self.memo:
+            self.memo["_ts_px"] = (
+                c["ts"].dt.epoch("us").to_numpy(),
+                c["c"].cast(pl.Float64).to_numpy(),
+            )
+        arrays = self.memo["_ts_px"]
+        assert isinstance(arrays, tuple)
+        ts, px = arrays
         w = int(window_h * 3_600_000_000)
         for i in range(max(1, c.height - last_bars), c.height):
             lo = int(np.searchsorted(ts, ts[i] - w, side="left"))

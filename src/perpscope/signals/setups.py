@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -282,6 +282,17 @@ def _with_price(ctx: Context, extra: pl.DataFrame, col: str) -> pl.DataFrame:
     return c.join_asof(extra.select("ts", col).sort("ts"), on="ts", strategy="backward")
 
 
+def _fdiv_row(ctx: Context) -> dict[str, Any] | None:
+    """The last divergence row of the funding-price divergence in the last bars, or None."""
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return None
+    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
+    if frame.is_empty():
+        return None
+    out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
+    return out.row(-1, named=True) if out.height else None
+
+
 def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
     """Funding divergence (lines 62-68): a new 7-day price high with funding's 7-day mean lower
     than at the prior high (short), or the mirror at lows (long), on the last closed bar(s)."""
@@ -290,15 +301,9 @@ def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
-    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+    r = _batch.memo(ctx, _batch.FDIV_ROW, lambda: _fdiv_row(ctx))
+    if r is None:
         return []
-    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
-    if frame.is_empty():
-        return []
-    out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
-    if out.is_empty():
-        return []
-    r = out.row(-1, named=True)
     direction = "short" if r["fdiv_divergence"] == "bearish" else "long"
     gap = abs(r["funding_mean_8h"] - r["fdiv_prior_value"]) / EXTREME_8H
     ev = [
@@ -371,14 +376,11 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     ]
 
 
-def _oi_div(ctx: Context, data: MarketData) -> dict[str, object] | None:
-    if "oi_div" not in ctx.memo:
-        ctx.memo["oi_div"] = _oi_div_row(ctx, data)
-    row = ctx.memo["oi_div"]
-    return row if isinstance(row, dict) else None
+def _oi_div(ctx: Context, data: MarketData) -> dict[str, Any] | None:
+    return _batch.memo(ctx, _batch.OI_DIV_ROW, lambda: _oi_div_row(ctx, data))
 
 
-def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, object] | None:
+def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, Any] | None:
     if not ctx.near_extreme(72.0, 1):
         return None
     frame = _with_price(ctx, data.oi, "oi_usd").drop_nulls("oi_usd")  # type: ignore[arg-type]
@@ -401,10 +403,10 @@ def oi_divergence_setup(data: MarketData, at: datetime) -> list[Signal]:
     if r is None:
         return []
     direction = "short" if r["oi_divergence"] == "bearish" else "long"
-    ratio = float(r["divergence_ratio"])  # type: ignore[arg-type]
+    ratio = float(r["divergence_ratio"])
     ev = [
-        Evidence("price change 72h", r["price_change_w"], None, True),  # type: ignore[arg-type]
-        Evidence("OI change 72h", r["oi_change_w"], -0.08, True),  # type: ignore[arg-type]
+        Evidence("price change 72h", r["price_change_w"], None, True),
+        Evidence("OI change 72h", r["oi_change_w"], -0.08, True),
         Evidence("divergence ratio", ratio, 0.5, True),
         Evidence("grade", str(r["oi_divergence_grade"]), None, True),
     ]
@@ -452,7 +454,7 @@ def triple_confluence(data: MarketData, at: datetime) -> list[Signal]:
     if trig is None:
         return []
     assert r is not None
-    strength = 0.7 + 0.3 * clip01(float(r["divergence_ratio"]) - 0.5)  # type: ignore[arg-type]
+    strength = 0.7 + 0.3 * clip01(float(r["divergence_ratio"]) - 0.5)
     return [_signal("triple_confluence", data, at, direction, strength, ev, ctx, (), trig=trig)]
 
 
@@ -523,6 +525,19 @@ def liquidation_magnet(
     ]
 
 
+def _cdiv_row(ctx: Context) -> dict[str, Any] | None:
+    """The last divergence row of the CVD-price divergence in the last bars, or None."""
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return None
+    c = ctx.candles
+    if not _batch.has_taker_volume(c):
+        return None
+    cvd = cumulative_volume_delta(delta_from_candles(c))
+    frame = cvd.join(c.select("ts", pl.col("c").alias("close_px")), on="ts")
+    out = cvd_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("cdiv_divergence")
+    return out.row(-1, named=True) if out.height else None
+
+
 def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     """CVD divergence (lines 377-381): a new 7-day price high with CVD below its value at the
     prior high (short) or the mirror at lows (long), on the last closed bars."""
@@ -531,17 +546,9 @@ def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
-    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+    r = _batch.memo(ctx, _batch.CDIV_ROW, lambda: _cdiv_row(ctx))
+    if r is None:
         return []
-    c = ctx.candles
-    if "taker_buy_volume" not in c.columns or c["taker_buy_volume"].null_count() == c.height:
-        return []
-    cvd = cumulative_volume_delta(delta_from_candles(c))
-    frame = cvd.join(c.select("ts", pl.col("c").alias("close_px")), on="ts")
-    out = cvd_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("cdiv_divergence")
-    if out.is_empty():
-        return []
-    r = out.row(-1, named=True)
     direction = "short" if r["cdiv_divergence"] == "bearish" else "long"
     ev = [
         Evidence("close_px", r["close_px"], "new 7d extreme", True),
