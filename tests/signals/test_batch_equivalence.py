@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from perpscope.signals import DETECTORS, MarketData, classify, detect_all
@@ -106,3 +108,50 @@ def test_detect_all_equals_each_detector_on_its_own(
 
 if __name__ == "__main__":
     GOLDEN.write_text(json.dumps(_outputs(market()), separators=(",", ":")) + "\n")
+
+
+def _unstackable(assets: dict[str, MarketData], how: str) -> dict[str, MarketData]:
+    """The market with a bundle the batch cannot stack with the others: ``columns``, one with
+    Float32 volume (its own group; the others are stacked); ``shared``, one whose funding and
+    candles reuse BTC's series names; ``two_series``, one with two candle series."""
+    out = dict(assets)
+    d = out["A001"]
+    assert d.funding is not None
+    assert d.candles is not None
+    if how == "columns":
+        out["A001"] = replace(d, candles=d.candles.with_columns(pl.col("volume").cast(pl.Float32)))
+    elif how == "shared":
+        btc = pl.lit("BTC-USDT-PERP").alias("instrument")
+        out["A001"] = replace(
+            d, funding=d.funding.with_columns(btc), candles=d.candles.with_columns(btc)
+        )
+    else:
+        other = d.candles.with_columns(pl.lit("v9").alias("venue"))
+        out["A001"] = replace(d, candles=pl.concat([d.candles, other]))
+    return out
+
+
+@pytest.mark.parametrize("how", ["columns", "shared", "two_series"])
+def test_bundles_that_cannot_be_stacked_give_their_own_results(
+    assets: dict[str, MarketData], how: str
+) -> None:
+    at = times()[0]
+    market_ = _unstackable(assets, how)
+    expected = []
+    for data in market_.values():
+        for det in DETECTORS.values():
+            expected.extend(det(data, at))
+    for name, data in market_.items():
+        if name != "BTC":
+            expected.extend(funding_rotation(market_["BTC"], data, at))
+    alone = [_plain(classify(d, at).to_json()) for d in market_.values()]
+    fresh = {k: replace(d) for k, d in market_.items()}  # no shared contexts
+    got = detect_all(fresh, at)
+    _same(
+        json.loads(json.dumps([_plain(s.to_json()) for s in got])),
+        json.loads(json.dumps([_plain(s.to_json()) for s in expected])),
+    )
+    _same(
+        json.loads(json.dumps([_plain(classify(d, at).to_json()) for d in fresh.values()])),
+        json.loads(json.dumps(alone)),
+    )

@@ -142,8 +142,11 @@ class MarketData:
     levels: pl.DataFrame | None = None
     spot: pl.DataFrame | None = None
     bar_h: float = 1.0
-    contexts: dict[datetime, Context] = field(default_factory=dict, compare=False, repr=False)
-    """Shared computations per ``at`` (see :func:`context`); not part of the data."""
+    contexts: dict[datetime, Context] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """Shared computations per ``at`` (see :func:`context`); not part of the data, so never
+    passed in nor copied: a bundle made with ``dataclasses.replace`` starts without any."""
 
     def upto(self, at: datetime | None) -> MarketData:
         """The same bundle with nothing after ``at`` (candles: only bars closed by ``at``).
@@ -171,7 +174,6 @@ class MarketData:
 
         return replace(
             self,
-            contexts={},
             funding=cut(self.funding),
             candles=cut(self.candles, closed=True),
             oi=cut(self.oi),
@@ -203,7 +205,6 @@ class MarketData:
 
         return replace(
             d,
-            contexts={},
             funding=head(d.funding),
             candles=head(d.candles),
             oi=head(d.oi),
