@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 from perpscope.signals import DETECTORS, MarketData, classify, detect_all
+from perpscope.signals._common import _ts_cut
 from perpscope.signals.setups import funding_rotation
 from tests.signals.multi import market, times
 
@@ -155,3 +156,24 @@ def test_bundles_that_cannot_be_stacked_give_their_own_results(
         json.loads(json.dumps([_plain(classify(d, at).to_json()) for d in fresh.values()])),
         json.loads(json.dumps(alone)),
     )
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_time_cut_keeps_the_rows_the_polars_filter_keeps(unit: str, shuffled: bool) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    ts = [start + timedelta(minutes=7 * i, microseconds=333 * i) for i in range(200)]
+    frame = pl.DataFrame({"ts": ts, "x": range(200)}).with_columns(
+        pl.col("ts").dt.cast_time_unit(unit)  # type: ignore[arg-type]
+    )
+    if shuffled:
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=3)
+    after = start + timedelta(hours=3, microseconds=1500)
+    upto = start + timedelta(hours=19, minutes=1, microseconds=999)
+    for lo, hi in ((after, None), (None, upto), (after, upto), (upto, after)):
+        keep = pl.lit(True)
+        if lo is not None:
+            keep = keep & (pl.col("ts") > lo)
+        if hi is not None:
+            keep = keep & (pl.col("ts") <= hi)
+        assert _ts_cut(frame, after=lo, upto=hi).equals(frame.filter(keep))

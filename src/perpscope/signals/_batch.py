@@ -36,7 +36,15 @@ from perpscope.analytics.funding_series import (
 from perpscope.analytics.oi import oi_divergence
 from perpscope.analytics.regime import regime
 from perpscope.analytics.structure import structure, structure_events, zones
-from perpscope.signals._common import EVENTS, HISTORY_H, ZONES, Context, MarketData, context
+from perpscope.signals._common import (
+    EVENTS,
+    HISTORY_H,
+    ZONES,
+    Context,
+    MarketData,
+    context,
+    raw_times,
+)
 
 __all__ = [
     "ACCEL_LAST",
@@ -188,7 +196,7 @@ def _last_bars(struct: pl.DataFrame, bars: int) -> pl.DataFrame:
     starts = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1))
     ends = np.concatenate((starts[1:], [n]))
     first = np.maximum(starts, ends - bars)
-    ts = struct["ts"].to_physical().to_numpy()
+    ts = raw_times(struct["ts"])
     keep = ts >= np.repeat(ts[first], ends - starts)
     return struct.filter(pl.Series(keep))
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import polars as pl
 
 from perpscope.analytics.liquidations import find_clusters
-from perpscope.signals._common import Evidence, MarketData, clip01, context
+from perpscope.signals._common import Evidence, MarketData, clip01, context, raw_times
 from perpscope.signals.setups import latest_rows
 
 __all__ = ["SCENARIOS", "ScenarioReading", "classify", "scenario_features"]
@@ -97,7 +97,7 @@ class _Track:
         dtype = ts_col.dtype
         if not isinstance(dtype, pl.Datetime) or ts_col.null_count() or v_col.null_count():
             return None
-        ts = ts_col.to_physical().to_numpy() * _NS_PER[dtype.time_unit] + _ns(shift)
+        ts = raw_times(ts_col) * _NS_PER[dtype.time_unit] + _ns(shift)
         values = v_col.cast(pl.Float64).to_numpy()
         if np.isnan(values).any():
             return None
@@ -134,7 +134,7 @@ def _latest_mean(persistence: pl.DataFrame, t: datetime) -> float:
             return math.nan
         lv = latest_rows(part).filter(pl.col("ts") > t - timedelta(hours=12))
         return float(lv["rate_8h"].mean()) if lv.height else math.nan  # type: ignore[arg-type]
-    ts = ts_col.to_physical().to_numpy() * _NS_PER[dtype.time_unit]
+    ts = raw_times(ts_col) * _NS_PER[dtype.time_unit]
     venue, inst = persistence["venue"].to_numpy(), persistence["instrument"].to_numpy()
     new = np.flatnonzero((venue[1:] != venue[:-1]) | (inst[1:] != inst[:-1])) + 1
     starts = np.concatenate(([0], new))
