@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from perpscope.signals import DETECTORS, MarketData, classify, detect_all
-from perpscope.signals._common import _ts_cut
+from perpscope.signals._common import ts_cut
 from perpscope.signals.setups import funding_rotation
 from tests.signals.multi import market, times
 
@@ -176,4 +176,4 @@ def test_time_cut_keeps_the_rows_the_polars_filter_keeps(unit: str, shuffled: bo
             keep = keep & (pl.col("ts") > lo)
         if hi is not None:
             keep = keep & (pl.col("ts") <= hi)
-        assert _ts_cut(frame, after=lo, upto=hi).equals(frame.filter(keep))
+        assert ts_cut(frame, after=lo, upto=hi).equals(frame.filter(keep))

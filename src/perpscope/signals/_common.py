@@ -28,6 +28,7 @@ __all__ = [
     "Context",
     "context",
     "raw_times",
+    "ts_cut",
 ]
 
 HISTORY_H: Final = 45 * 24
@@ -170,7 +171,7 @@ class MarketData:
             return self
 
         def cut(f: pl.DataFrame | None, closed: bool = False) -> pl.DataFrame | None:
-            return None if f is None else _ts_cut(f, upto=at - bar if closed else at)
+            return None if f is None else ts_cut(f, upto=at - bar if closed else at)
 
         return replace(
             self,
@@ -201,7 +202,7 @@ class MarketData:
         since = at - timedelta(hours=hours)
 
         def head(f: pl.DataFrame | None) -> pl.DataFrame | None:
-            return None if f is None else _ts_cut(f, after=since)
+            return None if f is None else ts_cut(f, after=since)
 
         return replace(
             d,
@@ -231,7 +232,7 @@ def raw_times(ts: pl.Series) -> npt.NDArray[np.int64]:
     return ts.to_numpy().view(np.int64)
 
 
-def _ts_cut(
+def ts_cut(
     f: pl.DataFrame, *, after: datetime | None = None, upto: datetime | None = None
 ) -> pl.DataFrame:
     """The rows of ``f`` with ``after < ts`` (``ts <= upto``): the same rows as the polars

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from perpscope.analytics.basis import basis_trade_carry
@@ -39,6 +40,7 @@ from perpscope.signals._common import (
     clip01,
     context,
     trade_levels,
+    ts_cut,
 )
 
 __all__ = [
@@ -107,19 +109,18 @@ def _funding_extreme(
     latest = _batch.memo(
         ctx, _batch.LATEST_FUNDING, lambda: _fresh(latest_rows(ctx.persistence()), at)
     )
+    sides = latest["extreme_side"].to_numpy()
+    long_enough = latest["extreme_streak_h"].to_numpy() >= MIN_STREAK_H
     for side, name in ((1, "positive"), (-1, "negative")):
-        q = latest.filter(
-            (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
-        )
-        ext = latest.filter(pl.col("extreme_side") == side)
-        if ext.height >= MIN_VENUES:
-            mean = float(ext["rate_8h"].mean())  # type: ignore[arg-type]
-            ev.append(Evidence(f"venues at {name} extreme", ext.height, MIN_VENUES, True))
+        at_side = sides == side
+        n_ext = int(np.count_nonzero(at_side))
+        n_q = int(np.count_nonzero(at_side & long_enough))
+        if n_ext >= MIN_VENUES:
+            mean = float(latest["rate_8h"].filter(pl.Series(at_side)).mean())  # type: ignore[arg-type]
+            ev.append(Evidence(f"venues at {name} extreme", n_ext, MIN_VENUES, True))
             ev.append(Evidence("mean extreme rate_8h", mean, side * EXTREME_8H, True))
-            ev.append(
-                Evidence("venues extreme for 24h+", q.height, MIN_VENUES, q.height >= MIN_VENUES)
-            )
-            return (name if q.height >= MIN_VENUES else None), mean
+            ev.append(Evidence("venues extreme for 24h+", n_q, MIN_VENUES, n_q >= MIN_VENUES))
+            return (name if n_q >= MIN_VENUES else None), mean
     mean_all = float(latest["rate_8h"].mean()) if latest.height else math.nan  # type: ignore[arg-type]
     ev.append(Evidence("venues at an extreme", 0, MIN_VENUES, False))
     ev.append(Evidence("mean rate_8h", mean_all, EXTREME_8H, False))
@@ -619,8 +620,13 @@ def funding_rotation(
     since = at - timedelta(hours=window_h)
 
     def mean(d: MarketData) -> float:
-        f = _agg_funding(context(d, at)).filter(pl.col("ts") > since)
-        return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
+        ctx = context(d, at)
+
+        def make() -> float:
+            f = ts_cut(_agg_funding(ctx), after=since)
+            return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
+
+        return _batch.memo(ctx, f"agg_mean_{window_h}", make)
 
     mb, ma = mean(b), mean(a)
     if not (mb >= btc_min_8h and ma <= alt_max_8h):
