@@ -9,8 +9,12 @@ overhead, not the arithmetic, was the time of :func:`~perpscope.signals.setups.d
 its context, so the detectors find them there. The results are the ones an asset computes alone
 (``tests/signals/test_batch_equivalence.py``).
 
-Each memo is named by a key below and made by one function used both ways: on one asset's frame
-(``keys=()``) or on the stack (``keys=(ASSET,)``).
+Each memo is named by a key below. The funding memos are made by one function used both ways:
+on one asset's frame (``keys=()``) or on the stack (``keys=(ASSET,)``); the divergence rows by the
+same analytics as the detectors' own path (``setups._fdiv_row`` and the like), on the stacked
+frames of the assets whose last bars are near a price extreme. A bundle the batch cannot stack
+(other columns than the rest, a series shared with another asset, more than one candle series)
+is left to compute alone.
 """
 
 from __future__ import annotations
@@ -51,11 +55,15 @@ __all__ = [
     "AGG_FUNDING",
     "ASSET",
     "CARRY_LAST",
-    "LATEST_FUNDING",
+    "CDIV_ROW",
+    "FDIV_ROW",
     "FRESH_H",
+    "LATEST_FUNDING",
+    "OI_DIV_ROW",
     "agg_funding",
-    "latest_rows",
+    "has_taker_volume",
     "last_fresh",
+    "latest_rows",
     "memo",
     "prepare",
 ]
@@ -277,8 +285,8 @@ def _prepare_divergences(
             c.memo.setdefault(FDIV_ROW, None)
             c.memo.setdefault(CDIV_ROW, None)
     if agg is not None:
-        todo = [k for k, c in ctxs.items() if near[k] and FDIV_ROW not in c.memo]
-        todo = [k for k in todo if k in set(agg[ASSET].unique().to_list())]
+        stacked = set(agg[ASSET].unique().to_list())
+        todo = [k for k, c in ctxs.items() if near[k] and FDIV_ROW not in c.memo and k in stacked]
         if todo:
             keep = pl.col(ASSET).is_in(todo)
             frame = _with_price(candles.filter(keep), agg.filter(keep), "rate_8h")
