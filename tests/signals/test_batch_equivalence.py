@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from perpscope.signals import DETECTORS, MarketData, classify, detect_all
-from perpscope.signals._common import ts_cut
+from perpscope.signals._common import MAX_CONTEXTS, ts_cut
 from perpscope.signals.setups import funding_rotation
 from tests.signals.multi import market, times
 
@@ -177,3 +177,16 @@ def test_time_cut_keeps_the_rows_the_polars_filter_keeps(unit: str, shuffled: bo
         if hi is not None:
             keep = keep & (pl.col("ts") <= hi)
         assert ts_cut(frame, after=lo, upto=hi).equals(frame.filter(keep))
+
+
+def test_a_bundle_keeps_the_window_of_its_latest_times_only(
+    assets: dict[str, MarketData],
+) -> None:
+    data = replace(assets["BTC"])
+    first = data.window(times()[0])
+    assert data.window(times()[0]) is first  # detect_all and classify share it
+    for at in times()[1:]:
+        data.window(at)
+    assert len(data.contexts) == MAX_CONTEXTS
+    assert list(data.contexts) == times()[-MAX_CONTEXTS:]
+    assert replace(data).contexts == {}
