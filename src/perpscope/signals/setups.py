@@ -664,7 +664,11 @@ DETECTORS: Final[dict[str, Detector]] = {
 
 
 def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
-    """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
+    """Every detector over every asset at ``at``, plus the rotation of each alt against BTC.
+
+    The computations the detectors share run once over all the assets together
+    (:func:`perpscope.signals._batch.prepare`), not asset by asset; the signals are the ones each
+    detector gives on its own asset."""
     out: list[Signal] = []
     assets = {k: d.window(at) for k, d in assets.items()}
     _batch.prepare(assets, at, trigger_bars=TRIGGER_BARS)
