@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from perpscope.analytics.funding_series import extreme_persistence
@@ -26,10 +27,20 @@ __all__ = [
     "Signal",
     "Context",
     "context",
+    "raw_times",
+    "ts_cut",
 ]
 
 HISTORY_H: Final = 45 * 24
 """Hours of candles a detector looks at (regime's volatility lookback needs 30 days)."""
+MAX_CONTEXTS: Final = 4
+"""Contexts a bundle keeps (the latest times asked for), so a long-lived bundle read at many
+times does not keep every time's computations."""
+_WINDOW: Final = "window"
+EVENTS: Final = "events_"
+"""Memo key prefix of :meth:`Context.events` (then the number of bars)."""
+ZONES: Final = "zones"
+"""Memo key of :meth:`Context.zones`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +145,11 @@ class MarketData:
     levels: pl.DataFrame | None = None
     spot: pl.DataFrame | None = None
     bar_h: float = 1.0
-    contexts: dict[datetime, Context] = field(default_factory=dict, compare=False, repr=False)
-    """Shared computations per ``at`` (see :func:`context`); not part of the data."""
+    contexts: dict[datetime, Context] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """Shared computations per ``at`` (see :func:`context`); not part of the data, so never
+    passed in nor copied: a bundle made with ``dataclasses.replace`` starts without any."""
 
     def upto(self, at: datetime | None) -> MarketData:
         """The same bundle with nothing after ``at`` (candles: only bars closed by ``at``).
@@ -157,13 +171,10 @@ class MarketData:
             return self
 
         def cut(f: pl.DataFrame | None, closed: bool = False) -> pl.DataFrame | None:
-            if f is None:
-                return None
-            return f.filter((pl.col("ts") + bar if closed else pl.col("ts")) <= at)
+            return None if f is None else ts_cut(f, upto=at - bar if closed else at)
 
         return replace(
             self,
-            contexts={},
             funding=cut(self.funding),
             candles=cut(self.candles, closed=True),
             oi=cut(self.oi),
@@ -172,16 +183,29 @@ class MarketData:
 
     def window(self, at: datetime, hours: float = HISTORY_H) -> MarketData:
         """:meth:`upto` ``at`` and without data older than ``hours`` before it (no detector and
-        no scenario rule looks further back than 45 days); the liquidation map is kept."""
+        no scenario rule looks further back than 45 days); the liquidation map is kept.
+
+        The default window is made once per time (kept in the bundle's context at ``at``), so
+        :func:`~perpscope.signals.detect_all` and :func:`~perpscope.signals.classify` at one time
+        share it and what was computed on it."""
+        if hours != HISTORY_H:
+            return self._window(at, hours)
+        ctx = context(self, at)
+        if _WINDOW not in ctx.memo:
+            ctx.memo[_WINDOW] = self._window(at, hours)
+        w = ctx.memo[_WINDOW]
+        assert isinstance(w, MarketData)
+        return w
+
+    def _window(self, at: datetime, hours: float) -> MarketData:
         d = self.upto(at)
         since = at - timedelta(hours=hours)
 
         def head(f: pl.DataFrame | None) -> pl.DataFrame | None:
-            return None if f is None else f.filter(pl.col("ts") > since)
+            return None if f is None else ts_cut(f, after=since)
 
         return replace(
             d,
-            contexts={},
             funding=head(d.funding),
             candles=head(d.candles),
             oi=head(d.oi),
@@ -191,6 +215,58 @@ class MarketData:
     def missing(self, *names: str) -> tuple[str, ...]:
         """Which of the named inputs are absent or empty."""
         return tuple(n for n in names if not _usable(getattr(self, n)))
+
+
+_NS_PER: Final = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ns(t: datetime) -> int:
+    """An aware time in integer nanoseconds since the epoch."""
+    return (t - _EPOCH) // timedelta(microseconds=1) * 1_000
+
+
+def raw_times(ts: pl.Series) -> npt.NDArray[np.int64]:
+    """The integers behind a Datetime series without nulls, in its time unit (no copy of a
+    series in one chunk; cheaper than ``to_physical``)."""
+    return ts.to_numpy().view(np.int64)
+
+
+def ts_cut(
+    f: pl.DataFrame, *, after: datetime | None = None, upto: datetime | None = None
+) -> pl.DataFrame:
+    """The rows of ``f`` with ``after < ts`` (``ts <= upto``): the same rows as the polars
+    filter, found on the raw times (a slice, no copy, when ``ts`` is sorted; ``f`` itself when
+    every row is kept)."""
+    ts = f["ts"]
+    dtype = ts.dtype
+    if (
+        not isinstance(dtype, pl.Datetime)
+        or dtype.time_zone is None
+        or any(t is not None and t.tzinfo is None for t in (after, upto))
+        or ts.null_count()
+    ):
+        keep = pl.lit(True)
+        if after is not None:
+            keep = keep & (pl.col("ts") > after)
+        if upto is not None:
+            keep = keep & (pl.col("ts") <= upto)
+        return f.filter(keep)
+    t = raw_times(ts)
+    per = _NS_PER[dtype.time_unit]
+    # integer times: t * per > x  <=>  t > x // per, and t * per <= x  <=>  t <= x // per
+    lo = None if after is None else _ns(after) // per
+    hi = None if upto is None else _ns(upto) // per
+    if t.size < 2 or bool((t[1:] >= t[:-1]).all()):
+        i = 0 if lo is None else int(np.searchsorted(t, lo, side="right"))
+        j = t.size if hi is None else int(np.searchsorted(t, hi, side="right"))
+        return f if (i, j) == (0, t.size) else f.slice(i, max(j - i, 0))
+    keep_rows = np.ones(t.size, dtype=bool)
+    if lo is not None:
+        keep_rows &= t > lo
+    if hi is not None:
+        keep_rows &= t <= hi
+    return f if keep_rows.all() else f.filter(pl.Series(keep_rows))
 
 
 @dataclass(slots=True)
@@ -247,32 +323,60 @@ class Context:
             self._profile = volume_profile(self.candles.tail(bars))
         return self._profile
 
+    def events(self, within_bars: int) -> list[dict[str, Any]]:
+        """:func:`perpscope.analytics.structure.structure_events` of the last ``within_bars``
+        closed bars, as rows."""
+        key = f"{EVENTS}{within_bars}"
+        if key not in self.memo:
+            s = self.structure()
+            if s.is_empty():
+                self.memo[key] = []
+            else:
+                first = s["ts"][max(0, s.height - within_bars)]
+                self.memo[key] = structure_events(s.filter(pl.col("ts") >= first)).to_dicts()
+        rows = self.memo[key]
+        assert isinstance(rows, list)
+        return rows
+
     def trigger(self, direction: str, within_bars: int = 6) -> dict[str, Any] | None:
         """The latest structural trigger (SFP, CHoCH/BOS, spring/UTAD) in ``direction`` among
-        the last ``within_bars`` closed bars, or None."""
-        s = self.structure()
-        if s.is_empty():
-            return None
-        first = s["ts"][max(0, s.height - within_bars)]
-        ev = structure_events(s.filter(pl.col("ts") >= first)).filter(
-            pl.col("direction") == direction
-        )
-        return ev.sort("ts").row(-1, named=True) if ev.height else None
+        the last ``within_bars`` closed bars (the last listed on a tie), or None."""
+        best: dict[str, Any] | None = None
+        for e in self.events(within_bars):
+            if e["direction"] == direction and (best is None or e["ts"] >= best["ts"]):
+                best = e
+        return best
 
     def zones(self) -> pl.DataFrame:
         """Support/resistance zones of the candles."""
-        s = self.structure()
-        return zones(s) if s.height else pl.DataFrame()
+        if ZONES not in self.memo:
+            s = self.structure()
+            self.memo[ZONES] = zones(s) if s.height else pl.DataFrame()
+        z = self.memo[ZONES]
+        assert isinstance(z, pl.DataFrame)
+        return z
 
     def near_extreme(self, window_h: float, last_bars: int) -> bool:
         """Whether any of the last ``last_bars`` closes is at or beyond the highest (lowest)
         close of the ``window_h`` hours before it: a cheap necessary condition of the
         price-extreme divergences, checked before running them."""
+        key = f"near_{window_h}_{last_bars}"
+        if key not in self.memo:
+            self.memo[key] = self._near_extreme(window_h, last_bars)
+        return bool(self.memo[key])
+
+    def _near_extreme(self, window_h: float, last_bars: int) -> bool:
         c = self.candles
         if c.height < 2:
             return False
-        ts = c["ts"].dt.epoch("us").to_numpy()
-        px = c["c"].cast(pl.Float64).to_numpy()
+        if "_ts_px" not in self.memo:
+            self.memo["_ts_px"] = (
+                c["ts"].dt.epoch("us").to_numpy(),
+                c["c"].cast(pl.Float64).to_numpy(),
+            )
+        arrays = self.memo["_ts_px"]
+        assert isinstance(arrays, tuple)
+        ts, px = arrays
         w = int(window_h * 3_600_000_000)
         for i in range(max(1, c.height - last_bars), c.height):
             lo = int(np.searchsorted(ts, ts[i] - w, side="left"))
@@ -303,6 +407,8 @@ def context(data: MarketData, at: datetime) -> Context:
     """The shared :class:`Context` of ``data`` at ``at`` (made once per bundle and time)."""
     ctx = data.contexts.get(at)
     if ctx is None:
+        while len(data.contexts) >= MAX_CONTEXTS:
+            del data.contexts[next(iter(data.contexts))]
         ctx = data.contexts[at] = Context(data, at)
     return ctx
 

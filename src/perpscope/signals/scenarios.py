@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from perpscope.analytics.liquidations import find_clusters
-from perpscope.signals._common import Evidence, MarketData, clip01, context
+from perpscope.signals._common import Evidence, MarketData, clip01, context, raw_times
 from perpscope.signals.setups import latest_rows
 
 __all__ = ["SCENARIOS", "ScenarioReading", "classify", "scenario_features"]
@@ -68,6 +70,86 @@ def _change(frame: pl.DataFrame, col: str, at: datetime, hours: float) -> float:
     return now / before - 1.0 if before else math.nan
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER: Final = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+
+
+def _ns(t: datetime | timedelta) -> int:
+    """A time (UTC) or a duration in integer nanoseconds."""
+    if isinstance(t, datetime):
+        t = t - (_EPOCH if t.tzinfo is not None else _EPOCH.replace(tzinfo=None))
+    return t // timedelta(microseconds=1) * 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Track:
+    """One value column over time as arrays, sorted by time (``ts`` in ns): what
+    :func:`_change` reads, without a polars call per reading."""
+
+    ts: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    @staticmethod
+    def of(frame: pl.DataFrame, col: str, shift: timedelta = timedelta()) -> _Track | None:
+        """The track of ``frame``'s ``col`` (times moved by ``shift``), or None when a time or a
+        value is missing or NaN (read those with :func:`_change`)."""
+        ts_col, v_col = frame["ts"], frame[col]
+        dtype = ts_col.dtype
+        if not isinstance(dtype, pl.Datetime) or ts_col.null_count() or v_col.null_count():
+            return None
+        ts = raw_times(ts_col) * _NS_PER[dtype.time_unit] + _ns(shift)
+        values = v_col.cast(pl.Float64).to_numpy()
+        if np.isnan(values).any():
+            return None
+        if ts.size > 1 and not bool((ts[1:] >= ts[:-1]).all()):
+            order = np.argsort(ts, kind="stable")
+            ts, values = ts[order], values[order]
+        return _Track(ts, values)
+
+    def change(self, at: datetime, hours: float) -> float:
+        """:func:`_change` of the track."""
+        if self.ts.size == 0:
+            return math.nan
+        now = float(self.values[-1])
+        i = int(np.searchsorted(self.ts, _ns(at - timedelta(hours=hours)), side="right"))
+        if i == 0:
+            return math.nan
+        before = float(self.values[i - 1])
+        return now / before - 1.0 if before else math.nan
+
+    def share_at_or_below_last(self, since: datetime) -> float:
+        """Share of the values after ``since`` that are <= the last value."""
+        win = self.values[self.ts > _ns(since)]
+        return float(np.count_nonzero(win <= win[-1]) / win.size)
+
+
+def _latest_mean(persistence: pl.DataFrame, t: datetime) -> float:
+    """Mean ``rate_8h`` of each series' last settlement at or before ``t`` if after ``t`` - 12h
+    (``persistence`` sorted by venue, instrument and ts, as extreme_persistence returns it)."""
+    ts_col = persistence["ts"]
+    dtype = ts_col.dtype
+    if not isinstance(dtype, pl.Datetime) or ts_col.null_count():
+        part = persistence.filter(pl.col("ts") <= t)
+        if part.is_empty():
+            return math.nan
+        lv = latest_rows(part).filter(pl.col("ts") > t - timedelta(hours=12))
+        return float(lv["rate_8h"].mean()) if lv.height else math.nan  # type: ignore[arg-type]
+    ts = raw_times(ts_col) * _NS_PER[dtype.time_unit]
+    venue, inst = persistence["venue"].to_numpy(), persistence["instrument"].to_numpy()
+    new = np.flatnonzero((venue[1:] != venue[:-1]) | (inst[1:] != inst[:-1])) + 1
+    starts = np.concatenate(([0], new))
+    ends = np.concatenate((new, [ts.size]))
+    t_ns, since = _ns(t), _ns(t - timedelta(hours=12))
+    rows = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        j = a + int(np.searchsorted(ts[a:b], t_ns, side="right")) - 1
+        if j >= a and ts[j] > since:
+            rows.append(j)
+    if not rows:
+        return math.nan
+    return float(persistence["rate_8h"].gather(rows).mean())  # type: ignore[arg-type]
+
+
 def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     """The readings the rules use (NaN when an input is missing).
 
@@ -83,53 +165,15 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     nan = math.nan
 
     persistence = context(d, at).persistence()
-
-    def fund(t: datetime) -> float:
-        if persistence.is_empty():
-            return nan
-        part = persistence.filter(pl.col("ts") <= t)
-        if part.is_empty():
-            return nan
-        lv = latest_rows(part).filter(pl.col("ts") > t - timedelta(hours=12))
-        return float(lv["rate_8h"].mean()) if lv.height else nan  # type: ignore[arg-type]
-
-    f["funding_8h"] = fund(at)
-    f["funding_change_24h"] = f["funding_8h"] - fund(at - timedelta(hours=24))
-    oi = d.oi.sort("ts") if d.oi is not None else pl.DataFrame()
-    for h in (24, 48, 120, 168):
-        f[f"oi_change_{h}h"] = _change(oi, "oi_usd", at, h)
-    if oi.height:
-        win = oi.filter(pl.col("ts") > at - timedelta(days=30))["oi_usd"]
-        f["oi_pct_30d"] = float((win <= win[-1]).mean())
-    else:
-        f["oi_pct_30d"] = nan
-    c = d.candles.sort("ts") if d.candles is not None else pl.DataFrame()
-    if c.height:
-        c = c.with_columns((pl.col("ts") + timedelta(hours=d.bar_h)).alias("ts"))
-    f["price_change_7d"] = _change(c, "c", at, 168) if c.height else nan
-    if d.levels is not None and d.levels.height and c.height:
-        price = float(c["c"][-1])
-        cl = find_clusters(d.levels, price, top=50)
-        below = cl.filter((pl.col("side") == "long") & pl.col("distance_pct").is_between(-6, -1))
-        above = cl.filter((pl.col("side") == "short") & pl.col("distance_pct").is_between(1, 6))
-        f["long_cluster_below"] = float(below["density"].max() or 0.0)  # type: ignore[arg-type]
-        f["short_cluster_above"] = float(above["density"].max() or 0.0)  # type: ignore[arg-type]
-        near = cl.filter((pl.col("distance_pct").abs() <= 5) & (pl.col("density") >= 2))
-        f["clusters_near"] = float(near.height)
-        f["long_near_3"] = float(
-            cl.filter(
-                (pl.col("side") == "long")
-                & (pl.col("distance_pct") >= -3)
-                & (pl.col("density") >= 2)
-            ).height
-        )
-        f["short_near_3"] = float(
-            cl.filter(
-                (pl.col("side") == "short")
-                & (pl.col("distance_pct") <= 3)
-                & (pl.col("density") >= 2)
-            ).height
-        )
+    empty = persistence.is_empty()
+    f["funding_8h"] = nan if empty else _latest_mean(persistence, at)
+    f["funding_change_24h"] = f["funding_8h"] - (
+        nan if empty else _latest_mean(persistence, at - timedelta(hours=24))
+    )
+    _oi_features(d, at, f)
+    price = _price_features(d, at, f)
+    if d.levels is not None and d.levels.height and price is not None:
+        _cluster_features(find_clusters(d.levels, price, top=50), f)
     else:
         for k in (
             "long_cluster_below",
@@ -140,6 +184,54 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
         ):
             f[k] = nan
     return f
+
+
+def _oi_features(d: MarketData, at: datetime, f: dict[str, float]) -> None:
+    oi = d.oi if d.oi is not None else pl.DataFrame()
+    track = _Track.of(oi, "oi_usd") if oi.height else None
+    if track is not None:
+        for h in (24, 48, 120, 168):
+            f[f"oi_change_{h}h"] = track.change(at, h)
+        f["oi_pct_30d"] = track.share_at_or_below_last(at - timedelta(days=30))
+        return
+    oi = oi.sort("ts") if oi.height else oi
+    for h in (24, 48, 120, 168):
+        f[f"oi_change_{h}h"] = _change(oi, "oi_usd", at, h)
+    if oi.height:
+        win = oi.filter(pl.col("ts") > at - timedelta(days=30))["oi_usd"]
+        f["oi_pct_30d"] = float((win <= win[-1]).mean())
+    else:
+        f["oi_pct_30d"] = math.nan
+
+
+def _price_features(d: MarketData, at: datetime, f: dict[str, float]) -> float | None:
+    """Sets ``price_change_7d`` (bars by their close); returns the last close (None: no bars)."""
+    c = d.candles if d.candles is not None else pl.DataFrame()
+    if not c.height:
+        f["price_change_7d"] = math.nan
+        return None
+    bar = timedelta(hours=d.bar_h)
+    track = _Track.of(c, "c", bar)
+    if track is not None:
+        f["price_change_7d"] = track.change(at, 168)
+        return float(track.values[-1])
+    c = c.sort("ts").with_columns((pl.col("ts") + bar).alias("ts"))
+    f["price_change_7d"] = _change(c, "c", at, 168)
+    return float(c["c"][-1])
+
+
+def _cluster_features(cl: pl.DataFrame, f: dict[str, float]) -> None:
+    side = cl["side"].to_numpy()
+    dist = cl["distance_pct"].to_numpy()
+    dens = cl["density"].to_numpy()
+    long, short, dense = side == "long", side == "short", dens >= 2
+    below = dens[long & (dist >= -6) & (dist <= -1)]
+    above = dens[short & (dist >= 1) & (dist <= 6)]
+    f["long_cluster_below"] = float(below.max()) if below.size else 0.0
+    f["short_cluster_above"] = float(above.max()) if above.size else 0.0
+    f["clusters_near"] = float(np.count_nonzero((np.abs(dist) <= 5) & dense))
+    f["long_near_3"] = float(np.count_nonzero(long & (dist >= -3) & dense))
+    f["short_near_3"] = float(np.count_nonzero(short & (dist <= 3) & dense))
 
 
 def _g(x: float) -> float | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from perpscope.analytics.basis import basis_trade_carry
@@ -30,6 +31,7 @@ from perpscope.analytics.funding_series import (
 )
 from perpscope.analytics.liquidations import find_clusters
 from perpscope.analytics.oi import oi_divergence
+from perpscope.signals import _batch
 from perpscope.signals._common import (
     Context,
     Evidence,
@@ -38,6 +40,7 @@ from perpscope.signals._common import (
     clip01,
     context,
     trade_levels,
+    ts_cut,
 )
 
 __all__ = [
@@ -89,16 +92,10 @@ def latest_funding_by_venue(
 
 def latest_rows(ext: pl.DataFrame) -> pl.DataFrame:
     """The last row per (venue, instrument) of :func:`extreme_persistence` output."""
-    return (
-        ext.sort("ts")
-        .group_by("venue", "instrument")
-        .agg(pl.all().last())
-        .select("venue", "instrument", "ts", "rate_8h", "extreme_side", "extreme_streak_h")
-        .sort("venue")
-    )
+    return _batch.latest_rows(ext)
 
 
-def _fresh(latest: pl.DataFrame, at: datetime, max_age_h: float = 12.0) -> pl.DataFrame:
+def _fresh(latest: pl.DataFrame, at: datetime, max_age_h: float = _batch.FRESH_H) -> pl.DataFrame:
     return latest.filter(pl.col("ts") > at - timedelta(hours=max_age_h))
 
 
@@ -109,23 +106,21 @@ def _funding_extreme(
     extreme rate, or (None, mean) when fewer than two venues qualify."""
     assert data.funding is not None
     ctx = context(data, at)
-    if "latest_funding" not in ctx.memo:
-        ctx.memo["latest_funding"] = _fresh(latest_rows(ctx.persistence()), at)
-    latest = ctx.memo["latest_funding"]
-    assert isinstance(latest, pl.DataFrame)
+    latest = _batch.memo(
+        ctx, _batch.LATEST_FUNDING, lambda: _fresh(latest_rows(ctx.persistence()), at)
+    )
+    sides = latest["extreme_side"].to_numpy()
+    long_enough = latest["extreme_streak_h"].to_numpy() >= MIN_STREAK_H
     for side, name in ((1, "positive"), (-1, "negative")):
-        q = latest.filter(
-            (pl.col("extreme_side") == side) & (pl.col("extreme_streak_h") >= MIN_STREAK_H)
-        )
-        ext = latest.filter(pl.col("extreme_side") == side)
-        if ext.height >= MIN_VENUES:
-            mean = float(ext["rate_8h"].mean())  # type: ignore[arg-type]
-            ev.append(Evidence(f"venues at {name} extreme", ext.height, MIN_VENUES, True))
+        at_side = sides == side
+        n_ext = int(np.count_nonzero(at_side))
+        n_q = int(np.count_nonzero(at_side & long_enough))
+        if n_ext >= MIN_VENUES:
+            mean = float(latest["rate_8h"].filter(pl.Series(at_side)).mean())  # type: ignore[arg-type]
+            ev.append(Evidence(f"venues at {name} extreme", n_ext, MIN_VENUES, True))
             ev.append(Evidence("mean extreme rate_8h", mean, side * EXTREME_8H, True))
-            ev.append(
-                Evidence("venues extreme for 24h+", q.height, MIN_VENUES, q.height >= MIN_VENUES)
-            )
-            return (name if q.height >= MIN_VENUES else None), mean
+            ev.append(Evidence("venues extreme for 24h+", n_q, MIN_VENUES, n_q >= MIN_VENUES))
+            return (name if n_q >= MIN_VENUES else None), mean
     mean_all = float(latest["rate_8h"].mean()) if latest.height else math.nan  # type: ignore[arg-type]
     ev.append(Evidence("venues at an extreme", 0, MIN_VENUES, False))
     ev.append(Evidence("mean rate_8h", mean_all, EXTREME_8H, False))
@@ -280,12 +275,23 @@ def funding_fade(data: MarketData, at: datetime) -> list[Signal]:
 
 def _agg_funding(ctx: Context) -> pl.DataFrame:
     """Mean 8h-equivalent rate across venues per settlement time."""
-    return ctx.persistence().group_by("ts").agg(pl.col("rate_8h").mean()).sort("ts")
+    return _batch.memo(ctx, _batch.AGG_FUNDING, lambda: _batch.agg_funding(ctx.persistence()))
 
 
 def _with_price(ctx: Context, extra: pl.DataFrame, col: str) -> pl.DataFrame:
     c = ctx.candles.select("venue", "instrument", "ts", pl.col("c").alias("close_px"))
     return c.join_asof(extra.select("ts", col).sort("ts"), on="ts", strategy="backward")
+
+
+def _fdiv_row(ctx: Context) -> dict[str, Any] | None:
+    """The last divergence row of the funding-price divergence in the last bars, or None."""
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return None
+    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
+    if frame.is_empty():
+        return None
+    out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
+    return out.row(-1, named=True) if out.height else None
 
 
 def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
@@ -296,15 +302,9 @@ def funding_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
-    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+    r = _batch.memo(ctx, _batch.FDIV_ROW, lambda: _fdiv_row(ctx))
+    if r is None:
         return []
-    frame = _with_price(ctx, _agg_funding(ctx), "rate_8h").drop_nulls("rate_8h")
-    if frame.is_empty():
-        return []
-    out = funding_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("fdiv_divergence")
-    if out.is_empty():
-        return []
-    r = out.row(-1, named=True)
     direction = "short" if r["fdiv_divergence"] == "bearish" else "long"
     gap = abs(r["funding_mean_8h"] - r["fdiv_prior_value"]) / EXTREME_8H
     ev = [
@@ -326,12 +326,18 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     missing = data.missing("funding", "candles")
     if "funding" in missing:
         return []
-    acc = funding_acceleration(data.funding)  # type: ignore[arg-type]
-    last = _fresh(acc.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    ctx = context(data, at)
+    last = _batch.memo(
+        ctx,
+        _batch.ACCEL_LAST,
+        lambda: _batch.last_fresh(funding_acceleration(data.funding), at),  # type: ignore[arg-type]
+    )
     hit = last.filter((pl.col("accel_level") == "strong") | pl.col("parabolic"))
     if hit.is_empty():
         return []
-    r = hit.sort(pl.col("change_8h").abs()).row(-1, named=True)
+    # the largest change; on a tie the first venue (group_by's order is arbitrary)
+    by = [pl.col("change_8h").abs(), "venue", "instrument"]
+    r = hit.sort(by, descending=[True, False, False]).row(0, named=True)
     direction = "short" if r["rate_8h"] > 0 else "long"
     ev = [
         Evidence(f"{r['venue']} rate_8h", r["rate_8h"], None, True),
@@ -371,14 +377,11 @@ def funding_acceleration_setup(data: MarketData, at: datetime) -> list[Signal]:
     ]
 
 
-def _oi_div(ctx: Context, data: MarketData) -> dict[str, object] | None:
-    if "oi_div" not in ctx.memo:
-        ctx.memo["oi_div"] = _oi_div_row(ctx, data)
-    row = ctx.memo["oi_div"]
-    return row if isinstance(row, dict) else None
+def _oi_div(ctx: Context, data: MarketData) -> dict[str, Any] | None:
+    return _batch.memo(ctx, _batch.OI_DIV_ROW, lambda: _oi_div_row(ctx, data))
 
 
-def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, object] | None:
+def _oi_div_row(ctx: Context, data: MarketData) -> dict[str, Any] | None:
     if not ctx.near_extreme(72.0, 1):
         return None
     frame = _with_price(ctx, data.oi, "oi_usd").drop_nulls("oi_usd")  # type: ignore[arg-type]
@@ -401,10 +404,10 @@ def oi_divergence_setup(data: MarketData, at: datetime) -> list[Signal]:
     if r is None:
         return []
     direction = "short" if r["oi_divergence"] == "bearish" else "long"
-    ratio = float(r["divergence_ratio"])  # type: ignore[arg-type]
+    ratio = float(r["divergence_ratio"])
     ev = [
-        Evidence("price change 72h", r["price_change_w"], None, True),  # type: ignore[arg-type]
-        Evidence("OI change 72h", r["oi_change_w"], -0.08, True),  # type: ignore[arg-type]
+        Evidence("price change 72h", r["price_change_w"], None, True),
+        Evidence("OI change 72h", r["oi_change_w"], -0.08, True),
         Evidence("divergence ratio", ratio, 0.5, True),
         Evidence("grade", str(r["oi_divergence_grade"]), None, True),
     ]
@@ -452,7 +455,7 @@ def triple_confluence(data: MarketData, at: datetime) -> list[Signal]:
     if trig is None:
         return []
     assert r is not None
-    strength = 0.7 + 0.3 * clip01(float(r["divergence_ratio"]) - 0.5)  # type: ignore[arg-type]
+    strength = 0.7 + 0.3 * clip01(float(r["divergence_ratio"]) - 0.5)
     return [_signal("triple_confluence", data, at, direction, strength, ev, ctx, (), trig=trig)]
 
 
@@ -478,7 +481,7 @@ def liquidation_magnet(
     )
     if cl.is_empty():
         return []
-    r = cl.sort("notional_usd").row(-1, named=True)
+    r = cl.sort("notional_usd", maintain_order=True).row(-1, named=True)
     direction = "short" if r["side"] == "long" else "long"
     sign = _side(direction)
     beyond = float(r["low_px"] if direction == "short" else r["high_px"])
@@ -523,6 +526,19 @@ def liquidation_magnet(
     ]
 
 
+def _cdiv_row(ctx: Context) -> dict[str, Any] | None:
+    """The last divergence row of the CVD-price divergence in the last bars, or None."""
+    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+        return None
+    c = ctx.candles
+    if not _batch.has_taker_volume(c):
+        return None
+    cvd = cumulative_volume_delta(delta_from_candles(c))
+    frame = cvd.join(c.select("ts", pl.col("c").alias("close_px")), on="ts")
+    out = cvd_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("cdiv_divergence")
+    return out.row(-1, named=True) if out.height else None
+
+
 def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     """CVD divergence (lines 377-381): a new 7-day price high with CVD below its value at the
     prior high (short) or the mirror at lows (long), on the last closed bars."""
@@ -531,17 +547,9 @@ def cvd_divergence(data: MarketData, at: datetime) -> list[Signal]:
     if missing:
         return []
     ctx = context(data, at)
-    if not ctx.near_extreme(168.0, TRIGGER_BARS):
+    r = _batch.memo(ctx, _batch.CDIV_ROW, lambda: _cdiv_row(ctx))
+    if r is None:
         return []
-    c = ctx.candles
-    if "taker_buy_volume" not in c.columns or c["taker_buy_volume"].null_count() == c.height:
-        return []
-    cvd = cumulative_volume_delta(delta_from_candles(c))
-    frame = cvd.join(c.select("ts", pl.col("c").alias("close_px")), on="ts")
-    out = cvd_price_divergence(frame).tail(TRIGGER_BARS).drop_nulls("cdiv_divergence")
-    if out.is_empty():
-        return []
-    r = out.row(-1, named=True)
     direction = "short" if r["cdiv_divergence"] == "bearish" else "long"
     ev = [
         Evidence("close_px", r["close_px"], "new 7d extreme", True),
@@ -559,15 +567,19 @@ def basis_trade(data: MarketData, at: datetime) -> list[Signal]:
     data = data.upto(at)
     if data.missing("funding"):
         return []
-    carry = basis_trade_carry(data.funding)  # type: ignore[arg-type]
-    last = _fresh(carry.sort("ts").group_by("venue", "instrument").agg(pl.all().last()), at)
+    last = _batch.memo(
+        context(data, at),
+        _batch.CARRY_LAST,
+        lambda: _batch.last_fresh(basis_trade_carry(data.funding), at),  # type: ignore[arg-type]
+    )
     out: list[Signal] = []
     fav = last.filter(pl.col("status") == "favorable")
     ext = last.filter((pl.col("status") == "exit") & (pl.col("mean_rate_8h") > 0.0001))
     for frame, stage in ((fav, "entry"), (ext, "exit")):
         if frame.is_empty():
             continue
-        r = frame.sort("mean_rate_8h").row(-1, named=True)
+        by = ["mean_rate_8h", "venue", "instrument"]
+        r = frame.sort(by, descending=[True, False, False]).row(0, named=True)
         ev = [
             Evidence(f"{r['venue']} 7d mean rate_8h", r["mean_rate_8h"], 0.0003, stage == "entry"),
             Evidence(f"{r['venue']} last rate_8h", r["rate_8h"], 0.0001, r["rate_8h"] >= 0.0001),
@@ -608,8 +620,13 @@ def funding_rotation(
     since = at - timedelta(hours=window_h)
 
     def mean(d: MarketData) -> float:
-        f = _agg_funding(context(d, at)).filter(pl.col("ts") > since)
-        return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
+        ctx = context(d, at)
+
+        def make() -> float:
+            f = ts_cut(_agg_funding(ctx), after=since)
+            return float(f["rate_8h"].mean()) if f.height else math.nan  # type: ignore[arg-type]
+
+        return _batch.memo(ctx, f"agg_mean_{window_h}", make)
 
     mb, ma = mean(b), mean(a)
     if not (mb >= btc_min_8h and ma <= alt_max_8h):
@@ -647,9 +664,14 @@ DETECTORS: Final[dict[str, Detector]] = {
 
 
 def detect_all(assets: Mapping[str, MarketData], at: datetime) -> list[Signal]:
-    """Every detector over every asset at ``at``, plus the rotation of each alt against BTC."""
+    """Every detector over every asset at ``at``, plus the rotation of each alt against BTC.
+
+    The computations the detectors share run once over all the assets together
+    (:func:`perpscope.signals._batch.prepare`), not asset by asset; the signals are the ones each
+    detector gives on its own asset."""
     out: list[Signal] = []
     assets = {k: d.window(at) for k, d in assets.items()}
+    _batch.prepare(assets, at, trigger_bars=TRIGGER_BARS)
     for data in assets.values():
         for det in DETECTORS.values():
             out.extend(det(data, at))
