@@ -266,6 +266,11 @@ def test_example_config_file_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     cfg = load_config(example, environ={})
     assert cfg.workbench.max_rows == 10_000
+    # the example spells out every built-in alert rule at its default
+    from perpscope.domain.alert_rules import BUILTINS
+
+    assert cfg.alerts.rules == tuple(BUILTINS.values())
+    assert cfg.alerts.notify == ()
 
 
 def test_demo_store_sits_beside_the_users_store() -> None:

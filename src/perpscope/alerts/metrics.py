@@ -54,18 +54,21 @@ def _hourly(funding: pl.LazyFrame, oi: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(hour=pl.col("ts").dt.truncate("1h"))
         .sort("ts")
-        .group_by(*_KEY, "hour")
-        .agg(pl.col("ts", "funding_8h", "price").last())
+        .unique([*_KEY, "hour"], keep="last")
     )
     o = (
         oi.select(*_KEY, "ts", "oi_usd")
         .drop_nulls("oi_usd")
         .with_columns(hour=pl.col("ts").dt.truncate("1h"))
         .sort("ts")
-        .group_by(*_KEY, "hour")
-        .agg(pl.col("oi_usd").last(), oi_ts=pl.col("ts").last())
+        .unique([*_KEY, "hour"], keep="last")
+        .rename({"ts": "oi_ts"})
     )
-    return f.join(o, on=[*_KEY, "hour"], how="full", coalesce=True).sort(*_KEY, "hour")
+    return f.join(o, on=[*_KEY, "hour"], how="full", coalesce=True)
+
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
 
 
 def _with_changes(last: pl.LazyFrame, hourly: pl.LazyFrame) -> pl.LazyFrame:
@@ -82,7 +85,7 @@ def _with_changes(last: pl.LazyFrame, hourly: pl.LazyFrame) -> pl.LazyFrame:
         on="hour",
         by=_KEY,
         strategy="backward",
-        tolerance=timedelta(hours=2),
+        tolerance=_TOLERANCE,
         check_sortedness=False,  # sorted by hour overall, so within each series too
     )
     return h.with_columns(
@@ -118,6 +121,8 @@ def _divergence_since(hourly: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+_TOLERANCE = timedelta(hours=2)
+"""How much older than 24h the "24h earlier" value may be (a missed snapshot)."""
 _RECENT = timedelta(hours=30)
 """History a tick reads when it carries the divergence run from the previous state: the
 latest hours (up to :data:`STALE` old) and their values 24 to 26 hours earlier."""
@@ -149,7 +154,16 @@ def market_state(
         window = (pl.col("ts") <= now) & (pl.col("ts") > start)
         return _hourly(funding.lazy().filter(window), oi.lazy().filter(window))
 
-    recent = hourly_since(now - _RECENT)
+    if previous is None:
+        recent = hourly_since(now - _RECENT)
+    else:  # only the hours the latest values and their 24h-earlier values can come from
+        top = _floor_hour(now)
+        cut = _floor_hour(now - STALE - timedelta(hours=1))
+        ts = pl.col("ts")
+        rows = ((ts > cut) & (ts <= now)) | (
+            (ts >= cut - _DAY - _TOLERANCE) & (ts < top - _DAY + timedelta(hours=1))
+        )
+        recent = _hourly(funding.lazy().filter(rows), oi.lazy().filter(rows))
     last = (
         recent.group_by(_KEY)
         .agg(pl.all().sort_by("hour").last())

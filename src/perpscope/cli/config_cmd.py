@@ -17,9 +17,13 @@ def show(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Print the validated configuration and where it came from."""
+    import os
+
+    from perpscope.alerts.notify import channel_id, notify_urls
     from perpscope.config import default_config_path
 
     cfg = state(ctx).config
+    channels = [channel_id(u) for u in notify_urls(cfg.alerts.notify, os.environ)]
     record = {
         "source": cfg.source,
         "default_config_file": str(default_config_path()),
@@ -28,5 +32,8 @@ def show(
         "workbench.max_rows": cfg.workbench.max_rows,
         "workbench.timeout_s": cfg.workbench.timeout_s,
         "workbench.memory_limit": cfg.workbench.memory_limit,
+        # channels by scheme#hash: their URLs hold tokens and are never printed
+        "alerts.notify": ", ".join(channels) or "none",
+        "alerts.rules": ", ".join(r.name for r in cfg.alerts.rules if r.enabled) or "none",
     }
     emit(record, fmt.value, title="configuration")
