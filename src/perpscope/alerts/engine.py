@@ -237,6 +237,21 @@ class AlertEngine:
             self.active[rule.name] = now_active
         return events
 
+    def edges(
+        self, rule: Rule, present: Mapping[tuple[str, str], datetime]
+    ) -> list[tuple[str, str]]:
+        """The markets (venue, instrument) of ``present`` that fire ``rule`` now: absent at the
+        previous call, and out of their cooldown at their time."""
+        keys = {(rule.name, v, i) for v, i in present}
+        was = self.active.setdefault(rule.name, set())
+        new = [
+            (v, i)
+            for (v, i), ts in present.items()
+            if (rule.name, v, i) not in was and self._admit(rule, (rule.name, v, i), ts)
+        ]
+        self.active[rule.name] = keys
+        return new
+
     def collection(self, venue: str, ts: datetime, error: str | None) -> AlertEvent | None:
         """Record one collection attempt of ``venue``; the outage event when it is due.
 

@@ -26,6 +26,10 @@ __all__ = [
     "BUILTINS",
     "METRICS",
     "OPS",
+    "OUTAGE",
+    "SCENARIO",
+    "SETUP",
+    "SIGNAL_RULES",
     "AlertsConfig",
     "Metric",
     "Rule",
@@ -100,6 +104,10 @@ OPS: dict[str, Callable[[Any, float], Any]] = {
 }
 SEVERITIES = ("info", "warning", "critical")
 OUTAGE = "venue_outage"
+SCENARIO = "scenario_change"
+SETUP = "new_setup"
+SIGNAL_RULES = (SCENARIO, SETUP)
+"""Rules on the signals engine's readings, off by default (each check reads the store)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +200,30 @@ BUILTINS: dict[str, Rule] = {
             builtin=True,
             doc="a venue's collection failed (the other venues go on)",
         ),
-    )  # fmt: skip
+        Rule(
+            SCENARIO,
+            "scenario",
+            ">=",
+            0.0,
+            4 * H,
+            severity="info",
+            enabled=False,
+            builtin=True,
+            doc="an asset's scenario reading changes to one of the six (value: least confidence)",
+        ),
+        Rule(
+            SETUP,
+            "setup",
+            ">=",
+            0.0,
+            24 * H,
+            severity="info",
+            enabled=False,
+            builtin=True,
+            doc="a setup reaches its entry stage, or the basis trade its exit (value: least "
+            "strength)",
+        ),
+    )
 }
 
 

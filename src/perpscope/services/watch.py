@@ -33,7 +33,7 @@ from perpscope.alerts.notify import (
     notify_urls,
     validate_urls,
 )
-from perpscope.domain.alert_rules import AlertsConfig
+from perpscope.domain.alert_rules import SCENARIO, SETUP, AlertsConfig, Rule
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 
@@ -335,6 +335,133 @@ class _Window:
         return frame
 
 
+class _SignalRules:
+    """``scenario_change`` and ``new_setup``: the signals engine on the stored data.
+
+    The classifier and the setups read the store as of the tick (point in time), so the loop
+    stores the simulator's rows before each check.
+    """
+
+    def __init__(self, lake: Lake, engine: AlertEngine, stored: pl.DataFrame) -> None:
+        by_name = {r.name: r for r in engine.rules}
+        self.lake, self.engine = lake, engine
+        self.scenario, self.setup = by_name.get(SCENARIO), by_name.get(SETUP)
+        self.last: dict[str, str] = {}  # asset -> its latest scenario (a restart reads the store)
+        for row in stored.filter(pl.col("rule") == SCENARIO).sort("ts").iter_rows(named=True):
+            self.last[row["instrument"]] = json.loads(row["evidence_json"] or "{}").get("scenario")
+        self.notes: set[str] = set()
+
+    @property
+    def on(self) -> bool:
+        return self.scenario is not None or self.setup is not None
+
+    def evaluate(self, now: datetime, assets: Sequence[str]) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        if self.scenario is not None:
+            events += self._scenarios(self.scenario, now, assets)
+        if self.setup is not None:
+            events += self._setups(self.setup, now, assets)
+        return events
+
+    def _scenarios(self, rule: Rule, now: datetime, assets: Sequence[str]) -> list[AlertEvent]:
+        from perpscope.services.signals import scenario_report
+
+        changed: dict[tuple[str, str], datetime] = {}
+        found = {}
+        for asset in assets:
+            try:
+                r = scenario_report(self.lake, asset, now)
+            except PerpscopeError as exc:
+                self.notes.add(f"{SCENARIO}: {asset}: {exc}")
+                continue
+            before = self.last.get(asset)
+            self.last[asset] = r.scenario
+            if r.scenario not in ("none", before) and r.confidence >= rule.value:
+                changed[("all", asset)] = r.ts
+                found[asset] = (r, before)
+        events = []
+        for _, asset in self.engine.edges(rule, changed):
+            r, before = found[asset]
+            evidence: dict[str, Any] = {
+                "scenario": r.scenario,
+                "previous": before,
+                "confidence": r.confidence,
+                "threshold": rule.value,
+            }
+            evidence.update({e.name: e.to_json()["value"] for e in r.evidence})
+            message = (
+                f"{asset} scenario now {r.scenario} ({r.confidence:.0%} confidence), "
+                f"was {before or 'not read yet'}"
+            )
+            events.append(
+                AlertEvent(
+                    SCENARIO,
+                    rule.severity,
+                    asset,
+                    "all",
+                    asset,
+                    r.ts,
+                    r.confidence,
+                    message,
+                    evidence,
+                )
+            )
+        return events
+
+    def _setups(self, rule: Rule, now: datetime, assets: Sequence[str]) -> list[AlertEvent]:
+        from perpscope.formats import fmt_price
+        from perpscope.services.signals import run_signals
+
+        try:
+            found = run_signals(self.lake, list(assets), now)
+        except PerpscopeError as exc:
+            self.notes.add(f"{SETUP}: {exc}")
+            return []
+        live = {}
+        for sig in found:
+            if sig.stage in ("entry", "exit") and sig.strength >= rule.value:
+                live[(sig.venue, f"{sig.asset}:{sig.setup}:{sig.direction}")] = sig
+        events = []
+        for key in self.engine.edges(rule, {k: v.ts for k, v in live.items()}):
+            sig = live[key]
+            px = [fmt_price(x) for x in sig.targets_px]
+            zone = (
+                f"entry {fmt_price(sig.entry_low_px)}-{fmt_price(sig.entry_high_px)}"
+                if sig.entry_low_px is not None and sig.entry_high_px is not None
+                else ""
+            )
+            stop = (
+                f"stop {fmt_price(sig.invalidation_px)}" if sig.invalidation_px is not None else ""
+            )
+            parts = [p for p in (zone, stop, f"targets {', '.join(px)}" if px else "") if p]
+            message = (
+                f"{sig.asset} {sig.setup} {sig.direction} at {sig.stage} "
+                f"(strength {sig.strength:.0%})" + (": " + ", ".join(parts) if parts else "")
+            )
+            evidence: dict[str, Any] = {
+                "setup": sig.setup,
+                "direction": sig.direction,
+                "stage": sig.stage,
+                "strength": sig.strength,
+                "threshold": rule.value,
+            }
+            evidence.update({e.name: e.to_json()["value"] for e in sig.evidence})
+            events.append(
+                AlertEvent(
+                    SETUP,
+                    rule.severity,
+                    sig.asset,
+                    key[0],
+                    key[1],
+                    sig.ts,
+                    sig.strength,
+                    message,
+                    evidence,
+                )
+            )
+        return events
+
+
 def run_watch(
     lake: Lake,
     alerts: AlertsConfig,
@@ -347,6 +474,7 @@ def run_watch(
     flush_every: int = 24,
     events_every: int = 1,
     liq_every: int = 24,
+    signals_every: int = 4,
     drain_s: float = 10.0,
     max_ticks: int | None = None,
 ) -> WatchSummary:
@@ -363,6 +491,7 @@ def run_watch(
         events_every: ticks between commits of new events (each event is stored before it is
             sent; more than 1 only when nobody waits on the clock, as with ``--speed 0``).
         liq_every: ticks between refreshes of the liquidation-cluster distances.
+        signals_every: ticks between checks of ``scenario_change`` and ``new_setup`` (when on).
         drain_s: at the end, how long to wait for pending deliveries.
         max_ticks: stop after this many ticks (None: when the feed ends or on ``stop``).
     """
@@ -382,6 +511,7 @@ def run_watch(
             deliveries.submit(row)
             summary.resent += 1
     liq_on = any(r.metric == "liq_cluster_distance" for r in engine.rules)
+    signal_rules = _SignalRules(lake, engine, stored)
     window = _Window(
         {
             "funding_snapshot": WINDOW,
@@ -424,6 +554,13 @@ def run_watch(
             if liq is not None:
                 state = with_liq_distance(state, liq)
             fired += engine.evaluate(state)
+            if signal_rules.on and summary.ticks % signals_every == 0:
+                if not tick.stored:  # the signals engine reads the store
+                    summary.rows_written += _flush(lake, unstored)
+                assets = sorted(
+                    {i.split("-")[0] for i in window.get("funding_snapshot")["instrument"]}
+                )
+                fired += signal_rules.evaluate(tick.now, assets)
             if fired and summary.ticks % events_every == 0:
                 summary.events += _fire(lake, fired, channels, deliveries, on_event)
                 fired = []
@@ -448,6 +585,7 @@ def run_watch(
             dispatcher.close()
     if liq_on and liq is None:
         summary.notes.append("liq_proximity: no hourly candles and OI to estimate a map from")
+    summary.notes += sorted(signal_rules.notes)
     return summary
 
 
