@@ -46,7 +46,11 @@ def test_the_builtins_carry_the_playbooks_thresholds() -> None:
     assert got["oi_divergence"] == ("divergence_hours", ">", 48.0)
     assert got["liq_proximity"] == ("liq_cluster_distance", "<=", 0.02)
     assert got["funding_spread"] == ("funding_spread_8h", ">", 0.0003)
-    assert all(r.enabled for r in BUILTINS.values())
+    # the playbook's five and the outage rule are on; the signals-engine rules are opt-in
+    on = {r.name for r in BUILTINS.values() if r.enabled}
+    assert on == {"funding_extreme", "oi_surge", "oi_divergence", "liq_proximity",
+                  "funding_spread", OUTAGE}  # fmt: skip
+    assert set(BUILTINS) - on == {"scenario_change", "new_setup"}
 
 
 def test_config_overrides_a_builtin_and_adds_a_custom_rule() -> None:
