@@ -138,14 +138,22 @@ def watch(
         stop.set()
 
     events: list[AlertEvent] = []
+    live = _status_view(what) if fmt is Format.TABLE and out_console.is_terminal else None
+    console = live.console if live is not None else out_console
 
     def on_event(event: AlertEvent) -> None:
         events.append(event)
         if fmt is Format.TABLE:
-            out_console.print(_event_line(event), highlight=False)
+            console.print(_event_line(event), highlight=False)
+
+    def on_tick(summary: WatchSummary, market: Any) -> None:
+        if live is not None:
+            live.update(_status(what, summary, market, events), refresh=True)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     err_console.print(f"watching {what}; rules: {_enabled(alerts.rules)}", markup=False)
+    if live is not None:
+        live.start()
     try:
         summary = run_watch(
             st.lake(),
@@ -154,6 +162,7 @@ def watch(
             environ=os.environ,
             stop=stop,
             on_event=on_event,
+            on_tick=on_tick,
             on_note=lambda s: err_console.print(s, markup=False),
             drain_s=drain,
             max_ticks=ticks,
@@ -161,6 +170,8 @@ def watch(
             events_every=24 if sim and speed == 0 else 1,
         )
     finally:
+        if live is not None:
+            live.stop()
         for s, h in old.items():
             signal.signal(s, h)
     if fmt is Format.JSON:
@@ -180,6 +191,39 @@ def watch(
     for note in summary.notes:
         err_console.print(f"note: {note}", markup=False)
     sys.stdout.flush()
+
+
+def _status_view(what: str) -> Any:
+    """A rich Live area at the bottom of the terminal (alert lines scroll above it)."""
+    from rich.live import Live
+    from rich.text import Text
+
+    return Live(Text(f"watching {what}: starting"), console=out_console, auto_refresh=False,
+                transient=False)  # fmt: skip
+
+
+def _status(what: str, summary: WatchSummary, market: Any, events: list[AlertEvent]) -> Any:
+    """The status panel: clock, markets, alerts, deliveries, outages, the last alerts."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from perpscope.formats import fmt_time
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    n = market.filter(market["level"] == "instrument").height if market.height else 0
+    grid.add_row("clock", fmt_time(summary.last) if summary.last else "-")
+    grid.add_row("ticks", f"{summary.ticks:,}")
+    grid.add_row("markets", f"{n} perpetuals")
+    grid.add_row("alerts", f"{len(events)} this run")
+    grid.add_row("channels", f"{len(summary.channels)}: {summary.delivered} delivered, "
+                             f"{summary.pending} pending")  # fmt: skip
+    down = ", ".join(f"{v} ({k})" for v, k in summary.outages.items()) or "none"
+    grid.add_row("outages", down)
+    for e in events[-3:]:
+        grid.add_row(e.rule, e.message)
+    return Panel(grid, title=f"perpscope watch: {what}", title_align="left")
 
 
 def _summary_json(summary: WatchSummary, events: list[AlertEvent]) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class WatchSummary:
     resent: int = 0
     delivered: int = 0
     undelivered: int = 0
+    pending: int = 0
     channels: tuple[str, ...] = ()
     outages: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
@@ -471,6 +472,7 @@ def run_watch(
     stop: threading.Event,
     on_event: Callable[[AlertEvent], None] = lambda e: None,
     on_note: Callable[[str], None] = lambda s: None,
+    on_tick: Callable[[WatchSummary, pl.DataFrame], None] = lambda s, st: None,
     flush_every: int = 24,
     events_every: int = 1,
     liq_every: int = 24,
@@ -487,6 +489,7 @@ def run_watch(
         stop: set it (a signal handler does) to end after the current tick.
         on_event: called with each new event (the console line).
         on_note: called with operational notes (delivery failures).
+        on_tick: called after each tick with the summary so far and the market state.
         flush_every: ticks between store commits of the simulator's rows.
         events_every: ticks between commits of new events (each event is stored before it is
             sent; more than 1 only when nobody waits on the clock, as with ``--speed 0``).
@@ -568,6 +571,8 @@ def run_watch(
             summary.delivered += n
             for note in notes:
                 on_note(note)
+            summary.pending = dispatcher.pending() if dispatcher is not None else 0
+            on_tick(summary, state)
             if stop.is_set():
                 summary.stopped = True
                 break
