@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from perpscope.alerts.notify import channel_id
 from perpscope.sim import SimConfig, run_simulation
 from perpscope.store.lake import Lake
 from tests.alerts.receiver import Receiver, free_port
@@ -273,3 +274,38 @@ def test_on_a_terminal_a_status_panel_shows_the_service(tmp_path: Path) -> None:
     piped = perpscope(tmp_path / "store2", config, "watch", "--sim", "--days", "2", "--speed", "0")
     assert piped.returncode == 0
     assert "perpscope watch:" not in piped.stdout
+
+
+def test_alerts_test_and_list_read_the_latest_data(tmp_path: Path) -> None:
+    """`alerts test` names the markets that meet a rule at the latest snapshot, checked against
+    the simulator's own snapshots; `alerts list` shows every rule and the channels by hash."""
+    receiver = Receiver(free_port())
+    store, config = tmp_path / "store", config_for(tmp_path, receiver.url)
+    assert perpscope(store, config, "watch", "--sim", "--scenario", SCENARIO, "--days", str(DAYS),
+                     "--speed", "0", "--drain", "0").returncode == 0  # fmt: skip
+    limit = "0.0001"  # the clamp: 8 of the 9 sit exactly on it (the boundary counts)
+    cfg = tmp_path / "low.toml"
+    cfg.write_text(f"[alerts.rules.funding_extreme]\nvalue = {limit}\n", encoding="utf-8")
+    done = perpscope(store, cfg, "alerts", "test", "funding_extreme", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    snap = run_simulation(SimConfig(seed=SEED, days=DAYS, scenario=SCENARIO)).tables[
+        "funding_snapshot"
+    ]
+    last = snap.filter(pl.col("ts") == snap["ts"].max())
+    # compared at 12 decimals (docs/alerts.md): 0.00005 x 8 / 4 is 0.0001 whatever the float noise
+    r8 = (pl.col("rate") * 8 / pl.col("interval_h")).abs().round(12)
+    expected = last.filter(r8 >= float(limit))
+    assert 0 < expected.height < last.height  # some markets meet it, some do not
+    assert data["as_of"].replace("+00:00", "Z") == snap["ts"].max().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sorted(m["market"] for m in data["markets"]) == sorted(
+        f"{v} {i}" for v, i in expected.select("venue", "instrument").iter_rows()
+    )
+    listed = perpscope(store, config, "alerts", "list", "--format", "json")
+    rules = json.loads(listed.stdout)["data"]
+    assert [r["rule"] for r in rules["rules"]][:6] == [
+        "funding_extreme", "oi_surge", "oi_divergence", "liq_proximity", "funding_spread",
+        "venue_outage",
+    ]  # fmt: skip
+    assert rules["channels"] == [channel_id(receiver.url)]
+    assert str(receiver.port) not in listed.stdout
