@@ -19,6 +19,7 @@ __all__ = [
     "known_funding",
     "known_index",
     "regime_arrays",
+    "require_oi",
     "stop_beyond",
     "structure_triggers",
 ]
@@ -179,3 +180,9 @@ def bar_timeframe(market: Market) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
+
+
+def require_oi(market: Market, strategy: str, why: str = "") -> None:
+    """Raise ValueError (a usage error at the CLI) when ``market`` carries no open interest."""
+    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
+        raise ValueError(f"{strategy} needs open interest{why} (load it with --oi-market)")

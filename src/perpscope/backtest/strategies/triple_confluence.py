@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from perpscope.backtest.strategies._common import (
     known_funding,
+    require_oi,
     stop_beyond,
     structure_triggers,
 )
@@ -128,8 +129,7 @@ def triple_confluence(market: Market, params: TripleConfluenceParams) -> Signals
         ValueError: bad parameters, or no open interest in the market.
     """
     params.validate()
-    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
-        raise ValueError("triple-confluence needs open interest (load it with --oi-market)")
+    require_oi(market, "triple-confluence")
     n = len(market.ts)
     funding = funding_direction(market, params.funding_threshold, params.min_extreme_h)
     div = divergence_sides(market, params.lookback_h, params.min_move, params.min_ratio)
