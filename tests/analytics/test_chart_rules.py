@@ -592,3 +592,21 @@ def test_zones_of_the_last_bars_equal_zones_of_those_bars_cut_out_first(last_bar
     assert got.equals(zones(cut))
     if last_bars == 1000:
         assert got.equals(zones(frame))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from(["X", "Y", None])),
+        max_size=40,
+    )
+)
+def test_series_bounds_are_where_any_key_changes(rows: list[tuple[str | None, str | None]]) -> None:
+    """The runs of equal (venue, instrument), nulls equal to nulls, against itertools.groupby."""
+    import itertools
+
+    from perpscope.analytics._chart_kernels import series_bounds
+
+    frame = pl.DataFrame(rows, schema={"venue": pl.String, "instrument": pl.String}, orient="row")
+    sizes = [len(list(g)) for _, g in itertools.groupby(rows)]
+    expected = np.concatenate(([0], np.cumsum(sizes))) if rows else np.zeros(1)
+    assert series_bounds(frame, ["venue", "instrument"]).tolist() == expected.tolist()
