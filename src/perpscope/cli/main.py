@@ -45,6 +45,7 @@ def _json_requested(args: list[str]) -> bool:
 # click command built, only when that command runs (or its help is shown).
 _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("perpscope.cli.demo_cmd", "demo"),
+    "brief": ("perpscope.cli.brief_cmd", "brief"),
     "sql": ("perpscope.cli.sql_cmd", "sql"),
     "store": ("perpscope.cli.store_cmd", "app"),
     "collect": ("perpscope.cli.collect_cmd", "app"),
@@ -77,6 +78,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 # commands without importing their modules (tests/cli/test_lazy_imports.py keeps each equal to
 # its command's own help). A command missing here is listed from its module.
 _HELP: dict[str, str] = {
+    "brief": (
+        "The morning brief: funding, OI, liquidations, options, regime, scenario, setups, alerts."
+    ),
     "demo": "Build a demo store from the simulator and show cross-venue funding (SIMULATED).",
     "sql": "Run one read-only SQL query (DuckDB dialect) against the store's tables.",
     "store": "Inspect and maintain the store.",
