@@ -155,3 +155,22 @@ def test_bad_arguments_are_one_line_exit_2(
     assert r.code == 2
     assert needle in r.err
     assert len(r.err.strip().splitlines()) == 1
+
+
+def test_every_command_the_demo_suggests_runs_on_the_demo_store(
+    cli: Any, demo_store: Path, tmp_path: Path
+) -> None:
+    """The demo's "Try next" list, the brief first, each run on (a copy of) the demo store."""
+    import shlex
+
+    from perpscope.cli.demo_cmd import try_next
+
+    store = tmp_path / "demo"
+    shutil.copytree(demo_store, store)
+    lines = try_next(store)
+    assert lines[0].endswith(" brief")
+    for line in lines:
+        args = shlex.split(line)[1:]
+        r = cli(*args)
+        assert r.code == 0, (line, r.err)
+        assert r.out.strip(), line
