@@ -70,6 +70,33 @@ def _line_oi(p: dict[str, Any]) -> str:
     return head + "\n" + "  ".join(parts) + (f"\nquadrant: {quad}" if quad else "")
 
 
+def _line_long_short(p: dict[str, Any]) -> str:
+    parts = []
+    for v in p["venues"][:3]:
+        ratio = v.get("global_account")
+        text = f"{v['venue']} {ratio:.2f}" if isinstance(ratio, float) else f"{v['venue']} -"
+        if isinstance(v.get("top_position"), float):
+            text += f" (top {v['top_position']:.2f})"
+        parts.append(text)
+    return "accounts long/short: " + "  ".join(parts)
+
+
+def _line_cvd(p: dict[str, Any]) -> str:
+    parts = [f"{s['venue']} {s['market']} {s['cvd_base']:+,.1f}" for s in p["series"][:4]]
+    text = "CVD (base units): " + "  ".join(parts)
+    if p.get("divergences"):
+        text += f"\n[yellow]{len(p['divergences'])} recent CVD-price divergence(s)[/]"
+    return text
+
+
+def _line_basis(p: dict[str, Any]) -> str:
+    parts = [f"{s['venue']} {_signed(_f('rate', s.get('premium_index')))} "
+             f"({_f('ann', s.get('premium_index_annualized'))} a year)"
+             for s in p["series"][:3]]  # fmt: skip
+    status = next((s.get("status") for s in p["series"] if s.get("status")), None)
+    return "perp over index: " + "  ".join(parts) + (f"\nbasis trade: {status}" if status else "")
+
+
 def _line_liq(p: dict[str, Any]) -> str:
     def side(rows: list[dict[str, Any]]) -> str:
         return ", ".join(f"{_f('px', r['price'])} {_f('usd', r['notional_usd'])} "
@@ -128,6 +155,9 @@ def _line_alerts(p: dict[str, Any]) -> str:
 _ROWS = (
     ("funding", "Funding", _line_funding),
     ("open_interest", "Open interest", _line_oi),
+    ("long_short", "Long/short", _line_long_short),
+    ("cvd", "CVD", _line_cvd),
+    ("basis", "Basis", _line_basis),
     ("liquidations", "Liquidations", _line_liq),
     ("options", "Options", _line_options),
     ("regime", "Regime", _line_regime),
