@@ -111,3 +111,37 @@ def test_trade_helper_lists_clusters_on_the_way_and_checks_the_liq_price(  # typ
     half = cli(*base, "--entry", str(price))
     assert half.code == 2
     assert "--target" in half.err
+
+
+def test_estimator_settings_from_the_command_line_reach_the_estimator(  # type: ignore[no-untyped-def]
+    cli, store: str
+) -> None:
+    """One 10x tier with a neutral split: the map equals the service's with those parameters
+    (called directly) and differs from the default map; bad settings are one-line errors."""
+    from perpscope.analytics.liquidations import HeatmapParams
+    from perpscope.services.liquidations import heatmap_report
+    from perpscope.store.lake import Lake
+
+    base = ["--store", store, "heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP"]
+    custom = cli(*base, "--leverages", "10", "--weights", "1", "--split", "neutral",
+                 "--bin-pct", "0.2%", "--format", "json")  # fmt: skip
+    assert custom.code == 0, custom.err
+    default = cli(*base, "--format", "json")
+    params = HeatmapParams(leverages=(10.0,), weights=(1.0,), split="neutral", bin_pct=0.002)
+    direct = heatmap_report(Lake(store), "sim1", "BTC-USDT-PERP", params=params)
+    got = custom.json()["levels"]  # type: ignore[index]
+    want = direct.levels.to_dicts()
+    assert [lv["price"] for lv in got] == pytest.approx([lv["price"] for lv in want], rel=1e-9)
+    assert [lv["long_usd"] for lv in got] == pytest.approx([lv["long_usd"] for lv in want])
+    assert got != default.json()["levels"]  # type: ignore[index]
+    for args, needle in [
+        (("--weights", "1,2"), "one weight per leverage tier"),
+        (("--leverages", "5,10"), "--leverages needs --weights"),
+        (("--split", "coinflip"), "--split 'coinflip'"),
+        (("--entry-price", "mid"), "--entry-price 'mid'"),
+        (("--bin-pct", "20%"), "bin_pct"),
+    ]:
+        r = cli(*base, *args)
+        assert r.code == 2, (args, r.err)
+        assert needle in r.err
+        assert r.err.strip().count("\n") == 0

@@ -70,6 +70,66 @@ def _cluster_rows(clusters: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _numbers(text: str, option: str) -> tuple[float, ...]:
+    from perpscope.errors import UsageError
+
+    try:
+        out = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give comma-separated numbers") from None
+    if not out or not all(x == x and abs(x) != float("inf") for x in out):
+        raise UsageError(f"{option} {text!r}: give comma-separated finite numbers")
+    return out
+
+
+def estimator_params(
+    leverages: str | None,
+    weights: str | None,
+    entry_price: str | None,
+    split: str | None,
+    half_life: float | None,
+    bin_pct: str | None,
+) -> Any:
+    """The estimator's parameters: the defaults with the options given (None: all defaults).
+
+    Raises:
+        UsageError: a bad value (named), e.g. a weight count that does not match the tiers.
+    """
+    from dataclasses import replace
+
+    from perpscope.analytics.liquidations import HeatmapParams
+    from perpscope.cli._market_opts import percent
+    from perpscope.errors import UsageError
+
+    given = (leverages, weights, entry_price, split, half_life, bin_pct)
+    if all(v is None for v in given):
+        return None
+    p = HeatmapParams()
+    changes: dict[str, Any] = {}
+    if leverages is not None:
+        changes["leverages"] = _numbers(leverages, "--leverages")
+        if weights is None:
+            raise UsageError("--leverages needs --weights (one per tier)")
+    if weights is not None:
+        changes["weights"] = _numbers(weights, "--weights")
+    if entry_price is not None:
+        if entry_price not in ("typical", "close", "vwap", "ohlc4"):
+            raise UsageError(f"--entry-price {entry_price!r}: use typical, close, vwap or ohlc4")
+        changes["entry"] = entry_price
+    if split is not None:
+        if split not in ("taker", "long_short", "candle", "neutral"):
+            raise UsageError(f"--split {split!r}: use taker, long_short, candle or neutral")
+        changes["split"] = split
+    if half_life is not None:
+        changes["half_life_bars"] = half_life or None
+    if bin_pct is not None:
+        changes["bin_pct"] = percent(bin_pct, "--bin-pct")
+    try:
+        return replace(p, **changes)
+    except ValueError as exc:
+        raise UsageError(f"estimator settings: {exc}") from None
+
+
 def heatmap(
     ctx: typer.Context,
     venue: VenueArg,
@@ -96,9 +156,38 @@ def heatmap(
         float | None,
         typer.Option("--liq-px", help="Trade helper: your position's liquidation price."),
     ] = None,
+    leverages: Annotated[
+        str | None,
+        typer.Option("--leverages", help="Estimator: leverage tiers, e.g. 5,10,25,50,100."),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights", help="Estimator: share of new notional per tier, e.g. 15,30,25,20,10."
+        ),
+    ] = None,
+    entry_price: Annotated[
+        str | None,
+        typer.Option("--entry-price", help="Estimator: typical, close, vwap or ohlc4."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Estimator: taker, long_short, candle or neutral."),
+    ] = None,
+    half_life: Annotated[
+        float | None,
+        typer.Option("--half-life", min=0.0, help="Estimator: level decay half-life in bars."),
+    ] = None,
+    bin_pct: Annotated[
+        str | None, typer.Option("--bin-pct", help="Estimator: price bin width, e.g. 0.1%.")
+    ] = None,
     fmt: FormatArg = Format.TABLE,
 ) -> None:
-    """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper."""
+    """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper.
+
+    The estimator's settings (docs/liquidation-heatmap.md) default to the frozen, scored ones;
+    --leverages/--weights/--entry-price/--split/--half-life/--bin-pct change them for this map.
+    """
     from perpscope.cli._common import emit, err_console
     from perpscope.errors import UsageError
     from perpscope.services.liquidations import TradePlan, heatmap_report
@@ -111,9 +200,11 @@ def heatmap(
         plan = TradePlan(entry, target, liq_px)
     elif liq_px is not None:
         raise UsageError("--liq-px goes with --entry and --target")
+    params = estimator_params(leverages, weights, entry_price, split, half_life, bin_pct)
     report = heatmap_report(
-        state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan
-    )
+        state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan,
+        params=params,
+    )  # fmt: skip
     if out is not None:
         from perpscope.services.liq_render import render_heatmap
 
