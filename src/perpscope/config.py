@@ -27,6 +27,7 @@ from perpscope.limits import MAX_ROWS, MAX_TIMEOUT_S
 __all__ = [
     "APP_NAME",
     "Config",
+    "HeatmapConfig",
     "StoreConfig",
     "WorkbenchConfig",
     "default_config_path",
@@ -139,6 +140,28 @@ class WorkbenchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HeatmapConfig:
+    """The liquidation-heatmap estimator's settings (``[heatmap]``); unset keys keep the frozen,
+    scored defaults of :class:`perpscope.analytics.liquidations.HeatmapParams`.
+
+    Attributes:
+        leverages: leverage tiers.
+        weights: share of new notional per tier (one per tier; normalised).
+        entry_price: ``typical``, ``close``, ``vwap`` or ``ohlc4``.
+        split: ``taker``, ``long_short``, ``candle`` or ``neutral``.
+        half_life_bars: level decay half-life in bars (0: none).
+        bin_pct: price bin width, a fraction (0.001 = 0.1%).
+    """
+
+    leverages: tuple[float, ...] | None = None
+    weights: tuple[float, ...] | None = None
+    entry_price: str | None = None
+    split: str | None = None
+    half_life_bars: float | None = None
+    bin_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The configuration root, passed down explicitly (never read from globals).
 
@@ -146,12 +169,14 @@ class Config:
         store: ``[store]``.
         workbench: ``[workbench]``.
         alerts: ``[alerts]`` (notification URLs and rules).
+        heatmap: ``[heatmap]`` (the liquidation estimator's settings).
         source: where the configuration was read from.
     """
 
     store: StoreConfig = field(default_factory=StoreConfig)
     workbench: WorkbenchConfig = field(default_factory=WorkbenchConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
     source: str = "defaults"
 
 
@@ -210,7 +235,33 @@ def _memory(value: Any) -> str:
     return value
 
 
+def _numbers(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a list of numbers, e.g. [5, 10, 25, 50, 100]")
+    return tuple(_bounded(float, 0.0, None, lo_open=True)(v) for v in value)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, not {value!r}")
+        return str(value)
+
+    return parse
+
+
 _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "heatmap": (
+        HeatmapConfig,
+        {
+            "leverages": _numbers,
+            "weights": _numbers,
+            "entry_price": _choice("typical", "close", "vwap", "ohlc4"),
+            "split": _choice("taker", "long_short", "candle", "neutral"),
+            "half_life_bars": _bounded(float, 0.0, None),
+            "bin_pct": _bounded(float, 0.0, 0.1, lo_open=True),
+        },
+    ),
     "store": (
         StoreConfig,
         {"path": _path, "vacuum_retention_h": _bounded(float, 0.0, None)},

@@ -145,3 +145,21 @@ def test_estimator_settings_from_the_command_line_reach_the_estimator(  # type: 
         assert r.code == 2, (args, r.err)
         assert needle in r.err
         assert r.err.strip().count("\n") == 0
+
+
+def test_estimator_settings_from_the_config_file(cli, store: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """[heatmap] in the config gives the same map as the same settings as options; a bad value
+    is refused at start-up naming the key."""
+    base = ["heatmap", "--venue", "sim1", "--instrument", "BTC-USDT-PERP", "--format", "json"]
+    good = tmp_path / "good.toml"
+    good.write_text('[heatmap]\nleverages = [10]\nweights = [1]\nsplit = "neutral"\n')
+    from_file = cli("--store", store, "--config", str(good), *base)
+    assert from_file.code == 0, from_file.err
+    from_options = cli("--store", store, *base, "--leverages", "10", "--weights", "1",
+                       "--split", "neutral")  # fmt: skip
+    assert from_file.json()["levels"] == from_options.json()["levels"]  # type: ignore[index]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[heatmap]\nsplit = "coinflip"\n')
+    r = cli("--store", store, "--config", str(bad), *base)
+    assert r.code == 2
+    assert "heatmap.split: must be one of taker, long_short, candle, neutral" in r.err

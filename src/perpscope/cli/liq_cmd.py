@@ -89,8 +89,10 @@ def estimator_params(
     split: str | None,
     half_life: float | None,
     bin_pct: str | None,
+    config: Any = None,
 ) -> Any:
-    """The estimator's parameters: the defaults with the options given (None: all defaults).
+    """The estimator's parameters: the defaults, then the ``[heatmap]`` configuration, then the
+    options given (None when nothing changes them).
 
     Raises:
         UsageError: a bad value (named), e.g. a weight count that does not match the tiers.
@@ -101,11 +103,18 @@ def estimator_params(
     from perpscope.cli._market_opts import percent
     from perpscope.errors import UsageError
 
+    changes: dict[str, Any] = {}
+    if config is not None:
+        pairs = (("leverages", config.leverages), ("weights", config.weights),
+                 ("entry", config.entry_price), ("split", config.split),
+                 ("bin_pct", config.bin_pct))  # fmt: skip
+        changes.update({k: v for k, v in pairs if v is not None})
+        if config.half_life_bars is not None:
+            changes["half_life_bars"] = config.half_life_bars or None
     given = (leverages, weights, entry_price, split, half_life, bin_pct)
-    if all(v is None for v in given):
+    if all(v is None for v in given) and not changes:
         return None
     p = HeatmapParams()
-    changes: dict[str, Any] = {}
     if leverages is not None:
         changes["leverages"] = _numbers(leverages, "--leverages")
         if weights is None:
@@ -127,7 +136,7 @@ def estimator_params(
     try:
         return replace(p, **changes)
     except ValueError as exc:
-        raise UsageError(f"estimator settings: {exc}") from None
+        raise UsageError(f"estimator settings ([heatmap] and options): {exc}") from None
 
 
 def heatmap(
@@ -200,7 +209,9 @@ def heatmap(
         plan = TradePlan(entry, target, liq_px)
     elif liq_px is not None:
         raise UsageError("--liq-px goes with --entry and --target")
-    params = estimator_params(leverages, weights, entry_price, split, half_life, bin_pct)
+    params = estimator_params(
+        leverages, weights, entry_price, split, half_life, bin_pct, state(ctx).config.heatmap
+    )
     report = heatmap_report(
         state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan,
         params=params,
