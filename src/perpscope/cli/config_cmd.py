@@ -18,6 +18,7 @@ def show(
 ) -> None:
     """Print the validated configuration and where it came from."""
     import os
+    from dataclasses import fields
 
     from perpscope.alerts.notify import channel_id, notify_urls
     from perpscope.config import default_config_path
@@ -35,5 +36,11 @@ def show(
         # channels by scheme#hash: their URLs hold tokens and are never printed
         "alerts.notify": ", ".join(channels) or "none",
         "alerts.rules": ", ".join(r.name for r in cfg.alerts.rules if r.enabled) or "none",
+        "heatmap": ", ".join(
+            f"{f.name}={getattr(cfg.heatmap, f.name)}"
+            for f in fields(cfg.heatmap)
+            if getattr(cfg.heatmap, f.name) is not None
+        )
+        or "the scored defaults",
     }
     emit(record, fmt.value, title="configuration")
