@@ -70,6 +70,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "signals": ("perpscope.cli.signals_cmd", "app"),
     "watch": ("perpscope.cli.watch_cmd", "watch"),
     "alerts": ("perpscope.cli.watch_cmd", "app"),
+    "serve": ("perpscope.cli.serve_cmd", "serve"),
 }
 
 
