@@ -24,6 +24,11 @@ EXTREME_8H = 0.0005
 """The playbook's extreme funding level, 0.05% per 8h: the heat colour saturates there."""
 
 
+INFERNO = [[0.0, "#000004"], [0.2, "#320a5e"], [0.4, "#781c6d"], [0.6, "#bc3754"],
+           [0.8, "#ed6925"], [0.9, "#fbb61a"], [1.0, "#fcffa4"]]  # fmt: skip
+"""The heatmap's colour scale: matplotlib's inferno, as in ``perpscope heatmap``'s PNG."""
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
     """A titled table; ``heat`` names a column whose cells are coloured by extremity."""
@@ -72,10 +77,8 @@ def _query(asset: str | None) -> Any:
     return MarketQuery.make(assets=[asset] if asset else None)
 
 
-def _lines(frame: pl.DataFrame, y: str, title: str, *, where: Any = None) -> dict[str, Any]:
-    """One line per venue and instrument of column ``y`` over ``ts``."""
-    if where is not None:
-        frame = frame.filter(where)
+def _lines(frame: pl.DataFrame, y: str, title: str, *, percent: bool = False) -> dict[str, Any]:
+    """One line per venue and instrument of column ``y`` over ``ts`` (``percent``: a fraction)."""
     traces = [
         {
             "type": "scatter",
@@ -86,7 +89,8 @@ def _lines(frame: pl.DataFrame, y: str, title: str, *, where: Any = None) -> dic
         }
         for keys, part in frame.sort("ts").group_by(["venue", "instrument"], maintain_order=True)
     ]
-    return {"data": traces, "layout": {"title": {"text": title}, "height": 380}}
+    yaxis = {"tickformat": ".3%"} if percent else {}
+    return {"data": traces, "layout": {"title": {"text": title}, "height": 380, "yaxis": yaxis}}
 
 
 def funding_page(lake: Lake, asset: str | None) -> Page:
@@ -105,7 +109,7 @@ def funding_page(lake: Lake, asset: str | None) -> Page:
     if table.stale_note:
         page.notes.append(table.stale_note)
     if not history.is_empty():
-        page.charts.append(_lines(history, "rate_8h", "Funding per 8h, by venue"))
+        page.charts.append(_lines(history, "rate_8h", "Funding per 8h, by venue", percent=True))
         page.charts.append(_lines(history, "zscore", "Funding z-score (168h)"))
     page.data = {"assets": table.assets, "venues": table.venues, "history": history}
     return page
@@ -172,7 +176,8 @@ def liquidations_page(lake: Lake, venue: str | None, instrument: str | None) -> 
         "z": view.z.tolist(),
         "zmin": 0.0,
         "zmax": view.zmax,
-        "colorscale": "Inferno",
+        "colorscale": INFERNO,
+        "zsmooth": False,
         "colorbar": {"title": {"text": "USD (ESTIMATED)"}},
     }
     candle = {
