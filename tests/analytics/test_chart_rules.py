@@ -566,3 +566,47 @@ def test_docs_frequency_table_is_recomputed_from_the_real_btc_file(shared_data) 
     doc = (repo / "docs" / "chart-reading.md").read_text(encoding="utf-8")
     published = doc.split(tool.BEGIN, 1)[1].split(tool.END, 1)[0].strip()
     assert published == table
+
+
+@pytest.mark.parametrize("last_bars", [1, 40, 150, 1000])
+def test_zones_of_the_last_bars_equal_zones_of_those_bars_cut_out_first(last_bars: int) -> None:
+    """``last_bars`` keeps each series' last N rows (all of a shorter series): the same zones
+    as zones() on a frame cut to those rows by polars beforehand. Three random walks of 120,
+    300 and 500 hourly bars."""
+    rng = np.random.default_rng(5)
+    parts = []
+    for k, n in enumerate((120, 300, 500)):
+        c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        o = np.r_[c[0], c[:-1]]
+        wick = np.abs(rng.normal(0, 0.004, n)) * c
+        ts = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(n)]
+        parts.append(pl.DataFrame({"venue": "v", "instrument": f"S{k}-USDT-PERP", "ts": ts, "o": o,
+                                   "h": np.maximum(o, c) + wick, "l": np.minimum(o, c) - wick,
+                                   "c": c, "volume": 1.0}))  # fmt: skip
+    frame = structure(pl.concat(parts))
+    cut = frame.filter(
+        pl.int_range(pl.len()).over("venue", "instrument").cast(pl.Int64)
+        >= pl.len().over("venue", "instrument").cast(pl.Int64) - last_bars
+    )
+    got = zones(frame, last_bars=last_bars)
+    assert got.equals(zones(cut))
+    if last_bars == 1000:
+        assert got.equals(zones(frame))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from(["X", "Y", None])),
+        max_size=40,
+    )
+)
+def test_series_bounds_are_where_any_key_changes(rows: list[tuple[str | None, str | None]]) -> None:
+    """The runs of equal (venue, instrument), nulls equal to nulls, against itertools.groupby."""
+    import itertools
+
+    from perpscope.analytics._chart_kernels import series_bounds
+
+    frame = pl.DataFrame(rows, schema={"venue": pl.String, "instrument": pl.String}, orient="row")
+    sizes = [len(list(g)) for _, g in itertools.groupby(rows)]
+    expected = np.concatenate(([0], np.cumsum(sizes))) if rows else np.zeros(1)
+    assert series_bounds(frame, ["venue", "instrument"]).tolist() == expected.tolist()

@@ -3,6 +3,8 @@ normalisation), two venues, ATR stops, the regime overlay and the opposite-extre
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -181,3 +183,59 @@ def test_final_tranche_closes_at_the_opposite_funding_extreme() -> None:
 def test_parameters_are_validated(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FundingFadeParams(**kwargs).validate()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- structure and OI confirmation
+
+
+def test_structure_confirmation_enters_at_the_swing_failure_with_a_structural_stop() -> None:
+    """The triple-confluence market (tests/backtest/test_triple_confluence.py): +0.1% funding at
+    296, 304, 312 and 320h, so the streak reaches 3 at bar 312 and stays 4 from 320 on (no later
+    settlement); the bearish swing failure is bar 324 (high 110.5, close 109.5). With
+    ``structure`` and entries allowed while the streak holds, the only entries are bearish
+    triggers from 312 on, the first at 324, its stop 0.1% above the high:
+    (110.5 x 1.001 - 109.5) / 109.5 of the close."""
+    from tests.backtest.test_triple_confluence import _market
+
+    m = _market()
+    plain = funding_fade(m, FundingFadeParams(entry_window=0))
+    assert np.flatnonzero(plain.entry)[0] == 312
+    s = funding_fade(m, FundingFadeParams(entry_window=0, structure=True))
+    hits = np.flatnonzero(s.entry)
+    assert hits[0] == 324
+    assert set(s.entry[hits].tolist()) == {-1}
+    assert s.stop_frac[324] == pytest.approx((110.5 * 1.001 - 109.5) / 109.5)
+    # the playbook's one setup per streak: the trigger comes after the third print's 8 hours
+    fresh = funding_fade(m, FundingFadeParams(structure=True))
+    assert not fresh.entry.any()
+
+
+def test_oi_confirmation_needs_a_recent_divergence_the_same_way() -> None:
+    """Same market: OI falls from hour 192 while price makes new highs, so the bearish OI
+    divergence holds on bars 235-319 or so. With ``oi_confirm`` each entry bar has a bearish
+    divergence on it or on one of the 23 bars before it (checked bar by bar here), entries stop
+    24 bars after the divergence's last bar, and with flat OI (no divergence) nothing enters."""
+    from perpscope.backtest.strategies.oi_divergence import divergence_sides
+    from tests.backtest.test_triple_confluence import _market
+
+    m = _market()
+    plain = np.flatnonzero(funding_fade(m, FundingFadeParams(entry_window=0)).entry)
+    hits = np.flatnonzero(funding_fade(m, FundingFadeParams(entry_window=0, oi_confirm=True)).entry)
+    bearish = divergence_sides(m, 120.0, 0.03, 0.5) == -1
+    expected = [i for i in plain if bearish[max(0, i - 23) : i + 1].any()]
+    assert hits.tolist() == expected
+    assert 0 < len(expected) < len(plain)
+    flat = _market(oi_end=1.0)
+    assert not funding_fade(flat, FundingFadeParams(entry_window=0, oi_confirm=True)).entry.any()
+    assert funding_fade(flat, FundingFadeParams(entry_window=0)).entry.any()
+    no_oi = dataclasses.replace(m, oi_ts=None, oi=None)
+    with pytest.raises(ValueError, match="--oi-market"):
+        funding_fade(no_oi, FundingFadeParams(oi_confirm=True))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("swing_width", 0), ("stop_buffer", 0.5), ("oi_within_h", 0.0)]
+)
+def test_bad_confirmation_parameters_are_named(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        FundingFadeParams(**{field: value}).validate()  # type: ignore[arg-type]

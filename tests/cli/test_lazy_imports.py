@@ -69,3 +69,27 @@ def test_a_market_command_on_a_store_reads_it_without_pyarrow_pandas_or_numpy(
     assert "deltalake" in names  # it read the store...
     assert '"venue"' in out  # ...and printed the table
     assert names.isdisjoint({"pyarrow", "pandas", "numpy", "numba", "duckdb", "ccxt"})
+
+
+def test_the_root_help_lists_commands_without_importing_them() -> None:
+    """``perpscope --help`` reads each command's line from ``_HELP``, which must equal the line
+    the command's own help starts with (its first paragraph), and imports no command module."""
+    import inspect
+
+    import typer
+
+    from perpscope.cli import main
+
+    assert set(main._HELP) == set(main._COMMANDS)
+    for name in main._COMMANDS:
+        target = main._target(name)
+        text = target.info.help if isinstance(target, typer.Typer) else inspect.getdoc(target)
+        assert main._HELP[name] == main._first_paragraph(text), name
+    code = (
+        "import sys\nfrom perpscope.cli.main import run\n"
+        "try:\n    run(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('MODULES:', ' '.join(m for m in sys.modules if m.endswith('_cmd')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Commands" in done.stdout
+    assert done.stdout.splitlines()[-1].strip() == "MODULES:"  # no command module imported

@@ -50,8 +50,8 @@ def series_bounds(frame: pl.DataFrame, keys: list[str]) -> I64:
     n = frame.height
     if n == 0:
         return np.zeros(1, dtype=np.int64)
-    ids = frame.select(pl.struct(keys).rle_id().alias("_id"))["_id"].to_numpy()
-    starts = np.flatnonzero(np.diff(ids)) + 1
+    changed = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift()) for k in keys])
+    starts = frame.select(changed.slice(1).arg_true())[:, 0].to_numpy() + 1
     return np.concatenate(([0], starts, [n])).astype(np.int64)
 
 

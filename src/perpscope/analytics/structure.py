@@ -230,9 +230,10 @@ def zones(
         raise ValueError("tolerance must be positive, min_touches and last_bars >= 1")
     bounds = series_bounds(frame, _SERIES)
     if last_bars is not None:
-        length = np.repeat(np.diff(bounds), np.diff(bounds))
-        frame = frame.filter(pl.Series(positions(bounds) >= length - last_bars))
-        bounds = series_bounds(frame, _SERIES)
+        sizes = np.diff(bounds)
+        frame = frame.filter(pl.Series(positions(bounds) >= np.repeat(sizes, sizes) - last_bars))
+        # each series keeps its last min(size, last_bars) rows, in the same order
+        bounds = np.concatenate(([0], np.cumsum(np.minimum(sizes, last_bars)))).astype(np.int64)
     last = frame[bounds[1:] - 1].select(*_SERIES, pl.col("c").alias("last_px"))
     swings = pl.concat(
         [

@@ -161,6 +161,7 @@ def try_next(store: Path | None) -> list[str]:
     return [
         f"{prefix} {command}"
         for command in (
+            "brief",
             "store info",
             "funding table",
             "funding history --asset BTC --since 1d",
@@ -172,7 +173,10 @@ def try_next(store: Path | None) -> list[str]:
             "basis",
             "cvd --asset BTC --tail 5",
             "longshort",
-            "calc size --equity 50000 --risk-pct 1.5 --entry 47100 --stop 47600",
+            "heatmap --venue sim1 --instrument BTC-USDT-PERP",
+            "scenario --asset BTC",
+            "signals --assets BTC,ETH",
+            "calc size --equity 50000 --risk-pct 1.5 --entry 47100 --stop 47600 --leverage 5",
             'sql "SELECT venue, instrument, ts, rate, interval_h FROM funding '
             'ORDER BY ts DESC LIMIT 10"',
         )

@@ -45,6 +45,7 @@ def _json_requested(args: list[str]) -> bool:
 # click command built, only when that command runs (or its help is shown).
 _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("perpscope.cli.demo_cmd", "demo"),
+    "brief": ("perpscope.cli.brief_cmd", "brief"),
     "sql": ("perpscope.cli.sql_cmd", "sql"),
     "store": ("perpscope.cli.store_cmd", "app"),
     "collect": ("perpscope.cli.collect_cmd", "app"),
@@ -71,6 +72,56 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("perpscope.cli.watch_cmd", "watch"),
     "alerts": ("perpscope.cli.watch_cmd", "app"),
     "serve": ("perpscope.cli.serve_cmd", "serve"),
+}
+
+
+# The one-line help of each command for the root help, so that `perpscope --help` lists the
+# commands without importing their modules (tests/cli/test_lazy_imports.py keeps each equal to
+# its command's own help). A command missing here is listed from its module.
+_HELP: dict[str, str] = {
+    "brief": (
+        "The morning brief: funding, OI, liquidations, options, regime, scenario, setups, alerts."
+    ),
+    "demo": "Build a demo store from the simulator and show cross-venue funding (SIMULATED).",
+    "sql": "Run one read-only SQL query (DuckDB dialect) against the store's tables.",
+    "store": "Inspect and maintain the store.",
+    "collect": "Collect data from venues into the store.",
+    "import": "Import market-data files (CSV, CSV.gz, Parquet).",
+    "export": "Export the store for other engines.",
+    "config": "Show the configuration.",
+    "calc": (
+        "Pre-trade calculators: liquidation price, position size, targets, funding, Kelly, basis."
+    ),
+    "options": "Options positioning and volatility from stored chain snapshots.",
+    "funding": "Funding rates: normalised, aggregated, extremes and arbitrage.",
+    "oi": "Open interest: changes, spikes, quadrants, share and divergence.",
+    "basis": (
+        "Perp premium to spot and index (annualised), basis-trade status, dated-futures basis."
+    ),
+    "cvd": "CVD per series from taker volume, and where price and CVD diverge.",
+    "longshort": (
+        "Latest global vs top-trader long/short ratios and each ratio's 30-day percentile."
+    ),
+    "heatmap": "ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper.",
+    "cascades": (
+        "Liquidation cascades: initiation, acceleration, climax, exhaustion and the retrace."
+    ),
+    "liquidations": (
+        "REALISED liquidations by venue and side over the last window (to the latest event)."
+    ),
+    "regime": (
+        "Regime per series: ATR, ADX and DIs, realised volatility, the label and its sizing rule."
+    ),
+    "structure": (
+        "Swings, swing failures, breaks of structure (BOS/CHoCH), springs/UTADs and S/R zones."
+    ),
+    "profile": "Volume profile: point of control, value area, high/low-volume nodes, session VWAP.",
+    "backtest": "Backtest strategies on stored candles and funding.",
+    "sim": "The simulated market: calibration against real data.",
+    "scenario": "Which of the playbook's six confluence scenarios applies to ASSET (or none).",
+    "signals": "The playbook's setups with evidence, entry, invalidation and targets; the journal.",
+    "watch": "Collect, recompute the metrics, evaluate the alert rules and notify, until stopped.",
+    "alerts": "Alert rules and the alerts they fired.",
 }
 
 
@@ -140,6 +191,9 @@ def _whole_short_help(command: ClickCommand) -> None:
 
 def _stub(name: str) -> ClickCommand:
     """A command that only carries its help line, for the root help's list of commands."""
+    if name in _HELP:
+        kind = TyperGroup if _COMMANDS[name][1] == "app" else TyperCommand
+        return kind(name=name, help=_HELP[name], short_help=_HELP[name])
     target = _target(name)
     if isinstance(target, typer.Typer):
         text = target.info.help if isinstance(target.info.help, str) else None

@@ -19,6 +19,7 @@ from perpscope.signals import DETECTORS, MarketData, ScenarioReading, Signal, cl
 from perpscope.store.lake import Lake
 
 __all__ = [
+    "asset_readings",
     "HORIZONS_H",
     "JournalReport",
     "journal",
@@ -161,6 +162,16 @@ def run_signals(
     if record and found:
         lake.ingest("signals", pl.DataFrame([_row(s) for s in found]))
     return found
+
+
+def asset_readings(
+    lake: Lake, asset: str, at: datetime | None = None
+) -> tuple[ScenarioReading, list[Signal]]:
+    """The scenario reading and the setups of one asset at ``at``, from one read of its data
+    (what :func:`scenario_report` and :func:`run_signals` give, without recording)."""
+    data = load_asset(lake, asset, at)
+    when = _at(lake, data, at)
+    return classify(data, when), detect_all({_asset(asset): data}, when)
 
 
 @dataclass(frozen=True, slots=True)

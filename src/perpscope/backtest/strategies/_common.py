@@ -18,7 +18,10 @@ __all__ = [
     "StructureTriggers",
     "known_funding",
     "known_index",
+    "bars_in",
+    "recent_side",
     "regime_arrays",
+    "require_oi",
     "stop_beyond",
     "structure_triggers",
 ]
@@ -179,3 +182,30 @@ def bar_timeframe(market: Market) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
+
+
+def require_oi(market: Market, strategy: str, why: str = "") -> None:
+    """Raise ValueError (a usage error at the CLI) when ``market`` carries no open interest."""
+    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
+        raise ValueError(f"{strategy} needs open interest{why} (load it with --oi-market)")
+
+
+def bars_in(market: Market, hours: float) -> int:
+    """How many of ``market``'s bars span ``hours`` (at least 1)."""
+    n = len(market.ts)
+    step_ns = int(np.median(np.diff(market.ts))) if n > 1 else 3_600_000_000_000
+    return max(1, round(hours * 3_600e9 / step_ns))
+
+
+def recent_side(
+    side: npt.NDArray[np.int8], want: npt.NDArray[np.int8] | int, bars: int
+) -> npt.NDArray[np.bool_]:
+    """Whether ``side`` equalled ``want`` (non-zero; per bar or one value) on this bar or one of
+    the ``bars - 1`` before it."""
+    out = np.zeros(len(side), np.bool_)
+    start = np.maximum(np.arange(1, len(side) + 1) - bars, 0)
+    for w in (-1, 1):
+        hits = np.r_[0, np.cumsum(side == w)]
+        seen = hits[1:] - hits[start] > 0
+        out |= seen & (np.asarray(want) == w)
+    return out

@@ -35,8 +35,17 @@ Regime overlay (:func:`perpscope.analytics.regime.regime` on the same bars, ADX 
   with the final one a price target ("tighter stops (1x ATR instead of 2x) and faster
   profit-taking").
 
-Not modelled: the structural confirmations (support/resistance, volume profile, reversal
-patterns) and the OI-divergence check.
+Confirmations (off by default, as when the defaults were frozen):
+
+* ``structure``: "Price action shows a bearish reversal pattern or UTAD-like structure" and
+  "Locate structural confirmation [...] a swing failure pattern [...] The SFP is the structural
+  trigger": entry only on a bar with a swing failure or a break of structure in the fade's
+  direction, the stop ``stop_buffer`` beyond that bar's extreme ("placed above the SFP high
+  with a small buffer");
+* ``oi_confirm``: the OI divergence of ``oi-divergence`` in the same direction within
+  ``oi_within_h`` hours (needs stored open interest).
+
+Not modelled: support/resistance zones and volume-profile nodes.
 """
 
 from __future__ import annotations
@@ -49,10 +58,16 @@ import numpy as np
 from perpscope.analytics.regime import RegimeParams
 from perpscope.backtest.strategies._common import (
     bar_timeframe,
+    bars_in,
     known_funding,
     known_index,
+    recent_side,
     regime_arrays,
+    require_oi,
+    stop_beyond,
+    structure_triggers,
 )
+from perpscope.backtest.strategies.oi_divergence import divergence_sides
 from perpscope.backtest.types import Market, Signals
 
 __all__ = ["FundingFadeParams", "funding_fade", "known_settlement"]
@@ -84,6 +99,15 @@ class FundingFadeParams:
         choppy_rules: tighter stop and faster targets in a volatile regime.
         stop_atr_choppy: stop distance in ATRs in a volatile regime.
         choppy_targets_r: T1, T2, T3 in R in a volatile regime (all price targets).
+        structure: enter only on a bar with a structural trigger in the fade's direction (a
+            swing failure or a break of structure of ``swing_width``-bar swings), the stop
+            ``stop_buffer`` beyond that bar's extreme instead of ATRs.
+        swing_width: bars on each side of a swing (with ``structure``).
+        stop_buffer: the structural stop's buffer beyond the trigger bar's extreme (a fraction).
+        oi_confirm: enter only when the OI divergence of ``oi-divergence`` (its default window,
+            move and ratio) points the same way on this bar or within ``oi_within_h`` hours
+            before it; needs open interest (``--oi-market``).
+        oi_within_h: how recent the OI divergence must be.
     """
 
     threshold: float = 0.0005
@@ -103,6 +127,11 @@ class FundingFadeParams:
     choppy_rules: bool = False
     stop_atr_choppy: float = 1.0
     choppy_targets_r: tuple[float, float, float] = (1.0, 1.5, 2.0)
+    structure: bool = False
+    swing_width: int = 3
+    stop_buffer: float = 0.001
+    oi_confirm: bool = False
+    oi_within_h: float = 24.0
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad parameter."""
@@ -132,6 +161,12 @@ class FundingFadeParams:
             raise ValueError("final_exit_rate must be a non-negative fraction per 8h")
         if self.exit_below is not None and not self.exit_below >= 0:
             raise ValueError("exit_below must be a non-negative fraction")
+        if self.swing_width < 1:
+            raise ValueError("swing_width must be at least 1 bar")
+        if not (math.isfinite(self.stop_buffer) and 0 <= self.stop_buffer < 0.1):
+            raise ValueError("stop_buffer must be a fraction in [0, 0.1)")
+        if not (math.isfinite(self.oi_within_h) and self.oi_within_h > 0):
+            raise ValueError("oi_within_h must be a positive number of hours")
         if self.regime_filter not in REGIME_FILTERS:
             raise ValueError(f"regime_filter must be one of {', '.join(REGIME_FILTERS)}")
 
@@ -167,6 +202,15 @@ def funding_fade(market: Market, params: FundingFadeParams) -> Signals:
             )
             agree = np.sign(np.nan_to_num(conf.rate8)) == np.sign(rate)
             ok &= agree & (conf.streak >= params.confirm_periods)
+    want = side.astype(np.int8)
+    if params.oi_confirm:
+        require_oi(market, "funding-fade with oi_confirm")
+        div = divergence_sides(market, 120.0, 0.03, 0.5)
+        ok &= recent_side(div, want, bars_in(market, params.oi_within_h))
+    trig = None
+    if params.structure:
+        trig = structure_triggers(market, params.swing_width)
+        ok &= (trig.side == want) & (want != 0)
     entry = np.where(ok, side, 0.0).astype(np.int8)
 
     reg = regime_arrays(
@@ -175,7 +219,9 @@ def funding_fade(market: Market, params: FundingFadeParams) -> Signals:
         bar_timeframe(market),
     )
     choppy = reg.choppy if params.choppy_rules else np.zeros(n, np.bool_)
-    if params.stop_frac is not None:
+    if trig is not None:  # "placed above the SFP high with a small buffer"
+        stop = stop_beyond(market.c, trig.extreme, entry, params.stop_buffer)
+    elif params.stop_frac is not None:
         stop = np.full(n, params.stop_frac)
     else:
         k = np.where(choppy, params.stop_atr_choppy, params.stop_atr)

@@ -56,7 +56,12 @@ from perpscope.analytics.liquidations import (
     estimate_heatmap,
     find_clusters,
 )
-from perpscope.backtest.strategies._common import known_index, stop_beyond, structure_triggers
+from perpscope.backtest.strategies._common import (
+    known_index,
+    require_oi,
+    stop_beyond,
+    structure_triggers,
+)
 from perpscope.backtest.types import Market, Signals
 
 __all__ = ["LiquidationMagnetParams", "liquidation_magnet"]
@@ -115,11 +120,7 @@ class LiquidationMagnetParams:
 
 
 def _check_inputs(market: Market) -> None:
-    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
-        raise ValueError(
-            "liquidation-magnet needs open interest for its liquidation map "
-            "(load it with --oi-market)"
-        )
+    require_oi(market, "liquidation-magnet", " for its liquidation map")
     if market.liq_ts is None or len(market.liq_ts) == 0:
         raise ValueError(
             "liquidation-magnet needs stored liquidation events of the traded perpetual "

@@ -32,7 +32,12 @@ import numpy as np
 import numpy.typing as npt
 
 from perpscope.analytics.regime import RegimeParams
-from perpscope.backtest.strategies._common import bar_timeframe, known_index, regime_arrays
+from perpscope.backtest.strategies._common import (
+    bar_timeframe,
+    known_index,
+    regime_arrays,
+    require_oi,
+)
 from perpscope.backtest.types import Market, Signals
 
 __all__ = ["OIDivergenceParams", "divergence_sides", "oi_divergence"]
@@ -118,8 +123,7 @@ def oi_divergence(market: Market, params: OIDivergenceParams) -> Signals:
         ValueError: bad parameters, or no open interest in the market.
     """
     params.validate()
-    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
-        raise ValueError("oi-divergence needs open interest (load it with --oi-market)")
+    require_oi(market, "oi-divergence")
     n = len(market.ts)
     side = divergence_sides(market, params.lookback_h, params.min_move, params.min_ratio)
     if params.fresh_only:

@@ -37,7 +37,10 @@ import numpy as np
 import numpy.typing as npt
 
 from perpscope.backtest.strategies._common import (
+    bars_in,
     known_funding,
+    recent_side,
+    require_oi,
     stop_beyond,
     structure_triggers,
 )
@@ -96,19 +99,6 @@ class TripleConfluenceParams:
             raise ValueError("targets_r must be three increasing positive R multiples")
 
 
-def _bars_in(market: Market, hours: float) -> int:
-    n = len(market.ts)
-    step_ns = int(np.median(np.diff(market.ts))) if n > 1 else 3_600_000_000_000
-    return max(1, round(hours * 3_600e9 / step_ns))
-
-
-def _recent(side: I8, want: int, bars: int) -> npt.NDArray[np.bool_]:
-    """Whether ``side == want`` on this bar or one of the ``bars - 1`` before it."""
-    hits = np.r_[0, np.cumsum(side == want)]
-    start = np.maximum(np.arange(1, len(side) + 1) - bars, 0)
-    return np.asarray(hits[1:] - hits[start] > 0, np.bool_)
-
-
 def funding_direction(market: Market, threshold: float, min_hours: float) -> I8:
     """-1 (short) while a positive extreme has lasted ``min_hours``, +1 for a negative one."""
     known = known_funding(
@@ -128,16 +118,15 @@ def triple_confluence(market: Market, params: TripleConfluenceParams) -> Signals
         ValueError: bad parameters, or no open interest in the market.
     """
     params.validate()
-    if market.oi_ts is None or market.oi is None or len(market.oi_ts) == 0:
-        raise ValueError("triple-confluence needs open interest (load it with --oi-market)")
+    require_oi(market, "triple-confluence")
     n = len(market.ts)
     funding = funding_direction(market, params.funding_threshold, params.min_extreme_h)
     div = divergence_sides(market, params.lookback_h, params.min_move, params.min_ratio)
-    within = _bars_in(market, params.divergence_within_h)
+    within = bars_in(market, params.divergence_within_h)
     trig = structure_triggers(market, params.swing_width)
     side = np.zeros(n, np.int8)
     for want in (-1, 1):
-        ok = (funding == want) & (trig.side == want) & _recent(div, want, within)
+        ok = (funding == want) & (trig.side == want) & recent_side(div, want, within)
         side[ok] = want
     return Signals(
         side,

@@ -1,0 +1,276 @@
+"""``perpscope brief``: the morning brief, per asset, in the playbook's order.
+
+Heavy libraries and the services are imported inside the command so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perpscope.cli._common import out_console, state
+from perpscope.errors import UsageError
+
+__all__ = ["brief"]
+
+
+def _f(kind: str, x: Any) -> str:
+    from perpscope import formats
+
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    fn = {
+        "rate": formats.fmt_rate,
+        "usd": formats.fmt_usd,
+        "chg": formats.fmt_change,
+        "px": formats.fmt_price,
+        "ann": formats.fmt_annual,
+    }[kind]
+    return str(fn(x))
+
+
+def _signed(text: str) -> str:
+    """Green for a rise, red for a fall (rich markup)."""
+    if text.startswith("+"):
+        return f"[green]{text}[/]"
+    if text.startswith("-") and text != "-":
+        return f"[red]{text}[/]"
+    return text
+
+
+def _line_funding(p: dict[str, Any]) -> str:
+    venues = "  ".join(
+        f"{v['venue']} {_signed(_f('rate', v['rate_8h']))}"
+        + (f" z{v['zscore']:+.1f}" if v.get("zscore") is not None else "")
+        for v in p["venues"]
+    )
+    agg = _f("rate", p.get("aggregate_rate_8h"))
+    text = (
+        f"{venues}\nagg {_signed(agg)} per 8h ({_f('ann', p.get('aggregate_annualized'))} a year)"
+    )
+    if p.get("spread_8h") is not None and p.get("high_venue") != p.get("low_venue"):
+        text += f", spread {_f('rate', p['spread_8h'])} ({p['high_venue']} over {p['low_venue']})"
+    if p.get("stale_note"):
+        text += f"\n[yellow]{p['stale_note']}[/]"
+    return text
+
+
+def _line_oi(p: dict[str, Any]) -> str:
+    head = f"{_f('usd', p.get('total_usd'))} ({_signed(_f('chg', p.get('change_24h')))} 24h)"
+    parts = []
+    for v in p["venues"][:3]:
+        spike = " [bold red]spike[/]" if v.get("spike") else ""
+        parts.append(f"{v['venue']} {_f('usd', v.get('oi_usd'))} "
+                     f"{_signed(_f('chg', v.get('oi_change_24h')))}{spike}")  # fmt: skip
+    quad = next((v.get("quadrant") for v in p["venues"] if v.get("quadrant")), None)
+    return head + "\n" + "  ".join(parts) + (f"\nquadrant: {quad}" if quad else "")
+
+
+def _line_long_short(p: dict[str, Any]) -> str:
+    parts = []
+    for v in p["venues"][:3]:
+        ratio = v.get("global_account")
+        text = f"{v['venue']} {ratio:.2f}" if isinstance(ratio, float) else f"{v['venue']} -"
+        if isinstance(v.get("top_position"), float):
+            text += f" (top {v['top_position']:.2f})"
+        parts.append(text)
+    return "accounts long/short: " + "  ".join(parts)
+
+
+def _line_cvd(p: dict[str, Any]) -> str:
+    parts = [f"{s['venue']} {s['market']} {s['cvd_base']:+,.1f}" for s in p["series"][:4]]
+    text = "CVD (base units): " + "  ".join(parts)
+    if p.get("divergences"):
+        text += f"\n[yellow]{len(p['divergences'])} recent CVD-price divergence(s)[/]"
+    return text
+
+
+def _line_basis(p: dict[str, Any]) -> str:
+    parts = [f"{s['venue']} {_signed(_f('rate', s.get('premium_index')))} "
+             f"({_f('ann', s.get('premium_index_annualized'))} a year)"
+             for s in p["series"][:3]]  # fmt: skip
+    status = next((s.get("status") for s in p["series"] if s.get("status")), None)
+    return "perp over index: " + "  ".join(parts) + (f"\nbasis trade: {status}" if status else "")
+
+
+def _line_liq(p: dict[str, Any]) -> str:
+    def side(rows: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{_f('px', r['price'])} {_f('usd', r['notional_usd'])} "
+                         f"({r['distance_pct']:+.1f}%)" for r in rows) or "none"  # fmt: skip
+
+    lines = [f"ESTIMATED on {p['venue']}: above {side(p['clusters_above'])}",
+             f"below {side(p['clusters_below'])}", p["asymmetry"]["read"]]  # fmt: skip
+    realised = p.get("realised_24h") or []
+    if realised:
+        total = sum(r.get("notional_usd") or 0.0 for r in realised)
+        lines.append(f"REALISED 24h: {_f('usd', total)} over {len(realised)} venue-sides")
+    return "\n".join(lines)
+
+
+def _line_options(p: dict[str, Any]) -> str:
+    s = p.get("summary") or {}
+    nxt = p.get("next_expiry") or {}
+    pcr = s.get("pcr_oi")
+    text = f"put/call OI {pcr:.2f}" if isinstance(pcr, float) else "put/call OI -"
+    if s.get("pcr_reading"):
+        text += f" ({s['pcr_reading']})"
+    if nxt:
+        text += f"\nmax pain {nxt.get('expiry', '')}: {_f('px', nxt.get('max_pain_px'))}"
+    return text
+
+
+def _line_regime(p: dict[str, Any]) -> str:
+    rows = p["series"]
+    return "  ".join(f"{r['venue']} {r['instrument']}: {r['regime']} (ADX {r['adx']:.0f})"
+                     for r in rows[:2]) or "-"  # fmt: skip
+
+
+def _line_scenario(p: dict[str, Any]) -> str:
+    name = p.get("scenario", "none")
+    text = f"[bold]{name}[/] ({p.get('confidence', 0):.0%})"
+    held = [e["name"] for e in p.get("evidence", []) if e.get("ok")]
+    return text + (f": {', '.join(held[:4])}" if held else "")
+
+
+def _line_setups(p: dict[str, Any]) -> str:
+    rows = p.get("setups", [])
+    out = []
+    for s in rows[:4]:
+        line = f"{s['setup']} {s['direction']} {s['stage']} ({s['strength']:.0%})"
+        if s.get("invalidation_px"):
+            line += f" stop {_f('px', s['invalidation_px'])}"
+        out.append(line)
+    return "\n".join(out) or "none"
+
+
+def _line_alerts(p: dict[str, Any]) -> str:
+    rows = p.get("alerts", [])
+    return "\n".join(f"{a['rule']}: {a['message']}" for a in rows[-4:]) or "none in 24h"
+
+
+_ROWS = (
+    ("funding", "Funding", _line_funding),
+    ("open_interest", "Open interest", _line_oi),
+    ("long_short", "Long/short", _line_long_short),
+    ("cvd", "CVD", _line_cvd),
+    ("basis", "Basis", _line_basis),
+    ("liquidations", "Liquidations", _line_liq),
+    ("options", "Options", _line_options),
+    ("regime", "Regime", _line_regime),
+    ("scenario", "Scenario", _line_scenario),
+    ("setups", "Setups", _line_setups),
+    ("alerts", "Alerts", _line_alerts),
+)
+
+
+def render_table(doc: dict[str, Any]) -> None:
+    """One panel per asset, in the playbook's order: funding, OI, liquidations, scenario."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    if doc["simulated"]:
+        out_console.print("[bold yellow]SIMULATED[/] data: a demo store, not a real market")
+    for a in doc["assets"]:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for key, label, line in _ROWS:
+            panel = a[key]
+            text = line(panel) if panel.get("available") else f"[dim]{panel['missing']}[/]"
+            grid.add_row(label, text)
+        price = a["price"]
+        title = f"[bold]{a['asset']}[/]"
+        if price.get("available"):
+            title += (f"  {_f('px', price['price'])} "
+                      f"({_signed(_f('chg', price['change_24h']))} 24h)")  # fmt: skip
+        out_console.print(Panel(grid, title=title, title_align="left"))
+
+
+def render_html(doc: dict[str, Any], path: Path) -> None:
+    """One self-contained HTML file: the brief's lines and, per asset, funding and OI by venue
+    (plotly.js embedded once: it opens offline)."""
+    import html
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    parts = []
+    first = True
+    for a in doc["assets"]:
+        parts.append(f"<h2>{html.escape(a['asset'])}</h2>")
+        fund, oi = a["funding"], a["open_interest"]
+        figs = []
+        if fund.get("available"):
+            v = fund["venues"]
+            bars = go.Bar(x=[x["venue"] for x in v], y=[(x["rate_8h"] or 0) * 100 for x in v])
+            figs.append(go.Figure(bars, layout={"title": "Funding per 8h (%)", "height": 300}))
+        if oi.get("available"):
+            v = oi["venues"]
+            bars = go.Bar(x=[x["venue"] for x in v], y=[x["oi_usd"] for x in v])
+            figs.append(go.Figure(bars, layout={"title": "Open interest (USD)", "height": 300}))
+        for fig in figs:
+            parts.append(pio.to_html(fig, include_plotlyjs=first, full_html=False))
+            first = False
+        rows = []
+        for key, label, line in _ROWS:
+            panel = a[key]
+            text = line(panel) if panel.get("available") else panel["missing"]
+            from rich.text import Text
+
+            plain = Text.from_markup(text).plain
+            rows.append(f"<tr><th>{label}</th><td><pre>{html.escape(plain)}</pre></td></tr>")
+        parts.append("<table>" + "".join(rows) + "</table>")
+    banner = "<p class='sim'>SIMULATED data: a demo store</p>" if doc["simulated"] else ""
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>perpscope brief</title>"
+        "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;vertical-align:top;"
+        "padding-right:1em}pre{margin:0;font-family:inherit}.sim{color:#b8860b;"
+        "font-weight:bold}</style></head><body>"
+        f"<h1>perpscope brief</h1><p>generated {html.escape(doc['generated_at'])}</p>{banner}"
+        + "".join(parts)
+        + "</body></html>"
+    )
+    path.write_text(page, encoding="utf-8")
+
+
+def brief(
+    ctx: typer.Context,
+    assets: Annotated[
+        str | None,
+        typer.Option("--assets", help="Comma-separated assets (default: every asset stored)."),
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="As of this UTC time (ISO 8601).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, json or html (html needs --out).")
+    ] = "table",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON or HTML to this file.")
+    ] = None,
+) -> None:
+    """The morning brief: funding, OI, liquidations, options, regime, scenario, setups, alerts."""
+    from perpscope.cli._market_opts import parse_at
+    from perpscope.services.brief import build_brief
+
+    if fmt not in ("table", "json", "html"):
+        raise UsageError(f"--format {fmt!r}: use table, json or html")
+    if fmt == "html" and out is None:
+        raise UsageError("--format html needs --out FILE.html")
+    names = [a.strip() for a in (assets or "").split(",") if a.strip()] or None
+    doc = build_brief(state(ctx).lake(), names, at=parse_at(at))
+    if fmt == "json":
+        text = json.dumps({"command": "brief", **doc}, ensure_ascii=False)
+        if out is not None:
+            out.write_text(text + "\n", encoding="utf-8")
+        else:
+            sys.stdout.write(text + "\n")
+        return
+    if fmt == "html":
+        assert out is not None
+        render_html(doc, out)
+        out_console.print(f"wrote {out}", markup=False)
+        return
+    render_table(doc)

@@ -1,0 +1,176 @@
+"""``perpscope brief`` on the session's demo store (read-only) and on copies of it.
+
+The brief only gathers what other services compute; these tests check its numbers against the
+store read directly with polars (the latest funding per venue, the latest OI, the last close),
+its JSON against the published schema, and its degraded panels and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import polars as pl
+import pytest
+
+from perpscope.store.lake import Lake
+from tests.conftest import require_shared
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "brief.schema.json").read_text()
+)
+
+
+def brief_json(cli: Any, store: Path, *args: str) -> dict[str, Any]:
+    r = cli("--store", str(store), "brief", *args, "--format", "json")
+    assert r.code == 0, r.err
+    doc: dict[str, Any] = json.loads(r.out)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def doc(demo_store: Path) -> dict[str, Any]:
+    import contextlib
+    import io
+
+    from perpscope.cli.main import run
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
+        run(["--store", str(demo_store), "brief", "--format", "json"])
+    return json.loads(buf.getvalue())  # type: ignore[no-any-return]
+
+
+def test_the_json_follows_the_published_schema(doc: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.validate(doc, SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert doc["simulated"] is True
+    assert [a["asset"] for a in doc["assets"]] == ["BTC", "ETH", "SOL"]
+
+
+def test_funding_per_venue_is_the_latest_stored_settlement(
+    doc: dict[str, Any], demo_store: Path
+) -> None:
+    """rate_8h = rate x 8 / interval of each venue's last settlement, read here with polars."""
+    funding = Lake(demo_store).read("funding")
+    last = funding.sort("ts").group_by("venue", "instrument").last()
+    for a in doc["assets"]:
+        panel = a["funding"]
+        assert panel["available"]
+        for v in panel["venues"]:
+            row = last.filter(
+                (pl.col("venue") == v["venue"]) & (pl.col("instrument") == v["instrument"])
+            ).row(0, named=True)
+            assert v["rate_8h"] == pytest.approx(row["rate"] * 8 / row["interval_h"], rel=1e-12)
+            assert v["ts"] == row["ts"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        rates = [v["rate_8h"] for v in panel["venues"]]
+        assert panel["spread_8h"] == pytest.approx(max(rates) - min(rates), abs=1e-15)
+
+
+def test_open_interest_total_and_price_come_from_the_store(
+    doc: dict[str, Any], demo_store: Path
+) -> None:
+    lake = Lake(demo_store)
+    oi = lake.read("open_interest").sort("ts").group_by("venue", "instrument").last()
+    candles = lake.read("ohlcv").filter(pl.col("kind") == "trade").sort("ts")
+    for a in doc["assets"]:
+        mine = oi.filter(pl.col("instrument").str.starts_with(a["asset"] + "-"))
+        assert a["open_interest"]["total_usd"] == pytest.approx(mine["oi_usd"].sum(), rel=1e-9)
+        p = a["price"]
+        series = candles.filter(
+            (pl.col("venue") == p["venue"]) & (pl.col("instrument") == p["instrument"])
+        )
+        assert p["price"] == pytest.approx(series["c"][-1], rel=1e-11)  # 12 significant digits
+
+
+def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
+    """The demo store holds no option chains: the panel says so, the brief still renders."""
+    for a in doc["assets"]:
+        assert a["options"] == {
+            "available": False,
+            "missing": "no option chains stored (perpscope import options or collect)",
+        }
+        assert a["scenario"]["available"]
+        assert a["liquidations"]["label"] == "ESTIMATED"
+
+
+@pytest.mark.shared_data
+def test_options_light_up_once_a_chain_is_imported(
+    cli: Any, demo_store: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    chain = require_shared("options/deribit_btc_option_chain_2021-02-11.csv.gz")
+    r = cli("--store", str(store), "import", "options", str(chain), "--venue", "deribit")
+    assert r.code == 0, r.err
+    b = brief_json(cli, store, "--assets", "BTC")
+    jsonschema.validate(b, SCHEMA, cls=jsonschema.Draft202012Validator)
+    opt = b["assets"][0]["options"]
+    assert opt["available"]
+    direct = cli("--store", str(store), "options", "summary", "--underlying", "BTC",
+                 "--format", "json")  # fmt: skip
+    assert direct.code == 0, direct.err
+    assert opt["summary"]["pcr_oi"] == pytest.approx(json.loads(direct.out)["data"]["pcr_oi"])
+
+
+def test_table_fits_80_columns_and_names_every_panel(cli: Any, demo_store: Path) -> None:
+    r = cli("--store", str(demo_store), "brief", "--assets", "BTC")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for label in ("Funding", "Open interest", "Liquidations", "Options", "Regime", "Scenario",
+                  "Setups", "Alerts"):  # fmt: skip
+        assert any(line.lstrip("│ ").startswith(label) for line in lines), label
+    assert "SIMULATED" in r.out
+    assert "e-0" not in r.out  # no scientific notation
+
+
+def test_html_is_one_self_contained_file(cli: Any, demo_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "brief.html"
+    r = cli("--store", str(demo_store), "brief", "--assets", "BTC", "--format", "html",
+            "--out", str(out))  # fmt: skip
+    assert r.code == 0, r.err
+    page = out.read_text()
+    assert page.count("Plotly.newPlot") == 2  # funding and OI charts
+    assert 'src="http' not in page
+    assert "SIMULATED" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--assets", "DOGE"], "no data for DOGE (assets in the store: BTC, ETH, SOL)"),
+        (["--format", "xml"], "--format 'xml': use table, json or html"),
+        (["--format", "html"], "--format html needs --out FILE.html"),
+        (["--at", "yesterday-ish"], "--at"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(
+    cli: Any, demo_store: Path, args: list[str], needle: str
+) -> None:
+    r = cli("--store", str(demo_store), "brief", *args)
+    assert r.code == 2
+    assert needle in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_every_command_the_demo_suggests_runs_on_the_demo_store(
+    cli: Any, demo_store: Path, tmp_path: Path
+) -> None:
+    """The demo's "Try next" list, the brief first, each run on (a copy of) the demo store."""
+    import shlex
+
+    from perpscope.cli.demo_cmd import try_next
+
+    store = tmp_path / "demo"
+    shutil.copytree(demo_store, store)
+    lines = try_next(store)
+    assert lines[0].endswith(" brief")
+    for line in lines:
+        args = shlex.split(line)[1:]
+        r = cli(*args)
+        assert r.code == 0, (line, r.err)
+        assert r.out.strip(), line
