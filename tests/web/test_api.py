@@ -6,6 +6,7 @@ results where a page only rearranges them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,35 @@ def test_api_signals_names_a_scenario_per_asset(client: Any) -> None:
     assert all(s["scenario"] for s in doc["data"]["scenarios"])
 
 
-def test_api_brief_has_the_interface_fields(client: Any) -> None:
-    doc = _json(client, "/api/brief")
+def test_api_brief_is_the_brief_services_document(client: Any, web_store: Path) -> None:
+    from perpscope.services.brief import build_brief
+    from perpscope.store.lake import Lake
+
+    expected = build_brief(Lake(web_store), ["BTC", "ETH"])
+
+    doc = _json(client, "/api/brief?assets=btc,eth")
 
     assert doc["simulated"] is True
+    assert doc["generated_at"].endswith("Z")
+    assert [a["asset"] for a in doc["assets"]] == ["BTC", "ETH"]
+    for got, want in zip(doc["assets"], expected["assets"], strict=True):
+        assert set(got) >= {"asset", "funding", "open_interest", "liquidations", "options",
+                            "regime", "scenario", "setups", "alerts"}  # fmt: skip
+        assert got["funding"]["aggregate_rate_8h"] == pytest.approx(
+            want["funding"]["aggregate_rate_8h"]
+        )
+        assert got["scenario"]["scenario"] == want["scenario"]["scenario"]
+
+
+def test_api_brief_validates_against_the_published_schema(client: Any) -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parents[2] / "docs" / "brief.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+
+    doc = _json(client, "/api/brief")
+
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
 
 
 @pytest.mark.parametrize(
@@ -114,6 +140,7 @@ def test_api_brief_has_the_interface_fields(client: Any) -> None:
         ("/api/calc/funding?bogus=1", "unknown field"),
         ("/api/calc/nosuch", "no calculator"),
         ("/api/sql", "q"),
+        ("/api/brief?assets=B%24C", "bad asset"),
         ("/api/sql?q=", "empty query"),
     ],
 )

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from perpscope.errors import PerpscopeError, QueryError, UsageError
 from perpscope.web import html, pages
+from perpscope.web.brief_html import brief_html
 from perpscope.web.forms import calc_routes
 from perpscope.web.values import json_value
 
@@ -37,24 +38,46 @@ CACHE_TTL_S = 15.0
 
 
 class _Cache:
-    """Results per key for ``ttl`` seconds; one computation per key at a time."""
+    """Results per key for ``ttl`` seconds. A stale result is served while one thread computes
+    the fresh one, so clients never queue behind a refresh; only a first request waits."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self.items: dict[str, tuple[float, Any]] = {}
         self.locks: dict[str, threading.Lock] = {}
+        self.refreshing: set[str] = set()
         self.guard = threading.Lock()
 
     def get(self, key: str, compute: Callable[[], Any]) -> Any:
         with self.guard:
             lock = self.locks.setdefault(key, threading.Lock())
+            hit = self.items.get(key)
+            if hit is not None and time.monotonic() - hit[0] >= self.ttl:
+                if key not in self.refreshing:
+                    self.refreshing.add(key)
+                    threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+                return hit[1]
+        if hit is not None:
+            return hit[1]
         with lock:
             hit = self.items.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            if hit is not None:
                 return hit[1]
             value = compute()
             self.items[key] = (time.monotonic(), value)
             return value
+
+    def _refresh(self, key: str, compute: Callable[[], Any]) -> None:
+        try:
+            value = compute()
+            with self.guard:
+                self.items[key] = (time.monotonic(), value)
+        except Exception:  # the next request computes again and reports the error
+            with self.guard:
+                self.items.pop(key, None)
+        finally:
+            with self.guard:
+                self.refreshing.discard(key)
 
 
 def _plotly_js() -> Path:
@@ -150,16 +173,13 @@ def create_app(lake: Lake, config: Config) -> FastAPI:
     def api_brief(assets: str | None = None) -> Response:
         wanted = _assets(assets)
         p = page(f"brief:{wanted}", lambda: pages.overview_page(lake, wanted))
-        return JSONResponse(p.data) if "generated_at" in p.data else api(p)
+        return JSONResponse({"command": "brief", **p.data})  # as `perpscope brief --format json`
 
     @app.get("/", response_class=HTMLResponse)
     def overview(assets: str | None = None) -> Response:
         wanted = _assets(assets)
         p = page(f"brief:{wanted}", lambda: pages.overview_page(lake, wanted))
-        from perpscope.web.brief_html import brief_html
-
-        body = brief_html(p) if "generated_at" in p.data else html.page_html(p)
-        return HTMLResponse(_wrap(lake, "Overview", body, "/", REFRESH_S))
+        return HTMLResponse(_wrap(lake, "Overview", brief_html(p), "/", REFRESH_S))
 
     calc_routes(app, lake, lambda title, body, path: _wrap(lake, title, body, path))
     _sql_routes(app, lake, config)

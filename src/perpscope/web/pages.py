@@ -360,20 +360,11 @@ def _ev(value: Any) -> str:
 
 
 def overview_page(lake: Lake, assets: list[str] | None) -> Page:
-    """The morning brief: the whole picture per asset (see :mod:`perpscope.services.brief`)."""
+    """The morning brief, the whole picture per asset (``services.brief.build_brief``);
+    ``data`` is the brief's JSON document itself (``generated_at``, ``simulated``, ``assets``)."""
+    from perpscope.services.brief import build_brief
+
     page = Page("overview", "Overview")
-    try:
-        from perpscope.services import brief as brief_service
-    except ImportError:
-        brief_service = None  # type: ignore[assignment]
-    if brief_service is None:
-        funding = funding_page(lake, None)
-        oi = oi_page(lake, None)
-        page.notes.append("The brief service is not installed yet; showing funding and OI.")
-        page.tables = [funding.tables[0], oi.tables[0]]
-        page.charts = funding.charts[:1] + oi.charts[:1]
-        page.data = {"simulated": simulated(lake), "funding": funding.data, "oi": oi.data}
-        return page
-    doc = brief_service.build_brief(lake, assets)
-    page.data = json_value(doc)
+    page.data = json_value(build_brief(lake, assets))
+    page.notes.extend(str(n) for n in page.data.get("notes") or [])
     return page
