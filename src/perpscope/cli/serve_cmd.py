@@ -63,8 +63,11 @@ def serve(
     ] = False,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Serve the dashboard: overview, funding, OI, liquidations, CVD, basis, options, signals,
-    calculators and a read-only SQL workbench, each page with a JSON twin under /api/."""
+    """The web dashboard: the brief, every panel, calculators and SQL, with JSON under /api/.
+
+    Pages: overview (the brief), funding, open interest, liquidations, CVD, basis, options,
+    signals and alerts, calculators and a read-only SQL workbench (docs/dashboard.md).
+    """
     st = state(ctx)
     _check_host(host)
     if host not in (LOCALHOST, "localhost", "::1"):
