@@ -238,3 +238,19 @@ def test_every_page_is_html_with_the_simulated_banner_and_no_external_asset(
     assert "SIMULATED" in res.text
     assert "http://" not in res.text
     assert "https://" not in res.text
+
+
+def test_the_sql_page_shows_a_refusal_with_a_400(client: Any) -> None:
+    res = client.get("/sql", params={"q": "ATTACH '/tmp/x.db' AS x"})
+
+    assert res.status_code == 400
+    assert 'id="sql-error"' in res.text
+    assert "Traceback" not in res.text
+
+
+def test_an_html_page_with_a_bad_parameter_is_a_400_page_with_the_message(client: Any) -> None:
+    res = client.get("/liquidations?venue=sim1&instrument=DOGE-USDT-PERP")
+
+    assert res.status_code == 400
+    assert res.headers["content-type"].startswith("text/html")
+    assert "no 1h candles for sim1 DOGE-USDT-PERP" in res.text

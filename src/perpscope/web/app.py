@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import date
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,12 +155,18 @@ def create_app(lake: Lake, config: Config) -> FastAPI:
         )
 
     @app.get("/api/options")
-    def api_options(venue: str = "deribit", underlying: str = "BTC") -> Response:
-        return api(page(f"opt:{venue}:{underlying}", _opt(lake, venue, underlying)))
+    def api_options(
+        venue: str = "deribit", underlying: str = "BTC", expiry: date | None = None
+    ) -> Response:
+        key = f"opt:{venue}:{underlying}:{expiry}"
+        return api(page(key, _opt(lake, venue, underlying, expiry)))
 
     @app.get("/options", response_class=HTMLResponse)
-    def options(venue: str = "deribit", underlying: str = "BTC") -> Response:
-        return render(page(f"opt:{venue}:{underlying}", _opt(lake, venue, underlying)), "/options")
+    def options(
+        venue: str = "deribit", underlying: str = "BTC", expiry: date | None = None
+    ) -> Response:
+        key = f"opt:{venue}:{underlying}:{expiry}"
+        return render(page(key, _opt(lake, venue, underlying, expiry)), "/options")
 
     @app.get("/api/signals")
     def api_signals() -> Response:
@@ -212,10 +219,10 @@ def _liq(lake: Lake, venue: str | None, instrument: str | None) -> Callable[[], 
     return lambda: pages.liquidations_page(lake, venue, instrument)
 
 
-def _opt(lake: Lake, venue: str, underlying: str) -> Callable[[], pages.Page]:
+def _opt(lake: Lake, venue: str, underlying: str, expiry: date | None) -> Callable[[], pages.Page]:
     if not underlying.isalnum() or not venue.isalnum():
         raise UsageError(f"bad options venue or underlying {venue!r} {underlying!r}")
-    return lambda: pages.options_page(lake, venue.lower(), underlying.upper())
+    return lambda: pages.options_page(lake, venue.lower(), underlying.upper(), expiry)
 
 
 def _wrap(lake: Lake, title: str, body: str, path: str, refresh: int | None = None) -> str:
@@ -255,7 +262,7 @@ def _sql_routes(app: FastAPI, lake: Lake, config: Config) -> None:
 
     @app.get("/sql", response_class=HTMLResponse)
     def sql_page(q: str | None = None) -> Response:
-        body = sql_html(lake, config, q)
+        body, status = sql_html(lake, config, q)
         return HTMLResponse(
             html.layout(
                 "SQL workbench",
@@ -263,5 +270,6 @@ def _sql_routes(app: FastAPI, lake: Lake, config: Config) -> None:
                 simulated=pages.simulated(lake),
                 active="/sql",
                 refresh_s=None,
-            )
+            ),
+            status_code=status,
         )

@@ -190,8 +190,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def sql_html(lake: Lake, config: Config, query: str | None) -> str:
-    """The workbench page: a query form and the result (or the refusal)."""
+def sql_html(lake: Lake, config: Config, query: str | None) -> tuple[str, int]:
+    """The workbench page: a query form and the result, or the refusal (status 400)."""
     text = (
         query or "SELECT venue, instrument, count(*) AS n FROM funding GROUP BY ALL ORDER BY 1, 2"
     )
@@ -203,11 +203,11 @@ def sql_html(lake: Lake, config: Config, query: str | None) -> str:
         "row cap. Writes, ATTACH, COPY and file access are refused.</p>"
     )
     if query is None:
-        return form
+        return form, 200
     try:
         result = sql_result(lake, config, query)
     except PerpscopeError as exc:
-        return form + f'<p class="error" id="sql-error">{escape(str(exc))}</p>'
+        return form + f'<p class="error" id="sql-error">{escape(str(exc))}</p>', 400
     head = "".join(f"<th>{escape(c['name'])}</th>" for c in result["columns"])
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row.values()) + "</tr>"
@@ -215,12 +215,8 @@ def sql_html(lake: Lake, config: Config, query: str | None) -> str:
     )
     note = f"<p class=note>Capped at {result['max_rows']} rows.</p>" if result["truncated"] else ""
     count = f"<p>{len(result['rows'])} rows</p>"
-    return (
-        form
-        + count
-        + note
-        + f'<div class="scroll"><table id="sql-result"><tr>{head}</tr>{body}</table></div>'
-    )
+    table = f'<div class="scroll"><table id="sql-result"><tr>{head}</tr>{body}</table></div>'
+    return form + count + note + table, 200
 
 
 def _cell(value: Any) -> str:

@@ -7,6 +7,7 @@ The maths lives in the services; here the results are only selected and arranged
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from perpscope.errors import PerpscopeError, UsageError
@@ -260,11 +261,15 @@ def basis_page(lake: Lake, asset: str | None) -> Page:
     return page
 
 
-def options_page(lake: Lake, venue: str, underlying: str) -> Page:
-    """Put/call ratio, the max-pain curve, OI by strike and the smile of the next expiry."""
+def options_page(lake: Lake, venue: str, underlying: str, expiry: date | None = None) -> Page:
+    """Put/call ratio, max pain per expiry, and for one expiry (default: the next) the max-pain
+    payout curve, open interest by strike and the smile."""
+    from dataclasses import replace
+
     from perpscope.services.options import (
         ChainQuery,
         maxpain_curve_report,
+        maxpain_report,
         oi_report,
         pcr_report,
         smile_report,
@@ -278,30 +283,46 @@ def options_page(lake: Lake, venue: str, underlying: str) -> Page:
         page.notes.append(f"No options data yet: {exc}")
         page.data = {"available": False, "note": str(exc)}
         return page
-    curve = maxpain_curve_report(lake, q)
-    by_strike = oi_report(lake, q, top=None)
-    smile = smile_report(lake, q)
-    page.tables = [Table("Put/call ratio", [pcr])]
-    if curve:
-        page.charts.append(_xy(curve, "Max pain curve (payout to holders, USD)"))
-    if by_strike:
-        page.charts.append(_xy(by_strike, "Open interest by strike"))
-    page.data = {"available": True, "pcr": pcr, "maxpain_curve": curve, "oi_by_strike": by_strike}
-    page.data["smile"] = smile
+    pains = maxpain_report(lake, q)
+    if expiry is None and pains:
+        expiry = pains[0]["expiry"]
+    qe = replace(q, expiry=expiry)
+    curve = maxpain_curve_report(lake, qe)
+    by_strike = oi_report(lake, qe, top=None)
+    vol = smile_report(lake, qe)
+    by_expiry = pcr.pop("by_expiry", [])
+    page.title += f", expiry {expiry}"
+    page.tables = [
+        Table("Put/call ratio", [{k: v for k, v in pcr.items() if not isinstance(v, list)}]),
+        Table("Put/call by expiry", by_expiry),
+        Table("Max pain per expiry", pains),
+    ]
+    page.charts = [
+        _xy(curve, "strike_px", ["payout_usd"], f"Max pain payout curve, {expiry} (USD)"),
+        _xy(by_strike, "strike_px", ["call_oi_usd", "put_oi_usd"], f"OI by strike, {expiry}"),
+        _xy(vol["smile"], "strike_px", ["otm_iv"], f"Smile (OTM IV), {expiry}", kind="scatter"),
+    ]
+    page.data = {
+        "available": True,
+        "expiry": expiry,
+        "pcr": {**pcr, "by_expiry": by_expiry},
+        "maxpain": pains,
+        "maxpain_curve": curve,
+        "oi_by_strike": by_strike,
+        "smile": vol,
+    }
     return page
 
 
-def _xy(rows: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """A bar per numeric column of ``rows`` against their first column."""
-    x_col = next(iter(rows[0]))
-    numeric = [
-        k for k, v in rows[0].items() if k != x_col and isinstance(v, float | int) and v is not True
-    ]
+def _xy(
+    rows: list[dict[str, Any]], x: str, ys: list[str], title: str, *, kind: str = "bar"
+) -> dict[str, Any]:
+    """One trace per column of ``ys`` against column ``x``."""
     traces = [
-        {"type": "bar", "name": k, "x": [r[x_col] for r in rows], "y": [r.get(k) for r in rows]}
-        for k in numeric[:3]
+        {"type": kind, "name": y, "x": [r[x] for r in rows], "y": [r.get(y) for r in rows]}
+        for y in ys
     ]
-    return {"data": traces, "layout": {"title": {"text": title}}}
+    return {"data": traces, "layout": {"title": {"text": title}, "xaxis": {"title": {"text": x}}}}
 
 
 def signals_page(lake: Lake) -> Page:
