@@ -339,7 +339,9 @@ def signals_page(lake: Lake) -> Page:
             "ts": r.ts,
             "scenario": r.scenario,
             "confidence": r.confidence,
-            "evidence": "; ".join(f"{e.name}: {_ev(e.value)}" for e in r.evidence if e.ok),
+            "evidence": "; ".join(
+                f"{e.name}: {_ev(e.value)}" for e in r.evidence if e.ok is not False
+            )[:240],
         }
         for r in readings
     ]
