@@ -254,3 +254,17 @@ def test_an_html_page_with_a_bad_parameter_is_a_400_page_with_the_message(client
     assert res.status_code == 400
     assert res.headers["content-type"].startswith("text/html")
     assert "no 1h candles for sim1 DOGE-USDT-PERP" in res.text
+
+
+@pytest.mark.parametrize("path", ["/", "/funding", "/oi", "/liquidations", "/signals"])
+def test_data_pages_reload_every_minute_to_follow_watch(client: Any, path: str) -> None:
+    res = client.get(path)
+
+    assert '<meta http-equiv="refresh" content="60">' in res.text
+
+
+@pytest.mark.parametrize("path", ["/calc", "/sql"])
+def test_form_pages_do_not_reload_and_lose_what_was_typed(client: Any, path: str) -> None:
+    res = client.get(path)
+
+    assert 'http-equiv="refresh"' not in res.text
