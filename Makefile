@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := $(shell find src -type f -name '*.py' -o -type f -name '*.toml' 2>/dev/null) pyproject.toml
 
-.PHONY: demo test lint typecheck imports unit bench clean screenshots
+.PHONY: demo test lint typecheck imports unit bench clean screenshots chromium
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "perpscope needs Python >= 3.11"'
@@ -33,7 +33,17 @@ typecheck: $(VENV)/.dev-installed
 imports: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.dev-installed
+# The dashboard's browser tests (tests/web) drive Debian's chromium: installed with apt-get when
+# missing (as root, else through sudo). Playwright's own browser download is not used.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	}
+
+unit: $(VENV)/.dev-installed chromium
 	$(BIN)/python -m pytest
 
 test: lint typecheck imports unit

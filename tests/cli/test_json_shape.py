@@ -41,6 +41,7 @@ COMMANDS = _command_paths()
 # small files written by the ``files`` fixture
 ARGS: dict[str, list[str]] = {
     "demo": ["--store", "{tmp}/demo", "--days", "1"],
+    "serve": ["--dry-run"],
     "sql": ["SELECT venue, avg(rate) AS mean_rate FROM funding GROUP BY venue ORDER BY venue"],
     "store optimize": ["--retention-hours", "0"],
     "collect backfill": [

@@ -71,6 +71,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "signals": ("perpscope.cli.signals_cmd", "app"),
     "watch": ("perpscope.cli.watch_cmd", "watch"),
     "alerts": ("perpscope.cli.watch_cmd", "app"),
+    "serve": ("perpscope.cli.serve_cmd", "serve"),
 }
 
 
@@ -82,6 +83,9 @@ _HELP: dict[str, str] = {
         "The morning brief: funding, OI, liquidations, options, regime, scenario, setups, alerts."
     ),
     "demo": "Build a demo store from the simulator and show cross-venue funding (SIMULATED).",
+    "serve": (
+        "The web dashboard: the brief, every panel, calculators and SQL, with JSON under /api/."
+    ),
     "sql": "Run one read-only SQL query (DuckDB dialect) against the store's tables.",
     "store": "Inspect and maintain the store.",
     "collect": "Collect data from venues into the store.",

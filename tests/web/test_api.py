@@ -1,0 +1,270 @@
+"""Every JSON endpoint of the dashboard against a long-squeeze demo store, bad input included.
+
+The app is the real one over the real services; answers are checked against the services' own
+results where a page only rearranges them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PAGES = ["funding", "oi", "liquidations", "cvd", "basis", "options", "signals"]
+
+
+def _json(client: Any, url: str, status: int = 200) -> Any:
+    res = client.get(url)
+    assert res.status_code == status, (url, res.status_code, res.text[:500])
+    assert res.headers["content-type"].startswith("application/json")
+    return res.json()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_api_page_answers_json_marked_simulated_on_a_demo_store(
+    client: Any, name: str
+) -> None:
+    doc = _json(client, f"/api/{name}")
+
+    assert doc["page"] == name
+    assert doc["simulated"] is True
+    assert isinstance(doc["data"], dict)
+
+
+def test_api_funding_carries_the_services_funding_table(client: Any, web_store: Path) -> None:
+    from perpscope.services.filters import MarketQuery
+    from perpscope.services.funding_table import funding_table_report
+    from perpscope.store.lake import Lake
+
+    expected = funding_table_report(Lake(web_store), MarketQuery.make())
+
+    doc = _json(client, "/api/funding")
+
+    venues = {(r["venue"], r["instrument"]): r["rate_8h"] for r in doc["data"]["venues"]}
+    assert venues == {
+        (r["venue"], r["instrument"]): pytest.approx(r["rate_8h"])
+        for r in expected.venues.to_dicts()
+    }
+    assert {r["asset"] for r in doc["data"]["assets"]} == {"BTC", "ETH", "SOL"}
+    assert len(doc["data"]["history"]) > 0
+
+
+def test_api_funding_for_one_asset_has_only_that_asset(client: Any) -> None:
+    doc = _json(client, "/api/funding?asset=eth")
+
+    assert {r["instrument"].split("-")[0] for r in doc["data"]["venues"]} == {"ETH"}
+
+
+def test_api_oi_shares_of_each_asset_sum_to_one(client: Any) -> None:
+    doc = _json(client, "/api/oi")
+
+    per_asset: dict[str, float] = {}
+    for r in doc["data"]["venues"]:
+        asset = r["instrument"].split("-")[0]
+        per_asset[asset] = per_asset.get(asset, 0.0) + r["share"]
+    assert per_asset
+    assert all(v == pytest.approx(1.0) for v in per_asset.values()), per_asset
+
+
+def test_api_liquidations_is_labelled_estimated_and_has_realised_rows(client: Any) -> None:
+    doc = _json(client, "/api/liquidations?venue=sim1&instrument=BTC-USDT-PERP")
+
+    heat = doc["data"]["heatmap"]
+    assert heat["estimated"] is True
+    assert heat["venue"] == "sim1"
+    assert heat["instrument"] == "BTC-USDT-PERP"
+    assert heat["levels"]
+    assert {r["label"] for r in doc["data"]["realised"]} == {"REALISED"}
+
+
+def test_api_options_without_a_chain_says_what_is_missing(client: Any) -> None:
+    doc = _json(client, "/api/options")
+
+    assert doc["data"]["available"] is False
+    assert "no options snapshots" in doc["data"]["note"]
+
+
+def test_api_signals_names_a_scenario_per_asset(client: Any) -> None:
+    doc = _json(client, "/api/signals")
+
+    assert {s["asset"] for s in doc["data"]["scenarios"]} == {"BTC", "ETH", "SOL"}
+    assert all(s["scenario"] for s in doc["data"]["scenarios"])
+
+
+def test_api_brief_is_the_brief_services_document(client: Any, web_store: Path) -> None:
+    from perpscope.services.brief import build_brief
+    from perpscope.store.lake import Lake
+
+    expected = build_brief(Lake(web_store), ["BTC", "ETH"])
+
+    doc = _json(client, "/api/brief?assets=btc,eth")
+
+    assert doc["simulated"] is True
+    assert doc["generated_at"].endswith("Z")
+    assert [a["asset"] for a in doc["assets"]] == ["BTC", "ETH"]
+    for got, want in zip(doc["assets"], expected["assets"], strict=True):
+        assert set(got) >= {"asset", "funding", "open_interest", "liquidations", "options",
+                            "regime", "scenario", "setups", "alerts"}  # fmt: skip
+        assert got["funding"]["aggregate_rate_8h"] == pytest.approx(
+            want["funding"]["aggregate_rate_8h"]
+        )
+        assert got["scenario"]["scenario"] == want["scenario"]["scenario"]
+
+
+def test_api_brief_validates_against_the_published_schema(client: Any) -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parents[2] / "docs" / "brief.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+
+    doc = _json(client, "/api/brief")
+
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("/api/funding?asset=B%24C", "bad asset"),
+        ("/api/funding?asset=BTC,ETH", "one asset"),
+        ("/api/oi?asset=%1b%5b2J", "bad asset"),
+        ("/api/liquidations?venue=nosuch&instrument=BTC-USDT-PERP", "nosuch"),
+        ("/api/liquidations?venue=sim1&instrument=NOT-AN-INSTRUMENT", "NOT-AN-INSTRUMENT"),
+        ("/api/options?underlying=../../etc", "bad options"),
+        ("/api/calc/liq?entry_px=abc", "entry_px must be a number"),
+        ("/api/calc/liq?entry_px=nan", "finite"),
+        ("/api/calc/liq?side=sideways", "side must be one of"),
+        ("/api/calc/liq?leverage=-3", "leverage"),
+        ("/api/calc/funding?bogus=1", "unknown field"),
+        ("/api/calc/nosuch", "no calculator"),
+        ("/api/sql", "q"),
+        ("/api/brief?assets=B%24C", "bad asset"),
+        ("/api/sql?q=", "empty query"),
+    ],
+)
+def test_bad_parameters_get_a_4xx_with_a_clear_json_message(
+    client: Any, url: str, fragment: str
+) -> None:
+    res = client.get(url)
+
+    assert 400 <= res.status_code < 500, (res.status_code, res.text[:300])
+    body = res.json()
+    assert set(body) == {"error"}
+    assert fragment in body["error"]
+    assert "Traceback" not in res.text
+
+
+def test_api_calculators_agree_with_the_calc_service(client: Any) -> None:
+    from perpscope.services import calc
+
+    expected = calc.funding(side="long", notional_usd=100000, rate="0.01%", interval_h=8, days=30)
+
+    doc = _json(
+        client,
+        "/api/calc/funding?side=long&notional_usd=100000&rate=0.01%25&interval_h=8&days=30",
+    )
+
+    assert doc["data"]["total_usd"] == pytest.approx(expected["total_usd"])
+    assert doc["data"]["total_usd"] == pytest.approx(-100000 * 0.0001 * 90)
+
+
+def test_api_sql_runs_a_read_only_query(client: Any) -> None:
+    doc = _json(client, "/api/sql?q=SELECT count(*) AS n FROM funding")
+
+    assert doc["columns"] == [{"name": "n", "type": "BIGINT"}]
+    assert doc["rows"] == [{"n": 288}]
+    assert doc["truncated"] is False
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DROP TABLE funding",
+        "DELETE FROM funding",
+        "INSERT INTO funding VALUES (1)",
+        "CREATE TABLE x AS SELECT 1",
+        "ATTACH '/tmp/x.db' AS x",
+        "COPY (SELECT 1) TO '/tmp/perpscope-web-test.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT 1; DROP TABLE funding",
+        "INSTALL httpfs",
+        "SET enable_external_access = true",
+        "PRAGMA database_list",
+    ],
+)
+def test_api_sql_refuses_hostile_queries_with_a_4xx(client: Any, query: str) -> None:
+    res = client.get("/api/sql", params={"q": query})
+
+    assert 400 <= res.status_code < 500, (query, res.status_code, res.text[:300])
+    assert res.json()["error"]
+    assert not Path("/tmp/perpscope-web-test.csv").exists()
+
+
+def test_api_sql_still_answers_after_a_refusal(client: Any) -> None:
+    client.get("/api/sql", params={"q": "DROP TABLE funding"})
+
+    doc = _json(client, "/api/sql?q=SELECT count(*) AS n FROM funding")
+
+    assert doc["rows"] == [{"n": 288}]
+
+
+def test_an_unknown_path_is_a_404_not_a_500(client: Any) -> None:
+    res = client.get("/api/nosuch")
+
+    assert res.status_code == 404
+
+
+def test_plotly_is_served_locally_from_the_plotly_package(client: Any) -> None:
+    import plotly
+
+    res = client.get("/static/plotly.min.js")
+
+    assert res.status_code == 200
+    local = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert res.content == local.read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/", "/funding", "/oi", "/liquidations", "/cvd", "/basis",
+                                  "/options", "/signals", "/calc", "/sql"])  # fmt: skip
+def test_every_page_is_html_with_the_simulated_banner_and_no_external_asset(
+    client: Any, path: str
+) -> None:
+    res = client.get(path)
+
+    assert res.status_code == 200, res.text[:300]
+    assert "SIMULATED" in res.text
+    assert "http://" not in res.text
+    assert "https://" not in res.text
+
+
+def test_the_sql_page_shows_a_refusal_with_a_400(client: Any) -> None:
+    res = client.get("/sql", params={"q": "ATTACH '/tmp/x.db' AS x"})
+
+    assert res.status_code == 400
+    assert 'id="sql-error"' in res.text
+    assert "Traceback" not in res.text
+
+
+def test_an_html_page_with_a_bad_parameter_is_a_400_page_with_the_message(client: Any) -> None:
+    res = client.get("/liquidations?venue=sim1&instrument=DOGE-USDT-PERP")
+
+    assert res.status_code == 400
+    assert res.headers["content-type"].startswith("text/html")
+    assert "no 1h candles for sim1 DOGE-USDT-PERP" in res.text
+
+
+@pytest.mark.parametrize("path", ["/", "/funding", "/oi", "/liquidations", "/signals"])
+def test_data_pages_reload_every_minute_to_follow_watch(client: Any, path: str) -> None:
+    res = client.get(path)
+
+    assert '<meta http-equiv="refresh" content="60">' in res.text
+
+
+@pytest.mark.parametrize("path", ["/calc", "/sql"])
+def test_form_pages_do_not_reload_and_lose_what_was_typed(client: Any, path: str) -> None:
+    res = client.get(path)
+
+    assert 'http-equiv="refresh"' not in res.text
