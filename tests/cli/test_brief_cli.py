@@ -86,6 +86,58 @@ def test_open_interest_total_and_price_come_from_the_store(
         assert p["price"] == pytest.approx(series["c"][-1], rel=1e-11)  # 12 significant digits
 
 
+def test_panels_equal_their_services_computed_here(doc: dict[str, Any], demo_store: Path) -> None:
+    """OI per venue, the liquidation clusters, the scenario, the setups and the alerts are what
+    oi_summary_report, heatmap_report, scenario_report, run_signals (record=False) and
+    alert_history give when called directly."""
+    from datetime import datetime, timedelta
+
+    from perpscope.services.filters import MarketQuery
+    from perpscope.services.liquidations import heatmap_report
+    from perpscope.services.markets import oi_summary_report
+    from perpscope.services.signals import run_signals, scenario_report
+    from perpscope.services.watch import alert_history
+
+    lake = Lake(demo_store)
+    for a in doc["assets"]:
+        asset = a["asset"]
+        summary = oi_summary_report(lake, MarketQuery.make(assets=[asset]))
+        by_venue = {r["venue"]: r for r in summary.iter_rows(named=True)}
+        oi = a["open_interest"]
+        assert sorted(v["venue"] for v in oi["venues"]) == sorted(by_venue)
+        for v in oi["venues"]:
+            row = by_venue[v["venue"]]
+            assert v["oi_usd"] == pytest.approx(row["oi_usd"], rel=1e-11)
+            assert v["quadrant"] == row["quadrant"]
+            assert v["spike"] == row["spike"]
+
+        liq = a["liquidations"]
+        rep = heatmap_report(lake, liq["venue"], liq["instrument"])
+        price = rep.heatmap.price
+        above = rep.clusters.filter(pl.col("price") > price).sort("price").head(3)
+        assert [c["price"] for c in liq["clusters_above"]] == pytest.approx(
+            above["price"].to_list()
+        )
+        assert [c["notional_usd"] for c in liq["clusters_above"]] == pytest.approx(
+            above["notional_usd"].to_list()
+        )
+        assert liq["asymmetry"]["read"] == rep.asymmetry.read
+
+        reading = scenario_report(lake, asset)
+        assert a["scenario"]["scenario"] == reading.scenario
+        assert a["scenario"]["confidence"] == pytest.approx(reading.confidence)
+        assert [e["name"] for e in a["scenario"]["evidence"]] == [e.name for e in reading.evidence]
+
+        found = run_signals(lake, [asset], record=False)
+        got = sorted((s["setup"], s["direction"], s["stage"]) for s in a["setups"]["setups"])
+        assert got == sorted((s.setup, s.direction, s.stage) for s in found)
+
+        until = datetime.fromisoformat(a["scenario"]["ts"].replace("Z", "+00:00"))
+        fired = [e for e in alert_history(lake, since=until - timedelta(hours=24))
+                 if e["asset"] in (asset, "*") and e["ts"] <= until]  # fmt: skip
+        assert len(a["alerts"]["alerts"]) == len(fired)
+
+
 def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
     """The demo store holds no option chains: the panel says so, the brief still renders."""
     for a in doc["assets"]:
@@ -114,6 +166,59 @@ def test_options_light_up_once_a_chain_is_imported(
                  "--format", "json")  # fmt: skip
     assert direct.code == 0, direct.err
     assert opt["summary"]["pcr_oi"] == pytest.approx(json.loads(direct.out)["data"]["pcr_oi"])
+
+
+def test_alerts_panel_keeps_the_assets_alerts_of_the_last_24h(
+    cli: Any, demo_store: Path, tmp_path: Path
+) -> None:
+    """Alerts stored on a copy of the demo store: BTC's and venue-wide ones ('*') fired in the 24
+    hours up to --at are listed; older ones, later ones and ETH's are not."""
+    from datetime import datetime, timedelta
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    lake = Lake(store)
+    at = lake.read("funding")["ts"].max()
+    assert isinstance(at, datetime)
+    events = [("funding_extreme", "sim1", "BTC-USDT-PERP", at - timedelta(hours=1), "BTC"),
+              ("funding_extreme", "sim1", "BTC-USDT-PERP", at - timedelta(hours=30), "BTC"),
+              ("funding_extreme", "sim1", "BTC-USDT-PERP", at + timedelta(hours=1), "BTC"),
+              ("oi_surge", "sim2", "ETH-USDT-PERP", at - timedelta(hours=2), "ETH"),
+              ("venue_outage", "sim3", "*", at - timedelta(hours=3), "*")]  # fmt: skip
+    lake.ingest(
+        "alert_events",
+        pl.DataFrame(
+            [
+                (r, v, i, ts, a, "warning", f"{r} on {v} {i}", 1.0, "{}", "", "", ts)
+                for r, v, i, ts, a in events
+            ],  # fmt: skip
+            schema=[
+                "rule",
+                "venue",
+                "instrument",
+                "ts",
+                "asset",
+                "severity",
+                "message",
+                "value",
+                "evidence_json",
+                "notify_to",
+                "delivered_to",
+                "fired_at",
+            ],  # fmt: skip
+            orient="row",
+        ),
+    )
+    b = brief_json(cli, store, "--assets", "BTC", "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    jsonschema.validate(b, SCHEMA, cls=jsonschema.Draft202012Validator)
+    got = sorted((x["rule"], x["ts"]) for x in b["assets"][0]["alerts"]["alerts"])
+    stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    assert got == [("funding_extreme", stamp(at - timedelta(hours=1))),
+                   ("venue_outage", stamp(at - timedelta(hours=3)))]  # fmt: skip
+    table = cli("--store", str(store), "brief", "--assets", "BTC", "--at", stamp(at))
+    assert table.code == 0, table.err
+    assert "venue_outage" in table.out
+    assert "funding_extreme" in table.out
 
 
 def test_table_fits_80_columns_and_names_every_panel(cli: Any, demo_store: Path) -> None:
