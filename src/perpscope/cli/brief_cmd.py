@@ -42,32 +42,49 @@ def _signed(text: str) -> str:
     return text
 
 
+# A panel's text: lines ("\n") of chunks ("\t"). On screen the chunks of a line are packed to
+# the terminal's width (a chunk never splits: a venue stays next to its number); in HTML and
+# on a narrow cell the tabs become two spaces.
+_SEP = "\t"
+_SOFT = "\v"  # a break point inside a phrase: one space when not broken
+
+
 def _line_funding(p: dict[str, Any]) -> str:
-    venues = "  ".join(
+    venues = _SEP.join(
         f"{v['venue']} {_signed(_f('rate', v['rate_8h']))}"
         + (f" z{v['zscore']:+.1f}" if v.get("zscore") is not None else "")
         for v in p["venues"]
     )
     agg = _f("rate", p.get("aggregate_rate_8h"))
     text = (
-        f"{venues}\nagg {_signed(agg)} per 8h ({_f('ann', p.get('aggregate_annualized'))} a year)"
+        f"{venues}\nagg {_signed(agg)}/8h{_SEP}({_f('ann', p.get('aggregate_annualized'))} a year)"
     )
     if p.get("spread_8h") is not None and p.get("high_venue") != p.get("low_venue"):
-        text += f", spread {_f('rate', p['spread_8h'])} ({p['high_venue']} over {p['low_venue']})"
+        text += f"{_SEP}spread {_f('rate', p['spread_8h'])} ({p['high_venue']} > {p['low_venue']})"
     if p.get("stale_note"):
-        text += f"\n[yellow]{p['stale_note']}[/]"
+        text += "\n" + ("," + _SOFT).join(f"[yellow]{c}[/]" for c in p["stale_note"].split(", "))
     return text
 
 
 def _line_oi(p: dict[str, Any]) -> str:
-    head = f"{_f('usd', p.get('total_usd'))} ({_signed(_f('chg', p.get('change_24h')))} 24h)"
+    head = (
+        f"{_f('usd', p.get('total_usd'))} total{_SEP}{_signed(_f('chg', p.get('change_24h')))} 24h"
+    )
     parts = []
     for v in p["venues"][:3]:
         spike = " [bold red]spike[/]" if v.get("spike") else ""
         parts.append(f"{v['venue']} {_f('usd', v.get('oi_usd'))} "
                      f"{_signed(_f('chg', v.get('oi_change_24h')))}{spike}")  # fmt: skip
-    quad = next((v.get("quadrant") for v in p["venues"] if v.get("quadrant")), None)
-    return head + "\n" + "  ".join(parts) + (f"\nquadrant: {quad}" if quad else "")
+    text = head + "\n" + _SEP.join(parts)
+    read = [v for v in p["venues"] if v.get("quadrant") not in (None, "undefined")]
+    if read:  # the largest venue whose price and OI both moved enough to read
+        v = read[0]
+        text += f"\nprice/OI on {v['venue']}: {v['quadrant'].replace('_', ' ')}"
+        if v.get("reading"):
+            text += f"{_SEP}({v['reading']})".replace("; ", ";" + _SOFT)
+    elif p["venues"]:
+        text += "\n[dim]price/OI: no clear quadrant (moves under the thresholds)[/]"
+    return text
 
 
 def _line_long_short(p: dict[str, Any]) -> str:
@@ -78,36 +95,42 @@ def _line_long_short(p: dict[str, Any]) -> str:
         if isinstance(v.get("top_position"), float):
             text += f" (top {v['top_position']:.2f})"
         parts.append(text)
-    return "accounts long/short: " + "  ".join(parts)
+    return "accounts" + _SEP + _SEP.join(parts)
 
 
 def _line_cvd(p: dict[str, Any]) -> str:
     parts = [f"{s['venue']} {s['market']} {s['cvd_base']:+,.1f}" for s in p["series"][:4]]
-    text = "CVD (base units): " + "  ".join(parts)
+    text = "base units" + _SEP + _SEP.join(parts)
     if p.get("divergences"):
-        text += f"\n[yellow]{len(p['divergences'])} recent CVD-price divergence(s)[/]"
+        n = len(p["divergences"])
+        text += f"\n[yellow]{n} recent CVD-price divergence{'s' if n > 1 else ''}[/]"
     return text
 
 
 def _line_basis(p: dict[str, Any]) -> str:
     parts = [f"{s['venue']} {_signed(_f('rate', s.get('premium_index')))} "
-             f"({_f('ann', s.get('premium_index_annualized'))} a year)"
+             f"({_f('ann', s.get('premium_index_annualized'))}/y)"
              for s in p["series"][:3]]  # fmt: skip
     status = next((s.get("status") for s in p["series"] if s.get("status")), None)
-    return "perp over index: " + "  ".join(parts) + (f"\nbasis trade: {status}" if status else "")
+    return "perp-index" + _SEP + _SEP.join(parts) + (f"\nbasis trade: {status}" if status else "")
 
 
 def _line_liq(p: dict[str, Any]) -> str:
-    def side(rows: list[dict[str, Any]]) -> str:
-        return ", ".join(f"{_f('px', r['price'])} {_f('usd', r['notional_usd'])} "
-                         f"({r['distance_pct']:+.1f}%)" for r in rows) or "none"  # fmt: skip
+    def side(word: str, rows: list[dict[str, Any]]) -> str:
+        chunks = [f"{_f('px', r['price'])} {_f('usd', r['notional_usd'])} "
+                  f"({r['distance_pct']:+.1f}%)" for r in rows]  # fmt: skip
+        return f"{word}{_SEP}" + (_SEP.join(chunks) or "none")
 
-    lines = [f"ESTIMATED on {p['venue']}: above {side(p['clusters_above'])}",
-             f"below {side(p['clusters_below'])}", p["asymmetry"]["read"]]  # fmt: skip
+    lines = [f"[bold]ESTIMATED[/] map of {p['venue']} {p['instrument']}",
+             side("above", p["clusters_above"]), side("below", p["clusters_below"]),
+             p["asymmetry"]["read"].replace(": ", ":" + _SOFT)]  # fmt: skip
     realised = p.get("realised_24h") or []
     if realised:
-        total = sum(r.get("notional_usd") or 0.0 for r in realised)
-        lines.append(f"REALISED 24h: {_f('usd', total)} over {len(realised)} venue-sides")
+        longs = sum(r.get("notional_usd") or 0.0 for r in realised if r.get("side") == "long")
+        shorts = sum(r.get("notional_usd") or 0.0 for r in realised if r.get("side") == "short")
+        lines.append(f"REALISED 24h:{_SEP}longs {_f('usd', longs)}{_SEP}shorts {_f('usd', shorts)}")
+    else:
+        lines.append("REALISED 24h: none stored")
     return "\n".join(lines)
 
 
@@ -125,14 +148,16 @@ def _line_options(p: dict[str, Any]) -> str:
 
 def _line_regime(p: dict[str, Any]) -> str:
     rows = p["series"]
-    return "  ".join(f"{r['venue']} {r['instrument']}: {r['regime']} (ADX {r['adx']:.0f})"
+    return _SEP.join(f"{r['venue']} {r['instrument']}: {r['regime']} (ADX {r['adx']:.0f})"
                      for r in rows[:2]) or "-"  # fmt: skip
 
 
 def _line_scenario(p: dict[str, Any]) -> str:
     name = p.get("scenario", "none")
-    text = f"[bold]{name}[/] ({p.get('confidence', 0):.0%})"
-    held = [e["name"] for e in p.get("evidence", []) if e.get("ok")]
+    if name == "none":
+        return "none: no scenario's conditions hold"
+    text = f"[bold]{name.replace('_', ' ')}[/] ({p.get('confidence', 0):.0%})"
+    held = [e["name"].split(": ", 1)[-1] for e in p.get("evidence", []) if e.get("ok")]
     return text + (f": {', '.join(held[:4])}" if held else "")
 
 
@@ -140,31 +165,56 @@ def _line_setups(p: dict[str, Any]) -> str:
     rows = p.get("setups", [])
     out = []
     for s in rows[:4]:
-        line = f"{s['setup']} {s['direction']} {s['stage']} ({s['strength']:.0%})"
+        colour = {"long": "green", "short": "red"}.get(s["direction"], "default")
+        line = (f"{s['setup'].replace('_', ' ')} [{colour}]{s['direction']}[/] {s['stage']} "
+                f"({s['strength']:.0%})")  # fmt: skip
         if s.get("invalidation_px"):
-            line += f" stop {_f('px', s['invalidation_px'])}"
+            line += f"{_SEP}stop {_f('px', s['invalidation_px'])}"
         out.append(line)
     return "\n".join(out) or "none"
 
 
 def _line_alerts(p: dict[str, Any]) -> str:
     rows = p.get("alerts", [])
-    return "\n".join(f"{a['rule']}: {a['message']}" for a in rows[-4:]) or "none in 24h"
+    return "\n".join(f"{a['rule']}: {a['message']}" for a in rows[:4]) or "none in 24h"
 
 
+# The playbook's order (funding, OI, heatmap, scenario), then what else is on the desk.
 _ROWS = (
     ("funding", "Funding", _line_funding),
     ("open_interest", "Open interest", _line_oi),
-    ("long_short", "Long/short", _line_long_short),
-    ("cvd", "CVD", _line_cvd),
-    ("basis", "Basis", _line_basis),
     ("liquidations", "Liquidations", _line_liq),
-    ("options", "Options", _line_options),
-    ("regime", "Regime", _line_regime),
     ("scenario", "Scenario", _line_scenario),
     ("setups", "Setups", _line_setups),
     ("alerts", "Alerts", _line_alerts),
+    ("long_short", "Long/short", _line_long_short),
+    ("cvd", "CVD", _line_cvd),
+    ("basis", "Basis", _line_basis),
+    ("options", "Options", _line_options),
+    ("regime", "Regime", _line_regime),
 )
+_LABEL_W = max(len(label) for _, label, _ in _ROWS)
+
+
+def _pack(text: str, width: int) -> str:
+    """Each line's chunks joined by two spaces, broken between chunks to fit ``width``."""
+    import re
+
+    from rich.text import Text
+
+    out = []
+    for line in text.split("\n"):
+        current = ""
+        for sep, chunk in re.findall(f"(^|[{_SEP}{_SOFT}])([^{_SEP}{_SOFT}]*)", line):
+            gap = " " if sep == _SOFT else "  "
+            joined = f"{current}{gap}{chunk}" if current else chunk
+            if current and Text.from_markup(joined).cell_len > width:
+                out.append(current)
+                current = chunk
+            else:
+                current = joined
+        out.append(current)
+    return "\n".join(out)
 
 
 def render_table(doc: dict[str, Any]) -> None:
@@ -172,22 +222,40 @@ def render_table(doc: dict[str, Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    from perpscope.cli._common import _banner
+
     if doc["simulated"]:
-        out_console.print("[bold yellow]SIMULATED[/] data: a demo store, not a real market")
+        _banner()
+    width = max(20, out_console.width - 4 - _LABEL_W - 1)  # the panel's borders and padding
     for a in doc["assets"]:
         grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="bold", no_wrap=True, width=_LABEL_W)
         grid.add_column(overflow="fold")
         for key, label, line in _ROWS:
             panel = a[key]
             text = line(panel) if panel.get("available") else f"[dim]{panel['missing']}[/]"
-            grid.add_row(label, text)
+            grid.add_row(label, _pack(text, width))
         price = a["price"]
         title = f"[bold]{a['asset']}[/]"
         if price.get("available"):
             title += (f"  {_f('px', price['price'])} "
                       f"({_signed(_f('chg', price['change_24h']))} 24h)")  # fmt: skip
         out_console.print(Panel(grid, title=title, title_align="left"))
+    stamps = [a["price"]["ts"] for a in doc["assets"] if a["price"].get("available")]
+    data_to = doc.get("as_of") or (max(stamps) if stamps else None)
+    chunks = (f"data up to {_when(data_to)}", f"generated {_when(doc['generated_at'])}",
+              "ESTIMATED: modelled from OI and leverage", "REALISED: stored")  # fmt: skip
+    out_console.print(_pack(_SEP.join(f"[dim]{c}[/]" for c in chunks), out_console.width))
+
+
+def _when(iso: str | None) -> str:
+    from datetime import datetime
+
+    from perpscope.formats import fmt_time
+
+    if not iso:
+        return "-"
+    return f"{fmt_time(datetime.fromisoformat(iso.replace('Z', '+00:00')))} UTC"
 
 
 def render_html(doc: dict[str, Any], path: Path) -> None:
@@ -221,7 +289,7 @@ def render_html(doc: dict[str, Any], path: Path) -> None:
             text = line(panel) if panel.get("available") else panel["missing"]
             from rich.text import Text
 
-            plain = Text.from_markup(text).plain
+            plain = Text.from_markup(text.replace(_SEP, "  ").replace(_SOFT, " ")).plain
             rows.append(f"<tr><th>{label}</th><td><pre>{html.escape(plain)}</pre></td></tr>")
         parts.append("<table>" + "".join(rows) + "</table>")
     banner = "<p class='sim'>SIMULATED data: a demo store</p>" if doc["simulated"] else ""

@@ -123,7 +123,7 @@ def _open_interest(lake: Lake, q: MarketQuery, summary: pl.DataFrame) -> dict[st
     venues = _rows(
         summary.sort("oi_usd", descending=True, nulls_last=True),
         ("venue", "instrument", "ts", "oi_usd", "oi_change_24h", "oi_change_4h", "share", "spike",
-         "alert_24h", "price_change_24h", "quadrant", "quadrant_read"),
+         "alert_24h", "price_change_24h", "quadrant", "reading"),
     )  # fmt: skip
     try:
         div = oi_divergence_report(lake, q)
