@@ -233,6 +233,30 @@ def test_table_fits_80_columns_and_names_every_panel(cli: Any, demo_store: Path)
     assert "e-0" not in r.out  # no scientific notation
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_keeps_each_venue_next_to_its_number(
+    cli: Any, demo_store: Path, doc: dict[str, Any], width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 and 120 columns no line overflows, and each venue's funding (formatted as the
+    terminal does, +0.0100%) and OI ($4.42M) stay on one line with the venue's name."""
+    from perpscope.cli._common import out_console
+    from perpscope.formats import fmt_rate, fmt_usd
+
+    monkeypatch.setattr(out_console._get(), "_width", width)  # type: ignore[attr-defined]
+    r = cli("--store", str(demo_store), "brief")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for a in doc["assets"]:
+        for v in a["funding"]["venues"]:
+            assert any(f"{v['venue']} {fmt_rate(v['rate_8h'])}" in line for line in lines)
+        for v in a["open_interest"]["venues"]:
+            assert any(f"{v['venue']} {fmt_usd(v['oi_usd'])}" in line for line in lines)
+        for c in a["cvd"]["series"]:
+            assert any(f"{c['venue']} {c['market']} {c['cvd_base']:+,.1f}" in x for x in lines)
+    assert (max(len(line) for line in lines) > 80) is (width > 80)  # the width was honoured
+
+
 def test_html_is_one_self_contained_file(cli: Any, demo_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "brief.html"
     r = cli("--store", str(demo_store), "brief", "--assets", "BTC", "--format", "html",
