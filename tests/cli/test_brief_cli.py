@@ -147,6 +147,10 @@ def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
         }
         assert a["scenario"]["available"]
         assert a["liquidations"]["label"] == "ESTIMATED"
+    assert doc["notes"][0] == (
+        "options missing for BTC, ETH, SOL: no option chains stored (perpscope import options or "
+        "collect)"
+    )
 
 
 @pytest.mark.shared_data

@@ -80,6 +80,8 @@ def test_funding_panel_is_the_funding_table_and_other_panels_say_what_is_missing
         assert a[key]["missing"].strip(), key
         assert "Traceback" not in a[key]["missing"]
     assert "option chains" in a["options"]["missing"]
+    assert f"options missing for BTC: {a['options']['missing']}" in doc["notes"]
+    assert f"price missing for BTC: {a['price']['missing']}" in doc["notes"]
 
 
 def test_at_moves_the_funding_panel_back_in_time(tmp_path: Path) -> None:
@@ -103,8 +105,10 @@ def test_default_assets_are_the_stored_ones_btc_first(tmp_path: Path) -> None:
     assert eth["venues"][0]["rate_8h"] == pytest.approx(-0.0002)
 
 
-def test_sim_venues_make_the_brief_simulated(tmp_path: Path) -> None:
-    lake = _funding_lake(tmp_path / "store", venues=("sim1", "sim2"))
+@pytest.mark.parametrize("venues", [("sim1", "sim2"), ("binance", "sim2")])
+def test_sim_venues_make_the_brief_simulated(tmp_path: Path, venues: tuple[str, str]) -> None:
+    """As the CLI's banner: any simulator venue in the data makes the brief simulated."""
+    lake = _funding_lake(tmp_path / "store", venues=venues)
     assert lake.marker().get("demo") is not True  # not a demo store: the venues decide
     assert build_brief(lake, ["BTC"], at=T0 + timedelta(hours=50))["simulated"] is True
 

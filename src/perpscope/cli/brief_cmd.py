@@ -300,7 +300,9 @@ def render_html(doc: dict[str, Any], path: Path) -> None:
         "font-weight:bold}</style></head><body>"
         f"<h1>perpscope brief</h1><p>generated {html.escape(doc['generated_at'])}</p>{banner}"
         + "".join(parts)
-        + "</body></html>"
+        + "<h2>Notes</h2><ul>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in doc["notes"])
+        + "</ul></body></html>"
     )
     path.write_text(page, encoding="utf-8")
 

@@ -276,12 +276,13 @@ def _price(lake: Lake, q: MarketQuery, summary: pl.DataFrame) -> dict[str, Any]:
 
 
 def _simulated(lake: Lake) -> bool:
+    """As the CLI decides (``cli/_common.py``): a demo store, or data from a simulator venue."""
     if lake.marker().get("demo"):
         return True
     if not lake.has_table("funding"):
         return False
     venues = set(lake.read("funding", columns=["venue"])["venue"].unique().to_list())
-    return bool(venues) and venues <= set(_SIM_VENUES)
+    return bool(venues & set(_SIM_VENUES))
 
 
 def build_brief(
@@ -311,8 +312,24 @@ def build_brief(
         "simulated": _simulated(lake),
         "as_of": _plain(at) if at else None,
         "assets": out,
-        "notes": [],
+        "notes": _notes(out),
     }
+
+
+def _notes(assets: list[dict[str, Any]]) -> list[str]:
+    """One line per missing panel (with the assets it is missing for), then the labels."""
+    missing: dict[tuple[str, str], list[str]] = {}
+    for a in assets:
+        for key, panel in a.items():
+            if isinstance(panel, dict) and panel.get("available") is False:
+                missing.setdefault((key, panel["missing"]), []).append(a["asset"])
+    notes = [f"{key} missing for {', '.join(names)}: {why}"
+             for (key, why), names in missing.items()]  # fmt: skip
+    notes.append(
+        "liquidation clusters are ESTIMATED (modelled from open interest and leverage tiers); "
+        "realised_24h are REALISED liquidations as stored"
+    )
+    return notes
 
 
 def _asset_brief(lake: Lake, asset: str, at: datetime | None, now: datetime) -> dict[str, Any]:
