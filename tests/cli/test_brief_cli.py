@@ -307,3 +307,15 @@ def test_every_command_the_demo_suggests_runs_on_the_demo_store(
         r = cli(*args)
         assert r.code == 0, (line, r.err)
         assert r.out.strip(), line
+
+
+def test_assets_built_together_equal_each_built_alone(demo_store: Path) -> None:
+    """The assets are built in parallel threads: the same panels, in the order asked."""
+    from perpscope.services.brief import build_brief
+
+    lake = Lake(demo_store)
+    together = build_brief(lake, ["SOL", "BTC", "ETH"])["assets"]
+    assert [a["asset"] for a in together] == ["SOL", "BTC", "ETH"]
+    for a in together:
+        (alone,) = build_brief(lake, [a["asset"]])["assets"]
+        assert json.dumps(a, sort_keys=True) == json.dumps(alone, sort_keys=True)

@@ -306,7 +306,7 @@ def build_brief(
             f"no data for {', '.join(unknown)} (assets in the store: {', '.join(sorted(known))})"
         )
     now = datetime.now(UTC)
-    out = [_asset_brief(lake, asset, at, now) for asset in names]
+    out = _each(names, lambda asset: _asset_brief(lake, asset, at, now))
     return {
         "generated_at": _plain(now),
         "simulated": _simulated(lake),
@@ -314,6 +314,19 @@ def build_brief(
         "assets": out,
         "notes": _notes(out),
     }
+
+
+def _each(names: list[str], build: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``build`` of each asset, in order; assets in parallel threads (polars and the numba
+    kernels release the GIL while they work)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers <= 1:
+        return [build(n) for n in names]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="brief") as pool:
+        return list(pool.map(build, names))
 
 
 def _notes(assets: list[dict[str, Any]]) -> list[str]:
