@@ -258,47 +258,96 @@ def _when(iso: str | None) -> str:
     return f"{fmt_time(datetime.fromisoformat(iso.replace('Z', '+00:00')))} UTC"
 
 
+def _charts(a: dict[str, Any]) -> list[Any]:
+    """Funding per venue (per 8h, green paid by longs, red by shorts) and OI per venue."""
+    import plotly.graph_objects as go
+
+    from perpscope.formats import fmt_rate, fmt_usd
+
+    layout: dict[str, Any] = {"height": 280, "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+                              "template": "plotly_white"}  # fmt: skip
+    figs = []
+    fund, oi = a["funding"], a["open_interest"]
+    if fund.get("available"):
+        v = [x for x in fund["venues"] if x.get("rate_8h") is not None]
+        rates = [x["rate_8h"] for x in v]
+        bar = go.Bar(x=[x["venue"] for x in v], y=[r * 100 for r in rates],
+                     text=[fmt_rate(r) for r in rates], textposition="outside",
+                     marker_color=["#2ca02c" if r >= 0 else "#d62728" for r in rates],
+                     hovertemplate="%{x}: %{text} per 8h<extra></extra>")  # fmt: skip
+        title = f"{a['asset']} funding per 8h by venue"
+        axis = {"ticksuffix": "%", "tickformat": ".4f"}
+        figs.append(go.Figure(bar, layout={**layout, "title": title, "yaxis": axis}))
+    if oi.get("available"):
+        v = [x for x in oi["venues"] if x.get("oi_usd") is not None]
+        bar = go.Bar(x=[x["venue"] for x in v], y=[x["oi_usd"] for x in v],
+                     text=[fmt_usd(x["oi_usd"]) for x in v], textposition="outside",
+                     marker_color="#1f77b4",
+                     hovertemplate="%{x}: %{text}<extra></extra>")  # fmt: skip
+        title = f"{a['asset']} open interest by venue ({fmt_usd(oi['total_usd'] or 0)} total)"
+        axis = {"tickprefix": "$", "tickformat": ".3s"}
+        figs.append(go.Figure(bar, layout={**layout, "title": title, "yaxis": axis}))
+    return figs
+
+
 def render_html(doc: dict[str, Any], path: Path) -> None:
-    """One self-contained HTML file: the brief's lines and, per asset, funding and OI by venue
+    """One self-contained HTML file: per asset the brief's lines, then funding and OI by venue
     (plotly.js embedded once: it opens offline)."""
     import html
 
-    import plotly.graph_objects as go
     import plotly.io as pio
+    from rich.text import Text
 
     parts = []
     first = True
     for a in doc["assets"]:
-        parts.append(f"<h2>{html.escape(a['asset'])}</h2>")
-        fund, oi = a["funding"], a["open_interest"]
-        figs = []
-        if fund.get("available"):
-            v = fund["venues"]
-            bars = go.Bar(x=[x["venue"] for x in v], y=[(x["rate_8h"] or 0) * 100 for x in v])
-            figs.append(go.Figure(bars, layout={"title": "Funding per 8h (%)", "height": 300}))
-        if oi.get("available"):
-            v = oi["venues"]
-            bars = go.Bar(x=[x["venue"] for x in v], y=[x["oi_usd"] for x in v])
-            figs.append(go.Figure(bars, layout={"title": "Open interest (USD)", "height": 300}))
-        for fig in figs:
-            parts.append(pio.to_html(fig, include_plotlyjs=first, full_html=False))
-            first = False
+        title = html.escape(a["asset"])
+        price = a["price"]
+        if price.get("available"):
+            chg = _f("chg", price["change_24h"])
+            cls = "up" if chg.startswith("+") else "down" if chg.startswith("-") else ""
+            title += (f" <span class='px'>{_f('px', price['price'])}</span> "
+                      f"<span class='{cls}'>{chg} 24h</span>")  # fmt: skip
+        parts.append(f"<section><h2>{title}</h2>")
         rows = []
         for key, label, line in _ROWS:
             panel = a[key]
-            text = line(panel) if panel.get("available") else panel["missing"]
-            from rich.text import Text
-
+            text = line(panel) if panel.get("available") else f"[dim]{panel['missing']}[/]"
             plain = Text.from_markup(text.replace(_SEP, "  ").replace(_SOFT, " ")).plain
-            rows.append(f"<tr><th>{label}</th><td><pre>{html.escape(plain)}</pre></td></tr>")
-        parts.append("<table>" + "".join(rows) + "</table>")
-    banner = "<p class='sim'>SIMULATED data: a demo store</p>" if doc["simulated"] else ""
+            cls = "" if panel.get("available") else " class='missing'"
+            rows.append(f"<tr><th>{label}</th><td{cls}><pre>{html.escape(plain)}</pre></td></tr>")
+        parts.append("<table>" + "".join(rows) + "</table><div class='charts'>")
+        for fig in _charts(a):
+            chart = pio.to_html(
+                fig,
+                include_plotlyjs=first,
+                full_html=False,
+                default_width="100%",
+                config={"displaylogo": False, "displayModeBar": False},
+            )
+            parts.append(f"<div class='chart'>{chart}</div>")
+            first = False
+        parts.append("</div></section>")
+    banner = (
+        "<p class='sim'>SIMULATED: simulator data (sim1..sim3), not a real market</p>"
+        if doc["simulated"]
+        else ""
+    )
+    stamps = [a["price"]["ts"] for a in doc["assets"] if a["price"].get("available")]
+    data_to = doc.get("as_of") or (max(stamps) if stamps else None)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>perpscope brief</title>"
-        "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;vertical-align:top;"
-        "padding-right:1em}pre{margin:0;font-family:inherit}.sim{color:#b8860b;"
-        "font-weight:bold}</style></head><body>"
-        f"<h1>perpscope brief</h1><p>generated {html.escape(doc['generated_at'])}</p>{banner}"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1300px}"
+        "th{text-align:left;vertical-align:top;padding-right:1em;white-space:nowrap}"
+        "pre{margin:0;font-family:ui-monospace,monospace;white-space:pre-wrap}"
+        ".sim{background:#ffd700;color:#000;font-weight:bold;padding:.4em .8em;"
+        "display:inline-block}"
+        ".missing{color:#888}.up{color:#2ca02c}.down{color:#d62728}.px{font-weight:normal}"
+        ".charts{display:grid;grid-template-columns:1fr 1fr;gap:1em}"
+        ".chart{min-width:0}"
+        "section{border-top:1px solid #ddd;margin-top:1.5em}</style></head><body>"
+        f"<h1>perpscope brief</h1>{banner}<p>data up to {html.escape(_when(data_to))}; "
+        f"generated {html.escape(_when(doc['generated_at']))}</p>"
         + "".join(parts)
         + "<h2>Notes</h2><ul>"
         + "".join(f"<li>{html.escape(n)}</li>" for n in doc["notes"])
