@@ -278,7 +278,10 @@ def test_html_is_one_self_contained_file(cli: Any, demo_store: Path, tmp_path: P
         (["--assets", "DOGE"], "no data for DOGE (assets in the store: BTC, ETH, SOL)"),
         (["--format", "xml"], "--format 'xml': use table, json or html"),
         (["--format", "html"], "--format html needs --out FILE.html"),
+        (["--out", "brief.txt"], "--out writes --format json or html"),
+        (["--assets", "BTC,DOGE,XRP"], "no data for DOGE, XRP"),
         (["--at", "yesterday-ish"], "--at"),
+        (["--at", "2000-01-01"], "no funding before 2000-01-01; the data starts"),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2(

@@ -119,6 +119,8 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     lake = _funding_lake(tmp_path / "store")
     with pytest.raises(UsageError, match=r"no data for DOGE \(assets in the store: BTC, ETH\)"):
         build_brief(lake, ["BTC", "DOGE"])
+    with pytest.raises(UsageError, match="no funding before 2024-02-29"):
+        build_brief(lake, ["BTC"], at=T0 - timedelta(days=1))  # before the data: nothing to show
     empty = Lake(tmp_path / "empty")
     empty.init()
     with pytest.raises(UsageError, match="nothing to brief"):

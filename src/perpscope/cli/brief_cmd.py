@@ -378,6 +378,8 @@ def brief(
         raise UsageError(f"--format {fmt!r}: use table, json or html")
     if fmt == "html" and out is None:
         raise UsageError("--format html needs --out FILE.html")
+    if fmt == "table" and out is not None:
+        raise UsageError("--out writes --format json or html; the table goes to the terminal")
     names = [a.strip() for a in (assets or "").split(",") if a.strip()] or None
     doc = build_brief(state(ctx).lake(), names, at=parse_at(at))
     if fmt == "json":

@@ -293,7 +293,8 @@ def build_brief(
     ``assets`` (one object per asset with every panel) and ``notes``.
 
     Raises:
-        UsageError: no store, or an asset with no data at all.
+        UsageError: no store, an asset with no data at all, or no panel with data (``at``
+            before the data starts).
     """
     require_store(lake)
     names = [a.strip().upper() for a in assets] if assets else brief_assets(lake)
@@ -307,6 +308,10 @@ def build_brief(
         )
     now = datetime.now(UTC)
     out = _each(names, lambda asset: _asset_brief(lake, asset, at, now))
+    market = [p for a in out for k, p in a.items() if isinstance(p, dict) and k != "alerts"]
+    if all(p.get("available") is False for p in market):
+        # No market data at all (e.g. --at before the data): one error, not empty panels.
+        raise UsageError(out[0]["funding"]["missing"])
     return {
         "generated_at": _plain(now),
         "simulated": _simulated(lake),
