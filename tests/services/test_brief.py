@@ -95,6 +95,33 @@ def test_at_moves_the_funding_panel_back_in_time(tmp_path: Path) -> None:
     assert later["ts"] == "2024-03-04T16:00:00Z"  # the last stored one (i = 11)
 
 
+def test_funding_venues_count_the_current_extreme_run(tmp_path: Path) -> None:
+    """The last 4 settlements of binance at +0.06% per 8h (over the playbook's 0.05%): an
+    extreme of 32 hours, 4 periods; bybit's latest is not extreme."""
+    lake = Lake(tmp_path / "store")
+    lake.init()
+    rates = [0.0001] * 6 + [0.0006] * 4
+    rows = [("binance", "BTC-USDT-PERP", T0 + timedelta(hours=8 * i), r, 8.0)
+            for i, r in enumerate(rates)]  # fmt: skip
+    rows.append(("bybit", "BTC-USDT-PERP", T0 + timedelta(hours=72), 0.0001, 8.0))
+    lake.ingest(
+        "funding",
+        pl.DataFrame(
+            rows, schema=["venue", "instrument", "ts", "rate", "interval_h"], orient="row"
+        ),
+    )
+    panel = build_brief(lake, ["BTC"], at=T0 + timedelta(hours=80))["assets"][0]["funding"]
+    by_venue = {v["venue"]: v for v in panel["venues"]}
+    assert (by_venue["binance"]["extreme_streak_h"], by_venue["binance"]["extreme_periods"]) == (
+        32.0,
+        4,
+    )
+    assert by_venue["bybit"]["extreme_periods"] == 0
+    # Two settlements earlier the run was 16 hours long.
+    panel = build_brief(lake, ["BTC"], at=T0 + timedelta(hours=57))["assets"][0]["funding"]
+    assert [v["extreme_periods"] for v in panel["venues"] if v["venue"] == "binance"] == [2]
+
+
 def test_default_assets_are_the_stored_ones_btc_first(tmp_path: Path) -> None:
     lake = _funding_lake(tmp_path / "store")
     assert brief_assets(lake) == ["BTC", "ETH"]

@@ -53,6 +53,7 @@ def _line_funding(p: dict[str, Any]) -> str:
     venues = _SEP.join(
         f"{v['venue']} {_signed(_f('rate', v['rate_8h']))}"
         + (f" z{v['zscore']:+.1f}" if v.get("zscore") is not None else "")
+        + (f" [bold]extreme x{v['extreme_periods']}[/]" if v.get("extreme_periods") else "")
         for v in p["venues"]
     )
     agg = _f("rate", p.get("aggregate_rate_8h"))

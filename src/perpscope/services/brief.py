@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,7 @@ def _funding(lake: Lake, q: MarketQuery, now: datetime | None) -> dict[str, Any]
         ("venue", "instrument", "ts", "rate", "interval_h", "rate_8h", "annualized", "zscore",
          "percentile", "predicted_rate_8h", "next_funding_in_h", "stale"),
     )  # fmt: skip
+    venues = _with_streaks(lake, q, venues)
     agg = table.assets.row(0, named=True) if table.assets.height else {}
     try:
         episodes, _ = funding_extremes_report(lake, q, min_venues=1)
@@ -106,6 +108,28 @@ def _funding(lake: Lake, q: MarketQuery, now: datetime | None) -> dict[str, Any]
         "extreme_episodes": streaks,
         "stale_note": table.stale_note,
     }
+
+
+def _with_streaks(lake: Lake, q: MarketQuery, venues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each venue row with ``extreme_streak_h`` and ``extreme_periods``: how long its latest
+    settlement's extreme (|rate per 8h| >= 0.05%) has lasted, from
+    :func:`perpscope.analytics.funding_series.extreme_persistence` (0 when not extreme)."""
+    from perpscope.analytics.funding_series import extreme_persistence
+    from perpscope.services._market_read import read_table, resolve, within
+
+    rq = replace(resolve(lake, "funding", q), since=None)  # the run may start before --since
+    history = within(read_table(lake, "funding", rq), rq)
+    if history.is_empty():
+        return venues
+    runs = extreme_persistence(history).sort("ts").group_by("venue", "instrument").last()
+    by_key = {(r["venue"], r["instrument"]): r for r in runs.iter_rows(named=True)}
+    out = []
+    for v in venues:
+        run = by_key.get((v["venue"], v["instrument"]))
+        streak = float(run["extreme_streak_h"]) if run else None
+        periods = round(streak / float(run["interval_h"])) if run and streak is not None else None
+        out.append({**v, "extreme_streak_h": streak, "extreme_periods": periods})
+    return out
 
 
 def _oi_summary(lake: Lake, q: MarketQuery) -> pl.DataFrame:
