@@ -86,6 +86,58 @@ def test_open_interest_total_and_price_come_from_the_store(
         assert p["price"] == pytest.approx(series["c"][-1], rel=1e-11)  # 12 significant digits
 
 
+def test_panels_equal_their_services_computed_here(doc: dict[str, Any], demo_store: Path) -> None:
+    """OI per venue, the liquidation clusters, the scenario, the setups and the alerts are what
+    oi_summary_report, heatmap_report, scenario_report, run_signals (record=False) and
+    alert_history give when called directly."""
+    from datetime import datetime, timedelta
+
+    from perpscope.services.filters import MarketQuery
+    from perpscope.services.liquidations import heatmap_report
+    from perpscope.services.markets import oi_summary_report
+    from perpscope.services.signals import run_signals, scenario_report
+    from perpscope.services.watch import alert_history
+
+    lake = Lake(demo_store)
+    for a in doc["assets"]:
+        asset = a["asset"]
+        summary = oi_summary_report(lake, MarketQuery.make(assets=[asset]))
+        by_venue = {r["venue"]: r for r in summary.iter_rows(named=True)}
+        oi = a["open_interest"]
+        assert sorted(v["venue"] for v in oi["venues"]) == sorted(by_venue)
+        for v in oi["venues"]:
+            row = by_venue[v["venue"]]
+            assert v["oi_usd"] == pytest.approx(row["oi_usd"], rel=1e-11)
+            assert v["quadrant"] == row["quadrant"]
+            assert v["spike"] == row["spike"]
+
+        liq = a["liquidations"]
+        rep = heatmap_report(lake, liq["venue"], liq["instrument"])
+        price = rep.heatmap.price
+        above = rep.clusters.filter(pl.col("price") > price).sort("price").head(3)
+        assert [c["price"] for c in liq["clusters_above"]] == pytest.approx(
+            above["price"].to_list()
+        )
+        assert [c["notional_usd"] for c in liq["clusters_above"]] == pytest.approx(
+            above["notional_usd"].to_list()
+        )
+        assert liq["asymmetry"]["read"] == rep.asymmetry.read
+
+        reading = scenario_report(lake, asset)
+        assert a["scenario"]["scenario"] == reading.scenario
+        assert a["scenario"]["confidence"] == pytest.approx(reading.confidence)
+        assert [e["name"] for e in a["scenario"]["evidence"]] == [e.name for e in reading.evidence]
+
+        found = run_signals(lake, [asset], record=False)
+        got = sorted((s["setup"], s["direction"], s["stage"]) for s in a["setups"]["setups"])
+        assert got == sorted((s.setup, s.direction, s.stage) for s in found)
+
+        until = datetime.fromisoformat(a["scenario"]["ts"].replace("Z", "+00:00"))
+        fired = [e for e in alert_history(lake, since=until - timedelta(hours=24))
+                 if e["asset"] in (asset, "*") and e["ts"] <= until]  # fmt: skip
+        assert len(a["alerts"]["alerts"]) == len(fired)
+
+
 def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
     """The demo store holds no option chains: the panel says so, the brief still renders."""
     for a in doc["assets"]:
@@ -95,6 +147,10 @@ def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
         }
         assert a["scenario"]["available"]
         assert a["liquidations"]["label"] == "ESTIMATED"
+    assert doc["notes"][0] == (
+        "options missing for BTC, ETH, SOL: no option chains stored (perpscope import options or "
+        "collect)"
+    )
 
 
 @pytest.mark.shared_data
@@ -116,6 +172,59 @@ def test_options_light_up_once_a_chain_is_imported(
     assert opt["summary"]["pcr_oi"] == pytest.approx(json.loads(direct.out)["data"]["pcr_oi"])
 
 
+def test_alerts_panel_keeps_the_assets_alerts_of_the_last_24h(
+    cli: Any, demo_store: Path, tmp_path: Path
+) -> None:
+    """Alerts stored on a copy of the demo store: BTC's and venue-wide ones ('*') fired in the 24
+    hours up to --at are listed; older ones, later ones and ETH's are not."""
+    from datetime import datetime, timedelta
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    lake = Lake(store)
+    at = lake.read("funding")["ts"].max()
+    assert isinstance(at, datetime)
+    events = [("funding_extreme", "sim1", "BTC-USDT-PERP", at - timedelta(hours=1), "BTC"),
+              ("funding_extreme", "sim1", "BTC-USDT-PERP", at - timedelta(hours=30), "BTC"),
+              ("funding_extreme", "sim1", "BTC-USDT-PERP", at + timedelta(hours=1), "BTC"),
+              ("oi_surge", "sim2", "ETH-USDT-PERP", at - timedelta(hours=2), "ETH"),
+              ("venue_outage", "sim3", "*", at - timedelta(hours=3), "*")]  # fmt: skip
+    lake.ingest(
+        "alert_events",
+        pl.DataFrame(
+            [
+                (r, v, i, ts, a, "warning", f"{r} on {v} {i}", 1.0, "{}", "", "", ts)
+                for r, v, i, ts, a in events
+            ],  # fmt: skip
+            schema=[
+                "rule",
+                "venue",
+                "instrument",
+                "ts",
+                "asset",
+                "severity",
+                "message",
+                "value",
+                "evidence_json",
+                "notify_to",
+                "delivered_to",
+                "fired_at",
+            ],  # fmt: skip
+            orient="row",
+        ),
+    )
+    b = brief_json(cli, store, "--assets", "BTC", "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    jsonschema.validate(b, SCHEMA, cls=jsonschema.Draft202012Validator)
+    got = sorted((x["rule"], x["ts"]) for x in b["assets"][0]["alerts"]["alerts"])
+    stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    assert got == [("funding_extreme", stamp(at - timedelta(hours=1))),
+                   ("venue_outage", stamp(at - timedelta(hours=3)))]  # fmt: skip
+    table = cli("--store", str(store), "brief", "--assets", "BTC", "--at", stamp(at))
+    assert table.code == 0, table.err
+    assert "venue_outage" in table.out
+    assert "funding_extreme" in table.out
+
+
 def test_table_fits_80_columns_and_names_every_panel(cli: Any, demo_store: Path) -> None:
     r = cli("--store", str(demo_store), "brief", "--assets", "BTC")
     assert r.code == 0, r.err
@@ -126,6 +235,30 @@ def test_table_fits_80_columns_and_names_every_panel(cli: Any, demo_store: Path)
         assert any(line.lstrip("│ ").startswith(label) for line in lines), label
     assert "SIMULATED" in r.out
     assert "e-0" not in r.out  # no scientific notation
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_keeps_each_venue_next_to_its_number(
+    cli: Any, demo_store: Path, doc: dict[str, Any], width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 and 120 columns no line overflows, and each venue's funding (formatted as the
+    terminal does, +0.0100%) and OI ($4.42M) stay on one line with the venue's name."""
+    from perpscope.cli._common import out_console
+    from perpscope.formats import fmt_rate, fmt_usd
+
+    monkeypatch.setattr(out_console._get(), "_width", width)  # type: ignore[attr-defined]
+    r = cli("--store", str(demo_store), "brief")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for a in doc["assets"]:
+        for v in a["funding"]["venues"]:
+            assert any(f"{v['venue']} {fmt_rate(v['rate_8h'])}" in line for line in lines)
+        for v in a["open_interest"]["venues"]:
+            assert any(f"{v['venue']} {fmt_usd(v['oi_usd'])}" in line for line in lines)
+        for c in a["cvd"]["series"]:
+            assert any(f"{c['venue']} {c['market']} {c['cvd_base']:+,.1f}" in x for x in lines)
+    assert (max(len(line) for line in lines) > 80) is (width > 80)  # the width was honoured
 
 
 def test_html_is_one_self_contained_file(cli: Any, demo_store: Path, tmp_path: Path) -> None:
@@ -145,7 +278,10 @@ def test_html_is_one_self_contained_file(cli: Any, demo_store: Path, tmp_path: P
         (["--assets", "DOGE"], "no data for DOGE (assets in the store: BTC, ETH, SOL)"),
         (["--format", "xml"], "--format 'xml': use table, json or html"),
         (["--format", "html"], "--format html needs --out FILE.html"),
+        (["--out", "brief.txt"], "--out writes --format json or html"),
+        (["--assets", "BTC,DOGE,XRP"], "no data for DOGE, XRP"),
         (["--at", "yesterday-ish"], "--at"),
+        (["--at", "2000-01-01"], "no funding before 2000-01-01; the data starts"),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2(
@@ -174,3 +310,15 @@ def test_every_command_the_demo_suggests_runs_on_the_demo_store(
         r = cli(*args)
         assert r.code == 0, (line, r.err)
         assert r.out.strip(), line
+
+
+def test_assets_built_together_equal_each_built_alone(demo_store: Path) -> None:
+    """The assets are built in parallel threads: the same panels, in the order asked."""
+    from perpscope.services.brief import build_brief
+
+    lake = Lake(demo_store)
+    together = build_brief(lake, ["SOL", "BTC", "ETH"])["assets"]
+    assert [a["asset"] for a in together] == ["SOL", "BTC", "ETH"]
+    for a in together:
+        (alone,) = build_brief(lake, [a["asset"]])["assets"]
+        assert json.dumps(a, sort_keys=True) == json.dumps(alone, sort_keys=True)

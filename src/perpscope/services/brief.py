@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,7 @@ def _funding(lake: Lake, q: MarketQuery, now: datetime | None) -> dict[str, Any]
         ("venue", "instrument", "ts", "rate", "interval_h", "rate_8h", "annualized", "zscore",
          "percentile", "predicted_rate_8h", "next_funding_in_h", "stale"),
     )  # fmt: skip
+    venues = _with_streaks(lake, q, venues)
     agg = table.assets.row(0, named=True) if table.assets.height else {}
     try:
         episodes, _ = funding_extremes_report(lake, q, min_venues=1)
@@ -108,6 +110,28 @@ def _funding(lake: Lake, q: MarketQuery, now: datetime | None) -> dict[str, Any]
     }
 
 
+def _with_streaks(lake: Lake, q: MarketQuery, venues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each venue row with ``extreme_streak_h`` and ``extreme_periods``: how long its latest
+    settlement's extreme (|rate per 8h| >= 0.05%) has lasted, from
+    :func:`perpscope.analytics.funding_series.extreme_persistence` (0 when not extreme)."""
+    from perpscope.analytics.funding_series import extreme_persistence
+    from perpscope.services._market_read import read_table, resolve, within
+
+    rq = replace(resolve(lake, "funding", q), since=None)  # the run may start before --since
+    history = within(read_table(lake, "funding", rq), rq)
+    if history.is_empty():
+        return venues
+    runs = extreme_persistence(history).sort("ts").group_by("venue", "instrument").last()
+    by_key = {(r["venue"], r["instrument"]): r for r in runs.iter_rows(named=True)}
+    out = []
+    for v in venues:
+        run = by_key.get((v["venue"], v["instrument"]))
+        streak = float(run["extreme_streak_h"]) if run else None
+        periods = round(streak / float(run["interval_h"])) if run and streak is not None else None
+        out.append({**v, "extreme_streak_h": streak, "extreme_periods": periods})
+    return out
+
+
 def _oi_summary(lake: Lake, q: MarketQuery) -> pl.DataFrame:
     from perpscope.services.markets import oi_summary_report
 
@@ -123,7 +147,7 @@ def _open_interest(lake: Lake, q: MarketQuery, summary: pl.DataFrame) -> dict[st
     venues = _rows(
         summary.sort("oi_usd", descending=True, nulls_last=True),
         ("venue", "instrument", "ts", "oi_usd", "oi_change_24h", "oi_change_4h", "share", "spike",
-         "alert_24h", "price_change_24h", "quadrant", "quadrant_read"),
+         "alert_24h", "price_change_24h", "quadrant", "reading"),
     )  # fmt: skip
     try:
         div = oi_divergence_report(lake, q)
@@ -276,12 +300,13 @@ def _price(lake: Lake, q: MarketQuery, summary: pl.DataFrame) -> dict[str, Any]:
 
 
 def _simulated(lake: Lake) -> bool:
+    """As the CLI decides (``cli/_common.py``): a demo store, or data from a simulator venue."""
     if lake.marker().get("demo"):
         return True
     if not lake.has_table("funding"):
         return False
     venues = set(lake.read("funding", columns=["venue"])["venue"].unique().to_list())
-    return bool(venues) and venues <= set(_SIM_VENUES)
+    return bool(venues & set(_SIM_VENUES))
 
 
 def build_brief(
@@ -292,7 +317,8 @@ def build_brief(
     ``assets`` (one object per asset with every panel) and ``notes``.
 
     Raises:
-        UsageError: no store, or an asset with no data at all.
+        UsageError: no store, an asset with no data at all, or no panel with data (``at``
+            before the data starts).
     """
     require_store(lake)
     names = [a.strip().upper() for a in assets] if assets else brief_assets(lake)
@@ -305,14 +331,47 @@ def build_brief(
             f"no data for {', '.join(unknown)} (assets in the store: {', '.join(sorted(known))})"
         )
     now = datetime.now(UTC)
-    out = [_asset_brief(lake, asset, at, now) for asset in names]
+    out = _each(names, lambda asset: _asset_brief(lake, asset, at, now))
+    market = [p for a in out for k, p in a.items() if isinstance(p, dict) and k != "alerts"]
+    if all(p.get("available") is False for p in market):
+        # No market data at all (e.g. --at before the data): one error, not empty panels.
+        raise UsageError(out[0]["funding"]["missing"])
     return {
         "generated_at": _plain(now),
         "simulated": _simulated(lake),
         "as_of": _plain(at) if at else None,
         "assets": out,
-        "notes": [],
+        "notes": _notes(out),
     }
+
+
+def _each(names: list[str], build: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``build`` of each asset, in order; assets in parallel threads (polars and the numba
+    kernels release the GIL while they work)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers <= 1:
+        return [build(n) for n in names]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="brief") as pool:
+        return list(pool.map(build, names))
+
+
+def _notes(assets: list[dict[str, Any]]) -> list[str]:
+    """One line per missing panel (with the assets it is missing for), then the labels."""
+    missing: dict[tuple[str, str], list[str]] = {}
+    for a in assets:
+        for key, panel in a.items():
+            if isinstance(panel, dict) and panel.get("available") is False:
+                missing.setdefault((key, panel["missing"]), []).append(a["asset"])
+    notes = [f"{key} missing for {', '.join(names)}: {why}"
+             for (key, why), names in missing.items()]  # fmt: skip
+    notes.append(
+        "liquidation clusters are ESTIMATED (modelled from open interest and leverage tiers); "
+        "realised_24h are REALISED liquidations as stored"
+    )
+    return notes
 
 
 def _asset_brief(lake: Lake, asset: str, at: datetime | None, now: datetime) -> dict[str, Any]:
