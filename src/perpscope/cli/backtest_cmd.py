@@ -65,16 +65,51 @@ def _rows(s: dict[str, Any]) -> list[dict[str, str]]:
     return [{"field": k, "value": v} for k, v in rows]
 
 
+# options shared by run, sweep and walkforward
+StrategyArg = Annotated[
+    str,
+    typer.Argument(
+        help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
+        "liquidation-magnet."
+    ),
+]
+OiMarketOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--oi-market",
+        help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
+        "triple-confluence and liquidation-magnet).",
+    ),
+]
+EquityOpt = Annotated[float, typer.Option("--initial-equity", help="Starting equity, USD.")]
+RiskOpt = Annotated[float, typer.Option("--risk-pct", help="Equity risked per trade, %.")]
+LeverageOpt = Annotated[float, typer.Option("--leverage", help="Isolated leverage.")]
+TakerOpt = Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")]
+MakerOpt = Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")]
+SlippageOpt = Annotated[
+    float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
+]
+TimeStopOpt = Annotated[
+    int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
+]
+SweepParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Fixed strategy parameter KEY=VALUE (repeatable)."),
+]
+RandomOpt = Annotated[
+    int,
+    typer.Option("--random", min=0, help="Draw this many combinations (0 = the whole grid)."),
+]
+SweepConfirmOpt = Annotated[
+    list[str] | None,
+    typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
+]
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
-    strategy: Annotated[
-        str,
-        typer.Argument(
-            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
-            "liquidation-magnet."
-        ),
-    ],
+    strategy: StrategyArg,
     venue: Annotated[str, typer.Option("--venue", help="Venue id, e.g. binance.")],
     instrument: Annotated[
         str, typer.Option("--instrument", help="The perpetual, e.g. BTC-USDT-PERP.")
@@ -100,32 +135,19 @@ def run(
             "(repeatable).",
         ),
     ] = None,
-    oi_market: Annotated[
-        str | None,
-        typer.Option(
-            "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
-            "triple-confluence and liquidation-magnet).",
-        ),
-    ] = None,
+    oi_market: OiMarketOpt = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Trade from this date (ISO); earlier bars are warm-up."),
     ] = None,
     until: Annotated[str | None, typer.Option("--until", help="Trade before this date.")] = None,
-    initial_equity: Annotated[
-        float, typer.Option("--initial-equity", help="Starting equity, USD.")
-    ] = 10_000.0,
-    risk_pct: Annotated[
-        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
-    ] = 1.0,
-    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
+    initial_equity: EquityOpt = 10_000.0,
+    risk_pct: RiskOpt = 1.0,
+    leverage: LeverageOpt = 5.0,
     mmr: Annotated[float, typer.Option("--mmr", help="Maintenance margin rate, fraction.")] = 0.004,
-    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
-    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
-    slippage: Annotated[
-        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
-    ] = 0.0002,
+    taker_fee: TakerOpt = 0.0005,
+    maker_fee: MakerOpt = 0.0002,
+    slippage: SlippageOpt = 0.0002,
     cascade_slippage: Annotated[
         float,
         typer.Option("--cascade-slippage", help="Extra slippage on cascade bars, fraction."),
@@ -137,9 +159,7 @@ def run(
             help="A bar ranging this fraction of its open or more is a cascade bar.",
         ),
     ] = 0.03,
-    time_stop: Annotated[
-        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
-    ] = 0,
+    time_stop: TimeStopOpt = 0,
     trades_file: Annotated[
         Path | None, typer.Option("--trades", help="Write one row per trade to this CSV file.")
     ] = None,
@@ -332,61 +352,31 @@ _SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --d
 @app.command("sweep")
 def sweep_cmd(
     ctx: typer.Context,
-    strategy: Annotated[
-        str,
-        typer.Argument(
-            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
-            "liquidation-magnet."
-        ),
-    ],
+    strategy: StrategyArg,
     markets: Annotated[list[str], typer.Option("--market", help=_MARKET_HELP + " (repeatable).")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
-    params: Annotated[
-        list[str] | None,
-        typer.Option("--param", help="Fixed strategy parameter KEY=VALUE (repeatable)."),
-    ] = None,
-    random: Annotated[
-        int,
-        typer.Option("--random", min=0, help="Draw this many combinations (0 = the whole grid)."),
-    ] = 0,
+    params: SweepParamOpt = None,
+    random: RandomOpt = 0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of --random.")] = 0,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar length: 1h, 4h...")] = "1h",
     since: Annotated[
         str | None, typer.Option("--since", help="Trade from this date (ISO); earlier = warm-up.")
     ] = None,
     until: Annotated[str | None, typer.Option("--until", help="Trade before this date.")] = None,
-    confirm_venues: Annotated[
-        list[str] | None,
-        typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
-    ] = None,
-    oi_market: Annotated[
-        str | None,
-        typer.Option(
-            "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
-            "triple-confluence and liquidation-magnet).",
-        ),
-    ] = None,
+    confirm_venues: SweepConfirmOpt = None,
+    oi_market: OiMarketOpt = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the table.")] = 20,
     workers: Annotated[int, typer.Option("--workers", min=0, help=_WORKERS_HELP)] = 0,
     dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP)] = None,
-    initial_equity: Annotated[
-        float, typer.Option("--initial-equity", help="Starting equity, USD.")
-    ] = 10_000.0,
-    risk_pct: Annotated[
-        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
-    ] = 1.0,
-    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
-    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
-    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
-    slippage: Annotated[
-        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
-    ] = 0.0002,
-    time_stop: Annotated[
-        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
-    ] = 0,
+    initial_equity: EquityOpt = 10_000.0,
+    risk_pct: RiskOpt = 1.0,
+    leverage: LeverageOpt = 5.0,
+    taker_fee: TakerOpt = 0.0005,
+    maker_fee: MakerOpt = 0.0002,
+    slippage: SlippageOpt = 0.0002,
+    time_stop: TimeStopOpt = 0,
     results: Annotated[
         Path | None, typer.Option("--results", help="Write every row to this CSV file.")
     ] = None,
@@ -451,23 +441,11 @@ def sweep_cmd(
 @app.command("walkforward")
 def walkforward_cmd(
     ctx: typer.Context,
-    strategy: Annotated[
-        str,
-        typer.Argument(
-            help="Strategy: funding-fade, oi-divergence, basis-carry, triple-confluence or "
-            "liquidation-magnet."
-        ),
-    ],
+    strategy: StrategyArg,
     market: Annotated[str, typer.Option("--market", help=_MARKET_HELP + ".")],
     grid: Annotated[list[str] | None, typer.Option("--grid", help=_GRID_HELP)] = None,
-    params: Annotated[
-        list[str] | None,
-        typer.Option("--param", help="Fixed strategy parameter KEY=VALUE (repeatable)."),
-    ] = None,
-    random: Annotated[
-        int,
-        typer.Option("--random", min=0, help="Draw this many combinations (0 = the whole grid)."),
-    ] = 0,
+    params: SweepParamOpt = None,
+    random: RandomOpt = 0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of --random.")] = 0,
     folds: Annotated[int, typer.Option("--folds", min=1, help="Out-of-sample folds.")] = 4,
     is_ratio: Annotated[
@@ -484,37 +462,19 @@ def walkforward_cmd(
         str | None, typer.Option("--since", help="Start from this date (ISO); earlier = warm-up.")
     ] = None,
     until: Annotated[str | None, typer.Option("--until", help="End before this date.")] = None,
-    confirm_venues: Annotated[
-        list[str] | None,
-        typer.Option("--confirm-venue", help="Also load this venue's funding (two_venue)."),
-    ] = None,
-    oi_market: Annotated[
-        str | None,
-        typer.Option(
-            "--oi-market",
-            help="Load this VENUE:INSTRUMENT's stored open interest (for oi-divergence, "
-            "triple-confluence and liquidation-magnet).",
-        ),
-    ] = None,
+    confirm_venues: SweepConfirmOpt = None,
+    oi_market: OiMarketOpt = None,
     objective: Annotated[str, typer.Option("--objective", help=_OBJECTIVE_HELP)] = "sharpe",
     workers: Annotated[int, typer.Option("--workers", min=0, help=_WORKERS_HELP)] = 0,
     dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP)] = None,
-    initial_equity: Annotated[
-        float, typer.Option("--initial-equity", help="Starting equity, USD.")
-    ] = 10_000.0,
-    risk_pct: Annotated[
-        float, typer.Option("--risk-pct", help="Equity risked per trade, %.")
-    ] = 1.0,
-    leverage: Annotated[float, typer.Option("--leverage", help="Isolated leverage.")] = 5.0,
-    taker_fee: Annotated[float, typer.Option("--taker-fee", help="Taker fee, fraction.")] = 0.0005,
-    maker_fee: Annotated[float, typer.Option("--maker-fee", help="Maker fee, fraction.")] = 0.0002,
-    slippage: Annotated[
-        float, typer.Option("--slippage", help="Slippage of market fills, fraction.")
-    ] = 0.0002,
-    time_stop: Annotated[
-        int, typer.Option("--time-stop-bars", help="Close after this many bars (0 = never).")
-    ] = 0,
+    initial_equity: EquityOpt = 10_000.0,
+    risk_pct: RiskOpt = 1.0,
+    leverage: LeverageOpt = 5.0,
+    taker_fee: TakerOpt = 0.0005,
+    maker_fee: MakerOpt = 0.0002,
+    slippage: SlippageOpt = 0.0002,
+    time_stop: TimeStopOpt = 0,
     out: Annotated[
         Path | None, typer.Option("--out", help="In- vs out-of-sample per fold: FILE.png.")
     ] = None,
