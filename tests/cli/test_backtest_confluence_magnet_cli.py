@@ -71,7 +71,8 @@ def test_triple_confluence_sells_the_squeeze(squeeze_store: str, cli: Any, tmp_p
 def test_missing_open_interest_is_a_usage_error(squeeze_store: str, cli: Any) -> None:
     for strategy in ("triple-confluence", "liquidation-magnet"):
         r = cli("--store", squeeze_store, "backtest", "run", strategy, *MARKET)
-        _one_line_usage_error(r, "--oi-market")
+        assert r.code == 2, r.err
+        _one_line_usage_error(r, "--oi-market")  # and one line naming the missing option
 
 
 def test_missing_liquidations_is_a_usage_error(

@@ -86,6 +86,7 @@ def test_signals_and_scenarios_equal_the_saved_per_asset_outputs(
 ) -> None:
     saved = json.loads(GOLDEN.read_text())
     got = json.loads(json.dumps(_outputs(assets)))  # the same float round trip as the file
+    assert saved  # the golden file holds outputs to compare, not an empty document
     _same(got, saved)
 
 
@@ -101,6 +102,7 @@ def test_detect_all_equals_each_detector_on_its_own(
         if name != "BTC":
             expected.extend(funding_rotation(assets["BTC"], data, at))
     got = detect_all(assets, at)
+    assert expected, "the market must raise some setups, or the comparison proves nothing"
     _same(
         json.loads(json.dumps([_plain(s.to_json()) for s in got])),
         json.loads(json.dumps([_plain(s.to_json()) for s in expected])),
@@ -148,6 +150,8 @@ def test_bundles_that_cannot_be_stacked_give_their_own_results(
     alone = [_plain(classify(d, at).to_json()) for d in market_.values()]
     fresh = {k: replace(d) for k, d in market_.items()}  # no shared contexts
     got = detect_all(fresh, at)
+    assert expected, "the market must raise some setups, or the comparison proves nothing"
+    assert alone
     _same(
         json.loads(json.dumps([_plain(s.to_json()) for s in got])),
         json.loads(json.dumps([_plain(s.to_json()) for s in expected])),

@@ -121,7 +121,11 @@ def test_api_brief_validates_against_the_published_schema(client: Any) -> None:
 
     doc = _json(client, "/api/brief")
 
-    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)  # raises if invalid
+    assert doc["command"] == "brief"
+    assert doc["simulated"] is True  # the tests' store is a demo store
+    assert doc["assets"]
+    assert all(a["funding"]["available"] for a in doc["assets"])
 
 
 @pytest.mark.parametrize(
