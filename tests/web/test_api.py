@@ -272,3 +272,28 @@ def test_form_pages_do_not_reload_and_lose_what_was_typed(client: Any, path: str
     res = client.get(path)
 
     assert 'http-equiv="refresh"' not in res.text
+
+
+def test_api_sql_over_its_time_limit_answers_408_and_the_server_still_answers(
+    web_store: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from perpscope.config import load_config, with_store_path
+    from perpscope.store.lake import Lake
+    from perpscope.web import create_app
+
+    # the workbench's limit from the environment, as a user would set it: two seconds (the
+    # endless query needs minutes; a constant query needs milliseconds once the child is up)
+    config = with_store_path(
+        load_config(environ={"PERPSCOPE_SQL_TIMEOUT_S": "2"}), web_store, "test"
+    )
+    endless = "SELECT sum(hash(a.range)) AS s FROM range(1000000000000) a"  # ~1e12 rows
+    with TestClient(create_app(Lake(web_store), config), raise_server_exceptions=False) as c:
+        res = c.get("/api/sql", params={"q": endless})
+        after = c.get("/api/sql", params={"q": "SELECT 42 AS n"})
+
+    assert res.status_code == 408, (res.status_code, res.text[:300])
+    assert "time limit" in res.json()["error"]
+    assert after.status_code == 200
+    assert after.json()["rows"] == [{"n": 42}]
