@@ -41,7 +41,9 @@ def _show(record: dict[str, Any], fmt: Format, title: str, note: str | None = No
 @app.command("liq")
 def liq(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="binance | bybit | okx.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="binance | bybit | okx | sim1 | sim2 | sim3.")
+    ],
     side: SideOpt,
     entry: Annotated[float, typer.Option("--entry", help="Entry price.")],
     qty: Annotated[float, typer.Option("--qty", help="Size in base units (inverse: contracts).")],
@@ -131,7 +133,7 @@ def size(
     ] = 0.0,
     venue: Annotated[
         str | None,
-        typer.Option("--venue", help="Exact liquidation check for binance | bybit | okx."),
+        typer.Option("--venue", help="Exact liquidation check: binance | bybit | okx | sim1..."),
     ] = None,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
@@ -190,20 +192,42 @@ def targets(
 
 @app.command("funding")
 def funding(
+    ctx: typer.Context,
     notional: Annotated[float, typer.Option("--notional", help="Position notional.")],
-    rate: Annotated[
-        str, typer.Option("--rate", help="Funding rate per interval: 0.0005 or 0.05%.")
-    ],
-    interval_h: Annotated[float, typer.Option("--interval-h", help="Funding interval, hours.")],
     days: Annotated[float, typer.Option("--days", help="Holding period in days.")],
+    rate: Annotated[
+        str | None, typer.Option("--rate", help="Funding rate per interval: 0.0005 or 0.05%.")
+    ] = None,
+    interval_h: Annotated[
+        float | None,
+        typer.Option("--interval-h", help="Funding interval, hours (default: the venue's)."),
+    ] = None,
+    venue: Annotated[
+        str | None, typer.Option("--venue", help="Without --rate: the store's current rate.")
+    ] = None,
+    instrument: Annotated[
+        str | None, typer.Option("--instrument", help="With --venue, e.g. BTC-USDT-PERP.")
+    ] = None,
     side: Annotated[str, typer.Option("--side", help="long | short.")] = "long",
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Funding payment per period and over the hold, signed to the position (negative = paid)."""
+    """Funding payment per period and over the hold, signed to the position (negative = paid).
+
+    The rate is --rate (per --interval-h hours), or the store's current rate of --venue and
+    --instrument (the accruing rate of the latest funding snapshot, else the last settlement).
+    """
     from perpscope.services import calc
 
+    lake = state(ctx).lake() if rate is None and venue is not None else None
     record = calc.funding(
-        side=side, notional_usd=notional, rate=rate, interval_h=interval_h, days=days
+        side=side,
+        notional_usd=notional,
+        rate=rate,
+        interval_h=interval_h,
+        days=days,
+        lake=lake,
+        venue=venue,
+        instrument=instrument,
     )
     _show(record, fmt, "funding")
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from perpscope.domain.symbols import SIM_VENUES
 from perpscope.errors import UsageError
 from perpscope.risk import (
     DEFAULT_MAX_RISK_PCT,
@@ -208,8 +209,12 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
     Tiers come from ``--mmr``/``--maint-amount`` when given, else from the store's
     ``leverage_tiers`` for ``req.instrument`` (Binance USDⓈ-M and Bybit linear only: their bounds
     are USD notional, as the table stores them).
+
+    A simulated venue (``sim1``...) applies the rule its liquidation engine applies, Binance
+    USDⓈ-M's, to the tiers the simulator wrote for that venue.
     """
-    venue = _choice("--venue", LiqVenue, req.venue)
+    simulated = req.venue in SIM_VENUES
+    venue = _liq_venue(req.venue)
     side = _choice("--side", PositionSide, req.side)
     mode = _choice("--margin-mode", MarginMode, req.margin_mode)
     _call(venue_leverage, req.leverage)
@@ -236,8 +241,8 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
             "look up the venue's tiers in the store"
         )
     else:
-        tiers, read_at = store_tiers(lake, venue.value, req.instrument)
-        source = f"store leverage_tiers, {venue.value} {req.instrument}, read {read_at}"
+        tiers, read_at = store_tiers(lake, req.venue, req.instrument)
+        source = f"store leverage_tiers, {req.venue} {req.instrument}, read {read_at}"
     fee = req.fee_rate
     if fee is None:
         fee = _OKX_TAKER_FEE if venue is LiqVenue.OKX else 0.0
@@ -262,7 +267,8 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
         distance = abs(res.liquidation_px - req.entry_px) / req.entry_px
     return _finite_record(
         {
-            "venue": venue.value,
+            "venue": req.venue if simulated else venue.value,
+            "rule": venue.value,
             "side": side.value,
             "margin_mode": mode.value,
             "price_basis": "mark",
@@ -285,6 +291,17 @@ def liquidation(lake: Lake | None, req: LiqRequest) -> Record:
             "formula": res.formula,
         }
     )
+
+
+def _liq_venue(name: str) -> LiqVenue:
+    """The liquidation rule of venue ``name``: its own, or Binance's for a simulated venue."""
+    if name in SIM_VENUES:
+        return LiqVenue.BINANCE
+    try:
+        return LiqVenue(name)
+    except ValueError:
+        choices = " | ".join([*(m.value for m in LiqVenue), *SIM_VENUES])
+        raise UsageError(f"--venue must be one of {choices}, got {name!r}") from None
 
 
 def _explicit_tier(mmr: float, maint_amount: float) -> tuple[Tier, ...]:
@@ -316,7 +333,7 @@ def size(
 
     With ``venue`` the liquidation check uses that venue's exact isolated formula at ``mmr``.
     """
-    liq_venue = None if venue is None else _choice("--venue", LiqVenue, venue)
+    liq_venue = None if venue is None else _liq_venue(venue)
     if stop_px is None:
         if atr is None or atr_mult is None or side is None:
             raise UsageError("give --stop, or --atr with --atr-mult and --side")
@@ -412,16 +429,43 @@ def targets(
 
 
 def funding(
-    *, side: str, notional_usd: float, rate: float | str, interval_h: float, days: float
+    *,
+    side: str,
+    notional_usd: float,
+    rate: float | str | None,
+    interval_h: float | None,
+    days: float,
+    lake: Lake | None = None,
+    venue: str | None = None,
+    instrument: str | None = None,
 ) -> Record:
     """Funding per settlement and over ``days``, signed to the position (negative = paid).
 
-    ``rate`` is a fraction per interval or a ``"0.05%"`` string (see :func:`parse_rate`).
+    ``rate`` is a fraction per interval or a ``"0.05%"`` string (see :func:`parse_rate`). Without
+    it, the rate is the store's current one for ``venue``/``instrument`` (:func:`current_rate`),
+    per the venue's own interval unless ``interval_h`` is given (then rescaled to it).
     """
     pos_side = _choice("--side", PositionSide, side)
-    r = _call(funding_carry, notional_usd, parse_rate("--rate", rate), interval_h, days, pos_side)
+    source = "given"
+    if rate is not None:
+        if venue is not None or instrument is not None:
+            raise UsageError("give either --rate or --venue and --instrument, not both")
+        if interval_h is None:
+            raise UsageError("--rate needs --interval-h (the hours between settlements)")
+        value = parse_rate("--rate", rate)
+    else:
+        if lake is None or venue is None or instrument is None:
+            raise UsageError("give --rate and --interval-h, or --venue and --instrument")
+        value, own_h, source = current_rate(lake, venue, instrument)
+        if interval_h is None:
+            interval_h = own_h
+        elif interval_h != own_h:
+            value *= interval_h / own_h
+            source += f", rescaled from {own_h:g}h to {interval_h:g}h"
+    r = _call(funding_carry, notional_usd, value, interval_h, days, pos_side)
     return _finite_record(
         {
+            "rate_source": source,
             "side": r.side.value,
             "notional_usd": r.notional_usd,
             "rate": r.rate,
@@ -435,6 +479,34 @@ def funding(
             "total_usd": r.total_usd,
             "annualized_rate": r.annualized_rate,
         }
+    )
+
+
+def current_rate(lake: Lake, venue: str, instrument: str) -> tuple[float, float, str]:
+    """The current funding rate of ``venue``/``instrument`` in the store, per its own interval.
+
+    The latest ``funding_snapshot`` (the rate accruing in the current interval) when the store
+    has one, else the latest settlement in ``funding``.
+
+    Returns:
+        The rate, its interval in hours and where it came from (table and time).
+
+    Raises:
+        UsageError: the store has neither for the pair.
+    """
+    where = (pl.col("venue") == venue) & (pl.col("instrument") == instrument)
+    for table, what in (("funding_snapshot", "current rate"), ("funding", "last settlement")):
+        if not lake.has_table(table):
+            continue
+        frame = lake.read(table, ["ts", "rate", "interval_h"], where=where).drop_nulls()
+        if frame.is_empty():
+            continue
+        last = frame.sort("ts").row(-1, named=True)
+        stamp = last["ts"].strftime("%Y-%m-%d %H:%MZ")
+        return float(last["rate"]), float(last["interval_h"]), f"{venue} {what}, {stamp}"
+    raise UsageError(
+        f"no funding for {venue} {instrument} in the store at {lake.root}: pass --rate and "
+        "--interval-h, or collect funding first"
     )
 
 
