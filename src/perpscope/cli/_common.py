@@ -26,6 +26,7 @@ import typer
 from typer._click.core import Context as ClickContext
 from typer._click.globals import get_current_context
 
+from perpscope.domain.symbols import SIM_VENUES
 from perpscope.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,9 +94,6 @@ def _r() -> ModuleType:
     from perpscope.cli import _render
 
     return _render
-
-
-SIM_VENUES = frozenset({"sim1", "sim2", "sim3"})
 
 
 class Format(StrEnum):

@@ -20,14 +20,13 @@ from typing import Any
 
 import polars as pl
 
+from perpscope.domain.symbols import SIM_VENUES
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.services._market_read import require_store
 from perpscope.services.filters import MarketQuery
 from perpscope.store.lake import Lake
 
 __all__ = ["build_brief", "brief_assets"]
-
-_SIM_VENUES = ("sim1", "sim2", "sim3")
 
 
 def _plain(value: Any) -> Any:
@@ -306,7 +305,7 @@ def _simulated(lake: Lake) -> bool:
     if not lake.has_table("funding"):
         return False
     venues = set(lake.read("funding", columns=["venue"])["venue"].unique().to_list())
-    return bool(venues & set(_SIM_VENUES))
+    return bool(venues & set(SIM_VENUES))
 
 
 def build_brief(

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,13 @@ import pyarrow as pa
 
 from perpscope.errors import PerpscopeError, QueryError, QueryRefusedError
 from perpscope.store.lake import Lake
-from perpscope.store.query import check_statement, connect_locked, fetch_capped, run_in_connection
+from perpscope.store.query import (
+    LockedConnection,
+    check_statement,
+    connect_locked,
+    fetch_capped,
+    run_in_connection,
+)
 
 __all__ = [
     "SPILL_PREFIX",
@@ -209,15 +215,25 @@ def run_display(
         lake, memory_limit_bytes=memory_limit_bytes, temp_dir=temp_dir, timeout_s=timeout_s
     )
 
+    try:
+        return run_in_connection(
+            locked, lake, sql, timeout_s=timeout_s, fetch=_display_fetch(max_rows)
+        )
+    finally:
+        locked.close()
+
+
+def _display_fetch(
+    max_rows: int,
+) -> Callable[[duckdb.DuckDBPyRelation], tuple[list[Column], pa.Table, bool]]:
+    """Fetch a relation for display: its columns, at most ``max_rows`` rows, and if it was cut."""
+
     def fetch(rel: duckdb.DuckDBPyRelation) -> tuple[list[Column], pa.Table, bool]:
         columns, projected = _display_relation(rel)
         table, truncated = fetch_capped(projected, max_rows)
         return columns, table, truncated
 
-    try:
-        return run_in_connection(locked, lake, sql, timeout_s=timeout_s, fetch=fetch)
-    finally:
-        locked.close()
+    return fetch
 
 
 # ----------------------------------------------------------------------------- private spill dir
@@ -329,7 +345,8 @@ def run_isolated(
 def _start(proc: subprocess.Popen[bytes], request: bytes) -> float:
     """Send the request and wait until the child has loaded its libraries.
 
-    The time limit counts from then: Python's start-up is not the query's time.
+    The time limit counts from then: Python's start-up and opening the store's tables are not
+    the query's time.
     """
     assert proc.stdin is not None
     assert proc.stdout is not None
@@ -370,22 +387,41 @@ def _child_main() -> int:
     """Entry of the child: read a JSON request on stdin, write Arrow IPC (or an error) out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
     request = json.loads(sys.stdin.buffer.read().decode())
-    sys.stdout.buffer.write(_READY)
-    sys.stdout.buffer.flush()
-    # the parent kills us at the limit; should it die first, do not run on for long
-    suicide = threading.Timer(float(request["timeout_s"]) + 5.0, os._exit, (_EXIT_ERROR,))
-    suicide.daemon = True
-    suicide.start()
     out = sys.stdout.buffer
+    timeout_s = float(request["timeout_s"])
+    lake = Lake(Path(request["store"]))
+    sql = request["sql"]
+    opened: LockedConnection | PerpscopeError
     try:
-        columns, table, truncated = run_display(
-            Lake(Path(request["store"])),
-            request["sql"],
-            max_rows=int(request["max_rows"]),
-            timeout_s=float(request["timeout_s"]),
+        check_statement(sql)
+        # the store is open before the parent's clock starts: the limit is the query's own time
+        opened = connect_locked(
+            lake,
             memory_limit_bytes=int(request["memory_limit_bytes"]),
             temp_dir=Path(request["temp_dir"]),
+            timeout_s=timeout_s,
         )
+    except PerpscopeError as exc:
+        opened = exc  # reported below, like a failing query
+    out.write(_READY)
+    out.flush()
+    # the parent kills us at the limit; should it die first, do not run on for long
+    suicide = threading.Timer(timeout_s + 5.0, os._exit, (_EXIT_ERROR,))
+    suicide.daemon = True
+    suicide.start()
+    try:
+        if isinstance(opened, PerpscopeError):
+            raise opened
+        try:
+            columns, table, truncated = run_in_connection(
+                opened,
+                lake,
+                sql,
+                timeout_s=timeout_s,
+                fetch=_display_fetch(int(request["max_rows"])),
+            )
+        finally:
+            opened.close()
     except QueryRefusedError as exc:
         out.write(json.dumps({"message": str(exc)}).encode())
         return _EXIT_REFUSED

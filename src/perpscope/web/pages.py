@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Page", "Table", "assets_in", "simulated"]
 
-SIM_VENUES = frozenset({"sim1", "sim2", "sim3"})
 EXTREME_8H = 0.0005
 """The playbook's extreme funding level, 0.05% per 8h: the heat colour saturates there."""
 
