@@ -50,8 +50,12 @@ def series_bounds(frame: pl.DataFrame, keys: list[str]) -> I64:
     n = frame.height
     if n == 0:
         return np.zeros(1, dtype=np.int64)
-    changed = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift()) for k in keys])
-    starts = frame.select(changed.slice(1).arg_true())[:, 0].to_numpy() + 1
+    # a run of equal keys starts wherever any key's own run starts (one run-length pass per key,
+    # cheaper on strings than comparing each row with the previous one)
+    starts = np.zeros(0, dtype=np.int64)
+    for key in keys:
+        lengths = frame[key].rle().struct.field("len").to_numpy()
+        starts = np.union1d(starts, np.cumsum(lengths[:-1], dtype=np.int64))
     return np.concatenate(([0], starts, [n])).astype(np.int64)
 
 
