@@ -1,0 +1,216 @@
+"""A fake venue WebSocket server on 127.0.0.1 that replays recorded frames and injects faults.
+
+Recordings use cryptofeed's format (``<unix ts>: <raw frame>`` per line; lines naming a URL, the
+client's own messages, are skipped), so the real recordings in the shared samples replay as they
+are, and recordings made by :mod:`tests.fakews.frames` in the venues' documented frame shapes
+replay the same way.
+
+One replay position is shared by every connection: a client that reconnects continues where the
+last connection stopped, less ``rewind`` frames (a venue resending recent events after a
+reconnect: the client must store them once). The replay clock is ``speed`` times the recording's
+(``None``: as fast as the client reads, the TCP window being the only brake).
+
+Faults, each at a frame index of the script (taking effect once):
+
+- ``disconnect_at``: the connection is dropped (no close handshake) before that frame;
+- ``malformed_at``: a broken frame (truncated JSON, or a given text) is sent before that frame;
+- ``silence_at``: before that frame the server sends nothing, keeping the connection open, until
+  the client gives up on it (the client must detect the silence and reconnect);
+- the whole script at ``speed=None`` is a burst faster than any consumer.
+
+Bybit-style servers (``subscribe=True``) wait for the client's ``{"op": "subscribe"}`` before
+replaying, acknowledge it, and answer ``{"op": "ping"}`` with a pong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+__all__ = ["FakeWsServer", "Script", "load_recording", "write_recording"]
+
+
+def load_recording(path: Path, *, contains: str | None = None) -> tuple[list[float], list[str]]:
+    """Times and frames of a cryptofeed recording (gzip or plain), optionally only frames
+    holding ``contains``."""
+    import gzip
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    times: list[float] = []
+    frames: list[str] = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith(("ws://", "wss://", "http://", "https://")):
+                continue  # the client's side of the conversation
+            head, sep, body = line.partition(": ")
+            if not sep:
+                continue
+            try:
+                t = float(head)
+            except ValueError:
+                continue
+            body = body.rstrip("\n")
+            if contains is None or contains in body:
+                times.append(t)
+                frames.append(body)
+    return times, frames
+
+
+def write_recording(path: Path, times: Sequence[float], frames: Sequence[str]) -> None:
+    """Write frames in cryptofeed's recording format."""
+    with path.open("w", encoding="utf-8") as fh:
+        for t, f in zip(times, frames, strict=True):
+            fh.write(f"{t:.6f}: {f}\n")
+
+
+@dataclass
+class Script:
+    """What the server replays and which faults it injects (see the module docstring)."""
+
+    times: list[float]
+    frames: list[str]
+    speed: float | None = None
+    disconnect_at: tuple[int, ...] = ()
+    rewind: int = 0
+    malformed_at: dict[int, str] = field(default_factory=dict)
+    silence_at: int | None = None
+    subscribe: bool = False
+
+
+@dataclass
+class _Log:
+    connections: int = 0
+    frames_sent: int = 0
+    malformed_sent: int = 0
+    subscribes: list[Any] = field(default_factory=list)
+    pings: int = 0
+    paths: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+class FakeWsServer:
+    """Runs in its own thread and event loop; ``url`` is ``ws://127.0.0.1:<port>``."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.log = _Log()
+        self._pos = 0
+        self._fired: set[tuple[str, int]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server (the client keeps its own path and query)."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeWsServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _once(self, kind: str, index: int, table: Any) -> bool:
+        if index in table and (kind, index) not in self._fired:
+            self._fired.add((kind, index))
+            return True
+        return False
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        self.log.connections += 1
+        self.log.paths.append(request.path_qs)
+        subscribed = asyncio.Event()
+        if not self.script.subscribe:
+            subscribed.set()
+        reader = asyncio.create_task(self._read(ws, subscribed))
+        try:
+            await asyncio.wait_for(subscribed.wait(), 10)
+            await self._replay(ws, request, reader)
+            await reader  # the replay is over: wait for the client to leave
+        except (ConnectionError, asyncio.CancelledError, TimeoutError):
+            pass
+        finally:
+            reader.cancel()
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse, subscribed: asyncio.Event) -> None:
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            try:
+                doc = json.loads(msg.data)
+            except ValueError:
+                continue
+            if doc.get("op") == "subscribe":
+                self.log.subscribes.append(doc.get("args"))
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "op": "subscribe",
+                                              "conn_id": "fake", "req_id": ""}))  # fmt: skip
+                subscribed.set()
+            elif doc.get("op") == "ping":
+                self.log.pings += 1
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "pong", "op": "ping",
+                                              "conn_id": "fake"}))  # fmt: skip
+
+    async def _replay(
+        self, ws: web.WebSocketResponse, request: web.Request, reader: asyncio.Task[None]
+    ) -> None:
+        s = self.script
+        loop = asyncio.get_running_loop()
+        start = self._pos
+        t0 = loop.time()
+        while self._pos < len(s.frames):
+            i = self._pos
+            if self._once("disconnect", i, s.disconnect_at):
+                self._pos = max(0, i - s.rewind)
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()  # dropped, no close handshake
+                return
+            if s.silence_at is not None and self._once("silence", i, (s.silence_at,)):
+                self._pos = max(0, i - s.rewind)
+                await asyncio.wait({reader}, timeout=60)  # until the client leaves
+                return
+            if self._once("malformed", i, s.malformed_at):
+                text = s.malformed_at[i] or s.frames[i][: max(1, len(s.frames[i]) // 2)]
+                await ws.send_str(text)
+                self.log.malformed_sent += 1
+            if s.speed is not None:
+                due = t0 + (s.times[i] - s.times[start]) / s.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await ws.send_str(s.frames[i])
+            self.log.frames_sent += 1
+            self._pos = i + 1
+        self.log.done = True
