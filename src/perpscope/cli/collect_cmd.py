@@ -1,4 +1,4 @@
-"""``perpscope collect``: backfill history, take snapshots, report holes."""
+"""``perpscope collect``: backfill history, take snapshots, follow live streams, report holes."""
 
 from __future__ import annotations
 
@@ -176,6 +176,64 @@ def snapshot_cmd(
         emit(docs if venue == "all" else docs[0], "json")  # one JSON document
     if errors:  # the other venues' snapshots are stored and reported above
         raise PerpscopeError("; ".join(f"snapshot {v} failed: {e}" for v, e in errors.items()))
+
+
+_STREAM_COLUMNS = ("venue", "instruments", "frames", "liquidations_written",
+                   "taker_minutes_written", "ticks_written", "reconnects", "malformed",
+                   "lower_bound")  # fmt: skip
+
+
+@app.command("stream")
+def stream_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id: binance or bybit.")],
+    instrument: Annotated[
+        list[str], typer.Option("--instrument", help="Perpetual (repeatable): BTC-USDT-PERP.")
+    ],
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Stop after this many seconds (default: until Ctrl-C)."),
+    ] = None,
+    tick_every: Annotated[
+        float,
+        typer.Option("--tick-every", help="Store one mark-price/funding tick per this many s."),
+    ] = 60.0,
+    ws_url: Annotated[
+        str | None,
+        typer.Option("--ws-url", help="Replace the venue's WebSocket host (a local test server)."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Follow live liquidations, trades (as 1-minute taker buy/sell volume) and funding ticks.
+
+    Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
+    Binance liquidations are sampled by the venue (one per symbol per second): their totals are a
+    lower bound. Ctrl-C commits what was received and exits 130.
+    """
+    from perpscope.services import collection
+
+    lake = state(ctx).lake()
+
+    def log(message: str) -> None:
+        err_console.print(message, highlight=False, markup=False)
+
+    try:
+        report = collection.run_stream(
+            lake, venue, instrument, duration_s=duration, ws_url=ws_url, tick_every_s=tick_every,
+            log=log,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        err_console.print("interrupted; what was received is stored", highlight=False)
+        sys.exit(130)
+    row = collection.stream_row(report)
+    if fmt is Format.TABLE:
+        emit({k: row[k] for k in _STREAM_COLUMNS}, fmt.value, title="stream")
+        for gap in row["gaps"]:
+            out_console.print(f"gap: {gap}", highlight=False, markup=False)
+    else:
+        emit(row, fmt.value)
+    if report.error:
+        raise PerpscopeError(report.error)
 
 
 @app.command("gaps")

@@ -8,8 +8,9 @@ plain records for rendering.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import asdict
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,11 +21,12 @@ from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
+from perpscope.collect.stream import StreamOptions, StreamReport, collect_stream
 from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
-from perpscope.venues.registry import COLLECTABLE, open_venue
+from perpscope.venues.registry import COLLECTABLE, open_feed, open_venue
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
@@ -36,6 +38,8 @@ __all__ = [
     "run_backfill",
     "run_snapshots",
     "run_snapshot",
+    "run_stream",
+    "stream_row",
 ]
 
 DEFAULT_SNAPSHOT_INSTRUMENTS: tuple[str, ...] = ("BTC-USDT-PERP", "ETH-USDT-PERP")
@@ -171,6 +175,52 @@ def run_snapshots(
         except PerpscopeError as exc:
             errors[vid] = str(exc)
     return results, errors
+
+
+def run_stream(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str],
+    *,
+    duration_s: float | None = None,
+    ws_url: str | None = None,
+    tick_every_s: float = 60.0,
+    log: Callable[[str], None] = lambda _m: None,
+    options: StreamOptions | None = None,
+) -> StreamReport:
+    """Collect the live feed of ``instruments`` on ``venue`` for ``duration_s`` seconds.
+
+    Raises:
+        UsageError: an unknown venue or instrument, no instrument, or a bad duration.
+    """
+    if not instruments:
+        raise UsageError("give at least one --instrument")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise UsageError(f"--duration {duration_s}: give a positive number of seconds")
+    if not (math.isfinite(tick_every_s) and tick_every_s > 0):
+        raise UsageError(f"--tick-every {tick_every_s}: give a positive number of seconds")
+    if ws_url is not None and not ws_url.startswith(("ws://", "wss://")):
+        raise UsageError(f"--ws-url {ws_url!r}: give a ws:// or wss:// URL")
+    feed = open_feed(venue, tuple(_instruments(instruments)))
+    opts = options or StreamOptions()
+    opts = replace(opts, duration_s=duration_s, tick_every_s=tick_every_s)
+    lake.init()
+    return asyncio.run(collect_stream(feed, lake, opts, base_url=ws_url, log=log))
+
+
+def stream_row(report: StreamReport) -> dict[str, Any]:
+    """A stream report as one flat record for rendering (gaps as text)."""
+    row = asdict(report)
+    row["instruments"] = ", ".join(report.instruments)
+    row["gaps"] = [
+        f"{g.instrument} {g.start:%Y-%m-%dT%H:%M:%S}Z..{g.end:%H:%M:%S}Z: {g.reason}"
+        for g in report.gaps
+    ]
+    row["last_event"] = (
+        datetime.fromtimestamp(report.last_event_ms / 1000, UTC) if report.last_event_ms else None
+    )
+    del row["last_event_ms"]
+    return row
 
 
 def gaps(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
+from perpscope.venues.ws import StreamFeed
 
-__all__ = ["COLLECTABLE", "capabilities", "open_venue"]
+__all__ = ["COLLECTABLE", "STREAMABLE", "capabilities", "open_feed", "open_venue"]
 
 COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
 """Venues with a collector (OKX and Deribit follow)."""
+
+STREAMABLE: tuple[str, ...] = ("binance", "bybit")
+"""Venues with a live WebSocket feed (``collect stream``)."""
 
 
 def capabilities(venue: str) -> Capabilities | None:
@@ -45,3 +50,23 @@ def open_venue(
     if venue == "bybit":
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
+
+
+def open_feed(venue: str, instruments: tuple[Instrument, ...]) -> StreamFeed:
+    """The live WebSocket feed of ``instruments`` on ``venue`` (nothing is connected yet).
+
+    Raises:
+        UsageError: the venue has no live feed, or an instrument is not a perpetual.
+    """
+    bad = [str(i) for i in instruments if i.kind is not InstrumentKind.PERP]
+    if bad:
+        raise UsageError(f"live streams follow perpetuals only, not {', '.join(bad)}")
+    if venue == "binance":
+        from perpscope.venues.binance_ws import BinanceFeed
+
+        return BinanceFeed(instruments)
+    if venue == "bybit":
+        from perpscope.venues.bybit_ws import BybitFeed
+
+        return BybitFeed(instruments)
+    raise UsageError(f"no live stream for venue {venue!r} yet; streamable: {', '.join(STREAMABLE)}")
