@@ -15,8 +15,9 @@ symbols; each frame is ``{"stream": name, "data": event}``.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
+
+import orjson
 
 from perpscope.domain.symbols import Instrument
 from perpscope.errors import DataContractError
@@ -28,6 +29,7 @@ __all__ = ["BINANCE_WS_URL", "BinanceFeed"]
 
 BINANCE_WS_URL: Final = "wss://fstream.binance.com"
 _WHERE: Final = "binance ws"
+_INF: Final = float("inf")
 
 
 class BinanceFeed:
@@ -57,7 +59,7 @@ class BinanceFeed:
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one combined-stream frame (see the module docstring)."""
         try:
-            doc = json.loads(frame)
+            doc = orjson.loads(frame)
         except (ValueError, TypeError) as exc:
             raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
         if not isinstance(doc, dict):
@@ -90,14 +92,18 @@ class BinanceFeed:
             ) from None
 
     def _agg_trade(self, d: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._instrument(d["s"], "aggTrade")
+        inst = self._canonical.get(d["s"]) or self._instrument(d["s"], "aggTrade")
         agg_id = d["a"]
-        if not isinstance(agg_id, int) or isinstance(agg_id, bool):
-            raise DataContractError(f"{_WHERE}: aggTrade id {agg_id!r} is not an integer")
         ts = d["T"]
-        if not isinstance(ts, int):
-            raise DataContractError(f"{_WHERE}: aggTrade time {ts!r} is not an integer")
-        qty = num(d["q"], "q", _WHERE)
+        if type(agg_id) is not int or type(ts) is not int:
+            raise DataContractError(f"{_WHERE}: aggTrade id {agg_id!r} or time {ts!r} is not an "
+                                    "integer")  # fmt: skip
+        try:
+            qty = float(d["q"])
+        except (TypeError, ValueError):
+            qty = num(d["q"], "q", _WHERE)  # raises, naming the field
+        if qty != qty or qty == _INF:
+            qty = num(d["q"], "q", _WHERE)
         sink.trade(inst, ts, qty, not d["m"], agg_id, agg_id)
         return 1
 

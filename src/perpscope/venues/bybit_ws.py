@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+import orjson
+
 from perpscope.domain.symbols import Instrument
 from perpscope.errors import DataContractError
 from perpscope.venues.bybit_parse import venue_symbol
@@ -61,7 +63,7 @@ class BybitFeed:
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one frame (see the module docstring)."""
         try:
-            doc = json.loads(frame)
+            doc = orjson.loads(frame)
         except (ValueError, TypeError) as exc:
             raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
         if not isinstance(doc, dict):
