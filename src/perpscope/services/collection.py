@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from perpscope.collect.archive import ArchiveReport, backfill_archive
 from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
 from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
@@ -38,6 +39,7 @@ __all__ = [
     "run_backfill",
     "run_snapshots",
     "run_snapshot",
+    "run_archive",
     "run_stream",
     "stream_row",
 ]
@@ -206,6 +208,54 @@ def run_stream(
     opts = replace(opts, duration_s=duration_s, tick_every_s=tick_every_s)
     lake.init()
     return asyncio.run(collect_stream(feed, lake, opts, base_url=ws_url, log=log))
+
+
+def run_archive(
+    lake: Lake,
+    instrument: str,
+    *,
+    since: datetime | None,
+    until: datetime | None = None,
+    datasets: Sequence[str] = (),
+    timeframe: str = "1h",
+    base_url: str | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+    today: date | None = None,
+) -> ArchiveReport:
+    """Backfill ``instrument`` from Binance's public archive (every dataset when none is named).
+
+    Raises:
+        UsageError: a bad instrument, dataset, timeframe, URL or date range.
+    """
+    from perpscope.venues.binance import CAPABILITIES
+    from perpscope.venues.binance_archive import DATASETS
+
+    if since is None:
+        raise UsageError("give --since (YYYY-MM-DD): the archive goes back years")
+    if timeframe not in CAPABILITIES.timeframes:
+        raise UsageError(
+            f"--timeframe {timeframe!r}: use one of {', '.join(CAPABILITIES.timeframes)}"
+        )
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url {base_url!r}: give an http:// or https:// URL")
+    end = (until or datetime.now(UTC)).date()
+    if until is not None and until < since:
+        raise UsageError("--until is before --since")
+    inst = _instruments([instrument])[0]
+    lake.init()
+    return asyncio.run(
+        backfill_archive(
+            lake,
+            inst,
+            tuple(datasets) or DATASETS,
+            since.date(),
+            end,
+            timeframe=timeframe,
+            base_url=base_url,
+            log=log,
+            today=today,
+        )  # fmt: skip
+    )
 
 
 def stream_row(report: StreamReport) -> dict[str, Any]:
