@@ -19,6 +19,7 @@ from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.stream import StreamOptions, StreamReport, collect_stream
 from perpscope.domain.symbols import parse_instrument
 from perpscope.store.lake import Lake
+from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.binance_ws import BinanceFeed
 from perpscope.venues.bybit_ws import BybitFeed
 from perpscope.venues.ws import StreamFeed
@@ -209,6 +210,47 @@ def test_lost_trades_are_a_recorded_gap_and_their_minutes_are_not_stored(tmp_pat
     notes = lake.read("collect_cursor").filter(pl.col("stream") == "ws:trades")["note"]
     assert notes.to_list()[0].startswith("gap ")
     assert "missing" in notes[0]
+
+
+def test_a_gap_is_filled_from_rest_trades_where_the_venue_serves_them(tmp_path: Path) -> None:
+    session = binance_session(300)
+    cut = 900  # as above: 40 frames lost at a dropped connection, ~33 of them trades
+    keep = [i for i in range(len(session.frames)) if not cut <= i < cut + 40]
+    script = Script([session.times[i] for i in keep], [session.frames[i] for i in keep],
+                    disconnect_at=(cut,), agg_trades=session.agg_trades)  # fmt: skip
+    lake = Lake(tmp_path / "store")
+    logs: list[str] = []
+    with FakeWsServer(script) as server:
+        rest = BinanceVenue(api_url=server.http_url)
+
+        async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
+            return await rest.fetch_trades(BTC[0], start, end)
+
+        async def go() -> StreamReport:
+            options = StreamOptions(
+                duration_s=120.0, flush_s=0.2, stop_when=_until_last(session),
+                policy=RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
+            )  # fmt: skip
+            try:
+                return await collect_stream(BinanceFeed(BTC), lake, options, base_url=server.url,
+                                            log=logs.append, fetch_trades=fetch)  # fmt: skip
+            finally:
+                await rest.close()
+
+        report = asyncio.run(go())
+        assert server.log.rest  # the REST endpoint was asked
+        assert all("symbol" in q and q["symbol"] == "BTCUSDT" for q in server.log.rest)
+    assert len(report.gaps) == 1
+    assert report.gaps_filled == 1
+    assert report.minutes_from_rest >= 1
+    # every whole minute is stored now, the gap's from REST: equal to the hand-summed truth
+    taker = lake.read("taker_volume").sort("ts")
+    expected = _expected_minutes(session)
+    assert _ms(taker) == list(expected)
+    assert taker["buy_volume_base"].to_list() == pytest.approx([b for b, _ in expected.values()])
+    assert taker["sell_volume_base"].to_list() == pytest.approx([s for _, s in expected.values()])
+    notes = lake.read("collect_cursor").filter(pl.col("stream") == "ws:trades")["note"].to_list()
+    assert any(n.startswith("gap filled from REST:") for n in notes)
 
 
 def test_bybit_subscribes_pings_normalises_sides_and_records_a_reconnect_gap(

@@ -31,6 +31,8 @@ class Session:
     """(ts_ms, qty, taker bought)."""
     ticks: list[int] = field(default_factory=list)
     """Event times of the mark-price/ticker frames."""
+    agg_trades: list[dict[str, object]] = field(default_factory=list)
+    """Binance sessions: every aggregate trade as ``GET /fapi/v1/aggTrades`` returns it."""
 
     def add(self, ts_ms: int, doc: object) -> None:
         self.times.append(ts_ms / 1000)
@@ -66,6 +68,9 @@ def binance_session(seconds: int = 600, *, seed: int = 7, trades_per_s: int = 6)
                 "q": f"{qty:.3f}", "f": agg_id * 3, "l": agg_id * 3 + 2, "T": ts,
                 "m": maker_bought}})  # fmt: skip
             out.trades.append((ts, qty, not maker_bought))
+            out.agg_trades.append({"a": agg_id, "p": f"{px:.1f}", "q": f"{qty:.3f}",
+                                   "f": agg_id * 3, "l": agg_id * 3 + 2, "T": ts,
+                                   "m": maker_bought})  # fmt: skip
         if sec % 5 == 2:  # a liquidation every five seconds (Binance: at most one a second)
             ts = base + 500
             side = rng.choice(["SELL", "BUY"])

@@ -82,6 +82,8 @@ class Script:
     malformed_at: dict[int, str] = field(default_factory=dict)
     silence_at: int | None = None
     subscribe: bool = False
+    agg_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /fapi/v1/aggTrades`` serves (Binance's REST trades, to fill stream gaps)."""
 
 
 @dataclass
@@ -92,6 +94,7 @@ class _Log:
     subscribes: list[Any] = field(default_factory=list)
     pings: int = 0
     paths: list[str] = field(default_factory=list)
+    rest: list[dict[str, str]] = field(default_factory=list)
     done: bool = False
 
 
@@ -126,6 +129,7 @@ class FakeWsServer:
 
     async def _start(self) -> None:
         app = web.Application()
+        app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -138,6 +142,25 @@ class FakeWsServer:
     async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _agg_trades(self, request: web.Request) -> web.Response:
+        """Binance's semantics: ``fromId`` (ids from it on) or ``startTime``/``endTime``
+        (inclusive), ascending, at most ``limit`` (default 500, max 1,000) rows."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        limit = min(1000, int(q.get("limit", 500)))
+        rows = self.script.agg_trades
+        if "fromId" in q:
+            rows = [r for r in rows if r["a"] >= int(q["fromId"])]
+        else:
+            lo, hi = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
+            rows = [r for r in rows if lo <= r["T"] <= hi]
+        return web.json_response(rows[:limit])
+
+    @property
+    def http_url(self) -> str:
+        """The same server for REST requests."""
+        return f"http://127.0.0.1:{self.port}"
 
     def _once(self, kind: str, index: int, table: Any) -> bool:
         if index in table and (kind, index) not in self._fired:

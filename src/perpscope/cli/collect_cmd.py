@@ -203,11 +203,16 @@ def stream_cmd(
         str | None,
         typer.Option("--ws-url", help="Replace the venue's WebSocket host (a local test server)."),
     ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help=_API_URL_HELP + " Used to fill gaps.")
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
 ) -> None:
     """Follow live liquidations, trades (as 1-minute taker buy/sell volume) and funding ticks.
 
     Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
+    Minutes a gap kept from being stored are summed from REST trades where the venue serves them
+    (Binance).
     Binance liquidations are sampled by the venue (one per symbol per second): their totals are a
     lower bound. Ctrl-C commits what was received and exits 130.
     """
@@ -220,8 +225,8 @@ def stream_cmd(
 
     try:
         report = collection.run_stream(
-            lake, venue, instrument, duration_s=duration, ws_url=ws_url, tick_every_s=tick_every,
-            log=log,
+            lake, venue, instrument, duration_s=duration, ws_url=ws_url, api_url=api_url,
+            tick_every_s=tick_every, log=log,
         )  # fmt: skip
     except KeyboardInterrupt:
         err_console.print("interrupted; what was received is stored", highlight=False)

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -47,7 +47,7 @@ import polars as pl
 from perpscope.collect.cursor import write_cursor
 from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import EARLIEST_TS, FUTURE_SLACK, LATEST_SCHEDULE_TS
-from perpscope.errors import DataContractError, TransientVenueError
+from perpscope.errors import DataContractError, PerpscopeError, TransientVenueError
 from perpscope.store.lake import Lake
 from perpscope.venues.ws import StreamFeed, WsEndpoint
 
@@ -122,6 +122,9 @@ class StreamReport:
     commits: int = 0
     max_queue: int = 0
     last_event_ms: int = 0
+    gaps_filled: int = 0
+    """Gaps whose minutes were summed from the venue's REST trades instead."""
+    minutes_from_rest: int = 0
     lower_bound: bool = False
     gaps: list[Gap] = field(default_factory=list)
     error: str | None = None
@@ -170,6 +173,8 @@ class StreamState:
         self.ticks: list[tuple[str, int, Any, Any, Any, Any, Any]] = []
         self.new_gaps: list[Gap] = []
         self.last_liquidation: dict[str, int] = {}
+        self.repairs: list[tuple[str, int, int]] = []
+        """(instrument, first minute, last minute) a gap kept from being stored."""
 
     # ------------------------------------------------------------------------------ FrameSink
 
@@ -313,6 +318,8 @@ class StreamState:
 
     def _gap(self, s: _Series, instrument: str, ts_ms: int, reason: str) -> None:
         start = s.last_ts if s.last_ts is not None else ts_ms
+        first = s.bucket if s.bucket is not None else start - start % _MINUTE_MS
+        self.repairs.append((instrument, first, ts_ms - ts_ms % _MINUTE_MS))
         gap = Gap(instrument, _dt(start), _dt(ts_ms), reason)
         self.report.gaps.append(gap)
         self.new_gaps.append(gap)
@@ -393,6 +400,58 @@ _TABLE_COUNTER: Final = {
     "taker_volume": "taker_minutes_written",
     "funding_snapshot": "ticks_written",
 }
+
+
+TradeFetcher = Callable[[str, int, int], Awaitable[list[tuple[int, int, float, bool]]]]
+"""Trades of an instrument from the venue's REST API: ``(id, ms, qty, taker bought)`` with
+``start <= ms < end``."""
+
+
+async def _fill_gaps(
+    state: StreamState,
+    lake: Lake,
+    feed: StreamFeed,
+    fetch: TradeFetcher,
+    log: Callable[[str], None],
+    *,
+    final: bool = False,
+) -> None:
+    """Sum the minutes a gap kept from being stored from REST trades, once they have ended.
+
+    Runs when the stream has moved past a gap's last minute (at the end of a run: the minutes
+    that have ended by then). The rows join the next commit; a failed fetch leaves the gap as it
+    is (recorded, its minutes missing).
+    """
+    report = state.report
+    pending = []
+    for inst, first, last in state.repairs:
+        ended = report.last_event_ms - report.last_event_ms % _MINUTE_MS  # minutes before ended
+        if last + _MINUTE_MS > ended:
+            if not final:
+                pending.append((inst, first, last))
+                continue
+            last = ended - _MINUTE_MS
+            if last < first:
+                continue
+        try:
+            trades = await fetch(inst, first, last + _MINUTE_MS)
+        except PerpscopeError as exc:
+            log(f"{feed.venue} stream: gap in {inst} trades not filled from REST: {exc}")
+            continue
+        sums: dict[int, list[float]] = {}
+        for _id, ts, qty, buy in trades:
+            pair = sums.setdefault(ts - ts % _MINUTE_MS, [0.0, 0.0])
+            pair[0 if buy else 1] += qty
+        state.taker += [(inst, m, b, s) for m, (b, s) in sorted(sums.items())]
+        report.gaps_filled += 1
+        report.minutes_from_rest += len(sums)
+        note = (f"gap filled from REST: {len(trades)} trades, minutes {_dt(first):%H:%M}.."
+                f"{_dt(last):%H:%M}Z")  # fmt: skip
+        await asyncio.to_thread(
+            write_cursor, lake, feed.venue, inst, "ws:trades", _dt(last + _MINUTE_MS - 1), note
+        )
+        log(f"{feed.venue} stream: {inst} {note}")
+    state.repairs = pending
 
 
 async def _commit(state: StreamState, lake: Lake, feed: StreamFeed) -> None:
@@ -523,10 +582,13 @@ async def collect_stream(
     *,
     base_url: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    fetch_trades: TradeFetcher | None = None,
 ) -> StreamReport:
     """Collect ``feed`` into ``lake`` until ``options.duration_s`` or ``max_frames`` is reached.
 
-    Everything received before the stop is committed. A stream that cannot (re)connect after
+    Everything received before the stop is committed. With ``fetch_trades`` (a venue whose REST
+    API serves past trades by time), the minutes a gap kept from being stored are summed from
+    REST trades instead. A stream that cannot (re)connect after
     ``options.policy.attempts`` tries ends with ``report.error`` set (what was collected before
     is committed).
     """
@@ -576,6 +638,8 @@ async def collect_stream(
             if state.pending >= options.flush_rows or (
                 time.monotonic() - last_commit >= options.flush_s
             ):
+                if fetch_trades is not None and state.repairs:
+                    await _fill_gaps(state, lake, feed, fetch_trades, log)
                 await _commit(state, lake, feed)
                 last_commit = time.monotonic()
     finally:
@@ -589,6 +653,8 @@ async def collect_stream(
         while not queue.empty():  # frames already received are not lost
             handle(queue.get_nowait())
         report.partial_minutes_dropped += state.open_minutes()
+        if fetch_trades is not None and state.repairs:
+            await _fill_gaps(state, lake, feed, fetch_trades, log, final=True)
         await _commit(state, lake, feed)
         if feed.sampled is not None:  # the flag of a sampled feed, next to its rows
             for inst, last_ms in state.last_liquidation.items():

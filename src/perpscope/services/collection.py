@@ -27,7 +27,7 @@ from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
-from perpscope.venues.registry import COLLECTABLE, open_feed, open_venue
+from perpscope.venues.registry import COLLECTABLE, open_feed, open_trade_history, open_venue
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
@@ -186,11 +186,15 @@ def run_stream(
     *,
     duration_s: float | None = None,
     ws_url: str | None = None,
+    api_url: str | None = None,
     tick_every_s: float = 60.0,
     log: Callable[[str], None] = lambda _m: None,
     options: StreamOptions | None = None,
 ) -> StreamReport:
     """Collect the live feed of ``instruments`` on ``venue`` for ``duration_s`` seconds.
+
+    Where the venue serves past trades by time (Binance), gaps in the trade stream are filled
+    from its REST API (``api_url`` replaces its hosts).
 
     Raises:
         UsageError: an unknown venue or instrument, no instrument, or a bad duration.
@@ -207,7 +211,26 @@ def run_stream(
     opts = options or StreamOptions()
     opts = replace(opts, duration_s=duration_s, tick_every_s=tick_every_s)
     lake.init()
-    return asyncio.run(collect_stream(feed, lake, opts, base_url=ws_url, log=log))
+    history = open_trade_history(venue, api_url=api_url)
+    by_id = {str(i): i for i in feed.instruments}
+
+    async def run() -> StreamReport:
+        fetch = None
+        if history is not None:
+            rest = history
+
+            async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
+                return await rest.fetch_trades(by_id[inst], start, end)
+
+        try:
+            return await collect_stream(
+                feed, lake, opts, base_url=ws_url, log=log, fetch_trades=fetch
+            )
+        finally:
+            if history is not None:
+                await history.close()
+
+    return asyncio.run(run())
 
 
 def run_archive(

@@ -7,9 +7,16 @@ from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
-from perpscope.venues.ws import StreamFeed
+from perpscope.venues.ws import StreamFeed, TradeHistory
 
-__all__ = ["COLLECTABLE", "STREAMABLE", "capabilities", "open_feed", "open_venue"]
+__all__ = [
+    "COLLECTABLE",
+    "STREAMABLE",
+    "capabilities",
+    "open_feed",
+    "open_trade_history",
+    "open_venue",
+]
 
 COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
 """Venues with a collector (OKX and Deribit follow)."""
@@ -70,3 +77,11 @@ def open_feed(venue: str, instruments: tuple[Instrument, ...]) -> StreamFeed:
 
         return BybitFeed(instruments)
     raise UsageError(f"no live stream for venue {venue!r} yet; streamable: {', '.join(STREAMABLE)}")
+
+
+def open_trade_history(venue: str, *, api_url: str | None = None) -> TradeHistory | None:
+    """The venue's REST trades by time, where it serves them (Binance ``aggTrades``); ``None``
+    for a venue that serves only recent trades (Bybit)."""
+    if venue == "binance":
+        return BinanceVenue(api_url=api_url)
+    return None

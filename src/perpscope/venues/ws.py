@@ -25,7 +25,15 @@ from typing import Any, Final, Protocol
 from perpscope.domain.symbols import Instrument
 from perpscope.errors import DataContractError
 
-__all__ = ["FrameSink", "StreamFeed", "WsEndpoint", "event_id", "num", "rewrite_ws_url"]
+__all__ = [
+    "FrameSink",
+    "StreamFeed",
+    "TradeHistory",
+    "WsEndpoint",
+    "event_id",
+    "num",
+    "rewrite_ws_url",
+]
 
 
 class FrameSink(Protocol):
@@ -111,6 +119,20 @@ class StreamFeed(Protocol):
         Raises:
             DataContractError: the frame is not JSON or breaks the venue's documented shape.
         """
+        ...
+
+
+class TradeHistory(Protocol):
+    """A venue's REST trades by time, used to fill a gap of the live trade stream."""
+
+    async def fetch_trades(
+        self, instrument: Instrument, start_ms: int, end_ms: int
+    ) -> list[tuple[int, int, float, bool]]:
+        """Trades with ``start_ms <= ms < end_ms`` as ``(id, ms, qty, taker bought)``."""
+        ...
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
         ...
 
 
