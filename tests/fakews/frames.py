@@ -49,8 +49,11 @@ def minute_sums(trades: list[tuple[int, float, bool]]) -> dict[int, tuple[float,
     return out
 
 
-def binance_session(seconds: int = 600, *, seed: int = 7, trades_per_s: int = 6) -> Session:
-    """A Binance combined-stream session of BTCUSDT: aggTrade, forceOrder, markPrice@1s."""
+def binance_session(
+    seconds: int = 600, *, seed: int = 7, trades_per_s: int = 6, spot: bool = False
+) -> Session:
+    """A Binance combined-stream session of BTCUSDT: aggTrade, forceOrder, markPrice@1s (spot:
+    aggTrade only, as the spot host sends it)."""
     rng = random.Random(seed)
     out = Session()
     agg_id = 1_000_000
@@ -71,6 +74,8 @@ def binance_session(seconds: int = 600, *, seed: int = 7, trades_per_s: int = 6)
             out.agg_trades.append({"a": agg_id, "p": f"{px:.1f}", "q": f"{qty:.3f}",
                                    "f": agg_id * 3, "l": agg_id * 3 + 2, "T": ts,
                                    "m": maker_bought})  # fmt: skip
+        if spot:
+            continue
         if sec % 5 == 2:  # a liquidation every five seconds (Binance: at most one a second)
             ts = base + 500
             side = rng.choice(["SELL", "BUY"])

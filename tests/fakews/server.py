@@ -83,7 +83,10 @@ class Script:
     silence_at: int | None = None
     subscribe: bool = False
     agg_trades: list[dict[str, Any]] = field(default_factory=list)
-    """What ``GET /fapi/v1/aggTrades`` serves (Binance's REST trades, to fill stream gaps)."""
+    """What ``GET /fapi/v1/aggTrades`` serves (``/api/v3/aggTrades`` for a routed script)."""
+    pos: int = 0
+    """Next frame to send (shared by the script's connections)."""
+    fired: set[tuple[str, int]] = field(default_factory=set)
 
 
 @dataclass
@@ -99,13 +102,16 @@ class _Log:
 
 
 class FakeWsServer:
-    """Runs in its own thread and event loop; ``url`` is ``ws://127.0.0.1:<port>``."""
+    """Runs in its own thread and event loop; ``url`` is ``ws://127.0.0.1:<port>``.
 
-    def __init__(self, script: Script) -> None:
+    ``routes`` give other scripts to connections whose path and query equal a key (Binance's
+    spot host next to its futures host); their trades are served at ``/api/v3/aggTrades``.
+    """
+
+    def __init__(self, script: Script, *, routes: dict[str, Script] | None = None) -> None:
         self.script = script
+        self.routes = routes or {}
         self.log = _Log()
-        self._pos = 0
-        self._fired: set[tuple[str, int]] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -130,6 +136,7 @@ class FakeWsServer:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
+        app.router.add_get("/api/v3/aggTrades", self._agg_trades)
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -150,6 +157,8 @@ class FakeWsServer:
         self.log.rest.append(q)
         limit = min(1000, int(q.get("limit", 500)))
         rows = self.script.agg_trades
+        if request.path.startswith("/api/"):
+            rows = [r for routed in self.routes.values() for r in routed.agg_trades]
         if "fromId" in q:
             rows = [r for r in rows if r["a"] >= int(q["fromId"])]
         else:
@@ -162,9 +171,10 @@ class FakeWsServer:
         """The same server for REST requests."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _once(self, kind: str, index: int, table: Any) -> bool:
-        if index in table and (kind, index) not in self._fired:
-            self._fired.add((kind, index))
+    @staticmethod
+    def _once(s: Script, kind: str, index: int, table: Any) -> bool:
+        if index in table and (kind, index) not in s.fired:
+            s.fired.add((kind, index))
             return True
         return False
 
@@ -173,13 +183,14 @@ class FakeWsServer:
         await ws.prepare(request)
         self.log.connections += 1
         self.log.paths.append(request.path_qs)
+        script = self.routes.get(request.path_qs, self.script)
         subscribed = asyncio.Event()
-        if not self.script.subscribe:
+        if not script.subscribe:
             subscribed.set()
         reader = asyncio.create_task(self._read(ws, subscribed))
         try:
             await asyncio.wait_for(subscribed.wait(), 10)
-            await self._replay(ws, request, reader)
+            await self._replay(script, ws, request, reader)
             await reader  # the replay is over: wait for the client to leave
         except (ConnectionError, asyncio.CancelledError, TimeoutError):
             pass
@@ -206,25 +217,28 @@ class FakeWsServer:
                                               "conn_id": "fake"}))  # fmt: skip
 
     async def _replay(
-        self, ws: web.WebSocketResponse, request: web.Request, reader: asyncio.Task[None]
+        self,
+        s: Script,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        reader: asyncio.Task[None],
     ) -> None:
-        s = self.script
         loop = asyncio.get_running_loop()
-        start = self._pos
+        start = s.pos
         t0 = loop.time()
-        while self._pos < len(s.frames):
-            i = self._pos
-            if self._once("disconnect", i, s.disconnect_at):
-                self._pos = max(0, i - s.rewind)
+        while s.pos < len(s.frames):
+            i = s.pos
+            if self._once(s, "disconnect", i, s.disconnect_at):
+                s.pos = max(0, i - s.rewind)
                 transport = request.transport
                 if transport is not None:
                     transport.abort()  # dropped, no close handshake
                 return
-            if s.silence_at is not None and self._once("silence", i, (s.silence_at,)):
-                self._pos = max(0, i - s.rewind)
+            if s.silence_at is not None and self._once(s, "silence", i, (s.silence_at,)):
+                s.pos = max(0, i - s.rewind)
                 await asyncio.wait({reader}, timeout=60)  # until the client leaves
                 return
-            if self._once("malformed", i, s.malformed_at):
+            if self._once(s, "malformed", i, s.malformed_at):
                 text = s.malformed_at[i] or s.frames[i][: max(1, len(s.frames[i]) // 2)]
                 await ws.send_str(text)
                 self.log.malformed_sent += 1
@@ -235,5 +249,5 @@ class FakeWsServer:
                     await asyncio.sleep(delay)
             await ws.send_str(s.frames[i])
             self.log.frames_sent += 1
-            self._pos = i + 1
+            s.pos = i + 1
         self.log.done = True

@@ -189,7 +189,10 @@ def stream_cmd(
     ctx: typer.Context,
     venue: Annotated[str, typer.Option("--venue", help="Venue id: binance or bybit.")],
     instrument: Annotated[
-        list[str], typer.Option("--instrument", help="Perpetual (repeatable): BTC-USDT-PERP.")
+        list[str],
+        typer.Option(
+            "--instrument", help="Perpetual or spot pair (repeatable): BTC-USDT-PERP, BTC-USDT."
+        ),
     ],
     duration: Annotated[
         float | None,
@@ -210,6 +213,8 @@ def stream_cmd(
 ) -> None:
     """Follow live liquidations, trades (as 1-minute taker buy/sell volume) and funding ticks.
 
+    Perpetuals share one connection; spot pairs (trades only, for spot CVD) get another.
+
     Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
     Minutes a gap kept from being stored are summed from REST trades where the venue serves them
     (Binance).
@@ -224,22 +229,23 @@ def stream_cmd(
         err_console.print(message, highlight=False, markup=False)
 
     try:
-        report = collection.run_stream(
+        reports = collection.run_stream(
             lake, venue, instrument, duration_s=duration, ws_url=ws_url, api_url=api_url,
             tick_every_s=tick_every, log=log,
         )  # fmt: skip
     except KeyboardInterrupt:
         err_console.print("interrupted; what was received is stored", highlight=False)
         sys.exit(130)
-    row = collection.stream_row(report)
+    rows = [collection.stream_row(r) for r in reports]
     if fmt is Format.TABLE:
-        emit({k: row[k] for k in _STREAM_COLUMNS}, fmt.value, title="stream")
-        for gap in row["gaps"]:
+        emit([{k: row[k] for k in _STREAM_COLUMNS} for row in rows], fmt.value, title="stream")
+        for gap in (g for row in rows for g in row["gaps"]):
             out_console.print(f"gap: {gap}", highlight=False, markup=False)
     else:
-        emit(row, fmt.value)
-    if report.error:
-        raise PerpscopeError(report.error)
+        emit(rows, fmt.value)
+    errors = [r.error for r in reports if r.error]
+    if errors:
+        raise PerpscopeError("; ".join(errors))
 
 
 @app.command("archive")

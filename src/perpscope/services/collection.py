@@ -27,7 +27,7 @@ from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
-from perpscope.venues.registry import COLLECTABLE, open_feed, open_trade_history, open_venue
+from perpscope.venues.registry import COLLECTABLE, open_feeds, open_trade_history, open_venue
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
@@ -190,8 +190,9 @@ def run_stream(
     tick_every_s: float = 60.0,
     log: Callable[[str], None] = lambda _m: None,
     options: StreamOptions | None = None,
-) -> StreamReport:
-    """Collect the live feed of ``instruments`` on ``venue`` for ``duration_s`` seconds.
+) -> list[StreamReport]:
+    """Collect the live feeds of ``instruments`` on ``venue`` for ``duration_s`` seconds: one
+    connection for the perpetuals and one for the spot pairs, concurrently; one report each.
 
     Where the venue serves past trades by time (Binance), gaps in the trade stream are filled
     from its REST API (``api_url`` replaces its hosts).
@@ -207,14 +208,14 @@ def run_stream(
         raise UsageError(f"--tick-every {tick_every_s}: give a positive number of seconds")
     if ws_url is not None and not ws_url.startswith(("ws://", "wss://")):
         raise UsageError(f"--ws-url {ws_url!r}: give a ws:// or wss:// URL")
-    feed = open_feed(venue, tuple(_instruments(instruments)))
+    feeds = open_feeds(venue, tuple(_instruments(instruments)))
     opts = options or StreamOptions()
     opts = replace(opts, duration_s=duration_s, tick_every_s=tick_every_s)
     lake.init()
     history = open_trade_history(venue, api_url=api_url)
-    by_id = {str(i): i for i in feed.instruments}
+    by_id = {str(i): i for feed in feeds for i in feed.instruments}
 
-    async def run() -> StreamReport:
+    async def run() -> list[StreamReport]:
         fetch = None
         if history is not None:
             rest = history
@@ -223,8 +224,15 @@ def run_stream(
                 return await rest.fetch_trades(by_id[inst], start, end)
 
         try:
-            return await collect_stream(
-                feed, lake, opts, base_url=ws_url, log=log, fetch_trades=fetch
+            return list(
+                await asyncio.gather(
+                    *(
+                        collect_stream(
+                            feed, lake, opts, base_url=ws_url, log=log, fetch_trades=fetch
+                        )  # fmt: skip
+                        for feed in feeds
+                    )
+                )
             )
         finally:
             if history is not None:

@@ -174,16 +174,20 @@ class BinanceVenue:
     ) -> list[tuple[int, int, float, bool]]:
         """Aggregate trades with ``start_ms <= T < end_ms`` as ``(id, T, qty, taker bought)``.
 
-        ``GET /fapi/v1/aggTrades``: the first page by time window (Binance allows under an hour),
+        ``GET /fapi/v1/aggTrades`` (spot pairs: ``GET /api/v3/aggTrades``, the same fields): the
+        first page by time window (Binance allows under an hour),
         the next ones by ``fromId`` (1,000 a page) until a trade at or after ``end_ms``. Used to
         fill a gap of the live trade stream.
         """
         symbol = bp.venue_symbol(instrument)
+        spot = instrument.kind is InstrumentKind.SPOT
+        method, path = ("publicGetAggTrades", "api/v3/aggTrades") if spot else (
+            "fapiPublicGetAggTrades", "fapi/v1/aggTrades")  # fmt: skip
         out: list[tuple[int, int, float, bool]] = []
         window = start_ms
         params: dict[str, Any] = {}
         while window < end_ms and not params:
-            page = await self._call("fapiPublicGetAggTrades", "fapi/v1/aggTrades", {
+            page = await self._call(method, path, {
                 "symbol": symbol, "startTime": window,
                 "endTime": min(end_ms - 1, window + 3_599_999), "limit": 1000,
             })  # fmt: skip
@@ -195,9 +199,7 @@ class BinanceVenue:
                 if len(rows) < 1000 or rows[-1][1] >= end_ms:
                     return out
         while params:
-            rows = bp.parse_agg_trades(
-                await self._call("fapiPublicGetAggTrades", "fapi/v1/aggTrades", params)
-            )
+            rows = bp.parse_agg_trades(await self._call(method, path, params))
             out += [r for r in rows if r[1] < end_ms]
             if len(rows) < 1000 or not rows or rows[-1][1] >= end_ms:
                 break

@@ -25,22 +25,25 @@ from perpscope.venues.binance import CAPABILITIES
 from perpscope.venues.binance_parse import venue_symbol
 from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, num, rewrite_ws_url
 
-__all__ = ["BINANCE_WS_URL", "BinanceFeed"]
+__all__ = ["BINANCE_SPOT_WS_URL", "BINANCE_WS_URL", "BinanceFeed"]
 
 BINANCE_WS_URL: Final = "wss://fstream.binance.com"
+BINANCE_SPOT_WS_URL: Final = "wss://stream.binance.com:9443"
 _WHERE: Final = "binance ws"
 _INF: Final = float("inf")
 
 
 class BinanceFeed:
-    """The live feed of some Binance USDⓈ-M perpetuals."""
+    """The live feed of some Binance USDⓈ-M perpetuals, or (``spot=True``) the aggregate trades
+    of some spot pairs (spot has no liquidations or mark price: only ``aggTrade``, same shape)."""
 
     venue = "binance"
-    sampled = CAPABILITIES.liquidation_feed_sampled
 
-    def __init__(self, instruments: tuple[Instrument, ...]) -> None:
+    def __init__(self, instruments: tuple[Instrument, ...], *, spot: bool = False) -> None:
         self._instruments = instruments
+        self._spot = spot
         self._canonical = {venue_symbol(i): str(i) for i in instruments}
+        self.sampled: str | None = None if spot else CAPABILITIES.liquidation_feed_sampled
 
     @property
     def instruments(self) -> tuple[Instrument, ...]:
@@ -48,12 +51,16 @@ class BinanceFeed:
         return self._instruments
 
     def endpoint(self, base_url: str | None) -> WsEndpoint:
-        """The combined-stream URL of every followed symbol's three streams."""
+        """The combined-stream URL of every followed symbol's streams."""
         names = []
         for symbol in self._canonical:
             s = symbol.lower()
-            names += [f"{s}@forceOrder", f"{s}@aggTrade", f"{s}@markPrice@1s"]
-        url = f"{BINANCE_WS_URL}/stream?streams={'/'.join(names)}"
+            if self._spot:
+                names.append(f"{s}@aggTrade")
+            else:
+                names += [f"{s}@forceOrder", f"{s}@aggTrade", f"{s}@markPrice@1s"]
+        host = BINANCE_SPOT_WS_URL if self._spot else BINANCE_WS_URL
+        url = f"{host}/stream?streams={'/'.join(names)}"
         return WsEndpoint(rewrite_ws_url(url, base_url))
 
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:

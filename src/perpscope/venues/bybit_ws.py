@@ -26,21 +26,26 @@ from perpscope.errors import DataContractError
 from perpscope.venues.bybit_parse import venue_symbol
 from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, num, rewrite_ws_url
 
-__all__ = ["BYBIT_WS_URL", "BybitFeed"]
+__all__ = ["BYBIT_SPOT_WS_URL", "BYBIT_WS_URL", "BybitFeed"]
 
 BYBIT_WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
+BYBIT_SPOT_WS_URL: Final = "wss://stream.bybit.com/v5/public/spot"
 _WHERE: Final = "bybit ws"
 
 
 class BybitFeed:
-    """The live feed of some Bybit linear perpetuals."""
+    """The live feed of some Bybit linear perpetuals, or (``spot=True``) the trades of some spot
+    pairs (``/v5/public/spot``, ``publicTrade`` only, same shape)."""
 
     venue = "bybit"
     sampled: str | None = None
 
-    def __init__(self, instruments: tuple[Instrument, ...]) -> None:
+    def __init__(self, instruments: tuple[Instrument, ...], *, spot: bool = False) -> None:
         self._instruments = instruments
-        self._canonical = {venue_symbol(i): str(i) for i in instruments}
+        self._spot = spot
+        self._canonical = {
+            (f"{i.base}{i.quote}" if spot else venue_symbol(i)): str(i) for i in instruments
+        }
         self._tickers: dict[str, dict[str, Any]] = {}
 
     @property
@@ -50,15 +55,11 @@ class BybitFeed:
 
     def endpoint(self, base_url: str | None) -> WsEndpoint:
         """The linear public endpoint, one subscribe frame and the 20-second ping."""
-        topics = [
-            f"{kind}.{symbol}"
-            for symbol in self._canonical
-            for kind in ("allLiquidation", "publicTrade", "tickers")
-        ]
+        kinds = ("publicTrade",) if self._spot else ("allLiquidation", "publicTrade", "tickers")
+        topics = [f"{kind}.{symbol}" for symbol in self._canonical for kind in kinds]
         sub = json.dumps({"op": "subscribe", "args": topics})
-        return WsEndpoint(
-            rewrite_ws_url(BYBIT_WS_URL, base_url), (sub,), json.dumps({"op": "ping"}), 20.0
-        )
+        url = BYBIT_SPOT_WS_URL if self._spot else BYBIT_WS_URL
+        return WsEndpoint(rewrite_ws_url(url, base_url), (sub,), json.dumps({"op": "ping"}), 20.0)
 
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one frame (see the module docstring)."""

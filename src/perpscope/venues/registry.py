@@ -13,7 +13,7 @@ __all__ = [
     "COLLECTABLE",
     "STREAMABLE",
     "capabilities",
-    "open_feed",
+    "open_feeds",
     "open_trade_history",
     "open_venue",
 ]
@@ -59,24 +59,35 @@ def open_venue(
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
 
 
-def open_feed(venue: str, instruments: tuple[Instrument, ...]) -> StreamFeed:
-    """The live WebSocket feed of ``instruments`` on ``venue`` (nothing is connected yet).
+def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFeed]:
+    """The live WebSocket feeds of ``instruments`` on ``venue``: one for its perpetuals
+    (liquidations, trades, ticks) and one for its spot pairs (trades), as given.
 
     Raises:
-        UsageError: the venue has no live feed, or an instrument is not a perpetual.
+        UsageError: the venue has no live feed, or an instrument is a future or an option.
     """
-    bad = [str(i) for i in instruments if i.kind is not InstrumentKind.PERP]
+    bad = [str(i) for i in instruments if i.kind not in (InstrumentKind.PERP, InstrumentKind.SPOT)]
     if bad:
-        raise UsageError(f"live streams follow perpetuals only, not {', '.join(bad)}")
-    if venue == "binance":
-        from perpscope.venues.binance_ws import BinanceFeed
+        raise UsageError(f"live streams follow perpetuals and spot pairs, not {', '.join(bad)}")
+    if venue not in STREAMABLE:
+        raise UsageError(
+            f"no live stream for venue {venue!r} yet; streamable: {', '.join(STREAMABLE)}"
+        )
+    perps = tuple(i for i in instruments if i.kind is InstrumentKind.PERP)
+    spots = tuple(i for i in instruments if i.kind is InstrumentKind.SPOT)
+    feeds: list[StreamFeed] = []
+    for group, spot in ((perps, False), (spots, True)):
+        if not group:
+            continue
+        if venue == "binance":
+            from perpscope.venues.binance_ws import BinanceFeed
 
-        return BinanceFeed(instruments)
-    if venue == "bybit":
-        from perpscope.venues.bybit_ws import BybitFeed
+            feeds.append(BinanceFeed(group, spot=spot))
+        else:
+            from perpscope.venues.bybit_ws import BybitFeed
 
-        return BybitFeed(instruments)
-    raise UsageError(f"no live stream for venue {venue!r} yet; streamable: {', '.join(STREAMABLE)}")
+            feeds.append(BybitFeed(group, spot=spot))
+    return feeds
 
 
 def open_trade_history(venue: str, *, api_url: str | None = None) -> TradeHistory | None:
