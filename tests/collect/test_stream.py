@@ -58,11 +58,11 @@ def _ms(frame: pl.DataFrame, col: str = "ts") -> list[int]:
     return [int(t.timestamp() * 1000) for t in frame[col]]
 
 
-def _expected_minutes(session: Session, dropped: set[int] = frozenset()) -> dict[int, tuple]:  # type: ignore[assignment]
+def _expected_minutes(session: Session) -> dict[int, tuple[float, float]]:
     sums = minute_sums(session.trades)
     minutes = sorted(sums)
     # the first minute was joined midway and the last is still open: neither is stored
-    return {m: sums[m] for m in minutes[1:-1] if m not in dropped}
+    return {m: sums[m] for m in minutes[1:-1]}
 
 
 def test_ten_minute_replay_stores_every_liquidation_once_across_a_forced_reconnect(
@@ -314,14 +314,13 @@ def test_a_venue_that_cannot_be_reached_ends_the_run_with_an_error(tmp_path: Pat
 
 
 def test_real_recorded_frames_replay_byte_for_byte_and_unknown_topics_are_ignored(
-    tmp_path: Path,
+    tmp_path: Path, shared_data: Path
 ) -> None:
-    from tests.conftest import require_shared
     from tests.fakews.server import load_recording
 
     # a real cryptofeed recording of Bybit's legacy 'realtime' socket (trades and book frames of
     # 2021-04-17): the server replays it unchanged; our v5 parser finds no topic of its own there
-    times, frames = load_recording(require_shared("samples/cryptofeed_recordings/BYBIT.ws.26.0.gz"))
+    times, frames = load_recording(shared_data / "samples/cryptofeed_recordings/BYBIT.ws.26.0.gz")
     assert len(frames) > 1000
     assert frames[0].startswith('{"success":true')
 
