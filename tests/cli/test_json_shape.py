@@ -48,6 +48,9 @@ ARGS: dict[str, list[str]] = {
         "--venue", "nosuch", "--instrument", "BTC-USDT-PERP", "--stream", "funding",
     ],
     "collect snapshot": ["--venue", "nosuch"],
+    "collect stream": ["--venue", "nosuch", "--instrument", "BTC-USDT-PERP"],
+    "collect archive": ["--instrument", "BTC-USDT-PERP", "--since", "2024-01-02", "--until",
+                        "2024-01-01"],
     "watch": ["--sim", "--days", "1", "--speed", "0"],
     "alerts test": ["funding_extreme"],
     "import funding": [
@@ -93,6 +96,8 @@ ARGS: dict[str, list[str]] = {
 EXPECTED_ERRORS = {
     "collect backfill",  # no network collector for the made-up venue
     "collect snapshot",
+    "collect stream",  # no live feed for the made-up venue
+    "collect archive",  # an empty date range (checked before any download)
     "import options",  # no chain file (the options tests import real ones)
     "options summary",  # the demo store holds no option chains
     "options pcr",

@@ -8,23 +8,26 @@ plain records for rendering.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import asdict
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 
+from perpscope.collect.archive import ArchiveReport, backfill_archive
 from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
 from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
+from perpscope.collect.stream import StreamOptions, StreamReport, collect_stream
 from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
-from perpscope.venues.registry import COLLECTABLE, open_venue
+from perpscope.venues.registry import COLLECTABLE, open_feeds, open_trade_history, open_venue
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
@@ -36,6 +39,9 @@ __all__ = [
     "run_backfill",
     "run_snapshots",
     "run_snapshot",
+    "run_archive",
+    "run_stream",
+    "stream_row",
 ]
 
 DEFAULT_SNAPSHOT_INSTRUMENTS: tuple[str, ...] = ("BTC-USDT-PERP", "ETH-USDT-PERP")
@@ -171,6 +177,131 @@ def run_snapshots(
         except PerpscopeError as exc:
             errors[vid] = str(exc)
     return results, errors
+
+
+def run_stream(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str],
+    *,
+    duration_s: float | None = None,
+    ws_url: str | None = None,
+    api_url: str | None = None,
+    tick_every_s: float = 60.0,
+    log: Callable[[str], None] = lambda _m: None,
+    options: StreamOptions | None = None,
+) -> list[StreamReport]:
+    """Collect the live feeds of ``instruments`` on ``venue`` for ``duration_s`` seconds: one
+    connection for the perpetuals and one for the spot pairs, concurrently; one report each.
+
+    Where the venue serves past trades by time (Binance), gaps in the trade stream are filled
+    from its REST API (``api_url`` replaces its hosts).
+
+    Raises:
+        UsageError: an unknown venue or instrument, no instrument, or a bad duration.
+    """
+    if not instruments:
+        raise UsageError("give at least one --instrument")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise UsageError(f"--duration {duration_s}: give a positive number of seconds")
+    if not (math.isfinite(tick_every_s) and tick_every_s > 0):
+        raise UsageError(f"--tick-every {tick_every_s}: give a positive number of seconds")
+    if ws_url is not None and not ws_url.startswith(("ws://", "wss://")):
+        raise UsageError(f"--ws-url {ws_url!r}: give a ws:// or wss:// URL")
+    feeds = open_feeds(venue, tuple(_instruments(instruments)))
+    opts = options or StreamOptions()
+    opts = replace(opts, duration_s=duration_s, tick_every_s=tick_every_s)
+    lake.init()
+    history = open_trade_history(venue, api_url=api_url)
+    by_id = {str(i): i for feed in feeds for i in feed.instruments}
+
+    async def run() -> list[StreamReport]:
+        fetch = None
+        if history is not None:
+            rest = history
+
+            async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
+                return await rest.fetch_trades(by_id[inst], start, end)
+
+        try:
+            return list(
+                await asyncio.gather(
+                    *(
+                        collect_stream(
+                            feed, lake, opts, base_url=ws_url, log=log, fetch_trades=fetch
+                        )  # fmt: skip
+                        for feed in feeds
+                    )
+                )
+            )
+        finally:
+            if history is not None:
+                await history.close()
+
+    return asyncio.run(run())
+
+
+def run_archive(
+    lake: Lake,
+    instrument: str,
+    *,
+    since: datetime | None,
+    until: datetime | None = None,
+    datasets: Sequence[str] = (),
+    timeframe: str = "1h",
+    base_url: str | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+    today: date | None = None,
+) -> ArchiveReport:
+    """Backfill ``instrument`` from Binance's public archive (every dataset when none is named).
+
+    Raises:
+        UsageError: a bad instrument, dataset, timeframe, URL or date range.
+    """
+    from perpscope.venues.binance import CAPABILITIES
+    from perpscope.venues.binance_archive import DATASETS
+
+    if since is None:
+        raise UsageError("give --since (YYYY-MM-DD): the archive goes back years")
+    if timeframe not in CAPABILITIES.timeframes:
+        raise UsageError(
+            f"--timeframe {timeframe!r}: use one of {', '.join(CAPABILITIES.timeframes)}"
+        )
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url {base_url!r}: give an http:// or https:// URL")
+    end = (until or datetime.now(UTC)).date()
+    if until is not None and until < since:
+        raise UsageError("--until is before --since")
+    inst = _instruments([instrument])[0]
+    lake.init()
+    return asyncio.run(
+        backfill_archive(
+            lake,
+            inst,
+            tuple(datasets) or DATASETS,
+            since.date(),
+            end,
+            timeframe=timeframe,
+            base_url=base_url,
+            log=log,
+            today=today,
+        )  # fmt: skip
+    )
+
+
+def stream_row(report: StreamReport) -> dict[str, Any]:
+    """A stream report as one flat record for rendering (gaps as text)."""
+    row = asdict(report)
+    row["instruments"] = ", ".join(report.instruments)
+    row["gaps"] = [
+        f"{g.instrument} {g.start:%Y-%m-%dT%H:%M:%S}Z..{g.end:%H:%M:%S}Z: {g.reason}"
+        for g in report.gaps
+    ]
+    row["last_event"] = (
+        datetime.fromtimestamp(report.last_event_ms / 1000, UTC) if report.last_event_ms else None
+    )
+    del row["last_event_ms"]
+    return row
 
 
 def gaps(

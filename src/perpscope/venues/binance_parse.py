@@ -30,6 +30,7 @@ Wire formats (Binance docs, "USDⓈ-M Futures / Market Data"):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -41,6 +42,7 @@ from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import DataContractError
 
 __all__ = [
+    "parse_agg_trades",
     "KLINE_ENDPOINTS",
     "canonical_from_symbol",
     "parse_exchange_info",
@@ -523,3 +525,21 @@ def parse_exchange_info(
         "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
     })  # fmt: skip
     return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+
+
+def parse_agg_trades(payload: Any) -> list[tuple[int, int, float, bool]]:
+    """Parse ``GET /fapi/v1/aggTrades`` into ``(id, T, qty, taker bought)`` tuples.
+
+    ``m`` true means the buyer was the maker, so the taker SOLD.
+    """
+    endpoint = "fapi/v1/aggTrades"
+    out = []
+    for i, r in enumerate(_rows(payload, endpoint)):
+        try:
+            agg_id, ts, qty, maker = r["a"], r["T"], float(r["q"]), r["m"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataContractError(f"binance {endpoint}: row {i} is malformed ({exc})") from None
+        if type(agg_id) is not int or type(ts) is not int or not math.isfinite(qty):
+            raise DataContractError(f"binance {endpoint}: row {i} has a bad id, time or size")
+        out.append((agg_id, ts, qty, not maker))
+    return out

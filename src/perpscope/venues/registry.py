@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
+from perpscope.venues.ws import StreamFeed, TradeHistory
 
-__all__ = ["COLLECTABLE", "capabilities", "open_venue"]
+__all__ = [
+    "COLLECTABLE",
+    "STREAMABLE",
+    "capabilities",
+    "open_feeds",
+    "open_trade_history",
+    "open_venue",
+]
 
 COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
 """Venues with a collector (OKX and Deribit follow)."""
+
+STREAMABLE: tuple[str, ...] = ("binance", "bybit")
+"""Venues with a live WebSocket feed (``collect stream``)."""
 
 
 def capabilities(venue: str) -> Capabilities | None:
@@ -45,3 +57,42 @@ def open_venue(
     if venue == "bybit":
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
+
+
+def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFeed]:
+    """The live WebSocket feeds of ``instruments`` on ``venue``: one for its perpetuals
+    (liquidations, trades, ticks) and one for its spot pairs (trades), as given.
+
+    Raises:
+        UsageError: the venue has no live feed, or an instrument is a future or an option.
+    """
+    bad = [str(i) for i in instruments if i.kind not in (InstrumentKind.PERP, InstrumentKind.SPOT)]
+    if bad:
+        raise UsageError(f"live streams follow perpetuals and spot pairs, not {', '.join(bad)}")
+    if venue not in STREAMABLE:
+        raise UsageError(
+            f"no live stream for venue {venue!r} yet; streamable: {', '.join(STREAMABLE)}"
+        )
+    perps = tuple(i for i in instruments if i.kind is InstrumentKind.PERP)
+    spots = tuple(i for i in instruments if i.kind is InstrumentKind.SPOT)
+    feeds: list[StreamFeed] = []
+    for group, spot in ((perps, False), (spots, True)):
+        if not group:
+            continue
+        if venue == "binance":
+            from perpscope.venues.binance_ws import BinanceFeed
+
+            feeds.append(BinanceFeed(group, spot=spot))
+        else:
+            from perpscope.venues.bybit_ws import BybitFeed
+
+            feeds.append(BybitFeed(group, spot=spot))
+    return feeds
+
+
+def open_trade_history(venue: str, *, api_url: str | None = None) -> TradeHistory | None:
+    """The venue's REST trades by time, where it serves them (Binance ``aggTrades``); ``None``
+    for a venue that serves only recent trades (Bybit)."""
+    if venue == "binance":
+        return BinanceVenue(api_url=api_url)
+    return None

@@ -1,0 +1,151 @@
+"""Binance USDⓈ-M futures live feed: ``forceOrder``, ``aggTrade`` and ``markPrice@1s``.
+
+One combined-stream connection (``/stream?streams=a/b/c``) carries every stream of the followed
+symbols; each frame is ``{"stream": name, "data": event}``.
+
+- ``forceOrder``: a liquidation ORDER; its side ``S`` is the order's side, so ``SELL`` closes (is
+  the liquidation of) a LONG and ``BUY`` a short. Binance sends at most one per symbol per second
+  (the latest), so totals are a lower bound. Price: the average fill price ``ap`` (the order price
+  ``p`` when nothing filled yet); quantity: the filled quantity ``z`` (else ``q``). The event has
+  no id: :func:`~perpscope.venues.ws.event_id` hashes symbol, trade time, side, prices and sizes.
+- ``aggTrade``: ``m`` true means the buyer was the maker, so the TAKER SOLD; aggregate trade ids
+  ``a`` are consecutive per symbol, so a skipped id is a gap and a repeated one a replay.
+- ``markPriceUpdate``: mark ``p``, index ``i``, funding rate ``r``, next settlement ``T``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from perpscope.domain.symbols import Instrument
+from perpscope.errors import DataContractError
+from perpscope.venues.binance import CAPABILITIES
+from perpscope.venues.binance_parse import venue_symbol
+from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, num, rewrite_ws_url
+
+__all__ = ["BINANCE_SPOT_WS_URL", "BINANCE_WS_URL", "BinanceFeed"]
+
+BINANCE_WS_URL: Final = "wss://fstream.binance.com"
+BINANCE_SPOT_WS_URL: Final = "wss://stream.binance.com:9443"
+_WHERE: Final = "binance ws"
+_INF: Final = float("inf")
+
+
+class BinanceFeed:
+    """The live feed of some Binance USDⓈ-M perpetuals, or (``spot=True``) the aggregate trades
+    of some spot pairs (spot has no liquidations or mark price: only ``aggTrade``, same shape)."""
+
+    venue = "binance"
+
+    def __init__(self, instruments: tuple[Instrument, ...], *, spot: bool = False) -> None:
+        self._instruments = instruments
+        self._spot = spot
+        self._canonical = {venue_symbol(i): str(i) for i in instruments}
+        self.sampled: str | None = None if spot else CAPABILITIES.liquidation_feed_sampled
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The instruments the feed follows."""
+        return self._instruments
+
+    def endpoint(self, base_url: str | None) -> WsEndpoint:
+        """The combined-stream URL of every followed symbol's streams."""
+        names = []
+        for symbol in self._canonical:
+            s = symbol.lower()
+            if self._spot:
+                names.append(f"{s}@aggTrade")
+            else:
+                names += [f"{s}@forceOrder", f"{s}@aggTrade", f"{s}@markPrice@1s"]
+        host = BINANCE_SPOT_WS_URL if self._spot else BINANCE_WS_URL
+        url = f"{host}/stream?streams={'/'.join(names)}"
+        return WsEndpoint(rewrite_ws_url(url, base_url))
+
+    def parse(self, frame: str | bytes, sink: FrameSink) -> int:
+        """Parse one combined-stream frame (see the module docstring)."""
+        try:
+            doc = orjson.loads(frame)
+        except (ValueError, TypeError) as exc:
+            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        data = doc.get("data", doc)
+        if not isinstance(data, dict):
+            raise DataContractError(f"{_WHERE}: frame data is not an object")
+        kind = data.get("e")
+        if kind is None:  # a subscription ack ({"result": null, "id": 1}) or an error
+            if "code" in data and "msg" in data:
+                raise DataContractError(f"{_WHERE}: venue error {data['code']}: {data['msg']}")
+            return 0
+        try:
+            if kind == "aggTrade":
+                return self._agg_trade(data, sink)
+            if kind == "forceOrder":
+                return self._force_order(data, sink)
+            if kind == "markPriceUpdate":
+                return self._mark_price(data, sink)
+        except KeyError as exc:
+            raise DataContractError(f"{_WHERE}: {kind} event lacks field {exc}") from None
+        return 0  # another event type: not ours to store
+
+    def _instrument(self, symbol: Any, kind: str) -> str:
+        try:
+            return self._canonical[symbol]
+        except KeyError:
+            raise DataContractError(
+                f"{_WHERE}: {kind} event for symbol {symbol!r}, which was not subscribed"
+            ) from None
+
+    def _agg_trade(self, d: dict[str, Any], sink: FrameSink) -> int:
+        inst = self._canonical.get(d["s"]) or self._instrument(d["s"], "aggTrade")
+        agg_id = d["a"]
+        ts = d["T"]
+        if type(agg_id) is not int or type(ts) is not int:
+            raise DataContractError(f"{_WHERE}: aggTrade id {agg_id!r} or time {ts!r} is not an "
+                                    "integer")  # fmt: skip
+        try:
+            qty = float(d["q"])
+        except (TypeError, ValueError):
+            qty = num(d["q"], "q", _WHERE)  # raises, naming the field
+        if qty != qty or qty == _INF:
+            qty = num(d["q"], "q", _WHERE)
+        sink.trade(inst, ts, qty, not d["m"], agg_id, agg_id)
+        return 1
+
+    def _force_order(self, d: dict[str, Any], sink: FrameSink) -> int:
+        o = d["o"]
+        if not isinstance(o, dict):
+            raise DataContractError(f"{_WHERE}: forceOrder field o is not an object")
+        inst = self._instrument(o["s"], "forceOrder")
+        side = {"SELL": "long", "BUY": "short"}.get(o["S"])
+        if side is None:
+            raise DataContractError(f"{_WHERE}: forceOrder side {o['S']!r} is not BUY or SELL")
+        ts = o["T"]
+        if not isinstance(ts, int):
+            raise DataContractError(f"{_WHERE}: forceOrder time {ts!r} is not an integer")
+        avg = num(o.get("ap", 0), "ap", _WHERE)
+        px = avg if avg > 0 else num(o["p"], "p", _WHERE)
+        filled = num(o.get("z", 0), "z", _WHERE)
+        qty = filled if filled > 0 else num(o["q"], "q", _WHERE)
+        eid = event_id(o["s"], ts, o["S"], o["p"], o.get("ap"), o["q"], o.get("z"))
+        sink.liquidation(inst, ts, eid, side, px, qty)
+        return 1
+
+    def _mark_price(self, d: dict[str, Any], sink: FrameSink) -> int:
+        inst = self._instrument(d["s"], "markPriceUpdate")
+        ts = d["E"]
+        if not isinstance(ts, int):
+            raise DataContractError(f"{_WHERE}: markPriceUpdate time {ts!r} is not an integer")
+        nxt = d.get("T")
+        sink.tick(
+            inst,
+            ts,
+            num(d["r"], "r", _WHERE) if d.get("r") not in (None, "") else None,
+            nxt if isinstance(nxt, int) and nxt > 0 else None,
+            num(d["p"], "p", _WHERE),
+            num(d["i"], "i", _WHERE) if d.get("i") not in (None, "") else None,
+            None,
+        )
+        return 1

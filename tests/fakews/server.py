@@ -1,0 +1,253 @@
+"""A fake venue WebSocket server on 127.0.0.1 that replays recorded frames and injects faults.
+
+Recordings use cryptofeed's format (``<unix ts>: <raw frame>`` per line; lines naming a URL, the
+client's own messages, are skipped), so the real recordings in the shared samples replay as they
+are, and recordings made by :mod:`tests.fakews.frames` in the venues' documented frame shapes
+replay the same way.
+
+One replay position is shared by every connection: a client that reconnects continues where the
+last connection stopped, less ``rewind`` frames (a venue resending recent events after a
+reconnect: the client must store them once). The replay clock is ``speed`` times the recording's
+(``None``: as fast as the client reads, the TCP window being the only brake).
+
+Faults, each at a frame index of the script (taking effect once):
+
+- ``disconnect_at``: the connection is dropped (no close handshake) before that frame;
+- ``malformed_at``: a broken frame (truncated JSON, or a given text) is sent before that frame;
+- ``silence_at``: before that frame the server sends nothing, keeping the connection open, until
+  the client gives up on it (the client must detect the silence and reconnect);
+- the whole script at ``speed=None`` is a burst faster than any consumer.
+
+Bybit-style servers (``subscribe=True``) wait for the client's ``{"op": "subscribe"}`` before
+replaying, acknowledge it, and answer ``{"op": "ping"}`` with a pong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+__all__ = ["FakeWsServer", "Script", "load_recording", "write_recording"]
+
+
+def load_recording(path: Path, *, contains: str | None = None) -> tuple[list[float], list[str]]:
+    """Times and frames of a cryptofeed recording (gzip or plain), optionally only frames
+    holding ``contains``."""
+    import gzip
+
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    times: list[float] = []
+    frames: list[str] = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith(("ws://", "wss://", "http://", "https://")):
+                continue  # the client's side of the conversation
+            head, sep, body = line.partition(": ")
+            if not sep:
+                continue
+            try:
+                t = float(head)
+            except ValueError:
+                continue
+            body = body.rstrip("\n")
+            if contains is None or contains in body:
+                times.append(t)
+                frames.append(body)
+    return times, frames
+
+
+def write_recording(path: Path, times: Sequence[float], frames: Sequence[str]) -> None:
+    """Write frames in cryptofeed's recording format."""
+    with path.open("w", encoding="utf-8") as fh:
+        for t, f in zip(times, frames, strict=True):
+            fh.write(f"{t:.6f}: {f}\n")
+
+
+@dataclass
+class Script:
+    """What the server replays and which faults it injects (see the module docstring)."""
+
+    times: list[float]
+    frames: list[str]
+    speed: float | None = None
+    disconnect_at: tuple[int, ...] = ()
+    rewind: int = 0
+    malformed_at: dict[int, str] = field(default_factory=dict)
+    silence_at: int | None = None
+    subscribe: bool = False
+    agg_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /fapi/v1/aggTrades`` serves (``/api/v3/aggTrades`` for a routed script)."""
+    pos: int = 0
+    """Next frame to send (shared by the script's connections)."""
+    fired: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass
+class _Log:
+    connections: int = 0
+    frames_sent: int = 0
+    malformed_sent: int = 0
+    subscribes: list[Any] = field(default_factory=list)
+    pings: int = 0
+    paths: list[str] = field(default_factory=list)
+    rest: list[dict[str, str]] = field(default_factory=list)
+    done: bool = False
+
+
+class FakeWsServer:
+    """Runs in its own thread and event loop; ``url`` is ``ws://127.0.0.1:<port>``.
+
+    ``routes`` give other scripts to connections whose path and query equal a key (Binance's
+    spot host next to its futures host); their trades are served at ``/api/v3/aggTrades``.
+    """
+
+    def __init__(self, script: Script, *, routes: dict[str, Script] | None = None) -> None:
+        self.script = script
+        self.routes = routes or {}
+        self.log = _Log()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server (the client keeps its own path and query)."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeWsServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
+        app.router.add_get("/api/v3/aggTrades", self._agg_trades)
+        app.router.add_get("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _agg_trades(self, request: web.Request) -> web.Response:
+        """Binance's semantics: ``fromId`` (ids from it on) or ``startTime``/``endTime``
+        (inclusive), ascending, at most ``limit`` (default 500, max 1,000) rows."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        limit = min(1000, int(q.get("limit", 500)))
+        rows = self.script.agg_trades
+        if request.path.startswith("/api/"):
+            rows = [r for routed in self.routes.values() for r in routed.agg_trades]
+        if "fromId" in q:
+            rows = [r for r in rows if r["a"] >= int(q["fromId"])]
+        else:
+            lo, hi = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
+            rows = [r for r in rows if lo <= r["T"] <= hi]
+        return web.json_response(rows[:limit])
+
+    @property
+    def http_url(self) -> str:
+        """The same server for REST requests."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def _once(s: Script, kind: str, index: int, table: Any) -> bool:
+        if index in table and (kind, index) not in s.fired:
+            s.fired.add((kind, index))
+            return True
+        return False
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        self.log.connections += 1
+        self.log.paths.append(request.path_qs)
+        script = self.routes.get(request.path_qs, self.script)
+        subscribed = asyncio.Event()
+        if not script.subscribe:
+            subscribed.set()
+        reader = asyncio.create_task(self._read(ws, subscribed))
+        try:
+            await asyncio.wait_for(subscribed.wait(), 10)
+            await self._replay(script, ws, request, reader)
+            await reader  # the replay is over: wait for the client to leave
+        except (ConnectionError, asyncio.CancelledError, TimeoutError):
+            pass
+        finally:
+            reader.cancel()
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse, subscribed: asyncio.Event) -> None:
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            try:
+                doc = json.loads(msg.data)
+            except ValueError:
+                continue
+            if doc.get("op") == "subscribe":
+                self.log.subscribes.append(doc.get("args"))
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "", "op": "subscribe",
+                                              "conn_id": "fake", "req_id": ""}))  # fmt: skip
+                subscribed.set()
+            elif doc.get("op") == "ping":
+                self.log.pings += 1
+                await ws.send_str(json.dumps({"success": True, "ret_msg": "pong", "op": "ping",
+                                              "conn_id": "fake"}))  # fmt: skip
+
+    async def _replay(
+        self,
+        s: Script,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        reader: asyncio.Task[None],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        start = s.pos
+        t0 = loop.time()
+        while s.pos < len(s.frames):
+            i = s.pos
+            if self._once(s, "disconnect", i, s.disconnect_at):
+                s.pos = max(0, i - s.rewind)
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()  # dropped, no close handshake
+                return
+            if s.silence_at is not None and self._once(s, "silence", i, (s.silence_at,)):
+                s.pos = max(0, i - s.rewind)
+                await asyncio.wait({reader}, timeout=60)  # until the client leaves
+                return
+            if self._once(s, "malformed", i, s.malformed_at):
+                text = s.malformed_at[i] or s.frames[i][: max(1, len(s.frames[i]) // 2)]
+                await ws.send_str(text)
+                self.log.malformed_sent += 1
+            if s.speed is not None:
+                due = t0 + (s.times[i] - s.times[start]) / s.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await ws.send_str(s.frames[i])
+            self.log.frames_sent += 1
+            s.pos = i + 1
+        self.log.done = True
