@@ -6,11 +6,14 @@ from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
+from perpscope.venues.deribit import DeribitVenue
 
-__all__ = ["COLLECTABLE", "capabilities", "open_venue"]
+__all__ = ["COLLECTABLE", "OPTIONS_VENUES", "capabilities", "open_venue"]
 
-COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
-"""Venues with a collector (OKX and Deribit follow)."""
+COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "deribit")
+"""Venues with a collector (OKX follows)."""
+OPTIONS_VENUES: tuple[str, ...] = ("deribit",)
+"""Venues whose option chains, option trades and volatility index are collected."""
 
 
 def capabilities(venue: str) -> Capabilities | None:
@@ -44,4 +47,6 @@ def open_venue(
         return BinanceVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     if venue == "bybit":
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    if venue == "deribit":
+        return DeribitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
