@@ -496,7 +496,6 @@ TABLES: Final[dict[str, TableSpec]] = {
                     "liquidation",
                     _STR,
                     "M | T | MT: the maker, the taker or both sides were liquidated (null: none)",
-                    choices=("M", "T", "MT"),
                 ),
             ),
             ("venue", "instrument", "ts", "trade_id"),
