@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -87,25 +88,27 @@ def test_collect_options_stores_chains_trades_and_dvol(collected: tuple[Path, di
 def test_every_options_command_reads_the_collected_chain(
     collected: tuple[Path, dict, dict],  # type: ignore[type-arg]
     command: list[str],
+    cli: Any,
 ) -> None:
     store, _, _ = collected
-    done = perpscope(store, "options", *command, "--venue", "deribit", "--underlying", "BTC",
-                     "--format", "json")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    data = json_data(done.stdout)
+    done = cli("--store", str(store), "options", *command, "--venue", "deribit",
+               "--underlying", "BTC", "--format", "json")  # fmt: skip
+    assert done.code == 0, done.err
+    data = done.json()
     assert data  # a report with content, not an empty document
-    text = done.stdout
+    text = done.out
     assert "2025-12-31T23:59:59" in text or "2026-" in text  # read from the collected chain
 
 
 def test_summary_numbers_come_from_the_collected_chain(
     collected: tuple[Path, dict, dict],  # type: ignore[type-arg]
+    cli: Any,
 ) -> None:
     store, _, _ = collected
-    done = perpscope(store, "options", "summary", "--venue", "deribit", "--underlying", "ETH",
-                     "--format", "json")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    data = json_data(done.stdout)
+    done = cli("--store", str(store), "options", "summary", "--venue", "deribit",
+               "--underlying", "ETH", "--format", "json")  # fmt: skip
+    assert done.code == 0, done.err
+    data = done.json()
     assert data["instruments"] == 12
     assert data["expiries"] == 2
     # put/call OI by hand from the fake: OI = 100 + 10 i for option i of the ETH list, whose
