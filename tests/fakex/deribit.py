@@ -302,12 +302,6 @@ def answer(path: str, q: dict[str, str]) -> tuple[int, Any]:
         sel = [r for r in sel if r["instrument_name"] == name and lo <= r["timestamp"] <= hi]
         page = sel[:count] if q.get("sorting") == "asc" else sel[-count:][::-1]
         return 200, envelope({"trades": page, "has_more": len(sel) > count})
-    if method == "get_index_price":
-        name = q.get("index_name", "")
-        if name not in ("btc_usd", "eth_usd"):
-            return invalid("index_name", "must be one of the supported index names")
-        px = INDEX_PX[name[:3].upper()]
-        return 200, envelope({"index_price": px, "estimated_delivery_price": px})
     if method == "get_funding_rate_history":
         name = q.get("instrument_name", "")
         if name not in PERP_LISTING_MS:

@@ -236,3 +236,14 @@ def test_dvol_pages_backwards_through_the_continuation(fake_binance: FakeBinance
     k = (start - fd.DVOL_START_MS) // HOUR_MS
     assert first["o"] == pytest.approx((45.0 + (k % 40) * 0.25) / 100)
     assert first["c"] == pytest.approx((45.0 + ((k + 1) % 40) * 0.25) / 100)
+
+
+def test_collect_venues_lists_deribits_pages_and_credit_pool() -> None:
+    from perpscope.services.collection import capability_rows
+
+    rows = {r["family"]: r for r in capability_rows("deribit")}
+    assert rows["funding"]["page_size"] == 744  # 31 days of hourly rows
+    assert rows["option_trades"]["page_size"] == 1000
+    assert rows["dvol"]["page_size"] == 1000
+    assert {r["pool"] for r in rows.values()} == {"credits"}
+    assert rows["funding"]["pool_limit"] == "20 / 1 s"  # 10,000 credits/s at 500 a request
