@@ -140,3 +140,19 @@ def test_a_store_written_before_the_iv_columns_gains_them(
     chain = Lake(store).read("options_snapshot")
     assert chain.height == 12
     assert chain["ask_iv"].null_count() == 0
+
+
+@pytest.mark.live
+def test_collect_options_on_the_real_venue(tmp_path: Path) -> None:
+    """Deribit itself (``pytest -m live``, off by default): one BTC chain and an hour of trades."""
+    from perpscope.services.collection import run_options
+
+    lake = Lake(tmp_path / "store")
+    result = run_options(lake, "deribit", ["BTC"], hours=1)
+    assert result.rows_written["options_snapshot"] > 100
+    chain = lake.read("options_snapshot")
+    assert set(chain["option_type"]) == {"C", "P"}
+    iv = chain["mark_iv"].drop_nulls()
+    assert ((iv > 0.05) & (iv < 5.0)).all()  # fractions, not percent
+    assert (chain["underlying_px"] > 1_000).all()
+    assert result.rows_written["vol_index"] >= 1
