@@ -50,6 +50,7 @@ BYBIT_PAIRS = [
 DERIBIT_PAIRS = [
     ("BTC-USD-PERP", "funding"),  # hourly rows, inverse
     ("ETH-USD-PERP", "funding"),
+    ("BTC-USD-PERP", "ohlcv:trade:1h"),
 ]
 CASES = (
     [("binance", inst, stream) for inst, stream in PAIRS]

@@ -5,12 +5,14 @@ raw implicit-API calls and our parsers, ccxt's unified methods (``load_markets``
 ``fetch_funding_rate_history``, ``fetch_option_chain``, ``fetch_open_interest``,
 ``fetch_trades``) read the very same payloads through the real ccxt client. Every value both
 sides expose must agree. (The shared recorded Deribit responses hold only spot examples; the one
-with a parser here is checked in ``test_deribit_parse.py``.)
+with a parser here is checked in ``test_deribit_parse.py``; the chart-data example is served
+verbatim below.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 from perpscope.domain.symbols import parse_instrument
 from perpscope.venues.base import parse_stream
 from perpscope.venues.deribit import DeribitVenue
+from tests.conftest import require_shared
 from tests.fakex import deribit as fd
 from tests.fakex.market import END_MS, HOUR_MS
 from tests.fakex.server import FakeBinance
@@ -144,3 +147,26 @@ def test_option_trades_agree_with_ccxt(fake_binance: FakeBinance) -> None:
         assert t["info"]["instrument_name"] == name
         assert row["block"] == ("block_trade_id" in t["info"])
         assert row["liquidation"] == t["info"].get("liquidation")
+
+
+def test_real_recorded_chart_data_agrees_with_ccxt(fake_binance: FakeBinance) -> None:
+    """The real recorded ``get_tradingview_chart_data`` answer (shared data, a BTC_USDT 1 h bar),
+    served verbatim: our kline parser and ccxt's ``fetch_ohlcv`` read the same bar."""
+    data = json.loads(require_shared("samples/venues/deribit.json").read_text())
+    ex = data["methods"]["fetchOHLCV"][0]
+    fake_binance.serve(f"{fd.PREFIX}get_tradingview_chart_data", ex["httpResponse"])
+    t = ex["httpResponse"]["result"]["ticks"][0]
+
+    async def both(v: DeribitVenue) -> tuple[pl.DataFrame, list[list[Any]]]:
+        page = await v.fetch_history(
+            parse_instrument("BTC-USD-PERP"), parse_stream("ohlcv:trade:1h"), t, t + HOUR_MS, None
+        )
+        return page.frame, await v.client.fetch_ohlcv("BTC/USD:BTC", "1h", t, 1)
+
+    ours, theirs = run(fake_binance, both)
+    assert ours.height == len(theirs) == 1
+    row = ours.row(0, named=True)
+    bar = [ms(row["ts"]), row["o"], row["h"], row["l"], row["c"], row["volume"]]
+    assert bar == theirs[0] == ex["ccxtParsed"][0]
+    assert row["quote_volume"] == ex["httpResponse"]["result"]["cost"][0]  # ccxt drops the cost
+    assert row["taker_buy_volume"] is None

@@ -243,7 +243,35 @@ def test_collect_venues_lists_deribits_pages_and_credit_pool() -> None:
 
     rows = {r["family"]: r for r in capability_rows("deribit")}
     assert rows["funding"]["page_size"] == 744  # 31 days of hourly rows
+    assert rows["ohlcv"]["page_size"] == 5000
     assert rows["option_trades"]["page_size"] == 1000
     assert rows["dvol"]["page_size"] == 1000
     assert {r["pool"] for r in rows.values()} == {"credits"}
     assert rows["funding"]["pool_limit"] == "20 / 1 s"  # 10,000 credits/s at 500 a request
+
+
+def test_trade_klines_since_listing_in_pages_of_5000(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
+    lake = Lake(tmp_path / "store")
+    [res] = run_backfill(
+        lake, "deribit", ["ETH-USD-PERP"], ["ohlcv:trade:5m"], until=UNTIL,
+        api_url=fake_binance.url, policy=POLICY, pace=False, rate_limit_ms=1,
+    )  # fmt: skip
+    assert res.status == "ok", res.error
+    frame = lake.read("ohlcv").sort("ts")
+    listing = fd.PERP_LISTING_MS["ETH-PERPETUAL"]
+    step = 300_000
+    bars = (END_MS - listing) // step  # every bar from the listing up to END, once
+    assert frame.height == bars == 17_568
+    assert frame["ts"].dt.epoch("ms").to_list() == list(range(listing, END_MS, step))
+    assert len(deribit_log(fake_binance, "get_tradingview_chart_data")) == -(-bars // 5000)
+    # bar k by hand: 2,000 x (1 + ((k mod 200) - 100) / 2,000), volume 10 + k mod 37 ETH
+    k = 1234
+    row = frame.row(k, named=True)
+    px = 2_000 * (1 + ((k % 200) - 100) / 2000)
+    assert row["o"] == pytest.approx(px, abs=0.005)
+    assert row["c"] == pytest.approx(px + 1, abs=0.005)
+    assert row["volume"] == 10 + k % 37
+    assert row["quote_volume"] == pytest.approx((10 + k % 37) * px, abs=0.01)
+    assert frame["taker_buy_volume"].null_count() == frame.height

@@ -247,3 +247,16 @@ def test_real_recorded_trade_with_numbers_as_strings_reads_as_ccxt_read_it() -> 
     assert row["block"] is False
     assert row["liquidation"] is None
     assert frame.schema["ts"] == pl.Datetime("ms", "UTC")
+
+
+def test_chart_data_drops_the_open_bar_and_reads_no_data_as_empty() -> None:
+    result = {"status": "ok", "ticks": [T0, T0 + H], "open": [1.0, 2.0], "high": [1.5, 2.5],
+              "low": [0.5, 1.5], "close": [1.2, 2.2], "volume": [3.0, 4.0],
+              "cost": [3.6, 8.8]}  # fmt: skip
+    frame = dp.parse_chart(result, "BTC-USD-PERP", "1h", H, now_ms=T0 + H + 1)
+    assert frame["ts"].dt.epoch("ms").to_list() == [T0]  # the bar opened at T0 + 1 h is open
+    assert frame.row(0, named=True)["quote_volume"] == 3.6
+    empty = dp.parse_chart({"status": "no_data"}, "BTC-USD-PERP", "1h", H, T0)
+    assert empty.height == 0
+    with pytest.raises(DataContractError, match="not as long as 'ticks'"):
+        dp.parse_chart({**result, "close": [1.2]}, "BTC-USD-PERP", "1h", H, T0 + 9 * H)

@@ -7,8 +7,9 @@ Invalid params`` -> errors that are never retried); this module owns which raw e
 hands the payloads to :mod:`perpscope.venues.deribit_parse`.
 
 What is collected: perpetual funding history (hourly, see the parser's docstring for what is
-stored), all-instrument snapshots of the BTC and ETH futures and perpetuals (funding accruing
-now, mark, index, open interest in one request per currency), option instruments and chains
+stored) and trade klines (``get_tradingview_chart_data``, 5,000 bars a request), all-instrument
+snapshots of the BTC and ETH futures and perpetuals (funding accruing now, mark, index, open
+interest in one request per currency), option instruments and chains
 (``get_book_summary_by_currency?kind=option``), option trades with their block-trade and
 liquidation flags, and the DVOL volatility index.
 
@@ -50,6 +51,7 @@ from perpscope.venues.base import (
     Snapshot,
     Stream,
     map_ccxt_error,
+    period_ms,
     record_response_headers,
     rewrite_base_urls,
 )
@@ -60,17 +62,23 @@ HOUR_MS: Final = 3_600_000
 CURRENCIES: Final = ("BTC", "ETH")
 """Currencies whose inverse futures, perpetuals and options are collected."""
 FUNDING_PAGE: Final = 744
+CHART_PAGE: Final = 5000
 TRADES_PAGE: Final = 1000
 DVOL_PAGE: Final = 1000
 
 CAPABILITIES: Final = Capabilities(
     venue="deribit",
-    page_size={"funding": FUNDING_PAGE, "option_trades": TRADES_PAGE, "dvol": DVOL_PAGE},
+    page_size={
+        "funding": FUNDING_PAGE,
+        "ohlcv": CHART_PAGE,
+        "option_trades": TRADES_PAGE,
+        "dvol": DVOL_PAGE,
+    },  # fmt: skip
     # funding history reaches back to the perpetual's listing (BTC-PERPETUAL 2018-08-14);
     # Deribit states no limit for trades or DVOL (unverified how far they go)
-    history_days={"funding": None, "option_trades": None, "dvol": None},
+    history_days={"funding": None, "ohlcv": None, "option_trades": None, "dvol": None},
     periods=(),
-    timeframes=tuple(dp.DVOL_RESOLUTIONS),
+    timeframes=tuple(dp.CHART_RESOLUTIONS),
     funding_interval_source=(
         "continuous accrual; history rows are hourly (interest_1h, interval 1 h); the "
         "snapshot's current_funding is quoted per 8 h"
@@ -91,7 +99,7 @@ CAPABILITIES: Final = Capabilities(
     ),
     stream_pools={},
     ban_pauses_venue=False,
-    families=("funding",),
+    families=("funding", "ohlcv"),
 )
 
 
@@ -179,7 +187,7 @@ class DeribitVenue:
         end_ms: int,
         prev_ts: datetime | None,
     ) -> HistoryPage:
-        """One page of funding (the only history stream) from ``start_ms`` (see :class:`Venue`)."""
+        """One page of funding or trade klines from ``start_ms`` (see :class:`Venue`)."""
         _check(instrument, stream)
         symbol = dp.venue_symbol(instrument)
         if self._created_ms is None or symbol not in self._created_ms:
@@ -189,6 +197,8 @@ class DeribitVenue:
             raise UsageError(f"deribit lists no {symbol} ({instrument})")
         if start_ms < created < end_ms:  # nothing before listing: skip the empty windows
             start_ms = created - created % HOUR_MS
+        if stream.family == "ohlcv":
+            return await self._chart_page(instrument, symbol, stream, start_ms, end_ms)
         path = "public/get_funding_rate_history"
         window_end = min(end_ms, start_ms + FUNDING_PAGE * HOUR_MS)
         params = {"instrument_name": symbol, "start_timestamp": start_ms - 1,
@@ -202,6 +212,28 @@ class DeribitVenue:
             & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
         )
         rows = len(raw) if isinstance(raw, list) else 0
+        return _page(frame, rows, window_end >= end_ms, window_end)
+
+    async def _chart_page(
+        self, instrument: Instrument, symbol: str, stream: Stream, start_ms: int, end_ms: int
+    ) -> HistoryPage:
+        assert stream.period is not None
+        step = period_ms(stream.period)
+        path = "public/get_tradingview_chart_data"
+        window_end = min(end_ms, start_ms + CHART_PAGE * step)
+        params = {"instrument_name": symbol, "start_timestamp": start_ms,
+                  "end_timestamp": window_end - 1,
+                  "resolution": dp.CHART_RESOLUTIONS[stream.period]}  # fmt: skip
+        payload = await self._call("publicGetGetTradingviewChartData", path, params)
+        result = dp.result_of(payload, path)
+        frame = dp.parse_chart(result, str(instrument), stream.period, step, _now_ms()).filter(
+            (pl.col("ts") >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
+            & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
+        )
+        ticks = result.get("ticks") if isinstance(result, dict) else None
+        rows = len(ticks) if isinstance(ticks, list) else 0
+        if rows > CHART_PAGE:
+            raise DataContractError(f"deribit {path}: {rows} bars for a page of {CHART_PAGE}")
         return _page(frame, rows, window_end >= end_ms, window_end)
 
     # ------------------------------------------------------------------------ snapshots
@@ -314,11 +346,15 @@ def _currency(currency: str) -> None:
 def _check(instrument: Instrument, stream: Stream) -> None:
     """Refuse instrument/stream pairs this module does not serve (a usage error)."""
     if instrument.kind is not InstrumentKind.PERP:
-        raise UsageError(f"deribit funding history is for perpetuals, not {instrument}")
-    if stream.family not in CAPABILITIES.families:
+        raise UsageError(f"deribit history (funding, klines) is for perpetuals, not {instrument}")
+    if stream.family not in CAPABILITIES.families or stream.kind not in (None, "trade"):
         raise UsageError(
-            f"deribit has no {stream.family} history here; streams: funding (option chains, "
-            "option trades and DVOL: perpscope collect options)"
+            f"deribit has no {stream.name} history here; streams: funding, ohlcv:trade:<tf> "
+            "(option chains, option trades and DVOL: perpscope collect options)"
+        )
+    if stream.family == "ohlcv" and stream.period not in CAPABILITIES.timeframes:
+        raise UsageError(
+            f"deribit has no {stream.period} klines; use {', '.join(CAPABILITIES.timeframes)}"
         )
 
 

@@ -43,6 +43,10 @@ Wire formats and units (Deribit API v2 docs, "Market data"):
   instrument_name, direction (the taker's side), price, amount (coin), iv (percent),
   index_price, mark_price, block_trade_id (block trades only), liquidation (M | T | MT, only
   when a side was liquidated)}], has_more}``.
+- ``public/get_tradingview_chart_data?instrument_name=&start_timestamp=&end_timestamp=
+  &resolution=``: parallel arrays ``{ticks (bar open, ms), open, high, low, close, volume (coin),
+  cost (USD for inverse instruments), status ("ok" | "no_data")}`` of trade prices, the bar still
+  open included.
 - ``public/get_volatility_index_data?currency=&start_timestamp=&end_timestamp=&resolution=``:
   ``{data: [[ts, open, high, low, close]], continuation}`` in DVOL points (55.3 = 55.3%
   annualised); stored as fractions like every implied volatility of the store.
@@ -69,11 +73,13 @@ from perpscope.errors import DataContractError
 from perpscope.venues.units import normalise_oi
 
 __all__ = [
+    "CHART_RESOLUTIONS",
     "DVOL_RESOLUTIONS",
     "EXPIRY_TIME",
     "canonical_from_name",
     "parse_book_summary_futures",
     "parse_book_summary_options",
+    "parse_chart",
     "parse_dvol",
     "parse_funding_history",
     "parse_instruments",
@@ -85,6 +91,11 @@ __all__ = [
 VENUE: Final = "deribit"
 EXPIRY_TIME: Final = time(8, 0, tzinfo=UTC)
 """Deribit futures and options expire at 08:00 UTC."""
+CHART_RESOLUTIONS: Final = {
+    "1m": "1", "3m": "3", "5m": "5", "10m": "10", "15m": "15", "30m": "30", "1h": "60",
+    "2h": "120", "3h": "180", "6h": "360", "12h": "720", "1d": "1D",
+}  # fmt: skip
+"""Candle lengths of ``get_tradingview_chart_data`` (perpscope timeframe -> ``resolution``)."""
 DVOL_RESOLUTIONS: Final = {"1m": "60", "1h": "3600", "12h": "43200", "1d": "1D"}
 """Candle lengths of ``get_volatility_index_data`` (perpscope timeframe -> ``resolution``)."""
 LIQUIDATION: Final = ("M", "T", "MT")
@@ -580,3 +591,61 @@ def parse_dvol(result: Any, underlying: str, timeframe: str) -> tuple[pl.DataFra
     cont = result.get("continuation")
     value = _float(cont)
     return out, int(value) if value is not None else None
+
+
+def parse_chart(
+    result: Any, instrument: str, timeframe: str, timeframe_ms: int, now_ms: int
+) -> pl.DataFrame:
+    """Parse the ``result`` of ``get_tradingview_chart_data`` into ``ohlcv`` rows (trade prices),
+    oldest first, without the bar still open at ``now_ms``.
+
+    ``volume`` is in coin (base), ``quote_volume`` is ``cost``; Deribit publishes no taker-buy
+    volume (null). ``status`` ``no_data`` is an empty answer.
+    """
+    method = "public/get_tradingview_chart_data"
+    if not isinstance(result, dict):
+        raise _fail(method, f"result is a {type(result).__name__}, expected an object")
+    if result.get("status") == "no_data":
+        result = {k: [] for k in ("ticks", "open", "high", "low", "close", "volume", "cost")}
+    arrays: dict[str, list[Any]] = {}
+    for key in ("ticks", "open", "high", "low", "close"):
+        if not isinstance(result.get(key), list):
+            raise _fail(method, f"result has no {key!r} array")
+        arrays[key] = result[key]
+    n = len(arrays["ticks"])
+    for key in ("volume", "cost"):
+        value = result.get(key)
+        arrays[key] = value if isinstance(value, list) else [None] * n
+    bad = [k for k, v in arrays.items() if len(v) != n]
+    if bad:
+        raise _fail(method, f"arrays {', '.join(bad)} are not as long as 'ticks' ({n})")
+    frame = pl.DataFrame(
+        [
+            _ms(arrays["ticks"], "t", method),
+            _num(arrays["open"], "o", method),
+            _num(arrays["high"], "h", method),
+            _num(arrays["low"], "l", method),
+            _num(arrays["close"], "c", method),
+            _num(arrays["volume"], "volume", method),
+            _num(arrays["cost"], "quote_volume", method),
+        ]
+    )
+    return (
+        frame.filter(pl.col("t") + timeframe_ms <= now_ms)
+        .unique("t", keep="last")
+        .sort("t")
+        .select(
+            pl.lit(VENUE).alias("venue"),
+            pl.lit(instrument).alias("instrument"),
+            pl.lit("trade").alias("kind"),
+            pl.lit(timeframe).alias("timeframe"),
+            pl.col("t").cast(_UTC_MS).alias("ts"),
+            "o",
+            "h",
+            "l",
+            "c",
+            "volume",
+            "quote_volume",
+            pl.lit(None, pl.Float64).alias("taker_buy_volume"),
+        )
+    )
