@@ -47,9 +47,16 @@ BYBIT_PAIRS = [
     ("BTC-USDT-PERP", "oi:5m"),
     ("BTC-USDT-PERP", "long_short:global_account:5m"),
 ]
-CASES = [("binance", inst, stream) for inst, stream in PAIRS] + [
-    ("bybit", inst, stream) for inst, stream in BYBIT_PAIRS
+DERIBIT_PAIRS = [
+    ("BTC-USD-PERP", "funding"),  # hourly rows, inverse
+    ("ETH-USD-PERP", "funding"),
+    ("BTC-USD-PERP", "ohlcv:trade:1h"),
 ]
+CASES = (
+    [("binance", inst, stream) for inst, stream in PAIRS]
+    + [("bybit", inst, stream) for inst, stream in BYBIT_PAIRS]
+    + [("deribit", inst, stream) for inst, stream in DERIBIT_PAIRS]
+)
 IDS = [f"{v}-{i}-{s}" for v, i, s in CASES]
 
 

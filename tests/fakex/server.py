@@ -1,6 +1,9 @@
-"""A fake Binance (USDⓈ-M + spot klines) and Bybit (v5 linear, :mod:`tests.fakex.bybit`) on
-127.0.0.1, for the real ccxt client. Paths under ``/v5/`` are Bybit's, with Bybit's IP limit
-(600 requests / 5 s, overrun = HTTP 403 and a 10-minute ban); the rest are Binance's.
+"""A fake Binance (USDⓈ-M + spot klines), Bybit (v5 linear, :mod:`tests.fakex.bybit`) and
+Deribit (API v2, :mod:`tests.fakex.deribit`) on 127.0.0.1, for the real ccxt client. Paths under
+``/v5/`` are Bybit's, with Bybit's IP limit (600 requests / 5 s, overrun = HTTP 403 and a
+10-minute ban); paths under ``/api/v2/public/`` are Deribit's, with its credit pool (500 credits
+a request, 50,000 refilled at 10,000/s, overrun = HTTP 429 with JSON-RPC error 10028); the rest
+are Binance's.
 
 The server answers every endpoint perpscope's Binance module and ccxt's ``load_markets`` call,
 with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascending rows, at most
@@ -48,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakex import bybit
+from tests.fakex import bybit, deribit
 from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
@@ -137,7 +140,8 @@ class Fault:
     Attributes:
         path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
         kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
-            hang``, and Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006).
+            hang``, Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006) and
+            Deribit's ``10028`` (credits exhausted: HTTP 429, JSON-RPC error 10028).
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
         retry_after_s: ``Retry-After`` of 429/418 (negative: no header).
@@ -179,6 +183,7 @@ class FakeBinance:
     ban_s: float = 120.0
     bybit_ban_s: float = bybit.BAN_S
     bybit_banned_until: float = 0.0
+    deribit_credits: deribit.Credits = field(default_factory=deribit.Credits)
     backoff_until: dict[str, float] = field(default_factory=dict)
     banned_until: float = 0.0
     retry_after_until: float = 0.0
@@ -226,6 +231,8 @@ class FakeBinance:
         """
         if path.startswith("/v5/"):
             return self._admit_bybit(now)
+        if path.startswith(deribit.PREFIX):  # Deribit's credits: 429 + JSON-RPC 10028
+            return (200 if self.deribit_credits.take(now) else 429), 0.0, 0.0
         draws = request_weight(path, q)
         header = draws[0][0]  # the IP weight budget the used-weight header reports
         with self.lock:
@@ -286,6 +293,8 @@ class FakeBinance:
             return 200, self.overrides[path]
         if path.startswith("/v5/"):
             return bybit.answer(self.market, path, q)
+        if path.startswith(deribit.PREFIX):
+            return deribit.answer(path, q)
         if path in _STATIC:
             return 200, json.loads((FIXTURES / _STATIC[path]).read_text())
         if path in ("/fapi/v1/time", "/api/v3/time"):
@@ -355,6 +364,10 @@ def _rows_of(body: Any) -> list[Any]:
     result = body.get("result")
     if isinstance(result, dict) and isinstance(result.get("list"), list):
         return list(result["list"])
+    if isinstance(result, list):  # Deribit's JSON-RPC result array (and its trades)
+        return result
+    if isinstance(result, dict) and isinstance(result.get("trades"), list):
+        return list(result["trades"])
     return list(body.get("symbols", [body]))
 
 
@@ -412,6 +425,11 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 body = b"403 Forbidden: access too frequent"
                 self._send(403, body, {"Content-Type": "text/plain"})
                 return
+            deribit_path = parts.path.startswith(deribit.PREFIX)
+            if admitted == 429 and deribit_path:  # Deribit: out of credits, no Retry-After
+                log(admitted)
+                self._send(429, json.dumps(deribit.too_many_requests()).encode())
+                return
             if admitted != 200:  # the venue's own rate limiting, before any injected fault
                 log(admitted, math.ceil(wait))
                 msg = "Too many requests." if admitted == 429 else "IP banned until later."
@@ -429,6 +447,10 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(status, ra)
                 self._send(status, payload, {"Retry-After": f"{ra:g}", **weight} if ra >= 0
                            else weight)  # fmt: skip
+                return
+            if kind == "10028":  # Deribit's credit overrun: HTTP 429, JSON-RPC error 10028
+                log(429)
+                self._send(429, json.dumps(deribit.too_many_requests()).encode())
                 return
             if kind == "10006":  # Bybit's per-endpoint limit: HTTP 200, retCode 10006
                 log(200)

@@ -34,7 +34,11 @@ def test_snapshot_of_every_venue_in_one_paced_command(
     assert set(statuses) == {200}
     funding = Lake(store).read("funding_snapshot")
     per_venue = funding.group_by("venue").agg(pl.col("instrument").n_unique())
-    assert dict(per_venue.iter_rows()) == {v: 3 for v in COLLECTABLE}  # BTC, ETH, XYZ perps
+    # BTC, ETH, XYZ perps; Deribit lists the BTC and ETH inverse perps only
+    perps = {v: 2 if v == "deribit" else 3 for v in COLLECTABLE}
+    assert dict(per_venue.iter_rows()) == perps
+    deribit_calls = [r for r in fake_binance.requests() if r.path.startswith("/api/v2/")]
+    assert len(deribit_calls) == 4  # instruments and book summary of BTC and of ETH
 
 
 def test_snapshot_all_with_one_venue_down_reports_it_and_exits_1(
@@ -48,10 +52,10 @@ def test_snapshot_all_with_one_venue_down_reports_it_and_exits_1(
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1
-    assert [r["venue"] for r in json_data(done.stdout)] == ["binance"]
+    assert [r["venue"] for r in json_data(done.stdout)] == ["binance", "deribit"]
     [line] = done.stderr.strip().splitlines()  # one line, no traceback
     err = json.loads(line)  # with --format json the error line is JSON (docs/cli.md)
     assert err["exit_code"] == 1
     assert err["error"].startswith("snapshot bybit failed:")
     assert "IP banned (HTTP 403)" in line
-    assert set(Lake(store).read("funding_snapshot")["venue"]) == {"binance"}
+    assert set(Lake(store).read("funding_snapshot")["venue"]) == {"binance", "deribit"}

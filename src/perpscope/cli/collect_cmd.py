@@ -294,6 +294,54 @@ def archive_cmd(
     emit(row, fmt.value, title="archive")
 
 
+@app.command("options")
+def options_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue with option chains: deribit.")],
+    underlying: Annotated[
+        list[str] | None,
+        typer.Option("--underlying", help="Underlying (repeatable): BTC, ETH (default both)."),
+    ] = None,
+    hours: Annotated[
+        float,
+        typer.Option("--hours", min=0.001, help="Window of option trades and DVOL, hours back."),
+    ] = 24.0,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End of that window (default: now).")
+    ] = None,
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Store one option-chain snapshot per underlying, its option trades and DVOL.
+
+    The chain (mark, bid/ask and their IVs, OI, volume, underlying price) goes to
+    options_snapshot, where 'perpscope options ...' reads it; trades of the last --hours, with
+    their block-trade and liquidation flags, to option_trades; DVOL hourly candles to vol_index.
+    Nothing is stored unless all of it was read.
+    """
+    from perpscope.services import collection
+
+    lake = state(ctx).lake()
+    result = collection.run_options(
+        lake,
+        venue,
+        tuple(underlying or ("BTC", "ETH")),
+        hours=hours,
+        until=collection.parse_day(until, "--until"),
+        api_url=api_url,
+    )
+    rows = [
+        {"table": t, "rows_in": n, "rows_written": result.rows_written.get(t, 0)}
+        for t, n in result.rows_in.items()
+    ]
+    if fmt is Format.JSON:
+        emit({"venue": result.venue, "tables": rows, "chains": result.chains}, "json")
+        return
+    emit(rows, fmt.value, title=f"options {result.venue}")
+    for cur, ts in result.chains.items():
+        out_console.print(f"{cur} chain at {ts}", highlight=False)
+
+
 @app.command("gaps")
 def gaps_cmd(
     ctx: typer.Context,

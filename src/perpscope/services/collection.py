@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -20,6 +20,7 @@ from perpscope.collect.archive import ArchiveReport, backfill_archive
 from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
 from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
+from perpscope.collect.options import OptionsResult, OptionsVenue, collect_options
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
 from perpscope.collect.stream import StreamOptions, StreamReport, collect_stream
@@ -27,7 +28,13 @@ from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool, parse_stream
-from perpscope.venues.registry import COLLECTABLE, open_feeds, open_trade_history, open_venue
+from perpscope.venues.registry import (
+    COLLECTABLE,
+    OPTIONS_VENUES,
+    open_feeds,
+    open_trade_history,
+    open_venue,
+)
 
 __all__ = [
     "DEFAULT_SNAPSHOT_INSTRUMENTS",
@@ -37,6 +44,7 @@ __all__ = [
     "result_rows",
     "resume_points",
     "run_backfill",
+    "run_options",
     "run_snapshots",
     "run_snapshot",
     "run_archive",
@@ -302,6 +310,43 @@ def stream_row(report: StreamReport) -> dict[str, Any]:
     )
     del row["last_event_ms"]
     return row
+
+
+def run_options(
+    lake: Lake,
+    venue: str,
+    underlyings: Sequence[str] = ("BTC", "ETH"),
+    *,
+    hours: float = 24.0,
+    until: datetime | None = None,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> OptionsResult:
+    """Collect and store option chains (now), option trades and DVOL of the last ``hours``
+    before ``until`` (default: now) for each underlying (``collect options``).
+
+    Raises:
+        UsageError: the venue has no option chains, an unknown underlying, or ``hours`` <= 0.
+    """
+    if venue not in OPTIONS_VENUES:
+        raise UsageError(
+            f"option chains are collected from {', '.join(OPTIONS_VENUES)}, not {venue!r}"
+        )
+    if hours <= 0:
+        raise UsageError(f"--hours must be positive, got {hours:g}")
+    names = [u.strip().upper() for u in underlyings]
+    if not names:
+        raise UsageError("give at least one --underlying")
+    end = until or datetime.now(UTC)
+    end_ms = int(end.timestamp() * 1000)
+    start_ms = end_ms - int(hours * 3_600_000)
+    client = cast(OptionsVenue, open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms))
+    lake.init()
+    return asyncio.run(
+        collect_options(client, lake, names, start_ms, end_ms, policy=policy, pace=pace)
+    )
 
 
 def gaps(

@@ -286,6 +286,9 @@ class Lake:
                     ) from None
                 if batch.num_rows == 0:
                     return IngestResult(name, len(data), 0, dt.version())
+            # a table written before a nullable column was added to the schema gains it
+            stored = {f.name for f in dt.schema().fields} if dt is not None else set()
+            grows = dt is not None and bool(set(spec.column_names) - stored)
             try:
                 write_deltalake(
                     dt if dt is not None else str(self.table_path(name)),
@@ -293,6 +296,7 @@ class Lake:
                     mode="append",
                     name=name,
                     description=spec.doc,
+                    schema_mode="merge" if grows else None,
                 )
             except (DeltaError, OSError) as exc:
                 raise StoreError(

@@ -7,10 +7,12 @@ from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
+from perpscope.venues.deribit import DeribitVenue
 from perpscope.venues.ws import StreamFeed, TradeHistory
 
 __all__ = [
     "COLLECTABLE",
+    "OPTIONS_VENUES",
     "STREAMABLE",
     "capabilities",
     "open_feeds",
@@ -18,8 +20,10 @@ __all__ = [
     "open_venue",
 ]
 
-COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
-"""Venues with a collector (OKX and Deribit follow)."""
+COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "deribit")
+"""Venues with a collector (OKX follows)."""
+OPTIONS_VENUES: tuple[str, ...] = ("deribit",)
+"""Venues whose option chains, option trades and volatility index are collected."""
 
 STREAMABLE: tuple[str, ...] = ("binance", "bybit")
 """Venues with a live WebSocket feed (``collect stream``)."""
@@ -56,6 +60,8 @@ def open_venue(
         return BinanceVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     if venue == "bybit":
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    if venue == "deribit":
+        return DeribitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
 
 
