@@ -1,6 +1,8 @@
-"""A fake Binance (USDⓈ-M + spot klines) and Bybit (v5 linear, :mod:`tests.fakex.bybit`) on
-127.0.0.1, for the real ccxt client. Paths under ``/v5/`` are Bybit's, with Bybit's IP limit
-(600 requests / 5 s, overrun = HTTP 403 and a 10-minute ban); the rest are Binance's.
+"""A fake Binance (USDⓈ-M + spot klines), Bybit (v5 linear, :mod:`tests.fakex.bybit`) and OKX
+(v5 swaps, :mod:`tests.fakex.okx`) on 127.0.0.1, for the real ccxt client. Paths under ``/v5/``
+are Bybit's, with Bybit's IP limit (600 requests / 5 s, overrun = HTTP 403 and a 10-minute ban);
+paths under ``/api/v5/`` are OKX's, with OKX's per-endpoint limits (requests per 2 s, overrun =
+HTTP 429 ``50011``); the rest are Binance's.
 
 The server answers every endpoint perpscope's Binance module and ccxt's ``load_markets`` call,
 with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascending rows, at most
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakex import bybit
+from tests.fakex import bybit, okx
 from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
@@ -137,7 +139,8 @@ class Fault:
     Attributes:
         path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
         kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
-            hang``, and Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006).
+            hang``, Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006), and
+            OKX's ``50011`` (per-endpoint limit: HTTP 429, ``code`` 50011, no ``Retry-After``).
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
         retry_after_s: ``Retry-After`` of 429/418 (negative: no header).
@@ -226,6 +229,8 @@ class FakeBinance:
         """
         if path.startswith("/v5/"):
             return self._admit_bybit(now)
+        if path.startswith("/api/v5/"):
+            return self._admit_okx(path, now)
         draws = request_weight(path, q)
         header = draws[0][0]  # the IP weight budget the used-weight header reports
         with self.lock:
@@ -258,6 +263,18 @@ class FakeBinance:
             budget.spent.append((now, 1.0))
             return 200, 0.0, budget.used(now)
 
+    def _admit_okx(self, path: str, now: float) -> tuple[int, float, float]:
+        """OKX's per-endpoint limit: an overrun gets 429 (not counted); no ban follows."""
+        with self.lock:
+            name = f"okx:{path}"
+            if name not in self.budgets:
+                self.budgets[name] = Budget(okx.LIMITS.get(path, 20), okx.WINDOW_S)
+            budget = self.budgets[name]
+            if budget.used(now) + 1 > budget.limit:
+                return 429, -1.0, budget.used(now)
+            budget.spent.append((now, 1.0))
+            return 200, 0.0, budget.used(now)
+
     def release(self) -> None:
         """Let ``hang`` faults answer."""
         self.released.set()
@@ -286,6 +303,8 @@ class FakeBinance:
             return 200, self.overrides[path]
         if path.startswith("/v5/"):
             return bybit.answer(self.market, path, q)
+        if path.startswith("/api/v5/"):
+            return okx.answer(self.market, path, q)
         if path in _STATIC:
             return 200, json.loads((FIXTURES / _STATIC[path]).read_text())
         if path in ("/fapi/v1/time", "/api/v3/time"):
@@ -352,6 +371,8 @@ def _rows_of(body: Any) -> list[Any]:
     """The rows of an answer: a Binance list, ``symbols``, or a Bybit envelope's ``result.list``."""
     if isinstance(body, list):
         return body
+    if isinstance(body.get("data"), list):  # an OKX envelope
+        return list(body["data"])
     result = body.get("result")
     if isinstance(result, dict) and isinstance(result.get("list"), list):
         return list(result["list"])
@@ -412,6 +433,10 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 body = b"403 Forbidden: access too frequent"
                 self._send(403, body, {"Content-Type": "text/plain"})
                 return
+            if admitted == 429 and parts.path.startswith("/api/v5/"):  # OKX: 50011, no header
+                log(admitted)
+                self._send(429, json.dumps(okx.RATE_LIMITED).encode())
+                return
             if admitted != 200:  # the venue's own rate limiting, before any injected fault
                 log(admitted, math.ceil(wait))
                 msg = "Too many requests." if admitted == 429 else "IP banned until later."
@@ -434,6 +459,10 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(200)
                 body10006 = bybit.envelope({}, 10006, "Too many visits!")
                 self._send(200, json.dumps(body10006).encode())
+                return
+            if kind == "50011":  # OKX's per-endpoint limit as OKX answers it (no Retry-After)
+                log(429)
+                self._send(429, json.dumps(okx.RATE_LIMITED).encode())
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)

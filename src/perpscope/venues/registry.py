@@ -6,11 +6,12 @@ from perpscope.errors import UsageError
 from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
+from perpscope.venues.okx import OkxVenue
 
 __all__ = ["COLLECTABLE", "capabilities", "open_venue"]
 
-COLLECTABLE: tuple[str, ...] = ("binance", "bybit")
-"""Venues with a collector (OKX and Deribit follow)."""
+COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "okx")
+"""Venues with a collector (Deribit follows)."""
 
 
 def capabilities(venue: str) -> Capabilities | None:
@@ -44,4 +45,6 @@ def open_venue(
         return BinanceVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     if venue == "bybit":
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    if venue == "okx":
+        return OkxVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
