@@ -186,7 +186,7 @@ def answer(market: FakeMarket, path: str, q: dict[str, str]) -> tuple[int, Any]:
         for sym in LISTING_MS:
             coins = oi_at(sym, END_MS, HOUR_MS)
             rows.append({"instType": "SWAP", "instId": inst_id(sym),
-                         "oi": f"{coins / ct_val(sym):.2f}", "oiCcy": f"{coins:.4f}",
+                         "oi": f"{coins / ct_val(sym):.4f}", "oiCcy": f"{coins:.4f}",
                          "oiUsd": f"{coins * BASE_PX[sym]:.2f}", "ts": str(END_MS)})  # fmt: skip
         return 200, ok(rows)
     if path == "/api/v5/public/mark-price":
@@ -248,7 +248,7 @@ def stats_row(sym: str, path: str, t: int, step: int, unit: str) -> list[str]:
     k = (t - STATS_START_MS) // step
     if path.endswith("open-interest-history"):
         coins = oi_at(sym, t, step)
-        return [str(t), f"{coins / ct_val(sym):.2f}", f"{coins:.4f}", f"{coins * BASE_PX[sym]:.2f}"]
+        return [str(t), f"{coins / ct_val(sym):.4f}", f"{coins:.4f}", f"{coins * BASE_PX[sym]:.2f}"]
     if path in _RATIOS:
         long_frac = 0.45 + ((k + _RATIOS[path]) % 21) / 100
         return [str(t), f"{long_frac / (1 - long_frac):.10f}"]

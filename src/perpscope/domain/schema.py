@@ -302,6 +302,12 @@ TABLES: Final[dict[str, TableSpec]] = {
                 Column(
                     "max_leverage", _F64, "largest leverage allowed in the tier", bounds=_POSITIVE
                 ),
+                Column(
+                    "bound_unit",
+                    _STR,
+                    "unit of the two bounds: usd (also when null), base (coin) or contracts",
+                    choices=("usd", "base", "contracts"),
+                ),
             ),
             ("venue", "instrument", "ts", "tier"),
         ),

@@ -291,6 +291,7 @@ class Lake:
                     dt if dt is not None else str(self.table_path(name)),
                     batch,
                     mode="append",
+                    schema_mode="merge",  # a column added to the schema later is appended
                     name=name,
                     description=spec.doc,
                 )

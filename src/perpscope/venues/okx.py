@@ -19,7 +19,7 @@ Pagination: OKX answers newest first. The market and public histories take ``aft
 strictly older than it) and ``before`` (rows strictly newer); the trading statistics take
 ``begin`` and ``end``, also both exclusive. Asked for a window holding more than ``limit`` rows,
 OKX returns the newest ``limit``. So this module asks for windows that hold at most one page
-(``limit`` periods, or ``limit`` funding intervals of the symbol), and should a funding window
+(``limit`` periods, or ``limit - 1`` funding intervals of the symbol), and should a funding window
 still come back full (the interval shortened), it pages backwards with ``after`` inside the call.
 """
 
@@ -281,7 +281,9 @@ class OkxVenue:
     ) -> HistoryPage:
         path = "api/v5/public/funding-rate-history"
         interval_h = await self._interval_h(symbol)
-        window_end = min(end_ms, start_ms + int(PAGE * interval_h * HOUR_MS))
+        # PAGE - 1 intervals: a regular window never comes back full, so a full page means the
+        # interval shortened inside it
+        window_end = min(end_ms, start_ms + int((PAGE - 1) * interval_h * HOUR_MS))
         after = window_end
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()

@@ -448,7 +448,7 @@ def parse_funding_rates(
             pl.Series("mark_px", [marks.get(i) for i in instruments], dtype=pl.Float64),
         ]
     )
-    hours = (pl.col("next_t") - pl.col("fund_t")) / 3_600_000
+    hours = ((pl.col("next_t") - pl.col("fund_t")) / 3_600_000).round(6)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         "instrument",
