@@ -48,6 +48,7 @@ ARGS: dict[str, list[str]] = {
         "--venue", "nosuch", "--instrument", "BTC-USDT-PERP", "--stream", "funding",
     ],
     "collect snapshot": ["--venue", "nosuch"],
+    "collect tiers": ["--venue", "nosuch", "--instrument", "BTC-USDT-PERP"],
     "watch": ["--sim", "--days", "1", "--speed", "0"],
     "alerts test": ["funding_extreme"],
     "import funding": [
@@ -93,6 +94,7 @@ ARGS: dict[str, list[str]] = {
 EXPECTED_ERRORS = {
     "collect backfill",  # no network collector for the made-up venue
     "collect snapshot",
+    "collect tiers",
     "import options",  # no chain file (the options tests import real ones)
     "options summary",  # the demo store holds no option chains
     "options pcr",

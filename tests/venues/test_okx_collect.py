@@ -5,6 +5,9 @@ code 50011, no ban), faults, the four-request snapshot and the position tiers in
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,12 +20,14 @@ from perpscope.analytics.liquidations.estimator import tiers_from_table
 from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import table_spec
 from perpscope.domain.symbols import parse_instrument
+from perpscope.errors import DataContractError
 from perpscope.services.collection import run_backfill, run_snapshot
 from perpscope.store.integrity import check_table
 from perpscope.store.lake import Lake
 from perpscope.venues.base import RatePool
 from perpscope.venues.okx import OkxVenue
 from perpscope.venues.units import normalise_oi
+from tests.conftest import json_data
 from tests.fakex import okx as fo
 from tests.fakex.market import DAY_MS, END_MS, HOUR_MS, FakeMarket, funding_times
 from tests.fakex.server import FakeBinance, Fault, Request
@@ -243,9 +248,17 @@ def test_position_tiers_are_stored_with_their_bound_unit_beside_an_older_table(
         finally:
             await venue.close()
 
-    stored = lake.ingest("leverage_tiers", asyncio.run(tiers()))
+    fetched = asyncio.run(tiers())
+    with pytest.raises(
+        DataContractError, match=re.escape("bound_unit lots is not usd | base | contracts")
+    ):
+        lake.ingest("leverage_tiers", fetched.with_columns(bound_unit=pl.lit("lots")))
+    unitless = fetched.drop("bound_unit").with_columns(instrument=pl.lit("ETH-USDT-PERP"))
+    assert lake.ingest("leverage_tiers", unitless).rows_written == 3  # null: USD, as before
+    stored = lake.ingest("leverage_tiers", fetched)
     assert stored.rows_written == 3
-    frame = lake.read("leverage_tiers").sort("venue", "tier")
+    frame = lake.read("leverage_tiers").filter(pl.col("instrument") == "BTC-USDT-PERP")
+    frame = frame.sort("venue", "tier")
     assert frame["bound_unit"].to_list() == [None, "base", "base", "base"]  # older row: null
     okx = frame.filter(pl.col("venue") == "okx")
     # the fake's tiers: 20,000 / 50,000 / 100,000 contracts of 0.01 BTC = 200 / 500 / 1,000 BTC
@@ -255,3 +268,30 @@ def test_position_tiers_are_stored_with_their_bound_unit_beside_an_older_table(
     assert tiers_from_table(okx) == ()
     binance = frame.filter(pl.col("venue") == "binance")
     assert [t.cap for t in tiers_from_table(binance)] == [50_000.0]
+
+
+def test_collect_tiers_command_stores_okx_tiers_and_refuses_other_venues(
+    tmp_path: Path, fake_binance: FakeBinance
+) -> None:
+    store = tmp_path / "store"
+    base = [sys.executable, "-m", "perpscope", "--store", str(store), "collect", "tiers",
+            "--instrument", "BTC-USDT-PERP", "--instrument", "XYZ-USDT-PERP",
+            "--api-url", fake_binance.url, "--format", "json"]  # fmt: skip
+    done = subprocess.run([*base, "--venue", "okx"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = json_data(done.stdout)
+    assert [(r["instrument"], r["tiers"], r["bound_unit"], r["rows_written"]) for r in rows] == [
+        ("BTC-USDT-PERP", 3, "base", 3), ("XYZ-USDT-PERP", 3, "base", 3),
+    ]  # fmt: skip
+    xyz = Lake(store).read("leverage_tiers").filter(pl.col("instrument") == "XYZ-USDT-PERP")
+    # 20,000 contracts of 10 XYZ = 200,000 XYZ
+    assert xyz.sort("tier")["notional_cap_usd"].to_list()[0] == 200_000.0
+    assert [r.path for r in okx_log(fake_binance, "position-tiers")] == [
+        "/api/v5/public/position-tiers"
+    ] * 2
+    refused = subprocess.run(
+        [*base, "--venue", "bybit"], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2
+    [line] = refused.stderr.strip().splitlines()  # one line, no traceback
+    assert "no tier collector for venue 'bybit' yet" in line

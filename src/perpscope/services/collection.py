@@ -20,6 +20,7 @@ from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
+from perpscope.collect.tiers import take_tiers
 from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
@@ -36,6 +37,7 @@ __all__ = [
     "run_backfill",
     "run_snapshots",
     "run_snapshot",
+    "run_tiers",
 ]
 
 DEFAULT_SNAPSHOT_INSTRUMENTS: tuple[str, ...] = ("BTC-USDT-PERP", "ETH-USDT-PERP")
@@ -171,6 +173,26 @@ def run_snapshots(
         except PerpscopeError as exc:
             errors[vid] = str(exc)
     return results, errors
+
+
+def run_tiers(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str],
+    *,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> list[dict[str, Any]]:
+    """Read and store the public leverage tiers of ``instruments`` on ``venue`` (one row per
+    instrument: tiers read, their bound unit, rows written)."""
+    if not instruments:
+        raise UsageError("give at least one --instrument")
+    insts = tuple(_instruments(instruments))
+    client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
+    results = asyncio.run(take_tiers(client, lake, insts, policy=policy, pace=pace))
+    return [asdict(r) for r in results]
 
 
 def gaps(

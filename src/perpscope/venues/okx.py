@@ -297,7 +297,8 @@ class OkxVenue:
                     rows.append(r)
             if len(got) < PAGE:
                 break
-            oldest = min(int(str(r.get("fundingTime", after))) for r in got)
+            full = op.parse_funding_history(got, inst, interval_h)  # a bad row raises here
+            oldest = int(full["ts"].dt.epoch("ms").min())  # type: ignore[arg-type]
             if oldest <= start_ms or oldest >= after:
                 break
             after = oldest  # the window held more than a page: page backwards
