@@ -5,9 +5,12 @@ code 50011, no ban), faults, the four-request snapshot and the position tiers in
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,6 +114,13 @@ def test_an_overrun_is_a_429_of_that_endpoint_only(
     # the other endpoints answered throughout: OKX's limits are per endpoint, with no ban
     assert funding.status == "ok", funding.error
     assert {r.status for r in okx_log(fake_binance) if r.path != OI_PATH} == {200}
+    # the overrun as OKX answers it: HTTP 429, code 50011 in the body, no Retry-After
+    url = f"{fake_binance.url}{OI_PATH}?instId=BTC-USDT-SWAP&period=5m"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 429
+    assert json.loads(refused.value.read())["code"] == "50011"
+    assert refused.value.headers.get("Retry-After") is None
 
 
 def test_a_paced_run_stays_under_the_endpoint_limit(
