@@ -52,6 +52,7 @@ ARGS: dict[str, list[str]] = {
     "collect archive": ["--instrument", "BTC-USDT-PERP", "--since", "2024-01-02", "--until",
                         "2024-01-01"],
     "collect options": ["--venue", "nosuch"],
+    "collect tiers": ["--venue", "nosuch", "--instrument", "BTC-USDT-PERP"],
     "watch": ["--sim", "--days", "1", "--speed", "0"],
     "alerts test": ["funding_extreme"],
     "import funding": [
@@ -100,6 +101,7 @@ EXPECTED_ERRORS = {
     "collect stream",  # no live feed for the made-up venue
     "collect archive",  # an empty date range (checked before any download)
     "collect options",  # no option chains on the made-up venue
+    "collect tiers",
     "import options",  # no chain file (the options tests import real ones)
     "options summary",  # the demo store holds no option chains
     "options pcr",

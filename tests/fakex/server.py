@@ -1,9 +1,10 @@
-"""A fake Binance (USDⓈ-M + spot klines), Bybit (v5 linear, :mod:`tests.fakex.bybit`) and
-Deribit (API v2, :mod:`tests.fakex.deribit`) on 127.0.0.1, for the real ccxt client. Paths under
-``/v5/`` are Bybit's, with Bybit's IP limit (600 requests / 5 s, overrun = HTTP 403 and a
-10-minute ban); paths under ``/api/v2/public/`` are Deribit's, with its credit pool (500 credits
-a request, 50,000 refilled at 10,000/s, overrun = HTTP 429 with JSON-RPC error 10028); the rest
-are Binance's.
+"""A fake Binance (USDⓈ-M + spot klines), Bybit (v5 linear, :mod:`tests.fakex.bybit`), OKX (v5
+swaps, :mod:`tests.fakex.okx`) and Deribit (API v2, :mod:`tests.fakex.deribit`) on 127.0.0.1, for
+the real ccxt client. Paths under ``/v5/`` are Bybit's, with Bybit's IP limit (600 requests / 5 s,
+overrun = HTTP 403 and a 10-minute ban); paths under ``/api/v5/`` are OKX's, with OKX's
+per-endpoint limits (requests per 2 s, overrun = HTTP 429 ``50011``); paths under
+``/api/v2/public/`` are Deribit's, with its credit pool (500 credits a request, 50,000 refilled at
+10,000/s, overrun = HTTP 429 with JSON-RPC error 10028); the rest are Binance's.
 
 The server answers every endpoint perpscope's Binance module and ccxt's ``load_markets`` call,
 with Binance's pagination semantics (``startTime``/``endTime`` inclusive, ascending rows, at most
@@ -51,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakex import bybit, deribit
+from tests.fakex import bybit, deribit, okx
 from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance"
@@ -140,7 +141,8 @@ class Fault:
     Attributes:
         path: request path suffix (``fundingRate``, ``/fapi/v1/klines``).
         kind: ``429 | 418 | 500 | 502 | 503 | timeout | truncated | rename | missing_page | enum |
-            hang``, Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006) and
+            hang``, Bybit's ``10006`` (per-endpoint limit: HTTP 200, ``retCode`` 10006), OKX's
+            ``50011`` (per-endpoint limit: HTTP 429, ``code`` 50011, no ``Retry-After``) and
             Deribit's ``10028`` (credits exhausted: HTTP 429, JSON-RPC error 10028).
         times: how many matching requests get the fault.
         skip: matching requests to let through first.
@@ -233,6 +235,8 @@ class FakeBinance:
             return self._admit_bybit(now)
         if path.startswith(deribit.PREFIX):  # Deribit's credits: 429 + JSON-RPC 10028
             return (200 if self.deribit_credits.take(now) else 429), 0.0, 0.0
+        if path.startswith("/api/v5/"):
+            return self._admit_okx(path, now)
         draws = request_weight(path, q)
         header = draws[0][0]  # the IP weight budget the used-weight header reports
         with self.lock:
@@ -262,6 +266,18 @@ class FakeBinance:
             if budget.used(now) + 1 > budget.limit:
                 self.bybit_banned_until = now + self.bybit_ban_s
                 return 403, self.bybit_ban_s, budget.used(now)
+            budget.spent.append((now, 1.0))
+            return 200, 0.0, budget.used(now)
+
+    def _admit_okx(self, path: str, now: float) -> tuple[int, float, float]:
+        """OKX's per-endpoint limit: an overrun gets 429 (not counted); no ban follows."""
+        with self.lock:
+            name = f"okx:{path}"
+            if name not in self.budgets:
+                self.budgets[name] = Budget(okx.LIMITS.get(path, 20), okx.WINDOW_S)
+            budget = self.budgets[name]
+            if budget.used(now) + 1 > budget.limit:
+                return 429, -1.0, budget.used(now)
             budget.spent.append((now, 1.0))
             return 200, 0.0, budget.used(now)
 
@@ -295,6 +311,8 @@ class FakeBinance:
             return bybit.answer(self.market, path, q)
         if path.startswith(deribit.PREFIX):
             return deribit.answer(path, q)
+        if path.startswith("/api/v5/"):
+            return okx.answer(self.market, path, q)
         if path in _STATIC:
             return 200, json.loads((FIXTURES / _STATIC[path]).read_text())
         if path in ("/fapi/v1/time", "/api/v3/time"):
@@ -361,6 +379,8 @@ def _rows_of(body: Any) -> list[Any]:
     """The rows of an answer: a Binance list, ``symbols``, or a Bybit envelope's ``result.list``."""
     if isinstance(body, list):
         return body
+    if isinstance(body.get("data"), list):  # an OKX envelope
+        return list(body["data"])
     result = body.get("result")
     if isinstance(result, dict) and isinstance(result.get("list"), list):
         return list(result["list"])
@@ -430,6 +450,10 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(admitted)
                 self._send(429, json.dumps(deribit.too_many_requests()).encode())
                 return
+            if admitted == 429 and parts.path.startswith("/api/v5/"):  # OKX: 50011, no header
+                log(admitted)
+                self._send(429, json.dumps(okx.RATE_LIMITED).encode())
+                return
             if admitted != 200:  # the venue's own rate limiting, before any injected fault
                 log(admitted, math.ceil(wait))
                 msg = "Too many requests." if admitted == 429 else "IP banned until later."
@@ -456,6 +480,10 @@ def _handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
                 log(200)
                 body10006 = bybit.envelope({}, 10006, "Too many visits!")
                 self._send(200, json.dumps(body10006).encode())
+                return
+            if kind == "50011":  # OKX's per-endpoint limit as OKX answers it (no Retry-After)
+                log(429)
+                self._send(429, json.dumps(okx.RATE_LIMITED).encode())
                 return
             if kind in ("500", "502", "503"):
                 status = int(kind)

@@ -1,5 +1,5 @@
 """Across venues: open interest in every unit becomes the same one-sided USD figure, and funding
-collected from Binance and Bybit (8 h and 4 h symbols) compares on an 8 h basis."""
+collected from Binance, Bybit and OKX (8 h and 4 h symbols) compares on an 8 h basis."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def test_oi_values_a_venue_sent_are_kept_and_unknown_units_refused() -> None:
         normalise_oi(pl.DataFrame({"oi_value": [1.0], "oi_unit": ["lots"], "px": [1.0]}))
 
 
+VENUES = ("binance", "bybit", "okx")
+
+
 def fake_rate(i: int) -> float:
     """The fake market's rate of settlement ``i`` (tests/fakex/market.py), recomputed here."""
     return 0.0001 + 0.00005 * (((i * 7) % 11) - 5) / 5
@@ -60,7 +63,7 @@ def test_cross_venue_funding_normalises_8h_and_4h(
     lake = Lake(tmp_path / "store")
     until = datetime.fromtimestamp(END_MS / 1000, UTC)
     since = datetime(2025, 12, 20, tzinfo=UTC)
-    for venue in ("binance", "bybit"):
+    for venue in VENUES:
         results = run_backfill(
             lake, venue, ["BTC-USDT-PERP", "XYZ-USDT-PERP"], ["funding"], since=since,
             until=until, api_url=fake_binance.url, policy=RetryPolicy(attempts=2, base_s=0.01),
@@ -72,13 +75,19 @@ def test_cross_venue_funding_normalises_8h_and_4h(
     # the last settlements before END: BTC every 8 h, XYZ every 4 h (after its switch)
     btc = fake_rate(len(funding_times("BTCUSDT")) - 1)
     xyz = fake_rate(len(funding_times("XYZUSDT")) - 1)
-    for venue in ("binance", "bybit"):
+    for venue in VENUES:
         assert venues[(venue, "BTC")]["interval_h"] == 8.0
         assert venues[(venue, "XYZ")]["interval_h"] == 4.0
         assert venues[(venue, "BTC")]["rate_8h"] == pytest.approx(btc, rel=1e-9)
         assert venues[(venue, "XYZ")]["rate_8h"] == pytest.approx(2 * xyz, rel=1e-9)
         assert venues[(venue, "XYZ")]["annualized"] == pytest.approx(xyz * 8760 / 4, rel=1e-9)
     assets = {r["asset"]: r for r in table.assets.iter_rows(named=True)}
-    assert assets["XYZ"]["n_venues"] == 2
+    assert assets["XYZ"]["n_venues"] == 3
     assert assets["XYZ"]["agg_rate_8h"] == pytest.approx(2 * xyz, rel=1e-9)
-    assert assets["XYZ"]["spread_8h"] == pytest.approx(0.0, abs=1e-15)  # one market, two venues
+    assert assets["XYZ"]["spread_8h"] == pytest.approx(0.0, abs=1e-15)  # one market, 3 venues
+    # each venue's own interval source: Binance fundingInfo, Bybit fundingInterval minutes,
+    # OKX the gaps between settlements (its rows carry none)
+    stored = lake.read("funding").filter(pl.col("instrument") == "XYZ-USDT-PERP")
+    assert dict(stored.group_by("venue").agg(pl.col("interval_h").unique()).iter_rows()) == {
+        v: [4.0] for v in VENUES
+    }

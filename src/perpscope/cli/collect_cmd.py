@@ -359,6 +359,23 @@ def gaps_cmd(
     emit(frame, fmt.value, title="gaps")
 
 
+@app.command("tiers")
+def tiers_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id: okx.")],
+    instrument: Annotated[
+        list[str], typer.Option("--instrument", help="Canonical id (repeatable): BTC-USDT-PERP.")
+    ],
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Read the venue's public leverage tiers into leverage_tiers, with their bound unit."""
+    from perpscope.services import collection
+
+    rows = collection.run_tiers(state(ctx).lake(), venue, instrument, api_url=api_url)
+    emit(rows, fmt.value, title=f"tiers {venue}")
+
+
 @app.command("venues")
 def venues_cmd(
     venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,

@@ -302,6 +302,12 @@ TABLES: Final[dict[str, TableSpec]] = {
                 Column(
                     "max_leverage", _F64, "largest leverage allowed in the tier", bounds=_POSITIVE
                 ),
+                Column(
+                    "bound_unit",
+                    _STR,
+                    "unit of the two bounds: usd (also when null), base (coin) or contracts",
+                    choices=("usd", "base", "contracts"),
+                ),
             ),
             ("venue", "instrument", "ts", "tier"),
         ),
@@ -687,7 +693,9 @@ def _column_checks(
     elif pa.types.is_string(arr.type):
         if col.choices:
             allowed = pa.array(col.choices, pa.string())
-            checks.append((pc.invert(pc.is_in(arr, allowed)), f"is not {' | '.join(col.choices)}"))
+            # a null is not checked here (nullability is the store's cast)
+            outside = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, allowed)))
+            checks.append((outside, f"is not {' | '.join(col.choices)}"))
         if col.pattern is not None:
             pattern = col.pattern
             checks.append(

@@ -24,6 +24,7 @@ from perpscope.collect.options import OptionsResult, OptionsVenue, collect_optio
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
 from perpscope.collect.stream import StreamOptions, StreamReport, collect_stream
+from perpscope.collect.tiers import take_tiers
 from perpscope.domain.symbols import Instrument, parse_instrument
 from perpscope.errors import PerpscopeError, UsageError
 from perpscope.store.lake import Lake
@@ -49,6 +50,7 @@ __all__ = [
     "run_snapshot",
     "run_archive",
     "run_stream",
+    "run_tiers",
     "stream_row",
 ]
 
@@ -347,6 +349,26 @@ def run_options(
     return asyncio.run(
         collect_options(client, lake, names, start_ms, end_ms, policy=policy, pace=pace)
     )
+
+
+def run_tiers(
+    lake: Lake,
+    venue: str,
+    instruments: Sequence[str],
+    *,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> list[dict[str, Any]]:
+    """Read and store the public leverage tiers of ``instruments`` on ``venue`` (one row per
+    instrument: tiers read, their bound unit, rows written)."""
+    if not instruments:
+        raise UsageError("give at least one --instrument")
+    insts = tuple(_instruments(instruments))
+    client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
+    results = asyncio.run(take_tiers(client, lake, insts, policy=policy, pace=pace))
+    return [asdict(r) for r in results]
 
 
 def gaps(

@@ -105,6 +105,8 @@ def _schema_damage(name: str, dt: DeltaTable) -> list[Damage]:
     have = [(f.name, f.type, f.nullable) for f in stored]
     if want == have:
         return []
+    if have == want[: len(have)] and all(nl for _, _, nl in want[len(have) :]):
+        return []  # nullable columns added to the schema later: read as null, added on append
     missing = [n for n, _, _ in want if n not in stored.names]
     extra = [f.name for f in stored if f.name not in spec.schema.names]
     differ = [

@@ -8,6 +8,7 @@ from perpscope.venues.base import Capabilities, Venue
 from perpscope.venues.binance import BinanceVenue
 from perpscope.venues.bybit import BybitVenue
 from perpscope.venues.deribit import DeribitVenue
+from perpscope.venues.okx import OkxVenue
 from perpscope.venues.ws import StreamFeed, TradeHistory
 
 __all__ = [
@@ -20,8 +21,8 @@ __all__ = [
     "open_venue",
 ]
 
-COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "deribit")
-"""Venues with a collector (OKX follows)."""
+COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "okx", "deribit")
+"""Venues with a collector."""
 OPTIONS_VENUES: tuple[str, ...] = ("deribit",)
 """Venues whose option chains, option trades and volatility index are collected."""
 
@@ -62,6 +63,8 @@ def open_venue(
         return BybitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     if venue == "deribit":
         return DeribitVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
+    if venue == "okx":
+        return OkxVenue(api_url=api_url, timeout_ms=timeout_ms, rate_limit_ms=rate_limit_ms)
     raise UsageError(f"no collector for venue {venue!r} yet; collectable: {', '.join(COLLECTABLE)}")
 
 

@@ -258,6 +258,8 @@ def assemble_bars(
 
 def tiers_from_table(rows: pl.DataFrame) -> tuple[Tier, ...]:
     """Tiers from ``leverage_tiers`` rows of one venue and instrument (the latest ``ts``)."""
+    if "bound_unit" in rows.columns:  # bounds in coin or contracts are no USD notional
+        rows = rows.filter(pl.col("bound_unit").is_null() | (pl.col("bound_unit") == "usd"))
     if rows.is_empty():
         return ()
     latest = rows.filter(pl.col("ts") == pl.col("ts").max()).sort("tier")
