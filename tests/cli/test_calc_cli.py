@@ -150,7 +150,7 @@ def test_liq_inverse_coin_m(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["margin_currency"] == "coin"
 
 
-def _store_binance_tiers(root: Path) -> None:
+def _store_binance_tiers(root: Path, bound_unit: str | None = None) -> None:
     # FIXTURE tiers (the Binance fixture of tests/risk, first three brackets) in the store's shape.
     lake = Lake(root)
     lake.init()
@@ -168,10 +168,21 @@ def _store_binance_tiers(root: Path) -> None:
                 "mmr": [0.004, 0.005, 0.01],
                 "maint_amount_usd": [0.0, 50.0, 1_300.0],
                 "max_leverage": [125.0, 100.0, 50.0],
+                "bound_unit": [bound_unit] * 3,
             },
-            schema_overrides={"tier": pl.Int32},
+            schema_overrides={"tier": pl.Int32, "bound_unit": pl.String},
         ),
     )
+
+
+def test_liq_refuses_stored_tiers_bounded_in_coin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the same tiers with bounds in coin (as OKX's linear tiers are stored) must not be read as USD
+    _store_binance_tiers(tmp_path / "tiers", bound_unit="base")
+    args = ["--store", str(tmp_path / "tiers"), "calc", "liq", "--venue", "binance"]
+    args += ["--instrument", "BTC-USDT-PERP", "--side", "long", "--qty", "1", "--leverage", "10"]
+    _assert_usage_error(*_run(capsys, *args, "--entry", "20000"), "bound notional in base")
 
 
 def test_liq_reads_tiers_from_the_store_and_recomputes_on_tier_change(

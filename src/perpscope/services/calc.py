@@ -165,6 +165,13 @@ def store_tiers(lake: Lake, venue: str, instrument: str) -> tuple[tuple[Tier, ..
         )
     last = frame["ts"].max()
     rows = frame.filter(pl.col("ts") == last).sort("tier")
+    stated = rows["bound_unit"].drop_nulls() if "bound_unit" in rows.columns else []
+    units = set(stated) - {"usd"}
+    if units:
+        raise UsageError(
+            f"the stored tiers of {venue} {instrument} bound notional in {', '.join(sorted(units))}"
+            ", not USD: pass --mmr (and --maint-amount) from the venue's tier table"
+        )
     tiers = tuple(
         Tier(
             tier=int(r["tier"]),
