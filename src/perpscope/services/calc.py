@@ -165,8 +165,8 @@ def store_tiers(lake: Lake, venue: str, instrument: str) -> tuple[tuple[Tier, ..
         )
     last = frame["ts"].max()
     rows = frame.filter(pl.col("ts") == last).sort("tier")
-    stated = rows["bound_unit"].drop_nulls() if "bound_unit" in rows.columns else []
-    units = set(stated) - {"usd"}
+    stated = rows["bound_unit"].drop_nulls().to_list() if "bound_unit" in rows.columns else []
+    units = {str(u) for u in stated} - {"usd"}
     if units:
         raise UsageError(
             f"the stored tiers of {venue} {instrument} bound notional in {', '.join(sorted(units))}"
