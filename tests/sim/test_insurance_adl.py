@@ -25,6 +25,7 @@ import pytest
 from perpscope.sim import SimConfig, run_simulation
 from perpscope.sim.presets import PRESETS
 from tests.sim.conftest import PRESET_DAYS, SEEDS
+from tests.sim.helpers import open_book
 
 _KEY = ["venue", "instrument"]
 _SCALE = {"BTC": 1.0, "ETH": 0.6, "SOL": 0.3}  # asset sizes, docs/simulator.md
@@ -112,6 +113,11 @@ def _check_fund(tables: dict[str, pl.DataFrame], fund_usd: float, share: float) 
     np.testing.assert_allclose(j["uncovered_usd"], j["unc"], rtol=1e-9, atol=1e-6)
     has = j.filter(pl.col("bal").is_not_null())
     np.testing.assert_allclose(has["balance_usd"], has["bal"], rtol=1e-9, atol=1e-6)
+    # previous balance + surpluses - shortfalls paid == balance, per market and period
+    prev = pl.col("balance_usd").shift(1).over(_KEY)
+    step = fund.with_columns(d=pl.col("balance_usd") - prev - pl.col("inflow_usd")
+                             + pl.col("outflow_usd")).drop_nulls("d")  # fmt: skip
+    np.testing.assert_allclose(step["d"], 0.0, atol=1e-6)
     return replay
 
 
@@ -132,11 +138,6 @@ def test_default_fund_reconciles_and_is_never_exhausted(
 ) -> None:
     fund = default_run["insurance_fund"].sort(*_KEY, "ts")
     replay = _check_fund(default_run, 5.0e5, 1.0)
-    # start + surpluses - shortfalls paid == balance, per market and period
-    prev = pl.col("balance_usd").shift(1).over(_KEY)
-    step = fund.with_columns(d=pl.col("balance_usd") - prev - pl.col("inflow_usd")
-                             + pl.col("outflow_usd")).drop_nulls("d")  # fmt: skip
-    np.testing.assert_allclose(step["d"], 0.0, atol=1e-6)
     assert (replay["equity"] < 0).sum() > 0, "no shortfall at all: nothing was tested"
     assert (replay["equity"] > 0).sum() > 0
     assert fund["balance_usd"].min() > 0
@@ -160,10 +161,6 @@ def test_tiny_fund_reconciles_and_never_goes_negative(
 ) -> None:
     fund = tiny_fund_run["insurance_fund"].sort(*_KEY, "ts")
     replay = _check_fund(tiny_fund_run, _TINY_USD, 0.0)
-    prev = pl.col("balance_usd").shift(1).over(_KEY)
-    step = fund.with_columns(d=pl.col("balance_usd") - prev - pl.col("inflow_usd")
-                             + pl.col("outflow_usd")).drop_nulls("d")  # fmt: skip
-    np.testing.assert_allclose(step["d"], 0.0, atol=1e-6)
     assert fund["balance_usd"].min() == 0.0  # exhausted somewhere
     assert (fund["balance_usd"] >= 0.0).all()
     assert (replay["bal"] >= 0.0).all()
@@ -306,39 +303,24 @@ def test_oi_and_funding_still_add_up_with_adl_closes(
     pos = tiny_fund_run["sim_positions"]
     oi = tiny_fund_run["open_interest"]
     adl_hours = tiny_fund_run["adl_events"]["ts"].dt.truncate("1h") + timedelta(hours=1)
-    stamps = (
-        adl_hours.unique().sort().to_list() + oi["ts"].unique().sort().gather_every(53).to_list()
-    )
-    for ts in stamps:
-        last = (
-            pos.filter(pl.col("ts") < ts)
-            .sort("ts", "seq")
-            .group_by(*_KEY, "position_id")
-            .agg(pl.all().last())
-            .filter(pl.col("event").is_in(["open", "change"]))
-        )
-        sides = last.group_by(*_KEY, "side").agg(pl.col("qty_base").sum())
+    stamps = adl_hours.unique().sort().to_list()
+    assert len(stamps) > 0
+    for ts in stamps + oi["ts"].unique().sort().gather_every(53).to_list():
+        sides = open_book(pos, ts).group_by(*_KEY, "side").agg(pl.col("qty_base").sum())
         wide = sides.pivot("side", index=_KEY, values="qty_base")
         j = oi.filter(ts=ts).join(wide, on=_KEY, how="left").fill_null(0.0)
         np.testing.assert_allclose(j["oi_base"], j["long"], rtol=1e-9)
         np.testing.assert_allclose(j["long"], j["short"], rtol=1e-9)
     funding = tiny_fund_run["funding"]
     for ts in funding["ts"].unique().sort().gather_every(7):
-        last = (
-            pos.filter(pl.col("ts") < ts)
-            .sort("ts", "seq")
-            .group_by(*_KEY, "position_id")
-            .agg(pl.all().last())
-            .filter(pl.col("event").is_in(["open", "change"]))
+        pay = (
+            open_book(pos, ts)
+            .join(funding.filter(ts=ts), on=_KEY)
+            .with_columns(usd=pl.col("qty_base") * pl.col("mark_px") * pl.col("rate"))
         )
-        pay = last.join(funding.filter(ts=ts), on=_KEY).with_columns(
-            usd=pl.col("qty_base") * pl.col("mark_px") * pl.col("rate")
-        )
-        wide = (
-            pay.group_by(*_KEY, "side")
-            .agg(pl.col("usd").sum())
-            .pivot("side", index=_KEY, values="usd")
-        )
+        assert pay.height > 0
+        by_side = pay.group_by(*_KEY, "side").agg(pl.col("usd").sum())
+        wide = by_side.pivot("side", index=_KEY, values="usd")
         np.testing.assert_allclose(wide["long"], wide["short"], rtol=1e-9, atol=1e-9)
 
 
