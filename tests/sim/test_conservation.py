@@ -133,7 +133,7 @@ def test_closed_positions_paid_the_funding_of_every_settlement_they_held(
     opened = pos.filter(event="open").select(
         "venue", "instrument", "position_id", "side", "qty_base", pl.col("ts").alias("t0")
     )
-    closed = pos.filter(pl.col("event").is_in(["close", "liquidated"])).select(
+    closed = pos.filter(pl.col("event").is_in(["close", "liquidated", "adl"])).select(
         "venue", "instrument", "position_id", pl.col("ts").alias("t1"), "funding_paid_usd"
     )
     life = opened.join(closed, on=["venue", "instrument", "position_id"]).sample(400, seed=3)
@@ -168,12 +168,12 @@ def test_no_position_outlived_a_mark_that_crossed_its_liquidation_price(
         "venue", "instrument", "position_id", "side", "liquidation_px",
         pl.col("ts").dt.truncate("1h").alias("h0"),
     )  # fmt: skip
-    ends = pos.filter(pl.col("event").is_in(["close", "liquidated"])).select(
+    ends = pos.filter(pl.col("event").is_in(["close", "liquidated", "adl"])).select(
         "venue", "instrument", "position_id", "event", pl.col("ts").dt.truncate("1h").alias("h1")
     )
     life = (
         opened.join(ends, on=["venue", "instrument", "position_id"], how="left")
-        .filter(pl.col("event").is_null() | (pl.col("event") == "close"))
+        .filter(pl.col("event").is_null() | pl.col("event").is_in(["close", "adl"]))
         .drop_nulls("liquidation_px")
         .sample(3000, seed=5)
     )

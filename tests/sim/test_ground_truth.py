@@ -8,7 +8,7 @@ import pytest
 
 from perpscope.sim import SimConfig, run_simulation
 
-_ORDER = {"open": 0, "change": 1, "close": 2, "liquidated": 2}
+_ORDER = {"open": 0, "change": 1, "close": 2, "liquidated": 2, "adl": 2}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_last_row_by_ts_seq_gives_the_true_open_count(
         same = pos.group_by("venue", "instrument", "position_id", "ts").agg(pl.len())
         assert (same["len"] > 1).sum() > 0
         # Truth without any ordering: a position is open at the end iff it has no terminal event.
-        ended = pos.filter(pl.col("event").is_in(["close", "liquidated"]))
+        ended = pos.filter(pl.col("event").is_in(["close", "liquidated", "adl"]))
         ids = pos.select("venue", "instrument", "position_id").unique()
         truly_open = ids.join(ended, on=["venue", "instrument", "position_id"], how="anti").height
         last = (

@@ -586,7 +586,7 @@ TABLES: Final[dict[str, TableSpec]] = {
                 _INSTRUMENT,
                 _TS,
                 _k("position_id", _I64, "simulator position id"),
-                _k("event", _STR, "open | change | close | liquidated"),
+                _k("event", _STR, "open | change | close | liquidated | adl"),
                 Column(
                     "seq",
                     _I64,
@@ -613,6 +613,84 @@ TABLES: Final[dict[str, TableSpec]] = {
                 ),
             ),
             ("venue", "instrument", "ts", "position_id", "event"),
+        ),
+        TableSpec(
+            "insurance_fund",
+            "Simulated venues' insurance fund per perpetual: balance at each hour's end and the "
+            "hour's flows (a first row at the run's start holds the starting balance).",
+            (
+                _VENUE,
+                _INSTRUMENT,
+                _TS,
+                Column("balance_usd", _F64, "fund balance at ts, USD", bounds=_NON_NEGATIVE),
+                Column(
+                    "inflow_usd",
+                    _F64,
+                    "liquidation surpluses (margin left at fills better than bankruptcy) received "
+                    "in the hour ending at ts",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column(
+                    "outflow_usd",
+                    _F64,
+                    "shortfalls (fills beyond bankruptcy) paid in the hour",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column(
+                    "uncovered_usd",
+                    _F64,
+                    "shortfalls the exhausted fund could not pay (recovered by ADL) in the hour",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column(
+                    "unrecovered_usd",
+                    _F64,
+                    "the part of uncovered_usd ADL could not recover either (too few profitable "
+                    "opposite positions open): borne by the venue",
+                    bounds=_NON_NEGATIVE,
+                ),
+                Column("adl_closes", _I64, "positions auto-deleveraged in the hour"),
+            ),
+            ("venue", "instrument", "ts"),
+        ),
+        TableSpec(
+            "adl_events",
+            "Simulated auto-deleveraging: each opposite position closed at a liquidated "
+            "position's bankruptcy price when the insurance fund was exhausted.",
+            (
+                _VENUE,
+                _INSTRUMENT,
+                _TS,
+                _k("position_id", _I64, "deleveraged position (sim_positions event adl)"),
+                Column(
+                    "liquidated_position_id", _I64, "the liquidated position whose loss it covers"
+                ),
+                Column(
+                    "side",
+                    _STR,
+                    "long | short: the deleveraged position's side",
+                    choices=("long", "short"),
+                ),
+                Column("qty_base", _F64, "size closed, base units", bounds=_NON_NEGATIVE),
+                Column(
+                    "px",
+                    _F64,
+                    "close price: the liquidated position's bankruptcy price",
+                    bounds=_POSITIVE,
+                ),
+                Column("mark_px", _F64, "mark price when ranked", bounds=_POSITIVE),
+                Column("pnl_pct", _F64, "unrealised PnL / entry value at mark (fraction)"),
+                Column(
+                    "effective_leverage",
+                    _F64,
+                    "mark value / (mark value - bankrupt value)",
+                    bounds=_POSITIVE,
+                ),
+                Column("adl_score", _F64, "ADL ranking: pnl_pct x effective_leverage"),
+                Column("queue_rank", _I64, "place in the ADL queue of its liquidation (1 = first)"),
+                Column("seq", _I64, "seq of its sim_positions adl event"),
+            ),
+            ("venue", "instrument", "ts", "position_id"),
         ),
     )
 }

@@ -43,6 +43,7 @@ from perpscope.sim.config import (
     MarketParams,
     SimConfig,
 )
+from perpscope.sim.insurance import InsuranceFund
 from perpscope.sim.market import consume_depth, funding_rate, mark_price
 from perpscope.sim.positions import PositionBook
 
@@ -75,6 +76,7 @@ class Recorder:
     series: dict[str, np.ndarray] = field(default_factory=dict)
     settlements: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     agent_steps: int = 0
+    insurance: InsuranceFund | None = None  # the markets' insurance funds and ADL log
 
     def __post_init__(self) -> None:
         names = [f"{s}_{x}" for s in ("perp", "mark", "index", "spot") for x in "ohlc"]
@@ -135,6 +137,10 @@ class _Engine:
         self.attention = market_rng.standard_normal((self.steps, self.n_a))
         self.book = PositionBook()
         self.rec = Recorder(self.steps, self.n_m)
+        self.fund = InsuranceFund.create(
+            params.insurance_fund_usd * self.scale, self.steps, params.insurance_surplus_share
+        )
+        self.rec.insurance = self.fund
         self.closing: dict[int, list[int]] = {}
         self.shock_usd = np.zeros(self.steps)
         for s in params.shocks:
@@ -458,6 +464,10 @@ class _Engine:
                 m = int(b.market[i])
                 self._house(m, -qi, float(fill[m]))
                 rec["buy_base" if qi > 0 else "sell_base"][t, m] += abs(qi)
+            # the insurance fund settles each fill against the bankruptcy price; an uncovered
+            # shortfall deleverages opposite positions, the market maker taking their closes
+            for i, px in self.fund.settle(t, b, gone, fill[b.market[gone]], self.mark):
+                self._house(int(b.market[i]), float(b.side[i] * b.qty[i]), px)
             self._spot(t, self.p.hedge_ratio * usd)
 
     def _respond(self, t: int) -> None:

@@ -82,6 +82,11 @@ class MarketParams:
         thin_floor: the thinnest the maker's perp book gets, as a share of its normal depth.
         refill: share of the missing perp depth the market maker puts back per step.
         shocks: large spot orders at fixed times.
+        insurance_fund_usd: starting balance of each market's insurance fund, USD at BTC scale
+            (scaled by the asset's size like depth; see :mod:`perpscope.sim.insurance`).
+        insurance_surplus_share: share of a liquidation's surplus (its margin left at the fill)
+            that goes to the fund: 1 on Binance and Bybit (the trader loses the whole margin);
+            lower models a venue that keeps only a fee and returns the rest to the trader.
     """
 
     depth_perp_usd: float = 4.0e8
@@ -120,11 +125,17 @@ class MarketParams:
     thin_floor: float = 0.4
     refill: float = 0.3
     shocks: tuple[Shock, ...] = ()
+    insurance_fund_usd: float = 5.0e5
+    insurance_surplus_share: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):
             raise ValueError(f"leverage_weights needs {len(LEVERAGE_CHOICES)} weights")
         if min(self.mix) < 0 or sum(self.mix) <= 0:
             raise ValueError("mix must be non-negative shares")
+        if not self.insurance_fund_usd >= 0.0:
+            raise ValueError("insurance_fund_usd must be >= 0")
+        if not 0.0 <= self.insurance_surplus_share <= 1.0:
+            raise ValueError("insurance_surplus_share must be between 0 and 1")
         if not -0.5 < self.long_bias < 0.5:
             raise ValueError("long_bias must be between -0.5 and 0.5")

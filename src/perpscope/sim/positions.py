@@ -151,6 +151,13 @@ class PositionBook:
         for i, px in zip(ids.tolist(), fill_px.tolist(), strict=True):
             self._log(step, i, code, px, 0.0, px if liquidated else 0.0)
 
+    def deleverage(self, step: int, ids: np.ndarray, px: np.ndarray) -> None:
+        """Close positions ``ids`` by auto-deleveraging at ``px`` (event ``adl``)."""
+        self.alive[ids] = False
+        self.n_open -= ids.size
+        for i, p in zip(ids.tolist(), px.tolist(), strict=True):
+            self._log(step, i, 3, p, 0.0, 0.0)
+
     def _log(self, step: int, i: int, code: int, px: float, qty_after: float, fill: float) -> None:
         ev = self.events
         ev["step"].append(step)

@@ -18,7 +18,7 @@ from perpscope.sim.positions import AGENT_KINDS, SIM_TIERS, PositionBook
 
 __all__ = ["build_tables"]
 
-_EVENTS = ("open", "close", "liquidated")
+_EVENTS = ("open", "close", "liquidated", "adl")
 
 
 class _Grid:
@@ -314,6 +314,64 @@ def _liquidations(g: _Grid, book: PositionBook) -> pl.DataFrame:
     )
 
 
+def _insurance(g: _Grid, rec: Recorder, book: PositionBook) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The funds' hourly series (a row at the run's start, then one per hour's end) and the
+    ADL log, one row per deleveraged position."""
+    f = rec.insurance
+    assert f is not None
+    per_hour = (g.hours, STEPS_PER_HOUR, -1)
+    # the balance after each step: the last settlement's, carried forward (the start before any)
+    seen = ~np.isnan(f.balance_at)
+    last = np.maximum.accumulate(np.where(seen, np.arange(rec.steps)[:, None], -1), axis=0)
+    cols = np.broadcast_to(np.arange(g.n_m), last.shape)
+    bal = np.where(last >= 0, f.balance_at[np.maximum(last, 0), cols], f.start)
+    log = {k: np.asarray(v) for k, v in f.adl.items()}
+    pid = log["pid"].astype(np.int64)
+    step = log["step"].astype(np.int64)
+    m = book.market[pid]
+    counts = np.zeros((rec.steps, g.n_m))
+    np.add.at(counts, (step, m), 1.0)
+    zero = np.zeros((1, g.n_m))
+    values = {
+        "balance_usd": np.vstack([f.start[None, :], bal[STEPS_PER_HOUR - 1 :: STEPS_PER_HOUR]]),
+        "inflow_usd": np.vstack([zero, f.inflow.reshape(per_hour).sum(1)]),
+        "outflow_usd": np.vstack([zero, f.outflow.reshape(per_hour).sum(1)]),
+        "uncovered_usd": np.vstack([zero, f.uncovered.reshape(per_hour).sum(1)]),
+        "unrecovered_usd": np.vstack([zero, f.unrecovered.reshape(per_hour).sum(1)]),
+        "adl_closes": np.vstack([zero, counts.reshape(per_hour).sum(1)]).astype(np.int64),
+    }
+    ts = [g.start + timedelta(hours=h) for h in range(g.hours + 1)]
+    fund = pl.DataFrame(
+        {
+            "venue": np.tile(np.array(g.venues), g.hours + 1),
+            "instrument": np.tile(np.array(g.perp), g.hours + 1),
+            "ts": pl.Series(ts, dtype=pl.Datetime("us", "UTC")).gather(
+                np.repeat(np.arange(g.hours + 1), g.n_m)
+            ),
+            **{k: v.ravel() for k, v in values.items()},
+        }
+    )
+    adl = pl.DataFrame(
+        {
+            "venue": np.array(g.venues, dtype=object)[m].astype(str),
+            "instrument": np.array(g.perp, dtype=object)[m].astype(str),
+            "ts": g.step_ts(step),
+            "position_id": pid,
+            "liquidated_position_id": log["liquidated_pid"].astype(np.int64),
+            "side": np.where(book.side[pid] > 0, "long", "short"),
+            "qty_base": book.qty[pid],
+            "px": log["px"],
+            "mark_px": log["mark_px"],
+            "pnl_pct": log["pnl_pct"],
+            "effective_leverage": log["effective_leverage"],
+            "adl_score": log["score"],
+            "queue_rank": log["queue_rank"].astype(np.int64),
+        },
+        schema_overrides={"venue": pl.String, "instrument": pl.String, "side": pl.String},
+    )
+    return fund, adl
+
+
 def _reference(g: _Grid) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``instruments`` listing and the ``leverage_tiers`` of every simulated perpetual."""
     rows = []
@@ -373,4 +431,14 @@ def build_tables(config: SimConfig, rec: Recorder, book: PositionBook) -> dict[s
         "liquidations": _liquidations(g, book),
         "sim_positions": _sequenced(positions),
     }
+    fund, adl = _insurance(g, rec, book)
+    seq = (
+        tables["sim_positions"]
+        .filter(event="adl")
+        .select("venue", "instrument", "position_id", "seq")
+    )
+    tables["insurance_fund"] = fund
+    tables["adl_events"] = adl.join(
+        seq, on=["venue", "instrument", "position_id"], how="left"
+    ).sort("seq")
     return {k: v.with_columns(pl.col("ts").dt.cast_time_unit("us")) for k, v in tables.items()}
