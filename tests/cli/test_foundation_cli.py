@@ -358,7 +358,8 @@ def test_store_info_lists_tables_rows_and_spans(demo_store: Path, cli) -> None: 
     assert info["funding"]["rows"] == counts[0]["n"]
     assert set(info) == {
         "instruments", "leverage_tiers", "ohlcv", "funding", "funding_snapshot", "open_interest",
-        "long_short", "taker_volume", "liquidations", "sim_positions",
+        "long_short", "taker_volume", "liquidations", "sim_positions", "options_snapshot",
+        "option_trades", "sim_option_positions",
     }  # fmt: skip
     assert info["funding"]["first_ts"].endswith("Z")
 

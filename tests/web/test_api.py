@@ -79,8 +79,23 @@ def test_api_liquidations_is_labelled_estimated_and_has_realised_rows(client: An
     assert {r["label"] for r in doc["data"]["realised"]} == {"REALISED"}
 
 
-def test_api_options_without_a_chain_says_what_is_missing(client: Any) -> None:
+def test_api_options_reads_the_simulated_chain_of_the_demo_store(client: Any) -> None:
+    # the demo store's options are listed on sim1 (the simulator's options market); no venue
+    # given reads that one
     doc = _json(client, "/api/options")
+
+    data = doc["data"]
+    assert data["available"] is True
+    assert data["pcr"]["venue"] == "sim1"
+    assert data["pcr"]["call_oi"] > 0
+    assert data["pcr"]["put_oi"] > 0
+    assert data["maxpain"]
+    assert any(r["oi_contracts"] > 0 for r in data["oi_by_strike"])
+    assert all(r["otm_iv"] > 0 for r in data["smile"]["smile"])
+
+
+def test_api_options_of_a_venue_without_a_chain_says_what_is_missing(client: Any) -> None:
+    doc = _json(client, "/api/options?venue=deribit")
 
     assert doc["data"]["available"] is False
     assert "no options snapshots" in doc["data"]["note"]
