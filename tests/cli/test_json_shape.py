@@ -94,12 +94,6 @@ EXPECTED_ERRORS = {
     "collect backfill",  # no network collector for the made-up venue
     "collect snapshot",
     "import options",  # no chain file (the options tests import real ones)
-    "options summary",  # the demo store holds no option chains
-    "options pcr",
-    "options maxpain",
-    "options oi",
-    "options unusual",
-    "options smile",
 }
 
 _WRITERS = ("import ", "store optimize", "store delete", "store repair", "export ", "demo", "watch")

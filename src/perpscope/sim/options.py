@@ -97,6 +97,8 @@ class OptionsParams:
     block_prob: float = 0.04
     block_median_usd: float = 2_500_000.0
     block_sigma: float = 0.8
+    long_run_vol: tuple[float, float] = (0.5, 0.65)  # BTC, ETH: what slow variance reverts to
+    long_run_weight: float = 0.5
     variance_premium: float = 1.1
     iv_add: float = 0.03
     term_premium: float = 0.03
@@ -245,6 +247,15 @@ def _asset_state(name: str, index: FloatArray, index_open: float, mark: FloatArr
     return _Asset(name, px, var_f, var_s, mom, carry)
 
 
+def _long_var(a: _Asset, p: OptionsParams, point: npt.ArrayLike) -> FloatArray:
+    """Annual variance long tenors price: the slow EWMA pulled to the asset's long-run level."""
+    theta = p.long_run_vol[OPTIONS_ASSETS.index(a.name)] if a.name in OPTIONS_ASSETS else 0.6
+    slow = a.var_slow[np.asarray(point)] * _STEPS_PER_YEAR
+    return np.asarray(
+        (1.0 - p.long_run_weight) * slow + p.long_run_weight * theta * theta, dtype=np.float64
+    )
+
+
 def _surface(
     a: _Asset, p: OptionsParams, point: IntArray, expiry_point: IntArray, strike: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -254,7 +265,7 @@ def _surface(
     fwd = s * np.exp(a.carry[point] * t)
     kt = p.kappa * t
     w = (1.0 - np.exp(-kt)) / kt
-    var = (w * a.var_fast[point] + (1.0 - w) * a.var_slow[point]) * _STEPS_PER_YEAR
+    var = w * a.var_fast[point] * _STEPS_PER_YEAR + (1.0 - w) * _long_var(a, p, point)
     atm = p.variance_premium * np.sqrt(var) + p.iv_add + p.term_premium * (1.0 - np.exp(-t / 0.25))
     z = np.clip(np.log(strike / fwd) / (atm * np.sqrt(t)), -3.0, 3.0)
     skew = p.skew - p.skew_momentum * a.mom[point]
@@ -267,7 +278,9 @@ def _atm(a: _Asset, p: OptionsParams, point: int, expiry_point: int) -> tuple[fl
     t = (expiry_point - point) / _STEPS_PER_YEAR
     fwd = float(a.px[point]) * math.exp(float(a.carry[point]) * t)
     w = (1.0 - math.exp(-p.kappa * t)) / (p.kappa * t)
-    var = (w * float(a.var_fast[point]) + (1.0 - w) * float(a.var_slow[point])) * _STEPS_PER_YEAR
+    var = w * float(a.var_fast[point]) * _STEPS_PER_YEAR + (1.0 - w) * float(
+        _long_var(a, p, np.asarray(point))
+    )
     atm = p.variance_premium * math.sqrt(var) + p.iv_add
     atm += p.term_premium * (1.0 - math.exp(-t / 0.25))
     return fwd, atm * math.sqrt(t)
@@ -525,7 +538,12 @@ def _asset_tables(
     def quote(point: IntArray, inst: IntArray) -> dict[str, FloatArray]:
         t, fwd, s, iv = _surface(a, p, point, ep_all[inst], k_all[inst])
         q = _b76(fwd, k_all[inst], t, iv, call_all[inst])
-        half = np.minimum(p.half_spread_vol * 100.0 * q["vega"], 0.5 * q["price"])
+        # half a spread: a vol point of vega, at least half a tick (0.0001 coin), at most half
+        # the price
+        tick = 1e-4 * fwd
+        half = np.minimum(
+            np.maximum(p.half_spread_vol * 100.0 * q["vega"], 0.5 * tick), 0.5 * q["price"]
+        )
         return {**q, "t": t, "fwd": fwd, "s": s, "iv": iv, "half": half}
 
     # chain snapshots
@@ -549,8 +567,9 @@ def _asset_tables(
             "volume_usd": np.concatenate(book.snap_usd) if book.snap_usd else [],
             "mark_price": q["price"] / q["fwd"],
             "price_currency": a.name,
-            "bid_price": (q["price"] - q["half"]) / q["fwd"],
-            "ask_price": (q["price"] + q["half"]) / q["fwd"],
+            # a worthless far wing (price rounded to 0) has no quotes, as on Deribit
+            "bid_price": _quoted((q["price"] - q["half"]) / q["fwd"], q["price"], q["fwd"]),
+            "ask_price": _quoted((q["price"] + q["half"]) / q["fwd"], q["price"], q["fwd"]),
             "mark_iv": q["iv"],
             "underlying_px": q["fwd"],
             "index_px": q["s"],
@@ -645,6 +664,12 @@ def _asset_tables(
         strict=False,
     )
     return pl.concat([snap, settle], how="diagonal_relaxed"), trades, settled
+
+
+def _quoted(px: FloatArray, mark_usd: FloatArray, fwd: FloatArray) -> pl.Series:
+    """``px`` where the option is worth at least 1e-10 of the coin, else null (no quote)."""
+    worth = mark_usd > 1e-10 * fwd
+    return pl.Series(np.where(worth, px, np.nan), dtype=pl.Float64, nan_to_null=True)
 
 
 def _trade_iv(
