@@ -144,11 +144,15 @@ def test_the_sql_workbench_runs_a_query_and_refuses_a_write(
     assert "refused" in page.locator("#sql-error").inner_text()
 
 
-SHOTS = [("/", "dashboard-overview.png"), ("/liquidations", "dashboard-liquidations.png")]
+SHOTS = [
+    ("/", "dashboard-overview.png"),
+    ("/liquidations", "dashboard-liquidations.png"),
+    ("/options", "dashboard-options.png"),
+]
 
 
 @pytest.mark.parametrize(("path", "name"), SHOTS)
-def test_screenshots_of_the_overview_and_liquidation_pages(
+def test_screenshots_of_the_overview_liquidation_and_options_pages(
     server: str, page: Any, path: str, name: str, tmp_path: Path
 ) -> None:
     # PERPSCOPE_SCREENSHOTS=1 refreshes the ones in docs/ (the README shows them)

@@ -267,9 +267,12 @@ def _surface(
     w = (1.0 - np.exp(-kt)) / kt
     var = w * a.var_fast[point] * _STEPS_PER_YEAR + (1.0 - w) * _long_var(a, p, point)
     atm = p.variance_premium * np.sqrt(var) + p.iv_add + p.term_premium * (1.0 - np.exp(-t / 0.25))
-    z = np.clip(np.log(strike / fwd) / (atm * np.sqrt(t)), -3.0, 3.0)
+    z = np.log(strike / fwd) / (atm * np.sqrt(t))
+    zc = np.clip(z, -3.0, 3.0)
     skew = p.skew - p.skew_momentum * a.mom[point]
-    iv = np.maximum(atm * (1.0 - skew * z + p.smile * z * z), 0.05)
+    # the quadratic within 3 standard deviations, its tangent beyond (both wings keep rising)
+    shape = 1.0 - skew * zc + p.smile * zc * zc + (z - zc) * (2.0 * p.smile * zc - skew)
+    iv = np.clip(atm * shape, 0.05, 4.0 * atm)
     return t, fwd, s, iv
 
 
