@@ -287,3 +287,22 @@ def test_form_pages_do_not_reload_and_lose_what_was_typed(client: Any, path: str
     res = client.get(path)
 
     assert 'http-equiv="refresh"' not in res.text
+
+
+def test_overview_cards_show_the_options_panel_of_the_simulated_chain(client: Any) -> None:
+    # BTC and ETH have options on the demo store (sim1): their cards show the put/call OI ratio
+    # and the next expiry's max pain of the brief's document; SOL's says what is missing
+    doc = client.get("/api/brief?assets=BTC,ETH,SOL").json()
+    page = client.get("/?assets=BTC,ETH,SOL").text
+    cards = {a["asset"]: page.split(f'id="asset-{a["asset"]}"', 1)[1].split("</section>", 1)[0]
+             for a in doc["assets"]}  # fmt: skip
+    for a in doc["assets"]:
+        opt, card = a["options"], cards[a["asset"]]
+        if a["asset"] == "SOL":
+            assert opt["available"] is False
+            assert "no options snapshots" in card
+            continue
+        assert opt["available"] is True
+        assert f"put/call OI <b>{opt['summary']['pcr_oi']:.2f}</b>" in card
+        assert "Options (sim1)" in card
+        assert opt["next_expiry"]["expiry"] in card
