@@ -144,7 +144,7 @@ def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
     by_asset = {a["asset"]: a for a in doc["assets"]}
     sol = by_asset["SOL"]["options"]
     assert sol["available"] is False
-    assert sol["missing"].startswith("no options snapshots for deribit SOL in the store")
+    assert sol["missing"].startswith("no options snapshots for SOL in the store, on any venue")
     for a in doc["assets"]:
         assert a["scenario"]["available"]
         assert a["liquidations"]["label"] == "ESTIMATED"

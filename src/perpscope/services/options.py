@@ -91,14 +91,14 @@ PREFERRED_VENUE = "deribit"
 """The venue read when a query names none and the store has its chains."""
 
 
-def resolve_venue(lake: Lake, underlying: str) -> str:
+def resolve_venue(lake: Lake, underlying: str) -> str | None:
     """The venue whose chains of ``underlying`` a query without a venue reads.
 
     ``deribit`` when the store has its chains of the underlying, else the venue with the most
-    snapshot rows of it; ``deribit`` (for the error message) when there are none.
+    snapshot rows of it; ``None`` when no venue has any.
     """
-    if not lake.has_table("options_snapshot"):
-        return PREFERRED_VENUE
+    if not lake.exists() or not lake.has_table("options_snapshot"):
+        return None
     counts = (
         lake.read(
             "options_snapshot",
@@ -110,13 +110,18 @@ def resolve_venue(lake: Lake, underlying: str) -> str:
         .sort(["len", "venue"], descending=[True, False])
     )
     venues = counts["venue"].to_list()
-    if not venues or PREFERRED_VENUE in venues:
-        return PREFERRED_VENUE
-    return str(venues[0])
+    if not venues:
+        return None
+    return PREFERRED_VENUE if PREFERRED_VENUE in venues else str(venues[0])
 
 
-def _snapshots(lake: Lake, q: ChainQuery, venue: str) -> pl.DataFrame:
+def _snapshots(lake: Lake, q: ChainQuery, venue: str | None) -> pl.DataFrame:
     require_store(lake)
+    if venue is None:
+        raise UsageError(
+            f"no options snapshots for {q.underlying.upper()} in the store, on any venue "
+            f"(import a chain with: perpscope import options FILE --venue {PREFERRED_VENUE})"
+        )
     where = (pl.col("venue") == venue) & (pl.col("underlying") == q.underlying.upper())
     frame = (
         lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
@@ -185,6 +190,7 @@ def load_chain(lake: Lake, q: ChainQuery) -> Chain:
             raise UsageError(
                 f"no live option expires on {q.expiry.isoformat()}; expiries: {listed}"
             )
+    assert venue is not None  # _snapshots refused a missing one
     return Chain(q, venue, snaps, live, rows, chain_ts, _spot(live))
 
 

@@ -11,16 +11,17 @@ USD; one contract is one coin. Every hour (:data:`SNAPSHOT_H`):
    (the step a round share of the index, wider for longer tenors); when the index moves towards the
    edge of an expiry's grid, strikes are added on the same grid.
 2. **Quotes.** The market maker quotes an IV surface: ATM variance blends a fast (one-day
-   half-life) and a slow (ten-day) EWMA of the index's realised variance, the fast one weighing
-   on short tenors, times a variance premium plus a term premium; across strikes the IV is
-   ``atm x (1 - skew z + smile z^2)`` in the standardised log-moneyness ``z = ln(K/F) /
-   (atm sqrt(T))``, the put skew steeper after falls. Prices are Black-76 on each expiry's
-   forward (the index carried at the perpetual's average premium), rate 0 (Deribit's), so the
-   call minus the put of a strike is exactly ``F - K`` in USD. Bid and ask sit half a spread
-   (a vol point of vega, at most half the price) around the mark, which is their mid.
+   half-life) EWMA of the index's realised variance, weighing on short tenors, with a slow
+   (ten-day) one pulled to a long-run level, times a variance premium plus a term premium;
+   across strikes the IV is ``atm x (1 - skew z + smile z^2)`` in the standardised
+   log-moneyness ``z = ln(K/F) / (atm sqrt(T))`` (its tangent beyond 3), the put skew steeper
+   after falls. Prices are Black-76 on each expiry's forward (the index carried at the funding
+   of the perpetual's average premium), rate 0 (Deribit's), so the call minus the put of a
+   strike is exactly ``F - K`` in USD. Bid and ask sit half a spread (a vol point of vega, at
+   least half a tick, at most half the price) around the mark, which is their mid.
 3. **Trades.** Traders arrive as a Poisson process (busier when realised volatility rises):
    directional traders (calls or puts with the index's momentum), hedgers (buy puts), volatility
-   sellers (sell out-of-the-money calls and puts, held to expiry) and noise traders; notionals
+   sellers (sell out-of-the-money calls and puts, held longest) and noise traders; notionals
    are log-normal and a few trades are blocks. Each trade opens a position or closes one whole
    (holding times exponential by kind); the market maker takes the other side. Open interest is
    what the traders' positions leave open: ``max(long contracts, short contracts)`` per
@@ -163,7 +164,7 @@ def _expiries(now: datetime, p: OptionsParams) -> list[datetime]:
     day = now.date()
     out: set[datetime] = set()
     d = day
-    while len([e for e in out]) < p.dailies:
+    while len(out) < p.dailies:
         if at8(d) > now:
             out.add(at8(d))
         d += timedelta(days=1)

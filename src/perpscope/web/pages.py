@@ -279,7 +279,7 @@ def options_page(
     )
 
     venue = venue or resolve_venue(lake, underlying)
-    page = Page("options", f"Options: {venue} {underlying.upper()}")
+    page = Page("options", f"Options: {venue or 'no venue'} {underlying.upper()}")
     q = ChainQuery(venue=venue, underlying=underlying)
     try:
         pcr = pcr_report(lake, q)
