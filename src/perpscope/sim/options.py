@@ -118,8 +118,12 @@ class OptionsParams:
 # ------------------------------------------------------------------------------ Black-76
 
 
-def _ncdf(x: FloatArray) -> FloatArray:
-    return np.asarray(0.5 * _erfc(-x / math.sqrt(2.0)), dtype=np.float64)
+def _ncdf_pair(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``(N(x), N(-x))`` from one ``erfc`` of ``|x|``: the smaller one exact in the tail, the
+    larger one ``1 -`` it, so they sum to 1 to rounding."""
+    tail = np.asarray(0.5 * _erfc(np.abs(x) / math.sqrt(2.0)), dtype=np.float64)
+    neg = x < 0
+    return np.where(neg, tail, 1.0 - tail), np.where(neg, 1.0 - tail, tail)
 
 
 def _b76(
@@ -129,12 +133,12 @@ def _b76(
     sd = vol * np.sqrt(t)
     d1 = (np.log(f / k) + 0.5 * sd * sd) / sd
     d2 = d1 - sd
-    n1, n2 = _ncdf(d1), _ncdf(d2)
+    (n1, m1), (n2, m2) = _ncdf_pair(d1), _ncdf_pair(d2)
     df = np.exp(-RATE * t)
     # each side from its own formula (no cancellation on the far side); with N(x) + N(-x) = 1
-    # to an ulp (erfc), call - put = df (F - K) to rounding
+    # to rounding, call - put = df (F - K) to rounding
     call_px = np.maximum(df * (f * n1 - k * n2), 0.0)
-    put_px = np.maximum(df * (k * _ncdf(-d2) - f * _ncdf(-d1)), 0.0)
+    put_px = np.maximum(df * (k * m2 - f * m1), 0.0)
     pdf = np.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
     price = np.where(call, call_px, put_px)
     return {
@@ -407,13 +411,13 @@ def _simulate_asset(
                 fresh.append((h, inst, qty, qty * lot * float(a.px[pt])))
             alive[closing] = False
         # --- new positions
-        act = float(np.clip(math.sqrt(a.var_fast[p0] / a.var_slow[p0]), 0.5, 3.0))
+        act = min(max(math.sqrt(float(a.var_fast[p0] / a.var_slow[p0])), 0.5), 3.0)
         n = int(rng.poisson(p.trades_per_hour * act * (0.6 + 0.4 * scale)))
-        kinds = np.searchsorted(cum_mix, rng.random(n), side="right").clip(0, 3)
-        pts = p0 + rng.integers(STEPS_PER_HOUR, size=n)
-        offs = rng.random(n) * STEP_MINUTES * 60
-        u = rng.random((n, 5))
-        g = rng.standard_normal((n, 2))
+        kinds = np.searchsorted(cum_mix, rng.random(n), side="right").clip(0, 3).tolist()
+        pts = (p0 + rng.integers(STEPS_PER_HOUR, size=n)).tolist()
+        offs = (rng.random(n) * STEP_MINUTES * 60).tolist()
+        u = rng.random((n, 5)).tolist()  # Python floats: cheaper one at a time than numpy's
+        g = rng.standard_normal((n, 2)).tolist()
         days = np.array([(ep - p0) / (STEPS_PER_HOUR * 24) for ep in live])
         cum_w = [
             np.cumsum(w / w.sum()).tolist()
@@ -425,36 +429,36 @@ def _simulate_asset(
             )
         ]
         for j in range(n):
-            kind, pt = int(kinds[j]), int(pts[j])
-            ep = live[min(bisect_left(cum_w[kind], float(u[j, 0])), len(live) - 1)]
+            kind, pt, uj = kinds[j], pts[j], u[j]
+            ep = live[min(bisect_left(cum_w[kind], uj[0]), len(live) - 1)]
             fwd, sd = _atm(a, p, pt, ep)
             if kind == 0:  # directional, with the momentum
-                bull = u[j, 1] < p.bull_base + 0.35 * float(a.mom[pt])
-                buy = u[j, 2] < 0.7
+                bull = uj[1] < p.bull_base + 0.35 * float(a.mom[pt])
+                buy = uj[2] < 0.7
                 call = bull == buy
-                z = 1.5 * u[j, 3] * (1 if call else -1)
+                z = 1.5 * uj[3] * (1 if call else -1)
                 side = 1 if buy else -1
             elif kind == 1:  # hedgers buy puts
-                call, z, side = False, -(0.5 + 1.5 * u[j, 3]), 1
+                call, z, side = False, -(0.5 + 1.5 * uj[3]), 1
             elif kind == 2:  # vol sellers sell wings, calls more (overwriting)
-                call = bool(u[j, 2] < p.call_overwrite)
-                z, side = (0.7 + 1.1 * u[j, 3]) * (1 if call else -1), -1
+                call = bool(uj[2] < p.call_overwrite)
+                z, side = (0.7 + 1.1 * uj[3]) * (1 if call else -1), -1
             else:
-                call = bool(u[j, 2] < 0.5)
-                z, side = float(g[j, 1]), 1 if u[j, 1] < 0.5 else -1
+                call = bool(uj[2] < 0.5)
+                z, side = g[j][1], 1 if uj[1] < 0.5 else -1
             target = fwd * math.exp(z * sd)
             strikes = book.strikes[ep]
             i = min(bisect_left(strikes, target), len(strikes) - 1)
             if i > 0 and target - strikes[i - 1] < strikes[i] - target:
                 i -= 1
             inst = book.ids[(ep, strikes[i], bool(call))]
-            block = bool(u[j, 4] < p.block_prob)
+            block = bool(uj[4] < p.block_prob)
             med, sig = (
                 (p.block_median_usd, p.block_sigma)
                 if block
                 else (p.median_notional_usd, p.notional_sigma)
             )
-            usd = med * scale * math.exp(sig * float(g[j, 0]))
+            usd = med * scale * math.exp(sig * g[j][0])
             qty = float(max(round(usd / float(a.px[pt]) / lot), 1))  # in lots: exact sums
             if n_pos == p_inst.size:  # grow the position arrays
                 p_inst, p_side, p_qty, p_agent, p_ep, alive = (
@@ -467,7 +471,7 @@ def _simulate_asset(
             p_agent[pid], p_ep[pid] = kind, ep
             alive[pid] = True
             book.p_block.append(block)
-            book.trades.append((pt, float(offs[j]), inst, side, qty, block, kind, pid, 0))
+            book.trades.append((pt, offs[j], inst, side, qty, block, kind, pid, 0))
             (book.long if side > 0 else book.short)[inst] += qty
             fresh.append((h, inst, qty, qty * lot * float(a.px[pt])))
         # --- settlement at the hour's end
@@ -535,7 +539,7 @@ def _ts(start: datetime, minutes: npt.ArrayLike) -> pl.Series:
 def _asset_tables(
     a: _Asset, book: _Book, start: datetime, venue: str, p: OptionsParams
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    names = np.array(_names(a.name, start, book), dtype=object)
+    names = pl.Series(_names(a.name, start, book), dtype=pl.String)
     ep_all = np.array(book.expiry_point, dtype=np.int64)
     k_all = np.array(book.strike)
     call_all = np.array(book.call, dtype=bool)
@@ -559,7 +563,7 @@ def _asset_tables(
     snap = pl.DataFrame(
         {
             "venue": venue,
-            "instrument": names[inst].tolist(),
+            "instrument": names.gather(inst),
             "ts": ts,
             "quote_ts": ts,
             "underlying": a.name,
@@ -595,7 +599,7 @@ def _asset_tables(
     settle = pl.DataFrame(
         {
             "venue": venue,
-            "instrument": names[si].tolist(),
+            "instrument": names.gather(si),
             "ts": sts,
             "quote_ts": sts,
             "underlying": a.name,
@@ -624,7 +628,7 @@ def _asset_tables(
     trades = pl.DataFrame(
         {
             "venue": venue,
-            "instrument": names[t_inst].tolist(),
+            "instrument": names.gather(t_inst),
             "ts": _ts(start, np.round(minutes * 60e3) / 60e3),
             "side": np.where(t_side > 0, "buy", "sell"),
             "price": price_usd / tq["fwd"],
@@ -650,7 +654,7 @@ def _asset_tables(
     settled = pl.DataFrame(
         {
             "venue": venue,
-            "instrument": names[st_inst].tolist(),
+            "instrument": names.gather(st_inst),
             "ts": _ts(start, st_pt * float(STEP_MINUTES)),
             "position_id": st_pid,
             "event": "settled",
