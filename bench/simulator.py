@@ -2,9 +2,11 @@
 
 Run: ``.venv/bin/python bench/simulator.py``. Prints the simulation's wall time and agent-steps per
 second (agent-steps: each market's seven agent populations plus every open leveraged position,
-per 5-minute step), then the time to build a 90-day demo store (simulation + writing every table).
-The last line is one JSON object. There is no peer to compare against. No cached kernels are
-compiled (the engine is numpy), so nothing is excluded from the timings.
+per 5-minute step), then the time to build a 90-day demo store (simulation + writing every table),
+then the same run without the options market (``SimConfig(options=False)``) to show what the
+options market costs. The last line is one JSON object. There is no outside peer to compare
+against; ``options_speedup`` is the run without options against the run with them. No cached
+kernels are compiled (the engine is numpy), so nothing is excluded from the timings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ def main() -> None:
         demo = build_demo(Path(tmp) / "demo", seed=7, days=90)
         demo_s = time.perf_counter() - t1
     print(f"demo store (90 days): {sum(demo.rows.values()):,} rows built in {demo_s:.2f} s")
+    t2 = time.perf_counter()
+    run_simulation(SimConfig(seed=7, days=90, options=False))
+    off_s = time.perf_counter() - t2
+    option_rows = sum(
+        result.tables[t].height
+        for t in ("options_snapshot", "option_trades", "sim_option_positions")
+    )
+    print(
+        f"without the options market: {off_s:.2f} s (the options market: {sim_s - off_s:+.2f} s, "
+        f"{option_rows:,} rows)"
+    )
     print(
         json.dumps(
             {
@@ -40,6 +53,9 @@ def main() -> None:
                 "agent_steps_per_s": round(rate),
                 "demo_90d_build_s": round(demo_s, 3),
                 "rows": rows,
+                "no_options_wall_s": round(off_s, 3),
+                "option_rows": option_rows,
+                "options_speedup": round(sim_s / off_s, 3),
             }
         )
     )

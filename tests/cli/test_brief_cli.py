@@ -139,18 +139,37 @@ def test_panels_equal_their_services_computed_here(doc: dict[str, Any], demo_sto
 
 
 def test_missing_data_degrades_to_a_note(doc: dict[str, Any]) -> None:
-    """The demo store holds no option chains: the panel says so, the brief still renders."""
+    """The demo store's simulated options market lists BTC and ETH options only: SOL's options
+    panel says so, the brief still renders."""
+    by_asset = {a["asset"]: a for a in doc["assets"]}
+    sol = by_asset["SOL"]["options"]
+    assert sol["available"] is False
+    assert sol["missing"].startswith("no options snapshots for SOL in the store, on any venue")
     for a in doc["assets"]:
-        assert a["options"] == {
-            "available": False,
-            "missing": "no option chains stored (perpscope import options or collect)",
-        }
         assert a["scenario"]["available"]
         assert a["liquidations"]["label"] == "ESTIMATED"
-    assert doc["notes"][0] == (
-        "options missing for BTC, ETH, SOL: no option chains stored (perpscope import options or "
-        "collect)"
-    )
+    assert f"options missing for SOL: {sol['missing']}" in doc["notes"]
+
+
+def test_options_panel_shows_the_simulated_chain_of_the_demo_store(
+    cli: Any, demo_store: Path, doc: dict[str, Any]
+) -> None:
+    """BTC and ETH options (listed on sim1 by the simulator) light up the panel; its figures
+    are those of ``perpscope options summary`` (both read the latest chain)."""
+    for a in doc["assets"]:
+        if a["asset"] == "SOL":
+            continue
+        opt = a["options"]
+        assert opt["available"] is True
+        assert opt["summary"]["venue"] == "sim1"
+        assert opt["summary"]["instruments"] > 0
+        assert opt["next_expiry"]["days_to_expiry"] >= 0
+        direct = cli("--store", str(demo_store), "options", "summary", "--underlying",
+                     a["asset"], "--format", "json")  # fmt: skip
+        assert direct.code == 0, direct.err
+        data = json.loads(direct.out)["data"]
+        assert opt["summary"]["pcr_oi"] == pytest.approx(data["pcr_oi"])
+        assert opt["summary"]["main_expiry_max_pain_px"] == data["main_expiry_max_pain_px"]
 
 
 @pytest.mark.shared_data

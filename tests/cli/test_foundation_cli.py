@@ -359,6 +359,7 @@ def test_store_info_lists_tables_rows_and_spans(demo_store: Path, cli) -> None: 
     assert set(info) == {
         "instruments", "leverage_tiers", "ohlcv", "funding", "funding_snapshot", "open_interest",
         "long_short", "taker_volume", "liquidations", "sim_positions", "insurance_fund",
+        "options_snapshot", "option_trades", "sim_option_positions",
     }  # fmt: skip
     assert info["funding"]["first_ts"].endswith("Z")
 

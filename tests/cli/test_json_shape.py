@@ -103,12 +103,6 @@ EXPECTED_ERRORS = {
     "collect options",  # no option chains on the made-up venue
     "collect tiers",
     "import options",  # no chain file (the options tests import real ones)
-    "options summary",  # the demo store holds no option chains
-    "options pcr",
-    "options maxpain",
-    "options oi",
-    "options unusual",
-    "options smile",
 }
 
 _WRITERS = ("import ", "store optimize", "store delete", "store repair", "export ", "demo", "watch")

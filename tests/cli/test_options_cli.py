@@ -292,3 +292,55 @@ def test_bad_arguments_exit_2_with_one_line(
     code, _, err = _run(capsys, "--store", root, "import", "options", missing, "--venue", "deribit")
     assert code == 2
     assert "no such file" in err
+
+
+# --------------------------------------------------------------------- the demo store's options
+
+
+DEMO_COMMANDS = ("summary", "pcr", "maxpain", "oi", "unusual", "smile")
+
+
+@pytest.mark.parametrize("command", DEMO_COMMANDS)
+@pytest.mark.parametrize("underlying", ["BTC", "ETH"])
+def test_every_options_command_reads_the_demo_stores_simulated_chain(
+    capsys: pytest.CaptureFixture[str], demo_store: Path, command: str, underlying: str
+) -> None:
+    """The simulator lists BTC and ETH options on sim1: with no --venue every command reads
+    them, in a table and in JSON, with data (not "no options snapshots")."""
+    args = ("--store", str(demo_store), "options", command, "--underlying", underlying)
+    code, out, err = _run(capsys, *args, "--format", "json")
+    assert code == 0, err
+    data = json_data(out)
+    assert data, data
+    records = data if isinstance(data, list) else [data]
+    assert all(r.get("venue", "sim1") == "sim1" for r in records if isinstance(r, dict))
+    if command in ("summary", "pcr", "smile"):
+        assert data["underlying"] == underlying
+        assert data["spot_px"] > 0
+    if command == "pcr":
+        assert data["call_oi"] > 0
+        assert data["put_oi"] > 0
+    if command == "oi":
+        assert data[0]["oi_contracts"] > 0
+    if command == "smile":
+        assert all(0 < r["atm_iv"] < 3 for r in data["by_expiry"] if r["atm_iv"] is not None)
+    code, out, err = _run(capsys, *args)
+    assert code == 0, err
+    assert "no options snapshots" not in out + err
+    assert "no unusual activity" not in out
+    assert len(out.splitlines()) > 3
+
+
+def test_the_demo_maxpain_curve_of_an_expiry_has_a_strike_per_row(
+    capsys: pytest.CaptureFixture[str], demo_store: Path
+) -> None:
+    code, out, err = _run(capsys, "--store", str(demo_store), "options", "maxpain",
+                          "--format", "json")  # fmt: skip
+    assert code == 0, err
+    expiry = max(json_data(out), key=lambda r: r["oi_base"] or 0)["expiry"]
+    code, out, err = _run(capsys, "--store", str(demo_store), "options", "maxpain", "--curve",
+                          "--expiry", expiry, "--format", "json")  # fmt: skip
+    assert code == 0, err
+    curve = json_data(out)
+    assert len(curve) >= 5
+    assert any(r["payout_usd"] > 0 for r in curve)

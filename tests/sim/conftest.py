@@ -24,13 +24,15 @@ SEEDS = tuple(int(s) for s in os.environ.get("PERPSCOPE_SIM_SEEDS", "7,11,23").s
 @pytest.fixture(scope="session", params=SEEDS, ids=lambda s: f"seed{s}")
 def default_run(request: pytest.FixtureRequest) -> dict[str, pl.DataFrame]:
     """The 90-day, 3-venue, 3-asset default run (the benchmark's run, seed 7, and others)."""
-    return run_simulation(SimConfig(seed=request.param, days=90)).tables
+    return run_simulation(SimConfig(seed=request.param, days=90, options=False)).tables
 
 
 @pytest.fixture(scope="session", params=SEEDS, ids=lambda s: f"seed{s}")
 def preset_runs(request: pytest.FixtureRequest) -> dict[str, dict[str, pl.DataFrame]]:
     """Each scenario (and the default for comparison) over 14 days, on each seed."""
     return {
-        name: run_simulation(SimConfig(seed=request.param, days=PRESET_DAYS, scenario=name)).tables
+        name: run_simulation(
+            SimConfig(seed=request.param, days=PRESET_DAYS, scenario=name, options=False)
+        ).tables
         for name in ("default", "long-squeeze", "short-squeeze", "vacuum")
     }

@@ -79,8 +79,23 @@ def test_api_liquidations_is_labelled_estimated_and_has_realised_rows(client: An
     assert {r["label"] for r in doc["data"]["realised"]} == {"REALISED"}
 
 
-def test_api_options_without_a_chain_says_what_is_missing(client: Any) -> None:
+def test_api_options_reads_the_simulated_chain_of_the_demo_store(client: Any) -> None:
+    # the demo store's options are listed on sim1 (the simulator's options market); no venue
+    # given reads that one
     doc = _json(client, "/api/options")
+
+    data = doc["data"]
+    assert data["available"] is True
+    assert data["pcr"]["venue"] == "sim1"
+    assert data["pcr"]["call_oi"] > 0
+    assert data["pcr"]["put_oi"] > 0
+    assert data["maxpain"]
+    assert any(r["oi_contracts"] > 0 for r in data["oi_by_strike"])
+    assert all(r["otm_iv"] > 0 for r in data["smile"]["smile"])
+
+
+def test_api_options_of_a_venue_without_a_chain_says_what_is_missing(client: Any) -> None:
+    doc = _json(client, "/api/options?venue=deribit")
 
     assert doc["data"]["available"] is False
     assert "no options snapshots" in doc["data"]["note"]
@@ -297,3 +312,22 @@ def test_api_sql_over_its_time_limit_answers_408_and_the_server_still_answers(
     assert "time limit" in res.json()["error"]
     assert after.status_code == 200
     assert after.json()["rows"] == [{"n": 42}]
+
+
+def test_overview_cards_show_the_options_panel_of_the_simulated_chain(client: Any) -> None:
+    # BTC and ETH have options on the demo store (sim1): their cards show the put/call OI ratio
+    # and the next expiry's max pain of the brief's document; SOL's says what is missing
+    doc = client.get("/api/brief?assets=BTC,ETH,SOL").json()
+    page = client.get("/?assets=BTC,ETH,SOL").text
+    cards = {a["asset"]: page.split(f'id="asset-{a["asset"]}"', 1)[1].split("</section>", 1)[0]
+             for a in doc["assets"]}  # fmt: skip
+    for a in doc["assets"]:
+        opt, card = a["options"], cards[a["asset"]]
+        if a["asset"] == "SOL":
+            assert opt["available"] is False
+            assert "no options snapshots" in card
+            continue
+        assert opt["available"] is True
+        assert f"put/call OI <b>{opt['summary']['pcr_oi']:.2f}</b>" in card
+        assert "Options (sim1)" in card
+        assert opt["next_expiry"]["expiry"] in card

@@ -19,8 +19,10 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
 
-# page -> how many plotly charts it draws on the demo store (options has no chain there)
-CHARTS = {"/funding": 2, "/oi": 1, "/liquidations": 1, "/cvd": 1, "/basis": 1, "/": 1}
+# page -> how many plotly charts it draws on the demo store
+CHARTS = {
+    "/funding": 2, "/oi": 1, "/liquidations": 1, "/cvd": 1, "/basis": 1, "/": 1, "/options": 3
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def test_every_chart_page_draws_its_plotly_charts_with_data(
     assert page.locator("#simulated").is_visible()
 
 
-@pytest.mark.parametrize("path", ["/options", "/signals", "/calc", "/sql"])
+@pytest.mark.parametrize("path", ["/signals", "/calc", "/sql"])
 def test_every_other_page_loads_with_the_simulated_banner(
     server: str, page: Any, path: str
 ) -> None:
@@ -142,11 +144,15 @@ def test_the_sql_workbench_runs_a_query_and_refuses_a_write(
     assert "refused" in page.locator("#sql-error").inner_text()
 
 
-SHOTS = [("/", "dashboard-overview.png"), ("/liquidations", "dashboard-liquidations.png")]
+SHOTS = [
+    ("/", "dashboard-overview.png"),
+    ("/liquidations", "dashboard-liquidations.png"),
+    ("/options", "dashboard-options.png"),
+]
 
 
 @pytest.mark.parametrize(("path", "name"), SHOTS)
-def test_screenshots_of_the_overview_and_liquidation_pages(
+def test_screenshots_of_the_overview_liquidation_and_options_pages(
     server: str, page: Any, path: str, name: str, tmp_path: Path
 ) -> None:
     # PERPSCOPE_SCREENSHOTS=1 refreshes the ones in docs/ (the README shows them)

@@ -26,7 +26,14 @@ app = typer.Typer(
     help="Options positioning and volatility from stored chain snapshots.", no_args_is_help=True
 )
 
-VenueOpt = Annotated[str, typer.Option("--venue", help="Venue id.")]
+VenueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--venue",
+        help="Venue id (default: deribit when the store has its chains, else the venue that "
+        "has chains of the underlying, e.g. sim1 on the demo store).",
+    ),
+]
 UnderlyingOpt = Annotated[str, typer.Option("--underlying", help="Underlying asset: BTC, ETH...")]
 ExpiryOpt = Annotated[
     str | None, typer.Option("--expiry", help="Only this expiry date (YYYY-MM-DD).")
@@ -42,7 +49,7 @@ ThresholdOpt = Annotated[
 
 
 def _query(
-    venue: str,
+    venue: str | None,
     underlying: str,
     expiry: str | None,
     at: str | None,
@@ -66,7 +73,9 @@ def _query(
         raise UsageError(f"bad --underlying {underlying!r}: use an asset like BTC or ETH")
     lo = parse_time(since, "--since") if since is not None else None
     hi = parse_time(until, "--until") if until is not None else None
-    return ChainQuery(venue.lower(), underlying.upper(), day, when, lo, hi)
+    if venue is not None and not venue.isalnum():
+        raise UsageError(f"bad --venue {venue!r}: use a venue id like deribit or sim1")
+    return ChainQuery(venue.lower() if venue else None, underlying.upper(), day, when, lo, hi)
 
 
 def _record(report: dict[str, Any], fmt: Format, title: str, nested: str = "by_expiry") -> None:
@@ -83,7 +92,7 @@ def _record(report: dict[str, Any], fmt: Format, title: str, nested: str = "by_e
 @app.command("summary")
 def summary(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
@@ -98,13 +107,13 @@ def summary(
 
     q = _query(venue, underlying, expiry, at, since, until)
     report = summary_report(state(ctx).lake(), q, threshold_usd=threshold_usd)
-    emit(report, fmt.value, title=f"options {q.venue} {q.underlying}")
+    emit(report, fmt.value, title=f"options {report['venue']} {q.underlying}")
 
 
 @app.command("pcr")
 def pcr(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
@@ -123,7 +132,7 @@ def pcr(
 @app.command("maxpain")
 def maxpain(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
@@ -152,7 +161,7 @@ def maxpain(
 @app.command("oi")
 def oi(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
@@ -173,7 +182,7 @@ def oi(
 @app.command("unusual")
 def unusual(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,
@@ -202,7 +211,7 @@ def unusual(
 @app.command("smile")
 def smile(
     ctx: typer.Context,
-    venue: VenueOpt = "deribit",
+    venue: VenueOpt = None,
     underlying: UnderlyingOpt = "BTC",
     expiry: ExpiryOpt = None,
     at: AtOpt = None,

@@ -529,6 +529,28 @@ TABLES: Final[dict[str, TableSpec]] = {
             ("venue", "underlying", "index_name", "timeframe", "ts"),
         ),
         TableSpec(
+            "sim_option_positions",
+            "Simulator ground truth: every option position event (open, close, settled).",
+            (
+                _VENUE,
+                _INSTRUMENT,
+                _TS,
+                _k("position_id", _I64, "simulator option position id"),
+                _k("event", _STR, "open | close | settled"),
+                Column("seq", _I64, "order of the event in the run (unique)", False),
+                Column("agent", _STR, "directional | hedger | vol_seller | noise"),
+                Column("side", _STR, "long | short"),
+                Column("qty_contracts", _F64, "contracts"),
+                Column(
+                    "price",
+                    _F64,
+                    "trade price (open, close) or settlement value (settled), in the coin",
+                ),
+                Column("trade_id", _STR, "the option_trades row of an open or close"),
+            ),
+            ("venue", "instrument", "ts", "position_id", "event"),
+        ),
+        TableSpec(
             "signals",
             "Setups and scenario readings produced by perpscope, with evidence.",
             (

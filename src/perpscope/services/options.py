@@ -45,6 +45,7 @@ __all__ = [
     "maxpain_report",
     "oi_report",
     "pcr_report",
+    "resolve_venue",
     "smile_report",
     "summary_report",
     "unusual_report",
@@ -55,13 +56,17 @@ __all__ = [
 class ChainQuery:
     """Which chain to read: venue, underlying, optional expiry date and time.
 
+    ``venue`` ``None`` reads the venue that has chains of the underlying: ``deribit`` when the
+    store has it, else the one with the most snapshot rows (the simulator's ``sim1`` on a demo
+    store).
+
     ``since`` and ``until`` bound the snapshots read (``[since, until)``; relative
     :class:`~perpscope.services.filters.TimeBound` values count back from the latest stored
     snapshot): the chain is the latest one inside the window (or as of ``at``), and history
     such as the put/call percentile uses only the window's snapshots.
     """
 
-    venue: str = "deribit"
+    venue: str | None = None
     underlying: str = "BTC"
     expiry: date | None = None
     at: datetime | None = None
@@ -71,9 +76,10 @@ class ChainQuery:
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """A chain as of a time, with the rows it was read from."""
+    """A chain as of a time, with the rows it was read from (``venue``: the one read)."""
 
     query: ChainQuery
+    venue: str
     snapshots: pl.DataFrame
     live: pl.DataFrame
     rows: pl.DataFrame
@@ -81,16 +87,49 @@ class Chain:
     spot_px: float | None
 
 
-def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
+PREFERRED_VENUE = "deribit"
+"""The venue read when a query names none and the store has its chains."""
+
+
+def resolve_venue(lake: Lake, underlying: str) -> str | None:
+    """The venue whose chains of ``underlying`` a query without a venue reads.
+
+    ``deribit`` when the store has its chains of the underlying, else the venue with the most
+    snapshot rows of it; ``None`` when no venue has any.
+    """
+    if not lake.exists() or not lake.has_table("options_snapshot"):
+        return None
+    counts = (
+        lake.read(
+            "options_snapshot",
+            columns=["venue"],
+            where=pl.col("underlying") == underlying.upper(),
+        )
+        .group_by("venue")
+        .len()
+        .sort(["len", "venue"], descending=[True, False])
+    )
+    venues = counts["venue"].to_list()
+    if not venues:
+        return None
+    return PREFERRED_VENUE if PREFERRED_VENUE in venues else str(venues[0])
+
+
+def _snapshots(lake: Lake, q: ChainQuery, venue: str | None) -> pl.DataFrame:
     require_store(lake)
-    where = (pl.col("venue") == q.venue) & (pl.col("underlying") == q.underlying.upper())
+    if venue is None:
+        raise UsageError(
+            f"no options snapshots for {q.underlying.upper()} in the store, on any venue "
+            f"(import a chain with: perpscope import options FILE --venue {PREFERRED_VENUE})"
+        )
+    where = (pl.col("venue") == venue) & (pl.col("underlying") == q.underlying.upper())
     frame = (
         lake.read("options_snapshot", where=where) if lake.has_table("options_snapshot") else None
     )
     if frame is None or frame.height == 0:
         raise UsageError(
-            f"no options snapshots for {q.venue} {q.underlying.upper()} in the store "
-            f"(import a chain with: perpscope import options FILE --venue {q.venue})"
+            f"no options snapshots for {venue} {q.underlying.upper()} in the store "
+            f"(import a chain with: perpscope import options FILE --venue {venue})"
         )
     first, last = frame["ts"].min(), frame["ts"].max()
     assert isinstance(first, datetime)
@@ -102,7 +141,7 @@ def _snapshots(lake: Lake, q: ChainQuery) -> pl.DataFrame:
     if hi is not None:
         frame = frame.filter(pl.col("ts") < hi)
     if frame.height == 0:
-        what = f"no options snapshots for {q.venue} {q.underlying.upper()}"
+        what = f"no options snapshots for {venue} {q.underlying.upper()}"
         if lo is not None and lo > last:
             raise UsageError(f"{what} after {lo:%Y-%m-%d %H:%M}Z; the data ends {last:%Y-%m-%d}")
         if hi is not None and hi <= first:
@@ -131,12 +170,14 @@ def load_chain(lake: Lake, q: ChainQuery) -> Chain:
         UsageError: nothing is stored for the venue and underlying, nothing at or before ``at``,
             or no live option expires on ``q.expiry`` (the message lists the expiries).
     """
-    snaps = _snapshots(lake, q)
+    require_store(lake)
+    venue = q.venue or resolve_venue(lake, q.underlying)
+    snaps = _snapshots(lake, q, venue)
     rows = chain_as_of(snaps, q.at)
     if rows.height == 0:
         first = snaps["ts"].min()
         raise UsageError(
-            f"no live {q.underlying.upper()} options on {q.venue} at or before {q.at} "
+            f"no live {q.underlying.upper()} options on {venue} at or before {q.at} "
             f"(first snapshot {first!s})"
         )
     chain_ts: datetime = rows["chain_ts"][0]
@@ -149,12 +190,13 @@ def load_chain(lake: Lake, q: ChainQuery) -> Chain:
             raise UsageError(
                 f"no live option expires on {q.expiry.isoformat()}; expiries: {listed}"
             )
-    return Chain(q, snaps, live, rows, chain_ts, _spot(live))
+    assert venue is not None  # _snapshots refused a missing one
+    return Chain(q, venue, snaps, live, rows, chain_ts, _spot(live))
 
 
 def _head(chain: Chain) -> dict[str, Any]:
     return {
-        "venue": chain.query.venue,
+        "venue": chain.venue,
         "underlying": chain.query.underlying.upper(),
         "chain_ts": chain.chain_ts,
         "spot_px": chain.spot_px,
@@ -263,7 +305,7 @@ def _unusual(
         ids = chain.snapshots["instrument"].unique()
         trades = lake.read(
             "option_trades",
-            where=(pl.col("venue") == q.venue) & pl.col("instrument").is_in(ids.to_list()),
+            where=(pl.col("venue") == chain.venue) & pl.col("instrument").is_in(ids.to_list()),
         ).filter(pl.col("ts") <= chain.chain_ts)
         frames.append(
             unusual_trades(trades, chain.snapshots, chain.spot_px, threshold_usd=threshold_usd)

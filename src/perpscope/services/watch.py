@@ -106,7 +106,7 @@ class SimFeed:
 
         self.config = config
         tables = run_simulation(config).tables
-        self.tables = {k: v for k, v in tables.items() if k != "sim_positions"}
+        self.tables = {k: v for k, v in tables.items() if not k.startswith("sim_")}  # truth
         self.speed = speed
         self.sleep = sleep
 

@@ -50,6 +50,7 @@ class SimConfig:
         venues: venues to simulate (keys of :data:`SIM_FUNDING_INTERVAL_H`).
         scenario: a preset name (``default``, ``long-squeeze``, ``short-squeeze``, ``vacuum``).
         liquidations: run the liquidation engine (off only for counterfactual studies).
+        options: run the options market on BTC and ETH (``perpscope.sim.options``).
     """
 
     seed: int = 7
@@ -59,6 +60,7 @@ class SimConfig:
     venues: tuple[str, ...] = tuple(SIM_FUNDING_INTERVAL_H)
     scenario: str = "default"
     liquidations: bool = True
+    options: bool = True
 
     def __post_init__(self) -> None:
         if self.days < 1 or self.days > 3650:

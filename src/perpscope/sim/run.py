@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
 from perpscope.sim.config import MarketParams, SimConfig
 from perpscope.sim.engine import simulate
+from perpscope.sim.options import options_tables
 from perpscope.sim.presets import PRESETS
 from perpscope.sim.tables import build_tables
 
@@ -34,11 +36,25 @@ def run_simulation(config: SimConfig, params: MarketParams | None = None) -> Sim
     """Simulate ``config.days`` up to ``config.end`` on every asset and venue of ``config``.
 
     Args:
-        config: seed, length, markets, scenario and whether liquidations are enforced.
+        config: seed, length, markets, scenario, whether liquidations are enforced and whether
+            the options market runs.
         params: agent parameters overriding the scenario's preset (for studies and tests).
 
     Returns:
         The store-shaped tables; the same config always gives identical tables.
     """
     rec, book = simulate(config, params or PRESETS[config.scenario])
-    return SimResult(build_tables(config, rec, book), config, rec.agent_steps)
+    tables = build_tables(config, rec, book)
+    if config.options:
+        tables.update(
+            options_tables(
+                config.assets,
+                config.venues,
+                config.end - timedelta(days=config.days),
+                config.seed,
+                rec.series["index_o"],
+                rec.series["index_c"],
+                rec.series["mark_c"],
+            )
+        )
+    return SimResult(tables, config, rec.agent_steps)

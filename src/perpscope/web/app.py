@@ -156,14 +156,14 @@ def create_app(lake: Lake, config: Config) -> FastAPI:
 
     @app.get("/api/options")
     def api_options(
-        venue: str = "deribit", underlying: str = "BTC", expiry: date | None = None
+        venue: str | None = None, underlying: str = "BTC", expiry: date | None = None
     ) -> Response:
         key = f"opt:{venue}:{underlying}:{expiry}"
         return api(page(key, _opt(lake, venue, underlying, expiry)))
 
     @app.get("/options", response_class=HTMLResponse)
     def options(
-        venue: str = "deribit", underlying: str = "BTC", expiry: date | None = None
+        venue: str | None = None, underlying: str = "BTC", expiry: date | None = None
     ) -> Response:
         key = f"opt:{venue}:{underlying}:{expiry}"
         return render(page(key, _opt(lake, venue, underlying, expiry)), "/options")
@@ -219,10 +219,13 @@ def _liq(lake: Lake, venue: str | None, instrument: str | None) -> Callable[[], 
     return lambda: pages.liquidations_page(lake, venue, instrument)
 
 
-def _opt(lake: Lake, venue: str, underlying: str, expiry: date | None) -> Callable[[], pages.Page]:
-    if not underlying.isalnum() or not venue.isalnum():
+def _opt(
+    lake: Lake, venue: str | None, underlying: str, expiry: date | None
+) -> Callable[[], pages.Page]:
+    if not underlying.isalnum() or (venue is not None and not venue.isalnum()):
         raise UsageError(f"bad options venue or underlying {venue!r} {underlying!r}")
-    return lambda: pages.options_page(lake, venue.lower(), underlying.upper(), expiry)
+    wanted = venue.lower() if venue else None
+    return lambda: pages.options_page(lake, wanted, underlying.upper(), expiry)
 
 
 def _wrap(lake: Lake, title: str, body: str, path: str, refresh: int | None = None) -> str:

@@ -94,6 +94,34 @@ def _scenario(scen: Mapping[str, Any], setups: Mapping[str, Any], regime: Any) -
     return out + html.table_html(Table("Active setups", rows))
 
 
+def _options(p: Mapping[str, Any]) -> str:
+    """Put/call OI and its reading, max pain of the next expiry, front ATM IV and the walls."""
+    if not p.get("available"):
+        return "<h3>Options</h3>" + _missing(p)
+    s = p.get("summary") or {}
+    nxt = p.get("next_expiry") or {}
+    pcr = s.get("pcr_oi")
+    reading = f" ({escape(str(s['pcr_reading']))})" if s.get("pcr_reading") else ""
+    out = (
+        f"<h3>Options ({escape(str(s.get('venue', '')))})</h3>"
+        f"<p>put/call OI <b>{escape(f'{pcr:.2f}' if isinstance(pcr, float) else '-')}</b>"
+        f"{reading}"
+    )
+    iv = s.get("front_atm_iv")
+    if isinstance(iv, float):
+        inverted = " (term structure inverted)" if s.get("term_structure_inverted") else ""
+        out += f", front ATM IV {escape(fmt_change(iv).lstrip('+'))}{inverted}"
+    out += "</p>"
+    if nxt.get("max_pain_px") is not None:
+        out += (
+            f"<p>max pain {escape(str(nxt.get('expiry', '')))}: "
+            f"<b>{escape(fmt_price(nxt['max_pain_px']))}</b></p>"
+        )
+    if s.get("top_walls"):
+        out += f"<p>OI walls: {escape(str(s['top_walls']))}</p>"
+    return out
+
+
 def _card(a: Mapping[str, Any]) -> str:
     price = a.get("price") or {}
     title = escape(str(a["asset"]))
@@ -102,8 +130,7 @@ def _card(a: Mapping[str, Any]) -> str:
             f" <span class=big>{escape(fmt_price(price['price']))}</span> "
             f"{_signed(fmt_change(price['change_24h']))}"
         )
-    options = a.get("options") or {}
-    opt = "" if options.get("available") else "<h3>Options</h3>" + _missing(options)
+    opt = _options(a.get("options") or {})
     alerts = (a.get("alerts") or {}).get("alerts") or []
     return (
         f'<section class="card" id="asset-{escape(str(a["asset"]))}"><h2>{title}</h2>'

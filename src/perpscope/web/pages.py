@@ -260,7 +260,9 @@ def basis_page(lake: Lake, asset: str | None) -> Page:
     return page
 
 
-def options_page(lake: Lake, venue: str, underlying: str, expiry: date | None = None) -> Page:
+def options_page(
+    lake: Lake, venue: str | None, underlying: str, expiry: date | None = None
+) -> Page:
     """Put/call ratio, max pain per expiry, and for one expiry (default: the next) the max-pain
     payout curve, open interest by strike and the smile."""
     from dataclasses import replace
@@ -271,10 +273,12 @@ def options_page(lake: Lake, venue: str, underlying: str, expiry: date | None = 
         maxpain_report,
         oi_report,
         pcr_report,
+        resolve_venue,
         smile_report,
     )
 
-    page = Page("options", f"Options: {venue} {underlying.upper()}")
+    venue = venue or resolve_venue(lake, underlying)
+    page = Page("options", f"Options: {venue or 'no venue'} {underlying.upper()}")
     q = ChainQuery(venue=venue, underlying=underlying)
     try:
         pcr = pcr_report(lake, q)
