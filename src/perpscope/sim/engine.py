@@ -135,6 +135,7 @@ class _Engine:
             rng, p.vol_fast_hl_h, p.vol_fast
         )
         self.log_vol -= 0.5 * (p.vol_slow**2 + p.vol_fast**2)
+        self.log_vol = np.minimum(self.log_vol, np.log(p.vol_max))
         common = rng.standard_t(4, size=n) / np.sqrt(2.0)
         own = rng.standard_t(4, size=(n, n_a)) / np.sqrt(2.0)
         beta = p.factor_beta
@@ -221,22 +222,36 @@ class _Engine:
     def _burn_in(self) -> None:
         """Start in equilibrium: the open positions a market of this activity holds.
 
-        ``open_rate x hold_mean_h`` positions per market (the steady state of opening at that
-        rate and holding that long), opened before the window: each one's entry is a price the
-        market traded at within its holding time (a random walk back from the first price),
-        its side by the preset's build-up bias. They are recorded as opened at the first step
-        with their true entry and exact liquidation price; any whose liquidation price the
-        first mark already crossed is not drawn (it would have been liquidated before).
-        The market maker takes the other side of their net, as it took each trade.
+        The positions open at any moment of a steady market opening ``open_rate`` positions per
+        step: of each leverage ``L``, ``open_rate x weight(L) x mean hold(L)`` (a long-held
+        kind is met more often than its share of openings), times ``burn_in_share``. Each was
+        opened before the window: its age and its remaining holding time are both exponential
+        with its kind's mean hold (holding times are memoryless), its entry the price a random
+        walk at the news volatility gives that many hours back, its side by the preset's
+        build-up bias. They are recorded as opened at the first step with their true entry and
+        exact liquidation price; one whose liquidation price the first mark already crossed,
+        or whose take-profit the first price already reached, is not drawn (it would have
+        closed before). The market maker holds the other side of their net, as it took each
+        trade.
         """
         p, s, rng = self.p, self.s, self.rng_init
-        per = int(round(p.open_rate * self.hold_steps * p.burn_in_share))
+        lev_hold = (p.hold_ref_lev / self.lev_choices) ** 0.75
+        w = np.asarray(p.leverage_weights) / sum(p.leverage_weights)
+        mean_rel = float((w * lev_hold).sum())
+        per = p.open_rate * self.hold_steps * mean_rel * p.burn_in_share
         if per <= 0:
             return
-        total = per * self.n_m
-        mkts = np.repeat(np.arange(self.n_m), per)
-        side, notional, lev, kinds, hold, roe = self._draw(total, mkts, 0.5 + p.long_bias)
-        age_h = rng.exponential(p.hold_mean_h, total)
+        cand = int(np.ceil(per * lev_hold.max() / mean_rel))
+        mkts = np.repeat(np.arange(self.n_m), cand)
+        side, notional, lev, kinds, hold, roe = self._draw(mkts.size, mkts, 0.5 + p.long_bias)
+        rel = (p.hold_ref_lev / lev) ** 0.75
+        # kept with probability proportional to the kind's mean hold: ``per`` on average
+        take = rng.random(mkts.size) < rel * per / (mean_rel * cand)
+        mkts, side, notional, lev, kinds, hold, roe, rel = (
+            x[take] for x in (mkts, side, notional, lev, kinds, hold, roe, rel)
+        )
+        total = mkts.size
+        age_h = rng.exponential(p.hold_mean_h * rel)
         vol_h = (
             p.news_vol
             * np.sqrt(STEPS_PER_HOUR)

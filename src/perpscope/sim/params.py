@@ -43,6 +43,7 @@ class MarketParams:
         vol_slow_hl_h, vol_slow: half-life (hours) and standard deviation of the slow
             component of the log of news volatility (shared by all assets).
         vol_fast_hl_h, vol_fast: the same for its fast component (bursts of news).
+        vol_max: news volatility never exceeds this multiple of its normal level.
         activity_vol: trading activity (opening rate, noise flow) = volatility ** this.
         value_speed: share of the gap between the fundamental value and spot the value traders
             trade back per step (what makes an unfounded move, a cascade or a whale, retrace).
@@ -116,9 +117,10 @@ class MarketParams:
     news_vol: float = 0.0015
     factor_beta: float = 0.92
     vol_slow_hl_h: float = 48.0
-    vol_slow: float = 0.6
+    vol_slow: float = 0.55
     vol_fast_hl_h: float = 2.0
-    vol_fast: float = 0.7
+    vol_fast: float = 0.6
+    vol_max: float = 3.5
     activity_vol: float = 0.25
     value_speed: float = 0.03
     overreact: float = 0.3
@@ -129,26 +131,26 @@ class MarketParams:
     dip_threshold: float = 0.01
     dip_frac: float = 0.0
     mm_recentre: float = 0.7
-    mm_skew: float = 0.05
-    quote_noise: float = 0.0001
+    mm_skew: float = 0.035
+    quote_noise: float = 0.00015
     quote_hl_h: float = 3.0
     hedge_ratio: float = 0.5
     open_rate: float = 2.5
-    oi_beta: float = 0.3
+    oi_beta: float = 0.2
     mix: tuple[float, float, float] = (0.4, 0.2, 0.4)
-    sentiment_hl_h: float = 72.0
+    sentiment_hl_h: float = 24.0
     sentiment_mom: float = 0.3
-    sentiment_vol: float = 0.15
-    sentiment_bias: float = 0.05
+    sentiment_vol: float = 0.2
+    sentiment_bias: float = 0.0
     long_bias: float = 0.0
-    leverage_weights: tuple[float, ...] = (0.55, 0.3, 0.09, 0.03, 0.02, 0.007, 0.003)
+    leverage_weights: tuple[float, ...] = (0.6, 0.3, 0.06, 0.02, 0.013, 0.005, 0.002)
     size_median_usd: float = 6.0e4
     size_sigma: float = 0.9
     size_cap: float = 15.0
     hold_mean_h: float = 60.0
     hold_ref_lev: float = 10.0
     take_profit_roe: float = 1.0
-    stop_roe: float = 0.8
+    stop_roe: float = 0.9
     burn_in_share: float = 1.0
     funding_exit: float = 0.03
     absorb_share: float = 0.3
