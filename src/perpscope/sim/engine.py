@@ -247,9 +247,8 @@ class _Engine:
         rel = (p.hold_ref_lev / lev) ** 0.75
         # kept with probability proportional to the kind's mean hold: ``per`` on average
         take = rng.random(mkts.size) < rel * per / (mean_rel * cand)
-        mkts, side, notional, lev, kinds, hold, roe, rel = (
-            x[take] for x in (mkts, side, notional, lev, kinds, hold, roe, rel)
-        )
+        mkts, side, kinds, hold = mkts[take], side[take], kinds[take], hold[take]
+        notional, lev, roe, rel = notional[take], lev[take], roe[take], rel[take]
         total = mkts.size
         age_h = rng.exponential(p.hold_mean_h * rel)
         vol_h = (
@@ -266,9 +265,8 @@ class _Engine:
         alive = np.where(side > 0, (liq < mk_px) & (tp > s.mid[mkts]), (liq > mk_px) | (liq <= 0))
         alive &= np.where(side > 0, True, tp < s.mid[mkts])
         k = alive
-        mkts, side, qty, entry, lev, kinds, hold, roe = (
-            x[k] for x in (mkts, side, qty, entry, lev, kinds, hold, roe)
-        )
+        mkts, side, kinds, hold = mkts[k], side[k], kinds[k], hold[k]
+        qty, entry, lev, roe = qty[k], entry[k], lev[k], roe[k]
         ids = self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
         self._schedule(ids, hold)
         net = np.bincount(mkts, side * qty, minlength=self.n_m)
