@@ -99,14 +99,20 @@ def test_open_interest_starts_in_equilibrium(short_runs: list[dict[str, pl.DataF
         )
         ratio = (per["d1"] / per["rest"]).to_numpy()
         assert per.height == 9
-        assert ((ratio > 0.75) & (ratio < 1.33)).all(), ratio
+        # within a factor 1.43 of the later median on every market (it reads 0.8-1.3 over the
+        # seeds; the engine without a burn-in started near zero: the first day's median was a
+        # fraction of the later one, and watch --sim read it as an OI surge)
+        assert ((ratio > 0.7) & (ratio < 1.43)).all(), ratio
         assert ((per["first"] / per["rest"]).to_numpy() > 0.7).all()
 
 
 def test_oi_moves_like_a_real_market(short_facts: list[dict[str, float]]) -> None:
-    for f in short_facts:
-        assert f["oi4h_p1"] >= -0.08, f["oi4h_p1"]
-        assert f["oi_max_min"] <= 2.6, f["oi_max_min"]
+    # Medians over seeds, as the issue's bands: one seed's month can hold a crash (seed 23's
+    # market fell 30% in a day and its OI by half with it).
+    p1 = float(np.median([f["oi4h_p1"] for f in short_facts]))
+    assert p1 >= -0.06, p1
+    span = float(np.median([f["oi_max_min"] for f in short_facts]))
+    assert span <= 2.6, span
     std4 = float(np.median([f["oi4h_std"] for f in short_facts]))
     assert 0.01 <= std4 <= 0.03, std4
     corr = float(np.median([f["oi_ret_corr"] for f in short_facts]))

@@ -131,8 +131,8 @@ class MarketParams:
     dip_threshold: float = 0.01
     dip_frac: float = 0.0
     mm_recentre: float = 0.7
-    mm_skew: float = 0.035
-    quote_noise: float = 0.00015
+    mm_skew: float = 0.045
+    quote_noise: float = 0.0002
     quote_hl_h: float = 3.0
     hedge_ratio: float = 0.5
     open_rate: float = 2.5
@@ -151,7 +151,7 @@ class MarketParams:
     hold_ref_lev: float = 10.0
     take_profit_roe: float = 1.0
     stop_roe: float = 0.9
-    burn_in_share: float = 1.0
+    burn_in_share: float = 0.8
     funding_exit: float = 0.03
     absorb_share: float = 0.3
     absorb_speed: float = 0.8

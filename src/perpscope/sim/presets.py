@@ -47,8 +47,12 @@ PRESETS: Final[dict[str, MarketParams]] = {
         noise_usd=5.0e4,
         mm_skew=0.02,
         quote_noise=0.00003,
+        mm_recentre=0.95,
+        news_vol=0.0008,
+        vol_slow=0.3,
+        vol_max=2.0,
         mix=(0.1, 0.3, 0.6),
-        leverage_weights=(0.6, 0.35, 0.05, 0.0, 0.0, 0.0, 0.0),
+        leverage_weights=(0.85, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0),
         hold_mean_h=12.0,
     ),
 }
