@@ -26,6 +26,7 @@ _CROWDED = replace(
     news_vol=0.0005,
     vol_slow=0.3,
     vol_fast=0.4,
+    vol_max=2.0,
     mm_skew=0.02,
     long_bias=0.3,
     mix=(0.3, 0.1, 0.6),
