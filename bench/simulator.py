@@ -1,7 +1,7 @@
 """Benchmark: the simulator's 90-day, 3-venue, 3-asset default run, and the demo store it builds.
 
 Run: ``.venv/bin/python bench/simulator.py``. Prints the simulation's wall time and agent-steps per
-second (agent-steps: each market's seven agent populations plus every open leveraged position,
+second (agent-steps: each market's eight agent populations plus every open leveraged position,
 per 5-minute step), then the time to build a 90-day demo store (simulation + writing every table),
 then the same run without the options market (``SimConfig(options=False)``) to show what the
 options market costs. The last line is one JSON object. There is no outside peer to compare

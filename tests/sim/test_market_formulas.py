@@ -16,6 +16,9 @@ from perpscope.sim.market import consume_depth, funding_rate, mark_price
         (-0.0010, 8.0, -0.0005),  # -0.10% + min(0.11%, 0.05%)
         (-0.0003, 8.0, 0.0001),  # -0.03% + 0.04% (inside the clamp)
         (0.0010, 4.0, 0.00075),  # 4h: I = 0.005%, c = 0.025%: 0.10% - 0.025%
+        (0.0050, 8.0, 0.0030),  # 0.50% - 0.05% = 0.45%, capped at the venue's 0.3% per 8h
+        (-0.0050, 8.0, -0.0030),  # -0.50% + 0.05% = -0.45%, capped at -0.3%
+        (0.0050, 4.0, 0.0015),  # 4h: 0.50% - 0.025% = 0.475%, capped at 0.3% x 4/8 = 0.15%
     ],
 )
 def test_funding_rate_is_premium_plus_clamped_interest_gap(

@@ -34,8 +34,10 @@ def test_funding_sits_at_the_interest_rate_with_excursions_both_ways(
     default_run: dict[str, pl.DataFrame],
 ) -> None:
     r8 = rate_8h(default_run["funding"])["r8"].to_numpy()
-    # The formula returns exactly 0.01% per 8h whenever |premium - interest| <= 0.05%.
-    assert np.mean(np.abs(r8 - 0.0001) < 1e-9) > 0.5
+    # The formula returns exactly 0.01% per 8h whenever |premium - interest| <= 0.05%: that
+    # happens at a share of settlements inside issue 11's band (real: 43% on Binance 2020-23).
+    base = np.mean(np.abs(r8 - 0.0001) < 1e-9)
+    assert 0.2 <= base <= 0.65, base
     assert (r8 > 0.0005).sum() >= 5
     assert (r8 < -0.0005).sum() >= 5
 
@@ -74,7 +76,11 @@ def test_oi_rises_with_openings_and_falls_in_cascades(
     )
     j = oi.join(opened, on=["venue", "instrument", "hour"], how="left").fill_null(0.0)
     for _, g in j.group_by("venue", "instrument"):
-        assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.2
+        # About 1,500-1,900 positions per market turn over every two to three days, so an
+        # hour's openings are a few percent of OI and its closes about as large: the
+        # correlation reads 0.17 on seed 23 and above 0.2 on seeds 7 and 11 (all markets were
+        # above 0.2 with the old thin book of ~90 positions).
+        assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.1
     cascades = cascade_hours(default_run, 30).join(oi, on=["venue", "instrument", "hour"])
     assert cascades.height == 30
     # OI falls when the liquidated side's counterparty (the market maker) is closing too, which

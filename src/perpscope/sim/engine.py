@@ -2,26 +2,35 @@
 
 Markets are indexed ``m = asset * n_venues + venue``; per-market state lives in numpy arrays of
 that length and one 5-minute step updates all markets at once. Leveraged positions live in a
-:class:`~perpscope.sim.positions.PositionBook`. Each step:
+:class:`~perpscope.sim.positions.PositionBook`, vectorised over positions. Before the first
+step the book is filled with the market's equilibrium population of open positions (the
+burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each step:
 
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
-2. trading activity reacts to the last move (traders get busier after large moves);
-3. spot orders: noise traders, trend followers, mean reverters, opportunistic traders fading
-   sharp moves, large scheduled orders (presets);
-4. perp orders: positions closing (take-profit hit, holding time over, or funding too costly)
-   and opening;
+2. news arrives: each asset's fundamental value (what informed traders believe it is worth)
+   moves by a common crypto factor plus the asset's own shock, with a stochastic volatility
+   shared by all assets; trading activity follows that volatility;
+3. spot orders: news traders trade each piece of news at once, value traders trade a share of
+   the gap between the fundamental and the spot price, noise traders, trend followers,
+   opportunistic traders fading sharp moves, large scheduled orders (presets);
+4. perp orders: positions closing (holding time over, hourly take-profit and stop reviews,
+   funding too costly) and opening (their number follows activity and the last hour's move,
+   their side the asset's sentiment);
 5. the net perp order consumes the market maker's book; the maker hedges on spot;
 6. spot orders consume spot depth; arbitrageurs close cross-venue spot gaps; the index is the
    average spot price across venues;
 7. liquidation rounds: positions whose liquidation price the mark crossed are closed at market
    on a book that thins with each round (and refills over the next steps), which moves price
    (and through the hedge, the index and the mark) and may liquidate more;
-   then the traders who watch the liquidation feed answer within the same step: liquidity
-   providers buy back (sell back) part of the forced flow, opportunistic traders fade the move
-   harder, winners cover and losers capitulate (:meth:`_Engine._respond`); the bar has already
-   recorded the forced orders' extreme, so this is the reversal wick inside the bar;
+   then the traders who watch the liquidation feed answer within the same step
+   (:meth:`_Engine._respond`);
 8. the market maker re-quotes toward the index, skewed by its inventory (crowded longs leave it
-   short, so it quotes a premium: that premium is what funding charges).
+   short, so it quotes a premium: that premium is what funding charges) plus its own venue's
+   quoting noise.
+
+Price is formed by order flow only: the fundamental value is a belief that drives the informed
+traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
+traders over the following hours.
 
 The liquidation engine also runs at the start of the step and after the re-quote, so every mark
 price recorded in a candle's high or low has been checked against every open position.
@@ -30,7 +39,6 @@ price recorded in a candle's high or low has been checked against every open pos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -43,28 +51,16 @@ from perpscope.sim.config import (
     MarketParams,
     SimConfig,
 )
+from perpscope.sim.constants import ASSET_VOL
 from perpscope.sim.insurance import InsuranceFund
 from perpscope.sim.market import consume_depth, funding_rate, mark_price
-from perpscope.sim.positions import PositionBook
+from perpscope.sim.positions import PositionBook, liquidation_px_many, max_leverage_many
 
 __all__ = ["Recorder", "simulate"]
 
-
-class _Order(NamedTuple):
-    """A trader's perp order: a close (``pid`` >= 0) or an open (``pid`` = -1)."""
-
-    pid: int
-    market: int
-    qty: float  # signed, base units
-    kind: int = 0
-    leverage: float = 0.0
-    hold_steps: int = 0
-    take_profit_roe: float = 0.0
-
-
 _SIGMA_REF = 0.0012  # a normal 5-minute absolute log move, to start the running mean
-# noise, trend, mean reversion, opportunistic, arbitrageurs, liquidity providers, market maker
-_POPULATIONS = 7
+# news, value, noise, trend, opportunistic, arbitrageurs, liquidity providers, market maker
+_POPULATIONS = 8
 
 
 @dataclass
@@ -90,6 +86,7 @@ class _State:
     mid: np.ndarray
     spot: np.ndarray
     index: np.ndarray  # per market (the asset's index, repeated per venue)
+    fund: np.ndarray  # per asset: log fundamental value
     prem_ema: np.ndarray
     last_rate: np.ndarray
     house_qty: np.ndarray
@@ -97,25 +94,25 @@ class _State:
     house_funding: np.ndarray
     thr_long: np.ndarray
     thr_short: np.ndarray
-    tp_long: np.ndarray  # lowest take-profit price of the open longs (may be stale-low)
-    tp_short: np.ndarray  # highest take-profit price of the open shorts (may be stale-high)
     activity: np.ndarray  # per asset
-    log_activity: np.ndarray
-    abs_ret_ema: np.ndarray  # a week's mean absolute step return
+    abs_ret_ema: np.ndarray
     ema_fast: np.ndarray
     ema_slow: np.ndarray
-    anchor: np.ndarray
+    hour_ago: np.ndarray  # per asset: log index one hour ago (ring buffer)
     last_ret: np.ndarray
-    forced_usd: np.ndarray  # signed forced (liquidation) notional not yet answered, per market
-    absorb_pending: np.ndarray  # per asset: USD the liquidity providers still mean to trade
-    absorb_inv: np.ndarray  # per asset: USD of inventory they absorbed and will unwind
-    depth_mult: np.ndarray  # per market: the maker's perp depth as a share of its normal depth
-    forced_recent: np.ndarray  # per asset: decaying sum of |forced notional| (USD at BTC scale)
+    sentiment: np.ndarray  # per asset
+    quote_noise: np.ndarray  # per market
+    forced_usd: np.ndarray
+    absorb_pending: np.ndarray
+    absorb_inv: np.ndarray
+    depth_mult: np.ndarray
+    forced_recent: np.ndarray
 
 
 class _Engine:
     def __init__(self, config: SimConfig, params: MarketParams) -> None:
         self.cfg, self.p = config, params
+        p = params
         self.n_a, self.n_v = len(config.assets), len(config.venues)
         self.n_m = self.n_a * self.n_v
         self.steps = config.days * 24 * STEPS_PER_HOUR
@@ -126,15 +123,34 @@ class _Engine:
         self.interval_steps = (self.interval_h * STEPS_PER_HOUR).astype(np.int64)
         self.m_interval_h = np.tile(self.interval_h, self.n_a)
         self.m_interval_steps = np.tile(self.interval_steps, self.n_a)
-        self.dp = params.depth_perp_usd * self.scale
-        self.ds = params.depth_spot_usd * self.scale
-        seeds = np.random.SeedSequence(config.seed).spawn(3)
-        market_rng = np.random.default_rng(seeds[0])
+        self.dp = p.depth_perp_usd * self.scale
+        self.ds = p.depth_spot_usd * self.scale
+        seeds = np.random.SeedSequence(config.seed).spawn(4)
+        rng = np.random.default_rng(seeds[0])
         self.rng_open = np.random.default_rng(seeds[1])
         self.rng_exit = np.random.default_rng(seeds[2])
-        self.common = market_rng.standard_t(4, size=(self.steps, self.n_a)) / np.sqrt(2.0)
-        self.idio = market_rng.standard_t(4, size=(self.steps, self.n_m)) / np.sqrt(2.0)
-        self.attention = market_rng.standard_normal((self.steps, self.n_a))
+        self.rng_init = np.random.default_rng(seeds[3])
+        n, n_a = self.steps, self.n_a
+        # News: a common crypto factor and each asset's own shock (Student-t), scaled by a
+        # stochastic volatility shared by every asset (a slow and a fast log-AR(1) component).
+        self.log_vol = self._log_ar(rng, p.vol_slow_hl_h, p.vol_slow) + self._log_ar(
+            rng, p.vol_fast_hl_h, p.vol_fast
+        )
+        self.log_vol -= 0.5 * (p.vol_slow**2 + p.vol_fast**2)
+        self.log_vol = np.minimum(self.log_vol, np.log(p.vol_max))
+        common = rng.standard_t(4, size=n) / np.sqrt(2.0)
+        own = rng.standard_t(4, size=(n, n_a)) / np.sqrt(2.0)
+        beta = p.factor_beta
+        sig = p.news_vol * np.array([ASSET_VOL[a] for a in config.assets])
+        self.sig = sig
+        self.news = (
+            sig
+            * np.exp(self.log_vol)[:, None]
+            * (beta * common[:, None] + np.sqrt(1 - beta**2) * own)
+        )
+        self.noise = rng.standard_t(4, size=(n, self.n_m)) / np.sqrt(2.0)
+        self.sent_shock = rng.standard_normal((n, n_a))
+        self.quote_shock = rng.standard_normal((n, self.n_m))
         self.book = PositionBook()
         self.rec = Recorder(self.steps, self.n_m)
         self.fund = InsuranceFund.create(
@@ -143,7 +159,7 @@ class _Engine:
         self.rec.insurance = self.fund
         self.closing: dict[int, list[int]] = {}
         self.shock_usd = np.zeros(self.steps)
-        for s in params.shocks:
+        for s in p.shocks:
             t0 = int(s.at_frac * self.steps)
             self.shock_usd[t0 : t0 + s.steps] += s.usd_per_step
         px0 = np.array([ASSETS[a] for a in config.assets])[self.asset_of]
@@ -153,6 +169,7 @@ class _Engine:
             mid=px0.copy(),
             spot=px0.copy(),
             index=px0.copy(),
+            fund=lp.copy(),
             prem_ema=z.copy(),
             last_rate=z.copy(),
             house_qty=z.copy(),
@@ -160,29 +177,130 @@ class _Engine:
             house_funding=z.copy(),
             thr_long=z.copy(),
             thr_short=np.full(self.n_m, np.inf),
-            tp_long=np.full(self.n_m, np.inf),
-            tp_short=z.copy(),
-            activity=np.ones(self.n_a),
-            log_activity=np.zeros(self.n_a),
-            abs_ret_ema=np.full(self.n_a, _SIGMA_REF),
+            activity=np.ones(n_a),
+            abs_ret_ema=np.full(n_a, _SIGMA_REF),
             ema_fast=lp.copy(),
             ema_slow=lp.copy(),
-            anchor=lp.copy(),
-            last_ret=np.zeros(self.n_a),
+            hour_ago=np.tile(lp, (STEPS_PER_HOUR, 1)),
+            last_ret=np.zeros(n_a),
+            sentiment=np.zeros(n_a),
+            quote_noise=z.copy(),
             forced_usd=z.copy(),
-            absorb_pending=np.zeros(self.n_a),
-            absorb_inv=np.zeros(self.n_a),
+            absorb_pending=np.zeros(n_a),
+            absorb_inv=np.zeros(n_a),
             depth_mult=np.ones(self.n_m),
-            forced_recent=np.zeros(self.n_a),
+            forced_recent=np.zeros(n_a),
         )
         self.prem_sum = np.zeros(self.n_m)
         self.prem_n = np.zeros(self.n_m)
         self._time_left = np.ones(self.n_m)
         self._hi: dict[str, np.ndarray] = {}
         self._lo: dict[str, np.ndarray] = {}
-        self.build_end = min(
-            (int(x.at_frac * self.steps) for x in params.shocks), default=self.steps
+        self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
+        self.hold_steps = p.hold_mean_h * STEPS_PER_HOUR
+        self.lev_choices = np.asarray(LEVERAGE_CHOICES)
+        w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
+        self.lev_cum = w[:-1]
+        self.mix_cum = (np.cumsum(p.mix) / sum(p.mix))[:-1]
+        self._pool_buf = np.zeros((0, 6))
+        self._pool_at = 0
+
+    def _log_ar(self, rng: np.random.Generator, half_life_h: float, sd: float) -> np.ndarray:
+        """A stationary AR(1) series per step with the given half-life and standard deviation."""
+        phi = 0.5 ** (1.0 / (half_life_h * STEPS_PER_HOUR))
+        e = rng.standard_normal(self.steps) * sd * np.sqrt(1.0 - phi * phi)
+        e[0] = rng.standard_normal() * sd
+        # x_t = phi x_{t-1} + e_t, by blocks: a scaled cumulative sum within each block
+        out = np.empty(self.steps)
+        x = 0.0
+        block = 512
+        powers = phi ** np.arange(block)
+        for a in range(0, self.steps, block):
+            seg = e[a : a + block]
+            k = seg.size
+            w = powers[:k]
+            acc = np.cumsum(seg / w) * w + x * phi * w
+            out[a : a + k] = acc
+            x = acc[-1]
+        return out
+
+    # --- burn-in ---------------------------------------------------------------------------
+    def _burn_in(self) -> None:
+        """Start in equilibrium: the open positions a market of this activity holds.
+
+        The positions open at any moment of a steady market opening ``open_rate`` positions per
+        step: of each leverage ``L``, ``open_rate x weight(L) x mean hold(L)`` (a long-held
+        kind is met more often than its share of openings), times ``burn_in_share``. Each was
+        opened before the window: its age and its remaining holding time are both exponential
+        with its kind's mean hold (holding times are memoryless), its entry the price a random
+        walk at the news volatility gives that many hours back, its side by the preset's
+        build-up bias. They are recorded as opened at the first step with their true entry and
+        exact liquidation price; one whose liquidation price the first mark already crossed,
+        or whose take-profit the first price already reached, is not drawn (it would have
+        closed before). The market maker holds the other side of their net, as it took each
+        trade.
+        """
+        p, s, rng = self.p, self.s, self.rng_init
+        lev_hold = (p.hold_ref_lev / self.lev_choices) ** 0.75
+        w = np.asarray(p.leverage_weights) / sum(p.leverage_weights)
+        mean_rel = float((w * lev_hold).sum())
+        per = p.open_rate * self.hold_steps * mean_rel * p.burn_in_share
+        if per <= 0:
+            return
+        cand = int(np.ceil(per * lev_hold.max() / mean_rel))
+        mkts = np.repeat(np.arange(self.n_m), cand)
+        side, notional, lev, kinds, hold, roe = self._draw(mkts.size, mkts, 0.5 + p.long_bias)
+        rel = (p.hold_ref_lev / lev) ** 0.75
+        # kept with probability proportional to the kind's mean hold: ``per`` on average
+        take = rng.random(mkts.size) < rel * per / (mean_rel * cand)
+        mkts, side, kinds, hold = mkts[take], side[take], kinds[take], hold[take]
+        notional, lev, roe, rel = notional[take], lev[take], roe[take], rel[take]
+        total = mkts.size
+        age_h = rng.exponential(p.hold_mean_h * rel)
+        vol_h = (
+            p.news_vol
+            * np.sqrt(STEPS_PER_HOUR)
+            * np.array([ASSET_VOL[a] for a in self.cfg.assets])[self.asset_of[mkts]]
         )
+        entry = s.mid[mkts] * np.exp(vol_h * np.sqrt(age_h) * rng.standard_normal(total))
+        qty = notional / entry
+        lev = np.minimum(lev, max_leverage_many(notional))
+        liq = liquidation_px_many(side, entry, qty, lev)
+        tp = entry * (1.0 + side * roe / lev)
+        mk_px = self.mark()[mkts]
+        alive = np.where(side > 0, (liq < mk_px) & (tp > s.mid[mkts]), (liq > mk_px) | (liq <= 0))
+        alive &= np.where(side > 0, True, tp < s.mid[mkts])
+        k = alive
+        mkts, side, kinds, hold = mkts[k], side[k], kinds[k], hold[k]
+        qty, entry, lev, roe = qty[k], entry[k], lev[k], roe[k]
+        ids = self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
+        self._schedule(ids, hold)
+        net = np.bincount(mkts, side * qty, minlength=self.n_m)
+        cost = np.bincount(mkts, side * qty * entry, minlength=self.n_m)
+        s.house_qty = -net
+        s.house_entry = np.where(net != 0, cost / np.where(net != 0, net, 1.0), 0.0)
+        self._thresholds(np.arange(self.n_m))
+
+    def _schedule(self, ids: np.ndarray, end: np.ndarray) -> None:
+        """Book each position's close at its end step."""
+        closing = self.closing
+        for i, e in zip(ids.tolist(), end.tolist(), strict=True):
+            closing.setdefault(e, []).append(i)
+
+    def _thresholds(self, markets: np.ndarray) -> None:
+        """Recompute the nearest liquidation price on each side of ``markets``."""
+        s, b = self.s, self.book
+        ids = b.open_idx
+        mk = b.market[ids]
+        liq = b.liq[ids]
+        long_ = b.side[ids] > 0
+        hi = np.full(self.n_m, 0.0)
+        lo = np.full(self.n_m, np.inf)
+        np.maximum.at(hi, mk[long_], liq[long_])
+        sl = ~long_ & (liq > 0)
+        np.minimum.at(lo, mk[sl], liq[sl])
+        s.thr_long[markets] = hi[markets]
+        s.thr_short[markets] = lo[markets]
 
     # --- funding -------------------------------------------------------------------------
     def settle(self, t: int) -> None:
@@ -203,7 +321,7 @@ class _Engine:
         on = np.zeros(self.n_m, bool)
         on[due] = True
         s.house_funding += np.where(on, s.house_qty * mark * rate_m, 0.0)
-        ids = b.open_ids()
+        ids = b.open_idx
         ids = ids[on[b.market[ids]]]
         if ids.size == 0:
             return
@@ -232,17 +350,26 @@ class _Engine:
             rec[f"{k}_o"][t] = self._level(k)
         self._hi = {k: self._level(k).copy() for k in ("perp", "mark", "index", "spot")}
         self._lo = {k: v.copy() for k, v in self._hi.items()}
-        # Log-activity: persistent, pushed up by large moves (in units of a normal step), capped.
-        surprise = np.minimum(np.abs(s.last_ret) / s.abs_ret_ema, 8.0) - 1.0
         s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
-        s.log_activity = p.activity_rho * s.log_activity + p.activity_kick * surprise
-        s.log_activity = np.clip(s.log_activity + p.attention_vol * self.attention[t], -1.5, 2.5)
-        s.activity = np.exp(s.log_activity)
+        s.activity = np.full(self.n_a, np.exp(p.activity_vol * self.log_vol[t]))
+        # A scheduled whale's selling is read as partly informed: value traders lower their
+        # estimate by ``shock_news`` of the move its orders make.
+        s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
+        # Sentiment: persistent, fed by the last day's move (traders chase what went up).
+        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
+        rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
+        s.sentiment = rho * s.sentiment + (1 - rho) * p.sentiment_mom * mom
+        s.sentiment += p.sentiment_vol * np.sqrt(1 - rho * rho) * self.sent_shock[t]
+        q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
+        s.quote_noise = (
+            q_rho * s.quote_noise + p.quote_noise * np.sqrt(1 - q_rho * q_rho) * self.quote_shock[t]
+        )
         s.depth_mult += p.refill * (1.0 - s.depth_mult)
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
-        perp_usd, traded = self._perp_orders(t)
-        self._execute(t, perp_usd, spot_usd, traded)
+        perp_usd, closes, opens = self._perp_orders(t)
+        self._fill(t, perp_usd, closes, opens)
+        self._spot(t, spot_usd + p.hedge_ratio * perp_usd)
         self._liquidate(t)
         self._respond(t)
         self._liquidate(t)
@@ -265,8 +392,8 @@ class _Engine:
         log_idx = np.log(s.index[:: self.n_v])
         s.last_ret = log_idx - log_idx0
         s.ema_fast += (log_idx - s.ema_fast) / 12.0
-        s.ema_slow += (log_idx - s.ema_slow) / 144.0
-        s.anchor += (log_idx - s.anchor) / 864.0
+        s.ema_slow += (log_idx - s.ema_slow) / 288.0
+        s.hour_ago[t % STEPS_PER_HOUR] = log_idx
 
     def _level(self, k: str) -> np.ndarray:
         s = self.s
@@ -284,10 +411,16 @@ class _Engine:
 
     def _spot_orders(self, t: int) -> np.ndarray:
         s, p, a = self.s, self.p, self.asset_of
-        noise = s.activity[a] * (0.8 * self.common[t, a] + 0.6 * self.idio[t])
+        log_spot = np.log(s.spot)
+        # News traders trade the news at once (their order moves spot by the news); value
+        # traders trade a share of the remaining gap to the fundamental, on every venue.
+        # Large news is overtraded (the crowd piles in); the value traders take the excess back.
+        big = np.tanh(np.abs(self.news[t]) / (p.overreact_at * self.sig))
+        news = (self.news[t] * (1.0 + p.overreact * big))[a] * self.ds / self.scale
+        value = p.value_speed * (s.fund[a] - log_spot) * self.ds / self.scale
+        noise = s.activity[a] * p.noise_usd * self.noise[t]
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)[a]
-        dev = np.tanh((np.log(s.index[:: self.n_v]) - s.anchor) / 0.03)[a]
-        usd = p.noise_usd * noise + p.trend_usd * mom - p.revert_usd * dev
+        usd = news + value + noise + p.trend_usd * mom
         # Opportunistic traders buy a sharp drop (sell a spike) beyond a threshold from the
         # last hour's average: the resting orders that absorb a cascade's climax.
         jump = np.log(s.index[:: self.n_v]) - s.ema_fast
@@ -296,102 +429,119 @@ class _Engine:
         usd = usd + self.shock_usd[t] / self.n_v
         return np.asarray(usd * self.scale)
 
-    def _perp_orders(self, t: int) -> tuple[np.ndarray, list[_Order]]:
-        """Net perp order per market (USD) and the orders to book once the fill price is known."""
+    def _pool(self, k: int) -> np.ndarray:
+        """``k`` rows of draws for new positions (columns 1 and 5 standard normal, the others
+        uniform), drawn in large blocks."""
+        if self._pool_at + k > self._pool_buf.shape[0]:
+            rest = self._pool_buf[self._pool_at :]
+            fresh = self.rng_open.random((max(65536, k), 6))
+            fresh[:, [1, 5]] = self.rng_open.standard_normal((fresh.shape[0], 2))
+            self._pool_buf = np.concatenate([rest, fresh])
+            self._pool_at = 0
+        out = self._pool_buf[self._pool_at : self._pool_at + k]
+        self._pool_at += k
+        return out
+
+    def _draw(
+        self, total: int, mkts: np.ndarray, p_long: np.ndarray | float
+    ) -> tuple[np.ndarray, ...]:
+        """Side, notional (USD), leverage, kind, holding steps and take-profit of new positions."""
+        p = self.p
+        u = self._pool(total)
+        side = np.where(u[:, 0] < p_long, 1, -1)
+        notional = np.exp(np.log(p.size_median_usd) + p.size_sigma * u[:, 1])
+        notional = np.minimum(notional, p.size_cap * p.size_median_usd) * self.scale[mkts]
+        lev = self.lev_choices[np.searchsorted(self.lev_cum, u[:, 2], side="right")]
+        kinds = np.searchsorted(self.mix_cum, u[:, 3], side="right")
+        # the more leverage, the shorter the trade
+        hold_mean = self.hold_steps * (p.hold_ref_lev / lev) ** 0.75
+        hold = 1 + (-hold_mean * np.log1p(-u[:, 4])).astype(np.int64)
+        roe = np.exp(np.log(p.take_profit_roe) + 0.5 * u[:, 5])
+        return side, notional, lev, kinds, hold, roe
+
+    def _perp_orders(self, t: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """Net perp order per market (USD), the positions closing, the positions opening."""
         s, p, b = self.s, self.p, self.book
-        usd = np.zeros(self.n_m)
-        trades: list[_Order] = []
-        self._take_profits(t)
-        for i in dict.fromkeys(self.closing.pop(t, [])):  # once each, in order
-            if b.alive[i] and b.close_step[i] == t:
-                m = int(b.market[i])
-                q = -float(b.side[i] * b.qty[i])
-                usd[m] += q * s.mid[m]
-                trades.append(_Order(i, m, q))
-        rng = self.rng_open
-        n_open = rng.poisson(p.open_rate * np.sqrt(s.activity[self.asset_of]))
+        if t % STEPS_PER_HOUR == 0:
+            self._review(t)
+        due = self.closing.pop(t, [])
+        if due:
+            c = np.unique(np.asarray(due, np.int64))
+            closes = c[b.alive[c] & (b.close_step[c] == t)]
+        else:
+            closes = np.zeros(0, np.int64)
+        mk_c = b.market[closes]
+        q_c = -(b.side[closes] * b.qty[closes])
+        usd = np.bincount(mk_c, q_c * s.mid[mk_c], minlength=self.n_m).astype(float)
+        # Openers: busier when volatility is high, and after a rise (new longs chase it and
+        # shorts add), quieter after a fall.
+        log_idx = np.log(s.index[:: self.n_v])
+        r1h = log_idx - s.hour_ago[t % STEPS_PER_HOUR]
+        move = np.clip(r1h / (s.abs_ret_ema * np.sqrt(STEPS_PER_HOUR)), -4.0, 4.0)
+        rate = p.open_rate * s.activity * np.exp(p.oi_beta * move)
+        n_open = self.rng_open.poisson(rate[self.asset_of])
         total = int(n_open.sum())
-        if total == 0:
-            return usd, trades
         mkts = np.repeat(np.arange(self.n_m), n_open)
         a = self.asset_of[mkts]
-        kinds = rng.choice(3, size=total, p=np.asarray(p.mix) / sum(p.mix))
-        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.005)[a]
-        dev = np.tanh((np.log(s.index[:: self.n_v]) - s.anchor) / 0.02)[a]
-        p_long = np.where(kinds == 0, 0.5 + 0.45 * mom, np.where(kinds == 1, 0.5 - 0.45 * dev, 0.5))
-        if t < self.build_end:
-            p_long = p_long + p.long_bias
-        side = np.where(rng.random(total) < p_long, 1, -1)
-        notional = np.exp(rng.normal(np.log(p.size_median_usd), p.size_sigma, total))
-        notional *= self.scale[mkts]
-        w = np.asarray(p.leverage_weights)
-        lev = np.asarray(LEVERAGE_CHOICES)[rng.choice(len(w), size=total, p=w / w.sum())]
-        hold = 1 + rng.exponential(p.hold_mean_h * STEPS_PER_HOUR, total).astype(np.int64)
-        roe = np.exp(rng.normal(np.log(p.take_profit_roe), 0.5, total))
-        for j in range(total):
-            m = int(mkts[j])
-            q = float(side[j] * notional[j] / s.mid[m])
-            usd[m] += q * s.mid[m]
-            trades.append(_Order(-1, m, q, int(kinds[j]), float(lev[j]), int(hold[j]), roe[j]))
-        return usd, trades
+        bias = p.long_bias if t < self.build_end else 0.0
+        p_long = np.clip(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02, 0.98)
+        side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
+        usd += np.bincount(mkts, side * notional, minlength=self.n_m)
+        return usd, closes, (mkts, side, notional, lev, kinds, hold, roe)
 
-    def _take_profits(self, t: int) -> None:
-        """Schedule for this step the closes of positions whose take-profit the last price hit."""
-        s, b = self.s, self.book
-        hit = np.flatnonzero((s.mid >= s.tp_long) | (s.mid <= s.tp_short))
-        if hit.size == 0:
+    def _review(self, t: int) -> None:
+        """Hourly: positions whose take-profit the price reached, or whose loss on margin passed
+        the owner's stop, close this step."""
+        s, p, b = self.s, self.p, self.book
+        ids = b.open_idx
+        if ids.size == 0:
             return
-        ids = b.open_ids()
-        ids = ids[np.isin(b.market[ids], hit)]
         mk = b.market[ids]
-        long_ = b.side[ids] > 0
-        done = np.where(long_, b.tp[ids] <= s.mid[mk], b.tp[ids] >= s.mid[mk])
-        for m in hit.tolist():
-            keep = (mk == m) & ~done
-            s.tp_long[m] = b.tp[ids[keep & long_]].min(initial=np.inf)
-            s.tp_short[m] = b.tp[ids[keep & ~long_]].max(initial=0.0)
-        if done.any():
-            b.close_step[ids[done]] = t
-            self.closing.setdefault(t, []).extend(ids[done].tolist())
+        side = b.side[ids]
+        px = s.mid[mk]
+        tp = np.where(side > 0, b.tp[ids] <= px, b.tp[ids] >= px)
+        roe = side * (px / b.entry[ids] - 1.0) * b.leverage[ids]
+        stop = roe <= -p.stop_roe
+        done = ids[tp | stop]
+        if done.size:
+            b.close_step[done] = t
+            self.closing.setdefault(t, []).extend(done.tolist())
 
-    def _execute(
-        self, t: int, perp_usd: np.ndarray, spot_usd: np.ndarray, trades: list[_Order]
+    def _fill(
+        self, t: int, perp_usd: np.ndarray, closes: np.ndarray, opens: tuple[np.ndarray, ...]
     ) -> None:
-        """Fill the perp orders on the maker's book, then the spot orders and the maker's hedge."""
-        self._fill(t, perp_usd, trades)
-        self._spot(t, spot_usd + self.p.hedge_ratio * perp_usd)
-
-    def _fill(self, t: int, perp_usd: np.ndarray, trades: list[_Order]) -> None:
-        s, b, rec = self.s, self.book, self.rec.series
+        """Fill the closes and opens on the maker's book at the step's average fill price."""
+        s, b = self.s, self.book
         new_mid, fill = consume_depth(s.mid, perp_usd, self.dp * s.depth_mult)
         s.mid = new_mid
         self._track(("perp",))
-        closes: list[int] = []
-        close_px: list[float] = []
-        for o in trades:
-            m, q = o.market, o.qty
-            px = float(fill[m])
-            if o.pid >= 0:
-                closes.append(o.pid)
-                close_px.append(px)
-            else:
-                end = t + o.hold_steps
-                i = b.open(
-                    t, m, 1 if q > 0 else -1, abs(q), px, o.leverage, o.kind, end,
-                    o.take_profit_roe,
-                )  # fmt: skip
-                self.closing.setdefault(end, []).append(i)
-                if q > 0:
-                    s.thr_long[m] = max(s.thr_long[m], b.liq[i])
-                    s.tp_long[m] = min(s.tp_long[m], b.tp[i])
-                else:
-                    s.thr_short[m] = min(s.thr_short[m], b.liq[i])
-                    s.tp_short[m] = max(s.tp_short[m], b.tp[i])
-            self._house(m, -q, px)
-            vol = "buy_base" if q > 0 else "sell_base"
-            rec[vol][t, m] += abs(q)
-        if closes:
-            b.close(t, np.asarray(closes), np.asarray(close_px), liquidated=False)
+        dq = np.zeros(self.n_m)
+        if closes.size:
+            mk = b.market[closes]
+            q = -(b.side[closes] * b.qty[closes]).astype(float)
+            b.close(t, closes, fill[mk], liquidated=False)
+            self._volume(t, mk, q)
+            dq -= np.bincount(mk, q, minlength=self.n_m)
+        mkts, side, notional, lev, kinds, hold, roe = opens
+        if mkts.size:
+            px = fill[mkts]
+            qty = notional / px
+            ids = b.open_many(t, mkts, side, qty, px, lev, kinds, t + hold, roe)
+            self._schedule(ids, t + hold)
+            liq = b.liq[ids]
+            lo = side > 0
+            np.maximum.at(s.thr_long, mkts[lo], liq[lo])
+            sl = ~lo & (liq > 0)
+            np.minimum.at(s.thr_short, mkts[sl], liq[sl])
+            q = side * qty
+            self._volume(t, mkts, q)
+            dq -= np.bincount(mkts, q, minlength=self.n_m)
+        self._house(dq, fill)
+
+    def _volume(self, t: int, mk: np.ndarray, q: np.ndarray) -> None:
+        rec = self.rec.series
+        rec["buy_base"][t] += np.bincount(mk, np.maximum(q, 0.0), minlength=self.n_m)
+        rec["sell_base"][t] += np.bincount(mk, np.maximum(-q, 0.0), minlength=self.n_m)
 
     def _spot(self, t: int, usd: np.ndarray) -> None:
         s = self.s
@@ -407,21 +557,21 @@ class _Engine:
         s.index = np.repeat(s.spot.reshape(self.n_a, self.n_v).mean(axis=1), self.n_v)
         self._track()
 
-    def _house(self, m: int, dq: float, px: float) -> None:
-        """The market maker takes the other side of a trader's trade of ``-dq`` at ``px``."""
+    def _house(self, dq: np.ndarray, px: np.ndarray) -> None:
+        """The market maker's inventory changes by ``dq`` per market, all at ``px``."""
         s = self.s
-        q0 = s.house_qty[m]
+        q0 = s.house_qty
         q1 = q0 + dq
-        if abs(q1) < 1e-12:
-            q1 = 0.0
-        if q0 == 0.0 or (q1 != 0.0 and np.sign(q1) != np.sign(q0)):
-            s.house_entry[m] = px if q1 != 0.0 else 0.0
-            s.house_funding[m] = 0.0
-        elif abs(q1) > abs(q0):
-            s.house_entry[m] = (abs(q0) * s.house_entry[m] + abs(dq) * px) / abs(q1)
-        elif q1 == 0.0:
-            s.house_entry[m], s.house_funding[m] = 0.0, 0.0
-        s.house_qty[m] = q1
+        q1 = np.where(np.abs(q1) < 1e-12, 0.0, q1)
+        flip = (q0 == 0.0) | ((q1 != 0.0) & (np.sign(q1) != np.sign(q0)))
+        grow = ~flip & (np.abs(q1) > np.abs(q0))
+        flat = ~flip & (q1 == 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg = (np.abs(q0) * s.house_entry + np.abs(dq) * px) / np.abs(q1)
+        entry = np.where(flip, np.where(q1 != 0.0, px, 0.0), np.where(grow, avg, s.house_entry))
+        s.house_entry = np.where(flat, 0.0, entry)
+        s.house_funding = np.where(flip | flat, 0.0, s.house_funding)
+        s.house_qty = q1
 
     def _liquidate(self, t: int) -> None:
         """Force-close, round after round, every position whose liquidation price the mark crossed.
@@ -432,42 +582,40 @@ class _Engine:
         """
         if not self.cfg.liquidations:
             return
-        s, b, rec = self.s, self.book, self.rec.series
+        s, b = self.s, self.book
         while True:  # each round liquidates at least one position, so this ends
             mark = self.mark()
-            hit = np.flatnonzero((mark <= s.thr_long) | (mark >= s.thr_short))
-            if hit.size == 0:
+            hit = (mark <= s.thr_long) | (mark >= s.thr_short)
+            if not hit.any():
                 return
-            ids = b.open_ids()
-            ids = ids[np.isin(b.market[ids], hit)]
+            ids = b.open_idx
             mk = b.market[ids]
+            liq = b.liq[ids]
             long_ = b.side[ids] > 0
-            crossed = np.where(long_, b.liq[ids] >= mark[mk], b.liq[ids] <= mark[mk])
-            crossed &= b.liq[ids] > 0
-            for m in hit.tolist():  # exact thresholds from the positions that survive
-                keep = (mk == m) & ~crossed
-                s.thr_long[m] = b.liq[ids[keep & long_]].max(initial=0.0)
-                s.thr_short[m] = b.liq[ids[keep & ~long_]].min(initial=np.inf)
+            crossed = np.where(long_, liq >= mark[mk], liq <= mark[mk]) & (liq > 0)
+            crossed &= hit[mk]
             gone = ids[crossed]
             if gone.size == 0:
+                self._thresholds(np.flatnonzero(hit))
                 return
+            mg = b.market[gone]
             q = -(b.side[gone] * b.qty[gone]).astype(float)
-            usd = np.zeros(self.n_m)
-            np.add.at(usd, b.market[gone], q * s.mid[b.market[gone]])
+            usd = np.bincount(mg, q * s.mid[mg], minlength=self.n_m)
             s.mid, fill = consume_depth(s.mid, usd, self.dp * s.depth_mult)
             self._track(("perp",))
             s.forced_usd += usd
             thin = np.exp(-self.p.thin_frac * np.abs(usd) / self.dp)
             s.depth_mult = np.maximum(s.depth_mult * thin, self.p.thin_floor)
-            b.close(t, gone, fill[b.market[gone]], liquidated=True)
-            for i, qi in zip(gone.tolist(), q.tolist(), strict=True):
-                m = int(b.market[i])
-                self._house(m, -qi, float(fill[m]))
-                rec["buy_base" if qi > 0 else "sell_base"][t, m] += abs(qi)
+            b.close(t, gone, fill[mg], liquidated=True)
+            self._volume(t, mg, q)
+            self._house(-np.bincount(mg, q, minlength=self.n_m), fill)
             # the insurance fund settles each fill against the bankruptcy price; an uncovered
             # shortfall deleverages opposite positions, the market maker taking their closes
-            for i, px in self.fund.settle(t, b, gone, fill[b.market[gone]], self.mark):
-                self._house(int(b.market[i]), float(b.side[i] * b.qty[i]), px)
+            for i, px in self.fund.settle(t, b, gone, fill[mg], self.mark):
+                dq = np.zeros(self.n_m)
+                dq[b.market[i]] = b.side[i] * b.qty[i]
+                self._house(dq, np.full(self.n_m, px))
+            self._thresholds(np.flatnonzero(hit))
             self._spot(t, self.p.hedge_ratio * usd)
 
     def _respond(self, t: int) -> None:
@@ -493,8 +641,6 @@ class _Engine:
         unwind = s.absorb_inv / (p.absorb_unwind_h * STEPS_PER_HOUR)
         s.absorb_inv += order - unwind
         spot_usd = np.repeat((order - unwind) / self.n_v, self.n_v)
-        # Opportunistic traders fade the move from the last hour's average harder while the
-        # liquidation feed shows forced orders (the move is forced, not informed).
         size = self.scale[:: self.n_v]
         per_asset = np.abs(forced).reshape(self.n_a, self.n_v).sum(axis=1) / size
         s.forced_recent = p.feed_memory * s.forced_recent + per_asset
@@ -505,11 +651,9 @@ class _Engine:
         fade = p.dip_boost * heat * excess * p.depth_spot_usd * size
         spot_usd -= np.repeat(fade / self.n_v, self.n_v)
         perp_usd = np.zeros(self.n_m)
-        trades: list[_Order] = []
-        hit = np.flatnonzero(forced != 0.0)
-        if hit.size:
-            ids = b.open_ids()
-            ids = ids[np.isin(b.market[ids], hit)]
+        if (forced != 0.0).any() and (hot > 0).any():
+            ids = b.open_idx
+            ids = ids[(forced != 0.0)[b.market[ids]]]
             mk = b.market[ids]
             side = b.side[ids]
             winner = side == np.sign(forced[mk])
@@ -522,26 +666,31 @@ class _Engine:
                 open_usd = np.bincount(mk[sel], usd_in[sel], minlength=self.n_m)
                 want = frac * hot * np.abs(forced) / np.maximum(open_usd, 1.0)
                 prob[sel] = np.minimum(want, 0.5)[mk[sel]]
-            for i in ids[self.rng_exit.random(ids.size) < prob].tolist():
-                m = int(b.market[i])
-                q = -float(b.side[i] * b.qty[i])
-                perp_usd[m] += q * s.mid[m]
-                trades.append(_Order(i, m, q))
-        if trades:
-            self._fill(t, perp_usd, trades)
+            closes = ids[self.rng_exit.random(ids.size) < prob]
+            if closes.size:
+                mk = b.market[closes]
+                q = -(b.side[closes] * b.qty[closes])
+                perp_usd = np.bincount(mk, q * s.mid[mk], minlength=self.n_m).astype(float)
+                self._fill(t, perp_usd, closes, self._no_opens)
+                self._thresholds(np.unique(mk))
         self._spot(t, spot_usd + p.hedge_ratio * perp_usd)
+
+    _no_opens: tuple[np.ndarray, ...] = tuple(
+        np.zeros(0, dt) for dt in (np.int64, np.int64, float, float, np.int64, np.int64, float)
+    )
 
     def _requote(self) -> None:
         s, p = self.s, self.p
         skew = np.clip(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02, 0.02)
-        target = np.log(s.index * (1.0 + skew))
+        target = np.log(s.index * (1.0 + skew + s.quote_noise))
         s.mid = np.exp(np.log(s.mid) + p.mm_recentre * (target - np.log(s.mid)))
 
     def run(self) -> None:
+        self._burn_in()
         for t in range(self.steps):
             self.settle(t)
             self.step(t)
-            # every open position is a trader deciding to hold; seven populations per market
+            # every open position is a trader deciding to hold
             self.rec.agent_steps += _POPULATIONS * self.n_m + self.book.n_open
         self._time_left = np.zeros(self.n_m)
         self.settle(self.steps)

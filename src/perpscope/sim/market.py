@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpscope.sim.constants import CLAMP_8H, INTEREST_8H
+from perpscope.sim.constants import CAP_8H, CLAMP_8H, INTEREST_8H
 
 __all__ = ["consume_depth", "funding_rate", "mark_price", "median3"]
 
@@ -57,9 +57,12 @@ def funding_rate(mean_premium: np.ndarray, interval_h: np.ndarray | float) -> np
 
     ``rate = P + clamp(I - P, -c, +c)`` with ``P`` the interval's average premium index, the
     interest rate ``I = 0.01%`` per 8h and the clamp ``c = 0.05%`` per 8h, both scaled by
-    ``interval_h / 8``. Whenever ``|P - I| <= c`` the rate is exactly ``I``.
+    ``interval_h / 8``. Whenever ``|P - I| <= c`` the rate is exactly ``I``. The venue caps the
+    result at +-0.3% per 8h (:data:`~perpscope.sim.constants.CAP_8H`, scaled likewise).
     """
     scale = np.asarray(interval_h, dtype=float) / 8.0
     interest = INTEREST_8H * scale
     clamp = CLAMP_8H * scale
-    return np.asarray(mean_premium + np.clip(interest - mean_premium, -clamp, clamp))
+    cap = CAP_8H * scale
+    rate = mean_premium + np.clip(interest - mean_premium, -clamp, clamp)
+    return np.asarray(np.clip(rate, -cap, cap))

@@ -36,29 +36,55 @@ class MarketParams:
     Attributes:
         depth_perp_usd: market maker's perp book depth, USD per unit of log-price moved.
         depth_spot_usd: spot book depth, USD per unit of log-price moved.
+        news_vol: standard deviation of one step's news about BTC's value (log), at normal
+            volatility; other assets scale it by :data:`~perpscope.sim.constants.ASSET_VOL`.
+        factor_beta: loading of each asset's news on the common crypto factor (the rest is the
+            asset's own news); sets the cross-asset return correlation.
+        vol_slow_hl_h, vol_slow: half-life (hours) and standard deviation of the slow
+            component of the log of news volatility (shared by all assets).
+        vol_fast_hl_h, vol_fast: the same for its fast component (bursts of news).
+        vol_max: news volatility never exceeds this multiple of its normal level.
+        activity_vol: trading activity (opening rate, noise flow) = volatility ** this.
+        value_speed: share of the gap between the fundamental value and spot the value traders
+            trade back per step (what makes an unfounded move, a cascade or a whale, retrace).
+        overreact, overreact_at: news traders overtrade news by ``overreact x tanh(|news| /
+            (overreact_at x normal news))``: a large surprise overshoots, and the value traders
+            trade the overshoot back over the following hours (the retrace after big bars).
         noise_usd: spot noise traders' flow per step (scale of a Student-t draw) at activity 1.
-        activity_rho: persistence of the log of trading activity per step.
-        activity_kick: how much a surprising move (in units of the current step volatility)
-            raises log-activity.
-        attention_vol: random news arrivals: volatility of log-activity per step.
         trend_usd: trend followers' spot flow per step at full momentum signal.
-        revert_usd: mean reverters' spot flow per step at a full deviation signal.
         arb_frac: share of a cross-venue spot price gap arbitraged away per step.
         dip_threshold: move from the last hour's average (log) beyond which opportunistic
             traders fade it.
         dip_frac: share of that excess move they trade back per step.
         mm_recentre: share of the gap to its fair price the market maker's quotes close per step.
         mm_skew: premium the market maker quotes per unit of its inventory / perp depth.
+        quote_noise, quote_hl_h: standard deviation and half-life (hours) of the market maker's
+            own quoting premium on each venue (why two venues' funding differ).
         hedge_ratio: share of its perp inventory change the market maker hedges on spot.
         open_rate: leveraged positions opened per step per market at activity 1.
+        oi_beta: openers are ``exp(oi_beta x z)`` times busier after a last-hour move of ``z``
+            normal hourly moves (clipped to +-4): OI builds into rallies, thins in drops.
         mix: shares of trend followers, mean reverters and noise traders among openers.
-        long_bias: added to every opener's probability of going long (build-up phase only).
+        sentiment_hl_h: half-life (hours) of each asset's sentiment.
+        sentiment_mom: how much the day's momentum (tanh of the fast-slow average gap / 1%)
+            moves sentiment.
+        sentiment_vol: standard deviation of sentiment's own random part.
+        sentiment_bias: added to sentiment (crypto crowds lean long).
+        long_bias: added to every opener's probability of going long (build-up phase only);
+            a new opener goes long with probability ``0.5 + 0.5 tanh(sentiment + bias)``.
         leverage_weights: weights of :data:`LEVERAGE_CHOICES`.
         size_median_usd: median notional of a position (log-normal) at BTC scale.
         size_sigma: log-normal sigma of position notionals.
-        hold_mean_h: mean holding time (exponential), hours.
+        size_cap: the largest notional, in medians (a trader's size limit).
+        hold_mean_h: mean holding time (exponential), hours, at ``hold_ref_lev``; a position
+            at leverage ``L`` holds ``sqrt(hold_ref_lev / L) ** 0.75`` times as long.
+        hold_ref_lev: see ``hold_mean_h``.
         take_profit_roe: median return on margin (log-normal, sigma 0.5) at which a position
-            takes profit (1.0 = +100%: a 20x position closes after a 5% move its way).
+            takes profit (1.0 = +100%: a 20x position closes after a 5% move its way); checked
+            hourly.
+        stop_roe: loss on margin at which a position's owner closes it (hourly review).
+        burn_in_share: the run starts with ``open_rate x hold_mean_h x burn_in_share``
+            positions per market already open (the equilibrium book; 0 starts empty).
         funding_exit: per settlement, probability scale that a position paying funding closes
             (per 0.1% per 8h paid above the interest rate).
         absorb_share: liquidity providers watching the liquidation feed trade back this share
@@ -87,31 +113,51 @@ class MarketParams:
         insurance_surplus_share: share of a liquidation's surplus (its margin left at the fill)
             that goes to the fund: 1 on Binance and Bybit (the trader loses the whole margin);
             lower models a venue that keeps only a fee and returns the rest to the trader.
+        shock_news: share of a shock's price move that value traders take as news about the
+            value (the rest they trade back).
     """
 
-    depth_perp_usd: float = 4.0e8
-    depth_spot_usd: float = 4.0e8
-    noise_usd: float = 2.0e5
-    activity_rho: float = 0.995
-    activity_kick: float = 0.02
-    attention_vol: float = 0.02
-    trend_usd: float = 6.0e4
-    revert_usd: float = 8.0e4
+    depth_perp_usd: float = 1.6e9
+    depth_spot_usd: float = 1.2e9
+    news_vol: float = 0.0015
+    factor_beta: float = 0.92
+    vol_slow_hl_h: float = 48.0
+    vol_slow: float = 0.55
+    vol_fast_hl_h: float = 2.0
+    vol_fast: float = 0.6
+    vol_max: float = 3.5
+    activity_vol: float = 0.25
+    value_speed: float = 0.03
+    overreact: float = 0.3
+    overreact_at: float = 6.0
+    noise_usd: float = 1.0e5
+    trend_usd: float = 0.0
     arb_frac: float = 0.6
-    dip_threshold: float = 0.006
-    dip_frac: float = 0.15
+    dip_threshold: float = 0.01
+    dip_frac: float = 0.0
     mm_recentre: float = 0.7
-    mm_skew: float = 0.05
-    hedge_ratio: float = 0.6
-    open_rate: float = 0.2
+    mm_skew: float = 0.045
+    quote_noise: float = 0.0002
+    quote_hl_h: float = 3.0
+    hedge_ratio: float = 0.5
+    open_rate: float = 2.5
+    oi_beta: float = 0.2
     mix: tuple[float, float, float] = (0.4, 0.2, 0.4)
+    sentiment_hl_h: float = 24.0
+    sentiment_mom: float = 0.3
+    sentiment_vol: float = 0.2
+    sentiment_bias: float = 0.0
     long_bias: float = 0.0
-    leverage_weights: tuple[float, ...] = (0.12, 0.25, 0.2, 0.13, 0.14, 0.06, 0.1)
+    leverage_weights: tuple[float, ...] = (0.6, 0.3, 0.06, 0.02, 0.013, 0.005, 0.002)
     size_median_usd: float = 6.0e4
-    size_sigma: float = 1.1
-    hold_mean_h: float = 72.0
+    size_sigma: float = 0.9
+    size_cap: float = 15.0
+    hold_mean_h: float = 60.0
+    hold_ref_lev: float = 10.0
     take_profit_roe: float = 1.0
-    funding_exit: float = 0.15
+    stop_roe: float = 0.9
+    burn_in_share: float = 0.8
+    funding_exit: float = 0.03
     absorb_share: float = 0.3
     absorb_speed: float = 0.8
     absorb_unwind_h: float = 24.0
@@ -127,6 +173,7 @@ class MarketParams:
     shocks: tuple[Shock, ...] = ()
     insurance_fund_usd: float = 5.0e5
     insurance_surplus_share: float = 1.0
+    shock_news: float = 0.6
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):

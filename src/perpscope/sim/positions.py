@@ -73,13 +73,65 @@ def max_leverage(notional_usd: float) -> float:
     return t.max_leverage or 1.0
 
 
+_CAPS = np.array([t.cap for t in SIM_TIERS])
+_FLOORS = np.array([t.floor for t in SIM_TIERS])
+_MMRS = np.array([t.mmr for t in SIM_TIERS])
+_CUMS = np.array([t.maint_amount for t in SIM_TIERS])
+_MAXLEV = np.array([t.max_leverage or 1.0 for t in SIM_TIERS])
+_REL_TOL = 1e-9  # the risk module's tolerance on a tier's bounds
+
+
+def max_leverage_many(notional_usd: np.ndarray) -> np.ndarray:
+    """:func:`max_leverage` of each notional (the tier holding it, the last one open-ended)."""
+    i = np.minimum(np.searchsorted(_CAPS, notional_usd, side="left"), _CAPS.size - 1)
+    return np.asarray(_MAXLEV[i])
+
+
+def liquidation_px_many(
+    side: np.ndarray, entry_px: np.ndarray, qty: np.ndarray, leverage: np.ndarray
+) -> np.ndarray:
+    """:func:`position_liquidation_px` of many positions at once, by the same closed form.
+
+    The risk module's Binance USD-M rule: for each tier the price where the isolated margin
+    ``qty x entry / leverage`` plus PnL meets ``qty x price x MMR - cum``; the tier whose bounds
+    hold ``qty x price`` (the last one open-ended) is the answer, the one nearer entry if two
+    agree. Positions with no consistent tier (none in the simulator's range) are solved one by
+    one by the risk module itself.
+    """
+    s = side.astype(float)[:, None]
+    q, ep = qty[:, None], entry_px[:, None]
+    e = q * ep / leverage[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = (e + _CUMS - s * q * ep) / (q * _MMRS - s * q)
+    amount = q * px
+    lo = _FLOORS * (1 - _REL_TOL) - 1e-12
+    hi = np.append(_CAPS[:-1] * (1 + _REL_TOL) + 1e-12, np.inf)
+    ok = (px > 0) & np.isfinite(px) & (amount >= lo) & (amount <= hi)
+    dist = np.where(ok, np.abs(px - ep), np.inf)
+    best = np.argmin(dist, axis=1)  # first of equals: the earlier tier, as the risk module
+    rows = np.arange(side.size)
+    out = px[rows, best]
+    bad = ~ok[rows, best]
+    for i in np.flatnonzero(bad).tolist():
+        out[i] = position_liquidation_px(
+            int(side[i]), float(entry_px[i]), float(qty[i]), float(leverage[i])
+        )
+    return np.asarray(out)
+
+
+_EVENT_FIELDS = ("step", "pid", "event", "px", "qty_after", "funding", "liq_fill")
+
+
 @dataclass
 class PositionBook:
-    """Open positions as parallel arrays, plus the event log of every position ever opened."""
+    """Positions as parallel arrays, the ids of the open ones, and the event log.
+
+    ``open_idx`` holds the ids of the open positions (unordered), so the per-step work scales
+    with the open book, not with every position ever opened.
+    """
 
     capacity: int = 4096
     n: int = 0
-    n_open: int = 0
     market: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     side: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     qty: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -91,13 +143,31 @@ class PositionBook:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     leverage: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tp: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    events: dict[str, list[float]] = field(default_factory=dict)
+    open_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _events: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._grow(self.capacity)
-        self.events = {
-            k: [] for k in ("step", "pid", "event", "px", "qty_after", "funding", "liq_fill")
-        }
+        self._chunks = {k: [] for k in _EVENT_FIELDS}
+
+    @property
+    def n_open(self) -> int:
+        """Number of open positions."""
+        return int(self.open_idx.size)
+
+    @property
+    def events(self) -> dict[str, np.ndarray]:
+        """The event log: one entry per open, close and liquidation, in the order they happened.
+
+        ``event`` is 0 (open), 1 (close by the owner), 2 (liquidation) or 3 (ADL); ``funding`` the
+        position's funding paid so far; ``liq_fill`` the liquidation's fill price (else 0).
+        """
+        if self._events is None:
+            self._events = {
+                k: np.concatenate(v) if v else np.zeros(0) for k, v in self._chunks.items()
+            }
+        return self._events
 
     def _grow(self, cap: int) -> None:
         def ext(a: np.ndarray) -> np.ndarray:
@@ -111,6 +181,41 @@ class PositionBook:
         self.kind, self.leverage, self.tp = ext(self.kind), ext(self.leverage), ext(self.tp)
         self.capacity = cap
 
+    def open_many(
+        self,
+        step: int,
+        market: np.ndarray,
+        side: np.ndarray,
+        qty: np.ndarray,
+        entry_px: np.ndarray,
+        leverage: np.ndarray,
+        kind: np.ndarray,
+        close_step: np.ndarray,
+        take_profit_roe: np.ndarray,
+    ) -> np.ndarray:
+        """Open positions (liquidation prices by the risk module's rule); log the events.
+
+        Each leverage is capped at the largest the tier of the position's notional allows. The
+        take-profit price is where the position's return on margin reaches ``take_profit_roe``.
+        Returns the new ids.
+        """
+        k = int(market.size)
+        while self.n + k > self.capacity:
+            self._grow(self.capacity * 2)
+        ids = np.arange(self.n, self.n + k)
+        self.n += k
+        lev = np.minimum(leverage, max_leverage_many(qty * entry_px))
+        self.market[ids], self.side[ids], self.qty[ids] = market, side, qty
+        self.entry[ids], self.leverage[ids], self.kind[ids] = entry_px, lev, kind
+        self.close_step[ids] = close_step
+        self.liq[ids] = np.maximum(liquidation_px_many(side, entry_px, qty, lev), 0.0)
+        self.tp[ids] = np.maximum(entry_px * (1.0 + side * take_profit_roe / lev), 0.0)
+        self.alive[ids] = True
+        self.funding[ids] = 0.0
+        self.open_idx = np.concatenate([self.open_idx, ids])
+        self._log(step, ids, 0, entry_px, qty, np.zeros(k))
+        return ids
+
     def open(
         self,
         step: int,
@@ -123,51 +228,47 @@ class PositionBook:
         close_step: int,
         take_profit_roe: float = math.inf,
     ) -> int:
-        """Open a position (its liquidation price from the risk module) and log the event.
-
-        The leverage is capped at the largest the tier of the position's notional allows. The
-        take-profit price is where the position's return on margin reaches ``take_profit_roe``.
-        """
-        leverage = min(leverage, max_leverage(qty * entry_px))
-        if self.n == self.capacity:
-            self._grow(self.capacity * 2)
-        i = self.n
-        self.n += 1
-        self.market[i], self.side[i], self.qty[i], self.entry[i] = market, side, qty, entry_px
-        self.leverage[i], self.kind[i], self.close_step[i] = leverage, kind, close_step
-        self.liq[i] = position_liquidation_px(side, entry_px, qty, leverage)
-        self.tp[i] = max(entry_px * (1.0 + side * take_profit_roe / leverage), 0.0)
-        self.alive[i] = True
-        self.n_open += 1
-        self.funding[i] = 0.0
-        self._log(step, i, 0, entry_px, qty, 0.0)
-        return i
+        """Open one position (see :meth:`open_many`); returns its id."""
+        ids = self.open_many(
+            step, np.array([market]), np.array([side]), np.array([qty], float),
+            np.array([entry_px], float), np.array([leverage], float), np.array([kind]),
+            np.array([close_step]), np.array([take_profit_roe], float),
+        )  # fmt: skip
+        return int(ids[0])
 
     def close(self, step: int, ids: np.ndarray, fill_px: np.ndarray, liquidated: bool) -> None:
         """Close positions ``ids`` (by their owner, or by the liquidation engine) at ``fill_px``."""
+        if ids.size == 0:
+            return
         self.alive[ids] = False
-        self.n_open -= ids.size
-        code = 2 if liquidated else 1
-        for i, px in zip(ids.tolist(), fill_px.tolist(), strict=True):
-            self._log(step, i, code, px, 0.0, px if liquidated else 0.0)
+        self.open_idx = self.open_idx[self.alive[self.open_idx]]
+        fill = np.asarray(fill_px, float)
+        self._log(step, ids, 2 if liquidated else 1, fill, np.zeros(ids.size),
+                  fill if liquidated else np.zeros(ids.size))  # fmt: skip
 
     def deleverage(self, step: int, ids: np.ndarray, px: np.ndarray) -> None:
         """Close positions ``ids`` by auto-deleveraging at ``px`` (event ``adl``)."""
+        if ids.size == 0:
+            return
         self.alive[ids] = False
-        self.n_open -= ids.size
-        for i, p in zip(ids.tolist(), px.tolist(), strict=True):
-            self._log(step, i, 3, p, 0.0, 0.0)
+        self.open_idx = self.open_idx[self.alive[self.open_idx]]
+        self._log(step, ids, 3, np.asarray(px, float), np.zeros(ids.size), np.zeros(ids.size))
 
-    def _log(self, step: int, i: int, code: int, px: float, qty_after: float, fill: float) -> None:
-        ev = self.events
-        ev["step"].append(step)
-        ev["pid"].append(i)
-        ev["event"].append(code)
-        ev["px"].append(px)
-        ev["qty_after"].append(qty_after)
-        ev["funding"].append(float(self.funding[i]))
-        ev["liq_fill"].append(fill)
+    def _log(
+        self, step: int, ids: np.ndarray, code: int, px: np.ndarray, qty_after: np.ndarray,
+        fill: np.ndarray,
+    ) -> None:  # fmt: skip
+        c = self._chunks
+        k = ids.size
+        c["step"].append(np.full(k, step, np.int64))
+        c["pid"].append(ids.astype(np.int64))
+        c["event"].append(np.full(k, code, np.int64))
+        c["px"].append(np.asarray(px, float))
+        c["qty_after"].append(np.asarray(qty_after, float))
+        c["funding"].append(self.funding[ids].copy())
+        c["liq_fill"].append(np.asarray(fill, float))
+        self._events = None
 
     def open_ids(self) -> np.ndarray:
-        """Indices of the open positions."""
-        return np.flatnonzero(self.alive[: self.n])
+        """Indices of the open positions (unordered)."""
+        return self.open_idx

@@ -21,29 +21,39 @@ _DEFAULT = MarketParams()
 
 _CROWDED = replace(
     _DEFAULT,
-    open_rate=0.6,
+    open_rate=4.0,
+    burn_in_share=0.1,
+    news_vol=0.0005,
+    vol_slow=0.3,
+    vol_fast=0.4,
+    vol_max=2.0,
+    mm_skew=0.02,
     long_bias=0.3,
     mix=(0.3, 0.1, 0.6),
-    leverage_weights=(0.05, 0.1, 0.15, 0.15, 0.25, 0.1, 0.2),
+    leverage_weights=(0.15, 0.3, 0.25, 0.15, 0.1, 0.03, 0.02),
     hold_mean_h=96.0,
     funding_exit=0.02,
-    shocks=(Shock(at_frac=0.75, usd_per_step=-2.0e6, steps=12),),
+    shocks=(Shock(at_frac=0.75, usd_per_step=-1.5e7, steps=12),),
 )
 
 PRESETS: Final[dict[str, MarketParams]] = {
     "default": _DEFAULT,
     "long-squeeze": _CROWDED,
     "short-squeeze": replace(
-        _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=2.0e6, steps=12),)
+        _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
     ),
     "vacuum": replace(
         _DEFAULT,
-        open_rate=0.08,
-        noise_usd=1.0e5,
-        activity_kick=0.006,
-        trend_usd=1.5e4,
+        open_rate=0.15,
+        noise_usd=5.0e4,
+        mm_skew=0.02,
+        quote_noise=0.00003,
+        mm_recentre=0.95,
+        news_vol=0.0008,
+        vol_slow=0.3,
+        vol_max=2.0,
         mix=(0.1, 0.3, 0.6),
-        leverage_weights=(0.6, 0.35, 0.05, 0.0, 0.0, 0.0, 0.0),
+        leverage_weights=(0.85, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0),
         hold_mean_h=12.0,
     ),
 }

@@ -35,10 +35,9 @@ class _Grid:
         self.n_m = len(self.assets)
 
     def step_ts(self, steps: np.ndarray) -> pl.Series:
-        return pl.Series(
-            [self.start + timedelta(minutes=STEP_MINUTES * int(t)) for t in steps],
-            dtype=pl.Datetime("us", "UTC"),
-        )
+        start_us = int(self.start.timestamp()) * 1_000_000
+        us = start_us + np.asarray(steps, np.int64) * (STEP_MINUTES * 60 * 1_000_000)
+        return pl.Series(us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
 
     def hourly(
         self, values: dict[str, np.ndarray], instrument: list[str], end: bool

@@ -1,0 +1,119 @@
+"""The calibration bands of issue 11 that a short run can check: 30 days on each seed in SEEDS.
+
+The full table (5 seeds x 90 days, every band) is ``bench/sim_calibrate.py``; its output is in
+docs/simulator.md. Here each fact is read from the output tables by ``perpscope.sim.facts`` (the
+functions ``perpscope sim calibrate`` uses, themselves checked on hand-worked series in
+test_facts.py) or directly from the tables. A band is asserted only where 30 days estimate the
+fact well: the median over seeds for the noisy price facts, every seed for the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from perpscope.sim import SimConfig, run_simulation
+from perpscope.sim.facts import run_facts
+from tests.sim.conftest import SEEDS
+from tests.sim.helpers import rate_8h
+
+DAYS = 30
+
+
+@pytest.fixture(scope="session")
+def short_runs() -> list[dict[str, pl.DataFrame]]:
+    """The default scenario over 30 days on every seed."""
+    return [run_simulation(SimConfig(seed=s, days=DAYS)).tables for s in SEEDS]
+
+
+@pytest.fixture(scope="session")
+def short_facts(short_runs: list[dict[str, pl.DataFrame]]) -> list[dict[str, float]]:
+    return [run_facts(t) for t in short_runs]
+
+
+def test_price_has_no_mean_reversion(short_facts: list[dict[str, float]]) -> None:
+    # Hourly return ACF at lag 1: the standard error over 720 hours is about 1/sqrt(720) =
+    # 0.037 (more with fat tails); the median of three seeds must sit in the issue's band.
+    acf1 = float(np.median([f["ret_acf1"] for f in short_facts]))
+    assert -0.08 <= acf1 <= 0.05, acf1
+    # Variance ratio at 24h: 30 non-overlapping days estimate it to about +-0.25; the old
+    # mean-reverting engine read 0.46 (90 days), a random walk reads 1.
+    vr24 = float(np.median([f["vr24"] for f in short_facts]))
+    assert 0.7 <= vr24 <= 1.3, vr24
+
+
+def test_volatility_clusters_and_tails_are_fat(short_facts: list[dict[str, float]]) -> None:
+    abs1 = float(np.median([f["abs_acf1"] for f in short_facts]))
+    assert 0.15 <= abs1 <= 0.40, abs1
+    kurt = float(np.median([f["kurtosis"] for f in short_facts]))
+    assert kurt >= 3.0, kurt
+
+
+def test_btc_and_eth_share_a_common_factor(short_facts: list[dict[str, float]]) -> None:
+    # 720 hourly returns estimate a correlation near 0.8 to about +-0.02: every seed is in band.
+    for f in short_facts:
+        assert 0.7 <= f["btc_eth_corr"] <= 0.9, f["btc_eth_corr"]
+
+
+def test_funding_leaves_the_baseline_both_ways_and_never_passes_the_cap(
+    short_runs: list[dict[str, pl.DataFrame]], short_facts: list[dict[str, float]]
+) -> None:
+    for t, f in zip(short_runs, short_facts, strict=True):
+        r8 = rate_8h(t["funding"])["r8"].to_numpy()
+        assert np.abs(r8).max() <= 0.003 + 1e-12  # the venue's clamp, every market
+        # sim1 BTC: 90 settlements per seed
+        assert 0.20 <= f["fund_base"] <= 0.65, f["fund_base"]
+        assert f["fund_neg"] > 0.0
+    same = float(np.median([f["fund_same"] for f in short_facts]))
+    assert same <= 0.40, same
+
+
+def test_every_perp_hour_trades(short_runs: list[dict[str, pl.DataFrame]]) -> None:
+    for t in short_runs:
+        perp = t["ohlcv"].filter(pl.col("instrument").str.ends_with("-PERP"), kind="trade")
+        assert perp.height == 9 * DAYS * 24
+        assert (perp["volume"] > 0).all()
+
+
+def test_the_book_is_deep_and_no_position_dominates(
+    short_facts: list[dict[str, float]],
+) -> None:
+    for f in short_facts:
+        # fewest open trader positions in any of the 9 markets at the run's end
+        assert f["open_positions"] >= 300, f["open_positions"]
+        # largest trader position / OI in the worst market
+        assert f["largest_share"] <= 0.03, f["largest_share"]
+
+
+def test_open_interest_starts_in_equilibrium(short_runs: list[dict[str, pl.DataFrame]]) -> None:
+    # The burn-in: the first day's OI is already the market's usual level, not a build from
+    # zero (the old engine's first days showed OI growing several times over).
+    for t in short_runs:
+        oi = t["open_interest"].sort("ts")
+        day1 = pl.col("ts") < oi["ts"].min() + pl.duration(days=1)
+        per = oi.group_by("venue", "instrument").agg(
+            pl.col("oi_base").filter(day1).median().alias("d1"),
+            pl.col("oi_base").filter(~day1).median().alias("rest"),
+            pl.col("oi_base").first().alias("first"),
+        )
+        ratio = (per["d1"] / per["rest"]).to_numpy()
+        assert per.height == 9
+        # within a factor 1.43 of the later median on every market (it reads 0.8-1.3 over the
+        # seeds; the engine without a burn-in started near zero: the first day's median was a
+        # fraction of the later one, and watch --sim read it as an OI surge)
+        assert ((ratio > 0.7) & (ratio < 1.43)).all(), ratio
+        assert ((per["first"] / per["rest"]).to_numpy() > 0.7).all()
+
+
+def test_oi_moves_like_a_real_market(short_facts: list[dict[str, float]]) -> None:
+    # Medians over seeds, as the issue's bands: one seed's month can hold a crash (seed 23's
+    # market fell 30% in a day and its OI by half with it).
+    p1 = float(np.median([f["oi4h_p1"] for f in short_facts]))
+    assert p1 >= -0.06, p1
+    span = float(np.median([f["oi_max_min"] for f in short_facts]))
+    assert span <= 2.6, span
+    std4 = float(np.median([f["oi4h_std"] for f in short_facts]))
+    assert 0.01 <= std4 <= 0.03, std4
+    corr = float(np.median([f["oi_ret_corr"] for f in short_facts]))
+    assert 0.1 <= corr <= 0.5, corr
