@@ -178,7 +178,8 @@ def heatmap_report(
     Reads trade candles of ``timeframe`` (with taker volume), mark candles, ``open_interest``,
     ``long_short`` (global accounts) and ``leverage_tiers`` (the venue's MMR table; one tier at
     0.4% when none is stored). With a ``plan``, the trade helper lists the clusters between its
-    entry and target and the cluster holding its liquidation price, if any.
+    entry and target and the cluster holding its liquidation price, if any, from the same
+    clusters the report shows.
 
     Raises:
         UsageError: bad ids, or no candles or OI stored for the series (up to ``at``).
@@ -224,11 +225,13 @@ def heatmap_report(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     levels = hm.levels(window_pct)
+    # one set of clusters for the table and the trade helper: the helper never names a cluster
+    # the heatmap does not show (it used to read 50 to the table's 10)
     clusters = find_clusters(levels, hm.price)
     helper = None
     if plan is not None:
         check = trade_check(
-            find_clusters(levels, hm.price, top=50),
+            clusters,
             entry_px=plan.entry_px,
             target_px=plan.target_px,
             own_liq_px=plan.own_liq_px,
