@@ -355,8 +355,6 @@ class _Engine:
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
-        if t < self.build_end:  # a squeeze preset's build-up: value drifts the crowd's way
-            s.fund += p.build_drift / (24 * STEPS_PER_HOUR)
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))

@@ -115,9 +115,6 @@ class MarketParams:
             lower models a venue that keeps only a fee and returns the rest to the trader.
         shock_news: share of a shock's price move that value traders take as news about the
             value (the rest they trade back).
-        build_drift: log drift per day of the fundamental value before the first shock (the
-            squeeze presets' build-up: the crowd's conviction, shared by the value traders, so
-            price grinds the crowd's way while it piles in instead of being traded back).
     """
 
     depth_perp_usd: float = 1.6e9
@@ -177,7 +174,6 @@ class MarketParams:
     insurance_fund_usd: float = 5.0e5
     insurance_surplus_share: float = 1.0
     shock_news: float = 0.6
-    build_drift: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):

@@ -2,10 +2,8 @@
 
 - ``default``: a mixed market; trends, crowding and cascades arise from the agents alone.
 - ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
-  extreme positive and OI builds while price grinds up (the fundamental drifts +1% a day in
-  the build-up: without it the value traders sell the crowd's buying back); three quarters
-  into the run a large spot seller pushes the mark down into the long liquidation prices, and
-  the forced selling cascades.
+  extreme positive and OI builds; three quarters into the run a large spot seller pushes the mark
+  down into the long liquidation prices, and the forced selling cascades.
 - ``short-squeeze`` (scenario 2): the mirror image, a crowded short squeezed by a large spot buyer.
 - ``vacuum`` (scenario 5): few, low-leverage traders; low OI, neutral funding, no liquidation fuel.
 """
@@ -35,7 +33,6 @@ _CROWDED = replace(
     leverage_weights=(0.15, 0.3, 0.25, 0.15, 0.1, 0.03, 0.02),
     hold_mean_h=96.0,
     funding_exit=0.02,
-    build_drift=0.01,
     shocks=(Shock(at_frac=0.75, usd_per_step=-1.5e7, steps=12),),
 )
 
@@ -43,10 +40,7 @@ PRESETS: Final[dict[str, MarketParams]] = {
     "default": _DEFAULT,
     "long-squeeze": _CROWDED,
     "short-squeeze": replace(
-        _CROWDED,
-        long_bias=-0.3,
-        build_drift=-0.01,
-        shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),),
+        _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
     ),
     "vacuum": replace(
         _DEFAULT,
