@@ -138,8 +138,12 @@ def test_default_fund_reconciles_and_is_never_exhausted(
 ) -> None:
     fund = default_run["insurance_fund"].sort(*_KEY, "ts")
     replay = _check_fund(default_run, 5.0e5, 1.0)
-    assert (replay["equity"] < 0).sum() > 0, "no shortfall at all: nothing was tested"
+    # The calibrated market (lower leverage, deeper books) fills a liquidation past its
+    # bankruptcy price on some seeds only (23 of the suite's; 7 and 11 have none in 90 days):
+    # the fund pays out exactly when a fill was short, and the paying path with an exhausted
+    # fund is reconciled by the tiny-fund tests below on every seed.
     assert (replay["equity"] > 0).sum() > 0
+    assert bool((fund["outflow_usd"] > 0).any()) == bool((replay["equity"] < 0).any())
     assert fund["balance_usd"].min() > 0
     assert fund["uncovered_usd"].max() == 0.0
     assert default_run["adl_events"].height == 0
@@ -347,7 +351,9 @@ def test_adl_is_deterministic_per_seed() -> None:
         PRESETS["long-squeeze"], insurance_fund_usd=_TINY_USD, insurance_surplus_share=0.0
     )
     a, b = (
-        run_simulation(SimConfig(seed=7, days=6, scenario="long-squeeze"), params).tables
+        # the tiny-fund fixture's 14 days: the calibrated squeeze's shock (three quarters in)
+        # exhausts the tiny fund on every suite seed; 6 days on seed 7 deleverage no one
+        run_simulation(SimConfig(seed=7, days=PRESET_DAYS, scenario="long-squeeze"), params).tables
         for _ in range(2)
     )
     assert a["adl_events"].height > 0
