@@ -62,7 +62,7 @@ _RATE = ("rate", "rate_8h", "spread_8h", "mean_rate_8h", "predicted_rate_8h", "p
 
 
 def cell_text(column: str, value: Any) -> str:
-    """A cell as the terminal prints it: ``+0.0100%``, ``$4.42M``, ``2026-01-01 08:00Z``."""
+    """A cell as the terminal prints it: ``+0.0100%``, ``$4.42M``, ``2026-01-01 08:00``."""
     if value is None:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
@@ -85,4 +85,8 @@ def cell_text(column: str, value: Any) -> str:
         return fmt_share(v)
     if "change" in name or name.endswith(("_chg", "_24h_pct", "_return")):
         return fmt_change(v)
+    if name.endswith("_pct"):
+        return f"{v:+.2f}%"  # already in percent: distance_pct +1.5 is 1.5% away
+    if name == "zscore" or name.endswith("_zscore"):
+        return f"{v:+.2f}"
     return fmt_number(v)
