@@ -16,10 +16,15 @@ from perpscope.web.values import cell_text
         ("annualized", 0.1095, "+10.95%"),
         ("notional_usd", 4_420_000.0, "$4.42M"),
         ("oi_change_24h", -0.218, "-21.8%"),
-        # a column already in percent is not multiplied again: 0.25 is a quarter of a percent
-        ("distance_pct", 0.25, "+0.25%"),
-        ("distance_pct", -1.75, "-1.75%"),
+        # *_pct columns are signed fractions, as the CLI reads them (max pain 0.97% below spot)
+        ("distance_pct", -0.0097, "-1.0%"),
+        ("strike_distance_pct", 0.17, "+17.0%"),
         ("zscore", -1.1397, "-1.14"),
+        ("pcr_oi", 1.15104, "1.15"),
+        ("pcr_oi_percentile", 0.748691, "75"),
+        ("percentile", 0.39, "39"),
+        ("long_short_ratio", 1.2, "1.20"),
+        ("days_to_expiry", 0.333333, "0.3"),
         ("zscore", 0.5, "+0.50"),
         ("ts", datetime(2026, 1, 1, 8, tzinfo=UTC), "2026-01-01 08:00"),
         ("rate_8h", None, ""),
