@@ -300,8 +300,8 @@ def test_collect_tiers_command_stores_okx_tiers_and_refuses_other_venues(
         "/api/v5/public/position-tiers"
     ] * 2
     refused = subprocess.run(
-        [*base, "--venue", "bybit"], capture_output=True, text=True, timeout=120
+        [*base, "--venue", "binance"], capture_output=True, text=True, timeout=120
     )
     assert refused.returncode == 2
     [line] = refused.stderr.strip().splitlines()  # one line, no traceback
-    assert "no tier collector for venue 'bybit' yet" in line
+    assert "no tier collector for venue 'binance' yet" in line
