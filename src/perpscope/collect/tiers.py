@@ -55,7 +55,9 @@ async def take_tiers(
     )
     if fetch is None:
         await venue.close()
-        raise UsageError(f"no tier collector for venue {venue.id!r} yet; collectable: bybit, okx")
+        raise UsageError(
+            f"no tier collector for venue {venue.id!r} yet; collectable: binance, bybit, okx"
+        )
     caps = venue.capabilities
     gates = PoolGates(caps, pace=pace)
     rng = random.Random(seed)
