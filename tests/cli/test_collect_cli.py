@@ -103,6 +103,6 @@ def test_venues_lists_capabilities(tmp_path: Path) -> None:
     assert rows["binance", "funding"]["page_size"] == 1000
     assert rows["binance", "oi"]["history"] == "30 days"
     assert rows["binance", "oi"]["pool"] == "futures_data"
-    bad = perpscope(tmp_path / "s", "collect", "venues", "--venue", "okx")
+    bad = perpscope(tmp_path / "s", "collect", "venues", "--venue", "kraken")
     assert bad.returncode == 2
-    assert "no collector for venue 'okx'" in bad.stderr
+    assert "no collector for venue 'kraken'" in bad.stderr

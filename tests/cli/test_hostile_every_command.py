@@ -11,12 +11,12 @@ since they change the store.
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from typer._click.types import STRING, FloatParamType, IntParamType
 from typer.core import TyperGroup, TyperOption
 
 from perpscope.cli.main import app
@@ -43,12 +43,9 @@ def _cases() -> list[tuple[str, str, str]]:
         for param in _leaf(command).params:
             if not isinstance(param, TyperOption) or param.is_flag or param.name == "fmt":
                 continue
-            annotation = param.type_descriptor.annotation
-            kinds = set(typing.get_args(annotation)) or {annotation}
-            kinds.discard(type(None))
-            if kinds <= {float, int}:
+            if isinstance(param.type, IntParamType | FloatParamType):
                 cases += [(command, param.opts[0], v) for v in _NUMERIC]
-            elif kinds == {str}:
+            elif param.type is STRING:
                 cases += [(command, param.opts[0], v) for v in _TEXT]
     return cases
 

@@ -200,6 +200,14 @@ def test_a_record_shows_usd_exactly_and_fractions_as_percent() -> None:
                      ["qty", "20"]]  # fmt: skip
 
 
+def test_a_record_says_yes_and_no_for_booleans() -> None:
+    # a field alone on its line: a blank for False would read as "unknown"
+    con = _console(80)
+    render_record(con, {"tier_changed": False, "term_structure_inverted": True})
+    lines = [line.split() for line in con.export_text().splitlines() if line.strip()]
+    assert lines == [["tier", "changed", "no"], ["term", "structure", "inverted", "yes"]]
+
+
 def test_empty_results_print_one_line_with_the_columns() -> None:
     con = _console(80)
     render_rows(con, [], title="futures")

@@ -14,7 +14,10 @@ pagination semantics (Bybit v5 docs, "Market"):
   (default 50), account ratio 500 (default 50), instruments 1,000 (default 500, cursor paged);
 - the kline answers include the bar still open at the market's "now" (END), as Bybit does;
 - funding times are exact (Bybit has no millisecond jitter); rows carry no interval; the
-  instruments carry ``fundingInterval`` in minutes (XYZUSDT: 240, the others 480).
+  instruments carry ``fundingInterval`` in minutes (XYZUSDT: 240, the others 480);
+- ``/v5/market/risk-limit`` answers one symbol's tiers (or every symbol's without ``symbol``),
+  ``RISK_PAGE`` rows a page with ``nextPageCursor`` (the fake pages small so the cursor is
+  exercised; the tier table is :data:`RISK_TIERS` for every symbol).
 
 Rate limit (``research/anchors.md`` D.2): 600 requests per rolling 5 s per IP over all of
 ``/v5/``; the request that overruns it gets HTTP 403 and the IP is banned for ``ban_s`` (10
@@ -50,6 +53,14 @@ _INTERVALS = {
     "360": "6h", "720": "12h", "D": "1d",
 }  # fmt: skip
 _PERIODS = {"5min": "5m", "15min": "15m", "30min": "30m", "1h": "1h", "4h": "4h", "1d": "1d"}
+RISK_PAGE = 3
+RISK_TIERS = (  # riskLimitValue, maintenanceMargin, initialMargin, maxLeverage, mmDeduction
+    ("2000000", "0.005", "0.01", "100.00", ""),
+    ("2600000", "0.0056", "0.02", "50.00", "1200"),
+    ("3200000", "0.0062", "0.025", "40.00", "2760"),
+    ("3800000", "0.0068", "0.03125", "32.00", "4680"),
+)
+"""Each mmDeduction = the previous one + the previous cap x the rise in rate (0.0006)."""
 _LIMITS = {  # path: (default, maximum)
     "/v5/market/funding/history": (200, 200),
     "/v5/market/open-interest": (50, 200),
@@ -119,6 +130,13 @@ def answer(market: FakeMarket, path: str, q: dict[str, str]) -> tuple[int, Any]:
         return 200, envelope({"category": "linear", "list": page, "nextPageCursor": cursor})
     if path == "/v5/market/tickers":
         return 200, envelope({"category": "linear", "list": tickers(market)})
+    if path == "/v5/market/risk-limit":
+        rows = [row for s in ([q["symbol"]] if "symbol" in q else LISTING_MS)
+                for row in risk_limit_rows(s)]  # fmt: skip
+        at = int(q.get("cursor") or 0)
+        cursor = str(at + RISK_PAGE) if at + RISK_PAGE < len(rows) else ""
+        page = rows[at : at + RISK_PAGE]
+        return 200, envelope({"category": "linear", "list": page, "nextPageCursor": cursor})
     sym = q.get("symbol", "")
     if not sym:
         return 200, params_error("symbol is required")
@@ -165,6 +183,16 @@ def answer(market: FakeMarket, path: str, q: dict[str, str]) -> tuple[int, Any]:
                          "timestamp": str(t)})  # fmt: skip
         return 200, envelope({"list": rows, "nextPageCursor": ""})
     return 404, {"retCode": 10404, "retMsg": f"fake exchange: no route {path}"}
+
+
+def risk_limit_rows(symbol: str) -> list[dict[str, Any]]:
+    """``/v5/market/risk-limit?category=linear&symbol=`` rows of ``symbol``, ordered by id."""
+    return [
+        {"id": i, "symbol": symbol, "riskLimitValue": cap, "maintenanceMargin": mm,
+         "initialMargin": im, "isLowestRisk": int(i == 1), "maxLeverage": lev,
+         "mmDeduction": ded}
+        for i, (cap, mm, im, lev, ded) in enumerate(RISK_TIERS, 1)
+    ]  # fmt: skip
 
 
 def oi_at(symbol: str, t: int, step: int) -> float:

@@ -41,6 +41,8 @@ tests judge the client's waiting by the fake's log rather than by their own cloc
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import threading
@@ -50,7 +52,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tests.fakex import bybit, deribit, okx
 from tests.fakex.market import END_MS, LISTING_MS, STATS_START_MS, FakeMarket
@@ -79,6 +81,14 @@ _STATIC = {
 
 
 _INVALID_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
+BINANCE_SECRET = "fake-secret"
+"""The secret the fake checks ``/fapi/v1/leverageBracket`` signatures with (HMAC-SHA256)."""
+BRACKETS = (  # bracket, initialLeverage, notionalFloor, notionalCap, maintMarginRatio, cum
+    (1, 125, 0, 50_000, 0.004, 0.0),
+    (2, 100, 50_000, 600_000, 0.005, 50.0),
+    (3, 75, 600_000, 3_000_000, 0.0065, 950.0),
+)
+"""cum = previous cum + floor x the rise in rate: 50,000 x 0.001 = 50; 50 + 600,000 x 0.0015."""
 _TOO_OLD = {"code": -1130, "msg": "Data sent for paramter 'startTime' is not valid."}
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1m"
 
@@ -324,6 +334,8 @@ class FakeBinance:
         for key in ("symbol", "pair"):  # Binance refuses symbols it does not list
             if key in q and q[key] not in LISTING_MS:
                 return 400, dict(_INVALID_SYMBOL)
+        if path == "/fapi/v1/leverageBracket":
+            return leverage_bracket(q)
         if path == "/fapi/v1/fundingRate":
             limit = num("limit") or (100 if "startTime" in q else 200)
             if limit > 1000:
@@ -532,3 +544,22 @@ class FakeServer:
         self.fake.release()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def leverage_bracket(q: dict[str, str]) -> tuple[int, Any]:
+    """Signed ``/fapi/v1/leverageBracket``: HTTP 400 -1022 unless ``signature`` is the
+    HMAC-SHA256 (key :data:`BINANCE_SECRET`) of the query before it, as Binance checks."""
+    given = q.get("signature")
+    signed = urlencode([(k, v) for k, v in q.items() if k != "signature"])
+    want = hmac.new(BINANCE_SECRET.encode(), signed.encode(), hashlib.sha256).hexdigest()
+    if given is None or "timestamp" not in q:
+        return 400, {"code": -1102, "msg": "Mandatory parameter 'signature' was not sent."}
+    if not hmac.compare_digest(given, want):
+        return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
+    syms = [q["symbol"]] if "symbol" in q else list(LISTING_MS)
+    brackets = [
+        {"bracket": b, "initialLeverage": lev, "notionalCap": hi, "notionalFloor": lo,
+         "maintMarginRatio": mmr, "cum": cum}
+        for b, lev, lo, hi, mmr, cum in BRACKETS
+    ]  # fmt: skip
+    return 200, [{"symbol": sym, "brackets": brackets} for sym in syms]

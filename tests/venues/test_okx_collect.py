@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -299,9 +300,10 @@ def test_collect_tiers_command_stores_okx_tiers_and_refuses_other_venues(
     assert [r.path for r in okx_log(fake_binance, "position-tiers")] == [
         "/api/v5/public/position-tiers"
     ] * 2
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPSCOPE_BINANCE_")}
     refused = subprocess.run(
-        [*base, "--venue", "bybit"], capture_output=True, text=True, timeout=120
+        [*base, "--venue", "binance"], capture_output=True, text=True, timeout=120, env=env
     )
     assert refused.returncode == 2
     [line] = refused.stderr.strip().splitlines()  # one line, no traceback
-    assert "no tier collector for venue 'bybit' yet" in line
+    assert "binance leverage brackets need an API key" in line

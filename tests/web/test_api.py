@@ -331,3 +331,18 @@ def test_overview_cards_show_the_options_panel_of_the_simulated_chain(client: An
         assert f"put/call OI <b>{opt['summary']['pcr_oi']:.2f}</b>" in card
         assert "Options (sim1)" in card
         assert opt["next_expiry"]["expiry"] in card
+
+
+def test_overview_cluster_distances_read_as_percent(client: Any) -> None:
+    # the brief's clusters carry distance_pct in percent (+1.5 = 1.5% away); the card shows it
+    # as the terminal does (+1.5%), not as a raw number or multiplied again
+    from perpscope.formats import fmt_change
+
+    doc = client.get("/api/brief?assets=BTC").json()
+    page = client.get("/?assets=BTC").text
+    liq = doc["assets"][0]["liquidations"]
+    rows = [*liq["clusters_above"], *liq["clusters_below"]]
+    assert rows  # the long-squeeze demo has clusters on both sides
+
+    for r in rows:
+        assert f">{fmt_change(r['distance_pct'] / 100)}<" in page

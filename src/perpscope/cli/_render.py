@@ -492,6 +492,8 @@ def render_record(console: Console, record: Mapping[str, Any], *, title: str | N
             shown = fmt_value(kind, value)
             if kind is Kind.USD and isinstance(value, int | float) and not _blank(value):
                 shown = f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"  # exact, alone
+            elif value is False:
+                shown = "no"  # alone on its line a blank would not say false (tables keep blank)
             text = Text(shown, style=style_of(col, kind, value))
         table.add_row(key.replace("_", " "), text)
     console.print(table)

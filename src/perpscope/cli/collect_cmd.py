@@ -362,7 +362,9 @@ def gaps_cmd(
 @app.command("tiers")
 def tiers_cmd(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="Venue id: okx.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="Venue id: binance (key from env), bybit, okx.")
+    ],
     instrument: Annotated[
         list[str], typer.Option("--instrument", help="Canonical id (repeatable): BTC-USDT-PERP.")
     ],

@@ -162,6 +162,7 @@ def _finite_numbers(command: ClickCommand) -> None:
     import math
 
     from typer._click.exceptions import BadParameter
+    from typer._click.types import FloatParamType
 
     def check(ctx: ClickContext, param: Any, value: Any, inner: Any = None) -> Any:
         values = value if isinstance(value, list | tuple) else [value]
@@ -172,9 +173,7 @@ def _finite_numbers(command: ClickCommand) -> None:
     for sub in getattr(command, "commands", {}).values():
         _finite_numbers(sub)
     for param in command.params:
-        descriptor = getattr(param, "type_descriptor", None)
-        annotation = getattr(descriptor, "annotation", None)
-        if float in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(param.type, FloatParamType):
             inner = param.callback
             param.callback = lambda ctx, p, v, _inner=inner: check(ctx, p, v, _inner)
 

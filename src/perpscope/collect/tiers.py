@@ -2,8 +2,8 @@
 
 A venue module that publishes tiers offers ``fetch_tiers(instrument)`` returning
 ``leverage_tiers`` rows with their ``bound_unit`` (OKX: coin for linear swaps, USD for inverse
-ones). Each instrument's table is one request through the venue's ``tiers`` pool and one
-idempotent store commit.
+ones; Bybit: USDT position value). Each instrument's table is one request (or a few cursor
+pages) through the venue's ``tiers`` pool and one idempotent store commit.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ async def take_tiers(
     )
     if fetch is None:
         await venue.close()
-        raise UsageError(f"no tier collector for venue {venue.id!r} yet; collectable: okx")
+        raise UsageError(
+            f"no tier collector for venue {venue.id!r} yet; collectable: binance, bybit, okx"
+        )
     caps = venue.capabilities
     gates = PoolGates(caps, pace=pace)
     rng = random.Random(seed)

@@ -11,6 +11,7 @@ volume for the last 30 days only, 500 rows a page, 1,000 requests per 5 minutes;
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -35,6 +36,8 @@ from perpscope.venues.base import (
 
 __all__ = ["CAPABILITIES", "BinanceVenue"]
 
+KEY_ENV: Final = "PERPSCOPE_BINANCE_KEY"
+SECRET_ENV: Final = "PERPSCOPE_BINANCE_SECRET"
 CAPABILITIES: Final = Capabilities(
     venue="binance",
     page_size={
@@ -168,6 +171,29 @@ class BinanceVenue:
             return await fn(params)
         except ccxt.BaseError as exc:
             raise map_ccxt_error(exc, f"binance GET {path}") from None
+
+    async def fetch_tiers(self, instrument: Instrument) -> pl.DataFrame:
+        """Leverage brackets of a USDⓈ-M perpetual as ``leverage_tiers`` rows (USD bounds).
+
+        ``GET /fapi/v1/leverageBracket`` is a signed (USER_DATA) request: the key and secret come
+        from ``PERPSCOPE_BINANCE_KEY`` and ``PERPSCOPE_BINANCE_SECRET``.
+
+        Raises:
+            UsageError: the key or secret is not set, or the instrument is not a linear perpetual.
+        """
+        key = os.environ.get(KEY_ENV, "")
+        secret = os.environ.get(SECRET_ENV, "")
+        if not key or not secret:
+            raise UsageError(
+                f"binance leverage brackets need an API key: set {KEY_ENV} and {SECRET_ENV}"
+            )
+        if instrument.kind is not InstrumentKind.PERP or instrument.is_inverse:
+            raise UsageError(f"binance tiers are collected for USDⓈ-M perpetuals, not {instrument}")
+        self.client.apiKey, self.client.secret = key, secret
+        symbol = bp.venue_symbol(instrument)
+        path = "fapi/v1/leverageBracket"
+        payload = await self._call("fapiPrivateGetLeverageBracket", path, {"symbol": symbol})
+        return bp.parse_leverage_brackets(payload, str(instrument), symbol, int(time.time() * 1000))
 
     async def fetch_trades(
         self, instrument: Instrument, start_ms: int, end_ms: int

@@ -48,6 +48,7 @@ __all__ = [
     "parse_exchange_info",
     "parse_funding_rate",
     "parse_klines",
+    "parse_leverage_brackets",
     "parse_long_short",
     "parse_open_interest",
     "parse_open_interest_hist",
@@ -543,3 +544,49 @@ def parse_agg_trades(payload: Any) -> list[tuple[int, int, float, bool]]:
             raise DataContractError(f"binance {endpoint}: row {i} has a bad id, time or size")
         out.append((agg_id, ts, qty, not maker))
     return out
+
+
+def parse_leverage_brackets(
+    payload: Any, instrument: str, symbol: str, read_ms: int
+) -> pl.DataFrame:
+    """Parse signed ``/fapi/v1/leverageBracket`` into ``leverage_tiers`` rows (USD bounds).
+
+    The answer is ``[{symbol, brackets: [{bracket, initialLeverage, notionalCap, notionalFloor,
+    maintMarginRatio, cum}]}]`` (one object instead of the list is accepted too): notional bounds
+    in USDT, ``maintMarginRatio`` a fraction, ``cum`` the maintenance amount.
+    """
+    endpoint = "fapi/v1/leverageBracket"
+    entries = _rows([payload] if isinstance(payload, dict) else payload, endpoint)
+    mine = [e for e in entries if e.get("symbol") == symbol]
+    if not mine or not isinstance(mine[0].get("brackets"), list) or not mine[0]["brackets"]:
+        raise DataContractError(f"binance {endpoint}: no brackets of {symbol}")
+    rows = _rows(mine[0]["brackets"], endpoint)
+    frame = pl.DataFrame(
+        [
+            _num(_field(rows, "bracket", endpoint), "tier", endpoint),
+            _num(_field(rows, "notionalFloor", endpoint), "lo", endpoint),
+            _num(_field(rows, "notionalCap", endpoint), "hi", endpoint),
+            _num(_field(rows, "maintMarginRatio", endpoint), "mmr", endpoint),
+            _num(_field(rows, "cum", endpoint), "cum", endpoint),
+            _num(_field(rows, "initialLeverage", endpoint), "lev", endpoint),
+        ]
+    ).sort("hi")
+    if frame.null_count().sum_horizontal()[0]:
+        raise DataContractError(f"binance {endpoint}: a bracket field is empty")
+    if ((frame["mmr"] < 0) | (frame["mmr"] > 1)).any():
+        raise DataContractError(f"binance {endpoint}: 'maintMarginRatio' must be in [0, 1]")
+    if (frame["lev"] <= 0).any() or (frame["hi"] <= frame["lo"]).any():
+        raise DataContractError(f"binance {endpoint}: a bracket has no positive range/leverage")
+    read_ts = datetime.fromtimestamp(read_ms / 1000, UTC)
+    return frame.select(
+        pl.lit(VENUE).alias("venue"),
+        pl.lit(instrument).alias("instrument"),
+        pl.lit(read_ts).cast(pl.Datetime("us", "UTC")).alias("ts"),
+        pl.col("tier").cast(pl.Int32),
+        pl.col("lo").alias("notional_floor_usd"),
+        pl.col("hi").alias("notional_cap_usd"),
+        "mmr",
+        pl.col("cum").alias("maint_amount_usd"),
+        pl.col("lev").alias("max_leverage"),
+        pl.lit("usd").alias("bound_unit"),
+    )

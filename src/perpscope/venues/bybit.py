@@ -286,6 +286,30 @@ class BybitVenue:
             frames["open_interest"] = oi
         return Snapshot(frames, tuple(sorted({*skipped, *unmapped})))
 
+    # ------------------------------------------------------------------------ tiers
+
+    async def fetch_tiers(self, instrument: Instrument) -> pl.DataFrame:
+        """Public risk-limit tiers of a linear perpetual as ``leverage_tiers`` rows, bounds in
+        USDT position value: see :func:`bybit_parse.parse_risk_limits`. Follows
+        ``nextPageCursor`` should Bybit page the table."""
+        _check(instrument, None)
+        symbol = yp.venue_symbol(instrument)
+        path = "v5/market/risk-limit"
+        rows: list[Any] = []
+        cursor = ""
+        for _ in range(100):  # one page in practice; the bound guards against a cursor loop
+            params: dict[str, Any] = {"category": "linear", "symbol": symbol}
+            if cursor:
+                params["cursor"] = cursor
+            payload = await self._call("publicGetV5MarketRiskLimit", path, params)
+            rows += yp.result_list(payload, path)
+            cursor = str(payload["result"].get("nextPageCursor") or "")
+            if not cursor:
+                break
+        else:
+            raise DataContractError(f"bybit {path}: the cursor never ends")
+        return yp.parse_risk_limits(rows, str(instrument), symbol, _now_ms())
+
 
 def _check(instrument: Instrument, stream: Stream | None) -> None:
     """Refuse instrument/stream pairs this module does not serve (a usage error)."""

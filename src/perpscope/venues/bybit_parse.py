@@ -23,6 +23,8 @@ Wire formats (Bybit v5 docs, "Market"):
   contracts, USD for inverse ones; cursor paginated.
 - ``/v5/market/account-ratio``: ``{symbol, buyRatio, sellRatio, timestamp}``, newest first: the
   shares of accounts holding a net long / short position.
+- ``/v5/market/risk-limit``: ``{id, symbol, riskLimitValue, maintenanceMargin, initialMargin,
+  isLowestRisk, maxLeverage, mmDeduction}``, one row per risk-limit tier; cursor paginated.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "parse_instruments",
     "parse_klines",
     "parse_open_interest",
+    "parse_risk_limits",
     "parse_tickers",
     "result_list",
     "venue_symbol",
@@ -421,3 +424,51 @@ def parse_tickers(
         "oi_usd",
     ).sort("instrument")
     return funding, oi, unmapped
+
+
+def parse_risk_limits(
+    rows: Sequence[Any], instrument: str, symbol: str, read_ms: int
+) -> pl.DataFrame:
+    """Parse ``/v5/market/risk-limit`` (one linear symbol) into ``leverage_tiers`` rows.
+
+    A Bybit risk-limit row ``{id, symbol, riskLimitValue, maintenanceMargin, initialMargin,
+    maxLeverage, mmDeduction}`` is one tier: ``riskLimitValue`` is its position-value cap in
+    USDT, ``maintenanceMargin`` and ``initialMargin`` are rates (fractions), ``mmDeduction``
+    the maintenance amount subtracted from value x rate (``""`` = 0). Tiers are ordered by cap
+    and numbered from 1; a tier's floor is the previous tier's cap (0 for the first); its
+    largest leverage is 1 / ``initialMargin``. Bounds are USDT value (``bound_unit`` ``usd``).
+    """
+    endpoint = "v5/market/risk-limit"
+    rows = [r for r in _dicts(rows, endpoint) if r.get("symbol") == symbol]
+    if not rows:
+        raise _fail(endpoint, f"no tier of {symbol}")
+    frame = pl.DataFrame(
+        [
+            _num(_field(rows, "riskLimitValue", endpoint), "cap", endpoint),
+            _num(_field(rows, "maintenanceMargin", endpoint), "mmr", endpoint),
+            _num(_field(rows, "initialMargin", endpoint), "imr", endpoint),
+            _num([r.get("mmDeduction") for r in rows], "maint", endpoint).fill_null(0.0),
+        ]
+    ).sort("cap")
+    if frame["cap"].null_count() or (frame["cap"] <= 0).any():
+        raise _fail(endpoint, "field 'riskLimitValue' must be a positive USDT value")
+    if frame["cap"].n_unique() != frame.height:
+        raise _fail(endpoint, "two tiers share one 'riskLimitValue'")
+    mmr, imr = frame["mmr"], frame["imr"]
+    if mmr.null_count() or ((mmr < 0) | (mmr > 1)).any():
+        raise _fail(endpoint, "field 'maintenanceMargin' must be a fraction in [0, 1]")
+    if imr.null_count() or ((imr <= 0) | (imr > 1)).any():
+        raise _fail(endpoint, "field 'initialMargin' must be a fraction in (0, 1]")
+    read_ts = datetime.fromtimestamp(read_ms / 1000, UTC)
+    return frame.select(
+        pl.lit(VENUE).alias("venue"),
+        pl.lit(instrument).alias("instrument"),
+        pl.lit(read_ts).cast(pl.Datetime("us", "UTC")).alias("ts"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("tier"),
+        pl.col("cap").shift(1, fill_value=0.0).alias("notional_floor_usd"),
+        pl.col("cap").alias("notional_cap_usd"),
+        "mmr",
+        pl.col("maint").alias("maint_amount_usd"),
+        (1.0 / pl.col("imr")).alias("max_leverage"),
+        pl.lit("usd").alias("bound_unit"),
+    )

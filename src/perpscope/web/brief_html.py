@@ -24,6 +24,16 @@ def _pick(rows: list[Mapping[str, Any]], cols: tuple[str, ...]) -> list[dict[str
     return [{c: r.get(c) for c in cols if c in r} for r in rows]
 
 
+def _clusters(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Cluster rows for display: their ``distance_pct`` is in percent (analytics.liquidations),
+    the table shows fractions as percent like every other ``_pct`` column."""
+    out = _pick(rows, _CLUSTER_COLS)
+    for r in out:
+        if isinstance(r.get("distance_pct"), int | float):
+            r["distance_pct"] = r["distance_pct"] / 100.0
+    return out
+
+
 def _signed(text: str) -> str:
     cls = "pos" if text.startswith("+") else "neg" if text.startswith("-") else ""
     return f'<span class="{cls}">{escape(text)}</span>'
@@ -72,8 +82,8 @@ def _liquidations(p: Mapping[str, Any]) -> str:
         f"<h3>Liquidation clusters (ESTIMATED, {escape(str(p['venue']))} "
         f"{escape(str(p['instrument']))})</h3><p>{escape(str(asym.get('read', '')))}</p>"
     )
-    above = Table("above", _pick(p.get("clusters_above", []), _CLUSTER_COLS))
-    below = Table("below", _pick(p.get("clusters_below", []), _CLUSTER_COLS))
+    above = Table("above", _clusters(p.get("clusters_above", [])))
+    below = Table("below", _clusters(p.get("clusters_below", [])))
     realised = Table("REALISED, last 24h", _pick(p.get("realised_24h", []), _REALISED_COLS))
     return head + html.table_html(above) + html.table_html(below) + html.table_html(realised)
 

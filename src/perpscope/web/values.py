@@ -62,7 +62,7 @@ _RATE = ("rate", "rate_8h", "spread_8h", "mean_rate_8h", "predicted_rate_8h", "p
 
 
 def cell_text(column: str, value: Any) -> str:
-    """A cell as the terminal prints it: ``+0.0100%``, ``$4.42M``, ``2026-01-01 08:00Z``."""
+    """A cell as the terminal prints it: ``+0.0100%``, ``$4.42M``, ``2026-01-01 08:00``."""
     if value is None:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
@@ -83,6 +83,14 @@ def cell_text(column: str, value: Any) -> str:
         return fmt_price(v)
     if "share" in name or name.endswith("coverage"):
         return fmt_share(v)
-    if "change" in name or name.endswith(("_chg", "_24h_pct", "_return")):
-        return fmt_change(v)
+    if "change" in name or name.endswith(("_chg", "_pct", "_frac", "_return")):
+        return fmt_change(v)  # a signed fraction (distance_pct -0.0097 is -1.0%), as the CLI
+    if "percentile" in name:
+        return f"{v * 100:.0f}"  # a fraction 0..1 shown 0..100, as the terminal does
+    if name.startswith("pcr") or name.endswith("_ratio"):
+        return f"{v:.2f}"
+    if name == "days_to_expiry":
+        return f"{v:.1f}"
+    if name == "zscore" or name.endswith("_zscore"):
+        return f"{v:+.2f}"
     return fmt_number(v)
