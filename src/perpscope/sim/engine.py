@@ -355,6 +355,8 @@ class _Engine:
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
+        if t < self.build_end:  # a preset's build-up: the value traders share the crowd's view
+            s.fund += p.build_drift / (24 * STEPS_PER_HOUR)
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
@@ -628,7 +630,10 @@ class _Engine:
           spot, ``absorb_speed`` of what is left each step (the first tranche now), and unwind
           that inventory over about ``absorb_unwind_h`` hours.
         * The feed's ``heat`` (recent forced notional per asset) makes opportunistic traders
-          fade the move beyond ``dip_threshold`` from the last hour's average harder.
+          fade the move beyond ``dip_threshold`` from the last hour's average harder: a share
+          ``min(dip_boost x heat, dip_max)`` of it per step on every venue, so with ``dip_max``
+          <= 1 the fade never trades the price through the threshold (no overshoot to feed
+          back on, for any number of venues).
         * While the feed is hot, winners in profit close into the cascade (short covering into
           a long flush) and losers close before they are liquidated (capitulation).
         """
@@ -648,8 +653,10 @@ class _Engine:
         hot = np.clip((heat - 1.0) / (p.feed_cap - 1.0), 0.0, 1.0)[self.asset_of]
         jump = np.log(s.index[:: self.n_v]) - s.ema_fast
         excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
-        fade = p.dip_boost * heat * excess * p.depth_spot_usd * size
-        spot_usd -= np.repeat(fade / self.n_v, self.n_v)
+        # a share of the excess, at most all of it: each venue's spot (so the index) is traded
+        # back toward the threshold, never through it, whatever the number of venues
+        fade = np.minimum(p.dip_boost * heat, p.dip_max) * excess
+        spot_usd -= fade[self.asset_of] * self.ds
         perp_usd = np.zeros(self.n_m)
         if (forced != 0.0).any() and (hot > 0).any():
             ids = b.open_idx

@@ -97,7 +97,11 @@ class MarketParams:
             probability capped at 0.5); ``hot`` in [0, 1] is defined by ``feed_*`` below.
         capitulate_frac: the same for losing-side traders closing before they are liquidated.
         dip_boost: while the feed is hot, opportunistic traders fade the excess move beyond
-            ``dip_threshold`` harder: ``dip_boost x heat`` of it per step (on spot).
+            ``dip_threshold`` harder: they trade each venue's spot back by a share
+            ``min(dip_boost x heat, dip_max)`` of the excess per step.
+        dip_max: the largest share of the excess they fade in one step; at most 1, so the fade
+            brings the price back toward the threshold but never through it (a fade is a
+            damped pull, stable for any heat and any number of venues).
         feed_memory: per-step decay of the feed's memory of forced notional (per asset).
         feed_unit: ``heat`` = remembered forced notional / (``depth_spot_usd x feed_unit``) at
             BTC scale, i.e. in units of the flow that moves spot by ``feed_unit``.
@@ -115,6 +119,10 @@ class MarketParams:
             lower models a venue that keeps only a fee and returns the rest to the trader.
         shock_news: share of a shock's price move that value traders take as news about the
             value (the rest they trade back).
+        build_drift: log drift per day of the fundamental value before the first shock (a
+            preset's build-up in which the value traders share the crowd's conviction, so the
+            price grinds the crowd's way while it piles in instead of being traded back to an
+            unchanged value); 0 in the default market.
     """
 
     depth_perp_usd: float = 1.6e9
@@ -133,7 +141,7 @@ class MarketParams:
     noise_usd: float = 1.0e5
     trend_usd: float = 0.0
     arb_frac: float = 0.6
-    dip_threshold: float = 0.01
+    dip_threshold: float = 0.005
     dip_frac: float = 0.0
     mm_recentre: float = 0.7
     mm_skew: float = 0.045
@@ -158,12 +166,13 @@ class MarketParams:
     stop_roe: float = 0.9
     burn_in_share: float = 0.8
     funding_exit: float = 0.03
-    absorb_share: float = 0.3
+    absorb_share: float = 0.5
     absorb_speed: float = 0.8
     absorb_unwind_h: float = 24.0
-    cover_frac: float = 1.5
-    capitulate_frac: float = 1.0
-    dip_boost: float = 0.7
+    cover_frac: float = 4.0
+    capitulate_frac: float = 2.5
+    dip_boost: float = 1.0 / 3.0
+    dip_max: float = 1.0
     feed_memory: float = 0.7
     feed_unit: float = 0.0025
     feed_cap: float = 4.0
@@ -174,6 +183,7 @@ class MarketParams:
     insurance_fund_usd: float = 5.0e5
     insurance_surplus_share: float = 1.0
     shock_news: float = 0.6
+    build_drift: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):
@@ -184,5 +194,7 @@ class MarketParams:
             raise ValueError("insurance_fund_usd must be >= 0")
         if not 0.0 <= self.insurance_surplus_share <= 1.0:
             raise ValueError("insurance_surplus_share must be between 0 and 1")
+        if not 0.0 <= self.dip_max <= 1.0:
+            raise ValueError("dip_max must be between 0 and 1")
         if not -0.5 < self.long_bias < 0.5:
             raise ValueError("long_bias must be between -0.5 and 0.5")

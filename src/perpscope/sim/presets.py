@@ -2,8 +2,9 @@
 
 - ``default``: a mixed market; trends, crowding and cascades arise from the agents alone.
 - ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
-  extreme positive and OI builds; three quarters into the run a large spot seller pushes the mark
-  down into the long liquidation prices, and the forced selling cascades.
+  extreme positive and OI builds while price grinds up (``build_drift``: the value traders
+  share the crowd's conviction, +0.5% a day); three quarters into the run a large spot seller
+  pushes the mark down into the long liquidation prices, and the forced selling cascades.
 - ``short-squeeze`` (scenario 2): the mirror image, a crowded short squeezed by a large spot buyer.
 - ``vacuum`` (scenario 5): few, low-leverage traders; low OI, neutral funding, no liquidation fuel.
 """
@@ -33,12 +34,13 @@ _CROWDED = replace(
     leverage_weights=(0.15, 0.3, 0.25, 0.15, 0.1, 0.03, 0.02),
     hold_mean_h=96.0,
     funding_exit=0.02,
+    dip_threshold=0.01,
     shocks=(Shock(at_frac=0.75, usd_per_step=-1.5e7, steps=12),),
 )
 
 PRESETS: Final[dict[str, MarketParams]] = {
     "default": _DEFAULT,
-    "long-squeeze": _CROWDED,
+    "long-squeeze": replace(_CROWDED, build_drift=0.005),
     "short-squeeze": replace(
         _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
     ),
