@@ -50,7 +50,10 @@ def load_asset(
 
     Funding and OI of the asset's perpetuals on every venue; 1h trade candles of the perpetual on
     the venue with the largest latest OI (else the first with candles); the ESTIMATED liquidation
-    map of that series at ``at`` (when OI and candles exist and ``with_levels``).
+    map of that series at ``at`` (when OI and candles exist and ``with_levels``); the option chain
+    snapshots of the asset up to ``at`` on the venue the options commands read
+    (:func:`perpscope.services.options.resolve_venue`: Deribit when stored, else the venue with
+    the most rows), None when the store has none (SOL, or no ``options_snapshot`` rows).
 
     Raises:
         UsageError: a bad asset, or nothing stored for it.
@@ -106,8 +109,27 @@ def load_asset(
         except UsageError:
             levels = None
     return MarketData(
-        a, funding=funding if funding.height else None, candles=candles, oi=oi, levels=levels
+        a,
+        funding=funding if funding.height else None,
+        candles=candles,
+        oi=oi,
+        levels=levels,
+        options=_options(lake, a, at),
     )
+
+
+def _options(lake: Lake, asset: str, at: datetime | None) -> pl.DataFrame | None:
+    """The stored option snapshots of ``asset`` up to ``at`` (see :func:`load_asset`)."""
+    from perpscope.services.options import resolve_venue
+
+    venue = resolve_venue(lake, asset)
+    if venue is None:
+        return None
+    where = (pl.col("venue") == venue) & (pl.col("underlying") == asset)
+    if at is not None:
+        where = where & (pl.col("ts") <= at)
+    rows = lake.read("options_snapshot", where=where)
+    return rows.sort("ts") if rows.height else None
 
 
 def _at(lake: Lake, data: MarketData, at: datetime | None) -> datetime:
