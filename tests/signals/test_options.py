@@ -16,10 +16,11 @@ import pytest
 
 from perpscope.signals import MarketData, classify, detect_all
 from perpscope.signals.options import event_grade, fear_grade, options_reading
-from perpscope.signals.setups import max_pain_magnet, pcr_extreme
+from perpscope.signals.setups import funding_fade, max_pain_magnet, pcr_extreme
 from tests.signals import frames
 from tests.signals import test_scenarios as sc
 from tests.signals.frames import N, candles, end, fear_chain, greed_chain
+from tests.signals.test_setups import HOT, _rally
 
 
 def _dump(x: object) -> str:
@@ -268,3 +269,19 @@ def test_detect_all_includes_the_options_setups() -> None:
     d = MarketData("BTC", candles=candles(FALLING), options=fear_chain(end()))
     names = {s.setup for s in detect_all({"BTC": d}, end())}
     assert {"pcr_extreme", "max_pain_magnet"} <= names
+
+
+def test_other_setups_carry_the_options_context_and_max_pain_target() -> None:
+    # the 3-day expiry holds only 10 calls at 90: payout 10 x (S - 90) is 0 at 90, 50 at 95:
+    # max pain 90, below the short fade's T1 (about 101.5), so it becomes its last target
+    ch = frames.chain(end(), {3.0: (0.5, 0.5, {90.0: 10.0}, {})}, spot=103.0)
+    base = MarketData("BTC", funding=frames.funding({"a": HOT, "b": HOT}), candles=_rally().candles)
+    [plain] = funding_fade(base, end())
+    [s] = funding_fade(replace(base, options=ch), end())
+    assert (s.direction, s.stage) == ("short", "entry")
+    assert 90.0 not in plain.targets_px
+    assert s.targets_px == (*plain.targets_px, 90.0)
+    ev = {e.name: e.value for e in s.evidence}
+    assert ev["options max pain px"] == 90.0
+    assert ev["options put/call OI"] == 0.0  # no puts
+    assert not [e for e in plain.evidence if e.name.startswith("options")]

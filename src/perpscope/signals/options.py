@@ -39,6 +39,7 @@ __all__ = [
     "OptionsReading",
     "event_grade",
     "fear_grade",
+    "options_context",
     "options_evidence",
     "options_reading",
 ]
@@ -281,3 +282,21 @@ def options_evidence(r: OptionsReading) -> list[Evidence]:
         Evidence("options call wall px", r.call_wall_px),
         Evidence("options put wall px", r.put_wall_px),
     ]
+
+
+CONTEXT: Final = (
+    "options venue",
+    "options chain ts",
+    "options put/call OI",
+    "options 25d skew vol pts",
+    "options fear grade",
+    "options expiry",
+    "options max pain px",
+    "options max pain distance %",
+)
+"""The evidence every other setup carries when the asset has options (its context)."""
+
+
+def options_context(r: OptionsReading) -> list[Evidence]:
+    """The :data:`CONTEXT` rows of :func:`options_evidence`."""
+    return [e for e in options_evidence(r) if e.name in CONTEXT]

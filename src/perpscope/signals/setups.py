@@ -47,6 +47,7 @@ from perpscope.signals.options import (
     HIGHS_PCT,
     MAGNET_MAX_PCT,
     MAGNET_MIN_PCT,
+    options_context,
     options_evidence,
     options_reading,
 )
@@ -174,6 +175,9 @@ def _zone_targets(ctx: Context, direction: str) -> list[float | None]:
     return out
 
 
+_OPTION_SETUPS: Final = ("pcr_extreme", "max_pain_magnet")
+
+
 def _signal(
     setup: str,
     data: MarketData,
@@ -188,6 +192,10 @@ def _signal(
     stage: str | None = None,
     extra_targets: list[float | None] | None = None,
 ) -> Signal:
+    opt = None if setup in _OPTION_SETUPS else options_reading(data, at)
+    if opt is not None:  # context, and the near expiry's max pain as a target (L300)
+        ev = [*ev, *options_context(opt)]
+        extra_targets = [*(extra_targets or []), opt.max_pain_px]
     venue, instrument = "all", f"{data.asset}"
     entry_lo = entry_hi = stop = None
     targets: tuple[float, ...] = ()
