@@ -80,6 +80,15 @@ def test_percentile_against_earlier_snapshots() -> None:
     assert r.fear == 0.0  # mean of 0 (percentile) and 0 (skew +5)
 
 
+def test_history_older_than_45_days_is_not_counted() -> None:
+    # the same five snapshots, 46 days earlier: no history left in the 45-day window
+    hist = [fear_chain(end() - timedelta(days=46, hours=h)) for h in range(5, 0, -1)]
+    r = options_reading(MarketData("BTC", options=pl.concat([*hist, greed_chain(end())])), end())
+    assert r is not None
+    assert r.pcr_percentile is None
+    assert r.pcr_extreme == "low"  # the absolute rule: 0.194 <= 0.4
+
+
 def test_stale_and_future_chains_are_not_read() -> None:
     stale = fear_chain(end() - timedelta(hours=25))  # older than a day at end()
     assert options_reading(MarketData("BTC", options=stale), end()) is None

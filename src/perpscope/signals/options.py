@@ -32,7 +32,7 @@ from perpscope.analytics.options import (
     put_call_totals,
 )
 from perpscope.analytics.options_vol import term_structure_shape, vol_by_expiry, with_iv_and_greeks
-from perpscope.signals._common import Evidence, MarketData, clip01, context
+from perpscope.signals._common import HISTORY_H, Evidence, MarketData, clip01, context, ts_cut
 
 __all__ = [
     "MAX_AGE_H",
@@ -77,7 +77,8 @@ class OptionsReading:
         chain_ts: the chain's time (its latest snapshot at or before ``at``).
         spot_px: the chain's index price.
         pcr_oi: aggregate put OI / call OI, contracts.
-        pcr_percentile: share of earlier snapshots' ratios at or below it (>= 5 of them).
+        pcr_percentile: share of earlier snapshots' ratios (within 45 days) at or below it
+            (needs 5 or more of them).
         pcr_extreme: ``low`` / ``high`` by :func:`~perpscope.analytics.options.pcr_reading`.
         skew_pts: 25-delta risk reversal (call IV - put IV) in vol points, of the expiry
             nearest :data:`SKEW_DAYS`; negative: puts richer (fear).
@@ -208,7 +209,8 @@ def _read(data: MarketData, at: datetime) -> OptionsReading | None:
     snaps = data.options
     if snaps is None or snaps.is_empty():
         return None
-    snaps = snaps.filter(pl.col("ts") <= at)
+    # what is known at ``at``, and no further back than every other rule looks (45 days)
+    snaps = ts_cut(snaps, after=at - timedelta(hours=HISTORY_H), upto=at)
     live = chain_as_of(snaps) if snaps.height else snaps
     if live.is_empty():
         return None
