@@ -96,3 +96,28 @@ def test_scenario_evidence_values_are_formatted_by_what_they_measure() -> None:
     assert _value("long_cluster_below", 1.64808) == "1.65x mean bin"
     assert _value("short_cluster_above", 0.0) == "none"
     assert _value("clusters_near", 2) == "2"
+def test_options_evidence_for_btc_not_sol(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]
+    # the demo store has BTC and ETH option chains on sim1, none for SOL
+    btc: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at,
+                         "--format", "json")  # fmt: skip
+    assert btc.code == 0, btc.err
+    d = btc.json()
+    assert isinstance(d, dict)
+    ev = {e["name"]: e["value"] for e in d["evidence"]}
+    assert ev["options venue"] == "sim1"
+    assert isinstance(ev["options put/call OI"], float)
+    assert ev["options put/call OI"] > 0
+    assert isinstance(ev["options 25d skew vol pts"], float)
+    assert ev["options chain ts"] <= at.replace("Z", "+00:00").replace(":00+", ":00:00+")
+    sol: CliResult = cli("--store", store, "scenario", "--asset", "SOL", "--at", at,
+                         "--format", "json")  # fmt: skip
+    assert sol.code == 0, sol.err
+    s = sol.json()
+    assert isinstance(s, dict)
+    assert not [e for e in s["evidence"] if e["name"].startswith("options")]
+    table: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at)
+    assert table.code == 0, table.err
+    assert "options evidence" in table.out
+    assert "vol pts" in table.out
+    sol_table: CliResult = cli("--store", store, "scenario", "--asset", "SOL", "--at", at)
+    assert "options evidence" not in sol_table.out
