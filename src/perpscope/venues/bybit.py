@@ -310,6 +310,16 @@ class BybitVenue:
             raise DataContractError(f"bybit {path}: the cursor never ends")
         return yp.parse_risk_limits(rows, str(instrument), symbol, _now_ms())
 
+    # ------------------------------------------------------------------------ insurance
+
+    async def fetch_insurance(self, coin: str | None = None) -> pl.DataFrame:
+        """Bybit's insurance pools (of one ``coin``, or all) as ``insurance_pool`` rows: one
+        request, see :func:`bybit_parse.parse_insurance`. Pool-level figures: a shared pool's
+        balance backs every contract it lists, so it is not split among them."""
+        params: dict[str, Any] = {"coin": coin} if coin else {}
+        payload = await self._call("publicGetV5MarketInsurance", "v5/market/insurance", params)
+        return yp.parse_insurance(payload)
+
 
 def _check(instrument: Instrument, stream: Stream | None) -> None:
     """Refuse instrument/stream pairs this module does not serve (a usage error)."""

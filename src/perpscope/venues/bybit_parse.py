@@ -25,6 +25,11 @@ Wire formats (Bybit v5 docs, "Market"):
   shares of accounts holding a net long / short position.
 - ``/v5/market/risk-limit``: ``{id, symbol, riskLimitValue, maintenanceMargin, initialMargin,
   isLowestRisk, maxLeverage, mmDeduction}``, one row per risk-limit tier; cursor paginated.
+- ``/v5/market/insurance``: ``result = {updateTime, list: [{coin, symbols, balance, value}]}``,
+  one row per insurance *pool*: ``symbols`` lists the contracts sharing the pool
+  (``"BTCUSDT,ETHUSDT,SOLUSDT"``; one symbol for an isolated pool), ``balance`` is in ``coin``,
+  ``value`` its USD value. Isolated pools are refreshed every minute, shared ones every 24 hours;
+  the one ``updateTime`` (ms) dates the answer. No ``category``, no cursor.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "parse_account_ratio",
     "parse_funding_history",
     "parse_instruments",
+    "parse_insurance",
     "parse_klines",
     "parse_open_interest",
     "parse_risk_limits",
@@ -471,4 +477,48 @@ def parse_risk_limits(
         pl.col("maint").alias("maint_amount_usd"),
         (1.0 / pl.col("imr")).alias("max_leverage"),
         pl.lit("usd").alias("bound_unit"),
+    )
+
+
+def parse_insurance(payload: Any) -> pl.DataFrame:
+    """Parse a ``/v5/market/insurance`` answer into ``insurance_pool`` rows, one per pool.
+
+    A pool is identified by its coin and its contracts: ``symbols`` split on commas, stripped,
+    de-duplicated and sorted, so Bybit listing them in another order keeps the key. ``ts`` is
+    the answer's ``updateTime``: collecting again before Bybit updates its figures stores
+    nothing new. A row without a coin, symbols, or a numeric ``balance``, or two rows of one
+    pool, fail the whole answer (nothing is stored).
+    """
+    endpoint = "v5/market/insurance"
+    rows = _dicts(result_list(payload, endpoint), endpoint)
+    update = payload["result"].get("updateTime")
+    if update is None:
+        raise _fail(endpoint, "result has no 'updateTime'")
+    [update_ms] = _ms([update], "updateTime", endpoint).to_list()
+    coins = [str(c).strip() for c in _field(rows, "coin", endpoint)]
+    pools = []
+    for i, raw in enumerate(_field(rows, "symbols", endpoint)):
+        names = sorted({s.strip() for s in str(raw or "").split(",")} - {""})
+        if not coins[i] or not names:
+            raise _fail(endpoint, f"row {i} names no coin or no symbols")
+        pools.append(names)
+    balance = _num(_field(rows, "balance", endpoint), "balance", endpoint)
+    if balance.null_count():
+        raise _fail(endpoint, "field 'balance' is empty")
+    frame = pl.DataFrame(
+        {
+            "venue": [VENUE] * len(rows),
+            "coin": coins,
+            "symbols": [",".join(p) for p in pools],
+            "ts": [update_ms] * len(rows),
+            "shared": [len(p) > 1 for p in pools],
+            "balance_coin": balance,
+            "value_usd": _num([r.get("value") for r in rows], "value", endpoint),
+        },
+        schema_overrides={"ts": pl.Int64, "coin": pl.String, "symbols": pl.String},
+    )
+    if frame.select("coin", "symbols").is_duplicated().any():
+        raise _fail(endpoint, "two rows describe one pool (coin and symbols)")
+    return frame.with_columns(pl.col("ts").cast(_UTC_MS).cast(pl.Datetime("us", "UTC"))).sort(
+        "coin", "symbols"
     )
