@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
@@ -25,13 +23,12 @@ from perpscope.errors import UsageError
 from perpscope.venues import binance_parse as bp
 from perpscope.venues.base import (
     Capabilities,
+    CcxtVenue,
     HistoryPage,
     RatePool,
     Snapshot,
     Stream,
-    map_ccxt_error,
-    record_response_headers,
-    rewrite_base_urls,
+    history_page,
 )
 
 __all__ = ["CAPABILITIES", "BinanceVenue"]
@@ -122,7 +119,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class BinanceVenue:
+class BinanceVenue(CcxtVenue):
     """Binance USDⓈ-M through ccxt. Constructing it opens no connection.
 
     Args:
@@ -131,46 +128,12 @@ class BinanceVenue:
         rate_limit_ms: ccxt's spacing of cost-1 requests (Binance default 50 ms).
     """
 
-    def __init__(
-        self,
-        *,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        rate_limit_ms: float | None = None,
-    ) -> None:
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": {"fetchMarkets": {"types": ["spot", "linear"]}},
-        }
-        if rate_limit_ms is not None:
-            config["rateLimit"] = rate_limit_ms
-        self.client = ccxt.binance(config)
-        if api_url is not None:
-            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
-        record_response_headers(self.client)
+    venue_id: ClassVar[str] = "binance"
+    caps: ClassVar[Capabilities] = CAPABILITIES
+    market_types: ClassVar[tuple[str, ...] | None] = ("spot", "linear")
+
+    def _setup(self) -> None:
         self._intervals: dict[str, float] | None = None
-
-    @property
-    def id(self) -> str:
-        """``binance``."""
-        return "binance"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Binance's quirks."""
-        return CAPABILITIES
-
-    async def close(self) -> None:
-        """Close ccxt's HTTP session."""
-        await self.client.close()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
-        try:
-            return await fn(params)
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, f"binance GET {path}") from None
 
     async def fetch_tiers(self, instrument: Instrument) -> pl.DataFrame:
         """Leverage brackets of a USDⓈ-M perpetual as ``leverage_tiers`` rows (USD bounds).
@@ -295,7 +258,7 @@ class BinanceVenue:
             frame = frame.filter(pl.col("ts") > prev_ts)
         # page on the raw times: the stored ones are snapped to the minute
         next_start = max(int(r["fundingTime"]) for r in rows) + 1 if rows else None
-        return _page(frame, len(rows), len(rows) < limit, next_start)
+        return history_page(frame, len(rows), len(rows) < limit, next_start)
 
     async def _kline_page(
         self, instrument: Instrument, symbol: str, stream: Stream, start_ms: int, end_ms: int
@@ -319,7 +282,7 @@ class BinanceVenue:
             rows, str(instrument), stream.kind, stream.period, now_ms=_now_ms(), endpoint=path
         )
         frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
-        return _page(frame, len(rows), len(rows) < limit, None)
+        return history_page(frame, len(rows), len(rows) < limit, None)
 
     async def _stats_page(
         self, symbol: str, inst: str, stream: Stream, start_ms: int, end_ms: int
@@ -352,7 +315,7 @@ class BinanceVenue:
             assert stream.kind is not None
             frame = bp.parse_long_short(rows, inst, stream.kind, stream.period)
         frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
-        return _page(frame, len(rows), window_end >= end_ms, window_end)
+        return history_page(frame, len(rows), window_end >= end_ms, window_end)
 
     # ------------------------------------------------------------------------ snapshot
 
@@ -412,9 +375,3 @@ def _check(instrument: Instrument, stream: Stream | None) -> None:
             f"binance {stream.family} history has no period {stream.period}; use "
             f"{', '.join(CAPABILITIES.periods)}"
         )
-
-
-def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
-    last = frame["ts"].max() if frame.height else None
-    assert last is None or isinstance(last, datetime)
-    return HistoryPage(frame, raw_rows, last, done, next_start)
