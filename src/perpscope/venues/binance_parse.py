@@ -30,6 +30,7 @@ Wire formats (Binance docs, "USDⓈ-M Futures / Market Data"):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import Wire
 
 __all__ = [
     "parse_agg_trades",
@@ -91,6 +93,11 @@ _QUOTES: Final = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB")
 _DATED_RE: Final = re.compile(r"^([A-Z0-9]+)_(\d{2})(\d{2})(\d{2})$")
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
 
+_W: Final = Wire("binance", bools_are_numbers=True)
+_field = _W.field
+_num = functools.partial(_W.num_cast, empty_is_null=False)  # "" is a violation
+_ms = functools.partial(_W.ms_cast, keep_null=True)
+
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -108,46 +115,6 @@ def _rows(payload: Any, endpoint: str, kind: type = dict) -> list[Any]:
                 f"binance {endpoint}: row {i} is a {type(row).__name__}, expected {kind.__name__}"
             )
     return payload
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, endpoint: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        fields = ", ".join(sorted(rows[i]))
-        raise DataContractError(
-            f"binance {endpoint}: row {i} has no field {key!r} (fields: {fields})"
-        ) from None
-
-
-def _num(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Decimal strings (or numbers) as Float64; anything else is a contract violation."""
-    try:
-        return pl.Series(name, values, dtype=pl.String, strict=False).cast(pl.Float64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        bad = next((v for v in values if not _is_number(v)), None)
-        raise DataContractError(
-            f"binance {endpoint}: field {name!r} holds a non-number {bad!r}"
-        ) from None
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _ms(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Epoch milliseconds (int or decimal string) as Int64."""
-    try:
-        return pl.Series(name, values, dtype=pl.String, strict=False).cast(pl.Int64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        raise DataContractError(
-            f"binance {endpoint}: field {name!r} holds a non-integer time"
-        ) from None
 
 
 def _utc(ms: pl.Expr) -> pl.Expr:

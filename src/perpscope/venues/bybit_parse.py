@@ -41,7 +41,7 @@ from typing import Any, Final
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
-from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import Wire
 
 __all__ = [
     "KLINE_ENDPOINTS",
@@ -91,9 +91,13 @@ _STATUS: Final = {
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
 _FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 
-
-def _fail(endpoint: str, what: str) -> DataContractError:
-    return DataContractError(f"bybit {endpoint}: {what}")
+_W: Final = Wire(VENUE, bools_are_numbers=True)
+_fail = _W.fail
+_dicts = _W.dicts
+_field = _W.field
+_is_number = _W.is_number
+_num = _W.num_cast  # "" is null
+_ms = _W.ms_cast  # a null time is a violation
 
 
 def result_list(payload: Any, endpoint: str) -> list[dict[str, Any]] | list[list[Any]]:
@@ -109,52 +113,8 @@ def result_list(payload: Any, endpoint: str) -> list[dict[str, Any]] | list[list
     return rows
 
 
-def _dicts(rows: Sequence[Any], endpoint: str) -> list[dict[str, Any]]:
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise _fail(endpoint, f"row {i} is a {type(r).__name__}, expected an object")
-    return list(rows)
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, endpoint: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        raise _fail(
-            endpoint, f"row {i} has no field {key!r} (fields: {', '.join(sorted(rows[i]))})"
-        ) from None
-
-
-def _num(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Decimal strings or numbers as Float64; ``""`` is null; anything else is a violation."""
-    cleaned = [None if v in ("", None) else v for v in values]
-    try:
-        return pl.Series(name, cleaned, dtype=pl.String, strict=False).cast(pl.Float64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        bad = next((v for v in cleaned if v is not None and not _is_number(v)), None)
-        raise _fail(endpoint, f"field {name!r} holds a non-number {bad!r}") from None
-
-
 def _float(value: Any) -> float | None:
     return float(value) if _is_number(value) else None
-
-
-def _is_number(value: Any) -> bool:
-    if value in ("", None):
-        return False
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _ms(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    try:
-        return pl.Series(name, [str(v) for v in values], dtype=pl.String).cast(pl.Int64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        raise _fail(endpoint, f"field {name!r} holds a non-integer time") from None
 
 
 def venue_symbol(instrument: Instrument) -> str:
