@@ -19,13 +19,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
+from perpscope.domain.schema import table_spec
 from perpscope.errors import DataContractError
 
-__all__ = ["Wire"]
+__all__ = ["FUNDING_INTERVALS_H", "INSTRUMENTS_SCHEMA", "Wire", "gap_interval_h"]
+
+FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
+"""The funding intervals (hours) venues use: a gap between settlements of another length is a
+hole, not an interval."""
+
+INSTRUMENTS_SCHEMA: Final = table_spec("instruments").polars_schema
+"""Columns and polars types of ``instruments`` rows, in the store's order."""
+
+
+def gap_interval_h(prev_ts_ms: int | None) -> pl.Expr:
+    """Each settlement's interval in hours, from rows sorted by ``t`` (epoch ms): the gap to the
+    previous settlement (``prev_ts_ms`` before the first row) when that gap is a funding
+    interval, else null (the first row with nothing before it, a hole)."""
+    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
+    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
+    return pl.when(gap_h.is_in(FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+
 
 _CAST_ERRORS = (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError)
 

@@ -41,7 +41,7 @@ import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import DataContractError
-from perpscope.venues._parse_common import Wire
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire, gap_interval_h
 
 __all__ = [
     "parse_agg_trades",
@@ -66,7 +66,6 @@ KLINE_ENDPOINTS: Final = {
     "index": "fapi/v1/indexPriceKlines",
     "premium": "fapi/v1/premiumIndexKlines",
 }
-_FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 _CONTRACT_TYPES: Final = {
     "PERPETUAL": InstrumentKind.PERP,
     "PERPETUAL_DELIVERING": InstrumentKind.PERP,
@@ -182,9 +181,7 @@ def parse_funding_rate(
     # settlement times jitter by a few ms (…00:00:00.002): snap to the whole minute
     snapped = ((times + 30_000) // 60_000) * 60_000
     frame = pl.DataFrame([snapped.alias("t"), rates, mark]).sort("t")
-    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
-    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
-    interval = pl.when(gap_h.is_in(_FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+    interval = gap_interval_h(prev_ts_ms)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         pl.lit(instrument).alias("instrument"),
@@ -485,14 +482,7 @@ def parse_exchange_info(
                 "status": _STATUS.get(str(status), str(status).lower()),
             }
         )
-    schema = pl.Schema({  # type: ignore[arg-type]
-        "venue": pl.String, "instrument": pl.String, "ts": pl.Datetime("us", "UTC"),
-        "venue_symbol": pl.String, "kind": pl.String, "base": pl.String, "quote": pl.String,
-        "settle": pl.String, "contract_size": pl.Float64, "tick_size_px": pl.Float64,
-        "lot_size": pl.Float64, "funding_interval_h": pl.Float64,
-        "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
-    })  # fmt: skip
-    return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+    return pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row"), tuple(skipped)
 
 
 def parse_agg_trades(payload: Any) -> list[tuple[int, int, float, bool]]:

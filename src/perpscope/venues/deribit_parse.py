@@ -69,7 +69,7 @@ from perpscope.domain.symbols import (
     format_expiry,
     parse_expiry,
 )
-from perpscope.venues._parse_common import Wire
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire
 from perpscope.venues.units import normalise_oi
 
 __all__ = [
@@ -191,14 +191,6 @@ def _expiry_ts(day: date) -> datetime:
 # ---------------------------------------------------------------------------------- parsers
 
 
-_INSTRUMENT_SCHEMA: Final[dict[str, Any]] = {
-    "venue": pl.String, "instrument": pl.String, "ts": _UTC_US, "venue_symbol": pl.String,
-    "kind": pl.String, "base": pl.String, "quote": pl.String, "settle": pl.String,
-    "contract_size": pl.Float64, "tick_size_px": pl.Float64, "lot_size": pl.Float64,
-    "funding_interval_h": pl.Float64, "expiry_ts": _UTC_US, "status": pl.String,
-}  # fmt: skip
-
-
 def parse_instruments(
     payload: Any, read_ms: int, funding_interval_h: float = 8.0
 ) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -253,7 +245,7 @@ def parse_instruments(
                 "status": _STATUS[bool(r.get("is_active", True))],
             }
         )
-    frame = pl.DataFrame(out, schema=_INSTRUMENT_SCHEMA, orient="row")
+    frame = pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row")
     return frame, tuple(skipped)
 
 

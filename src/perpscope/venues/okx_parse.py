@@ -44,7 +44,7 @@ from typing import Any, Final
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
-from perpscope.venues._parse_common import Wire
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire, gap_interval_h
 
 __all__ = [
     "CANDLE_ENDPOINTS",
@@ -88,7 +88,6 @@ _CT_TYPES: Final = ("linear", "inverse")
 _INST_TYPES: Final = {"SWAP": InstrumentKind.PERP, "FUTURES": InstrumentKind.FUTURE}
 _STATUS: Final = {"live": "trading", "suspend": "halted", "preopen": "pending", "test": "pending"}
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
-_FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 
 _W: Final = Wire("okx", row="data[{}]")
 _fail = _W.fail
@@ -197,14 +196,7 @@ def parse_instruments(rows: Sequence[Any], read_ms: int) -> tuple[pl.DataFrame, 
                 "status": _STATUS.get(state, state.lower()),
             }
         )
-    schema = pl.Schema({  # type: ignore[arg-type]
-        "venue": pl.String, "instrument": pl.String, "ts": pl.Datetime("us", "UTC"),
-        "venue_symbol": pl.String, "kind": pl.String, "base": pl.String, "quote": pl.String,
-        "settle": pl.String, "contract_size": pl.Float64, "tick_size_px": pl.Float64,
-        "lot_size": pl.Float64, "funding_interval_h": pl.Float64,
-        "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
-    })  # fmt: skip
-    return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+    return pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row"), tuple(skipped)
 
 
 def parse_funding_history(
@@ -234,9 +226,7 @@ def parse_funding_history(
     ).sort("t")
     if frame["rate"].null_count():
         raise _fail(endpoint, "a row has neither realizedRate nor fundingRate")
-    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
-    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
-    interval = pl.when(gap_h.is_in(_FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+    interval = gap_interval_h(prev_ts_ms)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         pl.lit(instrument).alias("instrument"),
