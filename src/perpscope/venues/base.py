@@ -21,6 +21,7 @@ permanent); a response that breaks its documented shape raises
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -356,6 +357,11 @@ def rewrite_base_urls(urls: Any, base_url: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ shared adapter code
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds (the read time of a snapshot, the still-open bar)."""
+    return int(time.time() * 1000)
 
 
 def history_page(

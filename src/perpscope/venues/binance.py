@@ -12,7 +12,6 @@ volume for the last 30 days only, 500 rows a page, 1,000 requests per 5 minutes;
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -29,6 +28,7 @@ from perpscope.venues.base import (
     Snapshot,
     Stream,
     history_page,
+    now_ms,
 )
 
 __all__ = ["CAPABILITIES", "BinanceVenue"]
@@ -115,10 +115,6 @@ _KLINES: Final = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class BinanceVenue(CcxtVenue):
     """Binance USDⓈ-M through ccxt. Constructing it opens no connection.
 
@@ -156,7 +152,7 @@ class BinanceVenue(CcxtVenue):
         symbol = bp.venue_symbol(instrument)
         path = "fapi/v1/leverageBracket"
         payload = await self._call("fapiPrivateGetLeverageBracket", path, {"symbol": symbol})
-        return bp.parse_leverage_brackets(payload, str(instrument), symbol, int(time.time() * 1000))
+        return bp.parse_leverage_brackets(payload, str(instrument), symbol, now_ms())
 
     async def fetch_trades(
         self, instrument: Instrument, start_ms: int, end_ms: int
@@ -206,7 +202,7 @@ class BinanceVenue(CcxtVenue):
         info = await self._call("fapiPublicGetExchangeInfo", "fapi/v1/exchangeInfo", {})
         funding = await self._call("fapiPublicGetFundingInfo", "fapi/v1/fundingInfo", {})
         frame, skipped = bp.parse_exchange_info(
-            info, funding, _now_ms(), CAPABILITIES.default_funding_interval_h
+            info, funding, now_ms(), CAPABILITIES.default_funding_interval_h
         )
         self._intervals = dict(
             zip(frame["venue_symbol"], frame["funding_interval_h"].fill_null(0.0), strict=True)
@@ -279,7 +275,7 @@ class BinanceVenue(CcxtVenue):
         payload = await self._call(method, path, params)
         rows = bp._rows(payload, path, list)
         frame = bp.parse_klines(
-            rows, str(instrument), stream.kind, stream.period, now_ms=_now_ms(), endpoint=path
+            rows, str(instrument), stream.kind, stream.period, now_ms=now_ms(), endpoint=path
         )
         frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
         return history_page(frame, len(rows), len(rows) < limit, None)

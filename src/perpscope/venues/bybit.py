@@ -18,7 +18,6 @@ or ``limit`` funding intervals of the symbol) and, should a funding window still
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -36,6 +35,7 @@ from perpscope.venues.base import (
     Stream,
     history_page,
     in_window,
+    now_ms,
     period_ms,
 )
 
@@ -73,10 +73,6 @@ _KLINES: Final = {
     "index": "publicGetV5MarketIndexPriceKline",
     "premium": "publicGetV5MarketPremiumIndexPriceKline",
 }
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class BybitVenue(CcxtVenue):
@@ -134,7 +130,7 @@ class BybitVenue(CcxtVenue):
             if isinstance(r, dict) and str(r.get("launchTime", "")).isdigit()
         }
         frame, skipped = yp.parse_instruments(
-            rows, _now_ms(), CAPABILITIES.default_funding_interval_h
+            rows, now_ms(), CAPABILITIES.default_funding_interval_h
         )
         self._intervals = dict(
             zip(frame["venue_symbol"], frame["funding_interval_h"].fill_null(0.0), strict=True)
@@ -178,7 +174,7 @@ class BybitVenue(CcxtVenue):
             params = {**base, "interval": yp.TIMEFRAMES[stream.period], "start": start_ms,
                       "end": window_end - 1}  # fmt: skip
             rows = await self._list(_KLINES[stream.kind], path, params)
-            frame = yp.parse_klines(rows, inst, stream.kind, step, stream.period, _now_ms())
+            frame = yp.parse_klines(rows, inst, stream.kind, step, stream.period, now_ms())
         elif stream.family == "oi":
             path = "v5/market/open-interest"
             params = {**base, "intervalTime": yp.PERIODS[stream.period], "startTime": start_ms,
@@ -262,7 +258,7 @@ class BybitVenue(CcxtVenue):
             "v5/market/risk-limit",
             {"category": "linear", "symbol": symbol},
         )
-        return yp.parse_risk_limits(rows, str(instrument), symbol, _now_ms())
+        return yp.parse_risk_limits(rows, str(instrument), symbol, now_ms())
 
     # ------------------------------------------------------------------------ insurance
 

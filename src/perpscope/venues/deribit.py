@@ -33,7 +33,6 @@ Pagination:
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import ClassVar, Final
 
@@ -51,6 +50,7 @@ from perpscope.venues.base import (
     Stream,
     history_page,
     in_window,
+    now_ms,
     period_ms,
 )
 
@@ -101,10 +101,6 @@ CAPABILITIES: Final = Capabilities(
 )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class DeribitVenue(CcxtVenue):
     """Deribit through ccxt. Constructing it opens no connection.
 
@@ -137,7 +133,7 @@ class DeribitVenue(CcxtVenue):
                 if isinstance(r, dict) and str(r.get("creation_timestamp", "")).isdigit()
             }
             self._created_ms = {**(self._created_ms or {}), **created}
-        return dp.parse_instruments(payload, _now_ms())
+        return dp.parse_instruments(payload, now_ms())
 
     async def fetch_instruments(self) -> pl.DataFrame:
         """The BTC and ETH futures and perpetuals."""
@@ -192,7 +188,7 @@ class DeribitVenue(CcxtVenue):
                   "resolution": dp.CHART_RESOLUTIONS[stream.period]}  # fmt: skip
         payload = await self._call("publicGetGetTradingviewChartData", path, params)
         result = dp.result_of(payload, path)
-        frame = dp.parse_chart(result, str(instrument), stream.period, step, _now_ms()).filter(
+        frame = dp.parse_chart(result, str(instrument), stream.period, step, now_ms()).filter(
             in_window(start_ms, window_end)
         )
         ticks = result.get("ticks") if isinstance(result, dict) else None

@@ -26,7 +26,6 @@ still come back full (the interval shortened), it pages backwards with ``after``
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -43,6 +42,7 @@ from perpscope.venues.base import (
     Snapshot,
     Stream,
     history_page,
+    now_ms,
     period_ms,
 )
 
@@ -117,10 +117,6 @@ _RATIOS: Final = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class OkxVenue(CcxtVenue):
     """OKX v5 perpetual swaps through ccxt. Constructing it opens no connection.
 
@@ -159,7 +155,7 @@ class OkxVenue(CcxtVenue):
             for r in rows
             if isinstance(r, dict) and str(r.get("listTime", "")).isdigit()
         }
-        frame, skipped = op.parse_instruments(rows, _now_ms())
+        frame, skipped = op.parse_instruments(rows, now_ms())
         self._listed = frame
         return frame, skipped
 
@@ -175,7 +171,7 @@ class OkxVenue(CcxtVenue):
         if symbol not in self._intervals:
             path = "api/v5/public/funding-rate"
             rows = await self._data("publicGetPublicFundingRate", path, {"instId": symbol})
-            frame, _ = op.parse_funding_rates(rows, lambda s: s, {}, _now_ms())
+            frame, _ = op.parse_funding_rates(rows, lambda s: s, {}, now_ms())
             got = frame["interval_h"].drop_nulls()
             self._intervals[symbol] = (
                 float(got[0]) if got.len() else CAPABILITIES.default_funding_interval_h
@@ -213,7 +209,7 @@ class OkxVenue(CcxtVenue):
             params = {"instId": target, "bar": op.TIMEFRAMES[stream.period],
                       "before": start_ms - 1, "after": window_end, "limit": PAGE}  # fmt: skip
             rows = await self._data(_CANDLES[stream.kind], path, params)
-            frame = op.parse_candles(rows, inst, stream.kind, step, stream.period, _now_ms())
+            frame = op.parse_candles(rows, inst, stream.kind, step, stream.period, now_ms())
         else:
             params = {"instId": symbol, "period": op.PERIODS[stream.period],
                       "begin": start_ms - 1, "end": window_end, "limit": PAGE}  # fmt: skip
@@ -276,7 +272,7 @@ class OkxVenue(CcxtVenue):
             _check(inst, None)
         listed, skipped = await self._instruments()
         to_id = dict(zip(listed["venue_symbol"], listed["instrument"], strict=True))
-        read_ms = _now_ms()
+        read_ms = now_ms()
         marks_raw = await self._data(
             "publicGetPublicMarkPrice", "api/v5/public/mark-price", {"instType": "SWAP"}
         )
@@ -318,7 +314,7 @@ class OkxVenue(CcxtVenue):
         params = {"instType": "SWAP", "tdMode": "cross", "instFamily": instrument.underlying}
         rows = await self._data("publicGetPublicPositionTiers", path, params)
         return op.parse_position_tiers(
-            rows, str(instrument), _now_ms(), float(size), instrument.is_inverse
+            rows, str(instrument), now_ms(), float(size), instrument.is_inverse
         )
 
 
