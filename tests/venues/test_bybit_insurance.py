@@ -5,8 +5,7 @@ answer that stores nothing."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from perpscope.errors import DataContractError, PerpscopeError, UsageError
 from perpscope.services.collection import run_insurance
 from perpscope.store.lake import Lake
 from perpscope.venues.bybit_parse import parse_insurance
-from tests.conftest import json_data
+from tests.conftest import CliResult
 from tests.fakex import bybit as fb
 from tests.fakex.server import FakeBinance, Fault
 
@@ -90,19 +89,15 @@ def test_a_malformed_insurance_answer_is_refused_naming_the_field(
     assert message in str(err.value)
 
 
-def _cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "perpscope", "--store", str(store), *args, "--format", "json"]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-
 def test_collect_insurance_stores_pools_once_and_a_rerun_adds_nothing(
-    tmp_path: Path, fake_binance: FakeBinance
+    tmp_path: Path, fake_binance: FakeBinance, cli: Callable[..., CliResult]
 ) -> None:
     store = tmp_path / "store"
-    args = ("collect", "insurance", "--venue", "bybit", "--api-url", fake_binance.url)
-    first = _cli(store, *args)
-    assert first.returncode == 0, first.stderr
-    d = json_data(first.stdout)
+    args = ("--store", str(store), "collect", "insurance", "--venue", "bybit", "--api-url",
+            fake_binance.url, "--format", "json")  # fmt: skip
+    first = cli(*args)
+    assert first.code == 0, first.err
+    d = first.json()
     assert (d["venue"], d["level"], d["rows_written"]) == ("bybit", "pool", 4)
     assert d["ts"] == "2025-12-31T23:59:00Z"  # the fake's updateTime: END - 1 minute
     shared = next(p for p in d["pools"] if p["shared"])
@@ -111,9 +106,13 @@ def test_collect_insurance_stores_pools_once_and_a_rerun_adds_nothing(
                       "balance": 1_250_000.5, "value_usd": 1_250_100.25}  # fmt: skip
     assert len(fake_binance.requests("/v5/market/insurance")) == 1  # one request for all pools
 
-    again = _cli(store, *args)  # Bybit has not updated its figures: nothing new
-    assert again.returncode == 0, again.stderr
-    assert json_data(again.stdout)["rows_written"] == 0
+    again = cli(*args)  # Bybit has not updated its figures: nothing new
+    assert again.code == 0, again.err
+    assert again.json()["rows_written"] == 0
+    table = cli(*args[:-2])  # the table says the figures are per pool, not per instrument
+    assert table.code == 0, table.err
+    assert "insurance bybit (pool-level)" in table.out
+    assert "BTCUSDT,ETHUSDT,XYZUSDT" in table.out
     stored = Lake(store).read("insurance_pool").sort("coin", "symbols")
     assert stored.height == 4  # no duplicate rows
     assert stored["coin"].to_list() == ["BTC", "USDC", "USDT", "USDT"]
@@ -166,13 +165,18 @@ def test_an_ip_ban_is_not_retried_and_stores_nothing(
     ids=["renamed-field", "truncated"],
 )  # fmt: skip
 def test_a_broken_answer_fails_in_one_line_and_stores_nothing(
-    tmp_path: Path, fake_binance: FakeBinance, fault: Fault, needle: str
+    tmp_path: Path,
+    fake_binance: FakeBinance,
+    cli: Callable[..., CliResult],
+    fault: Fault,
+    needle: str,
 ) -> None:
     fake_binance.inject(fault)
     store = tmp_path / "store"
-    done = _cli(store, "collect", "insurance", "--venue", "bybit", "--api-url", fake_binance.url)
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()  # one line, no traceback
+    done = cli("--store", str(store), "collect", "insurance", "--venue", "bybit", "--api-url",
+               fake_binance.url)  # fmt: skip
+    assert done.code == 1
+    [line] = done.err.strip().splitlines()  # one line, no traceback
     assert "bybit v5/market/insurance" in line
     assert needle in line
     lake = Lake(store)
