@@ -378,6 +378,36 @@ def tiers_cmd(
     emit(rows, fmt.value, title=f"tiers {venue}")
 
 
+@app.command("insurance")
+def insurance_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id: bybit.")],
+    coin: Annotated[
+        str | None, typer.Option("--coin", help="Only this coin's pools (default: all).")
+    ] = None,
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Read the venue's insurance fund, pool by pool, into insurance_pool.
+
+    A pool's balance backs every contract it lists (Bybit shares pools among contracts), so it
+    is shown and stored per pool, never split per instrument. Reading again before the venue
+    updates its figures stores nothing new.
+    """
+    from perpscope.services import collection
+
+    res = collection.run_insurance(state(ctx).lake(), venue, coin, api_url=api_url)
+    if fmt is Format.JSON:
+        emit(res, "json")
+        return
+    at = f"{res['ts']:%Y-%m-%d %H:%M:%S}Z" if res["ts"] is not None else "-"
+    title = (
+        f"insurance {res['venue']} (pool-level) at {at}: "
+        f"{res['rows_written']} of {len(res['pools'])} pools new"
+    )
+    emit(res["pools"], fmt.value, title=title)
+
+
 @app.command("venues")
 def venues_cmd(
     venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
