@@ -434,3 +434,27 @@ def test_deribit_subscribe_answer_missing_a_channel_is_a_refusal() -> None:
         feed.parse('{"jsonrpc":"2.0","id":2,"result":["trades.BTC-PERPETUAL.100ms"]}', state)
     assert feed.parse('{"jsonrpc":"2.0","id":2,"result":["trades.BTC-PERPETUAL.100ms",'
                       '"ticker.BTC-PERPETUAL.100ms"]}', state) == 0  # fmt: skip
+
+
+def test_a_frame_with_one_bad_row_reports_none_of_its_rows() -> None:
+    okx = OkxFeed(OKX_BTC)
+    sink = _Sink()
+    size = {"instId": "BTC-USDT-SWAP", "ctVal": "0.01", "ctMult": "1", "ctType": "linear"}
+    sizes = {"arg": {"channel": "instruments", "instType": "SWAP"}, "data": [size]}
+    okx.parse(json.dumps(sizes), sink)
+    good = {"side": "sell", "posSide": "long", "bkPx": "60000", "sz": "5", "ts": "1793620830100"}
+    frame = {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [
+        {"instId": "BTC-USDT-SWAP", "details": [good, {**good, "bkPx": "abc"}]}]}  # fmt: skip
+    with pytest.raises(DataContractError, match="field bkPx is 'abc', not a number"):
+        okx.parse(json.dumps(frame), sink)
+    assert sink.liqs == []  # the good first row was not reported either
+    deribit = DeribitFeed(DERIBIT_BTC)
+    row = {"trade_seq": 1, "trade_id": "A", "timestamp": 1793620830000, "price": 50000.0,
+           "amount": 10.0, "direction": "sell", "liquidation": "T"}  # fmt: skip
+    rows = [row, {**row, "trade_seq": "2"}]
+    note = {"jsonrpc": "2.0", "method": "subscription",
+            "params": {"channel": "trades.BTC-PERPETUAL.100ms", "data": rows}}  # fmt: skip
+    with pytest.raises(DataContractError, match="trade_seq '2' is not an integer"):
+        deribit.parse(json.dumps(note), sink)
+    assert sink.trades == []
+    assert sink.liqs == []

@@ -173,7 +173,8 @@ class DeribitFeed:
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise DataContractError(f"{_WHERE}: trades data is not a list of objects")
         inverse = self._inverse[name]
-        events = 0
+        trades: list[tuple[int, float, bool, int]] = []
+        liqs: list[tuple[int, str, str, float, float]] = []
         for r in data:
             direction = r["direction"]
             if direction not in ("buy", "sell"):
@@ -192,15 +193,18 @@ class DeribitFeed:
             if flag not in (None, "M", "T", "MT"):
                 raise DataContractError(f"{_WHERE}: trades liquidation {flag!r} is not M, T or "
                                         "MT")  # fmt: skip
-            sink.trade(inst, ts, qty, direction == "buy", seq, seq)
-            events += 1
+            trades.append((ts, qty, direction == "buy", seq))
             for role in flag or "":
                 # the role's own side: the taker's is `direction`, the maker's the opposite
                 sold = (direction == "sell") == (role == "T")
-                sink.liquidation(inst, ts, event_id(name, r.get("trade_id"), seq, role),
-                                 "long" if sold else "short", px, qty)  # fmt: skip
-                events += 1
-        return events
+                eid = event_id(name, r.get("trade_id"), seq, role)
+                liqs.append((ts, eid, "long" if sold else "short", px, qty))
+        # reported once every row of the frame has been checked: no partial frames
+        for ts, qty, buy, seq in trades:
+            sink.trade(inst, ts, qty, buy, seq, seq)
+        for ts, eid, side, px, qty in liqs:
+            sink.liquidation(inst, ts, eid, side, px, qty)
+        return len(trades) + len(liqs)
 
     def _ticker(self, name: str, data: Any, sink: FrameSink) -> int:
         inst = self._instrument(name, "ticker")

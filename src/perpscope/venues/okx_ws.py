@@ -168,6 +168,12 @@ class OkxFeed:
         self._held.append((symbol, call))
         return 0
 
+    def _emit_all(
+        self, calls: list[tuple[str, Callable[[FrameSink], None]]], sink: FrameSink
+    ) -> int:
+        """Report a frame's events once all of them have been checked (no partial frames)."""
+        return sum(self._emit(symbol, call, sink) for symbol, call in calls)
+
     # ------------------------------------------------------------------------------ channels
 
     def _sizes(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
@@ -192,7 +198,7 @@ class OkxFeed:
         return done
 
     def _trades(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
-        n = 0
+        calls: list[tuple[str, Callable[[FrameSink], None]]] = []
         for r in rows:
             symbol = r["instId"]
             inst = self._instrument(symbol, "trades")
@@ -218,11 +224,11 @@ class OkxFeed:
             ) -> None:
                 s.trade(i, t, self._base(sym, q, p), buy, None, k)  # fmt: skip
 
-            n += self._emit(symbol, call, sink)
-        return n
+            calls.append((symbol, call))
+        return self._emit_all(calls, sink)
 
     def _liquidations(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
-        n = 0
+        calls: list[tuple[str, Callable[[FrameSink], None]]] = []
         for r in rows:
             symbol = r["instId"]
             inst = self._canonical.get(symbol)
@@ -261,8 +267,8 @@ class OkxFeed:
                 ) -> None:
                     s.liquidation(i, t, e, sd, p, self._base(sym, q, p))  # fmt: skip
 
-                n += self._emit(symbol, call, sink)
-        return n
+                calls.append((symbol, call))
+        return self._emit_all(calls, sink)
 
     def _tick(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
         for r in rows:
