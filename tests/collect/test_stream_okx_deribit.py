@@ -458,3 +458,45 @@ def test_a_frame_with_one_bad_row_reports_none_of_its_rows() -> None:
         deribit.parse(json.dumps(note), sink)
     assert sink.trades == []
     assert sink.liqs == []
+
+
+def test_a_deribit_gap_is_filled_from_rest_trades(tmp_path: Path) -> None:
+    from perpscope.venues.deribit_trades import DeribitTradeHistory
+
+    session = deribit_session(240)
+    cut = 300  # as above: 20 frames (~40 trades, some liquidations) lost at a dropped connection
+    keep = [i for i in range(len(session.frames)) if not cut <= i < cut + 20]
+    # the fake's REST pages hold 50 trades, so a gap's minutes take several pages
+    script = Script([session.times[i] for i in keep], [session.frames[i] for i in keep],
+                    speed=240.0, disconnect_at=(cut,), subscribe=True, protocol="deribit",
+                    deribit_trades=session.agg_trades, deribit_page=50)  # fmt: skip
+    lake = Lake(tmp_path / "store")
+    with FakeWsServer(script) as server:
+        rest = DeribitTradeHistory(api_url=server.http_url)
+
+        async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
+            return await rest.fetch_trades(DERIBIT_BTC[0], start, end)
+
+        async def go() -> StreamReport:
+            options = StreamOptions(
+                duration_s=120.0, flush_s=0.2, stop_when=_until_last(session),
+                policy=RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
+            )  # fmt: skip
+            try:
+                return await collect_stream(DeribitFeed(DERIBIT_BTC), lake, options,
+                                            base_url=server.url, fetch_trades=fetch)  # fmt: skip
+            finally:
+                await rest.close()
+
+        report = asyncio.run(go())
+        asked = [q for q in server.log.rest if "instrument_name" in q]
+        assert len(asked) >= 2  # paged
+        assert all(q["instrument_name"] == "BTC-PERPETUAL" for q in asked)
+    assert len(report.gaps) == 1
+    assert report.gaps_filled == 1
+    # every whole minute is stored, the gap's summed from REST: equal to the hand-summed truth
+    taker = lake.read("taker_volume").sort("ts")
+    expected = _expected_minutes(session)
+    assert _ms(taker) == list(expected)
+    assert taker["buy_volume_base"].to_list() == pytest.approx([b for b, _ in expected.values()])
+    assert taker["sell_volume_base"].to_list() == pytest.approx([s for _, s in expected.values()])

@@ -41,7 +41,8 @@ class Session:
     ticks: list[int] = field(default_factory=list)
     """Event times of the mark-price/ticker frames."""
     agg_trades: list[dict[str, object]] = field(default_factory=list)
-    """Binance sessions: every aggregate trade as ``GET /fapi/v1/aggTrades`` returns it."""
+    """Binance sessions: every aggregate trade as ``GET /fapi/v1/aggTrades`` returns it;
+    Deribit sessions: every trade as ``get_last_trades_by_instrument_and_time`` returns it."""
 
     def add(self, ts_ms: int, doc: object) -> None:
         self.times.append(ts_ms / 1000)
@@ -251,6 +252,7 @@ def deribit_session(seconds: int = 600, *, seed: int = 17) -> Session:
                         out.liquidations.append(("BTC-PERPETUAL", ts, "long" if sold else
                                                  "short", px, usd / px))  # fmt: skip
                 rows.append(row)
+                out.agg_trades.append(row)
                 out.trades.append((ts, usd / px, direction == "buy"))
             out.add(base + 400 * batch + 100, {"jsonrpc": "2.0", "method": "subscription",
                     "params": {"channel": "trades.BTC-PERPETUAL.100ms", "data": rows}})  # fmt: skip

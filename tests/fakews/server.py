@@ -97,6 +97,10 @@ class Script:
     test_every: int = 400
     agg_trades: list[dict[str, Any]] = field(default_factory=list)
     """What ``GET /fapi/v1/aggTrades`` serves (``/api/v3/aggTrades`` for a routed script)."""
+    deribit_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /api/v2/public/get_last_trades_by_instrument_and_time`` serves."""
+    deribit_page: int = 1000
+    """Its page size (smaller than Deribit's to exercise paging)."""
     pos: int = 0
     """Next frame to send (shared by the script's connections)."""
     fired: set[tuple[str, int]] = field(default_factory=set)
@@ -152,6 +156,9 @@ class FakeWsServer:
         app = web.Application()
         app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
         app.router.add_get("/api/v3/aggTrades", self._agg_trades)
+        app.router.add_get(
+            "/api/v2/public/get_last_trades_by_instrument_and_time", self._deribit_trades
+        )
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -180,6 +187,21 @@ class FakeWsServer:
             lo, hi = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
             rows = [r for r in rows if lo <= r["T"] <= hi]
         return web.json_response(rows[:limit])
+
+    async def _deribit_trades(self, request: web.Request) -> web.Response:
+        """Deribit's semantics: both timestamps inclusive, ascending, at most ``count`` rows,
+        ``has_more`` when more matched."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        lo, hi = int(q["start_timestamp"]), int(q["end_timestamp"])
+        count = min(int(q.get("count", 10)), self.script.deribit_page)
+        rows = [
+            r
+            for r in self.script.deribit_trades
+            if r["instrument_name"] == q["instrument_name"] and lo <= r["timestamp"] <= hi
+        ]
+        return web.json_response({"jsonrpc": "2.0", "result": {
+            "trades": rows[:count], "has_more": len(rows) > count}})  # fmt: skip
 
     @property
     def http_url(self) -> str:
