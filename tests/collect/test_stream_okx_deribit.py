@@ -261,6 +261,7 @@ def test_okx_real_recorded_spot_trades_replay_and_parse(tmp_path: Path, shared_d
     times, frames = load_recording(shared_data / "samples/cryptofeed_recordings/OKX.ws.1.0.gz",
                                    contains='"channel":"trades","instId":"BTC-USDT"}')  # fmt: skip
     frames_with_data = [f for f in frames if '"data"' in f]
+    times = [t for t, f in zip(times, frames, strict=True) if '"data"' in f]
     assert len(frames_with_data) >= 5
     rows = [r for f in frames_with_data for r in json.loads(f)["data"]]
     feed = OkxFeed((parse_instrument("BTC-USDT"),), spot=True)
@@ -272,12 +273,12 @@ def test_okx_real_recorded_spot_trades_replay_and_parse(tmp_path: Path, shared_d
         sum(float(r["sz"]) for r in rows)
     )
     assert [b for *_x, b, _id, _k in sink.trades] == [r["side"] == "buy" for r in rows]
-    with FakeWsServer(Script(times, frames_with_data)) as server:
+    # the fake acknowledges the feed's subscribe as OKX does (one event frame per channel)
+    with FakeWsServer(Script(times, frames_with_data, protocol="okx")) as server:
         report = asyncio.run(
             collect_stream(
                 feed, Lake(tmp_path / "s"),
-                StreamOptions(duration_s=60.0,
-                              stop_when=lambda r: r.frames >= len(frames_with_data)),
+                StreamOptions(duration_s=60.0, stop_when=lambda r: r.events >= len(rows)),
                 base_url=server.url,
             )
         )  # fmt: skip
