@@ -181,10 +181,12 @@ def okx_session(seconds: int = 600, *, seed: int = 13) -> Session:
             side = rng.choice(["buy", "sell"])
             count = rng.randint(1, 3)
             trade_id += count
-            out.add(ts, {"arg": {"channel": "trades", "instId": "BTC-USDT-SWAP"}, "data": [{
-                "instId": "BTC-USDT-SWAP", "tradeId": str(trade_id), "px": f"{px:.1f}",
-                "sz": str(contracts), "side": side, "ts": str(ts), "count": str(count),
-                "source": "0", "seqId": trade_id}]})  # fmt: skip
+            row = {"instId": "BTC-USDT-SWAP", "tradeId": str(trade_id), "px": f"{px:.1f}",
+                   "sz": str(contracts), "side": side, "ts": str(ts), "count": str(count),
+                   "source": "0", "seqId": trade_id}  # fmt: skip
+            out.add(ts, {"arg": {"channel": "trades", "instId": "BTC-USDT-SWAP"}, "data": [row]})
+            out.agg_trades.append({k: row[k] for k in ("instId", "tradeId", "px", "sz", "side",
+                                                       "ts")})  # fmt: skip
             out.trades.append((ts, contracts * OKX_CT_VAL, side == "buy"))
         if sec % 6 == 3:
             details = []

@@ -101,6 +101,8 @@ class Script:
     """What ``GET /api/v2/public/get_last_trades_by_instrument_and_time`` serves."""
     deribit_page: int = 1000
     """Its page size (smaller than Deribit's to exercise paging)."""
+    okx_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /api/v5/market/history-trades`` serves (BTC-USDT-SWAP: 0.01 BTC contracts)."""
     pos: int = 0
     """Next frame to send (shared by the script's connections)."""
     fired: set[tuple[str, int]] = field(default_factory=set)
@@ -159,6 +161,8 @@ class FakeWsServer:
         app.router.add_get(
             "/api/v2/public/get_last_trades_by_instrument_and_time", self._deribit_trades
         )
+        app.router.add_get("/api/v5/market/history-trades", self._okx_trades)
+        app.router.add_get("/api/v5/public/instruments", self._okx_instruments)
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -202,6 +206,26 @@ class FakeWsServer:
         ]
         return web.json_response({"jsonrpc": "2.0", "result": {
             "trades": rows[:count], "has_more": len(rows) > count}})  # fmt: skip
+
+    async def _okx_trades(self, request: web.Request) -> web.Response:
+        """OKX's ``type=2`` semantics: rows strictly older than ``after`` (ms), newest first, at
+        most ``limit``."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        after = int(q.get("after", 2**62))
+        limit = min(int(q.get("limit", 100)), 100)
+        rows = [r for r in reversed(self.script.okx_trades)
+                if r["instId"] == q["instId"] and int(r["ts"]) < after]  # fmt: skip
+        return web.json_response({"code": "0", "msg": "", "data": rows[:limit]})
+
+    async def _okx_instruments(self, request: web.Request) -> web.Response:
+        self.log.rest.append(dict(request.query))
+        rows = [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctMult": "1",
+                 "ctType": "linear", "ctValCcy": "BTC"}]  # fmt: skip
+        iid = request.query.get("instId")
+        return web.json_response(
+            {"code": "0", "msg": "", "data": [r for r in rows if iid in (None, r["instId"])]}
+        )
 
     @property
     def http_url(self) -> str:

@@ -221,7 +221,7 @@ def stream_cmd(
 
     Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
     Minutes a gap kept from being stored are summed from REST trades where the venue serves them
-    (Binance, Deribit); elsewhere the gap is recorded and its minutes are not stored.
+    (Binance, OKX, Deribit); elsewhere the gap is recorded and its minutes are not stored.
     Binance liquidations are sampled by the venue (one per symbol per second): their totals are a
     lower bound. Deribit liquidations are its trades flagged as liquidations. A subscription the
     venue refuses ends the run with one error line (exit 1). Ctrl-C commits what was received and

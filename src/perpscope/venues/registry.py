@@ -113,12 +113,16 @@ def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFe
 
 def open_trade_history(venue: str, *, api_url: str | None = None) -> TradeHistory | None:
     """The venue's REST trades by time, where it serves them (Binance ``aggTrades``, Deribit
-    ``get_last_trades_by_instrument_and_time``); ``None`` for a venue that serves only recent
-    trades (Bybit) or whose fill is not built yet (OKX)."""
+    ``get_last_trades_by_instrument_and_time``, OKX ``history-trades``); ``None`` for a venue
+    that serves only recent trades (Bybit)."""
     if venue == "binance":
         return BinanceVenue(api_url=api_url)
     if venue == "deribit":
         from perpscope.venues.deribit_trades import DeribitTradeHistory
 
         return DeribitTradeHistory(api_url=api_url)
+    if venue == "okx":
+        from perpscope.venues.okx_trades import OkxTradeHistory
+
+        return OkxTradeHistory(api_url=api_url)
     return None
