@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -25,43 +24,31 @@ from perpscope.errors import DataContractError
 from perpscope.store.lake import Lake
 from perpscope.venues.deribit_ws import DeribitFeed
 from perpscope.venues.okx_ws import OkxFeed
-from perpscope.venues.ws import StreamFeed, SubscriptionRefused
-from tests.fakews.frames import Session, deribit_session, minute_sums, okx_session
+from perpscope.venues.ws import StreamFeed, SubscriptionRefused, TradeHistory
+from tests.collect.test_stream import _expected_minutes, _ms, _run, _until_last
+from tests.fakews.frames import Session, deribit_session, okx_session
 from tests.fakews.server import FakeWsServer, Script, load_recording
 
 OKX_BTC = (parse_instrument("BTC-USDT-PERP"),)
 DERIBIT_BTC = (parse_instrument("BTC-USD-PERP"),)
 
 
-def _until_last(session: Session) -> Callable[[StreamReport], bool]:
-    last = int(session.times[-1] * 1000)
-    return lambda r: r.last_event_ms >= last
+async def _collect_with_rest(
+    feed: StreamFeed, lake: Lake, server: FakeWsServer, session: Session, rest: TradeHistory
+) -> StreamReport:
+    """Collect ``feed`` with gaps filled from ``rest`` (closed at the end)."""
 
+    async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
+        return await rest.fetch_trades(feed.instruments[0], start, end)
 
-def _run(
-    feed: StreamFeed, lake: Lake, server: FakeWsServer, session: Session, logs: list[str],
-    **opts: object,
-) -> StreamReport:  # fmt: skip
-    settings: dict[str, object] = {
-        "duration_s": 120.0,  # a safety net only: the run stops at the session's last event
-        "flush_s": 0.2,
-        "silence_s": 5.0,
-        "stop_when": _until_last(session),
-        "policy": RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
-        "seed": 1,
-    }
-    options = StreamOptions(**{**settings, **opts})  # type: ignore[arg-type]
-    return asyncio.run(collect_stream(feed, lake, options, base_url=server.url, log=logs.append))
-
-
-def _ms(frame: pl.DataFrame, col: str = "ts") -> list[int]:
-    return [int(t.timestamp() * 1000) for t in frame[col]]
-
-
-def _expected_minutes(session: Session) -> dict[int, tuple[float, float]]:
-    sums = minute_sums(session.trades)
-    minutes = sorted(sums)
-    return {m: sums[m] for m in minutes[1:-1]}  # the first and the last minute are partial
+    options = StreamOptions(
+        duration_s=120.0, flush_s=0.2, stop_when=_until_last(session),
+        policy=RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
+    )  # fmt: skip
+    try:
+        return await collect_stream(feed, lake, options, base_url=server.url, fetch_trades=fetch)
+    finally:
+        await rest.close()
 
 
 class _Sink:
@@ -474,22 +461,9 @@ def test_a_deribit_gap_is_filled_from_rest_trades(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "store")
     with FakeWsServer(script) as server:
         rest = DeribitTradeHistory(api_url=server.http_url)
-
-        async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
-            return await rest.fetch_trades(DERIBIT_BTC[0], start, end)
-
-        async def go() -> StreamReport:
-            options = StreamOptions(
-                duration_s=120.0, flush_s=0.2, stop_when=_until_last(session),
-                policy=RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
-            )  # fmt: skip
-            try:
-                return await collect_stream(DeribitFeed(DERIBIT_BTC), lake, options,
-                                            base_url=server.url, fetch_trades=fetch)  # fmt: skip
-            finally:
-                await rest.close()
-
-        report = asyncio.run(go())
+        report = asyncio.run(
+            _collect_with_rest(DeribitFeed(DERIBIT_BTC), lake, server, session, rest)
+        )
         asked = [q for q in server.log.rest if "instrument_name" in q]
         assert len(asked) >= 2  # paged
         assert all(q["instrument_name"] == "BTC-PERPETUAL" for q in asked)
@@ -516,22 +490,7 @@ def test_an_okx_reconnect_gap_is_filled_from_rest_trades(tmp_path: Path) -> None
     lake = Lake(tmp_path / "store")
     with FakeWsServer(script) as server:
         rest = OkxTradeHistory(api_url=server.http_url, page=40)
-
-        async def fetch(inst: str, start: int, end: int) -> list[tuple[int, int, float, bool]]:
-            return await rest.fetch_trades(OKX_BTC[0], start, end)
-
-        async def go() -> StreamReport:
-            options = StreamOptions(
-                duration_s=120.0, flush_s=0.2, stop_when=_until_last(session),
-                policy=RetryPolicy(attempts=5, base_s=0.01, cap_s=0.05),
-            )  # fmt: skip
-            try:
-                return await collect_stream(OkxFeed(OKX_BTC), lake, options,
-                                            base_url=server.url, fetch_trades=fetch)  # fmt: skip
-            finally:
-                await rest.close()
-
-        report = asyncio.run(go())
+        report = asyncio.run(_collect_with_rest(OkxFeed(OKX_BTC), lake, server, session, rest))
         pages = [q for q in server.log.rest if q.get("type") == "2"]
         assert len(pages) >= 2  # paged backwards by timestamp
         assert all(q["instId"] == "BTC-USDT-SWAP" for q in pages)
