@@ -74,7 +74,8 @@ def test_a_refused_subscription_is_one_error_line_and_a_failing_exit(
         res = cli(
             "--store", str(tmp_path / "s"), "collect", "stream", "--venue", venue,
             "--instrument", "BTC-USDT-PERP" if venue == "okx" else "BTC-USD-PERP",
-            "--duration", "20", "--ws-url", server.url, "--format", "json",
+            "--duration", "20", "--ws-url", server.url, "--api-url", server.http_url,
+            "--format", "json",
         )  # fmt: skip
         assert server.log.connections == 1
     assert res.code == 1
@@ -96,7 +97,7 @@ def test_collect_stream_okx_and_deribit_store_liquidations(tmp_path: Path, cli) 
             res = cli(
                 "--store", str(tmp_path / "s"), "collect", "stream", "--venue", venue,
                 "--instrument", inst, "--duration", "4", "--ws-url", server.url,
-                "--format", "json",
+                "--api-url", server.http_url, "--format", "json",
             )  # fmt: skip
         assert res.code == 0, res.err
         row = res.json()[0]
