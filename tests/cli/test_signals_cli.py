@@ -96,6 +96,8 @@ def test_scenario_evidence_values_are_formatted_by_what_they_measure() -> None:
     assert _value("long_cluster_below", 1.64808) == "1.65x mean bin"
     assert _value("short_cluster_above", 0.0) == "none"
     assert _value("clusters_near", 2) == "2"
+
+
 def test_options_evidence_for_btc_not_sol(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]
     # the demo store has BTC and ETH option chains on sim1, none for SOL
     btc: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at,

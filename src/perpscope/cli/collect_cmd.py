@@ -187,11 +187,15 @@ _STREAM_COLUMNS = ("venue", "instruments", "frames", "liquidations_written",
 @app.command("stream")
 def stream_cmd(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="Venue id: binance or bybit.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="Venue id: binance, bybit, okx or deribit.")
+    ],
     instrument: Annotated[
         list[str],
         typer.Option(
-            "--instrument", help="Perpetual or spot pair (repeatable): BTC-USDT-PERP, BTC-USDT."
+            "--instrument",
+            help="Perpetual or spot pair (repeatable): BTC-USDT-PERP, BTC-USDT (Deribit: "
+            "perpetuals only, BTC-USD-PERP).",
         ),
     ],
     duration: Annotated[
@@ -217,9 +221,11 @@ def stream_cmd(
 
     Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
     Minutes a gap kept from being stored are summed from REST trades where the venue serves them
-    (Binance).
+    (Binance, OKX, Deribit); elsewhere the gap is recorded and its minutes are not stored.
     Binance liquidations are sampled by the venue (one per symbol per second): their totals are a
-    lower bound. Ctrl-C commits what was received and exits 130.
+    lower bound. Deribit liquidations are its trades flagged as liquidations. A subscription the
+    venue refuses ends the run with one error line (exit 1). Ctrl-C commits what was received and
+    exits 130.
     """
     from perpscope.services import collection
 

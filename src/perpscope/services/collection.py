@@ -206,8 +206,8 @@ def run_stream(
     """Collect the live feeds of ``instruments`` on ``venue`` for ``duration_s`` seconds: one
     connection for the perpetuals and one for the spot pairs, concurrently; one report each.
 
-    Where the venue serves past trades by time (Binance), gaps in the trade stream are filled
-    from its REST API (``api_url`` replaces its hosts).
+    Where the venue serves past trades by time (Binance, OKX, Deribit), gaps in the trade stream are
+    filled from its REST API (``api_url`` replaces its hosts).
 
     Raises:
         UsageError: an unknown venue or instrument, no instrument, or a bad duration.
