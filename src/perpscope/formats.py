@@ -10,6 +10,7 @@ import math
 from datetime import UTC, datetime
 
 __all__ = [
+    "fmt_label",
     "fmt_annual",
     "fmt_change",
     "fmt_count",
@@ -20,6 +21,12 @@ __all__ = [
     "fmt_time",
     "fmt_usd",
 ]
+
+
+def fmt_label(value: str) -> str:
+    """A snake_case label as words (``short_covering`` -> ``short covering``); the analytics'
+    ``undefined`` (no reading: a move under its guard, or unknown) reads ``no reading``."""
+    return "no reading" if value == "undefined" else value.replace("_", " ")
 
 
 def fmt_share(value: float) -> str:

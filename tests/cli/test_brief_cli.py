@@ -341,3 +341,44 @@ def test_assets_built_together_equal_each_built_alone(demo_store: Path) -> None:
     for a in together:
         (alone,) = build_brief(lake, [a["asset"]])["assets"]
         assert json.dumps(a, sort_keys=True) == json.dumps(alone, sort_keys=True)
+
+
+def _funding_panel(rates: dict[str, float], periods: dict[str, int]) -> dict[str, Any]:
+    """A hand-built funding panel as the brief service returns it (rates per 8h as fractions)."""
+    hi = max(rates, key=lambda v: rates[v])
+    lo = min((v for v in rates if v != hi), key=lambda v: rates[v])  # ties: two venues
+    return {
+        "venues": [
+            {"venue": v, "rate_8h": r, "zscore": None, "extreme_periods": periods.get(v, 0)}
+            for v, r in rates.items()
+        ],
+        "aggregate_rate_8h": sum(rates.values()) / len(rates),
+        "aggregate_annualized": 0.1095,
+        "spread_8h": rates[hi] - rates[lo],
+        "high_venue": hi,
+        "low_venue": lo,
+    }
+
+
+def test_funding_line_says_how_many_settlements_an_extreme_has_lasted() -> None:
+    from perpscope.cli.brief_cmd import _line_funding
+
+    text = _line_funding(
+        _funding_panel({"sim1": 0.0006, "sim2": -0.0007, "sim3": 0.0001}, {"sim1": 1, "sim2": 3})
+    )
+    assert "sim1 [green]+0.0600%[/]" in text
+    assert "extreme for 1 settlement[/]" in text
+    assert "extreme for 3 settlements[/]" in text
+    assert text.count("extreme for") == 2  # sim3 (+0.01%) is not extreme
+    # spread = 0.0006 - (-0.0007) = 0.0013 = 0.1300% per 8h, highest venue first
+    assert "spread +0.1300% (sim1 > sim2)" in text
+
+
+def test_funding_line_does_not_rank_venues_whose_rates_are_equal() -> None:
+    from perpscope.cli.brief_cmd import _line_funding
+
+    # two venues at the baseline: the spread is 0 and neither is "above" the other
+    text = _line_funding(_funding_panel({"sim1": 0.0001, "sim3": 0.0001}, {}))
+    assert "(sim1 = sim3)" in text
+    assert ">" not in text.split("spread", 1)[1]
+    assert "extreme" not in text

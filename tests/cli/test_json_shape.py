@@ -53,6 +53,7 @@ ARGS: dict[str, list[str]] = {
                         "2024-01-01"],
     "collect options": ["--venue", "nosuch"],
     "collect tiers": ["--venue", "nosuch", "--instrument", "BTC-USDT-PERP"],
+    "collect insurance": ["--venue", "nosuch"],
     "watch": ["--sim", "--days", "1", "--speed", "0"],
     "alerts test": ["funding_extreme"],
     "import funding": [
@@ -102,6 +103,7 @@ EXPECTED_ERRORS = {
     "collect archive",  # an empty date range (checked before any download)
     "collect options",  # no option chains on the made-up venue
     "collect tiers",
+    "collect insurance",  # no collector for the made-up venue
     "import options",  # no chain file (the options tests import real ones)
 }
 

@@ -212,3 +212,12 @@ def test_empty_results_print_one_line_with_the_columns() -> None:
     con = _console(80)
     render_rows(con, [], title="futures")
     assert con.export_text() == "futures: no rows\n"
+
+
+def test_label_values_read_as_words_and_undefined_as_no_reading() -> None:
+    assert fmt_value(Kind.LABEL, "short_covering") == "short covering"
+    assert fmt_value(Kind.LABEL, "new_longs") == "new longs"
+    assert fmt_value(Kind.LABEL, "undefined") == "no reading"
+    assert fmt_value(Kind.LABEL, None) == ""
+    # a plain text column keeps the label as stored (JSON and TEXT are not translated)
+    assert fmt_value(Kind.TEXT, "undefined") == "undefined"

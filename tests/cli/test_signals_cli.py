@@ -82,3 +82,44 @@ def test_store_without_the_asset_is_one_line(cli, tmp_path: Path) -> None:  # ty
     r: CliResult = cli("--store", str(empty), "scenario", "--asset", "BTC")
     assert r.code == 2
     assert "no funding or candles" in r.err
+
+
+def test_scenario_evidence_values_are_formatted_by_what_they_measure() -> None:
+    from perpscope.cli.signals_cmd import _value
+
+    assert _value("funding_8h", 0.000576) == "+0.0576%"
+    assert _value("oi_change_168h", -0.1066) == "-10.66%"
+    # oi_pct_30d is a share 0..1 of the trailing 30 days' OI values at or below now
+    assert _value("oi_pct_30d", 0.5611) == "pctl 56"
+    assert _value("oi_pct_30d", float("nan")) == "n/a"
+    # cluster readings are densities: the peak bin over the mean bin; 0 means no cluster
+    assert _value("long_cluster_below", 1.64808) == "1.65x mean bin"
+    assert _value("short_cluster_above", 0.0) == "none"
+    assert _value("clusters_near", 2) == "2"
+
+
+def test_options_evidence_for_btc_not_sol(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]
+    # the demo store has BTC and ETH option chains on sim1, none for SOL
+    btc: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at,
+                         "--format", "json")  # fmt: skip
+    assert btc.code == 0, btc.err
+    d = btc.json()
+    assert isinstance(d, dict)
+    ev = {e["name"]: e["value"] for e in d["evidence"]}
+    assert ev["options venue"] == "sim1"
+    assert isinstance(ev["options put/call OI"], float)
+    assert ev["options put/call OI"] > 0
+    assert isinstance(ev["options 25d skew vol pts"], float)
+    assert ev["options chain ts"] <= at.replace("Z", "+00:00").replace(":00+", ":00:00+")
+    sol: CliResult = cli("--store", store, "scenario", "--asset", "SOL", "--at", at,
+                         "--format", "json")  # fmt: skip
+    assert sol.code == 0, sol.err
+    s = sol.json()
+    assert isinstance(s, dict)
+    assert not [e for e in s["evidence"] if e["name"].startswith("options")]
+    table: CliResult = cli("--store", store, "scenario", "--asset", "BTC", "--at", at)
+    assert table.code == 0, table.err
+    assert "options evidence" in table.out
+    assert "vol pts" in table.out
+    sol_table: CliResult = cli("--store", store, "scenario", "--asset", "SOL", "--at", at)
+    assert "options evidence" not in sol_table.out

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from perpscope.store.lake import Lake
-from tests.fakews.frames import binance_session, minute_sums
+from tests.fakews.frames import binance_session, deribit_session, minute_sums, okx_session
 from tests.fakews.server import FakeWsServer, Script
 
 
@@ -39,7 +41,10 @@ def test_collect_stream_stores_and_reports_in_json(tmp_path: Path, cli) -> None:
 def test_collect_stream_refuses_bad_options_on_one_line(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     store = str(tmp_path / "s")
     cases = [
-        (["--venue", "okx"], "no live stream for venue 'okx' yet; streamable: binance, bybit"),
+        (
+            ["--venue", "kraken"],
+            "no live stream for venue 'kraken' yet; streamable: binance, bybit, okx, deribit",
+        ),
         (["--venue", "binance", "--duration", "-3"], "--duration -3.0: give a positive number"),
         (["--venue", "binance", "--ws-url", "http://x"], "give a ws:// or wss:// URL"),
     ]
@@ -52,6 +57,55 @@ def test_collect_stream_refuses_bad_options_on_one_line(tmp_path: Path, cli) -> 
               "BTC-USDT-26DEC25")  # fmt: skip
     assert res.code == 2
     assert "live streams follow perpetuals and spot pairs, not BTC-USDT-26DEC25" in res.err
+    res = cli("--store", store, "collect", "stream", "--venue", "deribit", "--instrument",
+              "BTC-USDC")  # fmt: skip
+    assert res.code == 2
+    assert "deribit live streams follow perpetuals only, not BTC-USDC" in res.err
+
+
+@pytest.mark.parametrize("venue", ["okx", "deribit"])
+def test_a_refused_subscription_is_one_error_line_and_a_failing_exit(
+    tmp_path: Path, cli: Callable[..., Any], venue: str
+) -> None:
+    session = okx_session(30) if venue == "okx" else deribit_session(30)
+    script = Script(session.times, session.frames, subscribe=True, protocol=venue,
+                    refuse="unknown instrument")  # fmt: skip
+    with FakeWsServer(script) as server:
+        res = cli(
+            "--store", str(tmp_path / "s"), "collect", "stream", "--venue", venue,
+            "--instrument", "BTC-USDT-PERP" if venue == "okx" else "BTC-USD-PERP",
+            "--duration", "20", "--ws-url", server.url, "--api-url", server.http_url,
+            "--format", "json",
+        )  # fmt: skip
+        assert server.log.connections == 1
+    assert res.code == 1
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1, res.err
+    assert f"{venue} ws: venue refused the subscription: " in lines[0]
+    assert "unknown instrument" in lines[0]
+    assert "Traceback" not in res.err
+
+
+def test_collect_stream_okx_and_deribit_store_liquidations(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    for venue, session, inst in (
+        ("okx", okx_session(120), "BTC-USDT-PERP"),
+        ("deribit", deribit_session(120), "BTC-USD-PERP"),
+    ):
+        script = Script(session.times, session.frames, speed=60.0, subscribe=True,
+                        protocol=venue)  # fmt: skip
+        with FakeWsServer(script) as server:
+            res = cli(
+                "--store", str(tmp_path / "s"), "collect", "stream", "--venue", venue,
+                "--instrument", inst, "--duration", "4", "--ws-url", server.url,
+                "--api-url", server.http_url, "--format", "json",
+            )  # fmt: skip
+        assert res.code == 0, res.err
+        row = res.json()[0]
+        assert row["venue"] == venue
+        assert row["liquidations_written"] == len(session.liquidations) > 0
+        assert row["lower_bound"] is False
+    liq = Lake(tmp_path / "s").read("liquidations")
+    assert sorted(set(liq["venue"])) == ["deribit", "okx"]
 
 
 def test_perpetuals_and_spot_pairs_stream_on_two_connections(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -18,8 +18,17 @@ Faults, each at a frame index of the script (taking effect once):
   the client gives up on it (the client must detect the silence and reconnect);
 - the whole script at ``speed=None`` is a burst faster than any consumer.
 
-Bybit-style servers (``subscribe=True``) wait for the client's ``{"op": "subscribe"}`` before
-replaying, acknowledge it, and answer ``{"op": "ping"}`` with a pong.
+Servers that wait for a subscription (``subscribe=True``) replay only after the client's
+subscribe request, in the protocol of ``protocol``:
+
+- ``bybit``: ``{"op": "subscribe"}`` acknowledged with ``success``; ``{"op": "ping"}`` answered;
+- ``okx``: ``{"op": "subscribe", "args": [...]}`` acknowledged per channel with ``{"event":
+  "subscribe", "arg"}``, or refused with ``{"event": "error", "code", "msg"}`` when ``refuse`` is
+  set; the text ``ping`` answered with ``pong``;
+- ``deribit``: JSON-RPC ``public/set_heartbeat`` answered ``ok`` and followed by a heartbeat
+  ``test_request`` (again every ``test_every`` frames of the replay; ``public/test`` answers are
+  counted), ``public/subscribe`` answered with the channel list, or with an ``error`` when
+  ``refuse`` is set.
 """
 
 from __future__ import annotations
@@ -82,8 +91,18 @@ class Script:
     malformed_at: dict[int, str] = field(default_factory=dict)
     silence_at: int | None = None
     subscribe: bool = False
+    protocol: str = "bybit"
+    refuse: str | None = None
+    """okx/deribit: refuse the subscription with this message."""
+    test_every: int = 400
     agg_trades: list[dict[str, Any]] = field(default_factory=list)
     """What ``GET /fapi/v1/aggTrades`` serves (``/api/v3/aggTrades`` for a routed script)."""
+    deribit_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /api/v2/public/get_last_trades_by_instrument_and_time`` serves."""
+    deribit_page: int = 1000
+    """Its page size (smaller than Deribit's to exercise paging)."""
+    okx_trades: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /api/v5/market/history-trades`` serves (BTC-USDT-SWAP: 0.01 BTC contracts)."""
     pos: int = 0
     """Next frame to send (shared by the script's connections)."""
     fired: set[tuple[str, int]] = field(default_factory=set)
@@ -96,6 +115,8 @@ class _Log:
     malformed_sent: int = 0
     subscribes: list[Any] = field(default_factory=list)
     pings: int = 0
+    test_requests: int = 0
+    tests: int = 0
     paths: list[str] = field(default_factory=list)
     rest: list[dict[str, str]] = field(default_factory=list)
     done: bool = False
@@ -137,6 +158,11 @@ class FakeWsServer:
         app = web.Application()
         app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
         app.router.add_get("/api/v3/aggTrades", self._agg_trades)
+        app.router.add_get(
+            "/api/v2/public/get_last_trades_by_instrument_and_time", self._deribit_trades
+        )
+        app.router.add_get("/api/v5/market/history-trades", self._okx_trades)
+        app.router.add_get("/api/v5/public/instruments", self._okx_instruments)
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -166,6 +192,41 @@ class FakeWsServer:
             rows = [r for r in rows if lo <= r["T"] <= hi]
         return web.json_response(rows[:limit])
 
+    async def _deribit_trades(self, request: web.Request) -> web.Response:
+        """Deribit's semantics: both timestamps inclusive, ascending, at most ``count`` rows,
+        ``has_more`` when more matched."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        lo, hi = int(q["start_timestamp"]), int(q["end_timestamp"])
+        count = min(int(q.get("count", 10)), self.script.deribit_page)
+        rows = [
+            r
+            for r in self.script.deribit_trades
+            if r["instrument_name"] == q["instrument_name"] and lo <= r["timestamp"] <= hi
+        ]
+        return web.json_response({"jsonrpc": "2.0", "result": {
+            "trades": rows[:count], "has_more": len(rows) > count}})  # fmt: skip
+
+    async def _okx_trades(self, request: web.Request) -> web.Response:
+        """OKX's ``type=2`` semantics: rows strictly older than ``after`` (ms), newest first, at
+        most ``limit``."""
+        q = dict(request.query)
+        self.log.rest.append(q)
+        after = int(q.get("after", 2**62))
+        limit = min(int(q.get("limit", 100)), 100)
+        rows = [r for r in reversed(self.script.okx_trades)
+                if r["instId"] == q["instId"] and int(r["ts"]) < after]  # fmt: skip
+        return web.json_response({"code": "0", "msg": "", "data": rows[:limit]})
+
+    async def _okx_instruments(self, request: web.Request) -> web.Response:
+        self.log.rest.append(dict(request.query))
+        rows = [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctMult": "1",
+                 "ctType": "linear", "ctValCcy": "BTC"}]  # fmt: skip
+        iid = request.query.get("instId")
+        return web.json_response(
+            {"code": "0", "msg": "", "data": [r for r in rows if iid in (None, r["instId"])]}
+        )
+
     @property
     def http_url(self) -> str:
         """The same server for REST requests."""
@@ -187,9 +248,13 @@ class FakeWsServer:
         subscribed = asyncio.Event()
         if not script.subscribe:
             subscribed.set()
-        reader = asyncio.create_task(self._read(ws, subscribed))
+        reader = asyncio.create_task(self._read(ws, subscribed, script))
         try:
-            await asyncio.wait_for(subscribed.wait(), 10)
+            waiter = asyncio.ensure_future(subscribed.wait())
+            await asyncio.wait({reader, waiter}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if not subscribed.is_set():  # refused, or the client left first
+                return ws
             await self._replay(script, ws, request, reader)
             await reader  # the replay is over: wait for the client to leave
         except (ConnectionError, asyncio.CancelledError, TimeoutError):
@@ -198,15 +263,25 @@ class FakeWsServer:
             reader.cancel()
         return ws
 
-    async def _read(self, ws: web.WebSocketResponse, subscribed: asyncio.Event) -> None:
+    async def _read(
+        self, ws: web.WebSocketResponse, subscribed: asyncio.Event, script: Script
+    ) -> None:
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
+                continue
+            if msg.data == "ping":  # OKX's text ping
+                self.log.pings += 1
+                await ws.send_str("pong")
                 continue
             try:
                 doc = json.loads(msg.data)
             except ValueError:
                 continue
-            if doc.get("op") == "subscribe":
+            if script.protocol == "okx":
+                await self._okx(ws, doc, subscribed, script)
+            elif script.protocol == "deribit":
+                await self._deribit(ws, doc, subscribed, script)
+            elif doc.get("op") == "subscribe":
                 self.log.subscribes.append(doc.get("args"))
                 await ws.send_str(json.dumps({"success": True, "ret_msg": "", "op": "subscribe",
                                               "conn_id": "fake", "req_id": ""}))  # fmt: skip
@@ -215,6 +290,46 @@ class FakeWsServer:
                 self.log.pings += 1
                 await ws.send_str(json.dumps({"success": True, "ret_msg": "pong", "op": "ping",
                                               "conn_id": "fake"}))  # fmt: skip
+
+    async def _okx(
+        self, ws: web.WebSocketResponse, doc: Any, subscribed: asyncio.Event, script: Script
+    ) -> None:
+        if doc.get("op") != "subscribe":
+            return
+        self.log.subscribes.append(doc.get("args"))
+        if script.refuse is not None:
+            await ws.send_str(json.dumps({"event": "error", "code": "60018",
+                                          "msg": script.refuse, "connId": "fake"}))  # fmt: skip
+            return
+        for arg in doc.get("args", []):
+            await ws.send_str(json.dumps({"event": "subscribe", "arg": arg, "connId": "fake"}))
+        subscribed.set()
+
+    async def _deribit(
+        self, ws: web.WebSocketResponse, doc: Any, subscribed: asyncio.Event, script: Script
+    ) -> None:
+        method, rid = doc.get("method"), doc.get("id")
+        if method == "public/set_heartbeat":
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": rid, "result": "ok"}))
+            await self._test_request(ws)
+        elif method == "public/test":
+            self.log.tests += 1
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": rid,
+                                          "result": {"version": "fake"}}))  # fmt: skip
+        elif method == "public/subscribe":
+            channels = doc.get("params", {}).get("channels", [])
+            self.log.subscribes.append(channels)
+            if script.refuse is not None:
+                await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {
+                    "code": 10001, "message": script.refuse}}))  # fmt: skip
+                return
+            await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": rid, "result": channels}))
+            subscribed.set()
+
+    async def _test_request(self, ws: web.WebSocketResponse) -> None:
+        self.log.test_requests += 1
+        await ws.send_str(json.dumps({"jsonrpc": "2.0", "method": "heartbeat",
+                                      "params": {"type": "test_request"}}))  # fmt: skip
 
     async def _replay(
         self,
@@ -249,5 +364,7 @@ class FakeWsServer:
                     await asyncio.sleep(delay)
             await ws.send_str(s.frames[i])
             self.log.frames_sent += 1
+            if s.protocol == "deribit" and s.subscribe and i % s.test_every == s.test_every - 1:
+                await self._test_request(ws)
             s.pos = i + 1
         self.log.done = True

@@ -17,7 +17,9 @@ pagination semantics (Bybit v5 docs, "Market"):
   instruments carry ``fundingInterval`` in minutes (XYZUSDT: 240, the others 480);
 - ``/v5/market/risk-limit`` answers one symbol's tiers (or every symbol's without ``symbol``),
   ``RISK_PAGE`` rows a page with ``nextPageCursor`` (the fake pages small so the cursor is
-  exercised; the tier table is :data:`RISK_TIERS` for every symbol).
+  exercised; the tier table is :data:`RISK_TIERS` for every symbol);
+- ``/v5/market/insurance`` answers the pools of :data:`INSURANCE_POOLS` (of ``coin`` when given:
+  an unknown coin is an empty list), ``updateTime`` :data:`INSURANCE_UPDATE_MS`, no cursor.
 
 Rate limit (``research/anchors.md`` D.2): 600 requests per rolling 5 s per IP over all of
 ``/v5/``; the request that overruns it gets HTTP 403 and the IP is banned for ``ban_s`` (10
@@ -61,6 +63,14 @@ RISK_TIERS = (  # riskLimitValue, maintenanceMargin, initialMargin, maxLeverage,
     ("3800000", "0.0068", "0.03125", "32.00", "4680"),
 )
 """Each mmDeduction = the previous one + the previous cap x the rise in rate (0.0006)."""
+INSURANCE_UPDATE_MS = END_MS - 60_000
+INSURANCE_POOLS = (  # coin, symbols (as Bybit lists them, unsorted), balance, value (USD)
+    ("USDT", "ETHUSDT,BTCUSDT,XYZUSDT", "1250000.5", "1250100.25"),
+    ("USDT", "ABCUSDT", "25614.92972633", "25616.97"),
+    ("USDC", "BTCPERP", "80000", "79996"),
+    ("BTC", "BTCUSD", "12.5", "500012.5"),
+)
+"""A shared USDT pool, an isolated USDT pool, a USDC pool and an inverse (coin) pool."""
 _LIMITS = {  # path: (default, maximum)
     "/v5/market/funding/history": (200, 200),
     "/v5/market/open-interest": (50, 200),
@@ -130,6 +140,10 @@ def answer(market: FakeMarket, path: str, q: dict[str, str]) -> tuple[int, Any]:
         return 200, envelope({"category": "linear", "list": page, "nextPageCursor": cursor})
     if path == "/v5/market/tickers":
         return 200, envelope({"category": "linear", "list": tickers(market)})
+    if path == "/v5/market/insurance":
+        rows = [{"coin": c, "symbols": sy, "balance": b, "value": v}
+                for c, sy, b, v in INSURANCE_POOLS if q.get("coin", c) == c]  # fmt: skip
+        return 200, envelope({"updateTime": str(INSURANCE_UPDATE_MS), "list": rows})
     if path == "/v5/market/risk-limit":
         rows = [row for s in ([q["symbol"]] if "symbol" in q else LISTING_MS)
                 for row in risk_limit_rows(s)]  # fmt: skip

@@ -104,3 +104,81 @@ def levels(price: float, dense: dict[float, tuple[float, float]] | None = None) 
         )
         frame = pl.concat([frame, extra])
     return frame
+
+
+STRIKES = (90.0, 95.0, 100.0, 105.0, 110.0)
+CALL_DELTAS = (0.85, 0.7, 0.5, 0.3, 0.2)
+PUT_DELTAS = (-0.15, -0.3, -0.5, -0.7, -0.85)
+
+
+def chain(
+    ts: datetime,
+    expiries: dict[float, tuple[float, float, dict[float, float], dict[float, float]]],
+    *,
+    spot: float = 100.0,
+    asset: str = "BTC",
+) -> pl.DataFrame:
+    """One option chain snapshot at ``ts``: every expiry (days from ``ts``) lists calls and puts
+    at :data:`STRIKES` with flat IVs ``(call_iv, put_iv, call_oi, put_oi)`` (OI {strike:
+    contracts}, 0 elsewhere), venue deltas :data:`CALL_DELTAS` / :data:`PUT_DELTAS`, forward
+    and index ``spot``. With flat IVs the 25-delta call IV is ``call_iv``, the 25-delta put IV
+    ``put_iv``, and the ATM IV (the call at the forward, strike 100) ``call_iv``."""
+    rows = []
+    for days, (civ, piv, c_oi, p_oi) in expiries.items():
+        exp = ts + timedelta(days=days)
+        for k, cd, pd in zip(STRIKES, CALL_DELTAS, PUT_DELTAS, strict=True):
+            for side, iv, d, oi_ in (("C", civ, cd, c_oi), ("P", piv, pd, p_oi)):
+                rows.append(
+                    {
+                        "venue": "opt1",
+                        "instrument": f"{asset}-{days:g}D-{k:g}-{side}",
+                        "ts": ts,
+                        "underlying": asset,
+                        "expiry_ts": exp,
+                        "strike_px": k,
+                        "option_type": side,
+                        "contract_size_base": 1.0,
+                        "open_interest_contracts": oi_.get(k, 0.0),
+                        "volume_contracts": 1.0,
+                        "mark_iv": iv,
+                        "delta": d,
+                        "underlying_px": spot,
+                        "index_px": spot,
+                    }
+                )
+    return pl.DataFrame(rows).with_columns(
+        pl.col("ts").dt.cast_time_unit("us"), pl.col("expiry_ts").dt.cast_time_unit("us")
+    )
+
+
+NEAR_OI = ({105.0: 10.0, 110.0: 20.0}, {95.0: 5.0, 105.0: 30.0})
+"""The 3-day expiry's OI (calls, puts). Payout to holders at each strike S,
+sum of calls OI x (S - K)+ and puts OI x (K - S)+: S=90: puts 5x5 + 30x15 = 475; 95: 30x10 =
+300; 100: 30x5 = 150; 105: 0; 110: calls 10x5 = 50. Max pain 105 (+5% from spot 100); call
+wall (most call OI at or above spot) 110, put wall (most put OI at or below spot) 95."""
+
+
+def fear_chain(ts: datetime, *, front_iv: float = 0.5) -> pl.DataFrame:
+    """Put-heavy and put-skewed. OI: calls 10 + 20 (3d) + 20 (30d) = 50, puts 5 + 30 + 40 = 75:
+    put/call 1.5 (>= 1.2, extreme high; grade (1.5 - 0.4) / 0.8 clipped = 1). 30-day skew
+    0.50 - 0.55 = -5 vol pts (grade 0.5 + 0.5 = 1). Fear 1.0. ATM IV front (3d) ``front_iv``,
+    back (30d) 0.50."""
+    return chain(
+        ts,
+        {
+            3.0: (front_iv, front_iv, *NEAR_OI),
+            30.0: (0.50, 0.55, {100.0: 20.0}, {100.0: 40.0}),
+        },
+    )
+
+
+def greed_chain(ts: datetime) -> pl.DataFrame:
+    """Call-heavy and call-skewed. OI: calls 30 + 150 = 180, puts 35: put/call 35/180 = 0.1944
+    (<= 0.4, extreme low; grade 0). 30-day skew 0.55 - 0.50 = +5 vol pts (grade 0). Fear 0."""
+    return chain(
+        ts,
+        {
+            3.0: (0.5, 0.5, *NEAR_OI),
+            30.0: (0.55, 0.50, {100.0: 150.0}, {}),
+        },
+    )

@@ -26,7 +26,14 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Lake, object
     at = funding["ts"].min() + timedelta(days=6, hours=3)  # type: ignore[operator]
     cut = Lake(Path(root / "cut"))
     cut.init()
-    for name in ("funding", "ohlcv", "open_interest", "leverage_tiers", "long_short"):
+    for name in (
+        "funding",
+        "ohlcv",
+        "open_interest",
+        "leverage_tiers",
+        "long_short",
+        "options_snapshot",
+    ):
         frame = full.read(name)
         if name == "ohlcv":  # a bar is known once it has closed
             frame = frame.filter(pl.col("ts") + timedelta(hours=1) <= at)

@@ -346,3 +346,19 @@ def test_overview_cluster_distances_read_as_percent(client: Any) -> None:
 
     for r in rows:
         assert f">{fmt_change(r['distance_pct'] / 100)}<" in page
+
+
+def test_api_signals_carries_options_evidence_for_btc_not_sol(client: Any) -> None:
+    # the demo store has option chains of BTC and ETH (venue sim1), none of SOL
+    doc = _json(client, "/api/signals")
+    names = {
+        s["asset"]: {e["name"] for e in s["evidence"] if e["name"].startswith("options ")}
+        for s in doc["data"]["scenarios"]
+    }
+    assert "options put/call OI" in names["BTC"]
+    assert "options 25d skew vol pts" in names["BTC"]
+    assert names["SOL"] == set()
+    page = client.get("/signals")
+    assert page.status_code == 200
+    assert "Options evidence" in page.text
+    assert "skew_25d_vol_pts" in page.text  # the table has rows (headers come from them)

@@ -33,3 +33,9 @@ from perpscope.web.values import cell_text
 )
 def test_cells_read_as_the_terminal_prints_them(column: str, value: object, text: str) -> None:
     assert cell_text(column, value) == text
+
+
+def test_quadrant_labels_read_as_the_terminal_prints_them() -> None:
+    assert cell_text("quadrant", "long_liquidation") == "long liquidation"
+    assert cell_text("quadrant", "undefined") == "no reading"
+    assert cell_text("side", "long_only") == "long_only"  # other text columns are left as stored

@@ -127,7 +127,7 @@ OI_SUMMARY: dict[str, list[Col]] = {
         Col("oi_change_4h", "chg 4h", Kind.CHANGE, 1, _OI_ALERT_24H / 2),
         Col("oi_change_24h", "chg 24h", Kind.CHANGE, 0, _OI_ALERT_24H),
         Col("price_change_24h", "px 24h", Kind.CHANGE, 2),
-        Col("quadrant", prio=1),
+        Col("quadrant", kind=Kind.LABEL, prio=1),
         Col("spike", "spike", Kind.ALERT, 2),
         Col("alert_24h", "alert", Kind.ALERT, 2),
         Col("share", "share", Kind.SHARE, 3),

@@ -28,6 +28,7 @@ from perpscope.formats import (
     fmt_annual,
     fmt_change,
     fmt_count,
+    fmt_label,
     fmt_number,
     fmt_price,
     fmt_rate,
@@ -74,6 +75,7 @@ class Kind(StrEnum):
     TIME = "time"  # a UTC timestamp: 2026-12-03 08:00
     FLAG = "flag"  # a boolean: "yes" or blank
     ALERT = "alert"  # a boolean alert: bold "ALERT" or blank
+    LABEL = "label"  # a snake_case label read as words: "new longs"; "undefined" -> "no reading"
 
 
 _NUMERIC = frozenset(
@@ -144,6 +146,8 @@ def fmt_value(kind: Kind, value: Any) -> str:
     if isinstance(value, StrEnum):
         return value.value
     if not isinstance(value, int | float):
+        if kind is Kind.LABEL and isinstance(value, str):
+            return fmt_label(value)
         return str(value)
     v = float(value)
     match kind:

@@ -53,7 +53,12 @@ def _line_funding(p: dict[str, Any]) -> str:
     venues = _SEP.join(
         f"{v['venue']} {_signed(_f('rate', v['rate_8h']))}"
         + (f" z{v['zscore']:+.1f}" if v.get("zscore") is not None else "")
-        + (f" [bold]extreme x{v['extreme_periods']}[/]" if v.get("extreme_periods") else "")
+        + (
+            f" [bold]extreme for {v['extreme_periods']} settlement"
+            f"{'s' if v['extreme_periods'] > 1 else ''}[/]"
+            if v.get("extreme_periods")
+            else ""
+        )
         for v in p["venues"]
     )
     agg = _f("rate", p.get("aggregate_rate_8h"))
@@ -61,7 +66,12 @@ def _line_funding(p: dict[str, Any]) -> str:
         f"{venues}\nagg {_signed(agg)}/8h{_SEP}({_f('ann', p.get('aggregate_annualized'))} a year)"
     )
     if p.get("spread_8h") is not None and p.get("high_venue") != p.get("low_venue"):
-        text += f"{_SEP}spread {_f('rate', p['spread_8h'])} ({p['high_venue']} > {p['low_venue']})"
+        # "sim1 > sim3" only when the shown rates differ (a spread that rounds to 0.0000%)
+        order = ">" if round(abs(p["spread_8h"]) * 100, 4) > 0 else "="
+        text += (
+            f"{_SEP}spread {_f('rate', p['spread_8h'])} "
+            f"({p['high_venue']} {order} {p['low_venue']})"
+        )
     if p.get("stale_note"):
         text += "\n" + ("," + _SOFT).join(f"[yellow]{c}[/]" for c in p["stale_note"].split(", "))
     return text

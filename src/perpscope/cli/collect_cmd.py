@@ -187,11 +187,15 @@ _STREAM_COLUMNS = ("venue", "instruments", "frames", "liquidations_written",
 @app.command("stream")
 def stream_cmd(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", help="Venue id: binance or bybit.")],
+    venue: Annotated[
+        str, typer.Option("--venue", help="Venue id: binance, bybit, okx or deribit.")
+    ],
     instrument: Annotated[
         list[str],
         typer.Option(
-            "--instrument", help="Perpetual or spot pair (repeatable): BTC-USDT-PERP, BTC-USDT."
+            "--instrument",
+            help="Perpetual or spot pair (repeatable): BTC-USDT-PERP, BTC-USDT (Deribit: "
+            "perpetuals only, BTC-USD-PERP).",
         ),
     ],
     duration: Annotated[
@@ -217,9 +221,11 @@ def stream_cmd(
 
     Rows are committed every two seconds; a dropped or silent connection reconnects with backoff.
     Minutes a gap kept from being stored are summed from REST trades where the venue serves them
-    (Binance).
+    (Binance, OKX, Deribit); elsewhere the gap is recorded and its minutes are not stored.
     Binance liquidations are sampled by the venue (one per symbol per second): their totals are a
-    lower bound. Ctrl-C commits what was received and exits 130.
+    lower bound. Deribit liquidations are its trades flagged as liquidations. A subscription the
+    venue refuses ends the run with one error line (exit 1). Ctrl-C commits what was received and
+    exits 130.
     """
     from perpscope.services import collection
 
@@ -376,6 +382,36 @@ def tiers_cmd(
 
     rows = collection.run_tiers(state(ctx).lake(), venue, instrument, api_url=api_url)
     emit(rows, fmt.value, title=f"tiers {venue}")
+
+
+@app.command("insurance")
+def insurance_cmd(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", help="Venue id: bybit.")],
+    coin: Annotated[
+        str | None, typer.Option("--coin", help="Only this coin's pools (default: all).")
+    ] = None,
+    api_url: Annotated[str | None, typer.Option("--api-url", help=_API_URL_HELP)] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+) -> None:
+    """Read the venue's insurance fund, pool by pool, into insurance_pool.
+
+    A pool's balance backs every contract it lists (Bybit shares pools among contracts), so it
+    is shown and stored per pool, never split per instrument. Reading again before the venue
+    updates its figures stores nothing new.
+    """
+    from perpscope.services import collection
+
+    res = collection.run_insurance(state(ctx).lake(), venue, coin, api_url=api_url)
+    if fmt is Format.JSON:
+        emit(res, "json")
+        return
+    at = f"{res['ts']:%Y-%m-%d %H:%M:%S}Z" if res["ts"] is not None else "-"
+    title = (
+        f"insurance {res['venue']} (pool-level) at {at}: "
+        f"{res['rows_written']} of {len(res['pools'])} pools new"
+    )
+    emit(res["pools"], fmt.value, title=title)
 
 
 @app.command("venues")

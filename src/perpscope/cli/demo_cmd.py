@@ -60,10 +60,11 @@ def _render(overview_venues: pl.DataFrame, overview_assets: pl.DataFrame) -> Non
             )
         out_console.print(table)
         spread = (
+            # two lines, so that it reads whole in 80 columns
             f"  widest spread: {_pct(asset_row['spread_8h'])} per 8h "
-            f"({asset_row['high_venue']} {_pct(asset_row['high_rate_8h'])} vs "
-            f"{asset_row['low_venue']} {_pct(asset_row['low_rate_8h'])}) "
-            f"= {_pct(asset_row['spread_annualized'], 2)} a year\n"
+            f"= {_pct(asset_row['spread_annualized'], 2)} a year,\n"
+            f"    {asset_row['high_venue']} {_pct(asset_row['high_rate_8h'])} vs "
+            f"{asset_row['low_venue']} {_pct(asset_row['low_rate_8h'])} per 8h\n"
             if asset_row["spread_8h"] is not None  # one venue has no cross-venue spread
             else "  one venue: no cross-venue spread\n"
         )
@@ -140,7 +141,7 @@ def demo(
     from_option = state(ctx).config.source.endswith("--store")
     is_default = not from_option and result.store.resolve() == default_store.expanduser().resolve()
     out_console.print(
-        f"Demo store: {result.store} ({sum(result.rows.values())} rows, seed {seed}, "
+        f"Demo store: {result.store} ({sum(result.rows.values()):,} rows, seed {seed}, "
         f"scenario {result.scenario})"
         + (
             "; it is your default store, so the commands below need no --store"

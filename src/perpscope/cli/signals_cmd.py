@@ -34,12 +34,62 @@ def _px(x: Any) -> str:
     return "" if x is None or x != x else f"{x:,.6g}"
 
 
+def _opt_value(name: str, v: Any) -> str:
+    """An options evidence value for humans (put/call 0.62, skew -3.1 vol pts, IV 55.0%)."""
+    if not isinstance(v, int | float) or isinstance(v, bool) or v != v:
+        return "" if v is None else str(v)
+    if "vol pts" in name:
+        return f"{v:+.1f} vol pts"
+    if "ATM IV" in name:
+        return f"{v * 100:.1f}%"
+    if "percentile" in name:
+        return f"{v * 100:.0f}th pct"
+    if "distance %" in name:
+        return f"{v:+.2f}%"
+    if name.endswith(" px"):
+        return f"${v:,.6g}"
+    if "days" in name:
+        return f"{v:.1f} d"
+    return f"{v:.2f}"
+
+
+def _options_summary(evidence: Any) -> dict[str, str] | None:
+    """The options evidence of a reading or a signal in one row (None when it has none)."""
+    ev = {e.name: e.value for e in evidence if e.name.startswith("options ")}
+    if not ev:
+        return None
+
+    def v(name: str) -> str:
+        return _opt_value(name, ev.get(name))
+
+    mp = v("options max pain px")
+    if mp:
+        mp += f" ({v('options max pain distance %')}, {ev.get('options expiry')})"
+    return {
+        "chain": f"{ev.get('options venue')} {str(ev.get('options chain ts'))[:16]}",
+        "put/call": v("options put/call OI"),
+        "pctl": v("options put/call percentile"),
+        "skew 25d": v("options 25d skew vol pts"),
+        "fear": v("options fear grade"),
+        "ATM IV front/back": f"{v('options front ATM IV')} / {v('options back ATM IV')}",
+        "term": v("options term structure"),
+        "max pain": mp,
+        "walls put/call": f"{v('options put wall px')} / {v('options call wall px')}",
+    }
+
+
 def _value(name: str, v: Any) -> str:
+    if name.startswith("options "):
+        return _opt_value(name, v)
     if isinstance(v, float):
         if "funding" in name or "rate" in name:
             return _rate(v)
-        if "change" in name or "pct_30d" in name:
+        if "pct_30d" in name:  # a percentile as a share 0..1 of the trailing 30 days
+            return "n/a" if v != v else f"pctl {v * 100:.0f}"
+        if "change" in name:
             return f"{v * 100:+.2f}%"
+        if "cluster" in name and not name.startswith("clusters"):
+            return "none" if v == 0 else f"{v:.2f}x mean bin"  # a cluster's density
         return f"{v:,.6g}"
     return "" if v is None else str(v)
 
@@ -70,10 +120,17 @@ def scenario(
         title="scenario",
     )
     emit(
-        [{"reading": e.name, "value": _value(e.name, e.value)} for e in r.evidence],
+        [
+            {"reading": e.name, "value": _value(e.name, e.value)}
+            for e in r.evidence
+            if not e.name.startswith("options ")
+        ],
         "table",
         title="evidence",
     )
+    opt = _options_summary(r.evidence)
+    if opt is not None:
+        emit(opt, "table", title="options evidence")
     emit(
         [{"scenario": k, "score": f"{v:.0%}"} for k, v in r.scores.items()], "table", title="scores"
     )
@@ -121,6 +178,13 @@ def signals(
         "table",
         title="setups",
     )
+    seen: dict[str, dict[str, str]] = {}
+    for s in found:
+        opt = _options_summary(s.evidence)
+        if opt is not None and s.asset not in seen:
+            seen[s.asset] = {"asset": s.asset, **opt}
+    if seen:
+        emit(list(seen.values()), "table", title="options evidence")
 
 
 @app.command("journal")

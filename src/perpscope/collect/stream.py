@@ -49,7 +49,7 @@ from perpscope.collect.retry import RetryPolicy
 from perpscope.domain.schema import EARLIEST_TS, FUTURE_SLACK, LATEST_SCHEDULE_TS
 from perpscope.errors import DataContractError, PerpscopeError, TransientVenueError
 from perpscope.store.lake import Lake
-from perpscope.venues.ws import StreamFeed, WsEndpoint
+from perpscope.venues.ws import StreamFeed, SubscriptionRefused, WsEndpoint
 
 __all__ = ["Gap", "StreamOptions", "StreamReport", "StreamState", "collect_stream"]
 
@@ -159,8 +159,10 @@ class StreamState:
         tick_every_s: float = 60.0,
         log: Callable[[str], None] = lambda _m: None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        trade_ids: str = "aggregate trade ids",
     ) -> None:
         self.venue = venue
+        self._ids_name = trade_ids
         self.report = report
         self.log = log
         self._tick_ms = max(1, int(tick_every_s * 1000))
@@ -232,7 +234,7 @@ class StreamState:
                 self.report.duplicate_trades += 1
                 return
             if last is not None and trade_id > last + 1:
-                self._gap(s, instrument, ts_ms, f"aggregate trade ids {last + 1}-{trade_id - 1} "
+                self._gap(s, instrument, ts_ms, f"{self._ids_name} {last + 1}-{trade_id - 1} "
                           "missing")  # fmt: skip
             elif last is None:
                 s.covered_since = ts_ms
@@ -479,12 +481,20 @@ class _Pump:
         self.error: str | None = None
 
     async def run(
-        self, ws: aiohttp.ClientWebSocketResponse, queue: asyncio.Queue[Any], report: StreamReport
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        queue: asyncio.Queue[Any],
+        report: StreamReport,
+        answer: Callable[[str | bytes], str | None] | None = None,
     ) -> None:
         async for msg in ws:  # no per-frame timeout: silence is watched by _watch
             self.last = time.monotonic()
             if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 self.frames += 1
+                if answer is not None:
+                    reply = answer(msg.data)
+                    if reply is not None:
+                        await ws.send_str(reply)
                 await queue.put(msg.data)
                 if queue.qsize() > report.max_queue:
                     report.max_queue = queue.qsize()
@@ -506,7 +516,7 @@ async def _watch(
     Returns why the connection ended and whether it delivered any frame.
     """
     pump = _Pump()
-    task = asyncio.create_task(pump.run(ws, queue, report))
+    task = asyncio.create_task(pump.run(ws, queue, report, ep.answer))
     next_ping = time.monotonic() + ep.ping_every_s
     step = max(0.01, min(options.silence_s, ep.ping_every_s) / 4)
     try:
@@ -595,7 +605,10 @@ async def collect_stream(
     options = options or StreamOptions()
     report = StreamReport(feed.venue, [str(i) for i in feed.instruments])
     report.lower_bound = feed.sampled is not None
-    state = StreamState(feed.venue, report, tick_every_s=options.tick_every_s, log=log)
+    state = StreamState(
+        feed.venue, report, tick_every_s=options.tick_every_s, log=log,
+        trade_ids=getattr(feed, "trade_ids", "aggregate trade ids"),
+    )  # fmt: skip
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(1, options.queue_frames))
     stop = asyncio.Event()
     reader = asyncio.create_task(_read(feed, base_url, queue, options, report, log, stop))
@@ -609,6 +622,9 @@ async def collect_stream(
         report.frames += 1
         try:
             report.events += feed.parse(item, state)
+        except SubscriptionRefused as exc:
+            if report.error is None:  # the stream stops; the caller reports it once
+                report.error = str(exc)
         except DataContractError as exc:
             report.malformed += 1
             log(f"{feed.venue} stream: malformed frame skipped: {exc}")
@@ -620,7 +636,7 @@ async def collect_stream(
                 break
             if options.max_frames is not None and report.frames >= options.max_frames:
                 break
-            if reader.done():
+            if reader.done() or report.error is not None:
                 break
             if options.stop_when is not None and options.stop_when(report):
                 break
@@ -649,7 +665,7 @@ async def collect_stream(
             try:
                 await reader
             except TransientVenueError as exc:
-                report.error = str(exc)
+                report.error = report.error or str(exc)
         while not queue.empty():  # frames already received are not lost
             handle(queue.get_nowait())
         report.partial_minutes_dropped += state.open_minutes()

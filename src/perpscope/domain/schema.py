@@ -676,6 +676,31 @@ TABLES: Final[dict[str, TableSpec]] = {
             ("venue", "instrument", "ts"),
         ),
         TableSpec(
+            "insurance_pool",
+            "A venue's insurance fund as published, pool by pool (Bybit: one pool per coin and "
+            "group of contracts sharing it); not per instrument and without flows, unlike the "
+            "simulator's insurance_fund.",
+            (
+                _VENUE,
+                _k("coin", _STR, "the pool's coin (USDT, USDC, BTC)"),
+                _k(
+                    "symbols",
+                    _STR,
+                    "the venue's contracts sharing the pool, its id: sorted, comma-separated",
+                ),
+                _k("ts", UTC_TS, "the venue's update time of the figures, UTC"),
+                Column("shared", _BOOL, "the pool backs more than one contract"),
+                Column(
+                    "balance_coin",
+                    _F64,
+                    "balance in the pool's coin (negative: depleted)",
+                    False,
+                ),
+                Column("value_usd", _F64, "the balance valued in USD by the venue"),
+            ),
+            ("venue", "coin", "symbols", "ts"),
+        ),
+        TableSpec(
             "adl_events",
             "Simulated auto-deleveraging: each opposite position closed at a liquidated "
             "position's bankruptcy price when the insurance fund was exhausted.",

@@ -20,6 +20,7 @@ from perpscope.collect.archive import ArchiveReport, backfill_archive
 from perpscope.collect.backfill import BackfillJob, Progress, StreamResult, backfill
 from perpscope.collect.cursor import read_cursor
 from perpscope.collect.gaps import GAP_TABLES, find_gaps
+from perpscope.collect.insurance import take_insurance
 from perpscope.collect.options import OptionsResult, OptionsVenue, collect_options
 from perpscope.collect.retry import RetryPolicy
 from perpscope.collect.snapshot import SnapshotResult, take_snapshot
@@ -45,6 +46,7 @@ __all__ = [
     "result_rows",
     "resume_points",
     "run_backfill",
+    "run_insurance",
     "run_options",
     "run_snapshots",
     "run_snapshot",
@@ -204,8 +206,8 @@ def run_stream(
     """Collect the live feeds of ``instruments`` on ``venue`` for ``duration_s`` seconds: one
     connection for the perpetuals and one for the spot pairs, concurrently; one report each.
 
-    Where the venue serves past trades by time (Binance), gaps in the trade stream are filled
-    from its REST API (``api_url`` replaces its hosts).
+    Where the venue serves past trades by time (Binance, OKX, Deribit), gaps in the trade stream are
+    filled from its REST API (``api_url`` replaces its hosts).
 
     Raises:
         UsageError: an unknown venue or instrument, no instrument, or a bad duration.
@@ -369,6 +371,31 @@ def run_tiers(
     client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
     results = asyncio.run(take_tiers(client, lake, insts, policy=policy, pace=pace))
     return [asdict(r) for r in results]
+
+
+def run_insurance(
+    lake: Lake,
+    venue: str,
+    coin: str | None = None,
+    *,
+    api_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    pace: bool = True,
+    rate_limit_ms: float | None = None,
+) -> dict[str, Any]:
+    """Read and store ``venue``'s insurance pools (of ``coin``, or all): the venue, the update
+    time of the figures, ``level`` ``pool`` (balances are per pool, not per instrument), the rows
+    written and one record per pool (coin, symbols, shared, balance, value_usd)."""
+    name = coin.strip().upper() if coin is not None else None
+    if name is not None and not name.isalnum():
+        raise UsageError(f"--coin must be a coin name like USDT, got {coin!r}")
+    client = open_venue(venue, api_url=api_url, rate_limit_ms=rate_limit_ms)
+    res = asyncio.run(take_insurance(client, lake, name, policy=policy, pace=pace))
+    pools = res.pools.select(
+        "coin", "symbols", "shared", pl.col("balance_coin").alias("balance"), "value_usd"
+    )
+    return {"venue": res.venue, "ts": res.ts, "level": "pool", "rows_written": res.rows_written,
+            "pools": pools.to_dicts()}  # fmt: skip
 
 
 def gaps(

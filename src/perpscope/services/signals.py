@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -16,6 +16,7 @@ import polars as pl
 
 from perpscope.errors import UsageError
 from perpscope.signals import DETECTORS, MarketData, ScenarioReading, Signal, classify, detect_all
+from perpscope.signals._common import HISTORY_H
 from perpscope.store.lake import Lake
 
 __all__ = [
@@ -50,7 +51,11 @@ def load_asset(
 
     Funding and OI of the asset's perpetuals on every venue; 1h trade candles of the perpetual on
     the venue with the largest latest OI (else the first with candles); the ESTIMATED liquidation
-    map of that series at ``at`` (when OI and candles exist and ``with_levels``).
+    map of that series at ``at`` (when OI and candles exist and ``with_levels``); the option chain
+    snapshots of the asset up to ``at``, from 45 days before the read time (``at``, else the
+    perpetuals' latest data), on the venue the options commands read
+    (:func:`perpscope.services.options.resolve_venue`: Deribit when stored, else the venue with
+    the most rows), None when the store has none (SOL, or no ``options_snapshot`` rows).
 
     Raises:
         UsageError: a bad asset, or nothing stored for it.
@@ -105,9 +110,29 @@ def load_asset(
             levels = rep.levels
         except UsageError:
             levels = None
-    return MarketData(
+    data = MarketData(
         a, funding=funding if funding.height else None, candles=candles, oi=oi, levels=levels
     )
+    return replace(data, options=_options(lake, a, at, _at(lake, data, at)))
+
+
+def _options(lake: Lake, asset: str, at: datetime | None, end: datetime) -> pl.DataFrame | None:
+    """The stored option snapshots of ``asset`` up to ``at`` and after 45 days before ``end``
+    (the asset's read time; no rule looks further back), see :func:`load_asset`."""
+    from perpscope.services.options import resolve_venue
+
+    venue = resolve_venue(lake, asset)
+    if venue is None:
+        return None
+    where = (
+        (pl.col("venue") == venue)
+        & (pl.col("underlying") == asset)
+        & (pl.col("ts") > end - timedelta(hours=HISTORY_H))
+    )
+    if at is not None:
+        where = where & (pl.col("ts") <= at)
+    rows = lake.read("options_snapshot", where=where)
+    return rows.sort("ts") if rows.height else None
 
 
 def _at(lake: Lake, data: MarketData, at: datetime | None) -> datetime:

@@ -136,6 +136,9 @@ class MarketData:
         oi: ``ts oi_usd``: OI summed across venues (the playbook's aggregate).
         levels: the ESTIMATED liquidation map at ``at`` (``price long_usd short_usd``).
         spot: spot candles (``ts c``), for the basis trade's premium.
+        options: option chain snapshots of the asset on one venue (rows of the
+            ``options_snapshot`` table, ``ts`` the snapshot time), read by
+            :mod:`perpscope.signals.options`; optional (None or empty: no options evidence).
     """
 
     asset: str
@@ -144,6 +147,7 @@ class MarketData:
     oi: pl.DataFrame | None = None
     levels: pl.DataFrame | None = None
     spot: pl.DataFrame | None = None
+    options: pl.DataFrame | None = None
     bar_h: float = 1.0
     contexts: dict[datetime, Context] = field(
         default_factory=dict, init=False, compare=False, repr=False
@@ -166,12 +170,15 @@ class MarketData:
                 (self.candles, True),
                 (self.oi, False),
                 (self.spot, True),
+                (self.options, False),
             )
         ):
             return self
 
         def cut(f: pl.DataFrame | None, closed: bool = False) -> pl.DataFrame | None:
-            return None if f is None else ts_cut(f, upto=at - bar if closed else at)
+            if f is None or f.is_empty():
+                return f
+            return ts_cut(f, upto=at - bar if closed else at)
 
         return replace(
             self,
@@ -179,6 +186,7 @@ class MarketData:
             candles=cut(self.candles, closed=True),
             oi=cut(self.oi),
             spot=cut(self.spot, closed=True),
+            options=cut(self.options),
         )
 
     def window(self, at: datetime, hours: float = HISTORY_H) -> MarketData:
@@ -202,7 +210,7 @@ class MarketData:
         since = at - timedelta(hours=hours)
 
         def head(f: pl.DataFrame | None) -> pl.DataFrame | None:
-            return None if f is None else ts_cut(f, after=since)
+            return f if f is None or f.is_empty() else ts_cut(f, after=since)
 
         return replace(
             d,
@@ -210,6 +218,7 @@ class MarketData:
             candles=head(d.candles),
             oi=head(d.oi),
             spot=head(d.spot),
+            options=head(d.options),
         )
 
     def missing(self, *names: str) -> tuple[str, ...]:

@@ -5,6 +5,11 @@ OI, liquidation heatmap, and the trend the scenario presumes); each condition sc
 A scenario's confidence is the mean of its conditions whose inputs exist (a missing heatmap is
 left out and named in the evidence). The reading is the scenario with the highest confidence if
 it reaches ``min_confidence`` (0.6), else ``none``. Exact formulas: ``docs/signals.md``.
+
+Options, when the bundle has a chain at most a day old (:mod:`perpscope.signals.options`), add
+one more graded condition to five scenarios (confirmation near 1, contradiction near 0): it
+counts in the mean but never disqualifies a scenario on its own (the playbook's scenarios are
+defined on the perpetual streams). Without options the reading is exactly the perp-only one.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import polars as pl
 
 from perpscope.analytics.liquidations import find_clusters
 from perpscope.signals._common import Evidence, MarketData, clip01, context, raw_times
+from perpscope.signals.options import OptionsReading, options_evidence, options_reading
 from perpscope.signals.setups import latest_rows
 
-__all__ = ["SCENARIOS", "ScenarioReading", "classify", "scenario_features"]
+__all__ = ["SCENARIOS", "ScenarioReading", "classify", "options_conditions", "scenario_features"]
 
 SCENARIOS: Final = (
     "long_squeeze",
@@ -303,6 +309,26 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
     }
 
 
+def options_conditions(r: OptionsReading, trend: float) -> dict[str, float | None]:
+    """The options condition of each scenario it informs (None: its input is unknown).
+
+    ``fear`` and ``event`` are :attr:`OptionsReading.fear` and ``.event``. Long squeeze (crowded
+    longs): greed ``1 - fear`` confirms (line 298: "heavy call buying ... bullish complacency");
+    short squeeze: ``fear`` ("peak fear"); exhaustion: the trend side's crowding (greed in an
+    uptrend, fear in a downtrend); vacuum ("a low-volatility environment"): ``1 - event``; pre-event
+    build ("a known catalyst"): ``event`` (near-term IV priced above the long run)."""
+    fear, event = r.fear, r.event
+    greed = None if fear is None else 1.0 - fear
+    up = not math.isfinite(trend) or trend >= 0
+    return {
+        "long_squeeze": greed,
+        "short_squeeze": fear,
+        "exhaustion": greed if up else fear,
+        "vacuum": None if event is None else 1.0 - event,
+        "pre_event_build": event,
+    }
+
+
 def classify(
     data: MarketData, at: datetime, *, min_confidence: float = 0.6, min_condition: float = 0.3
 ) -> ScenarioReading:
@@ -310,21 +336,31 @@ def classify(
     f = scenario_features(data, at)
     scores: dict[str, float] = {}
     parts = _scores(f)
+    opt = options_reading(data.window(at), at)
+    extra = options_conditions(opt, f["price_change_7d"]) if opt is not None else {}
     for name, conds in parts.items():
         vals = [v for v in conds.values() if v is not None]
         # every condition must hold at least partly: one that fails outright disqualifies
         ok = bool(vals) and min(vals) >= min_condition
+        o = extra.get(name)
+        if o is not None:
+            vals.append(clip01(o))
         scores[name] = round(sum(vals) / len(vals), 4) if ok else 0.0
     # on a tie the scenario with more conditions (the more specific reading) wins
     best = max(scores, key=lambda k: (scores[k], len(parts[k])))
     conf = scores[best]
     scenario = best if conf >= min_confidence else "none"
     ev: list[Evidence] = [Evidence(k, v) for k, v in f.items()]
+    if opt is not None:
+        ev += options_evidence(opt)
     if scenario != "none":
         ev += [
             Evidence(f"{best}: {k}", v, None, v is not None and v >= 0.5)
             for k, v in parts[best].items()
         ]
+        o = extra.get(best)
+        if o is not None:
+            ev.append(Evidence(f"{best}: options", round(o, 4), None, o >= 0.5))
     missing = [n for n in ("funding", "oi", "candles", "levels") if n in data.missing(n)]
     if missing:
         ev.append(Evidence("missing inputs", ",".join(missing)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -42,6 +43,14 @@ from perpscope.signals._common import (
     trade_levels,
     ts_cut,
 )
+from perpscope.signals.options import (
+    HIGHS_PCT,
+    MAGNET_MAX_PCT,
+    MAGNET_MIN_PCT,
+    options_context,
+    options_evidence,
+    options_reading,
+)
 
 __all__ = [
     "DETECTORS",
@@ -59,7 +68,9 @@ __all__ = [
     "latest_funding_by_venue",
     "latest_rows",
     "liquidation_magnet",
+    "max_pain_magnet",
     "oi_divergence_setup",
+    "pcr_extreme",
     "triple_confluence",
 ]
 
@@ -164,6 +175,9 @@ def _zone_targets(ctx: Context, direction: str) -> list[float | None]:
     return out
 
 
+_OPTION_SETUPS: Final = ("pcr_extreme", "max_pain_magnet")
+
+
 def _signal(
     setup: str,
     data: MarketData,
@@ -178,6 +192,10 @@ def _signal(
     stage: str | None = None,
     extra_targets: list[float | None] | None = None,
 ) -> Signal:
+    opt = None if setup in _OPTION_SETUPS else options_reading(data, at)
+    if opt is not None:  # context, and the near expiry's max pain as a target (L300)
+        ev = [*ev, *options_context(opt)]
+        extra_targets = [*(extra_targets or []), opt.max_pain_px]
     venue, instrument = "all", f"{data.asset}"
     entry_lo = entry_hi = stop = None
     targets: tuple[float, ...] = ()
@@ -648,6 +666,100 @@ def funding_rotation(
     ]
 
 
+def _at_extreme(ctx: Context, direction: str) -> tuple[bool, float | None]:
+    """Whether the last close is within :data:`~perpscope.signals.options.HIGHS_PCT` % of the
+    30-day high (short) or low (long) close, and that high or low."""
+    c = ctx.candles
+    closes = c.filter(pl.col("ts") > ctx.at - timedelta(days=30))["c"] if c.height else None
+    if closes is None or closes.len() == 0:
+        return False, None
+    last = float(closes[-1])
+    if direction == "short":
+        hi = float(closes.max())  # type: ignore[arg-type]
+        return last >= hi * (1 - HIGHS_PCT / 100), hi
+    lo = float(closes.min())  # type: ignore[arg-type]
+    return last <= lo * (1 + HIGHS_PCT / 100), lo
+
+
+def _trigger_ev(trig: Mapping[str, object] | None) -> Evidence:
+    return Evidence(
+        "structural trigger", None if trig is None else str(trig["event"]), None, trig is not None
+    )
+
+
+def pcr_extreme(data: MarketData, at: datetime) -> list[Signal]:
+    """Put/call extreme (playbook line 298): an extremely low put/call OI ratio at market highs
+    is a contrarian short, an extremely high one at market lows a contrarian long. ``entry``
+    with a structural trigger in that direction, else ``watch`` (also without candles, when
+    "at market highs" cannot be checked); max pain is a target when beyond 1R."""
+    data = data.upto(at)
+    r = options_reading(data, at)
+    if r is None or r.pcr_extreme is None:
+        return []
+    direction = "short" if r.pcr_extreme == "low" else "long"
+    ev = options_evidence(r)
+    missing = data.missing("candles")
+    ctx = context(data, at)
+    trig = None
+    if not missing:
+        near, px = _at_extreme(ctx, direction)
+        what = "high" if direction == "short" else "low"
+        name = f"close within {HIGHS_PCT:g}% of 30d {what}"
+        ev.append(Evidence(name, ctx.last_close(), px, near))
+        if not near:
+            return []
+        trig = ctx.trigger(direction, TRIGGER_BARS)
+        ev.append(_trigger_ev(trig))
+    agrees = r.skew_pts is not None and (r.skew_pts < 0 if direction == "long" else r.skew_pts > 0)
+    ev.append(Evidence("skew agrees", r.skew_pts, 0.0, agrees))
+    strength = 0.5 + 0.3 * (trig is not None) + 0.2 * agrees
+    return [
+        _signal("pcr_extreme", data, at, direction, strength, ev, ctx if not missing else None,
+                missing, trig=trig, extra_targets=[r.max_pain_px])
+    ]  # fmt: skip
+
+
+def max_pain_magnet(data: MarketData, at: datetime) -> list[Signal]:
+    """Max pain magnet (playbook lines 299-300): the near expiry's (most OI within 7 days) max
+    pain 1-10% from the chain's spot pulls price toward it. Entry at the last close, target max
+    pain, stop half the way on the other side (about 2R, as the liquidation magnet); ``entry``
+    with a structural trigger toward it, else ``watch``."""
+    data = data.upto(at)
+    r = options_reading(data, at)
+    if r is None or r.max_pain_px is None or r.max_pain_pct is None:
+        return []
+    dist = abs(r.max_pain_pct)
+    if not MAGNET_MIN_PCT <= dist <= MAGNET_MAX_PCT:
+        return []
+    direction = "long" if r.max_pain_pct > 0 else "short"
+    ev = options_evidence(r)
+    band = f"{MAGNET_MIN_PCT:g}-{MAGNET_MAX_PCT:g}"
+    ev.append(Evidence("max pain distance |%|", dist, band, True))
+    missing = data.missing("candles")
+    ctx = context(data, at)
+    trig = None if missing else ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(_trigger_ev(trig))
+    days = r.expiry_days if r.expiry_days is not None else 7.0
+    strength = 0.4 + 0.3 * clip01((7.0 - days) / 7.0) + 0.3 * (trig is not None)
+    sig = _signal("max_pain_magnet", data, at, direction, strength, ev,
+                  None if missing else ctx, missing)  # fmt: skip
+    price = ctx.last_close()
+    if missing or price is None:
+        return [sig]
+    sign = _side(direction)
+    target = r.max_pain_px
+    return [
+        replace(
+            sig,
+            stage="entry" if trig is not None else "watch",
+            entry_low_px=price,
+            entry_high_px=price,
+            invalidation_px=price - sign * abs(target - price) / 2.0,
+            targets_px=(target,) if sign * (target - price) > 0 else (),
+        )
+    ]
+
+
 Detector = Callable[[MarketData, datetime], list[Signal]]
 
 DETECTORS: Final[dict[str, Detector]] = {
@@ -659,6 +771,8 @@ DETECTORS: Final[dict[str, Detector]] = {
     "liquidation_magnet": liquidation_magnet,
     "cvd_divergence": cvd_divergence,
     "basis_trade": basis_trade,
+    "pcr_extreme": pcr_extreme,
+    "max_pain_magnet": max_pain_magnet,
 }
 """Single-asset detectors by setup name (``funding_rotation`` needs BTC and the alt)."""
 

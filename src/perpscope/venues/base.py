@@ -21,10 +21,11 @@ permanent); a response that breaks its documented shape raises
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
@@ -353,3 +354,91 @@ def rewrite_base_urls(urls: Any, base_url: str) -> Any:
     if isinstance(urls, dict):
         return {k: rewrite_base_urls(v, base_url) for k, v in urls.items()}
     return urls
+
+
+# ------------------------------------------------------------------------------ shared adapter code
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds (the read time of a snapshot, the still-open bar)."""
+    return int(time.time() * 1000)
+
+
+def history_page(
+    frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None
+) -> HistoryPage:
+    """A :class:`HistoryPage` of ``frame`` (sorted by ``ts``), its cursor the last ``ts``."""
+    last = frame["ts"].max() if frame.height else None
+    assert last is None or isinstance(last, datetime)
+    return HistoryPage(frame, raw_rows, last, done, next_start)
+
+
+def in_window(start_ms: int, end_ms: int) -> pl.Expr:
+    """Rows whose ``ts`` lies in ``[start_ms, end_ms)`` (epoch milliseconds)."""
+    utc_ms = pl.Datetime("ms", "UTC")
+    return (pl.col("ts") >= pl.lit(start_ms).cast(utc_ms)) & (
+        pl.col("ts") < pl.lit(end_ms).cast(utc_ms)
+    )
+
+
+class CcxtVenue:
+    """What every REST venue adapter shares: ccxt's async client of the venue, pointed at
+    ``api_url`` when given and recording response headers, the venue's id and
+    :class:`Capabilities`, and raw implicit-method calls with ccxt errors mapped once.
+
+    A subclass names its venue (``venue_id``, also ccxt's exchange id), its ``caps`` and the
+    market types ccxt should load (``market_types``), and sets its own state in ``_setup``.
+
+    Args:
+        api_url: replace every host of the venue by this base URL (a mirror, or the tests' fake).
+        timeout_ms: per-request timeout.
+        rate_limit_ms: ccxt's spacing of cost-1 requests (the venue's default when None).
+    """
+
+    venue_id: ClassVar[str]
+    caps: ClassVar[Capabilities]
+    market_types: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(
+        self,
+        *,
+        api_url: str | None = None,
+        timeout_ms: int = 10_000,
+        rate_limit_ms: float | None = None,
+    ) -> None:
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
+        if self.market_types is not None:
+            config["options"] = {"fetchMarkets": {"types": list(self.market_types)}}
+        if rate_limit_ms is not None:
+            config["rateLimit"] = rate_limit_ms
+        self.client = getattr(ccxt, self.venue_id)(config)
+        if api_url is not None:
+            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
+        record_response_headers(self.client)
+        self._setup()
+
+    def _setup(self) -> None:
+        """Set the adapter's own state (called at the end of ``__init__``)."""
+
+    @property
+    def id(self) -> str:
+        """The venue id (``bybit``)."""
+        return self.venue_id
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The venue's quirks."""
+        return self.caps
+
+    async def close(self) -> None:
+        """Close ccxt's HTTP session."""
+        await self.client.close()
+
+    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        """ccxt's implicit API ``method`` with ``params``; a ccxt error becomes perpscope's,
+        naming ``<venue> GET <path>``."""
+        try:
+            return await getattr(self.client, method)(params)
+        except ccxt.BaseError as exc:
+            what = f"{self.venue_id} GET {path}"
+            raise map_ccxt_error(exc, what, ban_status=self.caps.ban_status) from None

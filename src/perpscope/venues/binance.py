@@ -12,12 +12,9 @@ volume for the last 30 days only, 500 rows a page, 1,000 requests per 5 minutes;
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
@@ -25,13 +22,13 @@ from perpscope.errors import UsageError
 from perpscope.venues import binance_parse as bp
 from perpscope.venues.base import (
     Capabilities,
+    CcxtVenue,
     HistoryPage,
     RatePool,
     Snapshot,
     Stream,
-    map_ccxt_error,
-    record_response_headers,
-    rewrite_base_urls,
+    history_page,
+    now_ms,
 )
 
 __all__ = ["CAPABILITIES", "BinanceVenue"]
@@ -118,11 +115,7 @@ _KLINES: Final = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class BinanceVenue:
+class BinanceVenue(CcxtVenue):
     """Binance USDⓈ-M through ccxt. Constructing it opens no connection.
 
     Args:
@@ -131,46 +124,12 @@ class BinanceVenue:
         rate_limit_ms: ccxt's spacing of cost-1 requests (Binance default 50 ms).
     """
 
-    def __init__(
-        self,
-        *,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        rate_limit_ms: float | None = None,
-    ) -> None:
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": {"fetchMarkets": {"types": ["spot", "linear"]}},
-        }
-        if rate_limit_ms is not None:
-            config["rateLimit"] = rate_limit_ms
-        self.client = ccxt.binance(config)
-        if api_url is not None:
-            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
-        record_response_headers(self.client)
+    venue_id: ClassVar[str] = "binance"
+    caps: ClassVar[Capabilities] = CAPABILITIES
+    market_types: ClassVar[tuple[str, ...] | None] = ("spot", "linear")
+
+    def _setup(self) -> None:
         self._intervals: dict[str, float] | None = None
-
-    @property
-    def id(self) -> str:
-        """``binance``."""
-        return "binance"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Binance's quirks."""
-        return CAPABILITIES
-
-    async def close(self) -> None:
-        """Close ccxt's HTTP session."""
-        await self.client.close()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
-        try:
-            return await fn(params)
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, f"binance GET {path}") from None
 
     async def fetch_tiers(self, instrument: Instrument) -> pl.DataFrame:
         """Leverage brackets of a USDⓈ-M perpetual as ``leverage_tiers`` rows (USD bounds).
@@ -193,7 +152,7 @@ class BinanceVenue:
         symbol = bp.venue_symbol(instrument)
         path = "fapi/v1/leverageBracket"
         payload = await self._call("fapiPrivateGetLeverageBracket", path, {"symbol": symbol})
-        return bp.parse_leverage_brackets(payload, str(instrument), symbol, int(time.time() * 1000))
+        return bp.parse_leverage_brackets(payload, str(instrument), symbol, now_ms())
 
     async def fetch_trades(
         self, instrument: Instrument, start_ms: int, end_ms: int
@@ -243,7 +202,7 @@ class BinanceVenue:
         info = await self._call("fapiPublicGetExchangeInfo", "fapi/v1/exchangeInfo", {})
         funding = await self._call("fapiPublicGetFundingInfo", "fapi/v1/fundingInfo", {})
         frame, skipped = bp.parse_exchange_info(
-            info, funding, _now_ms(), CAPABILITIES.default_funding_interval_h
+            info, funding, now_ms(), CAPABILITIES.default_funding_interval_h
         )
         self._intervals = dict(
             zip(frame["venue_symbol"], frame["funding_interval_h"].fill_null(0.0), strict=True)
@@ -295,7 +254,7 @@ class BinanceVenue:
             frame = frame.filter(pl.col("ts") > prev_ts)
         # page on the raw times: the stored ones are snapped to the minute
         next_start = max(int(r["fundingTime"]) for r in rows) + 1 if rows else None
-        return _page(frame, len(rows), len(rows) < limit, next_start)
+        return history_page(frame, len(rows), len(rows) < limit, next_start)
 
     async def _kline_page(
         self, instrument: Instrument, symbol: str, stream: Stream, start_ms: int, end_ms: int
@@ -316,10 +275,10 @@ class BinanceVenue:
         payload = await self._call(method, path, params)
         rows = bp._rows(payload, path, list)
         frame = bp.parse_klines(
-            rows, str(instrument), stream.kind, stream.period, now_ms=_now_ms(), endpoint=path
+            rows, str(instrument), stream.kind, stream.period, now_ms=now_ms(), endpoint=path
         )
         frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
-        return _page(frame, len(rows), len(rows) < limit, None)
+        return history_page(frame, len(rows), len(rows) < limit, None)
 
     async def _stats_page(
         self, symbol: str, inst: str, stream: Stream, start_ms: int, end_ms: int
@@ -352,7 +311,7 @@ class BinanceVenue:
             assert stream.kind is not None
             frame = bp.parse_long_short(rows, inst, stream.kind, stream.period)
         frame = frame.filter(pl.col("ts") < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
-        return _page(frame, len(rows), window_end >= end_ms, window_end)
+        return history_page(frame, len(rows), window_end >= end_ms, window_end)
 
     # ------------------------------------------------------------------------ snapshot
 
@@ -412,9 +371,3 @@ def _check(instrument: Instrument, stream: Stream | None) -> None:
             f"binance {stream.family} history has no period {stream.period}; use "
             f"{', '.join(CAPABILITIES.periods)}"
         )
-
-
-def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
-    last = frame["ts"].max() if frame.height else None
-    assert last is None or isinstance(last, datetime)
-    return HistoryPage(frame, raw_rows, last, done, next_start)

@@ -30,6 +30,7 @@ Wire formats (Binance docs, "USDⓈ-M Futures / Market Data"):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire, gap_interval_h
 
 __all__ = [
     "parse_agg_trades",
@@ -64,7 +66,6 @@ KLINE_ENDPOINTS: Final = {
     "index": "fapi/v1/indexPriceKlines",
     "premium": "fapi/v1/premiumIndexKlines",
 }
-_FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 _CONTRACT_TYPES: Final = {
     "PERPETUAL": InstrumentKind.PERP,
     "PERPETUAL_DELIVERING": InstrumentKind.PERP,
@@ -91,6 +92,11 @@ _QUOTES: Final = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB")
 _DATED_RE: Final = re.compile(r"^([A-Z0-9]+)_(\d{2})(\d{2})(\d{2})$")
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
 
+_W: Final = Wire("binance", bools_are_numbers=True)
+_field = _W.field
+_num = functools.partial(_W.num_cast, empty_is_null=False)  # "" is a violation
+_ms = functools.partial(_W.ms_cast, keep_null=True)
+
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -108,46 +114,6 @@ def _rows(payload: Any, endpoint: str, kind: type = dict) -> list[Any]:
                 f"binance {endpoint}: row {i} is a {type(row).__name__}, expected {kind.__name__}"
             )
     return payload
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, endpoint: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        fields = ", ".join(sorted(rows[i]))
-        raise DataContractError(
-            f"binance {endpoint}: row {i} has no field {key!r} (fields: {fields})"
-        ) from None
-
-
-def _num(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Decimal strings (or numbers) as Float64; anything else is a contract violation."""
-    try:
-        return pl.Series(name, values, dtype=pl.String, strict=False).cast(pl.Float64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        bad = next((v for v in values if not _is_number(v)), None)
-        raise DataContractError(
-            f"binance {endpoint}: field {name!r} holds a non-number {bad!r}"
-        ) from None
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _ms(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Epoch milliseconds (int or decimal string) as Int64."""
-    try:
-        return pl.Series(name, values, dtype=pl.String, strict=False).cast(pl.Int64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        raise DataContractError(
-            f"binance {endpoint}: field {name!r} holds a non-integer time"
-        ) from None
 
 
 def _utc(ms: pl.Expr) -> pl.Expr:
@@ -215,9 +181,7 @@ def parse_funding_rate(
     # settlement times jitter by a few ms (…00:00:00.002): snap to the whole minute
     snapped = ((times + 30_000) // 60_000) * 60_000
     frame = pl.DataFrame([snapped.alias("t"), rates, mark]).sort("t")
-    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
-    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
-    interval = pl.when(gap_h.is_in(_FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+    interval = gap_interval_h(prev_ts_ms)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         pl.lit(instrument).alias("instrument"),
@@ -518,14 +482,7 @@ def parse_exchange_info(
                 "status": _STATUS.get(str(status), str(status).lower()),
             }
         )
-    schema = pl.Schema({  # type: ignore[arg-type]
-        "venue": pl.String, "instrument": pl.String, "ts": pl.Datetime("us", "UTC"),
-        "venue_symbol": pl.String, "kind": pl.String, "base": pl.String, "quote": pl.String,
-        "settle": pl.String, "contract_size": pl.Float64, "tick_size_px": pl.Float64,
-        "lot_size": pl.Float64, "funding_interval_h": pl.Float64,
-        "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
-    })  # fmt: skip
-    return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+    return pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row"), tuple(skipped)
 
 
 def parse_agg_trades(payload: Any) -> list[tuple[int, int, float, bool]]:

@@ -18,12 +18,9 @@ or ``limit`` funding intervals of the symbol) and, should a funding window still
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
@@ -31,14 +28,15 @@ from perpscope.errors import DataContractError, UsageError
 from perpscope.venues import bybit_parse as yp
 from perpscope.venues.base import (
     Capabilities,
+    CcxtVenue,
     HistoryPage,
     RatePool,
     Snapshot,
     Stream,
-    map_ccxt_error,
+    history_page,
+    in_window,
+    now_ms,
     period_ms,
-    record_response_headers,
-    rewrite_base_urls,
 )
 
 __all__ = ["CAPABILITIES", "BybitVenue"]
@@ -77,11 +75,7 @@ _KLINES: Final = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class BybitVenue:
+class BybitVenue(CcxtVenue):
     """Bybit v5 linear perpetuals through ccxt. Constructing it opens no connection.
 
     Args:
@@ -91,51 +85,31 @@ class BybitVenue:
             endpoints cost 5, i.e. 10 requests a second).
     """
 
-    def __init__(
-        self,
-        *,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        rate_limit_ms: float | None = None,
-    ) -> None:
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": {"fetchMarkets": {"types": ["linear"]}},
-        }
-        if rate_limit_ms is not None:
-            config["rateLimit"] = rate_limit_ms
-        self.client = ccxt.bybit(config)
-        if api_url is not None:
-            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
-        record_response_headers(self.client)
+    venue_id: ClassVar[str] = "bybit"
+    caps: ClassVar[Capabilities] = CAPABILITIES
+    market_types: ClassVar[tuple[str, ...] | None] = ("linear",)
+
+    def _setup(self) -> None:
         self._intervals: dict[str, float] | None = None
         self._launch_ms: dict[str, int] = {}
 
-    @property
-    def id(self) -> str:
-        """``bybit``."""
-        return "bybit"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Bybit's quirks."""
-        return CAPABILITIES
-
-    async def close(self) -> None:
-        """Close ccxt's HTTP session."""
-        await self.client.close()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
-        try:
-            return await fn(params)
-        except ccxt.BaseError as exc:
-            what = f"bybit GET {path}"
-            raise map_ccxt_error(exc, what, ban_status=CAPABILITIES.ban_status) from None
-
     async def _list(self, method: str, path: str, params: dict[str, Any]) -> Any:
         return yp.result_list(await self._call(method, path, params), path)
+
+    async def _cursor_rows(self, method: str, path: str, params: dict[str, Any]) -> list[Any]:
+        """``result.list`` of every page of a cursor-paged endpoint, following
+        ``nextPageCursor`` (a few pages at most; the bound guards against a cursor loop)."""
+        rows: list[Any] = []
+        cursor = ""
+        for _ in range(100):
+            payload = await self._call(
+                method, path, {**params, "cursor": cursor} if cursor else params
+            )
+            rows += yp.result_list(payload, path)
+            cursor = str(payload["result"].get("nextPageCursor") or "")
+            if not cursor:
+                return rows
+        raise DataContractError(f"bybit {path}: the cursor never ends")
 
     # ------------------------------------------------------------------------ instruments
 
@@ -145,27 +119,18 @@ class BybitVenue:
         return frame
 
     async def _instruments(self) -> tuple[pl.DataFrame, tuple[str, ...]]:
-        path = "v5/market/instruments-info"
-        rows: list[Any] = []
-        cursor = ""
-        for _ in range(100):  # a few pages at most; the bound guards against a cursor loop
-            params: dict[str, Any] = {"category": "linear", "limit": 1000}
-            if cursor:
-                params["cursor"] = cursor
-            payload = await self._call("publicGetV5MarketInstrumentsInfo", path, params)
-            rows += yp.result_list(payload, path)
-            cursor = str(payload["result"].get("nextPageCursor") or "")
-            if not cursor:
-                break
-        else:
-            raise DataContractError(f"bybit {path}: the cursor never ends")
+        rows = await self._cursor_rows(
+            "publicGetV5MarketInstrumentsInfo",
+            "v5/market/instruments-info",
+            {"category": "linear", "limit": 1000},
+        )
         self._launch_ms = {
             str(r["symbol"]): int(str(r["launchTime"]))
             for r in rows
             if isinstance(r, dict) and str(r.get("launchTime", "")).isdigit()
         }
         frame, skipped = yp.parse_instruments(
-            rows, _now_ms(), CAPABILITIES.default_funding_interval_h
+            rows, now_ms(), CAPABILITIES.default_funding_interval_h
         )
         self._intervals = dict(
             zip(frame["venue_symbol"], frame["funding_interval_h"].fill_null(0.0), strict=True)
@@ -209,7 +174,7 @@ class BybitVenue:
             params = {**base, "interval": yp.TIMEFRAMES[stream.period], "start": start_ms,
                       "end": window_end - 1}  # fmt: skip
             rows = await self._list(_KLINES[stream.kind], path, params)
-            frame = yp.parse_klines(rows, inst, stream.kind, step, stream.period, _now_ms())
+            frame = yp.parse_klines(rows, inst, stream.kind, step, stream.period, now_ms())
         elif stream.family == "oi":
             path = "v5/market/open-interest"
             params = {**base, "intervalTime": yp.PERIODS[stream.period], "startTime": start_ms,
@@ -224,11 +189,8 @@ class BybitVenue:
             frame = yp.parse_account_ratio(rows, inst, stream.period)
         if len(rows) > limit:
             raise DataContractError(f"bybit {path}: {len(rows)} rows for a limit of {limit}")
-        frame = frame.filter(
-            (pl.col("ts") >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
-            & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
-        )
-        return _page(frame, len(rows), window_end >= end_ms, window_end)
+        frame = frame.filter(in_window(start_ms, window_end))
+        return history_page(frame, len(rows), window_end >= end_ms, window_end)
 
     async def _funding_page(
         self, symbol: str, inst: str, start_ms: int, end_ms: int, prev_ms: int | None
@@ -258,11 +220,8 @@ class BybitVenue:
                 break
             upper = oldest - 1  # the window held more than a page: page backwards
         frame = yp.parse_funding_history(rows, inst, interval_h, prev_ms)
-        frame = frame.filter(
-            (pl.col("ts") >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
-            & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
-        )
-        return _page(frame, len(rows), window_end >= end_ms, window_end)
+        frame = frame.filter(in_window(start_ms, window_end))
+        return history_page(frame, len(rows), window_end >= end_ms, window_end)
 
     # ------------------------------------------------------------------------ snapshot
 
@@ -294,21 +253,22 @@ class BybitVenue:
         ``nextPageCursor`` should Bybit page the table."""
         _check(instrument, None)
         symbol = yp.venue_symbol(instrument)
-        path = "v5/market/risk-limit"
-        rows: list[Any] = []
-        cursor = ""
-        for _ in range(100):  # one page in practice; the bound guards against a cursor loop
-            params: dict[str, Any] = {"category": "linear", "symbol": symbol}
-            if cursor:
-                params["cursor"] = cursor
-            payload = await self._call("publicGetV5MarketRiskLimit", path, params)
-            rows += yp.result_list(payload, path)
-            cursor = str(payload["result"].get("nextPageCursor") or "")
-            if not cursor:
-                break
-        else:
-            raise DataContractError(f"bybit {path}: the cursor never ends")
-        return yp.parse_risk_limits(rows, str(instrument), symbol, _now_ms())
+        rows = await self._cursor_rows(
+            "publicGetV5MarketRiskLimit",
+            "v5/market/risk-limit",
+            {"category": "linear", "symbol": symbol},
+        )
+        return yp.parse_risk_limits(rows, str(instrument), symbol, now_ms())
+
+    # ------------------------------------------------------------------------ insurance
+
+    async def fetch_insurance(self, coin: str | None = None) -> pl.DataFrame:
+        """Bybit's insurance pools (of one ``coin``, or all) as ``insurance_pool`` rows: one
+        request, see :func:`bybit_parse.parse_insurance`. Pool-level figures: a shared pool's
+        balance backs every contract it lists, so it is not split among them."""
+        params: dict[str, Any] = {"coin": coin} if coin else {}
+        payload = await self._call("publicGetV5MarketInsurance", "v5/market/insurance", params)
+        return yp.parse_insurance(payload)
 
 
 def _check(instrument: Instrument, stream: Stream | None) -> None:
@@ -333,9 +293,3 @@ def _check(instrument: Instrument, stream: Stream | None) -> None:
             f"bybit {stream.family} history has no period {stream.period}; use "
             f"{', '.join(CAPABILITIES.periods)}"
         )
-
-
-def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
-    last = frame["ts"].max() if frame.height else None
-    assert last is None or isinstance(last, datetime)
-    return HistoryPage(frame, raw_rows, last, done, next_start)

@@ -25,6 +25,11 @@ Wire formats (Bybit v5 docs, "Market"):
   shares of accounts holding a net long / short position.
 - ``/v5/market/risk-limit``: ``{id, symbol, riskLimitValue, maintenanceMargin, initialMargin,
   isLowestRisk, maxLeverage, mmDeduction}``, one row per risk-limit tier; cursor paginated.
+- ``/v5/market/insurance``: ``result = {updateTime, list: [{coin, symbols, balance, value}]}``,
+  one row per insurance *pool*: ``symbols`` lists the contracts sharing the pool
+  (``"BTCUSDT,ETHUSDT,SOLUSDT"``; one symbol for an isolated pool), ``balance`` is in ``coin``,
+  ``value`` its USD value. Isolated pools are refreshed every minute, shared ones every 24 hours;
+  the one ``updateTime`` (ms) dates the answer. No ``category``, no cursor.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any, Final
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
-from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire, gap_interval_h
 
 __all__ = [
     "KLINE_ENDPOINTS",
@@ -45,6 +50,7 @@ __all__ = [
     "parse_account_ratio",
     "parse_funding_history",
     "parse_instruments",
+    "parse_insurance",
     "parse_klines",
     "parse_open_interest",
     "parse_risk_limits",
@@ -83,11 +89,14 @@ _STATUS: Final = {
     "Closed": "delisted",
 }
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
-_FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 
-
-def _fail(endpoint: str, what: str) -> DataContractError:
-    return DataContractError(f"bybit {endpoint}: {what}")
+_W: Final = Wire(VENUE, bools_are_numbers=True)
+_fail = _W.fail
+_dicts = _W.dicts
+_field = _W.field
+_is_number = _W.is_number
+_num = _W.num_cast  # "" is null
+_ms = _W.ms_cast  # a null time is a violation
 
 
 def result_list(payload: Any, endpoint: str) -> list[dict[str, Any]] | list[list[Any]]:
@@ -103,52 +112,8 @@ def result_list(payload: Any, endpoint: str) -> list[dict[str, Any]] | list[list
     return rows
 
 
-def _dicts(rows: Sequence[Any], endpoint: str) -> list[dict[str, Any]]:
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise _fail(endpoint, f"row {i} is a {type(r).__name__}, expected an object")
-    return list(rows)
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, endpoint: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        raise _fail(
-            endpoint, f"row {i} has no field {key!r} (fields: {', '.join(sorted(rows[i]))})"
-        ) from None
-
-
-def _num(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Decimal strings or numbers as Float64; ``""`` is null; anything else is a violation."""
-    cleaned = [None if v in ("", None) else v for v in values]
-    try:
-        return pl.Series(name, cleaned, dtype=pl.String, strict=False).cast(pl.Float64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError, TypeError):
-        bad = next((v for v in cleaned if v is not None and not _is_number(v)), None)
-        raise _fail(endpoint, f"field {name!r} holds a non-number {bad!r}") from None
-
-
 def _float(value: Any) -> float | None:
     return float(value) if _is_number(value) else None
-
-
-def _is_number(value: Any) -> bool:
-    if value in ("", None):
-        return False
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _ms(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    try:
-        return pl.Series(name, [str(v) for v in values], dtype=pl.String).cast(pl.Int64)
-    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        raise _fail(endpoint, f"field {name!r} holds a non-integer time") from None
 
 
 def venue_symbol(instrument: Instrument) -> str:
@@ -227,14 +192,7 @@ def parse_instruments(
                 "status": _STATUS.get(str(status), str(status).lower()),
             }
         )
-    schema = pl.Schema({  # type: ignore[arg-type]
-        "venue": pl.String, "instrument": pl.String, "ts": pl.Datetime("us", "UTC"),
-        "venue_symbol": pl.String, "kind": pl.String, "base": pl.String, "quote": pl.String,
-        "settle": pl.String, "contract_size": pl.Float64, "tick_size_px": pl.Float64,
-        "lot_size": pl.Float64, "funding_interval_h": pl.Float64,
-        "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
-    })  # fmt: skip
-    return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+    return pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row"), tuple(skipped)
 
 
 def parse_funding_history(
@@ -256,9 +214,7 @@ def parse_funding_history(
             _num(_field(rows, "fundingRate", endpoint), "rate", endpoint),
         ]
     ).sort("t")
-    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
-    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
-    interval = pl.when(gap_h.is_in(_FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+    interval = gap_interval_h(prev_ts_ms)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         pl.lit(instrument).alias("instrument"),
@@ -471,4 +427,48 @@ def parse_risk_limits(
         pl.col("maint").alias("maint_amount_usd"),
         (1.0 / pl.col("imr")).alias("max_leverage"),
         pl.lit("usd").alias("bound_unit"),
+    )
+
+
+def parse_insurance(payload: Any) -> pl.DataFrame:
+    """Parse a ``/v5/market/insurance`` answer into ``insurance_pool`` rows, one per pool.
+
+    A pool is identified by its coin and its contracts: ``symbols`` split on commas, stripped,
+    de-duplicated and sorted, so Bybit listing them in another order keeps the key. ``ts`` is
+    the answer's ``updateTime``: collecting again before Bybit updates its figures stores
+    nothing new. A row without a coin, symbols, or a numeric ``balance``, or two rows of one
+    pool, fail the whole answer (nothing is stored).
+    """
+    endpoint = "v5/market/insurance"
+    rows = _dicts(result_list(payload, endpoint), endpoint)
+    update = payload["result"].get("updateTime")
+    if update is None:
+        raise _fail(endpoint, "result has no 'updateTime'")
+    [update_ms] = _ms([update], "updateTime", endpoint).to_list()
+    coins = [str(c).strip() for c in _field(rows, "coin", endpoint)]
+    pools = []
+    for i, raw in enumerate(_field(rows, "symbols", endpoint)):
+        names = sorted({s.strip() for s in str(raw or "").split(",")} - {""})
+        if not coins[i] or not names:
+            raise _fail(endpoint, f"row {i} names no coin or no symbols")
+        pools.append(names)
+    balance = _num(_field(rows, "balance", endpoint), "balance", endpoint)
+    if balance.null_count():
+        raise _fail(endpoint, "field 'balance' is empty")
+    frame = pl.DataFrame(
+        {
+            "venue": [VENUE] * len(rows),
+            "coin": coins,
+            "symbols": [",".join(p) for p in pools],
+            "ts": [update_ms] * len(rows),
+            "shared": [len(p) > 1 for p in pools],
+            "balance_coin": balance,
+            "value_usd": _num([r.get("value") for r in rows], "value", endpoint),
+        },
+        schema_overrides={"ts": pl.Int64, "coin": pl.String, "symbols": pl.String},
+    )
+    if frame.select("coin", "symbols").is_duplicated().any():
+        raise _fail(endpoint, "two rows describe one pool (coin and symbols)")
+    return frame.with_columns(pl.col("ts").cast(_UTC_MS).cast(pl.Datetime("us", "UTC"))).sort(
+        "coin", "symbols"
     )

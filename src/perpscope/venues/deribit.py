@@ -33,12 +33,9 @@ Pagination:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import ClassVar, Final
 
-import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
@@ -46,14 +43,15 @@ from perpscope.errors import DataContractError, UsageError
 from perpscope.venues import deribit_parse as dp
 from perpscope.venues.base import (
     Capabilities,
+    CcxtVenue,
     HistoryPage,
     RatePool,
     Snapshot,
     Stream,
-    map_ccxt_error,
+    history_page,
+    in_window,
+    now_ms,
     period_ms,
-    record_response_headers,
-    rewrite_base_urls,
 )
 
 __all__ = ["CAPABILITIES", "CURRENCIES", "DeribitVenue"]
@@ -103,11 +101,7 @@ CAPABILITIES: Final = Capabilities(
 )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class DeribitVenue:
+class DeribitVenue(CcxtVenue):
     """Deribit through ccxt. Constructing it opens no connection.
 
     Args:
@@ -116,42 +110,11 @@ class DeribitVenue:
         rate_limit_ms: ccxt's spacing of requests (Deribit default 50 ms: 20 a second).
     """
 
-    def __init__(
-        self,
-        *,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        rate_limit_ms: float | None = None,
-    ) -> None:
-        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
-        if rate_limit_ms is not None:
-            config["rateLimit"] = rate_limit_ms
-        self.client = ccxt.deribit(config)
-        if api_url is not None:
-            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
-        record_response_headers(self.client)
+    venue_id: ClassVar[str] = "deribit"
+    caps: ClassVar[Capabilities] = CAPABILITIES
+
+    def _setup(self) -> None:
         self._created_ms: dict[str, int] | None = None
-
-    @property
-    def id(self) -> str:
-        """``deribit``."""
-        return "deribit"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Deribit's quirks."""
-        return CAPABILITIES
-
-    async def close(self) -> None:
-        """Close ccxt's HTTP session."""
-        await self.client.close()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
-        try:
-            return await fn(params)
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, f"deribit GET {path}") from None
 
     # ------------------------------------------------------------------------ instruments
 
@@ -170,7 +133,7 @@ class DeribitVenue:
                 if isinstance(r, dict) and str(r.get("creation_timestamp", "")).isdigit()
             }
             self._created_ms = {**(self._created_ms or {}), **created}
-        return dp.parse_instruments(payload, _now_ms())
+        return dp.parse_instruments(payload, now_ms())
 
     async def fetch_instruments(self) -> pl.DataFrame:
         """The BTC and ETH futures and perpetuals."""
@@ -208,11 +171,10 @@ class DeribitVenue:
         if isinstance(raw, list) and len(raw) > FUNDING_PAGE:
             raise DataContractError(f"deribit {path}: {len(raw)} rows for a page of {FUNDING_PAGE}")
         frame = dp.parse_funding_history(payload, str(instrument)).filter(
-            (pl.col("ts") >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
-            & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
+            in_window(start_ms, window_end)
         )
         rows = len(raw) if isinstance(raw, list) else 0
-        return _page(frame, rows, window_end >= end_ms, window_end)
+        return history_page(frame, rows, window_end >= end_ms, window_end)
 
     async def _chart_page(
         self, instrument: Instrument, symbol: str, stream: Stream, start_ms: int, end_ms: int
@@ -226,15 +188,14 @@ class DeribitVenue:
                   "resolution": dp.CHART_RESOLUTIONS[stream.period]}  # fmt: skip
         payload = await self._call("publicGetGetTradingviewChartData", path, params)
         result = dp.result_of(payload, path)
-        frame = dp.parse_chart(result, str(instrument), stream.period, step, _now_ms()).filter(
-            (pl.col("ts") >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
-            & (pl.col("ts") < pl.lit(window_end).cast(pl.Datetime("ms", "UTC")))
+        frame = dp.parse_chart(result, str(instrument), stream.period, step, now_ms()).filter(
+            in_window(start_ms, window_end)
         )
         ticks = result.get("ticks") if isinstance(result, dict) else None
         rows = len(ticks) if isinstance(ticks, list) else 0
         if rows > CHART_PAGE:
             raise DataContractError(f"deribit {path}: {rows} bars for a page of {CHART_PAGE}")
-        return _page(frame, rows, window_end >= end_ms, window_end)
+        return history_page(frame, rows, window_end >= end_ms, window_end)
 
     # ------------------------------------------------------------------------ snapshots
 
@@ -302,9 +263,7 @@ class DeribitVenue:
         else:
             raise DataContractError(f"deribit {path}: has_more never ends")
         out = pl.concat(frames)
-        lo = pl.lit(start_ms).cast(pl.Datetime("ms", "UTC"))
-        hi = pl.lit(end_ms).cast(pl.Datetime("ms", "UTC"))
-        return out.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).sort("ts", "trade_id")
+        return out.filter(in_window(start_ms, end_ms)).sort("ts", "trade_id")
 
     async def fetch_dvol(
         self, currency: str, start_ms: int, end_ms: int, timeframe: str = "1h",
@@ -331,9 +290,7 @@ class DeribitVenue:
         else:
             raise DataContractError(f"deribit {path}: the continuation never ends")
         out = pl.concat(frames).unique(["ts"], keep="first")
-        lo = pl.lit(start_ms).cast(pl.Datetime("ms", "UTC"))
-        hi = pl.lit(end_ms).cast(pl.Datetime("ms", "UTC"))
-        return out.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).sort("ts")
+        return out.filter(in_window(start_ms, end_ms)).sort("ts")
 
 
 def _currency(currency: str) -> None:
@@ -356,9 +313,3 @@ def _check(instrument: Instrument, stream: Stream) -> None:
         raise UsageError(
             f"deribit has no {stream.period} klines; use {', '.join(CAPABILITIES.timeframes)}"
         )
-
-
-def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
-    last = frame["ts"].max() if frame.height else None
-    assert last is None or isinstance(last, datetime)
-    return HistoryPage(frame, raw_rows, last, done, next_start)

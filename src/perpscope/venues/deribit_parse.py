@@ -69,7 +69,7 @@ from perpscope.domain.symbols import (
     format_expiry,
     parse_expiry,
 )
-from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire
 from perpscope.venues.units import normalise_oi
 
 __all__ = [
@@ -108,9 +108,12 @@ _NAME_RE: Final = re.compile(
 )
 _STATUS: Final = {True: "trading", False: "halted"}
 
-
-def _fail(method: str, what: str) -> DataContractError:
-    return DataContractError(f"deribit {method}: {what}")
+_W: Final = Wire("deribit")
+_fail = _W.fail
+_field = _W.field
+_is_number = _W.is_number
+_num = _W.num_exact
+_ms = _W.ms_exact
 
 
 def result_of(payload: Any, method: str) -> Any:
@@ -124,57 +127,11 @@ def result_of(payload: Any, method: str) -> Any:
 def _dicts(rows: Any, method: str) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise _fail(method, f"result is a {type(rows).__name__}, expected an array")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise _fail(method, f"row {i} is a {type(r).__name__}, expected an object")
-    return rows
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, method: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        raise _fail(
-            method, f"row {i} has no field {key!r} (fields: {', '.join(sorted(rows[i]))})"
-        ) from None
-
-
-def _is_number(value: Any) -> bool:
-    if value in ("", None) or isinstance(value, bool):
-        return False
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return _W.dicts(rows, method)
 
 
 def _float(value: Any) -> float | None:
     return float(value) if _is_number(value) else None
-
-
-def _num(values: Sequence[Any], name: str, method: str) -> pl.Series:
-    """Numbers or decimal strings as Float64; null and ``""`` are null; else a violation."""
-    out: list[float | None] = []
-    for v in values:
-        if v in ("", None):
-            out.append(None)
-        elif _is_number(v):
-            out.append(float(v))
-        else:
-            raise _fail(method, f"field {name!r} holds a non-number {v!r}")
-    return pl.Series(name, out, dtype=pl.Float64)
-
-
-def _ms(values: Sequence[Any], name: str, method: str) -> pl.Series:
-    out = []
-    for v in values:
-        try:
-            out.append(int(str(v)))
-        except ValueError:
-            raise _fail(method, f"field {name!r} holds a non-integer time {v!r}") from None
-    return pl.Series(name, out, dtype=pl.Int64)
 
 
 def _positive(expr: pl.Expr) -> pl.Expr:
@@ -234,14 +191,6 @@ def _expiry_ts(day: date) -> datetime:
 # ---------------------------------------------------------------------------------- parsers
 
 
-_INSTRUMENT_SCHEMA: Final[dict[str, Any]] = {
-    "venue": pl.String, "instrument": pl.String, "ts": _UTC_US, "venue_symbol": pl.String,
-    "kind": pl.String, "base": pl.String, "quote": pl.String, "settle": pl.String,
-    "contract_size": pl.Float64, "tick_size_px": pl.Float64, "lot_size": pl.Float64,
-    "funding_interval_h": pl.Float64, "expiry_ts": _UTC_US, "status": pl.String,
-}  # fmt: skip
-
-
 def parse_instruments(
     payload: Any, read_ms: int, funding_interval_h: float = 8.0
 ) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -296,7 +245,7 @@ def parse_instruments(
                 "status": _STATUS[bool(r.get("is_active", True))],
             }
         )
-    frame = pl.DataFrame(out, schema=_INSTRUMENT_SCHEMA, orient="row")
+    frame = pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row")
     return frame, tuple(skipped)
 
 

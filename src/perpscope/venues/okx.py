@@ -26,12 +26,9 @@ still come back full (the interval shortened), it pages backwards with ``after``
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
@@ -39,14 +36,14 @@ from perpscope.errors import DataContractError, UsageError
 from perpscope.venues import okx_parse as op
 from perpscope.venues.base import (
     Capabilities,
+    CcxtVenue,
     HistoryPage,
     RatePool,
     Snapshot,
     Stream,
-    map_ccxt_error,
+    history_page,
+    now_ms,
     period_ms,
-    record_response_headers,
-    rewrite_base_urls,
 )
 
 __all__ = ["CAPABILITIES", "OkxVenue"]
@@ -120,11 +117,7 @@ _RATIOS: Final = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class OkxVenue:
+class OkxVenue(CcxtVenue):
     """OKX v5 perpetual swaps through ccxt. Constructing it opens no connection.
 
     Args:
@@ -133,51 +126,15 @@ class OkxVenue:
         rate_limit_ms: ccxt's spacing of cost-1 requests (OKX default 110 ms).
     """
 
-    def __init__(
-        self,
-        *,
-        api_url: str | None = None,
-        timeout_ms: int = 10_000,
-        rate_limit_ms: float | None = None,
-    ) -> None:
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "options": {"fetchMarkets": {"types": ["swap"]}},
-        }
-        if rate_limit_ms is not None:
-            config["rateLimit"] = rate_limit_ms
-        self.client = ccxt.okx(config)
-        if api_url is not None:
-            self.client.urls["api"] = rewrite_base_urls(self.client.urls["api"], api_url)
-        record_response_headers(self.client)
+    venue_id: ClassVar[str] = "okx"
+    caps: ClassVar[Capabilities] = CAPABILITIES
+    market_types: ClassVar[tuple[str, ...] | None] = ("swap",)
+
+    def _setup(self) -> None:
         self._listed: pl.DataFrame | None = None
         self._launch_ms: dict[str, int] = {}
         self._intervals: dict[str, float] = {}
         self._lock = asyncio.Lock()
-
-    @property
-    def id(self) -> str:
-        """``okx``."""
-        return "okx"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """OKX's quirks."""
-        return CAPABILITIES
-
-    async def close(self) -> None:
-        """Close ccxt's HTTP session."""
-        await self.client.close()
-
-    async def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        fn: Callable[[dict[str, Any]], Awaitable[Any]] = getattr(self.client, method)
-        try:
-            return await fn(params)
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(
-                exc, f"okx GET {path}", ban_status=CAPABILITIES.ban_status
-            ) from None
 
     async def _data(self, method: str, path: str, params: dict[str, Any]) -> list[Any]:
         return op.data_list(await self._call(method, path, params), path)
@@ -198,7 +155,7 @@ class OkxVenue:
             for r in rows
             if isinstance(r, dict) and str(r.get("listTime", "")).isdigit()
         }
-        frame, skipped = op.parse_instruments(rows, _now_ms())
+        frame, skipped = op.parse_instruments(rows, now_ms())
         self._listed = frame
         return frame, skipped
 
@@ -214,7 +171,7 @@ class OkxVenue:
         if symbol not in self._intervals:
             path = "api/v5/public/funding-rate"
             rows = await self._data("publicGetPublicFundingRate", path, {"instId": symbol})
-            frame, _ = op.parse_funding_rates(rows, lambda s: s, {}, _now_ms())
+            frame, _ = op.parse_funding_rates(rows, lambda s: s, {}, now_ms())
             got = frame["interval_h"].drop_nulls()
             self._intervals[symbol] = (
                 float(got[0]) if got.len() else CAPABILITIES.default_funding_interval_h
@@ -252,7 +209,7 @@ class OkxVenue:
             params = {"instId": target, "bar": op.TIMEFRAMES[stream.period],
                       "before": start_ms - 1, "after": window_end, "limit": PAGE}  # fmt: skip
             rows = await self._data(_CANDLES[stream.kind], path, params)
-            frame = op.parse_candles(rows, inst, stream.kind, step, stream.period, _now_ms())
+            frame = op.parse_candles(rows, inst, stream.kind, step, stream.period, now_ms())
         else:
             params = {"instId": symbol, "period": op.PERIODS[stream.period],
                       "begin": start_ms - 1, "end": window_end, "limit": PAGE}  # fmt: skip
@@ -273,7 +230,7 @@ class OkxVenue:
                 frame = op.parse_taker_volume(rows, inst, stream.period)
         if len(rows) > PAGE:
             raise DataContractError(f"okx {path}: {len(rows)} rows for a limit of {PAGE}")
-        return _page(_within(frame, start_ms, window_end), len(rows), window_end >= end_ms,
+        return history_page(_within(frame, start_ms, window_end), len(rows), window_end >= end_ms,
                      window_end)  # fmt: skip
 
     async def _funding_page(
@@ -303,7 +260,7 @@ class OkxVenue:
                 break
             after = oldest  # the window held more than a page: page backwards
         frame = op.parse_funding_history(rows, inst, interval_h, prev_ms)
-        return _page(_within(frame, start_ms, window_end), len(rows), window_end >= end_ms,
+        return history_page(_within(frame, start_ms, window_end), len(rows), window_end >= end_ms,
                      window_end)  # fmt: skip
 
     # ------------------------------------------------------------------------ snapshot
@@ -315,7 +272,7 @@ class OkxVenue:
             _check(inst, None)
         listed, skipped = await self._instruments()
         to_id = dict(zip(listed["venue_symbol"], listed["instrument"], strict=True))
-        read_ms = _now_ms()
+        read_ms = now_ms()
         marks_raw = await self._data(
             "publicGetPublicMarkPrice", "api/v5/public/mark-price", {"instType": "SWAP"}
         )
@@ -357,7 +314,7 @@ class OkxVenue:
         params = {"instType": "SWAP", "tdMode": "cross", "instFamily": instrument.underlying}
         rows = await self._data("publicGetPublicPositionTiers", path, params)
         return op.parse_position_tiers(
-            rows, str(instrument), _now_ms(), float(size), instrument.is_inverse
+            rows, str(instrument), now_ms(), float(size), instrument.is_inverse
         )
 
 
@@ -385,9 +342,3 @@ def _within(frame: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
     return frame.filter(
         (pl.col("ts") >= pl.lit(start_ms).cast(utc)) & (pl.col("ts") < pl.lit(end_ms).cast(utc))
     )
-
-
-def _page(frame: pl.DataFrame, raw_rows: int, done: bool, next_start: int | None) -> HistoryPage:
-    last = frame["ts"].max() if frame.height else None
-    assert last is None or isinstance(last, datetime)
-    return HistoryPage(frame, raw_rows, last, done, next_start)

@@ -36,6 +36,7 @@ Wire formats (OKX v5 docs, "Public data", "Market data", "Trading statistics"):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -43,7 +44,7 @@ from typing import Any, Final
 import polars as pl
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
-from perpscope.errors import DataContractError
+from perpscope.venues._parse_common import INSTRUMENTS_SCHEMA, Wire, gap_interval_h
 
 __all__ = [
     "CANDLE_ENDPOINTS",
@@ -87,11 +88,14 @@ _CT_TYPES: Final = ("linear", "inverse")
 _INST_TYPES: Final = {"SWAP": InstrumentKind.PERP, "FUTURES": InstrumentKind.FUTURE}
 _STATUS: Final = {"live": "trading", "suspend": "halted", "preopen": "pending", "test": "pending"}
 _UTC_MS: Final = pl.Datetime("ms", "UTC")
-_FUNDING_INTERVALS_H: Final = (1.0, 2.0, 4.0, 8.0)
 
-
-def _fail(endpoint: str, what: str) -> DataContractError:
-    return DataContractError(f"okx {endpoint}: {what}")
+_W: Final = Wire("okx", row="data[{}]")
+_fail = _W.fail
+_dicts = _W.dicts
+_field = _W.field
+_is_number = _W.is_number
+_num = _W.num_exact
+_ms = functools.partial(_W.ms_exact, digits_only=True)
 
 
 def data_list(payload: Any, endpoint: str) -> list[Any]:
@@ -112,58 +116,12 @@ def inst_id(instrument: Instrument) -> str:
     return f"{instrument.base}-{instrument.quote}-SWAP"
 
 
-def _dicts(rows: Sequence[Any], endpoint: str) -> list[dict[str, Any]]:
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise _fail(endpoint, f"data[{i}] is a {type(r).__name__}, expected an object")
-    return list(rows)
-
-
 def _arrays(rows: Sequence[Any], width: int, endpoint: str) -> list[Sequence[Any]]:
     """Columns of array rows with at least ``width`` fields."""
     for i, r in enumerate(rows):
         if not isinstance(r, list) or len(r) < width:
             raise _fail(endpoint, f"data[{i}] is not an array of {width} fields")
     return list(zip(*rows, strict=False)) if rows else [[] for _ in range(width)]
-
-
-def _field(rows: Sequence[Mapping[str, Any]], key: str, endpoint: str) -> list[Any]:
-    try:
-        return [r[key] for r in rows]
-    except KeyError:
-        i = next(i for i, r in enumerate(rows) if key not in r)
-        raise _fail(
-            endpoint, f"data[{i}] has no field {key!r} (fields: {', '.join(sorted(rows[i]))})"
-        ) from None
-
-
-def _is_number(value: Any) -> bool:
-    if value in ("", None) or isinstance(value, bool):
-        return False
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _num(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    """Decimal strings or numbers as Float64; ``""`` is null; anything else is a violation."""
-    cleaned = [None if v in ("", None) else v for v in values]
-    bad = next((v for v in cleaned if v is not None and not _is_number(v)), None)
-    if bad is not None:
-        raise _fail(endpoint, f"field {name!r} holds a non-number {bad!r}")
-    return pl.Series(name, [None if v is None else float(v) for v in cleaned], dtype=pl.Float64)
-
-
-def _ms(values: Sequence[Any], name: str, endpoint: str) -> pl.Series:
-    out = []
-    for v in values:
-        text = str(v)
-        if not text.isdigit():
-            raise _fail(endpoint, f"field {name!r} holds a non-integer time {v!r}")
-        out.append(int(text))
-    return pl.Series(name, out, dtype=pl.Int64)
 
 
 # ---------------------------------------------------------------------------------- parsers
@@ -238,14 +196,7 @@ def parse_instruments(rows: Sequence[Any], read_ms: int) -> tuple[pl.DataFrame, 
                 "status": _STATUS.get(state, state.lower()),
             }
         )
-    schema = pl.Schema({  # type: ignore[arg-type]
-        "venue": pl.String, "instrument": pl.String, "ts": pl.Datetime("us", "UTC"),
-        "venue_symbol": pl.String, "kind": pl.String, "base": pl.String, "quote": pl.String,
-        "settle": pl.String, "contract_size": pl.Float64, "tick_size_px": pl.Float64,
-        "lot_size": pl.Float64, "funding_interval_h": pl.Float64,
-        "expiry_ts": pl.Datetime("us", "UTC"), "status": pl.String,
-    })  # fmt: skip
-    return pl.DataFrame(out, schema=schema, orient="row"), tuple(skipped)
+    return pl.DataFrame(out, schema=INSTRUMENTS_SCHEMA, orient="row"), tuple(skipped)
 
 
 def parse_funding_history(
@@ -275,9 +226,7 @@ def parse_funding_history(
     ).sort("t")
     if frame["rate"].null_count():
         raise _fail(endpoint, "a row has neither realizedRate nor fundingRate")
-    prev = pl.lit(prev_ts_ms, dtype=pl.Int64)
-    gap_h = ((pl.col("t") - pl.col("t").shift(1).fill_null(prev)) / 3_600_000).round(0)
-    interval = pl.when(gap_h.is_in(_FUNDING_INTERVALS_H)).then(gap_h).otherwise(None)
+    interval = gap_interval_h(prev_ts_ms)
     return frame.select(
         pl.lit(VENUE).alias("venue"),
         pl.lit(instrument).alias("instrument"),

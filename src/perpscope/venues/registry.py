@@ -26,7 +26,7 @@ COLLECTABLE: tuple[str, ...] = ("binance", "bybit", "okx", "deribit")
 OPTIONS_VENUES: tuple[str, ...] = ("deribit",)
 """Venues whose option chains, option trades and volatility index are collected."""
 
-STREAMABLE: tuple[str, ...] = ("binance", "bybit")
+STREAMABLE: tuple[str, ...] = ("binance", "bybit", "okx", "deribit")
 """Venues with a live WebSocket feed (``collect stream``)."""
 
 
@@ -84,6 +84,10 @@ def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFe
         )
     perps = tuple(i for i in instruments if i.kind is InstrumentKind.PERP)
     spots = tuple(i for i in instruments if i.kind is InstrumentKind.SPOT)
+    if venue == "deribit" and spots:
+        raise UsageError(
+            f"deribit live streams follow perpetuals only, not {', '.join(map(str, spots))}"
+        )
     feeds: list[StreamFeed] = []
     for group, spot in ((perps, False), (spots, True)):
         if not group:
@@ -92,6 +96,14 @@ def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFe
             from perpscope.venues.binance_ws import BinanceFeed
 
             feeds.append(BinanceFeed(group, spot=spot))
+        elif venue == "okx":
+            from perpscope.venues.okx_ws import OkxFeed
+
+            feeds.append(OkxFeed(group, spot=spot))
+        elif venue == "deribit":
+            from perpscope.venues.deribit_ws import DeribitFeed
+
+            feeds.append(DeribitFeed(group))
         else:
             from perpscope.venues.bybit_ws import BybitFeed
 
@@ -100,8 +112,17 @@ def open_feeds(venue: str, instruments: tuple[Instrument, ...]) -> list[StreamFe
 
 
 def open_trade_history(venue: str, *, api_url: str | None = None) -> TradeHistory | None:
-    """The venue's REST trades by time, where it serves them (Binance ``aggTrades``); ``None``
-    for a venue that serves only recent trades (Bybit)."""
+    """The venue's REST trades by time, where it serves them (Binance ``aggTrades``, Deribit
+    ``get_last_trades_by_instrument_and_time``, OKX ``history-trades``); ``None`` for a venue
+    that serves only recent trades (Bybit)."""
     if venue == "binance":
         return BinanceVenue(api_url=api_url)
+    if venue == "deribit":
+        from perpscope.venues.deribit_trades import DeribitTradeHistory
+
+        return DeribitTradeHistory(api_url=api_url)
+    if venue == "okx":
+        from perpscope.venues.okx_trades import OkxTradeHistory
+
+        return OkxTradeHistory(api_url=api_url)
     return None

@@ -19,21 +19,28 @@ Every callback gets the canonical instrument id and the event time in epoch mill
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from perpscope.domain.symbols import Instrument
-from perpscope.errors import DataContractError
+from perpscope.errors import DataContractError, PermanentVenueError
 
 __all__ = [
     "FrameSink",
     "StreamFeed",
+    "SubscriptionRefused",
     "TradeHistory",
     "WsEndpoint",
     "event_id",
     "num",
     "rewrite_ws_url",
 ]
+
+
+class SubscriptionRefused(PermanentVenueError):
+    """The venue refused a subscription (an unknown instrument or channel): the stream stops with
+    this message, since reconnecting would be refused again."""
 
 
 class FrameSink(Protocol):
@@ -86,12 +93,15 @@ class WsEndpoint:
         subscribe: text frames to send after connecting (empty when the URL names the streams).
         ping: an application-level ping to send every ``ping_every_s`` (``None``: the venue pings).
         ping_every_s: interval of ``ping``.
+        answer: called with every received frame before it is queued; the text it returns is
+            sent back at once (Deribit's heartbeat ``test_request`` wants a ``public/test``).
     """
 
     url: str
     subscribe: tuple[str, ...] = ()
     ping: str | None = None
     ping_every_s: float = 20.0
+    answer: Callable[[str | bytes], str | None] | None = None
 
 
 class StreamFeed(Protocol):
@@ -118,6 +128,7 @@ class StreamFeed(Protocol):
 
         Raises:
             DataContractError: the frame is not JSON or breaks the venue's documented shape.
+            SubscriptionRefused: the frame is the venue's refusal of a subscription.
         """
         ...
 

@@ -343,11 +343,14 @@ def signals_page(lake: Lake) -> Page:
             "scenario": r.scenario,
             "confidence": r.confidence,
             "evidence": "; ".join(
-                f"{e.name}: {_ev(e.value)}" for e in r.evidence if e.ok is not False
+                f"{e.name}: {_ev(e.value)}"
+                for e in r.evidence
+                if e.ok is not False and not e.name.startswith("options ")
             )[:240],
         }
         for r in readings
     ]
+    opt_rows = [row for row in (_options_row(r.asset, r.evidence) for r in readings) if row]
     setup_rows = [
         {
             "setup": s.setup,
@@ -368,6 +371,7 @@ def signals_page(lake: Lake) -> Page:
     )
     page.tables = [
         Table("Scenario per asset", scen_rows),
+        Table("Options evidence (scenario)", opt_rows),
         Table("Active setups", setup_rows),
         Table("Alerts fired (latest 50)", rows_of(alerts) if alerts is not None else []),
     ]
@@ -379,6 +383,34 @@ def signals_page(lake: Lake) -> Page:
         "alerts": alerts if alerts is not None else [],
     }
     return page
+
+
+_OPTION_COLUMNS = {
+    "options chain ts": "chain_ts",
+    "options put/call OI": "put_call_oi",
+    "options put/call percentile": "put_call_percentile",
+    "options 25d skew vol pts": "skew_25d_vol_pts",
+    "options fear grade": "fear_grade",
+    "options front ATM IV": "front_atm_iv",
+    "options back ATM IV": "back_atm_iv",
+    "options term structure": "term_structure",
+    "options expiry": "expiry",
+    "options max pain px": "max_pain_px",
+    "options max pain distance %": "max_pain_distance_pct",
+    "options put wall px": "put_wall_px",
+    "options call wall px": "call_wall_px",
+}
+
+
+def _options_row(asset: str, evidence: Any) -> dict[str, Any] | None:
+    """One asset's options evidence (``docs/signals.md``) as a table row; None without it."""
+    ev = {e.name: e.value for e in evidence if e.name in _OPTION_COLUMNS}
+    if not ev:
+        return None
+    row = {"asset": asset, **{col: ev.get(name) for name, col in _OPTION_COLUMNS.items()}}
+    pct = row["max_pain_distance_pct"]  # evidence in %, the page's *_pct columns are fractions
+    row["max_pain_distance_pct"] = pct / 100.0 if isinstance(pct, float) else pct
+    return row
 
 
 def _ev(value: Any) -> str:

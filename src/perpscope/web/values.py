@@ -12,6 +12,7 @@ from typing import Any
 from perpscope.formats import (
     fmt_annual,
     fmt_change,
+    fmt_label,
     fmt_number,
     fmt_price,
     fmt_rate,
@@ -58,6 +59,7 @@ def rows_of(data: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in data if isinstance(r, Mapping)]
 
 
+_LABELS = frozenset({"quadrant"})  # snake_case labels shown as words, as the terminal does
 _RATE = ("rate", "rate_8h", "spread_8h", "mean_rate_8h", "predicted_rate_8h", "predicted_rate")
 
 
@@ -69,6 +71,8 @@ def cell_text(column: str, value: Any) -> str:
         return "n/a"
     if isinstance(value, datetime):
         return fmt_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if column in _LABELS and isinstance(value, str):
+        return fmt_label(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value.value if isinstance(value, Enum) else value)
     name = column.lower()

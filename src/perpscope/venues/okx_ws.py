@@ -1,0 +1,290 @@
+"""OKX v5 public live feed: ``liquidation-orders``, ``trades``, ``funding-rate``, ``mark-price``.
+
+One connection to ``/ws/v5/public`` (no login); channels are subscribed with ``{"op":
+"subscribe", "args": [{"channel": ..., "instId" | "instType": ...}]}``, each acknowledged by
+``{"event": "subscribe", "arg": ...}`` or refused by ``{"event": "error", "code", "msg"}`` (the
+stream then stops with that message: a refused channel stays refused). OKX closes a connection
+that sent nothing for 30 seconds: the client sends the text ``ping`` every 20 seconds and OKX
+answers ``pong``. Data frames are ``{"arg": {"channel", ...}, "data": [...]}``.
+
+- ``instruments`` (``instType`` SWAP): the full swap list on subscribing, then changes. Swap
+  sizes are in CONTRACTS; a contract is ``ctVal x ctMult`` of ``ctValCcy`` (base coin for a linear
+  swap, USD for an inverse one), so the feed needs this list before it can state a size in base
+  coin. Events of a swap that arrive before its contract size are held (bounded) and reported
+  once it is known.
+- ``liquidation-orders`` (``instType`` SWAP, every swap: others are ignored): rows ``{instId,
+  details: [{side, posSide, bkPx, sz, bkLoss, ts}]}``. ``side`` is the side of the liquidation
+  ORDER and ``posSide`` the side of the liquidated POSITION (``long`` | ``short``); in net mode
+  ``posSide`` is ``net`` and the order side decides (a ``sell`` closes a long). Price: the
+  bankruptcy price ``bkPx``. There is no event id: :func:`~perpscope.venues.ws.event_id` hashes
+  instId, time, sides, price and size.
+- ``trades``: ``{instId, tradeId, px, sz, side, ts, count}``; ``side`` is the TAKER's side. OKX
+  aggregates the fills of one taker order at one price into one row (``count`` fills), so trade
+  ids are not consecutive row to row: a reconnect is a gap unless replayed rows overlap.
+- ``funding-rate``: ``{instId, fundingRate, fundingTime (the settlement of that rate),
+  nextFundingTime, ts}``; the interval is ``nextFundingTime - fundingTime``. ``mark-price``:
+  ``{instId, markPx, ts}``. The feed merges both per swap and reports a tick on each.
+
+Spot pairs (``spot=True``) follow ``trades`` only; their sizes are in base coin already.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from perpscope.domain.symbols import Instrument
+from perpscope.errors import DataContractError
+from perpscope.venues.okx_parse import inst_id
+from perpscope.venues.ws import (
+    FrameSink,
+    SubscriptionRefused,
+    WsEndpoint,
+    event_id,
+    num,
+    rewrite_ws_url,
+)
+
+__all__ = ["OKX_WS_URL", "OkxFeed"]
+
+OKX_WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
+_WHERE: Final = "okx ws"
+_HELD_CAP: Final = 100_000
+_HOUR_MS: Final = 3_600_000
+
+
+class OkxFeed:
+    """The live feed of some OKX perpetual swaps, or (``spot=True``) the trades of spot pairs."""
+
+    venue = "okx"
+    sampled: str | None = None
+    trade_ids = "trade ids"
+
+    def __init__(self, instruments: tuple[Instrument, ...], *, spot: bool = False) -> None:
+        self._instruments = instruments
+        self._spot = spot
+        self._canonical = {
+            (f"{i.base}-{i.quote}" if spot else inst_id(i)): str(i) for i in instruments
+        }
+        self._size: dict[str, tuple[float, bool]] = (
+            {s: (1.0, False) for s in self._canonical} if spot else {}
+        )
+        """instId -> (base-or-USD per contract, inverse)."""
+        self._held: list[tuple[str, Callable[[FrameSink], None]]] = []
+        self._ticks: dict[str, dict[str, Any]] = {}
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The instruments the feed follows."""
+        return self._instruments
+
+    def endpoint(self, base_url: str | None) -> WsEndpoint:
+        """The public endpoint, one subscribe frame and the 20-second text ping."""
+        args: list[dict[str, str]] = []
+        if not self._spot:
+            args += [{"channel": "instruments", "instType": "SWAP"},
+                     {"channel": "liquidation-orders", "instType": "SWAP"}]  # fmt: skip
+        for symbol in self._canonical:
+            args.append({"channel": "trades", "instId": symbol})
+            if not self._spot:
+                args += [{"channel": "funding-rate", "instId": symbol},
+                         {"channel": "mark-price", "instId": symbol}]  # fmt: skip
+        sub = json.dumps({"op": "subscribe", "args": args}, separators=(",", ":"))
+        return WsEndpoint(rewrite_ws_url(OKX_WS_URL, base_url), (sub,), "ping", 20.0)
+
+    def parse(self, frame: str | bytes, sink: FrameSink) -> int:
+        """Parse one frame (see the module docstring)."""
+        if frame in ("pong", b"pong"):
+            return 0
+        try:
+            doc = orjson.loads(frame)
+        except (ValueError, TypeError) as exc:
+            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        event = doc.get("event")
+        if event is not None:
+            if event == "error":
+                raise SubscriptionRefused(
+                    f"{_WHERE}: venue refused the subscription: code {doc.get('code')}: "
+                    f"{doc.get('msg')}"
+                )
+            return 0  # subscribe acks, notices
+        arg = doc.get("arg")
+        if not isinstance(arg, dict):
+            raise DataContractError(f"{_WHERE}: frame has neither 'event' nor an 'arg' object")
+        channel = arg.get("channel")
+        data = doc.get("data")
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise DataContractError(f"{_WHERE}: {channel} data is not a list of objects")
+        try:
+            if channel == "trades":
+                return self._trades(data, sink)
+            if channel == "liquidation-orders":
+                return self._liquidations(data, sink)
+            if channel in ("funding-rate", "mark-price"):
+                return self._tick(data, sink)
+            if channel == "instruments":
+                return self._sizes(data, sink)
+        except KeyError as exc:
+            raise DataContractError(f"{_WHERE}: {channel} row lacks field {exc}") from None
+        return 0
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _instrument(self, symbol: Any, channel: str) -> str:
+        try:
+            return self._canonical[symbol]
+        except KeyError:
+            raise DataContractError(
+                f"{_WHERE}: {channel} row for {symbol!r}, which was not subscribed"
+            ) from None
+
+    @staticmethod
+    def _ms(value: Any, channel: str) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        raise DataContractError(f"{_WHERE}: {channel} time {value!r} is not epoch milliseconds")
+
+    def _base(self, symbol: str, contracts: float, px: float) -> float:
+        per, inverse = self._size[symbol]
+        return contracts * per / px if inverse else contracts * per
+
+    def _emit(self, symbol: str, call: Callable[[FrameSink], None], sink: FrameSink) -> int:
+        """Report ``call`` now, or hold it until the swap's contract size is known."""
+        if symbol in self._size:
+            call(sink)
+            return 1
+        if len(self._held) >= _HELD_CAP:
+            raise DataContractError(
+                f"{_WHERE}: no contract size of {symbol} after {_HELD_CAP} events (the "
+                "instruments channel sent no row for it)"
+            )
+        self._held.append((symbol, call))
+        return 0
+
+    def _emit_all(
+        self, calls: list[tuple[str, Callable[[FrameSink], None]]], sink: FrameSink
+    ) -> int:
+        """Report a frame's events once all of them have been checked (no partial frames)."""
+        return sum(self._emit(symbol, call, sink) for symbol, call in calls)
+
+    # ------------------------------------------------------------------------------ channels
+
+    def _sizes(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
+        for r in rows:
+            symbol = r["instId"]
+            if symbol not in self._canonical:
+                continue
+            ct_type = r.get("ctType")
+            if ct_type not in ("linear", "inverse"):
+                raise DataContractError(f"{_WHERE}: instruments ctType {ct_type!r} of {symbol} "
+                                        "is not linear or inverse")  # fmt: skip
+            per = num(r["ctVal"], "ctVal", _WHERE) * num(r.get("ctMult", 1), "ctMult", _WHERE)
+            if not per > 0:
+                raise DataContractError(f"{_WHERE}: instruments ctVal of {symbol} is {per}")
+            self._size[symbol] = (per, ct_type == "inverse")
+        if not self._held:
+            return 0
+        held, self._held = self._held, []
+        done = 0
+        for symbol, call in held:
+            done += self._emit(symbol, call, sink)
+        return done
+
+    def _trades(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
+        calls: list[tuple[str, Callable[[FrameSink], None]]] = []
+        for r in rows:
+            symbol = r["instId"]
+            inst = self._instrument(symbol, "trades")
+            side = r["side"]
+            if side not in ("buy", "sell"):
+                raise DataContractError(f"{_WHERE}: trades side {side!r} is not buy or sell")
+            ts = self._ms(r["ts"], "trades")
+            px = num(r["px"], "px", _WHERE)
+            sz = num(r["sz"], "sz", _WHERE)
+            if not px > 0:
+                raise DataContractError(f"{_WHERE}: trades px {r['px']!r} is not positive")
+            key = f"{symbol}:{r['tradeId']}"
+
+            def call(
+                s: FrameSink,
+                i: str = inst,
+                t: int = ts,
+                p: float = px,
+                q: float = sz,
+                buy: bool = side == "buy",
+                k: str = key,
+                sym: str = symbol,
+            ) -> None:
+                s.trade(i, t, self._base(sym, q, p), buy, None, k)  # fmt: skip
+
+            calls.append((symbol, call))
+        return self._emit_all(calls, sink)
+
+    def _liquidations(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
+        calls: list[tuple[str, Callable[[FrameSink], None]]] = []
+        for r in rows:
+            symbol = r["instId"]
+            inst = self._canonical.get(symbol)
+            if inst is None:
+                continue  # the channel carries every swap; we follow some
+            details = r["details"]
+            if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+                raise DataContractError(f"{_WHERE}: liquidation-orders details is not a list of "
+                                        "objects")  # fmt: skip
+            for d in details:
+                pos, order = d.get("posSide"), d["side"]
+                if pos in ("long", "short"):
+                    side = pos
+                elif order in ("sell", "buy"):
+                    side = "long" if order == "sell" else "short"
+                else:
+                    raise DataContractError(f"{_WHERE}: liquidation-orders posSide {pos!r} and "
+                                            f"side {order!r} name no position side")  # fmt: skip
+                ts = self._ms(d["ts"], "liquidation-orders")
+                px = num(d["bkPx"], "bkPx", _WHERE)
+                sz = num(d["sz"], "sz", _WHERE)
+                if not px > 0:
+                    raise DataContractError(f"{_WHERE}: liquidation-orders bkPx {d['bkPx']!r} "
+                                            "is not positive")  # fmt: skip
+                eid = event_id(symbol, ts, order, pos, d["bkPx"], d["sz"])
+
+                def call(
+                    s: FrameSink,
+                    i: str = inst,
+                    t: int = ts,
+                    e: str = eid,
+                    sd: str = side,
+                    p: float = px,
+                    q: float = sz,
+                    sym: str = symbol,
+                ) -> None:
+                    s.liquidation(i, t, e, sd, p, self._base(sym, q, p))  # fmt: skip
+
+                calls.append((symbol, call))
+        return self._emit_all(calls, sink)
+
+    def _tick(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
+        for r in rows:
+            symbol = r["instId"]
+            inst = self._instrument(symbol, "funding-rate/mark-price")
+            state = self._ticks.setdefault(symbol, {})
+            state.update({k: v for k, v in r.items() if v not in (None, "")})
+
+            def opt(key: str, state: dict[str, Any] = state) -> float | None:
+                value = state.get(key)
+                return None if value is None else num(value, key, _WHERE)
+
+            settle, after = state.get("fundingTime"), state.get("nextFundingTime")
+            settle_ms = self._ms(settle, "funding-rate") if settle is not None else None
+            after_ms = self._ms(after, "funding-rate") if after is not None else None
+            interval = (after_ms - settle_ms) / _HOUR_MS if settle_ms and after_ms else None
+            sink.tick(inst, self._ms(r["ts"], "funding-rate/mark-price"), opt("fundingRate"),
+                      settle_ms, opt("markPx"), None, interval)  # fmt: skip
+        return len(rows)
