@@ -87,6 +87,33 @@ def test_a_buy_cascade_is_the_mirror_image() -> None:
     assert out.row(0, named=True)["climax_px"] == 110.0
 
 
+def _second_leg(first: pl.DataFrame, at: int) -> pl.DataFrame:
+    """``first`` with a second sell climax at hour ``at``: a new low of 85 (15% under the
+    24-bar high of 100.2), 100 of volume (about 8x the trailing mean of ~12), closing at 90,
+    5 of its 9.5 range off the low; then quiet at 90."""
+    rows = first.drop("ts").to_dicts()[:at]
+    rows += [{"o": 94.5, "h": 94.5, "l": 85.0, "c": 90.0, "volume": 100.0}, *_quiet(6, 90.0)]
+    return _frame(rows)
+
+
+def test_a_new_climax_after_the_cascade_exhausted_is_a_second_cascade() -> None:
+    # the first cascade climaxes at hour 50 and exhausts at 51 (15 of volume, no new low);
+    # a second climax 8 h later, inside merge_h (24 h), is a cascade of its own
+    out = detect_cascades(_second_leg(_sell_cascade(), 58))
+    assert out["climax_ts"].to_list() == [T0 + timedelta(hours=50), T0 + timedelta(hours=58)]
+    assert out["climax_px"].to_list() == [90.0, 85.0]
+    assert out["side"].to_list() == ["long", "long"]
+
+
+def test_climax_bars_with_no_exhaustion_between_are_one_cascade() -> None:
+    # the second climax bar comes straight after the first (hour 51 replaces the exhaustion
+    # bar): one cascade, its climax at the lower low of the two
+    out = detect_cascades(_second_leg(_sell_cascade(), 51))
+    assert out.height == 1
+    assert out["climax_ts"][0] == T0 + timedelta(hours=51)
+    assert out["climax_px"][0] == 85.0
+
+
 SIM_DAYS = 14
 
 

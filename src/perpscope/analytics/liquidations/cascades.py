@@ -17,8 +17,10 @@ volume``), bar ``t``:
   ``wick_frac`` of its range above its low (the reversal wick; the playbook does not quantify
   "long", 20% of the range is the default); a buy cascade (``side = "short"``) is the mirror
   image;
-* candidates of one side less than ``merge_h`` apart are one cascade; its climax is the candidate
-  at the most extreme price;
+* candidates of one side less than ``merge_h`` apart are one cascade, unless the cascade
+  exhausted between them (a bar after its last candidate with ``vol_x < accel_mult`` and no new
+  extreme, as exhaustion is defined below): the next candidate then starts a new cascade; a
+  cascade's climax is its candidate at the most extreme price;
 * **initiation**: the bar of the highest high (sell cascade) in the ``lookback_h`` bars before the
   climax; **acceleration**: the first bar after initiation with ``vol_x >= accel_mult`` closing
   in the cascade's direction; **exhaustion**: the first bar after the climax with
@@ -147,10 +149,23 @@ def detect_cascades(
     )
     buy = spike & (h >= prior_hi) & (h / prior_lo - 1.0 >= floor) & ((h - c) / rng >= p.wick_frac)
     rows = []
+    calm = vol_x < p.accel_mult  # a bar as quiet as exhaustion's (NaN volume is not calm)
+
+    def _exhausted(side: str, group: list[int], j: int) -> bool:
+        """Whether the cascade of ``group`` exhausted before candidate ``j``: a calm bar after
+        its last candidate that made no new extreme (the next candidate starts a new one)."""
+        extreme = min(lo[k] for k in group) if side == "long" else max(h[k] for k in group)
+        for b in range(group[-1] + 1, j):
+            beyond = lo[b] < extreme if side == "long" else h[b] > extreme
+            if calm[b] and not beyond:
+                return True
+            extreme = min(extreme, lo[b]) if side == "long" else max(extreme, h[b])
+        return False
+
     for side, mask in (("long", sell), ("short", buy)):
         groups: list[list[int]] = []
         for i in np.flatnonzero(mask).tolist():
-            if groups and i - groups[-1][-1] < p.merge_h:
+            if groups and i - groups[-1][-1] < p.merge_h and not _exhausted(side, groups[-1], i):
                 groups[-1].append(i)
             else:
                 groups.append([i])
