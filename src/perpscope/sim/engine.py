@@ -197,6 +197,18 @@ class _Engine:
         self._hi: dict[str, np.ndarray] = {}
         self._lo: dict[str, np.ndarray] = {}
         self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
+        if p.build_frac is not None:
+            self.build_end = int(p.build_frac * self.steps)
+        # build-up mechanisms (presets healthy-trend, exhaustion, pre-event-build, basis-bull)
+        self.drift = p.drift_day / (24 * STEPS_PER_HOUR)
+        self.open_mult = np.ones(self.steps)
+        self.bias = np.where(np.arange(self.steps) < self.build_end, p.long_bias, 0.0)
+        r0 = int(p.ramp_from * self.steps)
+        if r0 < self.build_end:
+            ramp = np.linspace(0.0, 1.0, self.build_end - r0)
+            if p.open_ramp != 1.0:
+                self.open_mult[r0 : self.build_end] = p.open_ramp**ramp
+            self.bias[r0 : self.build_end] += p.bias_ramp * ramp
         self.hold_steps = p.hold_mean_h * STEPS_PER_HOUR
         self.lev_choices = np.asarray(LEVERAGE_CHOICES)
         w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
@@ -355,6 +367,8 @@ class _Engine:
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
+        if self.drift and t < self.build_end:
+            s.fund += self.drift
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
@@ -373,7 +387,7 @@ class _Engine:
         self._liquidate(t)
         self._respond(t)
         self._liquidate(t)
-        self._requote()
+        self._requote(t)
         prem = s.mid / s.index - 1.0
         s.prem_ema += 0.3 * (prem - s.prem_ema)
         self.prem_sum += prem
@@ -478,12 +492,12 @@ class _Engine:
         log_idx = np.log(s.index[:: self.n_v])
         r1h = log_idx - s.hour_ago[t % STEPS_PER_HOUR]
         move = np.clip(r1h / (s.abs_ret_ema * np.sqrt(STEPS_PER_HOUR)), -4.0, 4.0)
-        rate = p.open_rate * s.activity * np.exp(p.oi_beta * move)
+        rate = p.open_rate * self.open_mult[t] * s.activity * np.exp(p.oi_beta * move)
         n_open = self.rng_open.poisson(rate[self.asset_of])
         total = int(n_open.sum())
         mkts = np.repeat(np.arange(self.n_m), n_open)
         a = self.asset_of[mkts]
-        bias = p.long_bias if t < self.build_end else 0.0
+        bias = self.bias[t]
         p_long = np.clip(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02, 0.98)
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
         usd += np.bincount(mkts, side * notional, minlength=self.n_m)
@@ -679,9 +693,11 @@ class _Engine:
         np.zeros(0, dt) for dt in (np.int64, np.int64, float, float, np.int64, np.int64, float)
     )
 
-    def _requote(self) -> None:
+    def _requote(self, t: int) -> None:
         s, p = self.s, self.p
         skew = np.clip(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02, 0.02)
+        if p.mm_premium and t < self.build_end:
+            skew = skew + p.mm_premium
         target = np.log(s.index * (1.0 + skew + s.quote_noise))
         s.mid = np.exp(np.log(s.mid) + p.mm_recentre * (target - np.log(s.mid)))
 
