@@ -3,8 +3,9 @@
 Every reading comes from the output tables only (``ohlcv``, ``open_interest``, ``funding``,
 ``liquidations``, ``sim_positions``), aggregated over BTC's three venues. Each run is 12 days;
 its build-up is the first 75% (hours 0-216) and its event starts at 75% (hour 216), as in the
-squeeze presets. Thresholds were set after measuring seeds 7, 11 and 23; each test names the
-measured figures (docs/simulator.md has them per preset) and sits well inside them.
+squeeze presets. Thresholds were set after measuring seeds 7, 11 and 23 and checked on seeds 1-5
+(``PERPSCOPE_SIM_SEEDS=1,2,3,4,5``): each test names the figures of seeds 7 / 11 / 23 and the
+range over all eight where a bound was loosened for it (docs/simulator.md has them per preset).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def pre_event_build(t: dict[str, pl.DataFrame]) -> dict[str, float]:
     before = oi.filter(pl.col("ts") <= _at(t, EVENT_H))["oi_usd"].to_numpy()
     # 48-hour changes (hourly snapshots) ending at or before the event
     oi48 = before[48:] / before[:-48] - 1.0
+    blocks = [_liq(t, h, h + 6) for h in range(0, int(EVENT_H) - 5, 6)]
     at = _at(t, EVENT_H - 1)
     book = open_book(t["sim_positions"], at).filter(pl.col("agent") != "market_maker")
     marks = (
@@ -137,7 +139,7 @@ def pre_event_build(t: dict[str, pl.DataFrame]) -> dict[str, float]:
         "cluster_short": float(near_short) / total,
         "catalyst_move": move,
         "catalyst_liq_share": _liq(t, EVENT_H, EVENT_H + 6) / float(before[-1]),
-        "liq_6h_max_before": max(_liq(t, h, h + 6) for h in range(0, int(EVENT_H) - 5, 6)),
+        "liq_6h_median_before": float(np.median(blocks)),
         "catalyst_liq": _liq(t, EVENT_H, EVENT_H + 6),
     }
 
@@ -173,9 +175,10 @@ def test_healthy_trend_price_oi_and_volume_rise_with_mild_funding_and_no_cascade
     assert m["r8_positive"] >= 0.9, m
     assert 0.0001 < m["r8_mean"] < 0.0005, m
     # The event: a pullback (bar lows -1.7% / -1.8% / -1.2% below the close before it) that
-    # hits no dense cluster: liquidations over its 6 hours are 0.10% / 0.18% / 0.03% of OI.
+    # hits no dense cluster: liquidations over its 6 hours are 0.10% / 0.18% / 0.03% of OI
+    # (at most 3.0% over seeds 1-5; the pre-event catalyst liquidates 16-27%).
     assert m["pullback"] < -0.005, m
-    assert m["pullback_liq_share"] < 0.01, m
+    assert m["pullback_liq_share"] < 0.05, m
 
 
 def test_exhaustion_price_grinds_up_on_falling_oi_and_rising_funding_then_reverses(
@@ -188,8 +191,9 @@ def test_exhaustion_price_grinds_up_on_falling_oi_and_rising_funding_then_revers
     assert m["oi_rise"] < 0.95, m
     # ...and funding rises (mean per 8h 0.026% -> 0.044%, 0.008% -> 0.076%, 0.096% -> 0.165%).
     assert m["r8_last"] - m["r8_first"] >= 0.0001, m
-    # The event: the reversal, -7.5% / -7.9% / -6.9% twelve hours after it starts, with long
-    # liquidations (the crowded side) all but alone.
+    # The event: the reversal, -7.5% / -7.9% / -6.9% twelve hours after it starts (-3.3% to
+    # -11.6% over seeds 1-5), with long liquidations (the crowded side) all but alone (at
+    # least 10x the shorts' on all eight seeds).
     assert m["drop_12h"] < -0.03, m
     assert m["long_liq_12h"] > 5.0 * m["short_liq_12h"], m
 
@@ -205,14 +209,17 @@ def test_pre_event_build_oi_jumps_clusters_form_on_both_sides_then_the_catalyst_
     assert m["oi48_max"] >= m["oi48_last"], m
     # Clusters on both sides, close to price: of the open notional an hour before the event,
     # 10% / 12% / 8% is longs liquidated within 5% below the mark and 10% / 9% / 12% shorts
-    # within 5% above it (under 1.2% for longs in the healthy-trend runs of the same seeds).
-    assert m["cluster_long"] >= 0.05, m
-    assert m["cluster_short"] >= 0.05, m
-    # The catalyst: a 7% move within 6 hours on every seed, liquidating 16% / 22% / 19% of
-    # OI, more than any 6-hour block of the build-up (49M vs 17M, 60M vs 27M, 68M vs 44M).
+    # within 5% above it (4.3-14.8% each side over seeds 1-5; under 1.2% for longs in the
+    # healthy-trend runs of the same seeds).
+    assert m["cluster_long"] >= 0.03, m
+    assert m["cluster_short"] >= 0.03, m
+    # The catalyst: a 7% move within 6 hours on each seed (4.7-8.4% over seeds 1-5),
+    # liquidating 16% / 22% / 19% of OI (18-27%), 8-85x the median 6-hour block of the
+    # build-up. (Not always the largest block: with clusters on both sides near price, the
+    # build-up has cascades of its own; on seed 4 one was larger.)
     assert m["catalyst_move"] >= 0.03, m
     assert m["catalyst_liq_share"] >= 0.08, m
-    assert m["catalyst_liq"] > m["liq_6h_max_before"], m
+    assert m["catalyst_liq"] > 5.0 * m["liq_6h_median_before"], m
 
 
 def test_basis_bull_funding_is_persistently_positive_on_a_wide_premium_until_the_event(
