@@ -44,8 +44,8 @@ def preset_runs(request: pytest.FixtureRequest) -> dict[str, dict[str, pl.DataFr
 def playbook_runs(request: pytest.FixtureRequest) -> dict[str, dict[str, pl.DataFrame]]:
     """The presets of scenarios 3, 4, 6 and the basis trade over 12 days of BTC, on each seed.
 
-    One asset (on the three venues) keeps the four runs at about 4 s each: the scenarios are
-    read from the aggregate of BTC's markets.
+    One asset (on the three venues) keeps the four runs at a few seconds each: the scenarios
+    are read from the aggregate of BTC's markets.
     """
     return {
         name: run_simulation(

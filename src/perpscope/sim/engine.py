@@ -9,7 +9,8 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
 2. news arrives: each asset's fundamental value (what informed traders believe it is worth)
    moves by a common crypto factor plus the asset's own shock, with a stochastic volatility
-   shared by all assets; trading activity follows that volatility;
+   shared by all assets (in some presets plus a drift during the build-up, ``drift_day``);
+   trading activity follows that volatility;
 3. spot orders: news traders trade each piece of news at once, value traders trade a share of
    the gap between the fundamental and the spot price, noise traders, trend followers,
    opportunistic traders fading sharp moves, large scheduled orders (presets);
@@ -26,7 +27,7 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    (:meth:`_Engine._respond`);
 8. the market maker re-quotes toward the index, skewed by its inventory (crowded longs leave it
    short, so it quotes a premium: that premium is what funding charges) plus its own venue's
-   quoting noise.
+   quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
