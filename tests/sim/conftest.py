@@ -15,6 +15,8 @@ import pytest
 from perpscope.sim import SimConfig, run_simulation
 
 PRESET_DAYS = 14
+PLAYBOOK_DAYS = 12
+PLAYBOOK_PRESETS = ("healthy-trend", "exhaustion", "pre-event-build", "basis-bull")
 # Seed 7 is the benchmark's run; the others were picked before looking at their output.
 # PERPSCOPE_SIM_SEEDS=1,2,3 runs the same checks on other seeds (how docs/simulator.md's
 # by-hand figures over more seeds were made).
@@ -35,4 +37,25 @@ def preset_runs(request: pytest.FixtureRequest) -> dict[str, dict[str, pl.DataFr
             SimConfig(seed=request.param, days=PRESET_DAYS, scenario=name, options=False)
         ).tables
         for name in ("default", "long-squeeze", "short-squeeze", "vacuum")
+    }
+
+
+@pytest.fixture(scope="session", params=SEEDS, ids=lambda s: f"seed{s}")
+def playbook_runs(request: pytest.FixtureRequest) -> dict[str, dict[str, pl.DataFrame]]:
+    """The presets of scenarios 3, 4, 6 and the basis trade over 12 days of BTC, on each seed.
+
+    One asset (on the three venues) keeps the four runs at a few seconds each: the scenarios
+    are read from the aggregate of BTC's markets.
+    """
+    return {
+        name: run_simulation(
+            SimConfig(
+                seed=request.param,
+                days=PLAYBOOK_DAYS,
+                scenario=name,
+                assets=("BTC",),
+                options=False,
+            )
+        ).tables
+        for name in PLAYBOOK_PRESETS
     }

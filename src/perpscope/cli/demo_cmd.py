@@ -22,6 +22,10 @@ class Scenario(StrEnum):
     LONG_SQUEEZE = "long-squeeze"
     SHORT_SQUEEZE = "short-squeeze"
     VACUUM = "vacuum"
+    HEALTHY_TREND = "healthy-trend"
+    EXHAUSTION = "exhaustion"
+    PRE_EVENT_BUILD = "pre-event-build"
+    BASIS_BULL = "basis-bull"
 
 
 def _pct(x: float | None, digits: int = 4) -> str:

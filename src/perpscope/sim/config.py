@@ -48,7 +48,9 @@ class SimConfig:
         end: end time (UTC); the run covers ``[end - days, end)``.
         assets: assets to simulate (keys of :data:`ASSETS`).
         venues: venues to simulate (keys of :data:`SIM_FUNDING_INTERVAL_H`).
-        scenario: a preset name (``default``, ``long-squeeze``, ``short-squeeze``, ``vacuum``).
+        scenario: a preset name (:data:`~perpscope.sim.presets.SCENARIOS`: ``default``,
+            ``long-squeeze``, ``short-squeeze``, ``vacuum``, ``healthy-trend``, ``exhaustion``,
+            ``pre-event-build``, ``basis-bull``).
         liquidations: run the liquidation engine (off only for counterfactual studies).
         options: run the options market on BTC and ETH (``perpscope.sim.options``).
     """

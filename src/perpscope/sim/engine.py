@@ -9,7 +9,8 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
 1. funding settles on venues whose interval ends (paid between all holders, market maker included);
 2. news arrives: each asset's fundamental value (what informed traders believe it is worth)
    moves by a common crypto factor plus the asset's own shock, with a stochastic volatility
-   shared by all assets; trading activity follows that volatility;
+   shared by all assets (in some presets plus a drift during the build-up, ``drift_day``);
+   trading activity follows that volatility;
 3. spot orders: news traders trade each piece of news at once, value traders trade a share of
    the gap between the fundamental and the spot price, noise traders, trend followers,
    opportunistic traders fading sharp moves, large scheduled orders (presets);
@@ -26,7 +27,7 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    (:meth:`_Engine._respond`);
 8. the market maker re-quotes toward the index, skewed by its inventory (crowded longs leave it
    short, so it quotes a premium: that premium is what funding charges) plus its own venue's
-   quoting noise.
+   quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
@@ -197,6 +198,18 @@ class _Engine:
         self._hi: dict[str, np.ndarray] = {}
         self._lo: dict[str, np.ndarray] = {}
         self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
+        if p.build_frac is not None:
+            self.build_end = int(p.build_frac * self.steps)
+        # build-up mechanisms (presets healthy-trend, exhaustion, pre-event-build, basis-bull)
+        self.drift = p.drift_day / (24 * STEPS_PER_HOUR)
+        self.open_mult = np.ones(self.steps)
+        self.bias = np.where(np.arange(self.steps) < self.build_end, p.long_bias, 0.0)
+        r0 = int(p.ramp_from * self.steps)
+        if r0 < self.build_end:
+            ramp = np.linspace(0.0, 1.0, self.build_end - r0)
+            if p.open_ramp != 1.0:
+                self.open_mult[r0 : self.build_end] = p.open_ramp**ramp
+            self.bias[r0 : self.build_end] += p.bias_ramp * ramp
         self.hold_steps = p.hold_mean_h * STEPS_PER_HOUR
         self.lev_choices = np.asarray(LEVERAGE_CHOICES)
         w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
@@ -355,8 +368,8 @@ class _Engine:
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
-        if t < self.build_end:  # a preset's build-up: the value traders share the crowd's view
-            s.fund += p.build_drift / (24 * STEPS_PER_HOUR)
+        if self.drift and t < self.build_end:
+            s.fund += self.drift
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
         mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
@@ -375,7 +388,7 @@ class _Engine:
         self._liquidate(t)
         self._respond(t)
         self._liquidate(t)
-        self._requote()
+        self._requote(t)
         prem = s.mid / s.index - 1.0
         s.prem_ema += 0.3 * (prem - s.prem_ema)
         self.prem_sum += prem
@@ -480,12 +493,12 @@ class _Engine:
         log_idx = np.log(s.index[:: self.n_v])
         r1h = log_idx - s.hour_ago[t % STEPS_PER_HOUR]
         move = np.clip(r1h / (s.abs_ret_ema * np.sqrt(STEPS_PER_HOUR)), -4.0, 4.0)
-        rate = p.open_rate * s.activity * np.exp(p.oi_beta * move)
+        rate = p.open_rate * self.open_mult[t] * s.activity * np.exp(p.oi_beta * move)
         n_open = self.rng_open.poisson(rate[self.asset_of])
         total = int(n_open.sum())
         mkts = np.repeat(np.arange(self.n_m), n_open)
         a = self.asset_of[mkts]
-        bias = p.long_bias if t < self.build_end else 0.0
+        bias = self.bias[t]
         p_long = np.clip(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02, 0.98)
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
         usd += np.bincount(mkts, side * notional, minlength=self.n_m)
@@ -686,9 +699,11 @@ class _Engine:
         np.zeros(0, dt) for dt in (np.int64, np.int64, float, float, np.int64, np.int64, float)
     )
 
-    def _requote(self) -> None:
+    def _requote(self, t: int) -> None:
         s, p = self.s, self.p
         skew = np.clip(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02, 0.02)
+        if p.mm_premium and t < self.build_end:
+            skew = skew + p.mm_premium
         target = np.log(s.index * (1.0 + skew + s.quote_noise))
         s.mid = np.exp(np.log(s.mid) + p.mm_recentre * (target - np.log(s.mid)))
 

@@ -119,10 +119,20 @@ class MarketParams:
             lower models a venue that keeps only a fee and returns the rest to the trader.
         shock_news: share of a shock's price move that value traders take as news about the
             value (the rest they trade back).
-        build_drift: log drift per day of the fundamental value before the first shock (a
-            preset's build-up in which the value traders share the crowd's conviction, so the
-            price grinds the crowd's way while it piles in instead of being traded back to an
-            unchanged value); 0 in the default market.
+        build_frac: where the build-up ends, as a fraction of the run; ``None`` ends it at the
+            first shock (or never, without shocks). ``long_bias`` and the three build-up
+            mechanisms below act only before it.
+        drift_day: build-up only: the fundamental value drifts by this much (log) per day on
+            every asset (a trend the news traders keep finding reasons for); 0 adds nothing.
+        open_ramp, ramp_from: build-up only: from ``ramp_from`` (fraction of the run) to the
+            end of the build-up the opening rate moves geometrically from 1 to ``open_ramp``
+            times its level (above 1 a wave of new positions, below 1 traders leaving); 1 (the
+            default) leaves it alone.
+        bias_ramp: build-up only: over the same window ``long_bias`` grows linearly by this
+            much (the openers still arriving lean ever more long); 0 leaves it alone.
+        mm_premium: build-up only: a premium the market maker adds to its quotes on every
+            venue (a perp bid over spot: spot-perp arbitrage capital is scarce, so the perp
+            holds a persistent premium to the index); 0 adds nothing.
     """
 
     depth_perp_usd: float = 1.6e9
@@ -183,7 +193,12 @@ class MarketParams:
     insurance_fund_usd: float = 5.0e5
     insurance_surplus_share: float = 1.0
     shock_news: float = 0.6
-    build_drift: float = 0.0
+    build_frac: float | None = None
+    drift_day: float = 0.0
+    open_ramp: float = 1.0
+    ramp_from: float = 0.0
+    bias_ramp: float = 0.0
+    mm_premium: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):
@@ -196,5 +211,13 @@ class MarketParams:
             raise ValueError("insurance_surplus_share must be between 0 and 1")
         if not 0.0 <= self.dip_max <= 1.0:
             raise ValueError("dip_max must be between 0 and 1")
+        if self.build_frac is not None and not 0.0 <= self.build_frac <= 1.0:
+            raise ValueError("build_frac must be between 0 and 1")
+        if not 0.0 <= self.ramp_from <= 1.0:
+            raise ValueError("ramp_from must be between 0 and 1")
+        if not self.open_ramp > 0.0:
+            raise ValueError("open_ramp must be > 0")
+        if not -0.5 < self.long_bias + self.bias_ramp < 0.5:
+            raise ValueError("long_bias + bias_ramp must be between -0.5 and 0.5")
         if not -0.5 < self.long_bias < 0.5:
             raise ValueError("long_bias must be between -0.5 and 0.5")

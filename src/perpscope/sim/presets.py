@@ -1,12 +1,23 @@
-"""Named scenarios: agent parameters for the playbook's scenarios 1, 2 and 5.
+"""Named scenarios: agent parameters for the playbook's scenarios 1-6 and the basis trade.
 
 - ``default``: a mixed market; trends, crowding and cascades arise from the agents alone.
 - ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
-  extreme positive and OI builds while price grinds up (``build_drift``: the value traders
+  extreme positive and OI builds while price grinds up (``drift_day``: the value traders
   share the crowd's conviction, +0.5% a day); three quarters into the run a large spot seller
   pushes the mark down into the long liquidation prices, and the forced selling cascades.
 - ``short-squeeze`` (scenario 2): the mirror image, a crowded short squeezed by a large spot buyer.
 - ``vacuum`` (scenario 5): few, low-leverage traders; low OI, neutral funding, no liquidation fuel.
+- ``healthy-trend`` (scenario 3): the value drifts up through the build-up while ever more
+  traders open, leaning mildly long: price, OI and volume rise together, funding mildly
+  positive; at three quarters a modest seller makes a pullback that finds no cascade.
+- ``exhaustion`` (scenario 4, with the OI divergence): price grinds up while fewer and fewer
+  traders open, the last of them nearly all long: OI falls, funding rises; at three quarters a
+  spot seller starts the reversal.
+- ``pre-event-build`` (scenario 6): a wave of leveraged openers on both sides in the 2.4 days
+  before the event lifts OI and stacks liquidation prices both sides of price; at three
+  quarters the catalyst (a large spot order) cascades one side.
+- ``basis-bull`` (the basis trade's market): the perp holds a premium to spot, so funding is
+  positive at nearly every settlement; at three quarters the premium goes and funding with it.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ _CROWDED = replace(
 
 PRESETS: Final[dict[str, MarketParams]] = {
     "default": _DEFAULT,
-    "long-squeeze": replace(_CROWDED, build_drift=0.005),
+    "long-squeeze": replace(_CROWDED, drift_day=0.005),
     "short-squeeze": replace(
         _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
     ),
@@ -57,6 +68,44 @@ PRESETS: Final[dict[str, MarketParams]] = {
         mix=(0.1, 0.3, 0.6),
         leverage_weights=(0.85, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0),
         hold_mean_h=12.0,
+    ),
+    "healthy-trend": replace(
+        _DEFAULT,
+        build_frac=0.75,
+        drift_day=0.015,
+        open_ramp=2.5,
+        long_bias=0.07,
+        mm_skew=0.025,
+        sentiment_mom=0.1,
+        sentiment_vol=0.1,
+        shocks=(Shock(at_frac=0.75, usd_per_step=-4.0e6, steps=6),),
+    ),
+    "exhaustion": replace(
+        _DEFAULT,
+        drift_day=0.012,
+        open_ramp=0.3,
+        ramp_from=0.3,
+        bias_ramp=0.4,
+        funding_exit=0.01,
+        sentiment_vol=0.1,
+        shocks=(Shock(at_frac=0.75, usd_per_step=-1.2e7, steps=12),),
+    ),
+    "pre-event-build": replace(
+        _DEFAULT,
+        open_ramp=3.0,
+        ramp_from=0.55,
+        leverage_weights=(0.25, 0.3, 0.2, 0.1, 0.1, 0.03, 0.02),
+        sentiment_vol=0.1,
+        shocks=(Shock(at_frac=0.75, usd_per_step=-3.0e7, steps=6),),
+    ),
+    "basis-bull": replace(
+        _DEFAULT,
+        build_frac=0.75,
+        mm_premium=0.0008,
+        mm_skew=0.02,
+        funding_exit=0.01,
+        drift_day=0.005,
+        long_bias=0.05,
     ),
 }
 """Scenario name -> agent parameters."""
