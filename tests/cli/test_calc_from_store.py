@@ -105,10 +105,11 @@ def test_calc_funding_takes_the_stores_current_rate_and_its_interval(
         "--instrument", "ETH-USDT-PERP", "--notional", "100000", "--days", "2", "--side", "long",
     )  # fmt: skip
 
-    assert d["rate"] == pytest.approx(snap["rate"])
+    # JSON rounds a rate to 1e-10 and USD to the cent (cli/_render.json_value)
+    assert d["rate"] == pytest.approx(snap["rate"], abs=5e-11)
     assert d["interval_h"] == 4.0
     # 2 days of 4h settlements = 12 payments; a long pays a positive rate
-    assert d["total_usd"] == pytest.approx(-100_000 * snap["rate"] * 12)
+    assert d["total_usd"] == pytest.approx(-100_000 * snap["rate"] * 12, abs=0.005)
     assert d["rate_source"].startswith("sim3 current rate, ")
 
 
@@ -124,8 +125,9 @@ def test_calc_funding_rescales_the_stores_rate_to_a_given_interval(
         "--interval-h", "1", "--side", "short",
     )  # fmt: skip
 
-    assert d["rate"] == pytest.approx(snap["rate"] / 8)
-    assert d["total_usd"] == pytest.approx(50_000 * snap["rate"] / 8 * 24)  # a short receives
+    assert d["rate"] == pytest.approx(snap["rate"] / 8, abs=5e-11)  # JSON: rates to 1e-10
+    # a short receives; JSON: USD to the cent
+    assert d["total_usd"] == pytest.approx(50_000 * snap["rate"] / 8 * 24, abs=0.005)
     assert "rescaled from 8h to 1h" in d["rate_source"]
 
 

@@ -197,7 +197,7 @@ class AlertEngine:
         self.active: dict[str, set[Key]] = {r.name: set() for r in self.rules}
         self.failures: dict[str, int] = {}
 
-    def _admit(self, rule: Rule, key: Key, ts: datetime) -> bool:
+    def admit(self, rule: Rule, key: Key, ts: datetime) -> bool:
         """True (and remembered) unless ``key`` fired within the cooldown before ``ts``."""
         last = self.last_fired.get(key)
         if last is not None and ts < last + timedelta(seconds=rule.cooldown_s):
@@ -217,7 +217,7 @@ class AlertEngine:
             for row in hits.select(cols).iter_rows(named=True):
                 key = (rule.name, row["venue"], row["instrument"])
                 now_active.add(key)
-                if key in self.active[rule.name] or not self._admit(rule, key, row["ts"]):
+                if key in self.active[rule.name] or not self.admit(rule, key, row["ts"]):
                     continue
                 evidence = {c: _plain(row[c]) for c in cols if c not in _MARKET}
                 evidence.update(threshold=rule.value, op=rule.op)
@@ -247,7 +247,7 @@ class AlertEngine:
         new = [
             (v, i)
             for (v, i), ts in present.items()
-            if (rule.name, v, i) not in was and self._admit(rule, (rule.name, v, i), ts)
+            if (rule.name, v, i) not in was and self.admit(rule, (rule.name, v, i), ts)
         ]
         self.active[rule.name] = keys
         return new
@@ -268,7 +268,7 @@ class AlertEngine:
         if rule is None or n < rule.value:
             return None
         key = (OUTAGE, venue, "*")
-        if key in self.active[OUTAGE] or not self._admit(rule, key, ts):
+        if key in self.active[OUTAGE] or not self.admit(rule, key, ts):
             return None
         self.active[OUTAGE].add(key)
         message = f"{venue} collection failed ({n} in a row): {error}"

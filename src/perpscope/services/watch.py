@@ -376,13 +376,18 @@ class _SignalRules:
                 self.notes.add(f"{SCENARIO}: {asset}: {exc}")
                 continue
             before = self.last.get(asset)
-            self.last[asset] = r.scenario
             if r.scenario not in ("none", before) and r.confidence >= rule.value:
                 changed[("all", asset)] = r.ts
                 found[asset] = (r, before)
         events = []
-        for _, asset in self.engine.edges(rule, changed):
+        # A change is an event, not a state: two changes in a row both fire (no edge rule), the
+        # cooldown still applies, and ``last`` moves only when one fires, so it is always the
+        # scenario last announced, which is what a restart reads back from the store.
+        for (venue, asset), ts in changed.items():
+            if not self.engine.admit(rule, (rule.name, venue, asset), ts):
+                continue
             r, before = found[asset]
+            self.last[asset] = r.scenario
             evidence: dict[str, Any] = {
                 "scenario": r.scenario,
                 "previous": before,
