@@ -43,6 +43,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perpscope.sim._kernels import (
+    crossed_positions,
+    mark_kernel,
+    review_positions,
+    thresholds_kernel,
+)
 from perpscope.sim.config import (
     ASSET_SCALE,
     ASSETS,
@@ -54,7 +60,7 @@ from perpscope.sim.config import (
 )
 from perpscope.sim.constants import ASSET_VOL
 from perpscope.sim.insurance import InsuranceFund
-from perpscope.sim.market import consume_depth, funding_rate, mark_price
+from perpscope.sim.market import consume_depth, funding_rate
 from perpscope.sim.positions import PositionBook, liquidation_px_many, max_leverage_many
 
 __all__ = ["Recorder", "simulate"]
@@ -303,15 +309,7 @@ class _Engine:
     def _thresholds(self, markets: np.ndarray) -> None:
         """Recompute the nearest liquidation price on each side of ``markets``."""
         s, b = self.s, self.book
-        ids = b.open_idx
-        mk = b.market[ids]
-        liq = b.liq[ids]
-        long_ = b.side[ids] > 0
-        hi = np.full(self.n_m, 0.0)
-        lo = np.full(self.n_m, np.inf)
-        np.maximum.at(hi, mk[long_], liq[long_])
-        sl = ~long_ & (liq > 0)
-        np.minimum.at(lo, mk[sl], liq[sl])
+        hi, lo = thresholds_kernel(b.open_idx, b.market, b.side, b.liq, self.n_m)
         s.thr_long[markets] = hi[markets]
         s.thr_short[markets] = lo[markets]
 
@@ -352,7 +350,7 @@ class _Engine:
     def mark(self) -> np.ndarray:
         """The mark price of every market now."""
         s = self.s
-        return mark_price(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left)
+        return mark_kernel(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left)
 
     # --- one step ------------------------------------------------------------------------
     def step(self, t: int) -> None:
@@ -508,16 +506,9 @@ class _Engine:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed
         the owner's stop, close this step."""
         s, p, b = self.s, self.p, self.book
-        ids = b.open_idx
-        if ids.size == 0:
-            return
-        mk = b.market[ids]
-        side = b.side[ids]
-        px = s.mid[mk]
-        tp = np.where(side > 0, b.tp[ids] <= px, b.tp[ids] >= px)
-        roe = side * (px / b.entry[ids] - 1.0) * b.leverage[ids]
-        stop = roe <= -p.stop_roe
-        done = ids[tp | stop]
+        done = review_positions(
+            b.open_idx, b.market, b.side, b.tp, b.entry, b.leverage, s.mid, p.stop_roe
+        )
         if done.size:
             b.close_step[done] = t
             self.closing.setdefault(t, []).extend(done.tolist())
@@ -603,13 +594,7 @@ class _Engine:
             hit = (mark <= s.thr_long) | (mark >= s.thr_short)
             if not hit.any():
                 return
-            ids = b.open_idx
-            mk = b.market[ids]
-            liq = b.liq[ids]
-            long_ = b.side[ids] > 0
-            crossed = np.where(long_, liq >= mark[mk], liq <= mark[mk]) & (liq > 0)
-            crossed &= hit[mk]
-            gone = ids[crossed]
+            gone = crossed_positions(b.open_idx, b.market, b.side, b.liq, mark, hit)
             if gone.size == 0:
                 self._thresholds(np.flatnonzero(hit))
                 return

@@ -1,0 +1,162 @@
+"""The engine's numba kernels against the numpy expressions they replaced.
+
+Each kernel must give exactly (bit for bit) what the numpy code gave on the same inputs: the
+simulator's output for a seed did not change when they came in. The inputs are a random book of
+open and closed positions across a few markets, with prices chosen so that every branch is taken
+(long and short, crossed and not, take-profit and stop, no liquidation price).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perpscope.sim._kernels import (
+    crossed_positions,
+    crossed_reference,
+    liq_px_kernel,
+    liq_px_reference,
+    mark_kernel,
+    review_positions,
+    review_reference,
+    still_open,
+    thresholds_kernel,
+    thresholds_reference,
+)
+from perpscope.sim.market import mark_price
+from perpscope.sim.positions import (
+    _CUMS,
+    _HI,
+    _LO,
+    _MMRS,
+    liquidation_px_many,
+    max_leverage_many,
+    position_liquidation_px,
+)
+
+N_M = 5
+
+
+def _book(seed: int, n: int = 4000) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    market = rng.integers(0, N_M, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    entry = 100.0 * np.exp(rng.normal(0.0, 0.05, n))
+    lev = rng.choice([2.0, 5.0, 10.0, 25.0, 50.0], n)
+    liq = np.where(rng.random(n) < 0.05, 0.0, entry * (1.0 - side * 0.9 / lev))
+    alive = rng.random(n) < 0.6
+    return {
+        "open_idx": np.flatnonzero(alive),
+        "alive": alive,
+        "market": market,
+        "side": side,
+        "entry": entry,
+        "leverage": lev,
+        "liq": liq,
+        "tp": entry * (1.0 + side * rng.uniform(0.0, 0.05, n)),
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_thresholds_kernel_equals_numpy_max_and_min_at(seed: int) -> None:
+    b = _book(seed)
+    args = (b["open_idx"], b["market"], b["side"], b["liq"], N_M)
+    hi, lo = thresholds_kernel(*args)
+    hi_ref, lo_ref = thresholds_reference(*args)
+    assert np.array_equal(hi, hi_ref)
+    assert np.array_equal(lo, lo_ref)
+    assert (hi > 0).all()
+    assert np.isfinite(lo).all()
+
+
+def test_thresholds_kernel_of_an_empty_market_is_zero_and_inf() -> None:
+    hi, lo = thresholds_kernel(
+        np.array([0, 1]), np.array([0, 0]), np.array([1, -1]), np.array([90.0, 0.0]), 2
+    )
+    # position 1 is a short without a liquidation price (0): market 0 has no short threshold
+    assert hi.tolist() == [90.0, 0.0]
+    assert lo.tolist() == [np.inf, np.inf]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_crossed_positions_equal_numpy_mask(seed: int) -> None:
+    b = _book(seed)
+    rng = np.random.default_rng(seed + 10)
+    mark = 100.0 * np.exp(rng.normal(0.0, 0.08, N_M))
+    hit = np.array([True, True, False, True, True])
+    args = (b["open_idx"], b["market"], b["side"], b["liq"], mark, hit)
+    got = crossed_positions(*args)
+    assert np.array_equal(got, crossed_reference(*args))
+    assert got.size > 0
+    assert not np.isin(b["market"][got], [2]).any()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_review_positions_equal_numpy_take_profit_and_stop(seed: int) -> None:
+    b = _book(seed)
+    mid = 100.0 * np.exp(np.random.default_rng(seed).normal(0.0, 0.03, N_M))
+    args = (b["open_idx"], b["market"], b["side"], b["tp"], b["entry"], b["leverage"], mid, 0.6)
+    got = review_positions(*args)
+    assert np.array_equal(got, review_reference(*args))
+    assert 0 < got.size < b["open_idx"].size
+
+
+def test_still_open_keeps_the_alive_ids_in_order() -> None:
+    b = _book(4)
+    alive = b["alive"].copy()
+    alive[b["open_idx"][::3]] = False
+    got = still_open(b["open_idx"], alive)
+    assert np.array_equal(got, b["open_idx"][alive[b["open_idx"]]])
+    assert (np.diff(got) > 0).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mark_kernel_equals_mark_price(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 1000
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    last = index * np.exp(rng.normal(0.0, 0.003, n))
+    args = (index, last, rng.normal(0.0, 0.002, n), rng.normal(0.0, 0.001, n), rng.random(n))
+    got = mark_kernel(*args)
+    assert np.array_equal(got, mark_price(*args))
+    # each of the three prices is the median somewhere
+    assert 0 < (got == last).sum() < n
+
+
+def test_mark_kernel_golden_median() -> None:
+    # the market-formula test's numbers: p1 = 100.05, p2 = 100.2, last 90 -> 100.05
+    m = mark_kernel(
+        np.array([100.0]), np.array([90.0]), np.array([0.002]), np.array([0.001]), np.array([0.5])
+    )
+    assert m[0] == pytest.approx(100.05, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_liq_px_kernel_equals_the_numpy_tier_search(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    entry = 100.0 * np.exp(rng.normal(0.0, 0.1, n))
+    qty = np.exp(rng.uniform(np.log(1.0), np.log(3e6), n)) / entry  # $1 to $3M notional
+    lev = rng.choice([1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0], n)
+    args = (side, entry, qty, lev, _CUMS, _MMRS, _LO, _HI)
+    px, bad = liq_px_kernel(*args)
+    px_ref, bad_ref = liq_px_reference(*args)
+    assert np.array_equal(bad, bad_ref)
+    assert np.array_equal(px, px_ref)
+
+
+def test_liquidation_px_many_matches_the_risk_module_one_by_one() -> None:
+    rng = np.random.default_rng(5)
+    n = 200
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    entry = 100.0 * np.exp(rng.normal(0.0, 0.1, n))
+    qty = np.exp(rng.uniform(np.log(10.0), np.log(3e7), n)) / entry
+    # capped at the tier's maximum, as the book does before pricing
+    lev = np.minimum(rng.choice([1.0, 3.0, 10.0, 20.0], n), max_leverage_many(qty * entry))
+    got = liquidation_px_many(side, entry, qty, lev)
+    want = [
+        position_liquidation_px(int(s), float(e), float(q), float(lv))
+        for s, e, q, lv in zip(side, entry, qty, lev, strict=True)
+    ]
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
