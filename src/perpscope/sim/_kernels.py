@@ -16,16 +16,25 @@ import numpy.typing as npt
 from numba import njit
 
 __all__ = [
+    "add_volume",
     "crossed_positions",
     "crossed_reference",
+    "due_positions",
+    "due_reference",
+    "house_reference",
+    "house_update",
     "liq_px_kernel",
     "liq_px_reference",
     "mark_kernel",
     "review_positions",
     "review_reference",
+    "spot_reference",
+    "spot_update",
     "still_open",
+    "still_open_reference",
     "thresholds_kernel",
     "thresholds_reference",
+    "volume_reference",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -149,6 +158,11 @@ def still_open(open_idx: I64, alive: B) -> I64:  # pragma: no cover - compiled
     return out[:k]
 
 
+def still_open_reference(open_idx: I64, alive: B) -> I64:
+    """:func:`still_open` in numpy (the book's former code)."""
+    return np.asarray(open_idx[alive[open_idx]])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def mark_kernel(
     index_px: F64, last_px: F64, premium_ema: F64, last_rate: F64, time_left_frac: F64
@@ -230,3 +244,129 @@ def liq_px_reference(
     best = np.argmin(dist, axis=1)
     rows = np.arange(side.size)
     return np.asarray(px[rows, best]), np.asarray(~ok[rows, best])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def due_positions(open_idx: I64, close_step: I64, t: int) -> I64:  # pragma: no cover - compiled
+    """Open positions whose close is booked for step ``t``, in ``open_idx`` (ascending) order."""
+    out = np.empty(open_idx.size, np.int64)
+    k = 0
+    for i in open_idx:
+        if close_step[i] == t:
+            out[k] = i
+            k += 1
+    return out[:k]
+
+
+def due_reference(open_idx: I64, close_step: I64, t: int) -> I64:
+    """:func:`due_positions` in numpy."""
+    return np.asarray(open_idx[close_step[open_idx] == t])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def house_update(
+    qty: F64, entry: F64, funding: F64, dq: F64, px: F64
+) -> tuple[F64, F64, F64]:  # pragma: no cover - compiled
+    """The market maker's inventory, average entry and funding after trading ``dq`` at ``px``.
+
+    Per market: a position that grows averages its entry; one that shrinks keeps it; one that
+    opens or flips side starts at ``px`` with no funding; one that goes flat has entry and
+    funding 0 (a remainder under 1e-12 counts as flat).
+    """
+    n = qty.size
+    q_out, e_out, f_out = np.empty(n), np.empty(n), np.empty(n)
+    for m in range(n):
+        q0 = qty[m]
+        q1 = q0 + dq[m]
+        if abs(q1) < 1e-12:
+            q1 = 0.0
+        flip = q0 == 0.0 or (q1 != 0.0 and np.sign(q1) != np.sign(q0))
+        e, f = entry[m], funding[m]
+        if flip:
+            e = px[m] if q1 != 0.0 else 0.0
+            f = 0.0
+        elif q1 == 0.0:
+            e, f = 0.0, 0.0
+        elif abs(q1) > abs(q0):
+            e = (abs(q0) * entry[m] + abs(dq[m]) * px[m]) / abs(q1)
+        q_out[m], e_out[m], f_out[m] = q1, e, f
+    return q_out, e_out, f_out
+
+
+def house_reference(qty: F64, entry: F64, funding: F64, dq: F64, px: F64) -> tuple[F64, F64, F64]:
+    """:func:`house_update` in numpy (the engine's former code)."""
+    q0 = qty
+    q1 = q0 + dq
+    q1 = np.where(np.abs(q1) < 1e-12, 0.0, q1)
+    flip = (q0 == 0.0) | ((q1 != 0.0) & (np.sign(q1) != np.sign(q0)))
+    grow = ~flip & (np.abs(q1) > np.abs(q0))
+    flat = ~flip & (q1 == 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg = (np.abs(q0) * entry + np.abs(dq) * px) / np.abs(q1)
+    e = np.where(flip, np.where(q1 != 0.0, px, 0.0), np.where(grow, avg, entry))
+    return q1, np.where(flat, 0.0, e), np.where(flip | flat, 0.0, funding)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def add_volume(buy: F64, sell: F64, market: I64, q: F64) -> None:  # pragma: no cover - compiled
+    """Add each fill's base quantity ``q`` (signed: > 0 bought) to its market's ``buy`` or
+    ``sell`` row, summed per market first in fill order (as ``np.bincount`` does)."""
+    n = buy.size
+    b, s = np.zeros(n), np.zeros(n)
+    for j in range(q.size):
+        m = market[j]
+        b[m] += max(q[j], 0.0)
+        s[m] += max(-q[j], 0.0)
+    for m in range(n):
+        buy[m] += b[m]
+        sell[m] += s[m]
+
+
+def volume_reference(buy: F64, sell: F64, market: I64, q: F64) -> None:
+    """:func:`add_volume` in numpy (the engine's former code)."""
+    buy += np.bincount(market, np.maximum(q, 0.0), minlength=buy.size)
+    sell += np.bincount(market, np.maximum(-q, 0.0), minlength=buy.size)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def spot_update(
+    spot: F64, usd: F64, depth: F64, arb_frac: float, n_v: int, volume: F64
+) -> tuple[F64, F64]:  # pragma: no cover - compiled
+    """Spot orders ``usd`` consume each venue's depth, then arbitrageurs trade ``arb_frac`` of
+    each venue's gap to the asset's mean log price; their base volume is added to ``volume``.
+
+    Markets are ``asset * n_v + venue``. Returns the new spot prices and each market's index
+    (the mean of its asset's spot prices across venues).
+    """
+    n = spot.size
+    log_spot = np.empty(n)
+    for m in range(n):
+        log_spot[m] = np.log(spot[m]) + usd[m] / depth[m]
+    new = np.empty(n)
+    index = np.empty(n)
+    for a0 in range(0, n, n_v):
+        mean = 0.0
+        for m in range(a0, a0 + n_v):
+            mean += log_spot[m]
+        mean /= n_v
+        px_sum = 0.0
+        for m in range(a0, a0 + n_v):
+            arb = arb_frac * (mean - log_spot[m])
+            volume[m] += (abs(usd[m]) + abs(arb) * depth[m]) / spot[m]
+            new[m] = np.exp(log_spot[m] + arb)
+            px_sum += new[m]
+        for m in range(a0, a0 + n_v):
+            index[m] = px_sum / n_v
+    return new, index
+
+
+def spot_reference(
+    spot: F64, usd: F64, depth: F64, arb_frac: float, n_v: int, volume: F64
+) -> tuple[F64, F64]:
+    """:func:`spot_update` in numpy (the engine's former code)."""
+    log_spot = np.log(spot) + usd / depth
+    grid = log_spot.reshape(-1, n_v)
+    arb = arb_frac * (grid.mean(axis=1, keepdims=True) - grid)
+    volume += (np.abs(usd) + np.abs(arb.ravel()) * depth) / spot
+    new = np.exp((grid + arb).ravel())
+    return new, np.repeat(new.reshape(-1, n_v).mean(axis=1), n_v)

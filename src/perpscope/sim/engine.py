@@ -29,6 +29,11 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    short, so it quotes a premium: that premium is what funding charges) plus its own venue's
    quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
+The scans over the open positions (due closes, reviews, liquidation crossings, thresholds) and
+the small per-market updates run several times a step (mark price, spot and index, the market
+maker's inventory, volume) are numba kernels in :mod:`perpscope.sim._kernels`, each doing the
+same floating-point operations as the numpy code it replaced, so a seed's output did not change.
+
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
 traders over the following hours.
@@ -44,9 +49,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perpscope.sim._kernels import (
+    add_volume,
     crossed_positions,
+    due_positions,
+    house_update,
     mark_kernel,
     review_positions,
+    spot_update,
     thresholds_kernel,
 )
 from perpscope.sim.config import (
@@ -164,7 +173,6 @@ class _Engine:
             params.insurance_fund_usd * self.scale, self.steps, params.insurance_surplus_share
         )
         self.rec.insurance = self.fund
-        self.closing: dict[int, list[int]] = {}
         self.shock_usd = np.zeros(self.steps)
         for s in p.shocks:
             t0 = int(s.at_frac * self.steps)
@@ -292,19 +300,12 @@ class _Engine:
         k = alive
         mkts, side, kinds, hold = mkts[k], side[k], kinds[k], hold[k]
         qty, entry, lev, roe = qty[k], entry[k], lev[k], roe[k]
-        ids = self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
-        self._schedule(ids, hold)
+        self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
         net = np.bincount(mkts, side * qty, minlength=self.n_m)
         cost = np.bincount(mkts, side * qty * entry, minlength=self.n_m)
         s.house_qty = -net
         s.house_entry = np.where(net != 0, cost / np.where(net != 0, net, 1.0), 0.0)
         self._thresholds(np.arange(self.n_m))
-
-    def _schedule(self, ids: np.ndarray, end: np.ndarray) -> None:
-        """Book each position's close at its end step."""
-        closing = self.closing
-        for i, e in zip(ids.tolist(), end.tolist(), strict=True):
-            closing.setdefault(e, []).append(i)
 
     def _thresholds(self, markets: np.ndarray) -> None:
         """Recompute the nearest liquidation price on each side of ``markets``."""
@@ -345,7 +346,6 @@ class _Engine:
         leaving = ids[self.rng_exit.random(ids.size) < p_exit]
         if leaving.size:
             b.close_step[leaving] = t
-            self.closing.setdefault(t, []).extend(leaving.tolist())
 
     def mark(self) -> np.ndarray:
         """The mark price of every market now."""
@@ -357,10 +357,11 @@ class _Engine:
         s, p, rec = self.s, self.p, self.rec.series
         self._time_left = 1.0 - (t % self.m_interval_steps) / self.m_interval_steps
         log_idx0 = np.log(s.index[:: self.n_v])
-        for k in ("perp", "mark", "index", "spot"):
-            rec[f"{k}_o"][t] = self._level(k)
-        self._hi = {k: self._level(k).copy() for k in ("perp", "mark", "index", "spot")}
-        self._lo = {k: v.copy() for k, v in self._hi.items()}
+        levels = self._levels()
+        for k, v in levels.items():
+            rec[f"{k}_o"][t] = v
+        self._hi = {k: v.copy() for k, v in levels.items()}
+        self._lo = {k: v.copy() for k, v in levels.items()}
         s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
         s.activity = np.full(self.n_a, np.exp(p.activity_vol * self.log_vol[t]))
         # A scheduled whale's selling is read as partly informed: value traders lower their
@@ -395,8 +396,8 @@ class _Engine:
         rec["accrual_rate"][t] = funding_rate(self.prem_sum / self.prem_n, self.m_interval_h)
         self._track()
         self._liquidate(t)
-        for k in ("perp", "mark", "index", "spot"):
-            rec[f"{k}_c"][t] = self._level(k)
+        for k, v in self._levels().items():
+            rec[f"{k}_c"][t] = v
             rec[f"{k}_h"][t] = self._hi[k]
             rec[f"{k}_l"][t] = self._lo[k]
         rec["house_qty"][t] = s.house_qty
@@ -408,17 +409,16 @@ class _Engine:
         s.ema_slow += (log_idx - s.ema_slow) / 288.0
         s.hour_ago[t % STEPS_PER_HOUR] = log_idx
 
-    def _level(self, k: str) -> np.ndarray:
+    def _levels(self) -> dict[str, np.ndarray]:
+        """The four price series now: perp (the book's mid), mark, index and spot."""
         s = self.s
-        if k == "mark":
-            return self.mark()
-        return {"perp": s.mid, "index": s.index, "spot": s.spot}[k]
+        return {"perp": s.mid, "mark": self.mark(), "index": s.index, "spot": s.spot}
 
-    def _track(self, keys: tuple[str, ...] = ("perp", "mark", "index", "spot")) -> None:
+    def _track(self, perp_only: bool = False) -> None:
         """Widen the step's high/low with the current prices (only after a liquidation check,
         so that every mark price a bar shows was checked against the liquidation prices)."""
-        for k in keys:
-            v = self._level(k)
+        levels = {"perp": self.s.mid} if perp_only else self._levels()
+        for k, v in levels.items():
             np.maximum(self._hi[k], v, out=self._hi[k])
             np.minimum(self._lo[k], v, out=self._lo[k])
 
@@ -477,12 +477,7 @@ class _Engine:
         s, p, b = self.s, self.p, self.book
         if t % STEPS_PER_HOUR == 0:
             self._review(t)
-        due = self.closing.pop(t, [])
-        if due:
-            c = np.unique(np.asarray(due, np.int64))
-            closes = c[b.alive[c] & (b.close_step[c] == t)]
-        else:
-            closes = np.zeros(0, np.int64)
+        closes = due_positions(b.open_idx, b.close_step, t)
         mk_c = b.market[closes]
         q_c = -(b.side[closes] * b.qty[closes])
         usd = np.bincount(mk_c, q_c * s.mid[mk_c], minlength=self.n_m).astype(float)
@@ -511,7 +506,6 @@ class _Engine:
         )
         if done.size:
             b.close_step[done] = t
-            self.closing.setdefault(t, []).extend(done.tolist())
 
     def _fill(
         self, t: int, perp_usd: np.ndarray, closes: np.ndarray, opens: tuple[np.ndarray, ...]
@@ -520,7 +514,7 @@ class _Engine:
         s, b = self.s, self.book
         new_mid, fill = consume_depth(s.mid, perp_usd, self.dp * s.depth_mult)
         s.mid = new_mid
-        self._track(("perp",))
+        self._track(perp_only=True)
         dq = np.zeros(self.n_m)
         if closes.size:
             mk = b.market[closes]
@@ -533,7 +527,6 @@ class _Engine:
             px = fill[mkts]
             qty = notional / px
             ids = b.open_many(t, mkts, side, qty, px, lev, kinds, t + hold, roe)
-            self._schedule(ids, t + hold)
             liq = b.liq[ids]
             lo = side > 0
             np.maximum.at(s.thr_long, mkts[lo], liq[lo])
@@ -546,38 +539,20 @@ class _Engine:
 
     def _volume(self, t: int, mk: np.ndarray, q: np.ndarray) -> None:
         rec = self.rec.series
-        rec["buy_base"][t] += np.bincount(mk, np.maximum(q, 0.0), minlength=self.n_m)
-        rec["sell_base"][t] += np.bincount(mk, np.maximum(-q, 0.0), minlength=self.n_m)
+        add_volume(rec["buy_base"][t], rec["sell_base"][t], mk, np.asarray(q, float))
 
     def _spot(self, t: int, usd: np.ndarray) -> None:
         s = self.s
-        log_spot = np.log(s.spot) + usd / self.ds
-        grid = log_spot.reshape(self.n_a, self.n_v)
-        gap = grid.mean(axis=1, keepdims=True) - grid
-        arb = self.p.arb_frac * gap
-        log_spot = (grid + arb).ravel()
-        self.rec.series["spot_vol_base"][t] += (
-            np.abs(usd) + np.abs(arb.ravel()) * self.ds
-        ) / s.spot
-        s.spot = np.exp(log_spot)
-        s.index = np.repeat(s.spot.reshape(self.n_a, self.n_v).mean(axis=1), self.n_v)
+        vol = self.rec.series["spot_vol_base"][t]
+        s.spot, s.index = spot_update(s.spot, usd, self.ds, self.p.arb_frac, self.n_v, vol)
         self._track()
 
     def _house(self, dq: np.ndarray, px: np.ndarray) -> None:
         """The market maker's inventory changes by ``dq`` per market, all at ``px``."""
         s = self.s
-        q0 = s.house_qty
-        q1 = q0 + dq
-        q1 = np.where(np.abs(q1) < 1e-12, 0.0, q1)
-        flip = (q0 == 0.0) | ((q1 != 0.0) & (np.sign(q1) != np.sign(q0)))
-        grow = ~flip & (np.abs(q1) > np.abs(q0))
-        flat = ~flip & (q1 == 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            avg = (np.abs(q0) * s.house_entry + np.abs(dq) * px) / np.abs(q1)
-        entry = np.where(flip, np.where(q1 != 0.0, px, 0.0), np.where(grow, avg, s.house_entry))
-        s.house_entry = np.where(flat, 0.0, entry)
-        s.house_funding = np.where(flip | flat, 0.0, s.house_funding)
-        s.house_qty = q1
+        s.house_qty, s.house_entry, s.house_funding = house_update(
+            s.house_qty, s.house_entry, s.house_funding, dq, px
+        )
 
     def _liquidate(self, t: int) -> None:
         """Force-close, round after round, every position whose liquidation price the mark crossed.
@@ -602,7 +577,7 @@ class _Engine:
             q = -(b.side[gone] * b.qty[gone]).astype(float)
             usd = np.bincount(mg, q * s.mid[mg], minlength=self.n_m)
             s.mid, fill = consume_depth(s.mid, usd, self.dp * s.depth_mult)
-            self._track(("perp",))
+            self._track(perp_only=True)
             s.forced_usd += usd
             thin = np.exp(-self.p.thin_frac * np.abs(usd) / self.dp)
             s.depth_mult = np.maximum(s.depth_mult * thin, self.p.thin_floor)
