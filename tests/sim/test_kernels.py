@@ -30,6 +30,8 @@ from perpscope.sim._kernels import (
     still_open_reference,
     thresholds_kernel,
     thresholds_reference,
+    track_levels,
+    track_reference,
     volume_reference,
 )
 from perpscope.sim.market import mark_price
@@ -241,3 +243,27 @@ def test_spot_update_equals_numpy(n_v: int) -> None:
     np.testing.assert_array_max_ulp(vol, vol_ref, maxulp=1)
     # the index is the mean of the asset's spot prices across venues
     assert index[0] == pytest.approx(new[:n_v].mean(), rel=1e-15)
+
+
+@pytest.mark.parametrize("perp_only", [False, True])
+def test_track_levels_equals_numpy_max_and_min(perp_only: bool) -> None:
+    rng = np.random.default_rng(8)
+    n = 400
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    args = (
+        index * np.exp(rng.normal(0.0, 0.003, n)),  # mid
+        index,
+        index * np.exp(rng.normal(0.0, 0.001, n)),  # spot
+        rng.normal(0.0, 0.002, n),
+        rng.normal(0.0, 0.001, n),
+        rng.random(n),
+    )
+    start = 100.0 * np.exp(rng.normal(0.0, 0.01, (4, n)))
+    hi, lo = start.copy(), start.copy()
+    hi_ref, lo_ref = start.copy(), start.copy()
+    track_levels(hi, lo, *args, perp_only)
+    track_reference(hi_ref, lo_ref, *args, perp_only)
+    assert np.array_equal(hi, hi_ref)
+    assert np.array_equal(lo, lo_ref)
+    moved = (hi != start).any(axis=1)
+    assert moved.tolist() == ([True, False, False, False] if perp_only else [True] * 4)

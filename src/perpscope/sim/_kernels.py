@@ -370,3 +370,61 @@ def spot_reference(
     volume += (np.abs(usd) + np.abs(arb.ravel()) * depth) / spot
     new = np.exp((grid + arb).ravel())
     return new, np.repeat(new.reshape(-1, n_v).mean(axis=1), n_v)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def track_levels(
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+    perp_only: bool,
+) -> None:  # pragma: no cover - compiled
+    """Widen a bar's high ``hi`` and low ``lo`` (rows: perp, mark, index, spot; one column per
+    market) with the prices now; the mark as :func:`mark_kernel` computes it. With
+    ``perp_only`` only the perp row (the others have not moved)."""
+    rows = 1 if perp_only else 4
+    for m in range(mid.size):
+        a = index_px[m] * (1.0 + last_rate[m] * time_left_frac[m])
+        b = index_px[m] * (1.0 + premium_ema[m])
+        c = mid[m]
+        low = a if a < b else b
+        high = b if a < b else a
+        med = high if high < c else c
+        mark = med if med > low else low
+        for r in range(rows):
+            v = (mid[m], mark, index_px[m], spot[m])[r]
+            if v > hi[r, m]:
+                hi[r, m] = v
+            if v < lo[r, m]:
+                lo[r, m] = v
+
+
+def track_reference(
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+    perp_only: bool,
+) -> None:
+    """:func:`track_levels` in numpy."""
+    from perpscope.sim.market import mark_price
+
+    levels = [mid]
+    if not perp_only:
+        levels += [
+            mark_price(index_px, mid, premium_ema, last_rate, time_left_frac),
+            index_px,
+            spot,
+        ]
+    for r, v in enumerate(levels):
+        np.maximum(hi[r], v, out=hi[r])
+        np.minimum(lo[r], v, out=lo[r])

@@ -57,6 +57,7 @@ from perpscope.sim._kernels import (
     review_positions,
     spot_update,
     thresholds_kernel,
+    track_levels,
 )
 from perpscope.sim.config import (
     ASSET_SCALE,
@@ -139,6 +140,7 @@ class _Engine:
         self.interval_steps = (self.interval_h * STEPS_PER_HOUR).astype(np.int64)
         self.m_interval_h = np.tile(self.interval_h, self.n_a)
         self.m_interval_steps = np.tile(self.interval_steps, self.n_a)
+        self.settle_every = int(np.gcd.reduce(self.interval_steps))  # no settlement in between
         self.dp = p.depth_perp_usd * self.scale
         self.ds = p.depth_spot_usd * self.scale
         seeds = np.random.SeedSequence(config.seed).spawn(4)
@@ -209,8 +211,9 @@ class _Engine:
         self.prem_sum = np.zeros(self.n_m)
         self.prem_n = np.zeros(self.n_m)
         self._time_left = np.ones(self.n_m)
-        self._hi: dict[str, np.ndarray] = {}
-        self._lo: dict[str, np.ndarray] = {}
+        # the bar's high and low so far: rows perp, mark, index, spot (``_levels``' order)
+        self._hi = np.zeros((4, self.n_m))
+        self._lo = np.zeros((4, self.n_m))
         self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
         if p.build_frac is not None:
             self.build_end = int(p.build_frac * self.steps)
@@ -317,9 +320,9 @@ class _Engine:
     # --- funding -------------------------------------------------------------------------
     def settle(self, t: int) -> None:
         """Settle funding on every market whose interval ends at the start of step ``t``."""
-        due = np.flatnonzero((t % self.m_interval_steps) == 0)
-        if due.size == 0 or t == 0:
+        if t == 0 or t % self.settle_every:
             return
+        due = np.flatnonzero((t % self.m_interval_steps) == 0)
         s, b = self.s, self.book
         mark = self.mark()
         rate = funding_rate(self.prem_sum[due] / self.prem_n[due], self.m_interval_h[due])
@@ -357,11 +360,10 @@ class _Engine:
         s, p, rec = self.s, self.p, self.rec.series
         self._time_left = 1.0 - (t % self.m_interval_steps) / self.m_interval_steps
         log_idx0 = np.log(s.index[:: self.n_v])
-        levels = self._levels()
-        for k, v in levels.items():
+        for r, (k, v) in enumerate(self._levels().items()):
             rec[f"{k}_o"][t] = v
-        self._hi = {k: v.copy() for k, v in levels.items()}
-        self._lo = {k: v.copy() for k, v in levels.items()}
+            self._hi[r] = v
+            self._lo[r] = v
         s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
         s.activity = np.full(self.n_a, np.exp(p.activity_vol * self.log_vol[t]))
         # A scheduled whale's selling is read as partly informed: value traders lower their
@@ -396,10 +398,10 @@ class _Engine:
         rec["accrual_rate"][t] = funding_rate(self.prem_sum / self.prem_n, self.m_interval_h)
         self._track()
         self._liquidate(t)
-        for k, v in self._levels().items():
+        for r, (k, v) in enumerate(self._levels().items()):
             rec[f"{k}_c"][t] = v
-            rec[f"{k}_h"][t] = self._hi[k]
-            rec[f"{k}_l"][t] = self._lo[k]
+            rec[f"{k}_h"][t] = self._hi[r]
+            rec[f"{k}_l"][t] = self._lo[r]
         rec["house_qty"][t] = s.house_qty
         rec["house_entry"][t] = s.house_entry
         rec["house_funding"][t] = s.house_funding
@@ -417,10 +419,9 @@ class _Engine:
     def _track(self, perp_only: bool = False) -> None:
         """Widen the step's high/low with the current prices (only after a liquidation check,
         so that every mark price a bar shows was checked against the liquidation prices)."""
-        levels = {"perp": self.s.mid} if perp_only else self._levels()
-        for k, v in levels.items():
-            np.maximum(self._hi[k], v, out=self._hi[k])
-            np.minimum(self._lo[k], v, out=self._lo[k])
+        s = self.s
+        track_levels(self._hi, self._lo, s.mid, s.index, s.spot, s.prem_ema, s.last_rate,
+                     self._time_left, perp_only)  # fmt: skip
 
     def _spot_orders(self, t: int) -> np.ndarray:
         s, p, a = self.s, self.p, self.asset_of
