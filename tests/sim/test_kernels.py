@@ -22,6 +22,8 @@ from perpscope.sim._kernels import (
     liq_px_kernel,
     liq_px_reference,
     mark_kernel,
+    premium_reference,
+    premium_update,
     review_positions,
     review_reference,
     spot_reference,
@@ -267,3 +269,23 @@ def test_track_levels_equals_numpy_max_and_min(perp_only: bool) -> None:
     assert np.array_equal(lo, lo_ref)
     moved = (hi != start).any(axis=1)
     assert moved.tolist() == ([True, False, False, False] if perp_only else [True] * 4)
+
+
+def test_premium_update_equals_numpy_and_the_funding_formula() -> None:
+    rng = np.random.default_rng(9)
+    n = 600
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    # premiums from -0.5% to +0.5%: inside the clamp, beyond it, and beyond the venue's cap
+    mid = index * (1.0 + rng.uniform(-0.005, 0.005, n))
+    ih = rng.choice([1.0, 4.0, 8.0], n)
+    state = [rng.normal(0.0, 0.001, n), rng.normal(0.0, 0.01, n), rng.integers(0, 90, n) * 1.0]
+    ref = [x.copy() for x in state]
+    out, out_ref = np.zeros((2, n)), np.zeros((2, n))
+    premium_update(mid, index, *state, ih, out[0], out[1])
+    premium_reference(mid, index, *ref, ih, out_ref[0], out_ref[1])
+    for got, want in zip([*state, out], [*ref, out_ref], strict=True):
+        assert np.array_equal(got, want)
+    # the accrual is at the venue's cap (+-0.3% per 8h, scaled) somewhere, and at the baseline
+    # (0.01% per 8h) somewhere
+    assert np.isclose(np.abs(out[1]), 0.003 * ih / 8.0).any()
+    assert np.isclose(out[1], 0.0001 * ih / 8.0).any()

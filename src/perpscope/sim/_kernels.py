@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from perpscope.sim.constants import CAP_8H, CLAMP_8H, INTEREST_8H
+
 __all__ = [
     "add_volume",
     "crossed_positions",
@@ -428,3 +430,53 @@ def track_reference(
     for r, v in enumerate(levels):
         np.maximum(hi[r], v, out=hi[r])
         np.minimum(lo[r], v, out=lo[r])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def premium_update(
+    mid: F64,
+    index_px: F64,
+    premium_ema: F64,
+    premium_sum: F64,
+    premium_n: F64,
+    interval_h: F64,
+    premium_out: F64,
+    accrual_out: F64,
+) -> None:  # pragma: no cover - compiled
+    """The step's premium ``mid / index - 1`` into ``premium_out``, its moving average
+    (``premium_ema += 0.3 x (premium - premium_ema)``) and the interval's running sum and
+    count, all in place; ``accrual_out`` the funding rate of the interval's average so far
+    (:func:`perpscope.sim.market.funding_rate`, the same operations)."""
+    for m in range(mid.size):
+        prem = mid[m] / index_px[m] - 1.0
+        premium_ema[m] += 0.3 * (prem - premium_ema[m])
+        premium_sum[m] += prem
+        premium_n[m] += 1.0
+        premium_out[m] = prem
+        mean = premium_sum[m] / premium_n[m]
+        scale = interval_h[m] / 8.0
+        clamp = CLAMP_8H * scale
+        cap = CAP_8H * scale
+        gap = min(max(INTEREST_8H * scale - mean, -clamp), clamp)
+        accrual_out[m] = min(max(mean + gap, -cap), cap)
+
+
+def premium_reference(
+    mid: F64,
+    index_px: F64,
+    premium_ema: F64,
+    premium_sum: F64,
+    premium_n: F64,
+    interval_h: F64,
+    premium_out: F64,
+    accrual_out: F64,
+) -> None:
+    """:func:`premium_update` in numpy (the engine's former code)."""
+    from perpscope.sim.market import funding_rate
+
+    prem = mid / index_px - 1.0
+    premium_ema += 0.3 * (prem - premium_ema)
+    premium_sum += prem
+    premium_n += 1.0
+    premium_out[:] = prem
+    accrual_out[:] = funding_rate(premium_sum / premium_n, interval_h)

@@ -54,6 +54,7 @@ from perpscope.sim._kernels import (
     due_positions,
     house_update,
     mark_kernel,
+    premium_update,
     review_positions,
     spot_update,
     thresholds_kernel,
@@ -139,6 +140,7 @@ class _Engine:
         self.interval_h = np.array([SIM_FUNDING_INTERVAL_H[v] for v in config.venues])
         self.interval_steps = (self.interval_h * STEPS_PER_HOUR).astype(np.int64)
         self.m_interval_h = np.tile(self.interval_h, self.n_a)
+        self.m_interval_hf = self.m_interval_h.astype(float)
         self.m_interval_steps = np.tile(self.interval_steps, self.n_a)
         self.settle_every = int(np.gcd.reduce(self.interval_steps))  # no settlement in between
         self.dp = p.depth_perp_usd * self.scale
@@ -169,6 +171,17 @@ class _Engine:
         self.noise = rng.standard_t(4, size=(n, self.n_m)) / np.sqrt(2.0)
         self.sent_shock = rng.standard_normal((n, n_a))
         self.quote_shock = rng.standard_normal((n, self.n_m))
+        # per-step terms that depend on no state, computed for every step at once (the same
+        # operations, element by element, as inside the step)
+        self.activity_t = np.exp(p.activity_vol * self.log_vol)
+        rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
+        self.sent_kick = p.sentiment_vol * np.sqrt(1 - rho * rho) * self.sent_shock
+        q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
+        self.quote_kick = p.quote_noise * np.sqrt(1 - q_rho * q_rho) * self.quote_shock
+        # large news is overtraded (the crowd piles in)
+        big = np.tanh(np.abs(self.news) / (p.overreact_at * self.sig))
+        self.news_traded = self.news * (1.0 + p.overreact * big)
+        self._mom = np.zeros(n_a)
         self.book = PositionBook()
         self.rec = Recorder(self.steps, self.n_m)
         self.fund = InsuranceFund.create(
@@ -365,21 +378,19 @@ class _Engine:
             self._hi[r] = v
             self._lo[r] = v
         s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
-        s.activity = np.full(self.n_a, np.exp(p.activity_vol * self.log_vol[t]))
+        s.activity = np.full(self.n_a, self.activity_t[t])
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
         if self.drift and t < self.build_end:
             s.fund += self.drift
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
-        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
+        self._mom = mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
         s.sentiment = rho * s.sentiment + (1 - rho) * p.sentiment_mom * mom
-        s.sentiment += p.sentiment_vol * np.sqrt(1 - rho * rho) * self.sent_shock[t]
+        s.sentiment += self.sent_kick[t]
         q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
-        s.quote_noise = (
-            q_rho * s.quote_noise + p.quote_noise * np.sqrt(1 - q_rho * q_rho) * self.quote_shock[t]
-        )
+        s.quote_noise = q_rho * s.quote_noise + self.quote_kick[t]
         s.depth_mult += p.refill * (1.0 - s.depth_mult)
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
@@ -390,12 +401,8 @@ class _Engine:
         self._respond(t)
         self._liquidate(t)
         self._requote(t)
-        prem = s.mid / s.index - 1.0
-        s.prem_ema += 0.3 * (prem - s.prem_ema)
-        self.prem_sum += prem
-        self.prem_n += 1.0
-        rec["prem"][t] = prem
-        rec["accrual_rate"][t] = funding_rate(self.prem_sum / self.prem_n, self.m_interval_h)
+        premium_update(s.mid, s.index, s.prem_ema, self.prem_sum, self.prem_n,
+                       self.m_interval_hf, rec["prem"][t], rec["accrual_rate"][t])  # fmt: skip
         self._track()
         self._liquidate(t)
         for r, (k, v) in enumerate(self._levels().items()):
@@ -428,12 +435,11 @@ class _Engine:
         log_spot = np.log(s.spot)
         # News traders trade the news at once (their order moves spot by the news); value
         # traders trade a share of the remaining gap to the fundamental, on every venue.
-        # Large news is overtraded (the crowd piles in); the value traders take the excess back.
-        big = np.tanh(np.abs(self.news[t]) / (p.overreact_at * self.sig))
-        news = (self.news[t] * (1.0 + p.overreact * big))[a] * self.ds / self.scale
+        # Large news is overtraded (``news_traded``); the value traders take the excess back.
+        news = self.news_traded[t][a] * self.ds / self.scale
         value = p.value_speed * (s.fund[a] - log_spot) * self.ds / self.scale
         noise = s.activity[a] * p.noise_usd * self.noise[t]
-        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)[a]
+        mom = self._mom[a]  # the step's trend signal (the EMAs have not moved since)
         usd = news + value + noise + p.trend_usd * mom
         # Opportunistic traders buy a sharp drop (sell a spike) beyond a threshold from the
         # last hour's average: the resting orders that absorb a cascade's climax.
