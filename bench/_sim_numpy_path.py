@@ -27,6 +27,7 @@ _SWAPS = {
         "add_volume": k.volume_reference,
         "track_levels": k.track_reference,
         "premium_update": k.premium_reference,
+        "feed_response": k.feed_reference,
     },
     positions: {"liq_px_kernel": k.liq_px_reference, "still_open": k.still_open_reference},
 }

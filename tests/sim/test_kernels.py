@@ -17,6 +17,8 @@ from perpscope.sim._kernels import (
     crossed_reference,
     due_positions,
     due_reference,
+    feed_reference,
+    feed_response,
     house_reference,
     house_update,
     liq_px_kernel,
@@ -289,3 +291,25 @@ def test_premium_update_equals_numpy_and_the_funding_formula() -> None:
     # (0.01% per 8h) somewhere
     assert np.isclose(np.abs(out[1]), 0.003 * ih / 8.0).any()
     assert np.isclose(out[1], 0.0001 * ih / 8.0).any()
+
+
+@pytest.mark.parametrize("n_v", [1, 3])
+def test_feed_response_equals_numpy(n_v: int) -> None:
+    rng = np.random.default_rng(10 + n_v)
+    n_a = 50
+    n = n_a * n_v
+    # a quarter of the markets had no forced orders this step
+    forced = np.where(rng.random(n) < 0.25, 0.0, rng.normal(0.0, 5e6, n))
+    state = [rng.normal(0.0, 1e6, n_a), rng.normal(0.0, 1e6, n_a), rng.uniform(0, 3e7, n_a)]
+    ref = [x.copy() for x in state]
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    ema = np.log(index[::n_v]) + rng.normal(0.0, 0.01, n_a)
+    rest = (np.repeat(rng.uniform(0.5, 2.0, n_a), n_v), index, ema, np.full(n, 1e9), n_v,
+            np.array([0.5, 0.2, 36.0, 0.9, 2e6, 5.0, 0.005, 0.3, 0.8]))  # fmt: skip
+    got = feed_response(forced, *state, *rest)
+    want = feed_reference(forced, *ref, *rest)
+    for g, w in zip([*got, *state], [*want, *ref], strict=True):
+        np.testing.assert_array_max_ulp(g, w, maxulp=1)  # log: see the spot kernel's test
+    hot = got[1]
+    assert ((hot > 0) & (hot < 1)).any()
+    assert (hot == 1.0).any()

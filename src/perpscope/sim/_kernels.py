@@ -480,3 +480,83 @@ def premium_reference(
     premium_n += 1.0
     premium_out[:] = prem
     accrual_out[:] = funding_rate(premium_sum / premium_n, interval_h)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def feed_response(
+    forced: F64,
+    absorb_pending: F64,
+    absorb_inv: F64,
+    forced_recent: F64,
+    scale: F64,
+    index_px: F64,
+    ema_fast: F64,
+    depth: F64,
+    n_v: int,
+    prm: F64,
+) -> tuple[F64, F64]:  # pragma: no cover - compiled
+    """The liquidity providers' and opportunistic traders' answer to the step's forced orders.
+
+    ``forced`` per market; ``absorb_pending``, ``absorb_inv``, ``forced_recent``, ``ema_fast``
+    per asset (the first three updated in place); ``prm``: absorb share, absorb speed, unwind
+    steps, feed memory, feed unit (USD), feed cap, dip threshold, dip boost, dip max. Returns the
+    spot order per market (USD) and each market's ``hot`` share (see ``_Engine._respond``).
+    """
+    share, speed, unwind_steps, memory, unit = prm[0], prm[1], prm[2], prm[3], prm[4]
+    cap, threshold, boost, most = prm[5], prm[6], prm[7], prm[8]
+    spot_usd = np.empty(forced.size)
+    hot = np.empty(forced.size)
+    for a in range(absorb_pending.size):
+        m0 = a * n_v
+        total, total_abs = 0.0, 0.0
+        for m in range(m0, m0 + n_v):
+            total += forced[m]
+            total_abs += abs(forced[m])
+        absorb_pending[a] -= share * total
+        order = speed * absorb_pending[a]
+        absorb_pending[a] -= order
+        unwind = absorb_inv[a] / unwind_steps
+        absorb_inv[a] += order - unwind
+        forced_recent[a] = memory * forced_recent[a] + total_abs / scale[m0]
+        heat = min(forced_recent[a] / unit, cap)
+        hot_a = min(max((heat - 1.0) / (cap - 1.0), 0.0), 1.0)
+        jump = np.log(index_px[m0]) - ema_fast[a]
+        excess = np.sign(jump) * max(abs(jump) - threshold, 0.0)
+        fade = min(boost * heat, most) * excess
+        for m in range(m0, m0 + n_v):
+            spot_usd[m] = (order - unwind) / n_v - fade * depth[m]
+            hot[m] = hot_a
+    return spot_usd, hot
+
+
+def feed_reference(
+    forced: F64,
+    absorb_pending: F64,
+    absorb_inv: F64,
+    forced_recent: F64,
+    scale: F64,
+    index_px: F64,
+    ema_fast: F64,
+    depth: F64,
+    n_v: int,
+    prm: F64,
+) -> tuple[F64, F64]:
+    """:func:`feed_response` in numpy (the engine's former code)."""
+    share, speed, unwind_steps, memory, unit, cap, threshold, boost, most = prm
+    n_a = absorb_pending.size
+    asset_of = np.repeat(np.arange(n_a), n_v)
+    absorb_pending -= share * forced.reshape(n_a, n_v).sum(axis=1)
+    order = speed * absorb_pending
+    absorb_pending -= order
+    unwind = absorb_inv / unwind_steps
+    absorb_inv += order - unwind
+    spot_usd = np.repeat((order - unwind) / n_v, n_v)
+    per_asset = np.abs(forced).reshape(n_a, n_v).sum(axis=1) / scale[::n_v]
+    forced_recent[:] = memory * forced_recent + per_asset
+    heat = np.minimum(forced_recent / unit, cap)
+    hot = np.clip((heat - 1.0) / (cap - 1.0), 0.0, 1.0)[asset_of]
+    jump = np.log(index_px[::n_v]) - ema_fast
+    excess = np.sign(jump) * np.maximum(np.abs(jump) - threshold, 0.0)
+    fade = np.minimum(boost * heat, most) * excess
+    spot_usd -= fade[asset_of] * depth
+    return spot_usd, hot

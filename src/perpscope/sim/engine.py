@@ -52,6 +52,7 @@ from perpscope.sim._kernels import (
     add_volume,
     crossed_positions,
     due_positions,
+    feed_response,
     house_update,
     mark_kernel,
     premium_update,
@@ -182,6 +183,11 @@ class _Engine:
         big = np.tanh(np.abs(self.news) / (p.overreact_at * self.sig))
         self.news_traded = self.news * (1.0 + p.overreact * big)
         self._mom = np.zeros(n_a)
+        self._feed_prm = np.array(
+            [p.absorb_share, p.absorb_speed, p.absorb_unwind_h * STEPS_PER_HOUR, p.feed_memory,
+             p.depth_spot_usd * p.feed_unit, p.feed_cap, p.dip_threshold, p.dip_boost, p.dip_max],
+            float,
+        )  # fmt: skip
         self.book = PositionBook()
         self.rec = Recorder(self.steps, self.n_m)
         self.fund = InsuranceFund.create(
@@ -620,23 +626,10 @@ class _Engine:
         s, p, b = self.s, self.p, self.book
         forced = s.forced_usd
         s.forced_usd = np.zeros(self.n_m)
-        s.absorb_pending -= p.absorb_share * forced.reshape(self.n_a, self.n_v).sum(axis=1)
-        order = p.absorb_speed * s.absorb_pending
-        s.absorb_pending -= order
-        unwind = s.absorb_inv / (p.absorb_unwind_h * STEPS_PER_HOUR)
-        s.absorb_inv += order - unwind
-        spot_usd = np.repeat((order - unwind) / self.n_v, self.n_v)
-        size = self.scale[:: self.n_v]
-        per_asset = np.abs(forced).reshape(self.n_a, self.n_v).sum(axis=1) / size
-        s.forced_recent = p.feed_memory * s.forced_recent + per_asset
-        heat = np.minimum(s.forced_recent / (p.depth_spot_usd * p.feed_unit), p.feed_cap)
-        hot = np.clip((heat - 1.0) / (p.feed_cap - 1.0), 0.0, 1.0)[self.asset_of]
-        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
-        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
-        # a share of the excess, at most all of it: each venue's spot (so the index) is traded
-        # back toward the threshold, never through it, whatever the number of venues
-        fade = np.minimum(p.dip_boost * heat, p.dip_max) * excess
-        spot_usd -= fade[self.asset_of] * self.ds
+        spot_usd, hot = feed_response(
+            forced, s.absorb_pending, s.absorb_inv, s.forced_recent, self.scale, s.index,
+            s.ema_fast, self.ds, self.n_v, self._feed_prm,
+        )  # fmt: skip
         perp_usd = np.zeros(self.n_m)
         if (forced != 0.0).any() and (hot > 0).any():
             ids = b.open_idx
