@@ -28,6 +28,8 @@ _SWAPS = {
         "track_levels": k.track_reference,
         "premium_update": k.premium_reference,
         "feed_response": k.feed_reference,
+        "draw_positions": k.draw_reference,
+        "close_orders": k.close_reference,
     },
     positions: {"liq_px_kernel": k.liq_px_reference, "still_open": k.still_open_reference},
 }

@@ -560,3 +560,85 @@ def feed_reference(
     fade = np.minimum(boost * heat, most) * excess
     spot_usd -= fade[asset_of] * depth
     return spot_usd, hot
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def draw_positions(
+    u: F64,
+    p_long: F64,
+    scale: F64,
+    mkts: I64,
+    prm: F64,
+    lev_choices: F64,
+    lev_cum: F64,
+    mix_cum: F64,
+) -> tuple[I64, F64, F64, I64, I64, F64]:  # pragma: no cover - compiled
+    """New positions' side, notional (USD), leverage, kind, holding steps and take-profit
+    return on margin from uniform (columns 0, 2, 3, 4) and normal (1, 5) draws ``u``.
+
+    ``prm``: log median size (USD), size sigma, size cap (USD), mean holding steps, the
+    leverage the mean hold refers to, log median take-profit. ``scale`` per market.
+    """
+    log_med, sigma, cap, hold_steps, ref_lev, log_tp = (
+        prm[0],
+        prm[1],
+        prm[2],
+        prm[3],
+        prm[4],
+        prm[5],
+    )
+    n = u.shape[0]
+    side = np.empty(n, np.int64)
+    notional, lev, roe = np.empty(n), np.empty(n), np.empty(n)
+    kinds, hold = np.empty(n, np.int64), np.empty(n, np.int64)
+    for i in range(n):
+        side[i] = 1 if u[i, 0] < p_long[i] else -1
+        notional[i] = min(np.exp(log_med + sigma * u[i, 1]), cap) * scale[mkts[i]]
+        lev[i] = lev_choices[np.searchsorted(lev_cum, u[i, 2], side="right")]
+        kinds[i] = np.searchsorted(mix_cum, u[i, 3], side="right")
+        # the more leverage, the shorter the trade
+        hold_mean = hold_steps * (ref_lev / lev[i]) ** 0.75
+        hold[i] = 1 + np.int64(-hold_mean * np.log1p(-u[i, 4]))
+        roe[i] = np.exp(log_tp + 0.5 * u[i, 5])
+    return side, notional, lev, kinds, hold, roe
+
+
+def draw_reference(
+    u: F64,
+    p_long: F64,
+    scale: F64,
+    mkts: I64,
+    prm: F64,
+    lev_choices: F64,
+    lev_cum: F64,
+    mix_cum: F64,
+) -> tuple[I64, F64, F64, I64, I64, F64]:
+    """:func:`draw_positions` in numpy (the engine's former code)."""
+    log_med, sigma, cap, hold_steps, ref_lev, log_tp = prm
+    side = np.where(u[:, 0] < p_long, 1, -1)
+    notional = np.minimum(np.exp(log_med + sigma * u[:, 1]), cap) * scale[mkts]
+    lev = lev_choices[np.searchsorted(lev_cum, u[:, 2], side="right")]
+    kinds = np.searchsorted(mix_cum, u[:, 3], side="right")
+    hold_mean = hold_steps * (ref_lev / lev) ** 0.75
+    hold = 1 + (-hold_mean * np.log1p(-u[:, 4])).astype(np.int64)
+    roe = np.exp(log_tp + 0.5 * u[:, 5])
+    return side, notional, lev, kinds, hold, roe
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def close_orders(
+    ids: I64, market: I64, side: I64, qty: F64, px: F64, n_m: int
+) -> F64:  # pragma: no cover - compiled
+    """Per market, the USD order that closes positions ``ids`` at ``px`` (a long sells)."""
+    usd = np.zeros(n_m)
+    for i in ids:
+        m = market[i]
+        usd[m] += -(side[i] * qty[i]) * px[m]
+    return usd
+
+
+def close_reference(ids: I64, market: I64, side: I64, qty: F64, px: F64, n_m: int) -> F64:
+    """:func:`close_orders` in numpy (the engine's former code)."""
+    mk = market[ids]
+    q = -(side[ids] * qty[ids])
+    return np.bincount(mk, q * px[mk], minlength=n_m).astype(float)

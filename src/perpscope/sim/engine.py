@@ -50,7 +50,9 @@ import numpy as np
 
 from perpscope.sim._kernels import (
     add_volume,
+    close_orders,
     crossed_positions,
+    draw_positions,
     due_positions,
     feed_response,
     house_update,
@@ -251,6 +253,11 @@ class _Engine:
         w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
         self.lev_cum = w[:-1]
         self.mix_cum = (np.cumsum(p.mix) / sum(p.mix))[:-1]
+        self._draw_prm = np.array(
+            [np.log(p.size_median_usd), p.size_sigma, p.size_cap * p.size_median_usd,
+             self.hold_steps, p.hold_ref_lev, np.log(p.take_profit_roe)],
+            float,
+        )  # fmt: skip
         self._pool_buf = np.zeros((0, 6))
         self._pool_at = 0
 
@@ -472,18 +479,13 @@ class _Engine:
         self, total: int, mkts: np.ndarray, p_long: np.ndarray | float
     ) -> tuple[np.ndarray, ...]:
         """Side, notional (USD), leverage, kind, holding steps and take-profit of new positions."""
-        p = self.p
         u = self._pool(total)
-        side = np.where(u[:, 0] < p_long, 1, -1)
-        notional = np.exp(np.log(p.size_median_usd) + p.size_sigma * u[:, 1])
-        notional = np.minimum(notional, p.size_cap * p.size_median_usd) * self.scale[mkts]
-        lev = self.lev_choices[np.searchsorted(self.lev_cum, u[:, 2], side="right")]
-        kinds = np.searchsorted(self.mix_cum, u[:, 3], side="right")
-        # the more leverage, the shorter the trade
-        hold_mean = self.hold_steps * (p.hold_ref_lev / lev) ** 0.75
-        hold = 1 + (-hold_mean * np.log1p(-u[:, 4])).astype(np.int64)
-        roe = np.exp(np.log(p.take_profit_roe) + 0.5 * u[:, 5])
-        return side, notional, lev, kinds, hold, roe
+        if not isinstance(p_long, np.ndarray):
+            p_long = np.full(total, p_long)
+        return tuple(
+            draw_positions(u, p_long, self.scale, mkts, self._draw_prm, self.lev_choices,
+                           self.lev_cum, self.mix_cum)
+        )  # fmt: skip
 
     def _perp_orders(self, t: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """Net perp order per market (USD), the positions closing, the positions opening."""
@@ -491,9 +493,7 @@ class _Engine:
         if t % STEPS_PER_HOUR == 0:
             self._review(t)
         closes = due_positions(b.open_idx, b.close_step, t)
-        mk_c = b.market[closes]
-        q_c = -(b.side[closes] * b.qty[closes])
-        usd = np.bincount(mk_c, q_c * s.mid[mk_c], minlength=self.n_m).astype(float)
+        usd = close_orders(closes, b.market, b.side, b.qty, s.mid, self.n_m)
         # Openers: busier when volatility is high, and after a rise (new longs chase it and
         # shorts add), quieter after a fall.
         log_idx = np.log(s.index[:: self.n_v])
@@ -649,8 +649,7 @@ class _Engine:
             closes = ids[self.rng_exit.random(ids.size) < prob]
             if closes.size:
                 mk = b.market[closes]
-                q = -(b.side[closes] * b.qty[closes])
-                perp_usd = np.bincount(mk, q * s.mid[mk], minlength=self.n_m).astype(float)
+                perp_usd = close_orders(closes, b.market, b.side, b.qty, s.mid, self.n_m)
                 self._fill(t, perp_usd, closes, self._no_opens)
                 self._thresholds(np.unique(mk))
         self._spot(t, spot_usd + p.hedge_ratio * perp_usd)
