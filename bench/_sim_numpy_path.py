@@ -30,6 +30,7 @@ _SWAPS = {
         "feed_response": k.feed_reference,
         "draw_positions": k.draw_reference,
         "close_orders": k.close_reference,
+        "spot_orders": k.spot_orders_reference,
     },
     positions: {"liq_px_kernel": k.liq_px_reference, "still_open": k.still_open_reference},
 }

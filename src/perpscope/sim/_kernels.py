@@ -642,3 +642,71 @@ def close_reference(ids: I64, market: I64, side: I64, qty: F64, px: F64, n_m: in
     mk = market[ids]
     q = -(side[ids] * qty[ids])
     return np.bincount(mk, q * px[mk], minlength=n_m).astype(float)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def spot_orders(
+    spot: F64,
+    index_px: F64,
+    news: F64,
+    fund: F64,
+    activity: F64,
+    mom: F64,
+    ema_fast: F64,
+    noise: F64,
+    depth: F64,
+    scale: F64,
+    shock_usd: float,
+    n_v: int,
+    prm: F64,
+) -> F64:  # pragma: no cover - compiled
+    """The step's net spot order per market (USD): news, value, noise, trend and opportunistic
+    traders and the scheduled shock (see ``_Engine._spot_orders``).
+
+    ``news`` (as traded), ``fund``, ``activity``, ``mom``, ``ema_fast`` per asset; ``prm``:
+    value speed, noise (USD), trend (USD), dip threshold, dip share, the preset's spot depth.
+    """
+    value_speed, noise_usd, trend_usd = prm[0], prm[1], prm[2]
+    threshold, dip_frac, depth_ref = prm[3], prm[4], prm[5]
+    out = np.empty(spot.size)
+    for m in range(spot.size):
+        a = m // n_v
+        usd = news[a] * depth[m] / scale[m]
+        usd += value_speed * (fund[a] - np.log(spot[m])) * depth[m] / scale[m]
+        usd += activity[a] * noise_usd * noise[m]
+        usd += trend_usd * mom[a]
+        jump = np.log(index_px[a * n_v]) - ema_fast[a]
+        excess = np.sign(jump) * max(abs(jump) - threshold, 0.0)
+        usd -= dip_frac * excess * depth_ref
+        usd += shock_usd / n_v
+        out[m] = usd * scale[m]
+    return out
+
+
+def spot_orders_reference(
+    spot: F64,
+    index_px: F64,
+    news: F64,
+    fund: F64,
+    activity: F64,
+    mom: F64,
+    ema_fast: F64,
+    noise: F64,
+    depth: F64,
+    scale: F64,
+    shock_usd: float,
+    n_v: int,
+    prm: F64,
+) -> F64:
+    """:func:`spot_orders` in numpy (the engine's former code)."""
+    value_speed, noise_usd, trend_usd, threshold, dip_frac, depth_ref = prm
+    a = np.arange(spot.size) // n_v
+    usd = news[a] * depth / scale
+    usd = usd + value_speed * (fund[a] - np.log(spot)) * depth / scale
+    usd = usd + activity[a] * noise_usd * noise
+    usd = usd + trend_usd * mom[a]
+    jump = np.log(index_px[::n_v]) - ema_fast
+    excess = np.sign(jump) * np.maximum(np.abs(jump) - threshold, 0.0)
+    usd = usd - (dip_frac * excess * depth_ref)[a]
+    usd = usd + shock_usd / n_v
+    return np.asarray(usd * scale)

@@ -59,6 +59,7 @@ from perpscope.sim._kernels import (
     mark_kernel,
     premium_update,
     review_positions,
+    spot_orders,
     spot_update,
     thresholds_kernel,
     track_levels,
@@ -253,6 +254,11 @@ class _Engine:
         w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
         self.lev_cum = w[:-1]
         self.mix_cum = (np.cumsum(p.mix) / sum(p.mix))[:-1]
+        self._spot_prm = np.array(
+            [p.value_speed, p.noise_usd, p.trend_usd, p.dip_threshold, p.dip_frac,
+             p.depth_spot_usd],
+            float,
+        )  # fmt: skip
         self._draw_prm = np.array(
             [np.log(p.size_median_usd), p.size_sigma, p.size_cap * p.size_median_usd,
              self.hold_steps, p.hold_ref_lev, np.log(p.take_profit_roe)],
@@ -444,23 +450,21 @@ class _Engine:
                      self._time_left, perp_only)  # fmt: skip
 
     def _spot_orders(self, t: int) -> np.ndarray:
-        s, p, a = self.s, self.p, self.asset_of
-        log_spot = np.log(s.spot)
-        # News traders trade the news at once (their order moves spot by the news); value
-        # traders trade a share of the remaining gap to the fundamental, on every venue.
-        # Large news is overtraded (``news_traded``); the value traders take the excess back.
-        news = self.news_traded[t][a] * self.ds / self.scale
-        value = p.value_speed * (s.fund[a] - log_spot) * self.ds / self.scale
-        noise = s.activity[a] * p.noise_usd * self.noise[t]
-        mom = self._mom[a]  # the step's trend signal (the EMAs have not moved since)
-        usd = news + value + noise + p.trend_usd * mom
-        # Opportunistic traders buy a sharp drop (sell a spike) beyond a threshold from the
-        # last hour's average: the resting orders that absorb a cascade's climax.
-        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
-        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
-        usd = usd - (p.dip_frac * excess * p.depth_spot_usd)[a]
-        usd = usd + self.shock_usd[t] / self.n_v
-        return np.asarray(usd * self.scale)
+        """The step's net spot order per market (USD), in :func:`spot_orders`.
+
+        News traders trade the news at once (their order moves spot by the news); value traders
+        trade a share of the remaining gap to the fundamental, on every venue. Large news is
+        overtraded (``news_traded``); the value traders take the excess back. Noise traders
+        trade with the activity, trend followers with the step's trend signal. Opportunistic
+        traders buy a sharp drop (sell a spike) beyond a threshold from the last hour's
+        average: the resting orders that absorb a cascade's climax.
+        """
+        s = self.s
+        return spot_orders(
+            s.spot, s.index, self.news_traded[t], s.fund, s.activity, self._mom, s.ema_fast,
+            self.noise[t], self.ds, self.scale, float(self.shock_usd[t]), self.n_v,
+            self._spot_prm,
+        )  # fmt: skip
 
     def _pool(self, k: int) -> np.ndarray:
         """``k`` rows of draws for new positions (columns 1 and 5 standard normal, the others
