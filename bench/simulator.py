@@ -76,7 +76,11 @@ def main() -> None:
         f"  step loop {loop_s:.2f} s ({loop_cpu:.2f} CPU); tables {tab_s:.2f} s ({tab_cpu:.2f});"
         f" options market {opt_s:.2f} s ({opt_cpu:.2f})"
     )
-    print(f"  agent-steps: {rec.agent_steps:,} ({rate:,.0f} agent-steps/s)")
+    cpu_rate = rec.agent_steps / sim_cpu
+    print(
+        f"  agent-steps: {rec.agent_steps:,} ({rate:,.0f} agent-steps/s,"
+        f" {cpu_rate:,.0f} per CPU second)"
+    )
 
     peer = SimConfig(seed=7, days=PEER_DAYS, options=False)
     kern_cpu, numpy_cpu = [], []
@@ -106,6 +110,7 @@ def main() -> None:
                 "first_run_s": round(warm_s, 3),
                 "agent_steps": rec.agent_steps,
                 "agent_steps_per_s": round(rate),
+                "agent_steps_per_cpu_s": round(cpu_rate),
                 "rows": rows,
                 "load_average_before": round(load0, 2),
                 "load_average_after": round(load1, 2),
