@@ -29,10 +29,13 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    short, so it quotes a premium: that premium is what funding charges) plus its own venue's
    quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
-The scans over the open positions (due closes, reviews, liquidation crossings, thresholds) and
-the small per-market updates run several times a step (mark price, spot and index, the market
-maker's inventory, volume) are numba kernels in :mod:`perpscope.sim._kernels`, each doing the
-same floating-point operations as the numpy code it replaced, so a seed's output did not change.
+The scans over the open positions (due closes, reviews, liquidation crossings, thresholds,
+closing orders) and the per-market updates (mark price, bar high/low, spot orders, spot and
+index, the market maker's inventory, volume, premium and funding accrual, the answer to the
+liquidation feed, new positions' draws) are numba kernels in :mod:`perpscope.sim._kernels`,
+each doing the same floating-point operations as the numpy code it replaced (kept there as its
+``*_reference``), so a seed's output did not change. Terms that depend on no state are computed
+for every step at once in the constructor.
 
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
