@@ -19,23 +19,35 @@ from perpscope.sim.constants import CAP_8H, CLAMP_8H, INTEREST_8H
 
 __all__ = [
     "add_volume",
+    "close_orders",
+    "close_reference",
     "crossed_positions",
     "crossed_reference",
+    "draw_positions",
+    "draw_reference",
     "due_positions",
     "due_reference",
+    "feed_reference",
+    "feed_response",
     "house_reference",
     "house_update",
     "liq_px_kernel",
     "liq_px_reference",
     "mark_kernel",
+    "premium_reference",
+    "premium_update",
     "review_positions",
     "review_reference",
+    "spot_orders",
+    "spot_orders_reference",
     "spot_reference",
     "spot_update",
     "still_open",
     "still_open_reference",
     "thresholds_kernel",
     "thresholds_reference",
+    "track_levels",
+    "track_reference",
     "volume_reference",
 ]
 
@@ -166,19 +178,27 @@ def still_open_reference(open_idx: I64, alive: B) -> I64:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _mark_one(
+    index_px: float, last_px: float, premium_ema: float, last_rate: float, time_left: float
+) -> float:  # pragma: no cover - compiled
+    """One market's mark price: the median of the funding-basis price, the premium-average
+    price and the last price (``np.minimum`` / ``np.maximum`` order; no NaN here)."""
+    a = index_px * (1.0 + last_rate * time_left)
+    b = index_px * (1.0 + premium_ema)
+    lo = a if a < b else b
+    hi = b if a < b else a
+    mid = hi if hi < last_px else last_px
+    return mid if mid > lo else lo
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def mark_kernel(
     index_px: F64, last_px: F64, premium_ema: F64, last_rate: F64, time_left_frac: F64
 ) -> F64:  # pragma: no cover - compiled
     """:func:`perpscope.sim.market.mark_price`, element by element with the same operations."""
     out = np.empty(index_px.size)
     for m in range(index_px.size):
-        a = index_px[m] * (1.0 + last_rate[m] * time_left_frac[m])
-        b = index_px[m] * (1.0 + premium_ema[m])
-        c = last_px[m]
-        lo = a if a < b else b  # np.minimum / np.maximum (no NaN here)
-        hi = b if a < b else a
-        mid = hi if hi < c else c
-        out[m] = mid if mid > lo else lo
+        out[m] = _mark_one(index_px[m], last_px[m], premium_ema[m], last_rate[m], time_left_frac[m])
     return out
 
 
@@ -391,13 +411,7 @@ def track_levels(
     ``perp_only`` only the perp row (the others have not moved)."""
     rows = 1 if perp_only else 4
     for m in range(mid.size):
-        a = index_px[m] * (1.0 + last_rate[m] * time_left_frac[m])
-        b = index_px[m] * (1.0 + premium_ema[m])
-        c = mid[m]
-        low = a if a < b else b
-        high = b if a < b else a
-        med = high if high < c else c
-        mark = med if med > low else low
+        mark = _mark_one(index_px[m], mid[m], premium_ema[m], last_rate[m], time_left_frac[m])
         for r in range(rows):
             v = (mid[m], mark, index_px[m], spot[m])[r]
             if v > hi[r, m]:
