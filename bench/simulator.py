@@ -1,76 +1,124 @@
-"""Benchmark: the simulator's 90-day, 3-venue, 3-asset default run, and the demo store it builds.
+"""Benchmark: the simulator's 90-day, 3-venue, 3-asset default run, and its numba kernels' gain.
 
-Run: ``.venv/bin/python bench/simulator.py``. Prints the simulation's wall time and agent-steps per
-second (agent-steps: each market's eight agent populations plus every open leveraged position,
-per 5-minute step), then the time to build a 90-day demo store (simulation + writing every table),
-then the same run without the options market (``SimConfig(options=False)``) to show what the
-options market costs. The last line is one JSON object. There is no outside peer to compare
-against; ``options_speedup`` is the run without options against the run with them. No cached
-kernels are compiled (the engine is numpy), so nothing is excluded from the timings.
+Run: ``.venv/bin/python bench/simulator.py``. Prints, in this order:
 
-Each timing is printed as wall time and as this process's CPU time (user + system, all threads):
-on a machine loaded by other work the wall time also counts waiting for a core, while the CPU
-time stays close to what a quiet machine's wall time would be. The load average is printed too.
+* the first run in the process (one day): it loads the kernels from numba's cache, or compiles
+  them if there is no cache yet (the first run after an install or a kernel change);
+* the 90-day default run (seed 7, options market on), done as :func:`run_simulation` does it and
+  timed by stage: the 5-minute step loop, the store-shaped tables, the options market; the
+  agent-steps per second (agent-steps: each market's eight agent populations plus every open
+  leveraged position, per 5-minute step);
+* the peer: the same engine with each numba kernel swapped for the numpy code it replaced
+  (``bench/_sim_numpy_path.py``), on a 14-day default run, against the kernels on the same run,
+  in turns; the two runs' tables are checked identical. ``speedup`` = numpy path / kernels.
+
+Each timing is wall time and this process's CPU time (user + system, all threads): on a machine
+loaded by other work the wall time also counts waiting for a core, while the CPU time stays
+close to what a quiet machine's wall time would be. The load average is printed before and after.
+The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
 
-from perpscope.services.demo import build_demo
+from _sim_numpy_path import numpy_path
 from perpscope.sim import SimConfig, run_simulation
+from perpscope.sim.engine import simulate
+from perpscope.sim.options import options_tables
+from perpscope.sim.presets import PRESETS
+from perpscope.sim.tables import build_tables
+
+T = TypeVar("T")
+PEER_DAYS = 14
+_OPTION_SERIES = ("index_o", "index_c", "mark_c")  # what run_simulation passes the options market
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float, float]:
+    """``fn()``, its wall time and its CPU time (s)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
-    """Time the default run and the 90-day demo build; print figures and a JSON line."""
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    """Time the first run, the 90-day default run by stage and the numpy peer; print JSON."""
+    load0 = os.getloadavg()[0]
+    print(f"load average before: {load0:.2f}")
+    _, warm_s, _ = timed(lambda: run_simulation(SimConfig(seed=7, days=1)))
+    print(f"first run (1 day; numba cache load or compile): {warm_s:.2f} s")
+
+    cfg = SimConfig(seed=7, days=90)
     t0, c0 = time.perf_counter(), time.process_time()
-    result = run_simulation(SimConfig(seed=7, days=90))
+    (rec, book), loop_s, loop_cpu = timed(lambda: simulate(cfg, PRESETS[cfg.scenario]))
+    tables, tab_s, tab_cpu = timed(lambda: build_tables(cfg, rec, book))
+    start = cfg.end - timedelta(days=cfg.days)
+    series = rec.series
+    opt, opt_s, opt_cpu = timed(
+        lambda: options_tables(
+            cfg.assets, cfg.venues, start, cfg.seed, *(series[k] for k in _OPTION_SERIES)
+        )
+    )
     sim_s, sim_cpu = time.perf_counter() - t0, time.process_time() - c0
-    rate = result.agent_steps / sim_s
-    rows = sum(f.height for f in result.tables.values())
+    tables.update(opt)
+    rows = sum(f.height for f in tables.values())
+    rate = rec.agent_steps / sim_s
     print(
-        f"simulation: 90 days, 3 venues x 3 assets, {rows:,} rows in {sim_s:.2f} s"
-        f" ({sim_cpu:.2f} s CPU)"
-    )
-    print(f"agent-steps: {result.agent_steps:,} ({rate:,.0f} agent-steps/s)")
-    with tempfile.TemporaryDirectory() as tmp:
-        t1, c1 = time.perf_counter(), time.process_time()
-        demo = build_demo(Path(tmp) / "demo", seed=7, days=90)
-        demo_s, demo_cpu = time.perf_counter() - t1, time.process_time() - c1
-    print(
-        f"demo store (90 days): {sum(demo.rows.values()):,} rows built in {demo_s:.2f} s"
-        f" ({demo_cpu:.2f} s CPU)"
-    )
-    t2 = time.perf_counter()
-    run_simulation(SimConfig(seed=7, days=90, options=False))
-    off_s = time.perf_counter() - t2
-    option_rows = sum(
-        result.tables[t].height
-        for t in ("options_snapshot", "option_trades", "sim_option_positions")
+        f"90-day default run, 3 venues x 3 assets: {sim_s:.2f} s ({sim_cpu:.2f} s CPU), "
+        f"{rows:,} rows"
     )
     print(
-        f"without the options market: {off_s:.2f} s (the options market: {sim_s - off_s:+.2f} s, "
-        f"{option_rows:,} rows)"
+        f"  step loop {loop_s:.2f} s ({loop_cpu:.2f} CPU); tables {tab_s:.2f} s ({tab_cpu:.2f});"
+        f" options market {opt_s:.2f} s ({opt_cpu:.2f})"
     )
+    cpu_rate = rec.agent_steps / sim_cpu
+    print(
+        f"  agent-steps: {rec.agent_steps:,} ({rate:,.0f} agent-steps/s,"
+        f" {cpu_rate:,.0f} per CPU second)"
+    )
+
+    peer = SimConfig(seed=7, days=PEER_DAYS, options=False)
+    kern_cpu, numpy_cpu = [], []
+    identical = True
+    for _ in range(2):
+        fast, _, c_fast = timed(lambda: run_simulation(peer))
+        with numpy_path():
+            slow, _, c_slow = timed(lambda: run_simulation(peer))
+        kern_cpu.append(c_fast)
+        numpy_cpu.append(c_slow)
+        identical &= all(fast.tables[n].equals(slow.tables[n]) for n in fast.tables)
+    speedup = min(numpy_cpu) / min(kern_cpu)
+    print(
+        f"peer ({PEER_DAYS} days, no options, best of 2 CPU): kernels {min(kern_cpu):.2f} s, "
+        f"numpy path {min(numpy_cpu):.2f} s, x{speedup:.2f}; identical tables: {identical}"
+    )
+    load1 = os.getloadavg()[0]
+    print(f"load average after: {load1:.2f}")
     print(
         json.dumps(
             {
                 "wall_s": round(sim_s, 3),
-                "agent_steps": result.agent_steps,
-                "agent_steps_per_s": round(rate),
                 "cpu_s": round(sim_cpu, 3),
-                "demo_90d_build_s": round(demo_s, 3),
-                "demo_90d_build_cpu_s": round(demo_cpu, 3),
-                "load_average_after": round(os.getloadavg()[0], 2),
+                "step_loop_cpu_s": round(loop_cpu, 3),
+                "tables_cpu_s": round(tab_cpu, 3),
+                "options_cpu_s": round(opt_cpu, 3),
+                "first_run_s": round(warm_s, 3),
+                "agent_steps": rec.agent_steps,
+                "agent_steps_per_s": round(rate),
+                "agent_steps_per_cpu_s": round(cpu_rate),
                 "rows": rows,
-                "no_options_wall_s": round(off_s, 3),
-                "option_rows": option_rows,
-                "options_speedup": round(sim_s / off_s, 3),
+                "load_average_before": round(load0, 2),
+                "load_average_after": round(load1, 2),
+                "peer_days": PEER_DAYS,
+                "kernels_cpu_s": round(min(kern_cpu), 3),
+                "numpy_path_cpu_s": round(min(numpy_cpu), 3),
+                "identical": identical,
+                "speedup": round(speedup, 3),
             }
         )
     )

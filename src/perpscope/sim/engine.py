@@ -29,6 +29,14 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    short, so it quotes a premium: that premium is what funding charges) plus its own venue's
    quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
+The scans over the open positions (due closes, reviews, liquidation crossings, thresholds,
+closing orders) and the per-market updates (mark price, bar high/low, spot orders, spot and
+index, the market maker's inventory, volume, premium and funding accrual, the answer to the
+liquidation feed, new positions' draws) are numba kernels in :mod:`perpscope.sim._kernels`,
+each doing the same floating-point operations as the numpy code it replaced (kept there as its
+``*_reference``), so a seed's output did not change. Terms that depend on no state are computed
+for every step at once in the constructor.
+
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
 traders over the following hours.
@@ -43,6 +51,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perpscope.sim._kernels import (
+    add_volume,
+    close_orders,
+    crossed_positions,
+    draw_positions,
+    due_positions,
+    feed_response,
+    house_update,
+    mark_kernel,
+    premium_update,
+    review_positions,
+    spot_orders,
+    spot_update,
+    thresholds_kernel,
+    track_levels,
+)
 from perpscope.sim.config import (
     ASSET_SCALE,
     ASSETS,
@@ -54,7 +78,7 @@ from perpscope.sim.config import (
 )
 from perpscope.sim.constants import ASSET_VOL
 from perpscope.sim.insurance import InsuranceFund
-from perpscope.sim.market import consume_depth, funding_rate, mark_price
+from perpscope.sim.market import consume_depth, funding_rate
 from perpscope.sim.positions import PositionBook, liquidation_px_many, max_leverage_many
 
 __all__ = ["Recorder", "simulate"]
@@ -123,7 +147,9 @@ class _Engine:
         self.interval_h = np.array([SIM_FUNDING_INTERVAL_H[v] for v in config.venues])
         self.interval_steps = (self.interval_h * STEPS_PER_HOUR).astype(np.int64)
         self.m_interval_h = np.tile(self.interval_h, self.n_a)
+        self.m_interval_hf = self.m_interval_h.astype(float)
         self.m_interval_steps = np.tile(self.interval_steps, self.n_a)
+        self.settle_every = int(np.gcd.reduce(self.interval_steps))  # no settlement in between
         self.dp = p.depth_perp_usd * self.scale
         self.ds = p.depth_spot_usd * self.scale
         seeds = np.random.SeedSequence(config.seed).spawn(4)
@@ -152,13 +178,28 @@ class _Engine:
         self.noise = rng.standard_t(4, size=(n, self.n_m)) / np.sqrt(2.0)
         self.sent_shock = rng.standard_normal((n, n_a))
         self.quote_shock = rng.standard_normal((n, self.n_m))
+        # per-step terms that depend on no state, computed for every step at once (the same
+        # operations, element by element, as inside the step)
+        self.activity_t = np.exp(p.activity_vol * self.log_vol)
+        rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
+        self.sent_kick = p.sentiment_vol * np.sqrt(1 - rho * rho) * self.sent_shock
+        q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
+        self.quote_kick = p.quote_noise * np.sqrt(1 - q_rho * q_rho) * self.quote_shock
+        # large news is overtraded (the crowd piles in)
+        big = np.tanh(np.abs(self.news) / (p.overreact_at * self.sig))
+        self.news_traded = self.news * (1.0 + p.overreact * big)
+        self._mom = np.zeros(n_a)
+        self._feed_prm = np.array(
+            [p.absorb_share, p.absorb_speed, p.absorb_unwind_h * STEPS_PER_HOUR, p.feed_memory,
+             p.depth_spot_usd * p.feed_unit, p.feed_cap, p.dip_threshold, p.dip_boost, p.dip_max],
+            float,
+        )  # fmt: skip
         self.book = PositionBook()
         self.rec = Recorder(self.steps, self.n_m)
         self.fund = InsuranceFund.create(
             params.insurance_fund_usd * self.scale, self.steps, params.insurance_surplus_share
         )
         self.rec.insurance = self.fund
-        self.closing: dict[int, list[int]] = {}
         self.shock_usd = np.zeros(self.steps)
         for s in p.shocks:
             t0 = int(s.at_frac * self.steps)
@@ -195,8 +236,9 @@ class _Engine:
         self.prem_sum = np.zeros(self.n_m)
         self.prem_n = np.zeros(self.n_m)
         self._time_left = np.ones(self.n_m)
-        self._hi: dict[str, np.ndarray] = {}
-        self._lo: dict[str, np.ndarray] = {}
+        # the bar's high and low so far: rows perp, mark, index, spot (``_levels``' order)
+        self._hi = np.zeros((4, self.n_m))
+        self._lo = np.zeros((4, self.n_m))
         self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
         if p.build_frac is not None:
             self.build_end = int(p.build_frac * self.steps)
@@ -215,6 +257,16 @@ class _Engine:
         w = np.cumsum(p.leverage_weights) / sum(p.leverage_weights)
         self.lev_cum = w[:-1]
         self.mix_cum = (np.cumsum(p.mix) / sum(p.mix))[:-1]
+        self._spot_prm = np.array(
+            [p.value_speed, p.noise_usd, p.trend_usd, p.dip_threshold, p.dip_frac,
+             p.depth_spot_usd],
+            float,
+        )  # fmt: skip
+        self._draw_prm = np.array(
+            [np.log(p.size_median_usd), p.size_sigma, p.size_cap * p.size_median_usd,
+             self.hold_steps, p.hold_ref_lev, np.log(p.take_profit_roe)],
+            float,
+        )  # fmt: skip
         self._pool_buf = np.zeros((0, 6))
         self._pool_at = 0
 
@@ -286,41 +338,26 @@ class _Engine:
         k = alive
         mkts, side, kinds, hold = mkts[k], side[k], kinds[k], hold[k]
         qty, entry, lev, roe = qty[k], entry[k], lev[k], roe[k]
-        ids = self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
-        self._schedule(ids, hold)
+        self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
         net = np.bincount(mkts, side * qty, minlength=self.n_m)
         cost = np.bincount(mkts, side * qty * entry, minlength=self.n_m)
         s.house_qty = -net
         s.house_entry = np.where(net != 0, cost / np.where(net != 0, net, 1.0), 0.0)
         self._thresholds(np.arange(self.n_m))
 
-    def _schedule(self, ids: np.ndarray, end: np.ndarray) -> None:
-        """Book each position's close at its end step."""
-        closing = self.closing
-        for i, e in zip(ids.tolist(), end.tolist(), strict=True):
-            closing.setdefault(e, []).append(i)
-
     def _thresholds(self, markets: np.ndarray) -> None:
         """Recompute the nearest liquidation price on each side of ``markets``."""
         s, b = self.s, self.book
-        ids = b.open_idx
-        mk = b.market[ids]
-        liq = b.liq[ids]
-        long_ = b.side[ids] > 0
-        hi = np.full(self.n_m, 0.0)
-        lo = np.full(self.n_m, np.inf)
-        np.maximum.at(hi, mk[long_], liq[long_])
-        sl = ~long_ & (liq > 0)
-        np.minimum.at(lo, mk[sl], liq[sl])
+        hi, lo = thresholds_kernel(b.open_idx, b.market, b.side, b.liq, self.n_m)
         s.thr_long[markets] = hi[markets]
         s.thr_short[markets] = lo[markets]
 
     # --- funding -------------------------------------------------------------------------
     def settle(self, t: int) -> None:
         """Settle funding on every market whose interval ends at the start of step ``t``."""
-        due = np.flatnonzero((t % self.m_interval_steps) == 0)
-        if due.size == 0 or t == 0:
+        if t == 0 or t % self.settle_every:
             return
+        due = np.flatnonzero((t % self.m_interval_steps) == 0)
         s, b = self.s, self.book
         mark = self.mark()
         rate = funding_rate(self.prem_sum[due] / self.prem_n[due], self.m_interval_h[due])
@@ -347,38 +384,35 @@ class _Engine:
         leaving = ids[self.rng_exit.random(ids.size) < p_exit]
         if leaving.size:
             b.close_step[leaving] = t
-            self.closing.setdefault(t, []).extend(leaving.tolist())
 
     def mark(self) -> np.ndarray:
         """The mark price of every market now."""
         s = self.s
-        return mark_price(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left)
+        return mark_kernel(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left)
 
     # --- one step ------------------------------------------------------------------------
     def step(self, t: int) -> None:
         s, p, rec = self.s, self.p, self.rec.series
         self._time_left = 1.0 - (t % self.m_interval_steps) / self.m_interval_steps
         log_idx0 = np.log(s.index[:: self.n_v])
-        for k in ("perp", "mark", "index", "spot"):
-            rec[f"{k}_o"][t] = self._level(k)
-        self._hi = {k: self._level(k).copy() for k in ("perp", "mark", "index", "spot")}
-        self._lo = {k: v.copy() for k, v in self._hi.items()}
+        for r, (k, v) in enumerate(self._levels().items()):
+            rec[f"{k}_o"][t] = v
+            self._hi[r] = v
+            self._lo[r] = v
         s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
-        s.activity = np.full(self.n_a, np.exp(p.activity_vol * self.log_vol[t]))
+        s.activity = np.full(self.n_a, self.activity_t[t])
         # A scheduled whale's selling is read as partly informed: value traders lower their
         # estimate by ``shock_news`` of the move its orders make.
         s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
         if self.drift and t < self.build_end:
             s.fund += self.drift
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
-        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
+        self._mom = mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
         rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
         s.sentiment = rho * s.sentiment + (1 - rho) * p.sentiment_mom * mom
-        s.sentiment += p.sentiment_vol * np.sqrt(1 - rho * rho) * self.sent_shock[t]
+        s.sentiment += self.sent_kick[t]
         q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
-        s.quote_noise = (
-            q_rho * s.quote_noise + p.quote_noise * np.sqrt(1 - q_rho * q_rho) * self.quote_shock[t]
-        )
+        s.quote_noise = q_rho * s.quote_noise + self.quote_kick[t]
         s.depth_mult += p.refill * (1.0 - s.depth_mult)
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
@@ -389,18 +423,14 @@ class _Engine:
         self._respond(t)
         self._liquidate(t)
         self._requote(t)
-        prem = s.mid / s.index - 1.0
-        s.prem_ema += 0.3 * (prem - s.prem_ema)
-        self.prem_sum += prem
-        self.prem_n += 1.0
-        rec["prem"][t] = prem
-        rec["accrual_rate"][t] = funding_rate(self.prem_sum / self.prem_n, self.m_interval_h)
+        premium_update(s.mid, s.index, s.prem_ema, self.prem_sum, self.prem_n,
+                       self.m_interval_hf, rec["prem"][t], rec["accrual_rate"][t])  # fmt: skip
         self._track()
         self._liquidate(t)
-        for k in ("perp", "mark", "index", "spot"):
-            rec[f"{k}_c"][t] = self._level(k)
-            rec[f"{k}_h"][t] = self._hi[k]
-            rec[f"{k}_l"][t] = self._lo[k]
+        for r, (k, v) in enumerate(self._levels().items()):
+            rec[f"{k}_c"][t] = v
+            rec[f"{k}_h"][t] = self._hi[r]
+            rec[f"{k}_l"][t] = self._lo[r]
         rec["house_qty"][t] = s.house_qty
         rec["house_entry"][t] = s.house_entry
         rec["house_funding"][t] = s.house_funding
@@ -410,39 +440,34 @@ class _Engine:
         s.ema_slow += (log_idx - s.ema_slow) / 288.0
         s.hour_ago[t % STEPS_PER_HOUR] = log_idx
 
-    def _level(self, k: str) -> np.ndarray:
+    def _levels(self) -> dict[str, np.ndarray]:
+        """The four price series now: perp (the book's mid), mark, index and spot."""
         s = self.s
-        if k == "mark":
-            return self.mark()
-        return {"perp": s.mid, "index": s.index, "spot": s.spot}[k]
+        return {"perp": s.mid, "mark": self.mark(), "index": s.index, "spot": s.spot}
 
-    def _track(self, keys: tuple[str, ...] = ("perp", "mark", "index", "spot")) -> None:
+    def _track(self, perp_only: bool = False) -> None:
         """Widen the step's high/low with the current prices (only after a liquidation check,
         so that every mark price a bar shows was checked against the liquidation prices)."""
-        for k in keys:
-            v = self._level(k)
-            np.maximum(self._hi[k], v, out=self._hi[k])
-            np.minimum(self._lo[k], v, out=self._lo[k])
+        s = self.s
+        track_levels(self._hi, self._lo, s.mid, s.index, s.spot, s.prem_ema, s.last_rate,
+                     self._time_left, perp_only)  # fmt: skip
 
     def _spot_orders(self, t: int) -> np.ndarray:
-        s, p, a = self.s, self.p, self.asset_of
-        log_spot = np.log(s.spot)
-        # News traders trade the news at once (their order moves spot by the news); value
-        # traders trade a share of the remaining gap to the fundamental, on every venue.
-        # Large news is overtraded (the crowd piles in); the value traders take the excess back.
-        big = np.tanh(np.abs(self.news[t]) / (p.overreact_at * self.sig))
-        news = (self.news[t] * (1.0 + p.overreact * big))[a] * self.ds / self.scale
-        value = p.value_speed * (s.fund[a] - log_spot) * self.ds / self.scale
-        noise = s.activity[a] * p.noise_usd * self.noise[t]
-        mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)[a]
-        usd = news + value + noise + p.trend_usd * mom
-        # Opportunistic traders buy a sharp drop (sell a spike) beyond a threshold from the
-        # last hour's average: the resting orders that absorb a cascade's climax.
-        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
-        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
-        usd = usd - (p.dip_frac * excess * p.depth_spot_usd)[a]
-        usd = usd + self.shock_usd[t] / self.n_v
-        return np.asarray(usd * self.scale)
+        """The step's net spot order per market (USD), in :func:`spot_orders`.
+
+        News traders trade the news at once (their order moves spot by the news); value traders
+        trade a share of the remaining gap to the fundamental, on every venue. Large news is
+        overtraded (``news_traded``); the value traders take the excess back. Noise traders
+        trade with the activity, trend followers with the step's trend signal. Opportunistic
+        traders buy a sharp drop (sell a spike) beyond a threshold from the last hour's
+        average: the resting orders that absorb a cascade's climax.
+        """
+        s = self.s
+        return spot_orders(
+            s.spot, s.index, self.news_traded[t], s.fund, s.activity, self._mom, s.ema_fast,
+            self.noise[t], self.ds, self.scale, float(self.shock_usd[t]), self.n_v,
+            self._spot_prm,
+        )  # fmt: skip
 
     def _pool(self, k: int) -> np.ndarray:
         """``k`` rows of draws for new positions (columns 1 and 5 standard normal, the others
@@ -461,33 +486,21 @@ class _Engine:
         self, total: int, mkts: np.ndarray, p_long: np.ndarray | float
     ) -> tuple[np.ndarray, ...]:
         """Side, notional (USD), leverage, kind, holding steps and take-profit of new positions."""
-        p = self.p
         u = self._pool(total)
-        side = np.where(u[:, 0] < p_long, 1, -1)
-        notional = np.exp(np.log(p.size_median_usd) + p.size_sigma * u[:, 1])
-        notional = np.minimum(notional, p.size_cap * p.size_median_usd) * self.scale[mkts]
-        lev = self.lev_choices[np.searchsorted(self.lev_cum, u[:, 2], side="right")]
-        kinds = np.searchsorted(self.mix_cum, u[:, 3], side="right")
-        # the more leverage, the shorter the trade
-        hold_mean = self.hold_steps * (p.hold_ref_lev / lev) ** 0.75
-        hold = 1 + (-hold_mean * np.log1p(-u[:, 4])).astype(np.int64)
-        roe = np.exp(np.log(p.take_profit_roe) + 0.5 * u[:, 5])
-        return side, notional, lev, kinds, hold, roe
+        if not isinstance(p_long, np.ndarray):
+            p_long = np.full(total, p_long)
+        return tuple(
+            draw_positions(u, p_long, self.scale, mkts, self._draw_prm, self.lev_choices,
+                           self.lev_cum, self.mix_cum)
+        )  # fmt: skip
 
     def _perp_orders(self, t: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """Net perp order per market (USD), the positions closing, the positions opening."""
         s, p, b = self.s, self.p, self.book
         if t % STEPS_PER_HOUR == 0:
             self._review(t)
-        due = self.closing.pop(t, [])
-        if due:
-            c = np.unique(np.asarray(due, np.int64))
-            closes = c[b.alive[c] & (b.close_step[c] == t)]
-        else:
-            closes = np.zeros(0, np.int64)
-        mk_c = b.market[closes]
-        q_c = -(b.side[closes] * b.qty[closes])
-        usd = np.bincount(mk_c, q_c * s.mid[mk_c], minlength=self.n_m).astype(float)
+        closes = due_positions(b.open_idx, b.close_step, t)
+        usd = close_orders(closes, b.market, b.side, b.qty, s.mid, self.n_m)
         # Openers: busier when volatility is high, and after a rise (new longs chase it and
         # shorts add), quieter after a fall.
         log_idx = np.log(s.index[:: self.n_v])
@@ -508,19 +521,11 @@ class _Engine:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed
         the owner's stop, close this step."""
         s, p, b = self.s, self.p, self.book
-        ids = b.open_idx
-        if ids.size == 0:
-            return
-        mk = b.market[ids]
-        side = b.side[ids]
-        px = s.mid[mk]
-        tp = np.where(side > 0, b.tp[ids] <= px, b.tp[ids] >= px)
-        roe = side * (px / b.entry[ids] - 1.0) * b.leverage[ids]
-        stop = roe <= -p.stop_roe
-        done = ids[tp | stop]
+        done = review_positions(
+            b.open_idx, b.market, b.side, b.tp, b.entry, b.leverage, s.mid, p.stop_roe
+        )
         if done.size:
             b.close_step[done] = t
-            self.closing.setdefault(t, []).extend(done.tolist())
 
     def _fill(
         self, t: int, perp_usd: np.ndarray, closes: np.ndarray, opens: tuple[np.ndarray, ...]
@@ -529,7 +534,7 @@ class _Engine:
         s, b = self.s, self.book
         new_mid, fill = consume_depth(s.mid, perp_usd, self.dp * s.depth_mult)
         s.mid = new_mid
-        self._track(("perp",))
+        self._track(perp_only=True)
         dq = np.zeros(self.n_m)
         if closes.size:
             mk = b.market[closes]
@@ -542,7 +547,6 @@ class _Engine:
             px = fill[mkts]
             qty = notional / px
             ids = b.open_many(t, mkts, side, qty, px, lev, kinds, t + hold, roe)
-            self._schedule(ids, t + hold)
             liq = b.liq[ids]
             lo = side > 0
             np.maximum.at(s.thr_long, mkts[lo], liq[lo])
@@ -555,38 +559,20 @@ class _Engine:
 
     def _volume(self, t: int, mk: np.ndarray, q: np.ndarray) -> None:
         rec = self.rec.series
-        rec["buy_base"][t] += np.bincount(mk, np.maximum(q, 0.0), minlength=self.n_m)
-        rec["sell_base"][t] += np.bincount(mk, np.maximum(-q, 0.0), minlength=self.n_m)
+        add_volume(rec["buy_base"][t], rec["sell_base"][t], mk, np.asarray(q, float))
 
     def _spot(self, t: int, usd: np.ndarray) -> None:
         s = self.s
-        log_spot = np.log(s.spot) + usd / self.ds
-        grid = log_spot.reshape(self.n_a, self.n_v)
-        gap = grid.mean(axis=1, keepdims=True) - grid
-        arb = self.p.arb_frac * gap
-        log_spot = (grid + arb).ravel()
-        self.rec.series["spot_vol_base"][t] += (
-            np.abs(usd) + np.abs(arb.ravel()) * self.ds
-        ) / s.spot
-        s.spot = np.exp(log_spot)
-        s.index = np.repeat(s.spot.reshape(self.n_a, self.n_v).mean(axis=1), self.n_v)
+        vol = self.rec.series["spot_vol_base"][t]
+        s.spot, s.index = spot_update(s.spot, usd, self.ds, self.p.arb_frac, self.n_v, vol)
         self._track()
 
     def _house(self, dq: np.ndarray, px: np.ndarray) -> None:
         """The market maker's inventory changes by ``dq`` per market, all at ``px``."""
         s = self.s
-        q0 = s.house_qty
-        q1 = q0 + dq
-        q1 = np.where(np.abs(q1) < 1e-12, 0.0, q1)
-        flip = (q0 == 0.0) | ((q1 != 0.0) & (np.sign(q1) != np.sign(q0)))
-        grow = ~flip & (np.abs(q1) > np.abs(q0))
-        flat = ~flip & (q1 == 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            avg = (np.abs(q0) * s.house_entry + np.abs(dq) * px) / np.abs(q1)
-        entry = np.where(flip, np.where(q1 != 0.0, px, 0.0), np.where(grow, avg, s.house_entry))
-        s.house_entry = np.where(flat, 0.0, entry)
-        s.house_funding = np.where(flip | flat, 0.0, s.house_funding)
-        s.house_qty = q1
+        s.house_qty, s.house_entry, s.house_funding = house_update(
+            s.house_qty, s.house_entry, s.house_funding, dq, px
+        )
 
     def _liquidate(self, t: int) -> None:
         """Force-close, round after round, every position whose liquidation price the mark crossed.
@@ -603,13 +589,7 @@ class _Engine:
             hit = (mark <= s.thr_long) | (mark >= s.thr_short)
             if not hit.any():
                 return
-            ids = b.open_idx
-            mk = b.market[ids]
-            liq = b.liq[ids]
-            long_ = b.side[ids] > 0
-            crossed = np.where(long_, liq >= mark[mk], liq <= mark[mk]) & (liq > 0)
-            crossed &= hit[mk]
-            gone = ids[crossed]
+            gone = crossed_positions(b.open_idx, b.market, b.side, b.liq, mark, hit)
             if gone.size == 0:
                 self._thresholds(np.flatnonzero(hit))
                 return
@@ -617,7 +597,7 @@ class _Engine:
             q = -(b.side[gone] * b.qty[gone]).astype(float)
             usd = np.bincount(mg, q * s.mid[mg], minlength=self.n_m)
             s.mid, fill = consume_depth(s.mid, usd, self.dp * s.depth_mult)
-            self._track(("perp",))
+            self._track(perp_only=True)
             s.forced_usd += usd
             thin = np.exp(-self.p.thin_frac * np.abs(usd) / self.dp)
             s.depth_mult = np.maximum(s.depth_mult * thin, self.p.thin_floor)
@@ -653,23 +633,10 @@ class _Engine:
         s, p, b = self.s, self.p, self.book
         forced = s.forced_usd
         s.forced_usd = np.zeros(self.n_m)
-        s.absorb_pending -= p.absorb_share * forced.reshape(self.n_a, self.n_v).sum(axis=1)
-        order = p.absorb_speed * s.absorb_pending
-        s.absorb_pending -= order
-        unwind = s.absorb_inv / (p.absorb_unwind_h * STEPS_PER_HOUR)
-        s.absorb_inv += order - unwind
-        spot_usd = np.repeat((order - unwind) / self.n_v, self.n_v)
-        size = self.scale[:: self.n_v]
-        per_asset = np.abs(forced).reshape(self.n_a, self.n_v).sum(axis=1) / size
-        s.forced_recent = p.feed_memory * s.forced_recent + per_asset
-        heat = np.minimum(s.forced_recent / (p.depth_spot_usd * p.feed_unit), p.feed_cap)
-        hot = np.clip((heat - 1.0) / (p.feed_cap - 1.0), 0.0, 1.0)[self.asset_of]
-        jump = np.log(s.index[:: self.n_v]) - s.ema_fast
-        excess = np.sign(jump) * np.maximum(np.abs(jump) - p.dip_threshold, 0.0)
-        # a share of the excess, at most all of it: each venue's spot (so the index) is traded
-        # back toward the threshold, never through it, whatever the number of venues
-        fade = np.minimum(p.dip_boost * heat, p.dip_max) * excess
-        spot_usd -= fade[self.asset_of] * self.ds
+        spot_usd, hot = feed_response(
+            forced, s.absorb_pending, s.absorb_inv, s.forced_recent, self.scale, s.index,
+            s.ema_fast, self.ds, self.n_v, self._feed_prm,
+        )  # fmt: skip
         perp_usd = np.zeros(self.n_m)
         if (forced != 0.0).any() and (hot > 0).any():
             ids = b.open_idx
@@ -689,8 +656,7 @@ class _Engine:
             closes = ids[self.rng_exit.random(ids.size) < prob]
             if closes.size:
                 mk = b.market[closes]
-                q = -(b.side[closes] * b.qty[closes])
-                perp_usd = np.bincount(mk, q * s.mid[mk], minlength=self.n_m).astype(float)
+                perp_usd = close_orders(closes, b.market, b.side, b.qty, s.mid, self.n_m)
                 self._fill(t, perp_usd, closes, self._no_opens)
                 self._thresholds(np.unique(mk))
         self._spot(t, spot_usd + p.hedge_ratio * perp_usd)

@@ -23,6 +23,7 @@ from perpscope.risk import (
     maint_amounts_by_recursion,
     tier_for,
 )
+from perpscope.sim._kernels import liq_px_kernel, still_open
 
 __all__ = ["AGENT_KINDS", "SIM_TIERS", "PositionBook", "position_liquidation_px"]
 
@@ -79,6 +80,8 @@ _MMRS = np.array([t.mmr for t in SIM_TIERS])
 _CUMS = np.array([t.maint_amount for t in SIM_TIERS])
 _MAXLEV = np.array([t.max_leverage or 1.0 for t in SIM_TIERS])
 _REL_TOL = 1e-9  # the risk module's tolerance on a tier's bounds
+_LO = _FLOORS * (1 - _REL_TOL) - 1e-12
+_HI = np.append(_CAPS[:-1] * (1 + _REL_TOL) + 1e-12, np.inf)
 
 
 def max_leverage_many(notional_usd: np.ndarray) -> np.ndarray:
@@ -98,20 +101,16 @@ def liquidation_px_many(
     agree. Positions with no consistent tier (none in the simulator's range) are solved one by
     one by the risk module itself.
     """
-    s = side.astype(float)[:, None]
-    q, ep = qty[:, None], entry_px[:, None]
-    e = q * ep / leverage[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        px = (e + _CUMS - s * q * ep) / (q * _MMRS - s * q)
-    amount = q * px
-    lo = _FLOORS * (1 - _REL_TOL) - 1e-12
-    hi = np.append(_CAPS[:-1] * (1 + _REL_TOL) + 1e-12, np.inf)
-    ok = (px > 0) & np.isfinite(px) & (amount >= lo) & (amount <= hi)
-    dist = np.where(ok, np.abs(px - ep), np.inf)
-    best = np.argmin(dist, axis=1)  # first of equals: the earlier tier, as the risk module
-    rows = np.arange(side.size)
-    out = px[rows, best]
-    bad = ~ok[rows, best]
+    out, bad = liq_px_kernel(
+        np.ascontiguousarray(side, np.int64),
+        np.ascontiguousarray(entry_px, float),
+        np.ascontiguousarray(qty, float),
+        np.ascontiguousarray(leverage, float),
+        _CUMS,
+        _MMRS,
+        _LO,
+        _HI,
+    )
     for i in np.flatnonzero(bad).tolist():
         out[i] = position_liquidation_px(
             int(side[i]), float(entry_px[i]), float(qty[i]), float(leverage[i])
@@ -241,7 +240,7 @@ class PositionBook:
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = self.open_idx[self.alive[self.open_idx]]
+        self.open_idx = still_open(self.open_idx, self.alive)
         fill = np.asarray(fill_px, float)
         self._log(step, ids, 2 if liquidated else 1, fill, np.zeros(ids.size),
                   fill if liquidated else np.zeros(ids.size))  # fmt: skip
@@ -251,7 +250,7 @@ class PositionBook:
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = self.open_idx[self.alive[self.open_idx]]
+        self.open_idx = still_open(self.open_idx, self.alive)
         self._log(step, ids, 3, np.asarray(px, float), np.zeros(ids.size), np.zeros(ids.size))
 
     def _log(
