@@ -126,6 +126,31 @@ def test_decay_halves_levels_every_half_life() -> None:
     assert hm.long_usd.sum() == pytest.approx(25_000.0)
 
 
+def test_turnover_moves_half_the_notional_to_the_new_entry_each_half_life() -> None:
+    # By hand, with a 1 h turnover half-life on hourly bars: bar 0 opens 1 BTC at 50,000
+    # (50,000 USD of 10x longs at 45,000 / 0.996). Bar 1 (typical (52,100 + 51,900 + 52,000) / 3
+    # = 52,000, OI unchanged, low above the level): half the standing notional closes (25,000
+    # stays) and the half BTC that turned over reopens at 52,000 (26,000 USD at 46,800 / 0.996).
+    params = HeatmapParams(
+        leverages=(10.0,), weights=(1.0,), split="candle", turnover_half_life_h=1.0
+    )
+    later = {"o": 51_950.0, "h": 52_100.0, "l": 51_900.0, "c": 52_000.0, "oi_base": 1.0}
+    hm = estimate_heatmap(_bars([OPEN_BAR, later]), params, tiers=TIERS)
+    levels = hm.levels().filter(pl.col("long_usd") > 0).sort("price")
+    assert levels["long_usd"].to_list() == pytest.approx([25_000.0, 26_000.0])
+    for got, want in zip(levels["price"], (45_000.0 / 0.996, 46_800.0 / 0.996), strict=True):
+        assert abs(got / want - 1) <= 0.0005 + 1e-12
+    # OI then halves: each level halves (12,500 and 13,000), half of each turns over (6,250
+    # and 6,500 stay) and the quarter BTC that turned over reopens at 52,000 (13,000 USD):
+    # the total, 25,750, is half of 51,500, as OI fell by half.
+    halved = estimate_heatmap(
+        _bars([OPEN_BAR, later, {**later, "oi_base": 0.5}]), params, tiers=TIERS
+    )
+    lv = halved.levels().filter(pl.col("long_usd") > 0).sort("price")
+    assert lv["long_usd"].to_list() == pytest.approx([6_250.0, 19_500.0])
+    assert halved.long_usd.sum() == pytest.approx(51_500.0 / 2)
+
+
 def test_taker_split_puts_the_taker_buy_share_on_the_long_side() -> None:
     bar = {**OPEN_BAR, "volume": 10.0, "taker_buy_volume": 7.0}
     hm = estimate_heatmap(_bars([bar]), HeatmapParams(), tiers=TIERS)
@@ -170,6 +195,7 @@ def _random_bars(seed: int, n: int) -> pl.DataFrame:
         (2, HeatmapParams(snap_every=5, half_life_bars=30.0)),
         (3, HeatmapParams(net_of_consumed=False, entry="ohlc4", heat_window_pct=None)),
         (6, HeatmapParams(bin_pct=0.0025, heat_window_pct=0.05)),
+        (5, HeatmapParams(turnover_half_life_h=24.0, half_life_bars=100.0)),
         (4, HeatmapParams(split="candle", seed_initial=False, snap_every=7)),
     ],
 )
