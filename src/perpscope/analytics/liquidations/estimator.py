@@ -15,9 +15,10 @@ long/short account ratio, the candle's direction, or 50/50); it is spread over l
 weights; each tier's liquidation price is the venue's tiered maintenance-margin formula from
 :func:`perpscope.risk.liquidation_price` for an isolated position of ``position_usd``; levels are
 consumed when the mark low (longs) or high (shorts) crosses them; a fall in OI removes standing
-notional proportionally (net of what the crossing levels explain); levels may decay with a
-half-life. Everything here is an **ESTIMATE**: no venue publishes where its positions' liquidation
-prices are.
+notional proportionally (net of what the crossing levels explain); a share of the standing
+notional turns over every bar (closes and reopens at the bar's entry: OI is net); levels may
+decay with a half-life. Everything here is an **ESTIMATE**: no venue publishes where its
+positions' liquidation prices are.
 """
 
 from __future__ import annotations
