@@ -3,8 +3,8 @@ its shock, on the right side, and the vacuum preset has none.
 
 Each run (14 days of BTC on sim1) is written to a store and read back through
 :func:`perpscope.services.liquidations.cascades_report`, the code path of ``perpscope
-cascades``. The seeds were fixed before looking at their output; seed 7 is checked in
-``test_liquidations_cascades.py``.
+cascades``. Seed 7 is the benchmark's run; 1, 2 and 3 were fixed before looking at their
+output.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from perpscope.services.liquidations import cascades_report
 from perpscope.store.lake import Lake
 from perpscope.venues.sim import PRESETS, SimConfig, run_simulation
 
-SEEDS = (1, 2, 3)
+SEEDS = (1, 2, 3, 7)
 DAYS = 14
 SCENARIOS = ("long-squeeze", "short-squeeze", "vacuum")
 
