@@ -36,6 +36,7 @@ from perpscope.analytics.liquidations import (
     tiers_from_table,
     truth_map,
 )
+from perpscope.analytics.liquidations.scoring import open_positions
 from perpscope.venues.sim import PRESETS, SimConfig, run_simulation
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "liquidation-heatmap.md"
@@ -59,17 +60,7 @@ def _series(tables: dict[str, pl.DataFrame], venue: str, inst: str) -> dict[str,
 
 def _low_leverage_share(positions: pl.DataFrame, at: datetime) -> float:
     """Share of the open trader notional at ``at`` held at 10x or less (the truth's mix)."""
-    open_ = (
-        positions.filter(pl.col("ts") <= at)
-        .sort("ts")
-        .group_by("position_id", maintain_order=True)
-        .last()
-        .filter(
-            pl.col("event").is_in(["open", "change"])
-            & pl.col("liquidation_px").is_not_null()
-            & (pl.col("notional_usd") > 0)
-        )
-    )
+    open_ = open_positions(positions, at)
     total = float(open_["notional_usd"].sum())
     low = float(open_.filter(pl.col("leverage") <= 10.0)["notional_usd"].sum())
     return low / total if total > 0 else float("nan")
