@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     bars = synthetic_year()
-    params = HeatmapParams(snap_every=12)
+    params = HeatmapParams(snap_every=12, turnover_half_life_h=None)  # kargs below: no churn
     hm = estimate_heatmap(bars, params)  # compiles (or loads the cached kernel)
     n_bins = hm.bin_px.size
     # the kernel's own inputs, rebuilt as estimate_heatmap builds them

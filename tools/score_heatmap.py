@@ -22,7 +22,7 @@ import argparse
 import json
 import statistics
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +36,7 @@ from perpscope.analytics.liquidations import (
     tiers_from_table,
     truth_map,
 )
+from perpscope.analytics.liquidations.scoring import open_positions
 from perpscope.venues.sim import PRESETS, SimConfig, run_simulation
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "liquidation-heatmap.md"
@@ -57,12 +58,27 @@ def _series(tables: dict[str, pl.DataFrame], venue: str, inst: str) -> dict[str,
     }
 
 
+def _low_leverage_share(positions: pl.DataFrame, at: datetime) -> float:
+    """Share of the open trader notional at ``at`` held at 10x or less (the truth's mix)."""
+    open_ = open_positions(positions, at)
+    total = float(open_["notional_usd"].sum())
+    low = float(open_.filter(pl.col("leverage") <= 10.0)["notional_usd"].sum())
+    return low / total if total > 0 else float("nan")
+
+
 def score_run(
     preset: str, seed: int, days: int, every_h: int, warmup_days: int, params: HeatmapParams
 ) -> list[dict[str, object]]:
     """Scores of every market and evaluation time of one simulator run."""
     run = run_simulation(
-        SimConfig(seed=seed, days=days, scenario=preset, assets=("BTC", "ETH"), venues=("sim1",))
+        SimConfig(
+            seed=seed,
+            days=days,
+            scenario=preset,
+            assets=("BTC", "ETH"),
+            venues=("sim1",),
+            options=False,
+        )  # fmt: skip
     )
     tables = run.tables
     markets = tables["open_interest"].select("venue", "instrument").unique().sort("instrument")
@@ -79,6 +95,7 @@ def score_run(
             upto = bars.head(h)
             est = estimate_heatmap(upto, params, tiers=tiers)
             truth = truth_map(s["positions"], at)
+            low_lev = _low_leverage_share(s["positions"], at)
             oi_usd = float(upto["oi_base"][-1]) * est.price
             mine = score_map(est.levels(), truth, est.price)
             naive = score_map(naive_map(oi_usd, est.price), truth, est.price)
@@ -88,6 +105,7 @@ def score_run(
                     "spearman": mine.spearman, "hit_rate": mine.hit_rate,
                     "naive_spearman": naive.spearman, "naive_hit_rate": naive.hit_rate,
                     "truth_usd": float((truth["long_usd"] + truth["short_usd"]).sum()),
+                    "truth_low_lev": low_lev,
                 }
             )  # fmt: skip
     return rows
@@ -119,26 +137,32 @@ def summarise(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                 "gain": est - base,
                 "hit_rate": _mean(g["hit_rate"].to_list()),
                 "naive_hit_rate": _mean(g["naive_hit_rate"].to_list()),
+                "truth_low_lev": _mean(g["truth_low_lev"].to_list()),
             }
         )
     return out
 
 
-def table(summary: list[dict[str, object]], args: argparse.Namespace) -> str:
+def table(summary: list[dict[str, object]], args: argparse.Namespace, params: HeatmapParams) -> str:
     """The markdown table written into the doc."""
+    w = [x / sum(params.weights) for x in params.weights]
+    low = sum(x for x, lev in zip(w, params.leverages, strict=True) if lev <= 10.0)
     lines = [
         f"Simulator runs: presets {', '.join(args.presets)}; seeds "
         f"{', '.join(map(str, args.seeds))}; {args.days} days each; BTC and ETH perpetuals on "
         f"sim1; maps every {args.every_h} h after a {args.warmup_days}-day warm-up. "
-        "Estimator: DEFAULT parameters (frozen before scoring).",
+        f"Estimator: DEFAULT parameters (frozen before scoring; {low:.0%} of new notional at "
+        "10x or less). "
+        "Last column: the truth's share of open notional at 10x or less.",
         "",
         "| preset | maps | Spearman (estimate) | Spearman (naive) | gain | top-5 hit rate "
-        "(estimate) | top-5 hit rate (naive) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "(estimate) | top-5 hit rate (naive) | truth at <= 10x |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r['preset']} | {r['maps']} | {r['spearman']:.3f} | {r['naive_spearman']:.3f} | "
-        f"{r['gain']:+.3f} | {r['hit_rate']:.0%} | {r['naive_hit_rate']:.0%} |"
+        f"{r['gain']:+.3f} | {r['hit_rate']:.0%} | {r['naive_hit_rate']:.0%} | "
+        f"{r['truth_low_lev']:.0%} |"
         for r in summary
     ]
     return "\n".join(lines)
@@ -148,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the scoring; print (and by default write) the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=list(PRESETS))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    # seeds 4-6: held out (the diagnosis that set the defaults looked at seeds 1 and 2)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[4, 5, 6])
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--every-h", type=int, default=24)
     ap.add_argument("--warmup-days", type=int, default=3)
@@ -162,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += score_run(preset, seed, args.days, args.every_h, args.warmup_days, params)
             print(f"scored {preset} seed {seed}", file=sys.stderr)
     summary = summarise(rows)
-    text = table(summary, args)
+    text = table(summary, args, params)
     print(text)
     if args.json:
         print(json.dumps(rows))

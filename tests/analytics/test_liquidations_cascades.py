@@ -1,4 +1,5 @@
-"""The cascade detector: a hand-built cascade, the simulator's squeeze presets, real BTC candles."""
+"""The cascade detector: hand-built cascades and real BTC candles (the simulator's squeeze presets:
+``test_liquidations_cascade_seeds.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 from tests.conftest import require_shared
 
 from perpscope.analytics.liquidations import CASCADE_COLUMNS, CascadeParams, detect_cascades
-from perpscope.venues.sim import SimConfig, run_simulation
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -112,45 +112,6 @@ def test_climax_bars_with_no_exhaustion_between_are_one_cascade() -> None:
     assert out.height == 1
     assert out["climax_ts"][0] == T0 + timedelta(hours=51)
     assert out["climax_px"][0] == 85.0
-
-
-SIM_DAYS = 14
-
-
-@pytest.fixture(scope="module")
-def squeeze_runs() -> dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]]:
-    out = {}
-    for scenario in ("long-squeeze", "short-squeeze", "vacuum"):
-        cfg = SimConfig(seed=7, days=SIM_DAYS, scenario=scenario, assets=("BTC",), venues=("sim1",))
-        out[scenario] = (cfg, run_simulation(cfg).tables)
-    return out
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("scenario", "side"), [("long-squeeze", "long"), ("short-squeeze", "short")]
-)
-def test_the_squeeze_presets_cascade_is_found_within_3h_of_the_shock(
-    squeeze_runs: dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]], scenario: str, side: str
-) -> None:
-    cfg, tables = squeeze_runs[scenario]
-    candles = tables["ohlcv"].filter(kind="trade", timeframe="1h", instrument="BTC-USDT-PERP")
-    found = detect_cascades(candles, tables["liquidations"])
-    # the presets' shock starts three quarters into the run (Shock.at_frac = 0.75)
-    shock = cfg.end - timedelta(days=SIM_DAYS * 0.25)
-    near = found.filter((pl.col("climax_ts") - shock).abs() <= timedelta(hours=3))
-    assert near.height == 1
-    assert near["side"][0] == side
-    assert near["liquidated_usd"][0] > 0  # REALISED liquidations of the simulated venue
-
-
-@pytest.mark.slow
-def test_the_vacuum_preset_has_no_cascade(
-    squeeze_runs: dict[str, tuple[SimConfig, dict[str, pl.DataFrame]]],
-) -> None:
-    _, tables = squeeze_runs["vacuum"]
-    candles = tables["ohlcv"].filter(kind="trade", timeframe="1h", instrument="BTC-USDT-PERP")
-    assert detect_cascades(candles, tables["liquidations"]).is_empty()
 
 
 @pytest.mark.shared_data

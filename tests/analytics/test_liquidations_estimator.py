@@ -34,7 +34,10 @@ def _bars(rows: list[dict[str, float]]) -> pl.DataFrame:
 # One rising bar whose typical price (h + l + c) / 3 is exactly 50,000; OI goes 0 -> 1 BTC.
 OPEN_BAR = {"o": 49_950.0, "h": 50_100.0, "l": 49_900.0, "c": 50_000.0, "oi_base": 1.0}
 QUIET_BAR = {"o": 50_000.0, "h": 50_050.0, "l": 49_950.0, "c": 50_000.0, "oi_base": 1.0}
-ONE_LONG_10X = HeatmapParams(leverages=(10.0,), weights=(1.0,), split="candle")
+# Turnover off in the hand-built cases of the other steps (it is checked on its own below).
+ONE_LONG_10X = HeatmapParams(
+    leverages=(10.0,), weights=(1.0,), split="candle", turnover_half_life_h=None
+)
 
 
 def _only_level(levels: pl.DataFrame, column: str) -> tuple[float, float]:
@@ -91,7 +94,7 @@ def test_a_crossed_level_disappears_and_an_uncrossed_one_stays() -> None:
 
 
 def test_oi_falling_by_half_halves_every_level() -> None:
-    params = HeatmapParams(split="neutral")  # five tiers, both sides: ten levels
+    params = HeatmapParams(split="neutral", turnover_half_life_h=None)  # ten levels
     before = estimate_heatmap(_bars([OPEN_BAR, QUIET_BAR]), params, tiers=TIERS)
     after = estimate_heatmap(
         _bars([OPEN_BAR, QUIET_BAR, {**QUIET_BAR, "oi_base": 0.5}]), params, tiers=TIERS
@@ -105,14 +108,20 @@ def test_oi_falling_by_half_halves_every_level() -> None:
 def test_a_fall_in_oi_explained_by_crossed_levels_removes_nothing_more() -> None:
     # 10x and 100x longs, half each; the 100x level (~49,700) is crossed while OI halves:
     # the liquidations explain the whole fall, so the 10x level keeps its 25,000.
-    params = HeatmapParams(leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle")
+    params = HeatmapParams(
+        leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle", turnover_half_life_h=None
+    )
     bars = _bars([OPEN_BAR, {**QUIET_BAR, "l": 49_000.0, "oi_base": 0.5}])
     net = estimate_heatmap(bars, params, tiers=TIERS)
     assert net.long_usd.sum() == pytest.approx(25_000.0)
     gross = estimate_heatmap(
         bars,
         HeatmapParams(
-            leverages=(10.0, 100.0), weights=(0.5, 0.5), split="candle", net_of_consumed=False
+            leverages=(10.0, 100.0),
+            weights=(0.5, 0.5),
+            split="candle",
+            net_of_consumed=False,
+            turnover_half_life_h=None,
         ),
         tiers=TIERS,
     )
@@ -120,10 +129,41 @@ def test_a_fall_in_oi_explained_by_crossed_levels_removes_nothing_more() -> None
 
 
 def test_decay_halves_levels_every_half_life() -> None:
-    params = HeatmapParams(leverages=(10.0,), weights=(1.0,), split="candle", half_life_bars=2)
+    params = HeatmapParams(
+        leverages=(10.0,),
+        weights=(1.0,),
+        split="candle",
+        half_life_bars=2,
+        turnover_half_life_h=None,
+    )
     hm = estimate_heatmap(_bars([OPEN_BAR, QUIET_BAR, QUIET_BAR]), params, tiers=TIERS)
     # decay applies before new notional is added: bar 0 adds 50,000, two more bars halve it
     assert hm.long_usd.sum() == pytest.approx(25_000.0)
+
+
+def test_turnover_moves_half_the_notional_to_the_new_entry_each_half_life() -> None:
+    # By hand, with a 1 h turnover half-life on hourly bars: bar 0 opens 1 BTC at 50,000
+    # (50,000 USD of 10x longs at 45,000 / 0.996). Bar 1 (typical (52,100 + 51,900 + 52,000) / 3
+    # = 52,000, OI unchanged, low above the level): half the standing notional closes (25,000
+    # stays) and the half BTC that turned over reopens at 52,000 (26,000 USD at 46,800 / 0.996).
+    params = HeatmapParams(
+        leverages=(10.0,), weights=(1.0,), split="candle", turnover_half_life_h=1.0
+    )
+    later = {"o": 51_950.0, "h": 52_100.0, "l": 51_900.0, "c": 52_000.0, "oi_base": 1.0}
+    hm = estimate_heatmap(_bars([OPEN_BAR, later]), params, tiers=TIERS)
+    levels = hm.levels().filter(pl.col("long_usd") > 0).sort("price")
+    assert levels["long_usd"].to_list() == pytest.approx([25_000.0, 26_000.0])
+    for got, want in zip(levels["price"], (45_000.0 / 0.996, 46_800.0 / 0.996), strict=True):
+        assert abs(got / want - 1) <= 0.0005 + 1e-12
+    # OI then halves: each level halves (12,500 and 13,000), half of each turns over (6,250
+    # and 6,500 stay) and the quarter BTC that turned over reopens at 52,000 (13,000 USD):
+    # the total, 25,750, is half of 51,500, as OI fell by half.
+    halved = estimate_heatmap(
+        _bars([OPEN_BAR, later, {**later, "oi_base": 0.5}]), params, tiers=TIERS
+    )
+    lv = halved.levels().filter(pl.col("long_usd") > 0).sort("price")
+    assert lv["long_usd"].to_list() == pytest.approx([6_250.0, 19_500.0])
+    assert halved.long_usd.sum() == pytest.approx(51_500.0 / 2)
 
 
 def test_taker_split_puts_the_taker_buy_share_on_the_long_side() -> None:
@@ -170,6 +210,7 @@ def _random_bars(seed: int, n: int) -> pl.DataFrame:
         (2, HeatmapParams(snap_every=5, half_life_bars=30.0)),
         (3, HeatmapParams(net_of_consumed=False, entry="ohlc4", heat_window_pct=None)),
         (6, HeatmapParams(bin_pct=0.0025, heat_window_pct=0.05)),
+        (5, HeatmapParams(turnover_half_life_h=24.0, half_life_bars=100.0)),
         (4, HeatmapParams(split="candle", seed_initial=False, snap_every=7)),
     ],
 )
@@ -213,8 +254,10 @@ def test_heatmap_rows_keep_the_window_around_each_close_on_the_absolute_grid() -
 
 
 def test_long_levels_stand_below_the_last_low_and_short_levels_above_the_last_high() -> None:
+    # the last bar of this path opens nothing (its OI falls); with turnover it would reopen
+    # notional at its entry, and a 100x level can sit inside the bar's own range
     bars = _random_bars(5, 300)
-    hm = estimate_heatmap(bars, HeatmapParams(), tiers=TIERS)
+    hm = estimate_heatmap(bars, HeatmapParams(turnover_half_life_h=None), tiers=TIERS)
     assert hm.bin_px[hm.long_usd > 0].max() < bars["mark_l"][-1]
     assert hm.bin_px[hm.short_usd > 0].min() > bars["mark_h"][-1]
 
@@ -247,7 +290,7 @@ def test_tiers_from_table_reads_the_latest_tier_table() -> None:
 
 def test_with_oi_only_rising_every_dollar_opened_is_standing_or_consumed() -> None:
     bars = _random_bars(8, 300).with_columns(oi_base=pl.int_range(1, 301).cast(pl.Float64) * 3.0)
-    hm = estimate_heatmap(bars, HeatmapParams(), tiers=TIERS)
+    hm = estimate_heatmap(bars, HeatmapParams(turnover_half_life_h=None), tiers=TIERS)
     typical = ((bars["h"] + bars["l"] + bars["c"]) / 3).to_numpy()
     opened = float((3.0 * typical).sum())  # 3 BTC a bar (the first bar seeds 3 BTC too)
     kept = hm.long_usd.sum() + hm.short_usd.sum()

@@ -15,9 +15,10 @@ long/short account ratio, the candle's direction, or 50/50); it is spread over l
 weights; each tier's liquidation price is the venue's tiered maintenance-margin formula from
 :func:`perpscope.risk.liquidation_price` for an isolated position of ``position_usd``; levels are
 consumed when the mark low (longs) or high (shorts) crosses them; a fall in OI removes standing
-notional proportionally (net of what the crossing levels explain); levels may decay with a
-half-life. Everything here is an **ESTIMATE**: no venue publishes where its positions' liquidation
-prices are.
+notional proportionally (net of what the crossing levels explain); a share of the standing
+notional turns over every bar (closes and reopens at the bar's entry: OI is net); levels may
+decay with a half-life. Everything here is an **ESTIMATE**: no venue publishes where its
+positions' liquidation prices are.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final, Literal
 
 import numpy as np
@@ -62,18 +64,31 @@ _DEFAULT_TIERS: Final = single_tier(0.004)
 
 @dataclass(frozen=True, slots=True)
 class HeatmapParams:
-    """The estimator's parameters. Defaults were frozen before any scoring (docs).
+    """The estimator's parameters. Defaults are frozen before each scoring (docs).
 
     Attributes:
         leverages: leverage tiers L_k.
-        weights: share of new notional at each tier (normalised to sum 1). The default is the
-            public example of anchors C.2 (5x 15%, 10x 30%, 25x 25%, 50x 20%, 100x 10%).
+        weights: share of new notional at each tier (normalised to sum 1). Default 5x 40%,
+            10x 30%, 25x 15%, 50x 10%, 100x 5%: the tiers of the public example of anchors C.2
+            (5x 15%, 10x 30%, 25x 25%, 50x 20%, 100x 10%) with the weight moved towards low
+            leverage, because the map is of *standing* notional: a position at L closes on a
+            move of about 1/L (liquidation, stop or take-profit), so high-leverage positions
+            stand for a shorter time than low-leverage ones; the venues' tier tables allow
+            high leverage only on small notional; and a public description (anchors C.1,
+            info-hub) weights high leverage less (docs/liquidation-heatmap.md).
         entry: where new notional opens: ``typical`` ((h+l+c)/3), ``close``, ``vwap``
             (quote_volume / volume) or ``ohlc4``.
         split: long share of new notional: ``taker`` (taker buy volume / volume),
             ``long_short`` (the long/short account share ``long_frac``), ``candle`` (1 for a
             rising bar, 0 for a falling one, 0.5 flat) or ``neutral`` (0.5).
         half_life_bars: levels decay with this half-life in bars (``None``: no decay).
+        turnover_half_life_h: positions turn over: on every bar a share ``1 - 0.5 ** (bar
+            hours / turnover_half_life_h)`` of the standing levels closes (removed
+            proportionally) and as much notional reopens at the bar's entry price, split like
+            new notional, so the total stands still while the entries move with the price (OI
+            is net: it hides the positions that close and reopen). ``None``: a level lives
+            until it is crossed or OI falls. Default 72 h: perp positions are held for hours
+            to days, and no venue publishes holding times, so three days is a judgement.
         bin_pct: width of a price bin, a fraction of price (0.001 = 0.1%, geometric bins).
         position_usd: notional of the representative position whose liquidation price the venue
             formula gives for each tier (it selects the maintenance-margin tier).
@@ -93,10 +108,11 @@ class HeatmapParams:
     """
 
     leverages: tuple[float, ...] = (5.0, 10.0, 25.0, 50.0, 100.0)
-    weights: tuple[float, ...] = (0.15, 0.30, 0.25, 0.20, 0.10)
+    weights: tuple[float, ...] = (0.40, 0.30, 0.15, 0.10, 0.05)
     entry: EntryPrice = "typical"
     split: Split = "taker"
     half_life_bars: float | None = None
+    turnover_half_life_h: float | None = 72.0
     bin_pct: float = 0.001
     position_usd: float = 10_000.0
     net_of_consumed: bool = True
@@ -116,6 +132,8 @@ class HeatmapParams:
             raise ValueError("bin_pct must be a fraction between 0 and 0.1 (0.001 = 0.1%)")
         if self.half_life_bars is not None and self.half_life_bars <= 0:
             raise ValueError("half_life_bars must be positive (or None for no decay)")
+        if self.turnover_half_life_h is not None and not self.turnover_half_life_h > 0:
+            raise ValueError("turnover_half_life_h must be positive hours (or None)")
         if self.position_usd <= 0:
             raise ValueError("position_usd must be positive")
         if self.heat_window_pct is not None and not 0 < self.heat_window_pct <= 1:
@@ -343,9 +361,13 @@ def _long_share(frame: pl.DataFrame, split: Split) -> npt.NDArray[np.float64]:
 
 
 def _oi_flows(
-    frame: pl.DataFrame, entry: npt.NDArray[np.float64], seed: bool
+    frame: pl.DataFrame, entry: npt.NDArray[np.float64], seed: bool, churn: float = 0.0
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """New notional (USD) and the kept fraction ``OI_t / OI_{t-1}`` (<= 1) of each bar."""
+    """New notional (USD) and the kept fraction ``OI_t / OI_{t-1}`` (<= 1) of each bar.
+
+    ``churn``: the share of the OI standing through the bar (``min(OI_{t-1}, OI_t)``) that
+    turns over, reopened at the bar's entry (the kernel removes as much by decay).
+    """
     base = _col(frame, "oi_base")
     oi = base if base is not None else _col(frame, "oi_usd")
     if oi is None:
@@ -353,7 +375,9 @@ def _oi_flows(
     oi = pl.Series(oi).fill_nan(None).forward_fill().fill_null(0.0).to_numpy()
     prev = np.concatenate([[0.0 if seed else oi[0]], oi[:-1]])
     delta = oi - prev
-    new = np.where(delta > 0, delta * (entry if base is not None else 1.0), 0.0)
+    new = np.where(delta > 0, delta, 0.0) + churn * np.minimum(prev, oi)
+    if base is not None:
+        new = new * entry
     keep = np.where(
         (delta < 0) & (prev > 0), np.divide(oi, prev, out=np.ones_like(oi), where=prev > 0), 1.0
     )
@@ -414,7 +438,15 @@ def estimate_heatmap(
     entry = _entry(frame, p.entry)
     f_long, f_short = tier_factors(p, tiers, venue)
     weights = np.asarray(p.weights, dtype=float) / sum(p.weights)
-    new, keep = _oi_flows(frame, entry, p.seed_initial)
+    decay = 1.0 if p.half_life_bars is None else 0.5 ** (1.0 / p.half_life_bars)
+    churn = 0.0
+    if p.turnover_half_life_h is not None and frame.height > 1:
+        step_h = frame["ts"].diff().drop_nulls().median()
+        hours = step_h.total_seconds() / 3600.0 if isinstance(step_h, timedelta) else 0.0
+        if hours > 0:
+            stay = 0.5 ** (hours / p.turnover_half_life_h)
+            churn, decay = 1.0 - stay, decay * stay
+    new, keep = _oi_flows(frame, entry, p.seed_initial, churn)
     share = _long_share(frame, p.split)
     high = _col(frame, "mark_h")
     low = _col(frame, "mark_l")
@@ -422,7 +454,6 @@ def estimate_heatmap(
     high = th if high is None else np.where(np.isfinite(high), high, th)
     low = tl if low is None else np.where(np.isfinite(low), low, tl)
     p0, dlog, centers = _grid(low, high, entry, f_long, f_short, p.bin_pct, p.grid_origin_px)
-    decay = 1.0 if p.half_life_bars is None else 0.5 ** (1.0 / p.half_life_bars)
     run = heatmap_kernel if engine == "numba" else heatmap_reference
     args = (
         np.ascontiguousarray(entry),

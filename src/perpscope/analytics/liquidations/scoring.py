@@ -22,6 +22,7 @@ __all__ = [
     "NAIVE_LEVERAGES",
     "MapScore",
     "naive_map",
+    "open_positions",
     "score_map",
     "spearman",
     "truth_map",
@@ -58,6 +59,23 @@ def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     return float((rx * ry).sum() / den) if den > 0 else float("nan")
 
 
+def open_positions(positions: pl.DataFrame, at: datetime) -> pl.DataFrame:
+    """The trader positions open at ``at``: each position's latest event at or before it is an
+    ``open`` or ``change`` with a liquidation price and notional (the market maker's inventory
+    has no liquidation price and is left out). One row per position, its latest event."""
+    return (
+        positions.filter(pl.col("ts") <= at)
+        .sort("ts")
+        .group_by("position_id", maintain_order=True)
+        .last()
+        .filter(
+            pl.col("event").is_in(["open", "change"])
+            & pl.col("liquidation_px").is_not_null()
+            & (pl.col("notional_usd") > 0)
+        )
+    )
+
+
 def truth_map(positions: pl.DataFrame, at: datetime) -> pl.DataFrame:
     """Ground truth: every position open at ``at`` at its true liquidation price.
 
@@ -70,18 +88,7 @@ def truth_map(positions: pl.DataFrame, at: datetime) -> pl.DataFrame:
     Returns:
         A map frame ``price, long_usd, short_usd`` (one row per position).
     """
-    latest = (
-        positions.filter(pl.col("ts") <= at)
-        .sort("ts")
-        .group_by("position_id", maintain_order=True)
-        .last()
-        .filter(
-            pl.col("event").is_in(["open", "change"])
-            & pl.col("liquidation_px").is_not_null()
-            & (pl.col("notional_usd") > 0)
-        )
-    )
-    return latest.select(
+    return open_positions(positions, at).select(
         price=pl.col("liquidation_px"),
         long_usd=pl.when(pl.col("side") == "long").then(pl.col("notional_usd")).otherwise(0.0),
         short_usd=pl.when(pl.col("side") == "short").then(pl.col("notional_usd")).otherwise(0.0),

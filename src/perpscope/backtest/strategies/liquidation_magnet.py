@@ -205,7 +205,13 @@ def liquidation_magnet(market: Market, params: LiquidationMagnetParams) -> Signa
     stop = stop_beyond(market.c, trig.extreme, trig.side, params.stop_buffer)
     heat = estimate_heatmap(
         _bars(market),
-        HeatmapParams(params.leverages, params.weights, split="candle", grid_origin_px=1.0),
+        HeatmapParams(
+            params.leverages,
+            params.weights,
+            split="candle",
+            grid_origin_px=1.0,
+            turnover_half_life_h=None,  # the strategy's own frozen estimate (no turnover)
+        ),
     )
     entry = np.zeros(n, np.int8)
     targets = np.full((n, 3), np.nan)
