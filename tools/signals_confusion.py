@@ -17,12 +17,14 @@ import argparse
 import json
 import math
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from perpscope.errors import PerpscopeError
 from perpscope.services.demo import build_demo
-from perpscope.services.signals import asset_readings
+from perpscope.services.signals import asset_readings, load_asset
 from perpscope.signals import SCENARIOS
+from perpscope.signals.setups import oi_divergence_setup, triple_confluence
 from perpscope.store.lake import Lake
 from perpscope.venues.sim import SCENARIOS as PRESETS
 
@@ -66,6 +68,17 @@ def _inputs(values: dict[str, object]) -> str:
     return ", ".join(out)
 
 
+def _divergence_hours(lake: Lake, asset: str, at: datetime) -> tuple[int, int]:
+    """Of the 72 hours up to ``at``, how many had an OI divergence (``oi_divergence``) and how
+    many a triple confluence (the playbook's reading of price up on falling OI with crowded
+    funding, lines 347-354)."""
+    data = load_asset(lake, asset, at)
+    hours = [at - timedelta(hours=h) for h in range(72)]
+    div = sum(bool(oi_divergence_setup(data, t)) for t in hours)
+    tri = sum(bool(triple_confluence(data, t)) for t in hours)
+    return div, tri
+
+
 def main() -> None:
     """Build or reuse the stores, classify, print the table."""
     ap = argparse.ArgumentParser()
@@ -105,10 +118,12 @@ def main() -> None:
                 ev = {e.name: e.value for e in r.evidence}
                 best = max(r.scores, key=lambda k: r.scores[k])
                 setups = sorted({f"{s.setup}/{s.direction}" for s in found})
+                div, tri = _divergence_hours(lake, asset, at)
                 rows.append(
                     f"- {preset} seed {seed} {asset}: **{r.scenario}** ({r.confidence:.2f}; "
                     f"best score {best} {r.scores[best]:.2f}) | {_inputs(ev)} | setups: "
-                    f"{', '.join(setups) or '-'}"
+                    f"{', '.join(setups) or '-'} | last 72h: oi_divergence {div}h, "
+                    f"triple_confluence {tri}h"
                 )
     cols = list(SCENARIOS)
     print(f"seeds {','.join(map(str, seeds))}, {args.days} days, at {args.frac:.0%} of each run")
