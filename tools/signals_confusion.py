@@ -46,6 +46,7 @@ INPUTS = (
     ("funding_change_24h", "df24h", 1e4, "bp"),
     ("oi_change_24h", "oi24h", 100, "%"),
     ("oi_change_48h", "oi48h", 100, "%"),
+    ("oi_change_120h", "oi5d", 100, "%"),
     ("oi_change_168h", "oi7d", 100, "%"),
     ("oi_pct_30d", "oi_pct30", 1, ""),
     ("price_change_7d", "p7d", 100, "%"),
@@ -53,6 +54,7 @@ INPUTS = (
     ("short_cluster_above", "short_above", 1, ""),
     ("long_near_3", "long3", 1, ""),
     ("short_near_3", "short3", 1, ""),
+    ("clusters_near", "near5", 1, ""),
 )
 """The classifier's inputs shown per reading: (evidence name, label, scale, unit)."""
 
