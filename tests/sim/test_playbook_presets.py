@@ -5,7 +5,8 @@ Every reading comes from the output tables only (``ohlcv``, ``open_interest``, `
 its build-up is the first 75% (hours 0-216) and its event starts at 75% (hour 216), as in the
 squeeze presets. Thresholds were set after measuring seeds 7, 11 and 23 and checked on seeds 1-5
 (``PERPSCOPE_SIM_SEEDS=1,2,3,4,5``): each test names the figures of seeds 7 / 11 / 23 and the
-range over all eight where a bound was loosened for it (docs/simulator.md has them per preset).
+range over all eight where a bound was loosened for it (docs/simulator.md has them per preset;
+one reading fails on seed 4, named at its test).
 """
 
 from __future__ import annotations
@@ -165,18 +166,19 @@ def test_healthy_trend_price_oi_and_volume_rise_with_mild_funding_and_no_cascade
 ) -> None:
     m = healthy_trend(playbook_runs["healthy-trend"])
     # Over the build-up (last 36 h over first 36 h): price +4% / +9% / +41% on seeds 7 / 11 /
-    # 23, OI x1.68 / x1.93 / x1.82, perp volume x1.93 / x1.96 / x1.29.
+    # 23, OI x1.70 / x1.92 / x1.86, perp volume x1.93 / x1.93 / x1.32.
     assert m["price_rise"] > 1.02, m
     assert m["oi_rise"] > 1.3, m
     assert m["volume_rise"] > 1.15, m
     # Funding elevated but not extreme: positive at (nearly) every settlement (100% / 99% /
-    # 100%), mean above the 0.01% baseline (0.031% / 0.016% / 0.038% per 8h) and below the
+    # 98%), mean above the 0.01% baseline (0.032% / 0.016% / 0.034% per 8h; up to 0.047% on
+    # seeds 1-5) and below the
     # playbook's 0.05% extreme.
     assert m["r8_positive"] >= 0.9, m
     assert 0.0001 < m["r8_mean"] < 0.0005, m
-    # The event: a pullback (bar lows -1.7% / -1.8% / -1.2% below the close before it) that
-    # hits no dense cluster: liquidations over its 6 hours are 0.10% / 0.18% / 0.03% of OI
-    # (at most 3.0% over seeds 1-5; the pre-event catalyst liquidates 16-27%).
+    # The event: a pullback (bar lows -1.5% / -1.8% / -1.1% below the close before it) that
+    # hits no dense cluster: liquidations over its 6 hours are 0.06% / 0.14% / 0.02% of OI
+    # (at most 2.4% over seeds 1-5; the pre-event catalyst liquidates 9-21%).
     assert m["pullback"] < -0.005, m
     assert m["pullback_liq_share"] < 0.05, m
 
@@ -185,15 +187,16 @@ def test_exhaustion_price_grinds_up_on_falling_oi_and_rising_funding_then_revers
     playbook_runs: dict[str, dict[str, pl.DataFrame]],
 ) -> None:
     m = exhaustion(playbook_runs["exhaustion"])
-    # Late build-up (hours 108-216), last 36 h over first 36 h: price +0.9% / +4.7% / +7.6%
-    # on seeds 7 / 11 / 23 while OI falls to x0.84 / x0.81 / x0.89...
+    # Late build-up (hours 108-216), last 36 h over first 36 h: price +0.9% / +4.6% / +7.8%
+    # on seeds 7 / 11 / 23 while OI falls to x0.77 / x0.78 / x0.88 (x0.75-0.86 on seeds 1-5)...
     assert m["price_rise"] > 1.0, m
     assert m["oi_rise"] < 0.95, m
-    # ...and funding rises (mean per 8h 0.026% -> 0.044%, 0.008% -> 0.076%, 0.096% -> 0.165%).
+    # ...and funding rises (mean per 8h 0.027% -> 0.042%, -0.004% -> 0.047%, 0.067% -> 0.113%;
+    # the rise is 0.012% at the least, on seed 2).
     assert m["r8_last"] - m["r8_first"] >= 0.0001, m
-    # The event: the reversal, -7.5% / -7.9% / -6.9% twelve hours after it starts (-3.3% to
-    # -11.6% over seeds 1-5), with long liquidations (the crowded side) all but alone (at
-    # least 10x the shorts' on all eight seeds).
+    # The event: the reversal, -7.5% / -7.9% / -6.8% twelve hours after it starts (-3.3% to
+    # -11.4% over seeds 1-5), with long liquidations (the crowded side) all but alone (at
+    # least 6x the shorts' on all eight seeds, 47x on seed 23, none short on most).
     assert m["drop_12h"] < -0.03, m
     assert m["long_liq_12h"] > 5.0 * m["short_liq_12h"], m
 
@@ -202,21 +205,23 @@ def test_pre_event_build_oi_jumps_clusters_form_on_both_sides_then_the_catalyst_
     playbook_runs: dict[str, dict[str, pl.DataFrame]],
 ) -> None:
     m = pre_event_build(playbook_runs["pre-event-build"])
-    # OI over the 48 hours ending at the event: +71% / +37% / +95% on seeds 7 / 11 / 23 (the
+    # OI over the 48 hours ending at the event: +56% / +32% / +93% on seeds 7 / 11 / 23 (the
     # playbook's "15%+ in 48 hours"; the default market's largest 48-hour rise in 12 days is
-    # about 15%, so the test reads the window right before the event, not any window).
+    # about 15%, so the test reads the window right before the event, not any window). Seeds 1-5:
+    # +141% / +47% / +61% / +2% / +54%: on seed 4 OI rose 138% by hour 150, then the build-up's
+    # own cascade took it back, so this reading fails there (docs/simulator.md says so).
     assert m["oi48_last"] >= 0.15, m
     assert m["oi48_max"] >= m["oi48_last"], m
     # Clusters on both sides, close to price: of the open notional an hour before the event,
-    # 10% / 12% / 8% is longs liquidated within 5% below the mark and 10% / 9% / 12% shorts
-    # within 5% above it (4.3-14.8% each side over seeds 1-5; under 1.2% for longs in the
+    # 9% / 12% / 8% is longs liquidated within 5% below the mark and 8% / 9% / 12% shorts
+    # within 5% above it (5.6-15.5% each side over seeds 1-5; under 1.2% for longs in the
     # healthy-trend runs of the same seeds).
     assert m["cluster_long"] >= 0.03, m
     assert m["cluster_short"] >= 0.03, m
-    # The catalyst: a 7% move within 6 hours on each seed (4.7-8.4% over seeds 1-5),
-    # liquidating 16% / 22% / 19% of OI (18-27%), 8-85x the median 6-hour block of the
+    # The catalyst: a 5.8% / 5.6% / 5.5% move within 6 hours (3.8-7.5% over seeds
+    # 1-5), liquidating 13% / 21% / 14% of OI (9-21%), 6-51x the median 6-hour block of the
     # build-up. (Not always the largest block: with clusters on both sides near price, the
-    # build-up has cascades of its own; on seed 4 one was larger.)
+    # build-up has cascades of its own.)
     assert m["catalyst_move"] >= 0.03, m
     assert m["catalyst_liq_share"] >= 0.08, m
     assert m["catalyst_liq"] > 5.0 * m["liq_6h_median_before"], m
@@ -226,16 +231,16 @@ def test_basis_bull_funding_is_persistently_positive_on_a_wide_premium_until_the
     playbook_runs: dict[str, dict[str, pl.DataFrame]],
 ) -> None:
     m = basis_bull(playbook_runs["basis-bull"])
-    # Build-up: funding positive at every settlement on every seed, mean 0.088% / 0.052% /
-    # 0.109% per 8h on seeds 7 / 11 / 23, and its 7-day average never under 0.036% (the
+    # Build-up: funding positive at every settlement on every seed, mean 0.091% / 0.050% /
+    # 0.104% per 8h on seeds 7 / 11 / 23, and its 7-day average never under 0.035% (the
     # playbook's "7-day average exceeds +0.03%": conditions favourable).
     assert m["r8_positive"] >= 0.95, m
     assert m["r8_7d_min"] > 0.0003, m
     # Perp premium (mark over index at each hourly close): positive in 100% / 97% / 96% of
-    # hours, mean 0.090% / 0.060% / 0.095% (the default market's is near zero).
+    # hours, mean 0.090% / 0.060% / 0.091% (the default market's is near zero).
     assert m["prem_positive"] >= 0.9, m
     assert m["prem_mean"] > 0.0003, m
-    # The event: the premium goes (from 12 hours after it: 0.005% / -0.031% / 0.058%).
+    # The event: the premium goes (from 12 hours after it: 0.005% / -0.031% / 0.057%).
     assert m["prem_after"] < 0.75 * m["prem_mean"], m
     assert m["r8_after"] < m["r8_mean"], m
 

@@ -83,9 +83,9 @@ PRESETS: Final[dict[str, MarketParams]] = {
     "exhaustion": replace(
         _DEFAULT,
         drift_day=0.012,
-        open_ramp=0.3,
+        open_ramp=0.2,
         ramp_from=0.3,
-        bias_ramp=0.4,
+        bias_ramp=0.45,
         funding_exit=0.01,
         sentiment_vol=0.1,
         shocks=(Shock(at_frac=0.75, usd_per_step=-1.2e7, steps=12),),
