@@ -3,6 +3,7 @@ conditions hold, and not where a defining condition is broken."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -227,3 +228,16 @@ def test_exhaustion_is_not_the_oi_divergence() -> None:
     r = classify(_exhaustion_market(np.linspace(1250.0, 1000.0, H)), AT)
     assert r.scores["exhaustion"] == 0.0
     assert r.scenario == "none"
+
+
+def test_exhaustion_oi_falling_today_fails_without_a_week_of_history() -> None:
+    # only 100 hours of OI, falling 1200 -> 1100: the 7-day change is unknown, but OI fell over
+    # the last 24h, which is not "accelerating upward" whatever the week did: grade 0, not left out
+    m = _exhaustion_market(np.linspace(1000.0, 1100.0, H))
+    assert m.oi is not None
+    short = pl.DataFrame({"ts": m.oi["ts"].tail(100), "oi_usd": np.linspace(1200.0, 1100.0, 100)})
+    r = classify(
+        MarketData("BTC", funding=m.funding, candles=m.candles, oi=short, levels=m.levels), AT
+    )
+    assert math.isnan({e.name: e.value for e in r.evidence}["oi_change_168h"])
+    assert r.scores["exhaustion"] == 0.0

@@ -250,10 +250,13 @@ def _oi_acceleration(change_24h: float, change_7d: float) -> float:
     the last 24h and the last 7 days; then how far the 24h change exceeds the 7-day average
     daily change, 0 at the same pace (a steady rise is not accelerating) and 1 at 3x ("When the
     24-hour figure is 3x or more above the 7-day average, a wave of new positioning has
-    entered", line 168). NaN when either change is unknown."""
+    entered", line 168). 0 when OI fell over the last 24h even if the 7-day change is unknown;
+    otherwise NaN when either change is unknown."""
+    if math.isfinite(change_24h) and change_24h <= 0:
+        return 0.0
     if not (math.isfinite(change_24h) and math.isfinite(change_7d)):
         return math.nan
-    if change_24h <= 0 or change_7d <= 0:
+    if change_7d <= 0:
         return 0.0
     return clip01((change_24h / (change_7d / 7.0) - 1.0) / 2.0)
 
