@@ -245,6 +245,22 @@ def _g(x: float) -> float | None:
     return None if not math.isfinite(x) else clip01(x)
 
 
+def _oi_acceleration(change_24h: float, change_7d: float) -> float:
+    """Exhaustion's OI grade, "OI: Accelerating upward" (line 254): 0 unless OI rose over both
+    the last 24h and the last 7 days; then how far the 24h change exceeds the 7-day average
+    daily change, 0 at the same pace (a steady rise is not accelerating) and 1 at 3x ("When the
+    24-hour figure is 3x or more above the 7-day average, a wave of new positioning has
+    entered", line 168). 0 when OI fell over the last 24h even if the 7-day change is unknown;
+    otherwise NaN when either change is unknown."""
+    if math.isfinite(change_24h) and change_24h <= 0:
+        return 0.0
+    if not (math.isfinite(change_24h) and math.isfinite(change_7d)):
+        return math.nan
+    if change_7d <= 0:
+        return 0.0
+    return clip01((change_24h / (change_7d / 7.0) - 1.0) / 2.0)
+
+
 def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
     fr = f["funding_8h"]
     oi_up = (
@@ -281,15 +297,14 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
             "oi": _g(f["oi_change_168h"] / 0.05),
             "heatmap": _g(1.0 - (f["long_near_3"] if sign < 0 else f["short_near_3"])),
         },
-        # lines 253-255: extreme with the trend and more so; OI accelerating; clusters opposite
+        # lines 253-255: extreme with the trend and more so; OI accelerating upward; clusters
+        # opposite
         "exhaustion": {
             "trend": _g(abs(trend) / 0.05),
             "funding": _g(
                 sign * fr / 0.0005 * (1.0 if sign * f["funding_change_24h"] > 0 else 0.0)
             ),
-            "oi": _g(f["oi_change_24h"] / max(f["oi_change_168h"] / 7.0, 1e-9) / 3.0)
-            if math.isfinite(f["oi_change_24h"]) and f["oi_change_24h"] > 0
-            else _g(0.0 * f["oi_change_24h"]),
+            "oi": _g(_oi_acceleration(f["oi_change_24h"], f["oi_change_168h"])),
             "heatmap": _g((lb if sign > 0 else sa) / dense),
         },
         # lines 258-260: funding near 0% (+/-0.01%); OI at/near 30-day lows and declining; sparse
