@@ -76,6 +76,15 @@ class WsWire:
         """A finite number sent as a number or a string (:func:`~perpscope.venues.ws.num`)."""
         return num(value, name, self.where)
 
+    def price(self, row: Mapping[str, Any], key: str, what: str) -> float:
+        """Field ``key`` of ``row`` as a positive number; ``what`` names the row in the error
+        (``"trades"``)."""
+        value = row[key]
+        px = num(value, key, self.where)
+        if not px > 0:
+            raise self.fail(f"{what} {key} {value!r} is not positive")
+        return px
+
     def opt(self, row: Mapping[str, Any], key: str) -> float | None:
         """Field ``key`` of ``row`` as a number, or ``None`` when absent, null or ``""``."""
         value = row.get(key)

@@ -162,10 +162,8 @@ class DeribitFeed:
             if type(seq) is not int:
                 raise _W.fail(f"trades trade_seq {seq!r} is not an integer")
             ts = self._ms(r["timestamp"], "trades")
-            px = _W.num(r["price"], "price")
+            px = _W.price(r, "price", "trades")
             amount = _W.num(r["amount"], "amount")
-            if not px > 0:
-                raise _W.fail(f"trades price {r['price']!r} is not positive")
             qty = amount / px if inverse else amount
             flag = r.get("liquidation")
             if flag not in (None, "M", "T", "MT"):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 from perpscope.domain.symbols import Instrument
@@ -182,26 +183,17 @@ class OkxFeed:
             if side not in ("buy", "sell"):
                 raise _W.fail(f"trades side {side!r} is not buy or sell")
             ts = self._ms(r["ts"], "trades")
-            px = _W.num(r["px"], "px")
+            px = _W.price(r, "px", "trades")
             sz = _W.num(r["sz"], "sz")
-            if not px > 0:
-                raise _W.fail(f"trades px {r['px']!r} is not positive")
             key = f"{symbol}:{r['tradeId']}"
-
-            def call(
-                s: FrameSink,
-                i: str = inst,
-                t: int = ts,
-                p: float = px,
-                q: float = sz,
-                buy: bool = side == "buy",
-                k: str = key,
-                sym: str = symbol,
-            ) -> None:
-                s.trade(i, t, self._base(sym, q, p), buy, None, k)  # fmt: skip
-
-            calls.append((symbol, call))
+            calls.append((symbol, partial(self._trade, symbol, inst, ts, px, sz, side, key)))
         return self._emit_all(calls, sink)
+
+    def _trade(
+        self, symbol: str, inst: str, ts: int, px: float, sz: float, side: str, key: str,
+        sink: FrameSink,
+    ) -> None:  # fmt: skip
+        sink.trade(inst, ts, self._base(symbol, sz, px), side == "buy", None, key)
 
     def _liquidations(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
         calls: list[tuple[str, Callable[[FrameSink], None]]] = []
@@ -220,26 +212,18 @@ class OkxFeed:
                     raise _W.fail(f"liquidation-orders posSide {pos!r} and side {order!r} name "
                                   "no position side")  # fmt: skip
                 ts = self._ms(d["ts"], "liquidation-orders")
-                px = _W.num(d["bkPx"], "bkPx")
+                px = _W.price(d, "bkPx", "liquidation-orders")
                 sz = _W.num(d["sz"], "sz")
-                if not px > 0:
-                    raise _W.fail(f"liquidation-orders bkPx {d['bkPx']!r} is not positive")
                 eid = event_id(symbol, ts, order, pos, d["bkPx"], d["sz"])
-
-                def call(
-                    s: FrameSink,
-                    i: str = inst,
-                    t: int = ts,
-                    e: str = eid,
-                    sd: str = side,
-                    p: float = px,
-                    q: float = sz,
-                    sym: str = symbol,
-                ) -> None:
-                    s.liquidation(i, t, e, sd, p, self._base(sym, q, p))  # fmt: skip
-
+                call = partial(self._liquidation, symbol, inst, ts, eid, side, px, sz)
                 calls.append((symbol, call))
         return self._emit_all(calls, sink)
+
+    def _liquidation(
+        self, symbol: str, inst: str, ts: int, eid: str, side: str, px: float, sz: float,
+        sink: FrameSink,
+    ) -> None:  # fmt: skip
+        sink.liquidation(inst, ts, eid, side, px, self._base(symbol, sz, px))
 
     def _tick(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
         events = FrameEvents()
