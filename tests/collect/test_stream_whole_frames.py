@@ -116,3 +116,47 @@ def test_a_bybit_stream_stores_none_of_a_broken_frames_rows_and_logs_it_once(
     # summed from the session's own trades: the broken frame's good row added nothing
     assert taker["buy_volume_base"].to_list() == pytest.approx([b for b, _ in expected.values()])
     assert taker["sell_volume_base"].to_list() == pytest.approx([s for _, s in expected.values()])
+
+
+def test_a_malformed_ticker_delta_is_not_merged_into_the_next_ticks() -> None:
+    bybit = BybitFeed(BTC)
+    sink = _Sink()
+    snapshot = {
+        "topic": "tickers.BTCUSDT",
+        "type": "snapshot",
+        "ts": 10,
+        "data": {
+            "symbol": "BTCUSDT",
+            "markPrice": "68000",
+            "indexPrice": "67990",
+            "fundingRate": "0.0001",
+            "nextFundingTime": "1793635200000",
+            "fundingIntervalHour": "8",
+        },
+    }
+    bad = {
+        "topic": "tickers.BTCUSDT",
+        "type": "delta",
+        "ts": 11,
+        "data": {"symbol": "BTCUSDT", "markPrice": "abc"},
+    }
+    good = {"topic": "tickers.BTCUSDT", "type": "delta", "ts": 12,
+            "data": {"symbol": "BTCUSDT", "indexPrice": "67995"}}  # fmt: skip
+    assert bybit.parse(json.dumps(snapshot), sink) == 1
+    with pytest.raises(DataContractError, match="field markPrice is 'abc', not a number"):
+        bybit.parse(json.dumps(bad), sink)
+    assert bybit.parse(json.dumps(good), sink) == 1
+    # the mark price is still the snapshot's: the bad delta left nothing behind
+    assert sink.ticks[-1] == ("BTC-USDT-PERP", 12, 0.0001, 1793635200000, 68000.0, 67995.0, 8.0)
+    okx = OkxFeed(OKX_BTC)
+    rate = {"instId": "BTC-USDT-SWAP", "fundingRate": "0.0002", "fundingTime": "1793635200000",
+            "nextFundingTime": "1793664000000", "ts": "1793620830000"}  # fmt: skip
+    okx.parse(json.dumps({"arg": {"channel": "funding-rate"}, "data": [rate]}), sink)
+    broken = [{**rate, "fundingRate": "0.0009"}, {**rate, "fundingRate": "x"}]
+    with pytest.raises(DataContractError, match="field fundingRate is 'x', not a number"):
+        okx.parse(json.dumps({"arg": {"channel": "funding-rate"}, "data": broken}), sink)
+    mark = {"instId": "BTC-USDT-SWAP", "markPx": "68001", "ts": "1793620831000"}
+    assert okx.parse(json.dumps({"arg": {"channel": "mark-price"}, "data": [mark]}), sink) == 1
+    # neither row of the broken frame was merged: the rate is the first frame's 0.0002
+    assert sink.ticks[-1] == ("BTC-USDT-PERP", 1793620831000, 0.0002, 1793635200000, 68001.0,
+                              None, 8.0)  # fmt: skip

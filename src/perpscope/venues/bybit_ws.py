@@ -11,7 +11,7 @@ client must send ``{"op": "ping"}`` every 20 seconds or the venue drops it.
   UUID, not ordered: gaps are known only from reconnects).
 - ``tickers.<symbol>``: a snapshot, then deltas holding only changed fields; the feed keeps the
   merged state per symbol and reports mark/index price, funding rate, next settlement and
-  interval on every frame.
+  interval on every frame (a malformed delta is skipped and not merged).
 
 A frame's rows are reported only when every one of them is valid: one malformed row skips the
 whole frame (:class:`~perpscope.venues._ws_common.FrameEvents`).
@@ -113,11 +113,11 @@ class BybitFeed:
         data = doc["data"]
         if not isinstance(data, dict):
             raise _W.fail("tickers data is not an object")
-        if doc.get("type") == "snapshot" or symbol not in self._tickers:
-            state = self._tickers[symbol] = dict(data)
+        merged = self._tickers.get(symbol)
+        if doc.get("type") == "snapshot" or merged is None:
+            state = dict(data)
         else:
-            state = self._tickers[symbol]
-            state.update(data)
+            state = {**merged, **data}
         nxt = state.get("nextFundingTime")
         sink.tick(
             inst,
@@ -128,4 +128,5 @@ class BybitFeed:
             _W.opt(state, "indexPrice"),
             _W.opt(state, "fundingIntervalHour"),
         )
+        self._tickers[symbol] = state  # kept only once valid: a bad delta leaves no trace
         return 1

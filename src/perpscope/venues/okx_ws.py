@@ -227,11 +227,13 @@ class OkxFeed:
 
     def _tick(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
         events = FrameEvents()
+        merged: dict[str, dict[str, Any]] = {}
         for r in rows:
             symbol = r["instId"]
             inst = self._instrument(symbol, "funding-rate/mark-price")
-            state = self._ticks.setdefault(symbol, {})
+            state = merged[symbol] if symbol in merged else dict(self._ticks.get(symbol, {}))
             state.update({k: v for k, v in r.items() if v not in (None, "")})
+            merged[symbol] = state
             settle, after = state.get("fundingTime"), state.get("nextFundingTime")
             settle_ms = self._ms(settle, "funding-rate") if settle is not None else None
             after_ms = self._ms(after, "funding-rate") if after is not None else None
@@ -239,4 +241,5 @@ class OkxFeed:
             events.tick(inst, self._ms(r["ts"], "funding-rate/mark-price"),
                         _W.opt(state, "fundingRate"), settle_ms, _W.opt(state, "markPx"), None,
                         interval)  # fmt: skip
+        self._ticks.update(merged)  # kept only once every row is valid
         return events.report(sink)
