@@ -27,13 +27,21 @@ __all__ = ["FrameEvents", "WsWire"]
 
 @dataclass(frozen=True, slots=True)
 class WsWire:
-    """One venue's frame checks.
+    """One venue's frame checks, worded as the venue's frames are (error texts are built only
+    when a check fails: the checks run on every frame).
 
     Attributes:
         where: the prefix of every error message (``"bybit ws"``).
+        unknown: what an error about an unsubscribed symbol calls the frame, between the channel
+            and the symbol (``"frame for symbol"``: ``tickers frame for symbol 'X'``).
+        time: what the venue's time field is called in an error (``"time"``, ``"timestamp"``).
+        digit_times: whether a time may come as a string of digits (else integers only).
     """
 
     where: str
+    unknown: str
+    time: str = "time"
+    digit_times: bool = True
 
     def fail(self, what: str) -> DataContractError:
         """The error of a frame that breaks its documented shape."""
@@ -49,28 +57,27 @@ class WsWire:
             raise self.fail(f"frame is a {type(doc).__name__}, not an object")
         return doc
 
-    def rows(self, data: Any, what: str) -> list[dict[str, Any]]:
-        """``data`` checked to be a list of objects (``what`` names it: ``"trades data"``)."""
+    def rows(self, data: Any, kind: object, part: str = "data") -> list[dict[str, Any]]:
+        """``data`` checked to be a list of objects (the ``part`` of a ``kind`` frame)."""
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise self.fail(f"{what} is not a list of objects")
+            raise self.fail(f"{kind} {part} is not a list of objects")
         return data
 
-    def instrument(self, canonical: Mapping[str, str], key: Any, what: str) -> str:
-        """The canonical id of venue symbol ``key``; ``what`` names the frame in the error
-        (``"tickers frame for symbol"``)."""
+    def instrument(self, canonical: Mapping[str, str], key: Any, kind: str) -> str:
+        """The canonical id of venue symbol ``key`` (of a ``kind`` frame)."""
         try:
             return canonical[key]
         except (KeyError, TypeError):
-            raise self.fail(f"{what} {key!r}, which was not subscribed") from None
+            raise self.fail(f"{kind} {self.unknown} {key!r}, which was not subscribed") from None
 
-    def ms(self, value: Any, what: str, *, digits: bool = True) -> int:
-        """Epoch milliseconds: an integer (not a boolean) or, with ``digits``, a digit string;
-        ``what`` names the field in the error (``"trades time"``)."""
+    def ms(self, value: Any, kind: str) -> int:
+        """Epoch milliseconds (of a ``kind`` frame): an integer (not a boolean) or, where the
+        venue sends them so, a string of digits."""
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if digits and isinstance(value, str) and value.isdigit():
+        if self.digit_times and isinstance(value, str) and value.isdigit():
             return int(value)
-        raise self.fail(f"{what} {value!r} is not epoch milliseconds")
+        raise self.fail(f"{kind} {self.time} {value!r} is not epoch milliseconds")
 
     def num(self, value: Any, name: str) -> float:
         """A finite number sent as a number or a string (:func:`~perpscope.venues.ws.num`)."""

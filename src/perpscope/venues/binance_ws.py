@@ -27,7 +27,7 @@ __all__ = ["BINANCE_SPOT_WS_URL", "BINANCE_WS_URL", "BinanceFeed"]
 
 BINANCE_WS_URL: Final = "wss://fstream.binance.com"
 BINANCE_SPOT_WS_URL: Final = "wss://stream.binance.com:9443"
-_W: Final = WsWire("binance ws")
+_W: Final = WsWire("binance ws", "event for symbol")
 _INF: Final = float("inf")
 
 
@@ -83,11 +83,8 @@ class BinanceFeed:
             raise _W.fail(f"{kind} event lacks field {exc}") from None
         return 0  # another event type: not ours to store
 
-    def _instrument(self, symbol: Any, kind: str) -> str:
-        return _W.instrument(self._canonical, symbol, f"{kind} event for symbol")
-
     def _agg_trade(self, d: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._canonical.get(d["s"]) or self._instrument(d["s"], "aggTrade")
+        inst = self._canonical.get(d["s"]) or _W.instrument(self._canonical, d["s"], "aggTrade")
         agg_id = d["a"]
         ts = d["T"]
         if type(agg_id) is not int or type(ts) is not int:
@@ -105,7 +102,7 @@ class BinanceFeed:
         o = d["o"]
         if not isinstance(o, dict):
             raise _W.fail("forceOrder field o is not an object")
-        inst = self._instrument(o["s"], "forceOrder")
+        inst = _W.instrument(self._canonical, o["s"], "forceOrder")
         side = {"SELL": "long", "BUY": "short"}.get(o["S"])
         if side is None:
             raise _W.fail(f"forceOrder side {o['S']!r} is not BUY or SELL")
@@ -121,7 +118,7 @@ class BinanceFeed:
         return 1
 
     def _mark_price(self, d: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._instrument(d["s"], "markPriceUpdate")
+        inst = _W.instrument(self._canonical, d["s"], "markPriceUpdate")
         ts = d["E"]
         if not isinstance(ts, int):
             raise _W.fail(f"markPriceUpdate time {ts!r} is not an integer")

@@ -31,7 +31,7 @@ __all__ = ["BYBIT_SPOT_WS_URL", "BYBIT_WS_URL", "BybitFeed"]
 
 BYBIT_WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
 BYBIT_SPOT_WS_URL: Final = "wss://stream.bybit.com/v5/public/spot"
-_W: Final = WsWire("bybit ws")
+_W: Final = WsWire("bybit ws", "frame for symbol")
 
 
 class BybitFeed:
@@ -82,34 +82,31 @@ class BybitFeed:
             raise _W.fail(f"{kind} frame lacks field {exc}") from None
         return 0
 
-    def _instrument(self, symbol: str, kind: str) -> str:
-        return _W.instrument(self._canonical, symbol, f"{kind} frame for symbol")
-
     def _trades(self, symbol: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "publicTrade")
+        inst = _W.instrument(self._canonical, symbol, "publicTrade")
         events = FrameEvents()
-        for r in _W.rows(data, "publicTrade data"):
+        for r in _W.rows(data, "publicTrade"):
             side = r["S"]
             if side not in ("Buy", "Sell"):
                 raise _W.fail(f"publicTrade side {side!r} is not Buy or Sell")
-            ts = _W.ms(r["T"], "publicTrade time")
+            ts = _W.ms(r["T"], "publicTrade")
             events.trade(inst, ts, _W.num(r["v"], "v"), side == "Buy", None, str(r["i"]))
         return events.report(sink)
 
     def _liquidations(self, symbol: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "allLiquidation")
+        inst = _W.instrument(self._canonical, symbol, "allLiquidation")
         events = FrameEvents()
-        for r in _W.rows(data, "allLiquidation data"):
+        for r in _W.rows(data, "allLiquidation"):
             side = {"Buy": "long", "Sell": "short"}.get(r["S"])
             if side is None:
                 raise _W.fail(f"allLiquidation side {r['S']!r} is not Buy or Sell")
-            ts = _W.ms(r["T"], "allLiquidation time")
+            ts = _W.ms(r["T"], "allLiquidation")
             eid = event_id(r.get("s", symbol), ts, r["S"], r["v"], r["p"])
             events.liquidation(inst, ts, eid, side, _W.num(r["p"], "p"), _W.num(r["v"], "v"))
         return events.report(sink)
 
     def _ticker(self, symbol: str, doc: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "tickers")
+        inst = _W.instrument(self._canonical, symbol, "tickers")
         data = doc["data"]
         if not isinstance(data, dict):
             raise _W.fail("tickers data is not an object")
@@ -121,9 +118,9 @@ class BybitFeed:
         nxt = state.get("nextFundingTime")
         sink.tick(
             inst,
-            _W.ms(doc["ts"], "tickers time"),
+            _W.ms(doc["ts"], "tickers"),
             _W.opt(state, "fundingRate"),
-            _W.ms(nxt, "tickers time") or None if nxt not in (None, "") else None,
+            _W.ms(nxt, "tickers") or None if nxt not in (None, "") else None,
             _W.opt(state, "markPrice"),
             _W.opt(state, "indexPrice"),
             _W.opt(state, "fundingIntervalHour"),

@@ -38,7 +38,7 @@ from perpscope.venues.ws import FrameSink, SubscriptionRefused, WsEndpoint, even
 __all__ = ["DERIBIT_WS_URL", "DeribitFeed"]
 
 DERIBIT_WS_URL: Final = "wss://www.deribit.com/ws/api/v2"
-_W: Final = WsWire("deribit ws")
+_W: Final = WsWire("deribit ws", "notification for", "timestamp", digit_times=False)
 _HEARTBEAT_ID: Final = 1
 _SUBSCRIBE_ID: Final = 2
 _TEST_ID: Final = 3
@@ -142,16 +142,9 @@ class DeribitFeed:
                                           f"{', '.join(missing)}")  # fmt: skip
         return 0
 
-    def _instrument(self, name: str, kind: str) -> str:
-        return _W.instrument(self._canonical, name, f"{kind} notification for")
-
-    @staticmethod
-    def _ms(value: Any, kind: str) -> int:
-        return _W.ms(value, f"{kind} timestamp", digits=False)
-
     def _trades(self, name: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(name, "trades")
-        rows = _W.rows(data, "trades data")
+        inst = _W.instrument(self._canonical, name, "trades")
+        rows = _W.rows(data, "trades")
         inverse = self._inverse[name]
         events = FrameEvents()
         for r in rows:
@@ -161,7 +154,7 @@ class DeribitFeed:
             seq = r["trade_seq"]
             if type(seq) is not int:
                 raise _W.fail(f"trades trade_seq {seq!r} is not an integer")
-            ts = self._ms(r["timestamp"], "trades")
+            ts = _W.ms(r["timestamp"], "trades")
             px = _W.price(r, "price", "trades")
             amount = _W.num(r["amount"], "amount")
             qty = amount / px if inverse else amount
@@ -177,7 +170,7 @@ class DeribitFeed:
         return events.report(sink)
 
     def _ticker(self, name: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(name, "ticker")
+        inst = _W.instrument(self._canonical, name, "ticker")
         if not isinstance(data, dict):
             raise _W.fail("ticker data is not an object")
 
@@ -185,6 +178,6 @@ class DeribitFeed:
             value = data.get(key)
             return None if value is None else _W.num(value, key)
 
-        sink.tick(inst, self._ms(data["timestamp"], "ticker"), opt("current_funding"), None,
+        sink.tick(inst, _W.ms(data["timestamp"], "ticker"), opt("current_funding"), None,
                   opt("mark_price"), opt("index_price"), 8.0)  # fmt: skip
         return 1

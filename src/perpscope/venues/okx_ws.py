@@ -43,7 +43,7 @@ from perpscope.venues.ws import FrameSink, SubscriptionRefused, WsEndpoint, even
 __all__ = ["OKX_WS_URL", "OkxFeed"]
 
 OKX_WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
-_W: Final = WsWire("okx ws")
+_W: Final = WsWire("okx ws", "row for")
 _HELD_CAP: Final = 100_000
 _HOUR_MS: Final = 3_600_000
 
@@ -104,7 +104,7 @@ class OkxFeed:
         if not isinstance(arg, dict):
             raise _W.fail("frame has neither 'event' nor an 'arg' object")
         channel = arg.get("channel")
-        data = _W.rows(doc.get("data"), f"{channel} data")
+        data = _W.rows(doc.get("data"), channel)
         try:
             if channel == "trades":
                 return self._trades(data, sink)
@@ -119,13 +119,6 @@ class OkxFeed:
         return 0
 
     # ------------------------------------------------------------------------------ helpers
-
-    def _instrument(self, symbol: Any, channel: str) -> str:
-        return _W.instrument(self._canonical, symbol, f"{channel} row for")
-
-    @staticmethod
-    def _ms(value: Any, channel: str) -> int:
-        return _W.ms(value, f"{channel} time")
 
     def _base(self, symbol: str, contracts: float, px: float) -> float:
         per, inverse = self._size[symbol]
@@ -178,11 +171,11 @@ class OkxFeed:
         calls: list[tuple[str, Callable[[FrameSink], None]]] = []
         for r in rows:
             symbol = r["instId"]
-            inst = self._instrument(symbol, "trades")
+            inst = _W.instrument(self._canonical, symbol, "trades")
             side = r["side"]
             if side not in ("buy", "sell"):
                 raise _W.fail(f"trades side {side!r} is not buy or sell")
-            ts = self._ms(r["ts"], "trades")
+            ts = _W.ms(r["ts"], "trades")
             px = _W.price(r, "px", "trades")
             sz = _W.num(r["sz"], "sz")
             key = f"{symbol}:{r['tradeId']}"
@@ -202,7 +195,7 @@ class OkxFeed:
             inst = self._canonical.get(symbol)
             if inst is None:
                 continue  # the channel carries every swap; we follow some
-            for d in _W.rows(r["details"], "liquidation-orders details"):
+            for d in _W.rows(r["details"], "liquidation-orders", "details"):
                 pos, order = d.get("posSide"), d["side"]
                 if pos in ("long", "short"):
                     side = pos
@@ -211,7 +204,7 @@ class OkxFeed:
                 else:
                     raise _W.fail(f"liquidation-orders posSide {pos!r} and side {order!r} name "
                                   "no position side")  # fmt: skip
-                ts = self._ms(d["ts"], "liquidation-orders")
+                ts = _W.ms(d["ts"], "liquidation-orders")
                 px = _W.price(d, "bkPx", "liquidation-orders")
                 sz = _W.num(d["sz"], "sz")
                 eid = event_id(symbol, ts, order, pos, d["bkPx"], d["sz"])
@@ -230,15 +223,15 @@ class OkxFeed:
         merged: dict[str, dict[str, Any]] = {}
         for r in rows:
             symbol = r["instId"]
-            inst = self._instrument(symbol, "funding-rate/mark-price")
+            inst = _W.instrument(self._canonical, symbol, "funding-rate/mark-price")
             state = merged[symbol] if symbol in merged else dict(self._ticks.get(symbol, {}))
             state.update({k: v for k, v in r.items() if v not in (None, "")})
             merged[symbol] = state
             settle, after = state.get("fundingTime"), state.get("nextFundingTime")
-            settle_ms = self._ms(settle, "funding-rate") if settle is not None else None
-            after_ms = self._ms(after, "funding-rate") if after is not None else None
+            settle_ms = _W.ms(settle, "funding-rate") if settle is not None else None
+            after_ms = _W.ms(after, "funding-rate") if after is not None else None
             interval = (after_ms - settle_ms) / _HOUR_MS if settle_ms and after_ms else None
-            events.tick(inst, self._ms(r["ts"], "funding-rate/mark-price"),
+            events.tick(inst, _W.ms(r["ts"], "funding-rate/mark-price"),
                         _W.opt(state, "fundingRate"), settle_ms, _W.opt(state, "markPx"), None,
                         interval)  # fmt: skip
         self._ticks.update(merged)  # kept only once every row is valid
