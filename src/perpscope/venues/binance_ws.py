@@ -17,19 +17,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from perpscope.domain.symbols import Instrument
-from perpscope.errors import DataContractError
+from perpscope.venues._ws_common import WsWire
 from perpscope.venues.binance import CAPABILITIES
 from perpscope.venues.binance_parse import venue_symbol
-from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, num, rewrite_ws_url
+from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, rewrite_ws_url
 
 __all__ = ["BINANCE_SPOT_WS_URL", "BINANCE_WS_URL", "BinanceFeed"]
 
 BINANCE_WS_URL: Final = "wss://fstream.binance.com"
 BINANCE_SPOT_WS_URL: Final = "wss://stream.binance.com:9443"
-_WHERE: Final = "binance ws"
+_W: Final = WsWire("binance ws", "event for symbol")
 _INF: Final = float("inf")
 
 
@@ -65,19 +63,14 @@ class BinanceFeed:
 
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one combined-stream frame (see the module docstring)."""
-        try:
-            doc = orjson.loads(frame)
-        except (ValueError, TypeError) as exc:
-            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        doc = _W.load(frame)
         data = doc.get("data", doc)
         if not isinstance(data, dict):
-            raise DataContractError(f"{_WHERE}: frame data is not an object")
+            raise _W.fail("frame data is not an object")
         kind = data.get("e")
         if kind is None:  # a subscription ack ({"result": null, "id": 1}) or an error
             if "code" in data and "msg" in data:
-                raise DataContractError(f"{_WHERE}: venue error {data['code']}: {data['msg']}")
+                raise _W.fail(f"venue error {data['code']}: {data['msg']}")
             return 0
         try:
             if kind == "aggTrade":
@@ -87,65 +80,56 @@ class BinanceFeed:
             if kind == "markPriceUpdate":
                 return self._mark_price(data, sink)
         except KeyError as exc:
-            raise DataContractError(f"{_WHERE}: {kind} event lacks field {exc}") from None
+            raise _W.fail(f"{kind} event lacks field {exc}") from None
         return 0  # another event type: not ours to store
 
-    def _instrument(self, symbol: Any, kind: str) -> str:
-        try:
-            return self._canonical[symbol]
-        except KeyError:
-            raise DataContractError(
-                f"{_WHERE}: {kind} event for symbol {symbol!r}, which was not subscribed"
-            ) from None
-
     def _agg_trade(self, d: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._canonical.get(d["s"]) or self._instrument(d["s"], "aggTrade")
+        inst = self._canonical.get(d["s"]) or _W.instrument(self._canonical, d["s"], "aggTrade")
         agg_id = d["a"]
         ts = d["T"]
         if type(agg_id) is not int or type(ts) is not int:
-            raise DataContractError(f"{_WHERE}: aggTrade id {agg_id!r} or time {ts!r} is not an "
-                                    "integer")  # fmt: skip
+            raise _W.fail(f"aggTrade id {agg_id!r} or time {ts!r} is not an integer")
         try:
             qty = float(d["q"])
         except (TypeError, ValueError):
-            qty = num(d["q"], "q", _WHERE)  # raises, naming the field
+            qty = _W.num(d["q"], "q")  # raises, naming the field
         if qty != qty or qty == _INF:
-            qty = num(d["q"], "q", _WHERE)
+            qty = _W.num(d["q"], "q")
         sink.trade(inst, ts, qty, not d["m"], agg_id, agg_id)
         return 1
 
     def _force_order(self, d: dict[str, Any], sink: FrameSink) -> int:
         o = d["o"]
         if not isinstance(o, dict):
-            raise DataContractError(f"{_WHERE}: forceOrder field o is not an object")
-        inst = self._instrument(o["s"], "forceOrder")
+            raise _W.fail("forceOrder field o is not an object")
+        inst = _W.instrument(self._canonical, o["s"], "forceOrder")
         side = {"SELL": "long", "BUY": "short"}.get(o["S"])
         if side is None:
-            raise DataContractError(f"{_WHERE}: forceOrder side {o['S']!r} is not BUY or SELL")
+            raise _W.fail(f"forceOrder side {o['S']!r} is not BUY or SELL")
         ts = o["T"]
         if not isinstance(ts, int):
-            raise DataContractError(f"{_WHERE}: forceOrder time {ts!r} is not an integer")
-        avg = num(o.get("ap", 0), "ap", _WHERE)
-        px = avg if avg > 0 else num(o["p"], "p", _WHERE)
-        filled = num(o.get("z", 0), "z", _WHERE)
-        qty = filled if filled > 0 else num(o["q"], "q", _WHERE)
+            raise _W.fail(f"forceOrder time {ts!r} is not an integer")
+        avg = _W.num(o.get("ap", 0), "ap")
+        px = avg if avg > 0 else _W.num(o["p"], "p")
+        filled = _W.num(o.get("z", 0), "z")
+        qty = filled if filled > 0 else _W.num(o["q"], "q")
         eid = event_id(o["s"], ts, o["S"], o["p"], o.get("ap"), o["q"], o.get("z"))
         sink.liquidation(inst, ts, eid, side, px, qty)
         return 1
 
     def _mark_price(self, d: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._instrument(d["s"], "markPriceUpdate")
+        inst = _W.instrument(self._canonical, d["s"], "markPriceUpdate")
         ts = d["E"]
         if not isinstance(ts, int):
-            raise DataContractError(f"{_WHERE}: markPriceUpdate time {ts!r} is not an integer")
+            raise _W.fail(f"markPriceUpdate time {ts!r} is not an integer")
         nxt = d.get("T")
         sink.tick(
             inst,
             ts,
-            num(d["r"], "r", _WHERE) if d.get("r") not in (None, "") else None,
+            _W.opt(d, "r"),
             nxt if isinstance(nxt, int) and nxt > 0 else None,
-            num(d["p"], "p", _WHERE),
-            num(d["i"], "i", _WHERE) if d.get("i") not in (None, "") else None,
+            _W.num(d["p"], "p"),
+            _W.opt(d, "i"),
             None,
         )
         return 1

@@ -11,7 +11,10 @@ client must send ``{"op": "ping"}`` every 20 seconds or the venue drops it.
   UUID, not ordered: gaps are known only from reconnects).
 - ``tickers.<symbol>``: a snapshot, then deltas holding only changed fields; the feed keeps the
   merged state per symbol and reports mark/index price, funding rate, next settlement and
-  interval on every frame.
+  interval on every frame (a malformed delta is skipped and not merged).
+
+A frame's rows are reported only when every one of them is valid: one malformed row skips the
+whole frame (:class:`~perpscope.venues._ws_common.FrameEvents`).
 """
 
 from __future__ import annotations
@@ -19,18 +22,16 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-import orjson
-
 from perpscope.domain.symbols import Instrument
-from perpscope.errors import DataContractError
+from perpscope.venues._ws_common import FrameEvents, WsWire
 from perpscope.venues.bybit_parse import venue_symbol
-from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, num, rewrite_ws_url
+from perpscope.venues.ws import FrameSink, WsEndpoint, event_id, rewrite_ws_url
 
 __all__ = ["BYBIT_SPOT_WS_URL", "BYBIT_WS_URL", "BybitFeed"]
 
 BYBIT_WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
 BYBIT_SPOT_WS_URL: Final = "wss://stream.bybit.com/v5/public/spot"
-_WHERE: Final = "bybit ws"
+_W: Final = WsWire("bybit ws", "frame for symbol")
 
 
 class BybitFeed:
@@ -63,16 +64,11 @@ class BybitFeed:
 
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one frame (see the module docstring)."""
-        try:
-            doc = orjson.loads(frame)
-        except (ValueError, TypeError) as exc:
-            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        doc = _W.load(frame)
         topic = doc.get("topic")
         if topic is None:  # op replies: subscribe acks, pongs
             if doc.get("success") is False:
-                raise DataContractError(f"{_WHERE}: venue refused: {doc.get('ret_msg')!r}")
+                raise _W.fail(f"venue refused: {doc.get('ret_msg')!r}")
             return 0
         kind, _, symbol = str(topic).partition(".")
         try:
@@ -83,87 +79,51 @@ class BybitFeed:
             if kind == "tickers":
                 return self._ticker(symbol, doc, sink)
         except KeyError as exc:
-            raise DataContractError(f"{_WHERE}: {kind} frame lacks field {exc}") from None
+            raise _W.fail(f"{kind} frame lacks field {exc}") from None
         return 0
 
-    def _instrument(self, symbol: Any, kind: str) -> str:
-        try:
-            return self._canonical[symbol]
-        except KeyError:
-            raise DataContractError(
-                f"{_WHERE}: {kind} frame for symbol {symbol!r}, which was not subscribed"
-            ) from None
-
-    @staticmethod
-    def _rows(data: Any, kind: str) -> list[dict[str, Any]]:
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataContractError(f"{_WHERE}: {kind} data is not a list of objects")
-        return data
-
-    @staticmethod
-    def _ms(value: Any, kind: str) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        raise DataContractError(f"{_WHERE}: {kind} time {value!r} is not epoch milliseconds")
-
     def _trades(self, symbol: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "publicTrade")
-        rows = self._rows(data, "publicTrade")
-        for r in rows:
+        inst = _W.instrument(self._canonical, symbol, "publicTrade")
+        events = FrameEvents()
+        for r in _W.rows(data, "publicTrade"):
             side = r["S"]
             if side not in ("Buy", "Sell"):
-                raise DataContractError(f"{_WHERE}: publicTrade side {side!r} is not Buy or Sell")
-            sink.trade(
-                inst,
-                self._ms(r["T"], "publicTrade"),
-                num(r["v"], "v", _WHERE),
-                side == "Buy",
-                None,
-                str(r["i"]),
-            )
-        return len(rows)
+                raise _W.fail(f"publicTrade side {side!r} is not Buy or Sell")
+            ts = _W.ms(r["T"], "publicTrade")
+            events.trade(inst, ts, _W.num(r["v"], "v"), side == "Buy", None, str(r["i"]))
+        return events.report(sink)
 
     def _liquidations(self, symbol: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "allLiquidation")
-        rows = self._rows(data, "allLiquidation")
-        for r in rows:
+        inst = _W.instrument(self._canonical, symbol, "allLiquidation")
+        events = FrameEvents()
+        for r in _W.rows(data, "allLiquidation"):
             side = {"Buy": "long", "Sell": "short"}.get(r["S"])
             if side is None:
-                raise DataContractError(
-                    f"{_WHERE}: allLiquidation side {r['S']!r} is not Buy or Sell"
-                )
-            ts = self._ms(r["T"], "allLiquidation")
+                raise _W.fail(f"allLiquidation side {r['S']!r} is not Buy or Sell")
+            ts = _W.ms(r["T"], "allLiquidation")
             eid = event_id(r.get("s", symbol), ts, r["S"], r["v"], r["p"])
-            sink.liquidation(
-                inst, ts, eid, side, num(r["p"], "p", _WHERE), num(r["v"], "v", _WHERE)
-            )
-        return len(rows)
+            events.liquidation(inst, ts, eid, side, _W.num(r["p"], "p"), _W.num(r["v"], "v"))
+        return events.report(sink)
 
     def _ticker(self, symbol: str, doc: dict[str, Any], sink: FrameSink) -> int:
-        inst = self._instrument(symbol, "tickers")
+        inst = _W.instrument(self._canonical, symbol, "tickers")
         data = doc["data"]
         if not isinstance(data, dict):
-            raise DataContractError(f"{_WHERE}: tickers data is not an object")
-        if doc.get("type") == "snapshot" or symbol not in self._tickers:
-            state = self._tickers[symbol] = dict(data)
+            raise _W.fail("tickers data is not an object")
+        merged = self._tickers.get(symbol)
+        if doc.get("type") == "snapshot" or merged is None:
+            state = dict(data)
         else:
-            state = self._tickers[symbol]
-            state.update(data)
-
-        def opt(key: str) -> float | None:
-            value = state.get(key)
-            return None if value in (None, "") else num(value, key, _WHERE)
-
+            state = {**merged, **data}
         nxt = state.get("nextFundingTime")
         sink.tick(
             inst,
-            self._ms(doc["ts"], "tickers"),
-            opt("fundingRate"),
-            self._ms(nxt, "tickers") or None if nxt not in (None, "") else None,
-            opt("markPrice"),
-            opt("indexPrice"),
-            opt("fundingIntervalHour"),
+            _W.ms(doc["ts"], "tickers"),
+            _W.opt(state, "fundingRate"),
+            _W.ms(nxt, "tickers") or None if nxt not in (None, "") else None,
+            _W.opt(state, "markPrice"),
+            _W.opt(state, "indexPrice"),
+            _W.opt(state, "fundingIntervalHour"),
         )
+        self._tickers[symbol] = state  # kept only once valid: a bad delta leaves no trace
         return 1

@@ -7,18 +7,17 @@ both bounds inclusive. A full page (``has_more``) continues from its last trade'
 trades already taken (by ``trade_seq``) are skipped. Sizes follow the live feed's rule: inverse
 perpetuals trade in USD (base = amount / price), ``_USDC`` ones in coin.
 
-A plain aiohttp client (one request at a time, far under Deribit's 20 requests a second): gap
-fills are rare and small, and this keeps the live path free of ccxt's market loading.
+One request at a time (:class:`~perpscope.venues._rest_common.RestJson`), far under Deribit's 20
+requests a second; the live path stays free of ccxt's market loading.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-import aiohttp
-
 from perpscope.domain.symbols import Instrument
 from perpscope.errors import DataContractError, TransientVenueError
+from perpscope.venues._rest_common import RestJson
 from perpscope.venues.deribit_parse import venue_symbol
 
 __all__ = ["DERIBIT_API_URL", "DeribitTradeHistory"]
@@ -34,18 +33,10 @@ class DeribitTradeHistory:
     """Deribit REST trades by time (a :class:`~perpscope.venues.ws.TradeHistory`)."""
 
     def __init__(self, *, api_url: str | None = None, timeout_s: float = 10.0) -> None:
-        self._base = (api_url or DERIBIT_API_URL).rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = RestJson(api_url or DERIBIT_API_URL, timeout_s)
 
     async def _get(self, params: dict[str, Any]) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._session.get(self._base + _PATH, params=params) as resp:
-                doc = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise TransientVenueError(f"{_WHERE}: {type(exc).__name__}: {exc}") from None
+        doc = await self._http.get(_PATH, params, _WHERE)
         if not isinstance(doc, dict):
             raise DataContractError(f"{_WHERE}: answer is not a JSON-RPC object")
         if "error" in doc:
@@ -95,6 +86,4 @@ class DeribitTradeHistory:
 
     async def close(self) -> None:
         """Release the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

@@ -31,21 +31,14 @@ from typing import Any, Final
 import orjson
 
 from perpscope.domain.symbols import Instrument, InstrumentKind
-from perpscope.errors import DataContractError
+from perpscope.venues._ws_common import FrameEvents, WsWire
 from perpscope.venues.deribit_parse import venue_symbol
-from perpscope.venues.ws import (
-    FrameSink,
-    SubscriptionRefused,
-    WsEndpoint,
-    event_id,
-    num,
-    rewrite_ws_url,
-)
+from perpscope.venues.ws import FrameSink, SubscriptionRefused, WsEndpoint, event_id, rewrite_ws_url
 
 __all__ = ["DERIBIT_WS_URL", "DeribitFeed"]
 
 DERIBIT_WS_URL: Final = "wss://www.deribit.com/ws/api/v2"
-_WHERE: Final = "deribit ws"
+_W: Final = WsWire("deribit ws", "notification for", "timestamp", digit_times=False)
 _HEARTBEAT_ID: Final = 1
 _SUBSCRIBE_ID: Final = 2
 _TEST_ID: Final = 3
@@ -108,12 +101,7 @@ class DeribitFeed:
 
     def parse(self, frame: str | bytes, sink: FrameSink) -> int:
         """Parse one frame (see the module docstring)."""
-        try:
-            doc = orjson.loads(frame)
-        except (ValueError, TypeError) as exc:
-            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        doc = _W.load(frame)
         method = doc.get("method")
         if method is None:  # an answer to one of our requests
             return self._answer(doc)
@@ -123,7 +111,7 @@ class DeribitFeed:
             return 0
         params = doc.get("params")
         if not isinstance(params, dict):
-            raise DataContractError(f"{_WHERE}: subscription params is not an object")
+            raise _W.fail("subscription params is not an object")
         channel = str(params.get("channel"))
         kind, _, rest = channel.partition(".")
         name = rest.rpartition(".")[0]
@@ -133,7 +121,7 @@ class DeribitFeed:
             if kind == "ticker":
                 return self._ticker(name, params["data"], sink)
         except KeyError as exc:
-            raise DataContractError(f"{_WHERE}: {kind} data lacks field {exc}") from None
+            raise _W.fail(f"{kind} data lacks field {exc}") from None
         return 0
 
     def _answer(self, doc: dict[str, Any]) -> int:
@@ -143,78 +131,53 @@ class DeribitFeed:
                 f"code {error.get('code')}: {error.get('message')}"
             )  # fmt: skip
             if doc.get("id") in (_SUBSCRIBE_ID, _HEARTBEAT_ID):
-                raise SubscriptionRefused(f"{_WHERE}: venue refused the subscription: {detail}")
-            raise DataContractError(f"{_WHERE}: venue error: {detail}")
+                raise SubscriptionRefused(f"{_W.where}: venue refused the subscription: {detail}")
+            raise _W.fail(f"venue error: {detail}")
         if doc.get("id") == _SUBSCRIBE_ID:
             result = doc.get("result")
             got = set(result) if isinstance(result, list) else set()
             missing = [c for c in self._channels if c not in got]
             if missing:
-                raise SubscriptionRefused(f"{_WHERE}: venue refused the subscription of "
+                raise SubscriptionRefused(f"{_W.where}: venue refused the subscription of "
                                           f"{', '.join(missing)}")  # fmt: skip
         return 0
 
-    def _instrument(self, name: str, kind: str) -> str:
-        try:
-            return self._canonical[name]
-        except KeyError:
-            raise DataContractError(
-                f"{_WHERE}: {kind} notification for {name!r}, which was not subscribed"
-            ) from None
-
-    @staticmethod
-    def _ms(value: Any, kind: str) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise DataContractError(f"{_WHERE}: {kind} timestamp {value!r} is not epoch milliseconds")
-
     def _trades(self, name: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(name, "trades")
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataContractError(f"{_WHERE}: trades data is not a list of objects")
+        inst = _W.instrument(self._canonical, name, "trades")
+        rows = _W.rows(data, "trades")
         inverse = self._inverse[name]
-        trades: list[tuple[int, float, bool, int]] = []
-        liqs: list[tuple[int, str, str, float, float]] = []
-        for r in data:
+        events = FrameEvents()
+        for r in rows:
             direction = r["direction"]
             if direction not in ("buy", "sell"):
-                raise DataContractError(f"{_WHERE}: trades direction {direction!r} is not buy or "
-                                        "sell")  # fmt: skip
+                raise _W.fail(f"trades direction {direction!r} is not buy or sell")
             seq = r["trade_seq"]
             if type(seq) is not int:
-                raise DataContractError(f"{_WHERE}: trades trade_seq {seq!r} is not an integer")
-            ts = self._ms(r["timestamp"], "trades")
-            px = num(r["price"], "price", _WHERE)
-            amount = num(r["amount"], "amount", _WHERE)
-            if not px > 0:
-                raise DataContractError(f"{_WHERE}: trades price {r['price']!r} is not positive")
+                raise _W.fail(f"trades trade_seq {seq!r} is not an integer")
+            ts = _W.ms(r["timestamp"], "trades")
+            px = _W.price(r, "price", "trades")
+            amount = _W.num(r["amount"], "amount")
             qty = amount / px if inverse else amount
             flag = r.get("liquidation")
             if flag not in (None, "M", "T", "MT"):
-                raise DataContractError(f"{_WHERE}: trades liquidation {flag!r} is not M, T or "
-                                        "MT")  # fmt: skip
-            trades.append((ts, qty, direction == "buy", seq))
+                raise _W.fail(f"trades liquidation {flag!r} is not M, T or MT")
+            events.trade(inst, ts, qty, direction == "buy", seq, seq)
             for role in flag or "":
                 # the role's own side: the taker's is `direction`, the maker's the opposite
                 sold = (direction == "sell") == (role == "T")
                 eid = event_id(name, r.get("trade_id"), seq, role)
-                liqs.append((ts, eid, "long" if sold else "short", px, qty))
-        # reported once every row of the frame has been checked: no partial frames
-        for ts, qty, buy, seq in trades:
-            sink.trade(inst, ts, qty, buy, seq, seq)
-        for ts, eid, side, px, qty in liqs:
-            sink.liquidation(inst, ts, eid, side, px, qty)
-        return len(trades) + len(liqs)
+                events.liquidation(inst, ts, eid, "long" if sold else "short", px, qty)
+        return events.report(sink)
 
     def _ticker(self, name: str, data: Any, sink: FrameSink) -> int:
-        inst = self._instrument(name, "ticker")
+        inst = _W.instrument(self._canonical, name, "ticker")
         if not isinstance(data, dict):
-            raise DataContractError(f"{_WHERE}: ticker data is not an object")
+            raise _W.fail("ticker data is not an object")
 
         def opt(key: str) -> float | None:
             value = data.get(key)
-            return None if value is None else num(value, key, _WHERE)
+            return None if value is None else _W.num(value, key)
 
-        sink.tick(inst, self._ms(data["timestamp"], "ticker"), opt("current_funding"), None,
+        sink.tick(inst, _W.ms(data["timestamp"], "ticker"), opt("current_funding"), None,
                   opt("mark_price"), opt("index_price"), 8.0)  # fmt: skip
         return 1

@@ -7,18 +7,17 @@ rows strictly older than ``after``. Sizes of a swap are contracts: one request t
 (linear: base coin per contract; inverse: USD, base = contracts x USD / price). ``side`` is the
 taker's.
 
-A plain aiohttp client (one request at a time, far under OKX's 10 requests per 2 s for this
-endpoint): gap fills are rare and small, and this keeps the live path free of ccxt.
+One request at a time (:class:`~perpscope.venues._rest_common.RestJson`), far under OKX's 10
+requests per 2 s for this endpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-import aiohttp
-
 from perpscope.domain.symbols import Instrument, InstrumentKind
 from perpscope.errors import DataContractError, TransientVenueError
+from perpscope.venues._rest_common import RestJson
 from perpscope.venues.okx_parse import inst_id
 
 __all__ = ["OKX_API_URL", "OkxTradeHistory"]
@@ -37,20 +36,12 @@ class OkxTradeHistory:
         self, *, api_url: str | None = None, timeout_s: float = 10.0, page: int = _PAGE
     ) -> None:
         self._page = max(1, min(page, _PAGE))
-        self._base = (api_url or OKX_API_URL).rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = RestJson(api_url or OKX_API_URL, timeout_s)
         self._sizes: dict[str, tuple[float, bool]] = {}
 
     async def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"okx {path.lstrip('/')}"
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._session.get(self._base + path, params=params) as resp:
-                doc = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise TransientVenueError(f"{where}: {type(exc).__name__}: {exc}") from None
+        doc = await self._http.get(path, params, where)
         if not isinstance(doc, dict) or str(doc.get("code")) != "0":
             code = doc.get("code") if isinstance(doc, dict) else None
             msg = doc.get("msg") if isinstance(doc, dict) else None
@@ -114,6 +105,4 @@ class OkxTradeHistory:
 
     async def close(self) -> None:
         """Release the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

@@ -32,26 +32,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
-import orjson
-
 from perpscope.domain.symbols import Instrument
-from perpscope.errors import DataContractError
+from perpscope.venues._ws_common import FrameEvents, WsWire
 from perpscope.venues.okx_parse import inst_id
-from perpscope.venues.ws import (
-    FrameSink,
-    SubscriptionRefused,
-    WsEndpoint,
-    event_id,
-    num,
-    rewrite_ws_url,
-)
+from perpscope.venues.ws import FrameSink, SubscriptionRefused, WsEndpoint, event_id, rewrite_ws_url
 
 __all__ = ["OKX_WS_URL", "OkxFeed"]
 
 OKX_WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
-_WHERE: Final = "okx ws"
+_W: Final = WsWire("okx ws", "row for")
 _HELD_CAP: Final = 100_000
 _HOUR_MS: Final = 3_600_000
 
@@ -99,27 +91,20 @@ class OkxFeed:
         """Parse one frame (see the module docstring)."""
         if frame in ("pong", b"pong"):
             return 0
-        try:
-            doc = orjson.loads(frame)
-        except (ValueError, TypeError) as exc:
-            raise DataContractError(f"{_WHERE}: frame is not JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise DataContractError(f"{_WHERE}: frame is a {type(doc).__name__}, not an object")
+        doc = _W.load(frame)
         event = doc.get("event")
         if event is not None:
             if event == "error":
                 raise SubscriptionRefused(
-                    f"{_WHERE}: venue refused the subscription: code {doc.get('code')}: "
+                    f"{_W.where}: venue refused the subscription: code {doc.get('code')}: "
                     f"{doc.get('msg')}"
                 )
             return 0  # subscribe acks, notices
         arg = doc.get("arg")
         if not isinstance(arg, dict):
-            raise DataContractError(f"{_WHERE}: frame has neither 'event' nor an 'arg' object")
+            raise _W.fail("frame has neither 'event' nor an 'arg' object")
         channel = arg.get("channel")
-        data = doc.get("data")
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise DataContractError(f"{_WHERE}: {channel} data is not a list of objects")
+        data = _W.rows(doc.get("data"), channel)
         try:
             if channel == "trades":
                 return self._trades(data, sink)
@@ -130,26 +115,10 @@ class OkxFeed:
             if channel == "instruments":
                 return self._sizes(data, sink)
         except KeyError as exc:
-            raise DataContractError(f"{_WHERE}: {channel} row lacks field {exc}") from None
+            raise _W.fail(f"{channel} row lacks field {exc}") from None
         return 0
 
     # ------------------------------------------------------------------------------ helpers
-
-    def _instrument(self, symbol: Any, channel: str) -> str:
-        try:
-            return self._canonical[symbol]
-        except KeyError:
-            raise DataContractError(
-                f"{_WHERE}: {channel} row for {symbol!r}, which was not subscribed"
-            ) from None
-
-    @staticmethod
-    def _ms(value: Any, channel: str) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        raise DataContractError(f"{_WHERE}: {channel} time {value!r} is not epoch milliseconds")
 
     def _base(self, symbol: str, contracts: float, px: float) -> float:
         per, inverse = self._size[symbol]
@@ -161,9 +130,9 @@ class OkxFeed:
             call(sink)
             return 1
         if len(self._held) >= _HELD_CAP:
-            raise DataContractError(
-                f"{_WHERE}: no contract size of {symbol} after {_HELD_CAP} events (the "
-                "instruments channel sent no row for it)"
+            raise _W.fail(
+                f"no contract size of {symbol} after {_HELD_CAP} events (the instruments channel "
+                "sent no row for it)"
             )
         self._held.append((symbol, call))
         return 0
@@ -183,11 +152,12 @@ class OkxFeed:
                 continue
             ct_type = r.get("ctType")
             if ct_type not in ("linear", "inverse"):
-                raise DataContractError(f"{_WHERE}: instruments ctType {ct_type!r} of {symbol} "
-                                        "is not linear or inverse")  # fmt: skip
-            per = num(r["ctVal"], "ctVal", _WHERE) * num(r.get("ctMult", 1), "ctMult", _WHERE)
+                raise _W.fail(
+                    f"instruments ctType {ct_type!r} of {symbol} is not linear or inverse"
+                )
+            per = _W.num(r["ctVal"], "ctVal") * _W.num(r.get("ctMult", 1), "ctMult")
             if not per > 0:
-                raise DataContractError(f"{_WHERE}: instruments ctVal of {symbol} is {per}")
+                raise _W.fail(f"instruments ctVal of {symbol} is {per}")
             self._size[symbol] = (per, ct_type == "inverse")
         if not self._held:
             return 0
@@ -201,31 +171,22 @@ class OkxFeed:
         calls: list[tuple[str, Callable[[FrameSink], None]]] = []
         for r in rows:
             symbol = r["instId"]
-            inst = self._instrument(symbol, "trades")
+            inst = _W.instrument(self._canonical, symbol, "trades")
             side = r["side"]
             if side not in ("buy", "sell"):
-                raise DataContractError(f"{_WHERE}: trades side {side!r} is not buy or sell")
-            ts = self._ms(r["ts"], "trades")
-            px = num(r["px"], "px", _WHERE)
-            sz = num(r["sz"], "sz", _WHERE)
-            if not px > 0:
-                raise DataContractError(f"{_WHERE}: trades px {r['px']!r} is not positive")
+                raise _W.fail(f"trades side {side!r} is not buy or sell")
+            ts = _W.ms(r["ts"], "trades")
+            px = _W.price(r, "px", "trades")
+            sz = _W.num(r["sz"], "sz")
             key = f"{symbol}:{r['tradeId']}"
-
-            def call(
-                s: FrameSink,
-                i: str = inst,
-                t: int = ts,
-                p: float = px,
-                q: float = sz,
-                buy: bool = side == "buy",
-                k: str = key,
-                sym: str = symbol,
-            ) -> None:
-                s.trade(i, t, self._base(sym, q, p), buy, None, k)  # fmt: skip
-
-            calls.append((symbol, call))
+            calls.append((symbol, partial(self._trade, symbol, inst, ts, px, sz, side, key)))
         return self._emit_all(calls, sink)
+
+    def _trade(
+        self, symbol: str, inst: str, ts: int, px: float, sz: float, side: str, key: str,
+        sink: FrameSink,
+    ) -> None:  # fmt: skip
+        sink.trade(inst, ts, self._base(symbol, sz, px), side == "buy", None, key)
 
     def _liquidations(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
         calls: list[tuple[str, Callable[[FrameSink], None]]] = []
@@ -234,57 +195,44 @@ class OkxFeed:
             inst = self._canonical.get(symbol)
             if inst is None:
                 continue  # the channel carries every swap; we follow some
-            details = r["details"]
-            if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
-                raise DataContractError(f"{_WHERE}: liquidation-orders details is not a list of "
-                                        "objects")  # fmt: skip
-            for d in details:
+            for d in _W.rows(r["details"], "liquidation-orders", "details"):
                 pos, order = d.get("posSide"), d["side"]
                 if pos in ("long", "short"):
                     side = pos
                 elif order in ("sell", "buy"):
                     side = "long" if order == "sell" else "short"
                 else:
-                    raise DataContractError(f"{_WHERE}: liquidation-orders posSide {pos!r} and "
-                                            f"side {order!r} name no position side")  # fmt: skip
-                ts = self._ms(d["ts"], "liquidation-orders")
-                px = num(d["bkPx"], "bkPx", _WHERE)
-                sz = num(d["sz"], "sz", _WHERE)
-                if not px > 0:
-                    raise DataContractError(f"{_WHERE}: liquidation-orders bkPx {d['bkPx']!r} "
-                                            "is not positive")  # fmt: skip
+                    raise _W.fail(f"liquidation-orders posSide {pos!r} and side {order!r} name "
+                                  "no position side")  # fmt: skip
+                ts = _W.ms(d["ts"], "liquidation-orders")
+                px = _W.price(d, "bkPx", "liquidation-orders")
+                sz = _W.num(d["sz"], "sz")
                 eid = event_id(symbol, ts, order, pos, d["bkPx"], d["sz"])
-
-                def call(
-                    s: FrameSink,
-                    i: str = inst,
-                    t: int = ts,
-                    e: str = eid,
-                    sd: str = side,
-                    p: float = px,
-                    q: float = sz,
-                    sym: str = symbol,
-                ) -> None:
-                    s.liquidation(i, t, e, sd, p, self._base(sym, q, p))  # fmt: skip
-
+                call = partial(self._liquidation, symbol, inst, ts, eid, side, px, sz)
                 calls.append((symbol, call))
         return self._emit_all(calls, sink)
 
+    def _liquidation(
+        self, symbol: str, inst: str, ts: int, eid: str, side: str, px: float, sz: float,
+        sink: FrameSink,
+    ) -> None:  # fmt: skip
+        sink.liquidation(inst, ts, eid, side, px, self._base(symbol, sz, px))
+
     def _tick(self, rows: list[dict[str, Any]], sink: FrameSink) -> int:
+        events = FrameEvents()
+        merged: dict[str, dict[str, Any]] = {}
         for r in rows:
             symbol = r["instId"]
-            inst = self._instrument(symbol, "funding-rate/mark-price")
-            state = self._ticks.setdefault(symbol, {})
+            inst = _W.instrument(self._canonical, symbol, "funding-rate/mark-price")
+            state = merged[symbol] if symbol in merged else dict(self._ticks.get(symbol, {}))
             state.update({k: v for k, v in r.items() if v not in (None, "")})
-
-            def opt(key: str, state: dict[str, Any] = state) -> float | None:
-                value = state.get(key)
-                return None if value is None else num(value, key, _WHERE)
-
+            merged[symbol] = state
             settle, after = state.get("fundingTime"), state.get("nextFundingTime")
-            settle_ms = self._ms(settle, "funding-rate") if settle is not None else None
-            after_ms = self._ms(after, "funding-rate") if after is not None else None
+            settle_ms = _W.ms(settle, "funding-rate") if settle is not None else None
+            after_ms = _W.ms(after, "funding-rate") if after is not None else None
             interval = (after_ms - settle_ms) / _HOUR_MS if settle_ms and after_ms else None
-            sink.tick(inst, self._ms(r["ts"], "funding-rate/mark-price"), opt("fundingRate"),
-                      settle_ms, opt("markPx"), None, interval)  # fmt: skip
-        return len(rows)
+            events.tick(inst, _W.ms(r["ts"], "funding-rate/mark-price"),
+                        _W.opt(state, "fundingRate"), settle_ms, _W.opt(state, "markPx"), None,
+                        interval)  # fmt: skip
+        self._ticks.update(merged)  # kept only once every row is valid
+        return events.report(sink)
