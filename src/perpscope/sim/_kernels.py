@@ -29,6 +29,7 @@ __all__ = [
     "due_reference",
     "feed_reference",
     "feed_response",
+    "house_fold",
     "house_reference",
     "house_update",
     "liq_px_kernel",
@@ -313,6 +314,27 @@ def house_update(
             e = (abs(q0) * entry[m] + abs(dq[m]) * px[m]) / abs(q1)
         q_out[m], e_out[m], f_out[m] = q1, e, f
     return q_out, e_out, f_out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def house_fold(
+    n_markets: int, market: I64, dq: F64, px: F64
+) -> tuple[F64, F64, F64]:  # pragma: no cover - compiled
+    """The market maker's inventory, average entry and funding after trades in this order.
+
+    Starting flat on each of ``n_markets``, trade ``i`` (``dq[i]`` at ``px[i]`` on
+    ``market[i]``) is applied by :func:`house_update`'s rule, one after the other, so the entry
+    is always a price traded (or an average of them) and never ``cost / net`` of trades of both
+    signs netted at once.
+    """
+    q, e, f = np.zeros(n_markets), np.zeros(n_markets), np.zeros(n_markets)
+    for i in range(market.size):
+        m = market[i]
+        q1, e1, f1 = house_update(
+            q[m : m + 1], e[m : m + 1], f[m : m + 1], dq[i : i + 1], px[i : i + 1]
+        )
+        q[m], e[m], f[m] = q1[0], e1[0], f1[0]
+    return q, e, f
 
 
 def house_reference(qty: F64, entry: F64, funding: F64, dq: F64, px: F64) -> tuple[F64, F64, F64]:

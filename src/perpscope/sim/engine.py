@@ -58,6 +58,7 @@ from perpscope.sim._kernels import (
     draw_positions,
     due_positions,
     feed_response,
+    house_fold,
     house_update,
     mark_kernel,
     premium_update,
@@ -337,12 +338,18 @@ class _Engine:
         alive &= np.where(side > 0, True, tp < s.mid[mkts])
         k = alive
         mkts, side, kinds, hold = mkts[k], side[k], kinds[k], hold[k]
-        qty, entry, lev, roe = qty[k], entry[k], lev[k], roe[k]
+        qty, entry, lev, roe, age_h = qty[k], entry[k], lev[k], roe[k], age_h[k]
         self.book.open_many(0, mkts, side, qty, entry, lev, kinds, hold, roe)
         net = np.bincount(mkts, side * qty, minlength=self.n_m)
-        cost = np.bincount(mkts, side * qty * entry, minlength=self.n_m)
         s.house_qty = -net
-        s.house_entry = np.where(net != 0, cost / np.where(net != 0, net, 1.0), 0.0)
+        # The maker's entry: its side of each trade, oldest first, by the rule of every later
+        # trade (a growing position averages, a shrinking one keeps its entry). Not the netted
+        # ``sum(side x qty x entry) / net``: with longs and shorts both open, that ratio is
+        # unbounded and can be negative.
+        order = np.argsort(-age_h, kind="stable")
+        fq, fe, _ = house_fold(self.n_m, mkts[order], -(side * qty)[order], entry[order])
+        same = (fq != 0) & (np.sign(fq) == np.sign(s.house_qty))
+        s.house_entry = np.where(s.house_qty != 0, np.where(same, fe, s.mid), 0.0)
         self._thresholds(np.arange(self.n_m))
 
     def _thresholds(self, markets: np.ndarray) -> None:
