@@ -53,7 +53,9 @@ def pct(value: float | None, digits: int = 2) -> str:
 
 
 def _px(value: float | None) -> str:
-    return "" if value is None else f"{value:,.6g}"
+    from perpscope.formats import fmt_price
+
+    return "" if value is None else fmt_price(value)
 
 
 def _cluster_rows(clusters: pl.DataFrame) -> list[dict[str, Any]]:
