@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,26 @@ def test_options_evidence_for_btc_not_sol(cli, store: str, at: str) -> None:  # 
     assert "vol pts" in table.out
     sol_table: CliResult = cli("--store", store, "scenario", "--asset", "SOL", "--at", at)
     assert "options evidence" not in sol_table.out
+
+
+def test_signals_options_table_takes_each_assets_fullest_evidence() -> None:
+    # A setup carrying only the options context (put/call, no percentile) comes first for BTC;
+    # the pcr setup after it carries the percentile too: the table's BTC row is the fuller one.
+    # ETH has only the partial one, which is still shown.
+    from perpscope.cli.signals_cmd import options_rows
+    from perpscope.signals import Evidence, Signal
+
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    context = (Evidence("options venue", "sim1"), Evidence("options put/call OI", 1.48))
+    full = (*context, Evidence("options put/call percentile", 0.68))
+    found = [
+        Signal("funding_acceleration", "BTC", ts, "long", 0.6, "entry", context),
+        Signal("pcr_extreme", "BTC", ts, "long", 0.7, "watch", full),
+        Signal("funding_acceleration", "ETH", ts, "short", 0.6, "entry", context),
+        Signal("oi_divergence", "ETH", ts, "short", 0.5, "entry", ()),  # no options evidence
+    ]
+    rows = {r["asset"]: r for r in options_rows(found)}
+    assert set(rows) == {"BTC", "ETH"}
+    assert rows["BTC"]["pctl"] == "68th pct"
+    assert rows["BTC"]["put/call"] == rows["ETH"]["put/call"] == "1.48"
+    assert rows["ETH"]["pctl"] == ""

@@ -5,11 +5,15 @@ Heavy libraries and the services are imported inside the commands so the CLI sta
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from perpscope.cli._common import Format, state
+
+if TYPE_CHECKING:
+    from perpscope.signals import Signal
 
 __all__ = ["app", "journal", "scenario", "signals"]
 
@@ -76,6 +80,25 @@ def _options_summary(evidence: Any) -> dict[str, str] | None:
         "max pain": mp,
         "walls put/call": f"{v('options put wall px')} / {v('options call wall px')}",
     }
+
+
+def options_rows(found: Sequence[Signal]) -> list[dict[str, str]]:
+    """One options row per asset, from the setup carrying the most options evidence.
+
+    Most setups carry only a part of the reading (venue, put/call, skew, max pain; see
+    :data:`perpscope.signals.options.CONTEXT`): the first one found would leave the percentile,
+    the IVs and the walls blank beside the scenario command's full reading.
+    """
+
+    def filled(row: dict[str, str]) -> int:
+        return sum(bool(v.strip(" /()")) for v in row.values())
+
+    best: dict[str, dict[str, str]] = {}
+    for s in found:
+        opt = _options_summary(s.evidence)
+        if opt is not None and (s.asset not in best or filled(opt) > filled(best[s.asset])):
+            best[s.asset] = opt
+    return [{"asset": a, **row} for a, row in best.items()]
 
 
 def _value(name: str, v: Any) -> str:
@@ -178,13 +201,10 @@ def signals(
         "table",
         title="setups",
     )
-    seen: dict[str, dict[str, str]] = {}
-    for s in found:
-        opt = _options_summary(s.evidence)
-        if opt is not None and s.asset not in seen:
-            seen[s.asset] = {"asset": s.asset, **opt}
+
+    seen = options_rows(found)
     if seen:
-        emit(list(seen.values()), "table", title="options evidence")
+        emit(seen, "table", title="options evidence")
 
 
 @app.command("journal")
