@@ -174,7 +174,7 @@ def heatmap(
     weights: Annotated[
         str | None,
         typer.Option(
-            "--weights", help="Estimator: share of new notional per tier, e.g. 15,30,25,20,10."
+            "--weights", help="Estimator: share of new notional per tier, e.g. 40,30,15,10,5."
         ),
     ] = None,
     entry_price: Annotated[
