@@ -150,6 +150,8 @@ class HeatmapConfig:
         entry_price: ``typical``, ``close``, ``vwap`` or ``ohlc4``.
         split: ``taker``, ``long_short``, ``candle`` or ``neutral``.
         half_life_bars: level decay half-life in bars (0: none).
+        turnover_half_life_h: positions turn over with this half-life in hours (0: never; the
+            standing levels then live until crossed or OI falls).
         bin_pct: price bin width, a fraction (0.001 = 0.1%).
     """
 
@@ -158,6 +160,7 @@ class HeatmapConfig:
     entry_price: str | None = None
     split: str | None = None
     half_life_bars: float | None = None
+    turnover_half_life_h: float | None = None
     bin_pct: float | None = None
 
 
@@ -259,6 +262,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "entry_price": _choice("typical", "close", "vwap", "ohlc4"),
             "split": _choice("taker", "long_short", "candle", "neutral"),
             "half_life_bars": _bounded(float, 0.0, None),
+            "turnover_half_life_h": _bounded(float, 0.0, None),
             "bin_pct": _bounded(float, 0.0, 0.1, lo_open=True),
         },
     ),

@@ -134,7 +134,21 @@ def test_estimator_settings_from_the_command_line_reach_the_estimator(  # type: 
     assert [lv["price"] for lv in got] == pytest.approx([lv["price"] for lv in want], rel=1e-9)
     assert [lv["long_usd"] for lv in got] == pytest.approx([lv["long_usd"] for lv in want])
     assert got != default.json()["levels"]  # type: ignore[index]
+    # --turnover 0: levels never turn over (the estimator's None), as the service gives it.
+    frozen = cli(*base, "--turnover", "0", "--format", "json")
+    assert frozen.code == 0, frozen.err
+    direct = heatmap_report(
+        Lake(store), "sim1", "BTC-USDT-PERP", params=HeatmapParams(turnover_half_life_h=None)
+    )
+    got = frozen.json()["levels"]  # type: ignore[index]
+    want = direct.levels.to_dicts()
+    # JSON gives USD to the cent (docs/cli.md), hence the half-cent tolerance.
+    assert [lv["long_usd"] for lv in got] == pytest.approx(
+        [lv["long_usd"] for lv in want], abs=0.005
+    )
+    assert got != default.json()["levels"]  # type: ignore[index]
     for args, needle in [
+        (("--turnover", "-1"), "--turnover"),
         (("--weights", "1,2"), "one weight per leverage tier"),
         (("--leverages", "5,10"), "--leverages needs --weights"),
         (("--split", "coinflip"), "--split 'coinflip'"),
@@ -158,6 +172,19 @@ def test_estimator_settings_from_the_config_file(cli, store: str, tmp_path: Path
     from_options = cli("--store", store, *base, "--leverages", "10", "--weights", "1",
                        "--split", "neutral")  # fmt: skip
     assert from_file.json()["levels"] == from_options.json()["levels"]  # type: ignore[index]
+    turn = tmp_path / "turn.toml"
+    turn.write_text("[heatmap]\nturnover_half_life_h = 24\n")
+    from_file = cli("--store", store, "--config", str(turn), *base)
+    assert from_file.code == 0, from_file.err
+    from_options = cli("--store", store, *base, "--turnover", "24")
+    default = cli("--store", store, *base)
+    assert from_file.json()["levels"] == from_options.json()["levels"]  # type: ignore[index]
+    assert from_file.json()["levels"] != default.json()["levels"]  # type: ignore[index]
+    negative = tmp_path / "negative.toml"
+    negative.write_text("[heatmap]\nturnover_half_life_h = -1\n")
+    r = cli("--store", store, "--config", str(negative), *base)
+    assert r.code == 2
+    assert "heatmap.turnover_half_life_h" in r.err
     bad = tmp_path / "bad.toml"
     bad.write_text('[heatmap]\nsplit = "coinflip"\n')
     r = cli("--store", store, "--config", str(bad), *base)

@@ -92,6 +92,7 @@ def estimator_params(
     half_life: float | None,
     bin_pct: str | None,
     config: Any = None,
+    turnover: float | None = None,
 ) -> Any:
     """The estimator's parameters: the defaults, then the ``[heatmap]`` configuration, then the
     options given (None when nothing changes them).
@@ -113,7 +114,9 @@ def estimator_params(
         changes.update({k: v for k, v in pairs if v is not None})
         if config.half_life_bars is not None:
             changes["half_life_bars"] = config.half_life_bars or None
-    given = (leverages, weights, entry_price, split, half_life, bin_pct)
+        if config.turnover_half_life_h is not None:
+            changes["turnover_half_life_h"] = config.turnover_half_life_h or None
+    given = (leverages, weights, entry_price, split, half_life, bin_pct, turnover)
     if all(v is None for v in given) and not changes:
         return None
     p = HeatmapParams()
@@ -133,6 +136,8 @@ def estimator_params(
         changes["split"] = split
     if half_life is not None:
         changes["half_life_bars"] = half_life or None
+    if turnover is not None:
+        changes["turnover_half_life_h"] = turnover or None
     if bin_pct is not None:
         changes["bin_pct"] = percent(bin_pct, "--bin-pct")
     try:
@@ -189,6 +194,14 @@ def heatmap(
         float | None,
         typer.Option("--half-life", min=0.0, help="Estimator: level decay half-life in bars."),
     ] = None,
+    turnover: Annotated[
+        float | None,
+        typer.Option(
+            "--turnover",
+            min=0.0,
+            help="Estimator: positions' turnover half-life in hours (default 72; 0: never).",
+        ),
+    ] = None,
     bin_pct: Annotated[
         str | None, typer.Option("--bin-pct", help="Estimator: price bin width, e.g. 0.1%.")
     ] = None,
@@ -197,7 +210,8 @@ def heatmap(
     """ESTIMATED liquidation map and heatmap: levels, clusters, asymmetry, trade helper.
 
     The estimator's settings (docs/liquidation-heatmap.md) default to the frozen, scored ones;
-    --leverages/--weights/--entry-price/--split/--half-life/--bin-pct change them for this map.
+    --leverages/--weights/--entry-price/--split/--half-life/--turnover/--bin-pct change them for
+    this map.
     """
     from perpscope.cli._common import emit, err_console
     from perpscope.errors import UsageError
@@ -212,7 +226,14 @@ def heatmap(
     elif liq_px is not None:
         raise UsageError("--liq-px goes with --entry and --target")
     params = estimator_params(
-        leverages, weights, entry_price, split, half_life, bin_pct, state(ctx).config.heatmap
+        leverages,
+        weights,
+        entry_price,
+        split,
+        half_life,
+        bin_pct,
+        state(ctx).config.heatmap,
+        turnover,
     )
     report = heatmap_report(
         state(ctx).lake(), venue, instrument, at=when, timeframe=timeframe, plan=plan,
