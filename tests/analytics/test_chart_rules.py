@@ -336,6 +336,28 @@ def test_volume_profile_poc_value_area_and_nodes_by_hand() -> None:
     assert table["in_value_area"].to_list() == [False, False, True, True, True]
 
 
+def test_volume_profile_nodes_ignore_last_bit_differences() -> None:
+    # Flat bars put their whole volume in one bin (bins of 2 over [0, 10], as above): 30, 10,
+    # 10, 30, 40 (mean 24, a trough needs <= 0.7 x 24 = 16.8). With bins 1 and 2 exactly level,
+    # the trough is the floor's last bin before the rise (bin 2, centre 5: <= its left, < its
+    # right); bin 1 is not (not < its right). Bin 2 one ulp above bin 1 (as a different numpy
+    # summation order can leave it) must read the same, where the exact rule would move the
+    # node to bin 1 (10 < 10 + 1 ulp) and drop bin 2 (10 + 1 ulp > 10).
+    def lvn(third: float) -> tuple[float, ...]:
+        candles = pl.DataFrame(
+            {"h": [0.0, 10.0, 3.0, 5.0, 7.0], "l": [0.0, 10.0, 3.0, 5.0, 7.0],
+             "volume": [30.0, 40.0, 10.0, third, 30.0]}
+        )  # fmt: skip
+        prof = volume_profile(candles, bins=5, smooth=1, hvn_ratio=1.5, lvn_ratio=0.7)
+        assert prof.volume.tolist() == [30.0, 10.0, third, 30.0, 40.0]
+        return prof.lvn_px
+
+    assert lvn(10.0) == (5.0,)
+    assert lvn(float(np.nextafter(10.0, 20.0))) == (5.0,)
+    assert lvn(float(np.nextafter(10.0, 0.0))) == (5.0,)
+    assert lvn(11.0) == (3.0,)  # a real difference: bin 1 is the trough
+
+
 def test_volume_profile_refuses_bars_without_volume() -> None:
     with pytest.raises(ValueError, match="volume"):
         volume_profile(pl.DataFrame({"h": [1.0], "l": [0.5], "volume": [0.0]}))

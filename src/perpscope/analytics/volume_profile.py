@@ -170,12 +170,16 @@ def volume_profile(
     kernel = np.ones(smooth) / smooth
     smoothed = np.convolve(vol, kernel, mode="same") if smooth > 1 else vol
     mean = vol.mean()
+    # Neighbours within a billionth of the largest bin are level: the smoothing's last bits
+    # depend on how numpy sums (they changed between numpy releases), and a flat stretch must
+    # not read as a node on one machine and not on another.
+    tie = 1e-9 * float(np.abs(smoothed).max(initial=0.0))
     hvn, lvn = [], []
     for i in range(1, bins - 1):
         left, mid, right = smoothed[i - 1], smoothed[i], smoothed[i + 1]
-        if mid >= left and mid > right and mid >= hvn_ratio * mean:
+        if mid >= left - tie and mid > right + tie and mid >= hvn_ratio * mean:
             hvn.append(float(mids[i]))
-        if mid <= left and mid < right and mid <= lvn_ratio * mean:
+        if mid <= left + tie and mid < right - tie and mid <= lvn_ratio * mean:
             lvn.append(float(mids[i]))
     return Profile(
         edges=edges,
