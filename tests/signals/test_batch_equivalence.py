@@ -78,7 +78,8 @@ def test_market_exercises_every_setup_and_some_scenarios() -> None:
     setups = {s["setup"] for v in saved.values() for s in v["signals"]}
     # the market has no option chains: the options setups are tested in test_options.py, and
     # this golden file (saved before they existed) proves the rest unchanged without options
-    assert setups == {*DETECTORS, "funding_rotation"} - {"pcr_extreme", "max_pain_magnet"}
+    options = {"pcr_extreme", "max_pain_magnet", "unusual_options"}
+    assert setups == {*DETECTORS, "funding_rotation"} - options
     scenarios = {r["scenario"] for v in saved.values() for r in v["scenarios"]}
     assert len(scenarios) >= 5
 

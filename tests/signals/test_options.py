@@ -294,3 +294,138 @@ def test_other_setups_carry_the_options_context_and_max_pain_target() -> None:
     assert ev["options max pain px"] == 90.0
     assert ev["options put/call OI"] == 0.0  # no puts
     assert not [e for e in plain.evidence if e.name.startswith("options")]
+
+
+# ----------------------------------------------------------------------------- unusual activity
+
+
+def _trades(*rows: tuple[str, float, str, float]) -> pl.DataFrame:
+    """Option trades ``(instrument, hours before end(), taker side, notional USD)`` at index 100
+    (the fear chain's spot), one contract per $100 of notional."""
+    return pl.DataFrame(
+        {
+            "venue": "opt1",
+            "instrument": [r[0] for r in rows],
+            "ts": [end() - timedelta(hours=r[1]) for r in rows],
+            "trade_id": [str(i) for i in range(len(rows))],
+            "side": [r[2] for r in rows],
+            "qty_contracts": [r[3] / 100.0 for r in rows],
+            "notional_usd": [r[3] for r in rows],
+            "index_px": 100.0,
+        }
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+
+
+QUIET = [0.00005, 0.00005, 0.00005]
+"""Three settlements at +0.005% per 8h: within the neutral +/-0.01%."""
+
+
+def _flow_market(trades: pl.DataFrame, *, rates: list[float] = QUIET, oi_last: float = 100.0,
+                 ) -> MarketData:  # fmt: skip
+    """Flat candles at 100 (no structural trigger), funding ``rates`` on two venues, OI 100
+    throughout but ``oi_last`` on the last bar, the fear chain (30-day calls and puts at
+    90-110) and ``trades``."""
+    oi = np.full(N, 100.0)
+    oi[-1] = oi_last
+    return MarketData(
+        "BTC",
+        funding=frames.funding({"a": rates, "b": rates}),
+        candles=candles(np.full(N, 100.0)),
+        oi=frames.oi(oi),
+        options=fear_chain(end()),
+        option_trades=trades,
+    )
+
+
+def test_unusual_call_purchase_on_a_quiet_perp_market_is_a_long() -> None:
+    from perpscope.signals.setups import unusual_options
+
+    d = _flow_market(_trades(("BTC-30D-110-C", 2.0, "buy", 16e6)))
+    [s] = unusual_options(d, end())
+    assert (s.setup, s.direction, s.stage) == ("unusual_options", "long", "watch")
+    # by hand: 0.4 + 0.2 x (16M - 10M) / 20M + 0.2 x strike (110 - 100) / 100 = 10% of the 20%
+    # + 0.2 x quiet (funding +0.005% <= 0.01%, OI 24h change 0) = 0.4 + 0.06 + 0.1 + 0.2
+    assert s.strength == pytest.approx(0.76)
+    ev = {e.name: e for e in s.evidence}
+    assert ev["unusual call buys USD 24h"].value == 16e6
+    assert ev["unusual put buys USD 24h"].value == 0.0
+    assert ev["strike out of the money"].value == pytest.approx(0.10)
+    assert ev["perp funding neutral (mean rate_8h)"].ok is True
+    assert ev["perp OI flat (24h change)"].value == 0.0
+    assert ev["structural trigger"].ok is False
+
+
+def test_unusual_put_purchases_outweigh_calls_on_a_busy_market() -> None:
+    from perpscope.signals.setups import unusual_options
+
+    trades = _trades(
+        ("BTC-30D-90-P", 3.0, "buy", 18e6),
+        ("BTC-30D-95-P", 1.0, "buy", 12e6),
+        ("BTC-30D-105-C", 2.0, "buy", 12e6),
+        ("BTC-30D-100-C", 2.0, "sell", 50e6),  # a sale: evidence, not direction
+    )
+    d = _flow_market(trades, rates=HOT[-3:], oi_last=110.0)
+    [s] = unusual_options(d, end())
+    assert s.direction == "short"  # puts 30M > calls 12M
+    # by hand: size (30M - 10M) / 20M = 1 -> 0.2; the largest put (90, 18M) is
+    # (100 - 90) / 100 = 10% out of the money for a short -> 0.1; funding hot, OI +10%: not quiet
+    assert s.strength == pytest.approx(0.7)
+    ev = {e.name: e for e in s.evidence}
+    assert ev["unusual put buys USD 24h"].value == 30e6
+    assert ev["unusual sells USD 24h"].value == 50e6
+    assert ev["unusual trades 24h"].value == 4
+    assert ev["largest purchase"].value.startswith("BTC-30D-90-P at ")
+    assert ev["perp OI flat (24h change)"].value == pytest.approx(0.10)
+    assert ev["perp OI flat (24h change)"].ok is False
+
+
+def test_unusual_options_quiet_market_edges() -> None:
+    from perpscope.signals.setups import unusual_options
+
+    buy = _trades(("BTC-30D-110-C", 2.0, "buy", 10e6))  # size grade 0, strike grade 0.5
+
+    def strength(**kw: object) -> float:
+        [s] = unusual_options(_flow_market(buy, **kw), end())  # type: ignore[arg-type]
+        return s.strength
+
+    assert strength(rates=[0.0001] * 3) == pytest.approx(0.7)  # exactly +0.01%: neutral
+    assert strength(rates=[0.00011] * 3) == pytest.approx(0.5)  # past it: not
+    assert strength(rates=[-0.0001] * 3) == pytest.approx(0.7)
+    assert strength(oi_last=102.9) == pytest.approx(0.7)  # +2.9%: flat
+    assert strength(oi_last=103.1) == pytest.approx(0.5)  # +3.1%: not
+    assert strength(oi_last=97.1) == pytest.approx(0.7)
+
+
+def test_unusual_options_does_not_fire() -> None:
+    from perpscope.signals.setups import unusual_options
+
+    def fires(trades: pl.DataFrame, **kw: object) -> bool:
+        d = replace(_flow_market(trades), **kw)  # type: ignore[arg-type]
+        return bool(unusual_options(d, end()))
+
+    call = ("BTC-30D-110-C", 2.0, "buy", 16e6)
+    assert fires(_trades(call))
+    assert not fires(_trades(("BTC-30D-110-C", 2.0, "buy", 9_999_999.0)))  # under $10M
+    assert not fires(_trades(("BTC-30D-110-C", 2.0, "sell", 40e6)))  # a sale
+    assert not fires(_trades(("BTC-30D-110-C", 24.0, "buy", 16e6)))  # 24h old: out
+    assert fires(_trades(("BTC-30D-110-C", 23.99, "buy", 16e6)))  # just inside
+    assert not fires(_trades(("BTC-30D-110-C", -1.0, "buy", 16e6)))  # after at: unknown
+    assert not fires(_trades(call, ("BTC-30D-90-P", 1.0, "buy", 16e6)))  # a tie
+    assert not fires(_trades(("BTC-30D-120-C", 2.0, "buy", 16e6)))  # no such strike listed
+    assert not fires(_trades(call), options=None)  # no chain to name the option
+    assert not fires(_trades(call), option_trades=None)
+
+
+def test_unusual_options_is_in_detect_all_with_a_trigger_for_entry() -> None:
+    from perpscope.signals.setups import unusual_options
+
+    c, h = frames.rally_with_sfp()  # a bearish swing failure on the last bar
+    d = replace(
+        _flow_market(_trades(("BTC-30D-90-P", 2.0, "buy", 16e6))), candles=candles(c, high=h)
+    )
+    [s] = unusual_options(d, end())
+    assert (s.direction, s.stage) == ("short", "entry")
+    assert s.invalidation_px is not None
+    assert s.entry_high_px is not None
+    assert s.invalidation_px > s.entry_high_px
+    assert "unusual_options" in {x.setup for x in detect_all({"BTC": d}, end())}

@@ -33,6 +33,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Lake, object
         "leverage_tiers",
         "long_short",
         "options_snapshot",
+        "option_trades",
     ):
         frame = full.read(name)
         if name == "ohlcv":  # a bar is known once it has closed
@@ -62,6 +63,27 @@ def test_setups_at_t_equal_truncated_store(stores: tuple[Lake, Lake, object]) ->
     b = run_signals(cut, ["BTC", "ETH", "SOL"], at, record=False)  # type: ignore[arg-type]
     assert [_dump(s.to_json()) for s in a] == [_dump(s.to_json()) for s in b]
     assert all(s.ts <= at for s in a)  # type: ignore[operator]
+
+
+def test_option_trades_loaded_are_the_last_day_of_the_options_venue(
+    stores: tuple[Lake, Lake, object],
+) -> None:
+    """load_asset keeps the option trades the unusual-activity setup reads: BTC options of the
+    options venue in the 24 hours up to ``at`` (selected here with polars from the table)."""
+    from perpscope.services.signals import load_asset
+
+    full, _, at = stores
+    got = load_asset(full, "BTC", at).option_trades  # type: ignore[arg-type]
+    table = full.read("option_trades")
+    want = table.filter(
+        pl.col("instrument").str.starts_with("BTC-")
+        & (pl.col("ts") > at - timedelta(hours=24))  # type: ignore[operator]
+        & (pl.col("ts") <= at)
+    ).sort("ts")
+    assert want.height > 0
+    assert table.height > want.height  # the filter dropped something
+    assert got is not None
+    assert got.sort("ts", "trade_id").equals(want.sort("ts", "trade_id"))
 
 
 def test_journal_records_once_and_measures(stores: tuple[Lake, Lake, object]) -> None:

@@ -113,26 +113,43 @@ def load_asset(
     data = MarketData(
         a, funding=funding if funding.height else None, candles=candles, oi=oi, levels=levels
     )
-    return replace(data, options=_options(lake, a, at, _at(lake, data, at)))
+    snaps, trades = _options(lake, a, at, _at(lake, data, at))
+    return replace(data, options=snaps, option_trades=trades)
 
 
-def _options(lake: Lake, asset: str, at: datetime | None, end: datetime) -> pl.DataFrame | None:
+def _options(
+    lake: Lake, asset: str, at: datetime | None, end: datetime
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """The stored option snapshots of ``asset`` up to ``at`` and after 45 days before ``end``
-    (the asset's read time; no rule looks further back), see :func:`load_asset`."""
+    (the asset's read time; no rule looks further back), see :func:`load_asset`; and the
+    option trades of the same venue and asset in the :data:`UNUSUAL_H` hours up to ``end``
+    (the only rule that reads them looks no further back)."""
     from perpscope.services.options import resolve_venue
+    from perpscope.signals.options import UNUSUAL_H
 
     venue = resolve_venue(lake, asset)
     if venue is None:
-        return None
+        return None, None
+    until = pl.lit(True) if at is None else pl.col("ts") <= at
     where = (
         (pl.col("venue") == venue)
         & (pl.col("underlying") == asset)
         & (pl.col("ts") > end - timedelta(hours=HISTORY_H))
+        & until
     )
-    if at is not None:
-        where = where & (pl.col("ts") <= at)
     rows = lake.read("options_snapshot", where=where)
-    return rows.sort("ts") if rows.height else None
+    trades = _read(
+        lake,
+        "option_trades",
+        (pl.col("venue") == venue)
+        & pl.col("instrument").str.starts_with(f"{asset}-")
+        & (pl.col("ts") > end - timedelta(hours=UNUSUAL_H))
+        & until,
+    )
+    return (
+        rows.sort("ts") if rows.height else None,
+        trades.sort("ts") if trades.height else None,
+    )
 
 
 def _at(lake: Lake, data: MarketData, at: datetime | None) -> datetime:

@@ -27,6 +27,7 @@ __all__ = [
     "Signal",
     "Context",
     "context",
+    "oi_change",
     "raw_times",
     "ts_cut",
 ]
@@ -139,6 +140,8 @@ class MarketData:
         options: option chain snapshots of the asset on one venue (rows of the
             ``options_snapshot`` table, ``ts`` the snapshot time), read by
             :mod:`perpscope.signals.options`; optional (None or empty: no options evidence).
+        option_trades: trades of those options (rows of the ``option_trades`` table, sorted
+            by ``ts``), read by the unusual-activity setup; optional.
     """
 
     asset: str
@@ -148,6 +151,7 @@ class MarketData:
     levels: pl.DataFrame | None = None
     spot: pl.DataFrame | None = None
     options: pl.DataFrame | None = None
+    option_trades: pl.DataFrame | None = None
     bar_h: float = 1.0
     contexts: dict[datetime, Context] = field(
         default_factory=dict, init=False, compare=False, repr=False
@@ -171,6 +175,7 @@ class MarketData:
                 (self.oi, False),
                 (self.spot, True),
                 (self.options, False),
+                (self.option_trades, False),
             )
         ):
             return self
@@ -187,6 +192,7 @@ class MarketData:
             oi=cut(self.oi),
             spot=cut(self.spot, closed=True),
             options=cut(self.options),
+            option_trades=cut(self.option_trades),
         )
 
     def window(self, at: datetime, hours: float = HISTORY_H) -> MarketData:
@@ -219,6 +225,7 @@ class MarketData:
             oi=head(d.oi),
             spot=head(d.spot),
             options=head(d.options),
+            option_trades=head(d.option_trades),
         )
 
     def missing(self, *names: str) -> tuple[str, ...]:
@@ -440,3 +447,16 @@ def clip01(x: float) -> float:
     if not math.isfinite(x):
         return 0.0
     return min(1.0, max(0.0, x))
+
+
+def oi_change(oi: pl.DataFrame | None, at: datetime, hours: float) -> float | None:
+    """Aggregate OI at ``at`` (its last value at or before) over its value ``hours`` earlier,
+    minus 1; None when either is unknown (no OI, or none that old) or the earlier value is 0."""
+    if oi is None or oi.is_empty():
+        return None
+    now = ts_cut(oi, upto=at)
+    past = ts_cut(now, upto=at - timedelta(hours=hours)) if now.height else now
+    if past.is_empty():
+        return None
+    before = float(past["oi_usd"][-1])
+    return float(now["oi_usd"][-1]) / before - 1.0 if before else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -31,17 +31,22 @@ from perpscope.analytics.options import (
     pcr_reading,
     put_call_totals,
 )
+from perpscope.analytics.options_flow import unusual_trades
 from perpscope.analytics.options_vol import term_structure_shape, vol_by_expiry, with_iv_and_greeks
 from perpscope.signals._common import HISTORY_H, Evidence, MarketData, clip01, context, ts_cut
 
 __all__ = [
     "MAX_AGE_H",
     "OptionsReading",
+    "UNUSUAL_H",
+    "UNUSUAL_USD",
+    "UnusualFlow",
     "event_grade",
     "fear_grade",
     "options_context",
     "options_evidence",
     "options_reading",
+    "unusual_flow",
 ]
 
 MAX_AGE_H: Final = 24.0
@@ -65,6 +70,12 @@ MAGNET_MAX_PCT: Final = 10.0
 """Max pain pulls when it is 1-10% from spot (nearer is noise, farther is not a near target)."""
 HIGHS_PCT: Final = 3.0
 """"At market highs/lows" (line 298): the last close within 3% of the 30-day high (low)."""
+UNUSUAL_USD: Final = 10e6
+"""An unusual option trade: at least this notional (line 301: "a sudden purchase of $10 million
+in BTC call options")."""
+UNUSUAL_H: Final = 24.0
+"""The unusual-activity setup reads the option trades of the last 24 hours (the put/call
+ratio's "Daily", line 327)."""
 _MEMO: Final = "options_reading"
 
 
@@ -302,3 +313,61 @@ CONTEXT: Final = (
 def options_context(r: OptionsReading) -> list[Evidence]:
     """The :data:`CONTEXT` rows of :func:`options_evidence`."""
     return [e for e in options_evidence(r) if e.name in CONTEXT]
+
+
+@dataclass(frozen=True, slots=True)
+class UnusualFlow:
+    """The unusual option trades (:data:`UNUSUAL_USD` or more) of the last :data:`UNUSUAL_H`.
+
+    Attributes:
+        call_buys_usd: notional of the unusual trades whose taker bought calls.
+        put_buys_usd: notional of those whose taker bought puts.
+        sells_usd: notional of those whose taker sold (calls or puts).
+        trades: how many unusual trades.
+        largest_call: the largest unusual call purchase (``instrument ts option_type strike_px
+            notional_usd strike_distance_pct days_to_expiry``; ``strike_distance_pct`` a
+            fraction of spot), or ``None`` when there was none.
+        largest_put: the same for puts.
+    """
+
+    call_buys_usd: float
+    put_buys_usd: float
+    sells_usd: float
+    trades: int
+    largest_call: dict[str, Any] | None
+    largest_put: dict[str, Any] | None
+
+
+def unusual_flow(data: MarketData, at: datetime) -> UnusualFlow | None:
+    """The unusual option trades of ``data`` in the :data:`UNUSUAL_H` hours up to ``at``
+    (:func:`perpscope.analytics.options_flow.unusual_trades` at :data:`UNUSUAL_USD`, strikes
+    and types from the chain snapshots); None without trades, without a chain to name their
+    strikes, or when none is that large."""
+    trades, snaps = data.option_trades, data.options
+    if trades is None or trades.is_empty() or snaps is None or snaps.is_empty():
+        return None
+    recent = ts_cut(trades, after=at - timedelta(hours=UNUSUAL_H), upto=at)
+    if recent.is_empty():
+        return None
+    big = unusual_trades(recent, snaps, threshold_usd=UNUSUAL_USD, size_multiple=math.inf)
+    big = big.filter(pl.col("option_type").is_in(["C", "P"]))
+    if big.is_empty():
+        return None
+    buys = big.filter(pl.col("direction") == "buy")
+
+    calls = buys.filter(pl.col("option_type") == "C")
+    puts = buys.filter(pl.col("option_type") == "P")
+
+    def first(frame: pl.DataFrame) -> dict[str, Any] | None:  # largest first
+        cols = ("instrument", "ts", "option_type", "strike_px", "notional_usd",
+                "strike_distance_pct", "days_to_expiry")  # fmt: skip
+        return frame.select(cols).row(0, named=True) if frame.height else None
+
+    return UnusualFlow(
+        call_buys_usd=float(calls["notional_usd"].sum()),
+        put_buys_usd=float(puts["notional_usd"].sum()),
+        sells_usd=float(big.filter(pl.col("direction") == "sell")["notional_usd"].sum()),
+        trades=big.height,
+        largest_call=first(calls),
+        largest_put=first(puts),
+    )

@@ -40,6 +40,7 @@ from perpscope.signals._common import (
     Signal,
     clip01,
     context,
+    oi_change,
     trade_levels,
     ts_cut,
 )
@@ -47,9 +48,11 @@ from perpscope.signals.options import (
     HIGHS_PCT,
     MAGNET_MAX_PCT,
     MAGNET_MIN_PCT,
+    UNUSUAL_USD,
     options_context,
     options_evidence,
     options_reading,
+    unusual_flow,
 )
 
 __all__ = [
@@ -72,6 +75,7 @@ __all__ = [
     "oi_divergence_setup",
     "pcr_extreme",
     "triple_confluence",
+    "unusual_options",
 ]
 
 EXTREME_8H: Final = 0.0005
@@ -760,6 +764,70 @@ def max_pain_magnet(data: MarketData, at: datetime) -> list[Signal]:
     ]
 
 
+QUIET_FUNDING_8H: Final = 0.0001
+"""Line 302, "If funding is neutral": the mean of the venues' last settlements within +/-0.01%
+per 8h (the playbook's near-zero band, line 258)."""
+QUIET_OI_24H: Final = 0.03
+"""Line 302, "OI is flat": aggregate OI within +/-3% over 24h (a tenth of the "sudden spike"
+of 10-15% in hours, line 166)."""
+FAR_STRIKE: Final = 0.20
+"""Line 301, "a strike 20% above the current price": the strike's grade is full at 20% out of
+the money in the trade's direction."""
+
+
+def unusual_options(data: MarketData, at: datetime) -> list[Signal]:
+    """Unusual options activity (playbook lines 301-302): option purchases of $10M or more in the
+    last 24 hours ("a sudden purchase of $10 million in BTC call options ... suggests that
+    someone with significant capital expects a large upward move"). Calls bought -> long, puts
+    bought -> short (the larger total wins; sales are evidence only: a seller's view is not
+    told by the trade). Strength 0.4, + 0.2 graded by the size up to $30M, + 0.2 by the largest
+    purchase's strike up to 20% out of the money, + 0.2 when the perp market is quiet (line
+    302: "If funding is neutral, OI is flat ... the options market is telling you something the
+    perp market is not"). ``entry`` with a structural trigger in that direction, else ``watch``."""
+    data = data.upto(at)
+    flow = unusual_flow(data, at)
+    if flow is None or flow.call_buys_usd == flow.put_buys_usd:
+        return []
+    calls = flow.call_buys_usd > flow.put_buys_usd
+    direction = "long" if calls else "short"
+    bought = max(flow.call_buys_usd, flow.put_buys_usd)
+    largest = flow.largest_call if calls else flow.largest_put
+    assert largest is not None  # the winning side bought something
+    ev = [
+        Evidence("unusual call buys USD 24h", flow.call_buys_usd, UNUSUAL_USD, calls),
+        Evidence("unusual put buys USD 24h", flow.put_buys_usd, UNUSUAL_USD, not calls),
+        Evidence("unusual sells USD 24h", flow.sells_usd),
+        Evidence("unusual trades 24h", flow.trades),
+        Evidence("largest purchase", f"{largest['instrument']} at {largest['ts'].isoformat()}"),
+        Evidence("largest purchase USD", largest["notional_usd"], UNUSUAL_USD, True),
+        Evidence("largest purchase days to expiry", largest["days_to_expiry"]),
+    ]
+    otm = largest["strike_distance_pct"]
+    otm = None if otm is None else _side(direction) * float(otm)
+    ev.append(Evidence("strike out of the money", otm, FAR_STRIKE, otm is not None and otm > 0))
+    funding = None
+    if not data.missing("funding"):
+        latest = _fresh(latest_rows(context(data, at).persistence()), at)
+        if latest.height:
+            funding = float(latest["rate_8h"].mean())  # type: ignore[arg-type]
+    oi_24h = oi_change(data.oi, at, 24.0)
+    quiet_f = funding is not None and abs(funding) <= QUIET_FUNDING_8H
+    quiet_oi = oi_24h is not None and abs(oi_24h) <= QUIET_OI_24H
+    ev.append(Evidence("perp funding neutral (mean rate_8h)", funding, QUIET_FUNDING_8H, quiet_f))
+    ev.append(Evidence("perp OI flat (24h change)", oi_24h, QUIET_OI_24H, quiet_oi))
+    missing = data.missing("candles")
+    ctx = context(data, at)
+    trig = None if missing else ctx.trigger(direction, TRIGGER_BARS)
+    ev.append(_trigger_ev(trig))
+    size = clip01((bought - UNUSUAL_USD) / (2.0 * UNUSUAL_USD))
+    strike = clip01((otm or 0.0) / FAR_STRIKE)
+    strength = 0.4 + 0.2 * size + 0.2 * strike + 0.2 * (quiet_f and quiet_oi)
+    return [
+        _signal("unusual_options", data, at, direction, strength, ev,
+                None if missing else ctx, missing, trig=trig)
+    ]  # fmt: skip
+
+
 Detector = Callable[[MarketData, datetime], list[Signal]]
 
 DETECTORS: Final[dict[str, Detector]] = {
@@ -773,6 +841,7 @@ DETECTORS: Final[dict[str, Detector]] = {
     "basis_trade": basis_trade,
     "pcr_extreme": pcr_extreme,
     "max_pain_magnet": max_pain_magnet,
+    "unusual_options": unusual_options,
 }
 """Single-asset detectors by setup name (``funding_rotation`` needs BTC and the alt)."""
 
