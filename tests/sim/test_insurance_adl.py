@@ -285,7 +285,11 @@ def test_adl_closes_the_top_ranked_profitable_opposite_positions(
             .with_columns(eff=pl.col("qty_base") * mark / pl.col("eq"))
             .with_columns(score=pl.col("pnl") * pl.col("eff"))
             .filter(pl.col("pnl") > 0)
-            .sort(["score", "position_id"], descending=[True, False])
+            # positions of one entry and leverage tie in exact arithmetic (the quantity cancels
+            # out of eff), not always in the last bits of this formula: ties are scores equal
+            # to 12 significant digits, broken by the lower id (the documented queue)
+            .with_columns(tie=pl.col("score").round_sig_figs(12))
+            .sort(["tie", "position_id"], descending=[True, False])
         )  # fmt: skip
         n = g.height
         # the deleveraged positions are the queue's first n, in queue order, all profitable
@@ -366,3 +370,21 @@ def test_fund_parameters_are_checked() -> None:
         replace(PRESETS["default"], insurance_fund_usd=-1.0)
     with pytest.raises(ValueError, match="insurance_surplus_share must be between 0 and 1"):
         replace(PRESETS["default"], insurance_surplus_share=1.5)
+
+
+def test_adl_queue_by_hand_with_ties_to_the_last_bits() -> None:
+    """Scores 0.5, 0.015 and 0.015 one ulp higher (ids 9, 7, 8): the two 0.015s tie (equal to
+    12 significant digits), so the lower id goes first although id 8's bits are higher; the
+    queue stops at the position that covers the need (qty 1 + 2 = 3 >= 2.5)."""
+    from perpscope.sim.insurance import adl_queue
+
+    higher = float(np.nextafter(0.015, 1.0))
+    score = np.array([0.015, higher, 0.5])
+    ids = np.array([7, 8, 9])
+    qty = np.array([2.0, 4.0, 1.0])
+    order = adl_queue(score, qty, ids, need=2.5)
+    assert ids[order].tolist() == [9, 7]
+    assert ids[adl_queue(score, qty, ids, need=100.0)].tolist() == [9, 7, 8]  # all, in order
+    # a real difference still ranks: 0.0150001 beats 0.015
+    score[1] = 0.0150001
+    assert ids[adl_queue(score, qty, ids, need=100.0)].tolist() == [9, 8, 7]

@@ -340,9 +340,16 @@ def test_draw_positions_equals_numpy() -> None:
     got = draw_positions(*args)
     want = draw_reference(*args)
     for g, w in zip(got, want, strict=True):
-        # exp, log1p and pow are the C library's in numba; numpy's agree on this machine
         assert g.dtype.kind == w.dtype.kind
-        np.testing.assert_array_max_ulp(g.astype(float), w.astype(float), maxulp=1)
+    # side, leverage and kind are picks (no arithmetic) and the holding time a truncated
+    # integer: equal. The notional and the take-profit go through exp, which is the C
+    # library's in numba and numpy's own in the reference: they agree within 1 ulp (numpy
+    # 2.4.6; the bits differ on some inputs), and the notional's product with the market scale
+    # can round that to 2.
+    for k in (0, 2, 3, 4):
+        np.testing.assert_array_equal(got[k], want[k])
+    np.testing.assert_array_max_ulp(got[1], want[1], maxulp=2)
+    np.testing.assert_array_max_ulp(got[5], want[5], maxulp=1)
     side, _, lev, kinds, hold, _ = got
     assert set(side.tolist()) == {-1, 1}
     assert set(kinds.tolist()) == {0, 1, 2}

@@ -128,8 +128,13 @@ def adl_scores(
 
 def adl_queue(score: np.ndarray, qty: np.ndarray, ids: np.ndarray, need: float) -> np.ndarray:
     """Positions to deleverage, in queue order: highest score first (ties: lower id first),
-    whole positions, until their quantity reaches ``need`` (all of them if it never does)."""
-    order = np.lexsort((ids, -score))
+    whole positions, until their quantity reaches ``need`` (all of them if it never does).
+
+    Scores equal to 12 significant digits tie: positions of one entry and one leverage score
+    alike in exact arithmetic (the quantity cancels out of the effective leverage) but not
+    always in the last bits, and which way those bits fall changed between numpy releases."""
+    tie = np.array([float(f"{s:.12g}") for s in score.tolist()])
+    order = np.lexsort((ids, -tie))
     cum = np.cumsum(qty[order])
     n = int(np.searchsorted(cum, need * (1.0 - 1e-12))) + 1
     return order[: min(n, order.size)]
