@@ -12,13 +12,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # A regular (non-editable) install, as a user gets it.
-$(VENV)/.demo-installed: $(BIN)/python $(SOURCES)
-	$(BIN)/python -m pip install --quiet .
+$(VENV)/.demo-installed: $(BIN)/python $(SOURCES) constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt .
 	touch $@
 
 # An editable install with the development tools.
-$(VENV)/.dev-installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+$(VENV)/.dev-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
 demo: $(VENV)/.demo-installed
