@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 
 from perpscope.signals import MarketData, classify
 
@@ -215,19 +216,97 @@ def test_exhaustion_at_three_times_the_weekly_pace() -> None:
 
 def test_exhaustion_not_on_a_rebound_after_a_falling_week() -> None:
     # OI down 10% over the week and +2% in the last 24h: not "accelerating upward" (the old
-    # rule divided by a floored weekly pace and graded this 1)
-    r = classify(_exhaustion_market(_oi_knots(1000.0, 900.0 / 1.02, 900.0)), AT)
+    # rule divided by a floored weekly pace and graded this 1). With price 5% off its high the
+    # divergence form does not apply either (at the high it would: see below).
+    rebound = _oi_knots(1000.0, 900.0 / 1.02, 900.0)
+    r = classify(_off_the_high(0.05, rebound), AT)
     assert r.scores["exhaustion"] == 0.0
     assert r.scenario != "exhaustion"
+    # at its high, the week's -10% OI under +8.7% price is a full divergence (ratio 1.15)
+    assert classify(_exhaustion_market(rebound), AT).scenario == "exhaustion"
 
 
-def test_exhaustion_is_not_the_oi_divergence() -> None:
-    # the simulator's exhaustion preset's shape: price up, funding extreme and rising, OI
-    # falling all month (-20%). That is the playbook's bearish OI divergence (L169-175, L350),
-    # not scenario 4's "OI: Accelerating upward" (L254); no scenario's OI condition holds.
+def test_exhaustion_reads_the_oi_divergence_form() -> None:
+    # the simulator's exhaustion preset's shape: price up to its high, funding extreme and
+    # rising, OI falling all month (1250 -> 1000). The playbook's OI divergence ("Price is making
+    # new highs, but OI is declining", L169-171; "the move may exhaust", L150-152) is
+    # exhaustion's second OI form. By hand: price over 7 days 92 -> 100, +8.6957%; OI 7 days
+    # before AT is row H - 169: 1250 - 250 x 551 / 719 = 1058.4145, so OI -5.5191%; ratio
+    # 5.5191 / 8.6957 = 0.6347 (>= 0.5: graded by the ratio itself); the other three grade 1:
+    # (1 + 1 + 0.6347 + 1) / 4 = 0.9087.
     r = classify(_exhaustion_market(np.linspace(1250.0, 1000.0, H)), AT)
-    assert r.scores["exhaustion"] == 0.0
-    assert r.scenario == "none"
+    assert r.scores["exhaustion"] == 0.9087
+    assert r.scenario == "exhaustion"
+    ev = {e.name: e.value for e in r.evidence}
+    assert ev["exhaustion: oi"] == pytest.approx(0.6347, abs=5e-5)
+
+
+P7D = 100.0 / 92.0 - 1.0
+"""The exhaustion market's 7-day price change (closes 92 -> 100)."""
+
+
+def test_exhaustion_divergence_ratio_edges() -> None:
+    # OI 1000 seven days before, falling to 1000 x (1 - ratio x P7D) at AT (no acceleration:
+    # it fell over the last day too); the ratio is the OI grade from 0.5, 0 below it
+    def score(ratio: float) -> float:
+        last = 1000.0 * (1.0 - ratio * P7D)
+        return classify(_exhaustion_market(_oi_knots(1000.0, last + 1.0, last)), AT).scores[
+            "exhaustion"
+        ]
+
+    assert score(0.49) == 0.0  # under 0.5: no divergence (L181)
+    assert abs(score(0.51) - (3.0 + 0.51) / 4) < 1e-4
+    assert abs(score(0.8) - (3.0 + 0.8) / 4) < 1e-4
+    assert score(1.5) == 1.0  # past a full divergence the grade stays 1
+
+
+def _off_the_high(off: float, oi_path: np.ndarray | None = None) -> MarketData:
+    """The exhaustion market (OI ``oi_path``, default -20% over the month: the divergence) with
+    the last 12 closes falling from the 13th-last (the week's high close) to ``off`` below it."""
+    m = _exhaustion_market(np.linspace(1250.0, 1000.0, H) if oi_path is None else oi_path)
+    assert m.candles is not None
+    c = m.candles["c"].to_numpy().copy()
+    c[-12:] = np.linspace(c[-13], c[-13] * (1.0 - off), 13)[1:]
+    candles = m.candles.with_columns(pl.Series("c", c), pl.Series("h", c + 0.5),
+                                     pl.Series("l", c - 0.5))  # fmt: skip
+    # the dense longs stay 4% below the last close (the heatmap condition held)
+    assert m.levels is not None
+    dense = pl.DataFrame({"price": [c[-1] * 0.96], "long_usd": [1e6], "short_usd": [0.0]})
+    levels = pl.concat([m.levels, dense])
+    return MarketData("BTC", funding=m.funding, candles=candles, oi=m.oi, levels=levels)
+
+
+def test_exhaustion_divergence_needs_price_at_its_highs() -> None:
+    # 2.9% below the 7-day high close: still "making new highs" (within 3%); 3.1%: not, and
+    # without its OI form nothing else holds the exhaustion up
+    near = classify(_off_the_high(0.029), AT)
+    assert {e.name: e.value for e in near.evidence}["price_off_7d_high"] == pytest.approx(0.029)
+    assert near.scenario == "exhaustion"
+    far = classify(_off_the_high(0.031), AT)
+    assert far.scores["exhaustion"] == 0.0
+    assert far.scenario == "none"
+
+
+def test_exhaustion_funding_more_extreme_than_a_day_or_three_days_before() -> None:
+    # the divergence market's funding: +0.09% until 20h before AT, then +0.12% (more extreme
+    # over 24h and 72h). Falling back to +0.10% in the last 4h: lower than 24h before (0.12%)
+    # but higher than 72h before (0.09%): still getting more extreme over three days.
+    m = _exhaustion_market(np.linspace(1250.0, 1000.0, H))
+    assert m.funding is not None
+
+    def with_last(rate: float, hours: float) -> float:
+        f = m.funding.with_columns(  # type: ignore[union-attr]
+            pl.when(pl.col("ts") > AT - timedelta(hours=hours))
+            .then(rate)
+            .otherwise(pl.col("rate"))
+            .alias("rate")
+        )
+        d = MarketData("BTC", funding=f, candles=m.candles, oi=m.oi, levels=m.levels)
+        return classify(d, AT).scores["exhaustion"]
+
+    assert with_last(0.0010, 4.0) > 0.6
+    # down to +0.085% in the last 4h: below both the 24h (0.12%) and the 72h (0.09%) readings
+    assert with_last(0.00085, 4.0) == 0.0
 
 
 def test_exhaustion_oi_falling_today_fails_without_a_week_of_history() -> None:

@@ -160,9 +160,11 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     """The readings the rules use (NaN when an input is missing).
 
     ``funding_8h`` mean of each venue's last settlement (8h-equivalent) within 12h;
-    ``funding_change_24h`` it minus the same 24h earlier; ``oi_change_24h``, ``_48h``, ``_120h``
-    and ``_7d`` of aggregate OI; ``oi_pct_30d`` the share of the trailing 30 days' OI values <=
-    now; ``price_change_7d``; ``long_cluster_below``/``short_cluster_above``: density of the
+    ``funding_change_24h`` and ``_72h`` it minus the same 24h (72h) earlier; ``oi_change_24h``,
+    ``_48h``, ``_120h`` and ``_7d`` of aggregate OI; ``oi_pct_30d`` the share of the trailing 30
+    days' OI values <= now; ``price_change_7d``; ``price_off_7d_high`` / ``price_off_7d_low``:
+    how far the last close is below the highest (above the lowest) close of the last 7 days, a
+    fraction; ``long_cluster_below``/``short_cluster_above``: density of the
     densest long (short) liquidation cluster 1-6% below (above) price, 0 when none;
     ``clusters_near``: clusters of density >= 2 within 5%.
     """
@@ -173,9 +175,10 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     persistence = context(d, at).persistence()
     empty = persistence.is_empty()
     f["funding_8h"] = nan if empty else _latest_mean(persistence, at)
-    f["funding_change_24h"] = f["funding_8h"] - (
-        nan if empty else _latest_mean(persistence, at - timedelta(hours=24))
-    )
+    for h in (24, 72):
+        f[f"funding_change_{h}h"] = f["funding_8h"] - (
+            nan if empty else _latest_mean(persistence, at - timedelta(hours=h))
+        )
     _oi_features(d, at, f)
     price = _price_features(d, at, f)
     if d.levels is not None and d.levels.height and price is not None:
@@ -214,16 +217,25 @@ def _price_features(d: MarketData, at: datetime, f: dict[str, float]) -> float |
     """Sets ``price_change_7d`` (bars by their close); returns the last close (None: no bars)."""
     c = d.candles if d.candles is not None else pl.DataFrame()
     if not c.height:
-        f["price_change_7d"] = math.nan
+        for k in ("price_change_7d", "price_off_7d_high", "price_off_7d_low"):
+            f[k] = math.nan
         return None
     bar = timedelta(hours=d.bar_h)
     track = _Track.of(c, "c", bar)
-    if track is not None:
+    if track is None:
+        c = c.sort("ts").with_columns((pl.col("ts") + bar).alias("ts"))
+        f["price_change_7d"] = _change(c, "c", at, 168)
+        week = c.filter(pl.col("ts") > at - timedelta(hours=168))["c"].cast(pl.Float64)
+        closes = week.drop_nulls().drop_nans().to_numpy()
+        last = float(c["c"][-1])
+    else:
         f["price_change_7d"] = track.change(at, 168)
-        return float(track.values[-1])
-    c = c.sort("ts").with_columns((pl.col("ts") + bar).alias("ts"))
-    f["price_change_7d"] = _change(c, "c", at, 168)
-    return float(c["c"][-1])
+        closes = track.values[track.ts > _ns(at - timedelta(hours=168))]
+        last = float(track.values[-1])
+    hi, lo = (float(closes.max()), float(closes.min())) if closes.size else (math.nan, math.nan)
+    f["price_off_7d_high"] = 1.0 - last / hi if hi else math.nan
+    f["price_off_7d_low"] = last / lo - 1.0 if lo else math.nan
+    return last
 
 
 def _cluster_features(cl: pl.DataFrame, f: dict[str, float]) -> None:
@@ -238,6 +250,12 @@ def _cluster_features(cl: pl.DataFrame, f: dict[str, float]) -> None:
     f["clusters_near"] = float(np.count_nonzero((np.abs(dist) <= 5) & dense))
     f["long_near_3"] = float(np.count_nonzero(long & (dist >= -3) & dense))
     f["short_near_3"] = float(np.count_nonzero(short & (dist <= 3) & dense))
+
+
+def _max_known(*xs: float) -> float:
+    """The largest of the known (finite) values, NaN when none is known."""
+    known = [x for x in xs if math.isfinite(x)]
+    return max(known) if known else math.nan
 
 
 def _g(x: float) -> float | None:
@@ -259,6 +277,36 @@ def _oi_acceleration(change_24h: float, change_7d: float) -> float:
     if change_7d <= 0:
         return 0.0
     return clip01((change_24h / (change_7d / 7.0) - 1.0) / 2.0)
+
+
+DIVERGENCE_RATIO: Final = 0.5
+"""Lines 175-181: "divergence ratios above 0.5 (OI declining by more than half the percentage of
+the price increase) have produced reversal signals"; above 1.0 the stronger ones."""
+NEAR_EXTREME: Final = 0.03
+"""Price "making new highs" (line 171): the last close within 3% of the 7-day extreme close (the
+3% the options setups use for "at market highs", line 298)."""
+
+
+def _oi_divergence(change_7d: float, price_7d: float, off_extreme: float) -> float:
+    """Exhaustion's second OI grade, the playbook's OI divergence: price near its 7-day extreme
+    in the trend's direction while aggregate OI fell over the week ("Price is making new highs,
+    but OI is declining ... When the short covering completes, there is nothing to sustain the
+    move", lines 169-171; the quadrant "the move may exhaust", lines 150-152). The divergence
+    ratio Y/X = OI's fall / price's move: 0 under :data:`DIVERGENCE_RATIO`, then the ratio
+    itself (0.5 .. 1 at a full divergence, line 181). 0 when price is more than
+    :data:`NEAR_EXTREME` off the extreme or OI did not fall; NaN when an input is unknown."""
+    if not (math.isfinite(change_7d) and math.isfinite(price_7d) and math.isfinite(off_extreme)):
+        return math.nan
+    if change_7d >= 0 or price_7d == 0 or off_extreme > NEAR_EXTREME:
+        return 0.0
+    ratio = -change_7d / abs(price_7d)
+    return clip01(ratio) if ratio >= DIVERGENCE_RATIO else 0.0
+
+
+def _more_extreme(sign: float, change_24h: float, change_72h: float) -> bool:
+    """Funding "getting more extreme" in the trend's direction (line 253): further from zero on
+    the trend's side than 24h or than 72h earlier (a day's settlements alone are noisy)."""
+    return any(math.isfinite(c) and sign * c > 0 for c in (change_24h, change_72h))
 
 
 def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
@@ -297,16 +345,32 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
             "oi": _g(f["oi_change_168h"] / 0.05),
             "heatmap": _g(1.0 - (f["long_near_3"] if sign < 0 else f["short_near_3"])),
         },
-        # lines 253-255: extreme with the trend and more so; OI accelerating upward; clusters
-        # opposite
+        # lines 253-255: extreme with the trend and more so; OI accelerating upward (or, the
+        # playbook's OI divergence, falling under a price at its highs); clusters opposite
         "exhaustion": {
             "trend": _g(abs(trend) / 0.05),
             "funding": _g(
-                sign * fr / 0.0005 * (1.0 if sign * f["funding_change_24h"] > 0 else 0.0)
+                sign
+                * fr
+                / 0.0005
+                * (
+                    1.0
+                    if _more_extreme(sign, f["funding_change_24h"], f["funding_change_72h"])
+                    else 0.0
+                )
             ),
-            "oi": _g(_oi_acceleration(f["oi_change_24h"], f["oi_change_168h"])),
+            "oi": _g(
+                _max_known(
+                    _oi_acceleration(f["oi_change_24h"], f["oi_change_168h"]),
+                    _oi_divergence(
+                        f["oi_change_168h"],
+                        trend,
+                        f["price_off_7d_high"] if sign > 0 else f["price_off_7d_low"],
+                    ),
+                )
+            ),
             "heatmap": _g((lb if sign > 0 else sa) / dense),
-        },
+        },  # fmt: skip
         # lines 258-260: funding near 0% (+/-0.01%); OI at/near 30-day lows and declining; sparse
         "vacuum": {
             "funding": _g(1.0 - max(abs(fr) - 0.0001, 0.0) / 0.0001),
