@@ -10,7 +10,9 @@ Run: ``.venv/bin/python bench/simulator.py``. Prints, in this order:
   leveraged position, per 5-minute step);
 * the peer: the same engine with each numba kernel swapped for the numpy code it replaced
   (``bench/_sim_numpy_path.py``), on a 14-day default run, against the kernels on the same run,
-  in turns; the two runs' tables are checked identical. ``speedup`` = numpy path / kernels.
+  in turns; the two runs' tables are compared (``identical``: equal on a machine whose numpy
+  ``exp`` matches the C library's bit for bit, which numba calls; where it differs in the last
+  bit the two markets drift apart and it is false). ``speedup`` = numpy path / kernels.
 
 Each timing is wall time and this process's CPU time (user + system, all threads): on a machine
 loaded by other work the wall time also counts waiting for a core, while the CPU time stays
