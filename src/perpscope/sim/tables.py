@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from perpscope.sim.config import (
@@ -206,6 +208,17 @@ def _taker(g: _Grid, rec: Recorder) -> pl.DataFrame:
     )
 
 
+def _label(names: Sequence[str], codes: npt.ArrayLike) -> pl.Series:
+    """``names[codes]`` as a String series, gathered from the few names: polars builds a string
+    column from a numpy string array one value at a time, which was most of the tables' time."""
+    return pl.Series(list(names), dtype=pl.String).gather(np.asarray(codes, dtype=np.int64))
+
+
+def _side(sign: npt.ArrayLike) -> pl.Series:
+    """``long`` where ``sign`` > 0, else ``short``."""
+    return _label(("short", "long"), np.asarray(sign) > 0)
+
+
 def _trader_events(g: _Grid, book: PositionBook) -> pl.DataFrame:
     ev = {k: np.asarray(v) for k, v in book.events.items()}
     pid = ev["pid"].astype(np.int64)
@@ -216,14 +229,14 @@ def _trader_events(g: _Grid, book: PositionBook) -> pl.DataFrame:
     liq = book.liq[pid]
     return pl.DataFrame(
         {
-            "venue": np.array(g.venues)[m],
-            "instrument": np.array(g.perp)[m],
+            "venue": _label(g.venues, m),
+            "instrument": _label(g.perp, m),
             "ts": g.step_ts(ev["step"].astype(np.int64)),
             "position_id": pid,
-            "event": np.array(_EVENTS)[ev["event"].astype(np.int64)],
+            "event": _label(_EVENTS, ev["event"]),
             "_order": np.arange(pid.size, dtype=np.int64),
-            "agent": np.array(AGENT_KINDS)[book.kind[pid]],
-            "side": np.where(book.side[pid] > 0, "long", "short"),
+            "agent": _label(AGENT_KINDS, book.kind[pid]),
+            "side": _side(book.side[pid]),
             "entry_px": entry,
             "qty_base": qty,
             "notional_usd": qty * entry,
@@ -260,15 +273,15 @@ def _house_events(g: _Grid, rec: Recorder, first_id: int) -> pl.DataFrame:
         parts.append(
             pl.DataFrame(
                 {
-                    "venue": np.array(g.venues)[m],
-                    "instrument": np.array(g.perp)[m],
+                    "venue": _label(g.venues, m),
+                    "instrument": _label(g.perp, m),
                     "ts": g.step_ts(t),
                     "position_id": pid[t, m].astype(np.int64),
-                    "event": np.full(t.size, event),
+                    "event": _label((event,), np.zeros(t.size)),
                     # after every trader event of the step: the close of the old inventory id
                     # before the open of the new one
                     "_order": (1 + phase) * (1 << 40) + m,
-                    "side": np.where(sign[t, m] > 0, "long", "short"),
+                    "side": _side(sign[t, m]),
                     "entry_px": ent[t, m],
                     "qty_base": np.abs(qty[t, m]),
                     "notional_usd": np.abs(qty[t, m]) * ent[t, m],
@@ -301,11 +314,11 @@ def _liquidations(g: _Grid, book: PositionBook) -> pl.DataFrame:
     qty = book.qty[pid]
     return pl.DataFrame(
         {
-            "venue": np.array(g.venues)[m],
-            "instrument": np.array(g.perp)[m],
+            "venue": _label(g.venues, m),
+            "instrument": _label(g.perp, m),
             "ts": g.step_ts(ev["step"][sel].astype(np.int64)),
             "event_id": [f"sim-{i}" for i in pid.tolist()],
-            "side": np.where(book.side[pid] > 0, "long", "short"),
+            "side": _side(book.side[pid]),
             "px": ev["liq_fill"][sel],
             "qty_base": qty,
             "notional_usd": qty * ev["liq_fill"][sel],
@@ -342,8 +355,8 @@ def _insurance(g: _Grid, rec: Recorder, book: PositionBook) -> tuple[pl.DataFram
     ts = [g.start + timedelta(hours=h) for h in range(g.hours + 1)]
     fund = pl.DataFrame(
         {
-            "venue": np.tile(np.array(g.venues), g.hours + 1),
-            "instrument": np.tile(np.array(g.perp), g.hours + 1),
+            "venue": _label(g.venues, np.tile(np.arange(g.n_m), g.hours + 1)),
+            "instrument": _label(g.perp, np.tile(np.arange(g.n_m), g.hours + 1)),
             "ts": pl.Series(ts, dtype=pl.Datetime("us", "UTC")).gather(
                 np.repeat(np.arange(g.hours + 1), g.n_m)
             ),
@@ -352,12 +365,12 @@ def _insurance(g: _Grid, rec: Recorder, book: PositionBook) -> tuple[pl.DataFram
     )
     adl = pl.DataFrame(
         {
-            "venue": np.array(g.venues, dtype=object)[m].astype(str),
-            "instrument": np.array(g.perp, dtype=object)[m].astype(str),
+            "venue": _label(g.venues, m),
+            "instrument": _label(g.perp, m),
             "ts": g.step_ts(step),
             "position_id": pid,
             "liquidated_position_id": log["liquidated_pid"].astype(np.int64),
-            "side": np.where(book.side[pid] > 0, "long", "short"),
+            "side": _side(book.side[pid]),
             "qty_base": book.qty[pid],
             "px": log["px"],
             "mark_px": log["mark_px"],
