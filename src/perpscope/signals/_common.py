@@ -27,7 +27,7 @@ __all__ = [
     "Signal",
     "Context",
     "context",
-    "oi_change",
+    "change_since",
     "raw_times",
     "ts_cut",
 ]
@@ -449,14 +449,14 @@ def clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def oi_change(oi: pl.DataFrame | None, at: datetime, hours: float) -> float | None:
-    """Aggregate OI at ``at`` (its last value at or before) over its value ``hours`` earlier,
-    minus 1; None when either is unknown (no OI, or none that old) or the earlier value is 0."""
-    if oi is None or oi.is_empty():
-        return None
-    now = ts_cut(oi, upto=at)
-    past = ts_cut(now, upto=at - timedelta(hours=hours)) if now.height else now
+def change_since(frame: pl.DataFrame, col: str, at: datetime, hours: float) -> float:
+    """``col``'s last value (``frame`` holds nothing after ``at``) over its as-of value ``hours``
+    before ``at``, minus 1 (NaN when unknown or the earlier value is 0)."""
+    if frame.is_empty():
+        return math.nan
+    now = float(frame[col][-1])
+    past = frame.filter(pl.col("ts") <= at - timedelta(hours=hours))
     if past.is_empty():
-        return None
-    before = float(past["oi_usd"][-1])
-    return float(now["oi_usd"][-1]) / before - 1.0 if before else None
+        return math.nan
+    before = float(past[col][-1])
+    return now / before - 1.0 if before else math.nan

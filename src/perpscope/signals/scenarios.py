@@ -24,7 +24,14 @@ import numpy.typing as npt
 import polars as pl
 
 from perpscope.analytics.liquidations import find_clusters
-from perpscope.signals._common import Evidence, MarketData, clip01, context, raw_times
+from perpscope.signals._common import (
+    Evidence,
+    MarketData,
+    change_since,
+    clip01,
+    context,
+    raw_times,
+)
 from perpscope.signals.options import OptionsReading, options_evidence, options_reading
 from perpscope.signals.setups import latest_rows
 
@@ -64,18 +71,6 @@ class ScenarioReading:
         }
 
 
-def _change(frame: pl.DataFrame, col: str, at: datetime, hours: float) -> float:
-    """``col`` now over its as-of value ``hours`` earlier, minus 1 (NaN when unknown)."""
-    if frame.is_empty():
-        return math.nan
-    now = float(frame[col][-1])
-    past = frame.filter(pl.col("ts") <= at - timedelta(hours=hours))
-    if past.is_empty():
-        return math.nan
-    before = float(past[col][-1])
-    return now / before - 1.0 if before else math.nan
-
-
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER: Final = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 
@@ -90,7 +85,7 @@ def _ns(t: datetime | timedelta) -> int:
 @dataclass(frozen=True, slots=True)
 class _Track:
     """One value column over time as arrays, sorted by time (``ts`` in ns): what
-    :func:`_change` reads, without a polars call per reading."""
+    :func:`~perpscope.signals._common.change_since` reads, without a polars call per reading."""
 
     ts: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
@@ -98,7 +93,7 @@ class _Track:
     @staticmethod
     def of(frame: pl.DataFrame, col: str, shift: timedelta = timedelta()) -> _Track | None:
         """The track of ``frame``'s ``col`` (times moved by ``shift``), or None when a time or a
-        value is missing or NaN (read those with :func:`_change`)."""
+        value is missing or NaN (read those with :func:`change_since`)."""
         ts_col, v_col = frame["ts"], frame[col]
         dtype = ts_col.dtype
         if not isinstance(dtype, pl.Datetime) or ts_col.null_count() or v_col.null_count():
@@ -113,7 +108,7 @@ class _Track:
         return _Track(ts, values)
 
     def change(self, at: datetime, hours: float) -> float:
-        """:func:`_change` of the track."""
+        """:func:`~perpscope.signals._common.change_since` of the track."""
         if self.ts.size == 0:
             return math.nan
         now = float(self.values[-1])
@@ -205,7 +200,7 @@ def _oi_features(d: MarketData, at: datetime, f: dict[str, float]) -> None:
         return
     oi = oi.sort("ts") if oi.height else oi
     for h in (24, 48, 120, 168):
-        f[f"oi_change_{h}h"] = _change(oi, "oi_usd", at, h)
+        f[f"oi_change_{h}h"] = change_since(oi, "oi_usd", at, h)
     if oi.height:
         win = oi.filter(pl.col("ts") > at - timedelta(days=30))["oi_usd"]
         f["oi_pct_30d"] = float((win <= win[-1]).mean())
@@ -224,7 +219,7 @@ def _price_features(d: MarketData, at: datetime, f: dict[str, float]) -> float |
     track = _Track.of(c, "c", bar)
     if track is None:
         c = c.sort("ts").with_columns((pl.col("ts") + bar).alias("ts"))
-        f["price_change_7d"] = _change(c, "c", at, 168)
+        f["price_change_7d"] = change_since(c, "c", at, 168)
         week = c.filter(pl.col("ts") > at - timedelta(hours=168))["c"].cast(pl.Float64)
         closes = week.drop_nulls().drop_nans().to_numpy()
         last = float(c["c"][-1])

@@ -38,9 +38,9 @@ from perpscope.signals._common import (
     Evidence,
     MarketData,
     Signal,
+    change_since,
     clip01,
     context,
-    oi_change,
     trade_levels,
     ts_cut,
 )
@@ -810,9 +810,9 @@ def unusual_options(data: MarketData, at: datetime) -> list[Signal]:
         latest = _fresh(latest_rows(context(data, at).persistence()), at)
         if latest.height:
             funding = float(latest["rate_8h"].mean())  # type: ignore[arg-type]
-    oi_24h = oi_change(data.oi, at, 24.0)
+    oi_24h = math.nan if data.oi is None else change_since(data.oi, "oi_usd", at, 24.0)
     quiet_f = funding is not None and abs(funding) <= QUIET_FUNDING_8H
-    quiet_oi = oi_24h is not None and abs(oi_24h) <= QUIET_OI_24H
+    quiet_oi = abs(oi_24h) <= QUIET_OI_24H  # False when unknown (NaN)
     ev.append(Evidence("perp funding neutral (mean rate_8h)", funding, QUIET_FUNDING_8H, quiet_f))
     ev.append(Evidence("perp OI flat (24h change)", oi_24h, QUIET_OI_24H, quiet_oi))
     missing = data.missing("candles")
