@@ -10,6 +10,7 @@ different implementation from the simulator's).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 
 from perpscope.analytics.black76 import implied_vol
 from perpscope.domain.symbols import InstrumentKind, parse_instrument
-from perpscope.sim import SimConfig, run_simulation
+from perpscope.sim import PRESETS, SimConfig, run_simulation
 
 DAYS = 30
 CONFIG = SimConfig(seed=7, days=DAYS)  # the demo's market
@@ -368,3 +369,44 @@ def test_same_seed_same_tables_and_the_options_market_can_be_turned_off() -> Non
     ).tables
     assert not {"options_snapshot", "option_trades", "sim_option_positions"} & set(off)
     assert off["ohlcv"].equals(a["ohlcv"])  # the options market does not move the perp market
+
+
+def test_a_known_catalyst_is_priced_into_the_expiries_after_it_and_nothing_else() -> None:
+    # pre-event-build's first shock is a scheduled catalyst (catalyst_vol 4%): the same run
+    # with catalyst_vol 0 is the reference. Its event starts at 75% of the 8 days (hour 144).
+    days, preset = 8, PRESETS["pre-event-build"]
+    cfg = SimConfig(seed=11, days=days, assets=("BTC",), scenario="pre-event-build")
+    known = run_simulation(cfg).tables
+    blind = run_simulation(cfg, replace(preset, catalyst_vol=0.0)).tables
+    assert known["ohlcv"].equals(blind["ohlcv"])  # the option makers' view moves no perp price
+    event = cfg.end - timedelta(days=days) + timedelta(hours=0.75 * days * 24)
+    keys = ["ts", "instrument"]
+
+    def iv(t: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        return t["options_snapshot"].filter(pl.col("expiry_ts") > pl.col("ts"))
+
+    both = iv(known).join(iv(blind).select(*keys, pl.col("mark_iv").alias("iv0")), on=keys)
+    assert both.height == iv(known).height == iv(blind).height
+    spans = (pl.col("ts") < event) & (pl.col("expiry_ts") > event)
+    # options whose life does not span the event: quoted exactly as without it
+    other = both.filter(~spans)
+    assert other.height > 1000
+    assert (other["mark_iv"] == other["iv0"]).all()
+    # options whose life spans it: every one quoted at a higher IV
+    over = both.filter(spans)
+    assert over.height > 1000
+    assert (over["mark_iv"] > over["iv0"]).all()
+    # the front of the term structure rises most, so it stands above the back in the day
+    # before the event (the catalyst's move spread over a day weighs more than over months)
+    atm = _atm(
+        known["options_snapshot"]
+        .filter(pl.col("expiry_ts") > pl.col("ts"))
+        .with_columns(
+            ((pl.col("expiry_ts") - pl.col("ts")).dt.total_microseconds() / YEAR_US).alias("t")
+        )
+    ).filter((pl.col("ts") >= event - timedelta(hours=24)) & (pl.col("ts") < event))
+    front = atm.filter(pl.col("t") > 1 / 365).sort("t").group_by("ts").first()
+    back = atm.sort("t").group_by("ts").last()
+    j = front.join(back, on="ts", suffix="_back")
+    assert j.height >= 20
+    assert (j["atm"] > j["atm_back"]).mean() >= 0.9, j

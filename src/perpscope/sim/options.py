@@ -218,9 +218,25 @@ class _Asset:
     var_slow: FloatArray
     mom: FloatArray  # momentum in [-1, 1]
     carry: FloatArray  # annual carry of the forwards
+    event_point: int = -1  # a scheduled catalyst's point (-1: none)
+    event_var: float = 0.0  # the variance (log, squared move) priced at it
 
 
-def _asset_state(name: str, index: FloatArray, index_open: float, mark: FloatArray) -> _Asset:
+def _event_var(a: _Asset, point: IntArray, expiry_point: IntArray, t: FloatArray) -> FloatArray:
+    """Annual variance a known catalyst adds to options at ``point`` expiring at ``expiry_point``
+    (``t`` years away): its squared move spread over the option's life, ``event_var / t``, when
+    the catalyst falls in between; 0 otherwise."""
+    spans = (point < a.event_point) & (expiry_point > a.event_point)
+    return np.where(spans, a.event_var / np.where(spans, t, 1.0), 0.0)
+
+
+def _asset_state(
+    name: str,
+    index: FloatArray,
+    index_open: float,
+    mark: FloatArray,
+    catalyst: tuple[int, float] | None = None,
+) -> _Asset:
     px = np.concatenate([[index_open], index])
     lp = np.log(px)
     # hourly returns (over the last 12 steps) per step: what a trader measures, free of the
@@ -249,7 +265,8 @@ def _asset_state(name: str, index: FloatArray, index_open: float, mark: FloatArr
     # perpetual's average premium, annualised
     rate_8h = pr + np.clip(INTEREST_8H - pr, -CLAMP_8H, CLAMP_8H)
     carry = np.clip(rate_8h * 3 * 365, -0.3, 0.5)
-    return _Asset(name, px, var_f, var_s, mom, carry)
+    event_point, move = catalyst if catalyst is not None else (-1, 0.0)
+    return _Asset(name, px, var_f, var_s, mom, carry, event_point, move * move)
 
 
 def _long_var(a: _Asset, p: OptionsParams, point: npt.ArrayLike) -> FloatArray:
@@ -271,6 +288,8 @@ def _surface(
     kt = p.kappa * t
     w = (1.0 - np.exp(-kt)) / kt
     var = w * a.var_fast[point] * _STEPS_PER_YEAR + (1.0 - w) * _long_var(a, p, point)
+    if a.event_point >= 0:
+        var = var + _event_var(a, point, expiry_point, t)
     atm = p.variance_premium * np.sqrt(var) + p.iv_add + p.term_premium * (1.0 - np.exp(-t / 0.25))
     z = np.log(strike / fwd) / (atm * np.sqrt(t))
     zc = np.clip(z, -3.0, 3.0)
@@ -290,6 +309,8 @@ def _atm(a: _Asset, p: OptionsParams, point: int, expiry_point: int) -> tuple[fl
     slow = float(a.var_slow[point]) * _STEPS_PER_YEAR
     long_var = (1.0 - p.long_run_weight) * slow + p.long_run_weight * theta * theta
     var = w * float(a.var_fast[point]) * _STEPS_PER_YEAR + (1.0 - w) * long_var
+    if point < a.event_point < expiry_point:  # :func:`_event_var`, one option at a time
+        var += a.event_var / t
     atm = p.variance_premium * math.sqrt(var) + p.iv_add
     atm += p.term_premium * (1.0 - math.exp(-t / 0.25))
     return fwd, atm * math.sqrt(t)
@@ -707,6 +728,7 @@ def options_tables(
     index_close: FloatArray,
     mark_close: FloatArray,
     params: OptionsParams | None = None,
+    catalyst: tuple[int, float] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Run the options market on a run's index and mark paths.
 
@@ -718,6 +740,10 @@ def options_tables(
         index_open, index_close, mark_close: per-step series of shape ``(steps, markets)``,
             markets ordered asset-major as the engine's.
         params: behaviour (defaults: :class:`OptionsParams`).
+        catalyst: a scheduled event the option market makers know of: (its point, the
+            standard deviation of the log move they expect at it); every expiry after it
+            carries that move's variance on top of the diffusion's (event variance: near
+            tenors' IV rises most, the term structure inverts before the event).
 
     Returns:
         ``options_snapshot``, ``option_trades`` and ``sim_option_positions`` (empty dict when no
@@ -733,7 +759,9 @@ def options_tables(
         if name not in OPTIONS_ASSETS:
             continue
         m = ai * len(venues) + vi
-        a = _asset_state(name, index_close[:, m], float(index_open[0, m]), mark_close[:, m])
+        a = _asset_state(
+            name, index_close[:, m], float(index_open[0, m]), mark_close[:, m], catalyst
+        )
         rng = np.random.default_rng([seed, 0x0915, OPTIONS_ASSETS.index(name)])
         book = _simulate_asset(a, start, hours, p, rng)
         s, t, st = _asset_tables(a, book, start, venue, p)

@@ -133,6 +133,10 @@ class MarketParams:
         mm_premium: build-up only: a premium the market maker adds to its quotes on every
             venue (a perp bid over spot: spot-perp arbitrage capital is scarce, so the perp
             holds a persistent premium to the index); 0 adds nothing.
+        catalyst_vol: the first shock is a scheduled catalyst (an FOMC, a CPI print) that the
+            option market makers know of: they price a log move of this standard deviation at
+            it into every expiry after it (event variance, so the front of the term structure
+            rises above the back before it); 0: the shocks come unannounced.
     """
 
     depth_perp_usd: float = 1.6e9
@@ -199,6 +203,7 @@ class MarketParams:
     ramp_from: float = 0.0
     bias_ramp: float = 0.0
     mm_premium: float = 0.0
+    catalyst_vol: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.leverage_weights) != len(LEVERAGE_CHOICES):
@@ -219,5 +224,7 @@ class MarketParams:
             raise ValueError("open_ramp must be > 0")
         if not -0.5 < self.long_bias + self.bias_ramp < 0.5:
             raise ValueError("long_bias + bias_ramp must be between -0.5 and 0.5")
+        if not self.catalyst_vol >= 0.0:
+            raise ValueError("catalyst_vol must be >= 0")
         if not -0.5 < self.long_bias < 0.5:
             raise ValueError("long_bias must be between -0.5 and 0.5")

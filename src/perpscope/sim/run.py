@@ -43,9 +43,14 @@ def run_simulation(config: SimConfig, params: MarketParams | None = None) -> Sim
     Returns:
         The store-shaped tables; the same config always gives identical tables.
     """
-    rec, book = simulate(config, params or PRESETS[config.scenario])
+    p = params or PRESETS[config.scenario]
+    rec, book = simulate(config, p)
     tables = build_tables(config, rec, book)
     if config.options:
+        catalyst = None  # the first shock, when the option market knows it is coming
+        if p.catalyst_vol > 0 and p.shocks:
+            first = min(s.at_frac for s in p.shocks)
+            catalyst = (int(first * rec.series["index_c"].shape[0]), p.catalyst_vol)
         tables.update(
             options_tables(
                 config.assets,
@@ -55,6 +60,7 @@ def run_simulation(config: SimConfig, params: MarketParams | None = None) -> Sim
                 rec.series["index_o"],
                 rec.series["index_c"],
                 rec.series["mark_c"],
+                catalyst=catalyst,
             )
         )
     return SimResult(tables, config, rec.agent_steps)
