@@ -85,7 +85,19 @@ def test_oi_facts_by_hand() -> None:
 
 def test_aggregation_rules() -> None:
     assert aggregate(_BY_KEY["max_min"], [1.3, 1.1, 1.5, 1.26, 1.4]) == 1.26  # 4 of 5 >= 1.26
+    # fund_hot holds in at least one seed (issue #11: "above 0.05% in 1-10% of settlements in
+    # at least one seed"): the in-band value nearest the band's centre (5.5%) ...
     assert aggregate(_BY_KEY["fund_hot"], [0.0, 0.02, float("nan")]) == 0.02
+    assert aggregate(_BY_KEY["fund_hot"], [0.015, 0.17, 0.06, 0.0]) == 0.06
+    assert _BY_KEY["fund_hot"].holds(aggregate(_BY_KEY["fund_hot"], [0.0, 0.015, 0.17]))
+    # ... and with none in the band, the value nearest it, so the fact fails: 0.0 is 0.01 under
+    # the band, 0.12 is 0.02 over it
+    assert aggregate(_BY_KEY["fund_hot"], [0.0, 0.12]) == 0.0
+    assert not _BY_KEY["fund_hot"].holds(aggregate(_BY_KEY["fund_hot"], [0.0, 0.12, 0.2]))
+    # the band's edges are in it
+    assert aggregate(_BY_KEY["fund_hot"], [0.10, 0.2]) == 0.10
+    # a ceiling (fund_max) is the largest over seeds: it must hold in every one
+    assert aggregate(_BY_KEY["fund_max"], [0.001, 0.004, 0.002]) == 0.004
     assert aggregate(_BY_KEY["ret_acf1"], [0.1, -0.1, 0.0]) == 0.0
     assert _BY_KEY["ret_acf1"].holds(0.0)
     assert not _BY_KEY["ret_acf1"].holds(float("nan"))

@@ -30,7 +30,7 @@ __all__ = [
     "run_facts",
 ]
 
-Agg = Literal["median", "max", "p20"]
+Agg = Literal["median", "max", "any", "p20"]
 Fmt = Literal["num", "pct", "rate", "count"]
 
 
@@ -43,9 +43,11 @@ class Fact:
         label: what it is, in words.
         lo: lowest value in the band (None: no lower bound).
         hi: highest value in the band (None: no upper bound).
-        agg: how seeds (or real windows) combine: ``median``; ``max`` (holds in at least one
-            seed); ``p20`` (the value 80% of seeds reach or beat: with 5 seeds, the second
-            lowest, i.e. "in at least 4 of 5").
+        agg: how seeds (or real windows) combine: ``median``; ``max`` (the largest: a ceiling
+            that must hold in every seed); ``any`` (holds in at least one seed: the in-band
+            value nearest the band's centre, else the value nearest the band); ``p20`` (the
+            value 80% of seeds reach or beat: with 5 seeds, the second lowest, i.e. "in at
+            least 4 of 5").
         fmt: how to print it: ``num``, ``pct`` (a share), ``rate`` (a funding rate per 8h),
             ``count``.
     """
@@ -75,7 +77,7 @@ FACTS: tuple[Fact, ...] = (
     Fact("btc_eth_corr", "BTC-ETH hourly return correlation", 0.7, 0.9),
     Fact("fund_base", "funding settlements at the baseline 0.01%", 0.20, 0.65, fmt="pct"),
     Fact("fund_neg", "funding settlements negative", 0.05, 0.30, fmt="pct"),
-    Fact("fund_hot", "funding above 0.05% (in at least one seed)", 0.01, 0.10, "max", "pct"),
+    Fact("fund_hot", "funding above 0.05% (in at least one seed)", 0.01, 0.10, "any", "pct"),
     Fact("fund_max", "highest funding per 8h", None, 0.003, "max", "rate"),
     Fact("fund_same", "venue A funding == venue B funding", None, 0.40, fmt="pct"),
     Fact("fund_gap", "median funding gap between two venues", 0.00002, 0.0001, fmt="rate"),
@@ -307,6 +309,14 @@ def aggregate(fact: Fact, values: Sequence[float]) -> float:
         return float("nan")
     if fact.agg == "max":
         return float(v.max())
+    if fact.agg == "any":
+        inside = v[[fact.holds(float(x)) for x in v]]
+        lo = -np.inf if fact.lo is None else fact.lo
+        hi = np.inf if fact.hi is None else fact.hi
+        if inside.size:  # the in-band value nearest the centre (an open band: the bound's)
+            centre = (lo + hi) / 2.0 if np.isfinite(lo + hi) else (lo if np.isfinite(lo) else hi)
+            return float(inside[np.argmin(np.abs(inside - centre))])
+        return float(v[np.argmin(np.maximum(lo - v, v - hi))])
     if fact.agg == "p20":
         return float(v[v.size // 5])
     return float(np.median(v))
