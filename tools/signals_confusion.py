@@ -57,6 +57,8 @@ INPUTS = (
     ("short_cluster_above", "short_above", 1, ""),
     ("long_near_3", "long3", 1, ""),
     ("short_near_3", "short3", 1, ""),
+    ("long_near_5", "long5", 1, ""),
+    ("short_near_5", "short5", 1, ""),
     ("clusters_near", "near5", 1, ""),
 )
 """The classifier's inputs shown per reading: (evidence name, label, scale, unit)."""

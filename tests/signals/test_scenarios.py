@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from perpscope.signals import MarketData, classify
+from perpscope.signals.scenarios import ScenarioReading
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 H = 24 * 30
@@ -121,6 +122,33 @@ def test_pre_event_build() -> None:
     oi_path = np.concatenate([np.full(H - 48, 1000.0), np.linspace(1000.0, 1200.0, 48)])
     r = classify(_market(0.0003, oi_path, FLAT, {98.0: (1e6, 0.0), 102.0: (0.0, 1e6)}), AT)
     assert r.scenario == "pre_event_build"
+
+
+PRE_EVENT_OI = np.concatenate([np.full(H - 48, 1000.0), np.linspace(1000.0, 1200.0, 48)])
+
+
+def _evidence(r: ScenarioReading) -> dict[str, object]:
+    return {e.name: e.value for e in r.evidence}
+
+
+def test_pre_event_build_reads_clusters_up_to_5_percent_away_on_both_sides() -> None:
+    # "close to current price" (L265) is within 5%. The map's bins are 0.5% of price from it:
+    # a level at 95.0 falls in the bin [95.0, 95.5), centre -4.75%; one at 104.9 in [104.5,
+    # 105.0), centre +4.75%: both within 5%, neither within 3%.
+    r = classify(_market(0.0003, PRE_EVENT_OI, FLAT, {95.0: (1e6, 0.0), 104.9: (0.0, 1e6)}), AT)
+    ev = _evidence(r)
+    assert (ev["long_near_5"], ev["short_near_5"]) == (1.0, 1.0)
+    assert (ev["long_near_3"], ev["short_near_3"]) == (0.0, 0.0)
+    assert r.scenario == "pre_event_build"
+
+
+def test_no_pre_event_build_when_one_side_is_beyond_5_percent() -> None:
+    # a level at 105.0 falls in the bin [105.0, 105.5), centre +5.25%: no short cluster within 5%
+    r = classify(_market(0.0003, PRE_EVENT_OI, FLAT, {95.0: (1e6, 0.0), 105.0: (0.0, 1e6)}), AT)
+    ev = _evidence(r)
+    assert (ev["long_near_5"], ev["short_near_5"]) == (1.0, 0.0)
+    assert r.scores["pre_event_build"] == 0.0
+    assert r.scenario != "pre_event_build"
 
 
 def test_no_pre_event_build_without_the_oi_surge() -> None:

@@ -161,7 +161,8 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
     how far the last close is below the highest (above the lowest) close of the last 7 days, a
     fraction; ``long_cluster_below``/``short_cluster_above``: density of the
     densest long (short) liquidation cluster 1-6% below (above) price, 0 when none;
-    ``clusters_near``: clusters of density >= 2 within 5%.
+    ``clusters_near``: clusters of density >= 2 within 5%; ``long_near_3`` / ``short_near_3``
+    (``_5``): long (short) clusters of density >= 2 within 3% (5%) below (above) price.
     """
     d = data.window(at)
     f: dict[str, float] = {}
@@ -185,6 +186,8 @@ def scenario_features(data: MarketData, at: datetime) -> dict[str, float]:
             "clusters_near",
             "long_near_3",
             "short_near_3",
+            "long_near_5",
+            "short_near_5",
         ):
             f[k] = nan
     return f
@@ -243,8 +246,9 @@ def _cluster_features(cl: pl.DataFrame, f: dict[str, float]) -> None:
     f["long_cluster_below"] = float(below.max()) if below.size else 0.0
     f["short_cluster_above"] = float(above.max()) if above.size else 0.0
     f["clusters_near"] = float(np.count_nonzero((np.abs(dist) <= 5) & dense))
-    f["long_near_3"] = float(np.count_nonzero(long & (dist >= -3) & dense))
-    f["short_near_3"] = float(np.count_nonzero(short & (dist <= 3) & dense))
+    for pct in (3, 5):
+        f[f"long_near_{pct}"] = float(np.count_nonzero(long & (dist >= -pct) & dense))
+        f[f"short_near_{pct}"] = float(np.count_nonzero(short & (dist <= pct) & dense))
 
 
 def _max_known(*xs: float) -> float:
@@ -372,13 +376,16 @@ def _scores(f: dict[str, float]) -> dict[str, dict[str, float | None]]:
             "oi": _g((1.0 - f["oi_pct_30d"]) / 0.7 * (1.0 if f["oi_change_24h"] <= 0 else 0.5)),
             "heatmap": _g(1.0 - f["clusters_near"] / 2.0),
         },
-        # lines 263-265: moderate directional funding (~+0.03%); OI +15% in 48h; clusters both sides
+        # lines 263-265: moderate directional funding (~+0.03%); OI +15% in 48h; clusters both
+        # sides "close to current price": within 5%, the distance scenarios 1 and 2 call close
+        # (clusters "3-5%" away, lines 230 and 241: "the cascade trigger is nearby", "the squeeze
+        # trigger is close", lines 232 and 243)
         "pre_event_build": {
             "funding": _g(1.0 if 0.0002 <= abs(fr) <= 0.0004 else 0.0)
             if math.isfinite(fr)
             else None,
             "oi": _g(f["oi_change_48h"] / 0.15),
-            "heatmap": _g(min(f["long_near_3"], f["short_near_3"])),
+            "heatmap": _g(min(f["long_near_5"], f["short_near_5"])),
         },
     }
 
