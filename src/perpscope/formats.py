@@ -14,6 +14,7 @@ __all__ = [
     "fmt_annual",
     "fmt_change",
     "fmt_count",
+    "fmt_evidence",
     "fmt_number",
     "fmt_price",
     "fmt_rate",
@@ -106,3 +107,34 @@ def fmt_time(value: datetime) -> str:
     if utc.second == 0 and utc.microsecond == 0:
         return utc.strftime("%Y-%m-%d %H:%M")
     return utc.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_evidence(name: str, value: object) -> str:
+    """A scenario reading's evidence value, formatted by what its name says it measures
+    (``docs/signals.md``): a condition's grade (``exhaustion: oi``, 0 to 1) ``0.75``; a funding
+    rate ``+0.0229%``; ``oi_pct_30d`` (a share of the trailing 30 days) ``pctl 56``; a change
+    ``-10.66%``; a distance off the 7-day high or low ``0.54%``; a cluster's density (peak bin
+    over mean bin) ``1.65x mean bin``, ``none`` at 0; a count of clusters ``2``; text as given;
+    an unknown number ``n/a``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    v = float(value)
+    if math.isnan(v):
+        return "n/a"
+    if ": " in name:  # "<scenario>: <stream>", the condition's grade
+        return f"{v:.2f}"
+    if "funding" in name or "rate" in name:
+        return fmt_rate(v)
+    if "pct_30d" in name:
+        return f"pctl {v * 100:.0f}"
+    if "change" in name:
+        return _pct(v, 2)
+    if name.startswith("price_off_"):
+        return _pct(v, 2, signed=False)
+    if "cluster" in name and not name.startswith("clusters"):
+        return "none" if v == 0 else f"{v:.2f}x mean bin"
+    if "_near" in name or name.startswith("clusters"):
+        return fmt_count(v)
+    return fmt_number(v)

@@ -97,6 +97,14 @@ def test_scenario_evidence_values_are_formatted_by_what_they_measure() -> None:
     assert _value("long_cluster_below", 1.64808) == "1.65x mean bin"
     assert _value("short_cluster_above", 0.0) == "none"
     assert _value("clusters_near", 2) == "2"
+    assert _value("long_near_5", 2.0) == "2"
+    # distances off the 7-day high and low are fractions: 0.00542 is 0.54% under the high
+    assert _value("price_off_7d_high", 0.00542127) == "0.54%"
+    assert _value("price_off_7d_low", 0.0) == "0.00%"
+    # a condition's grade (0 to 1) is a grade, not a funding rate, whatever the stream's name
+    assert _value("pre_event_build: funding", 1.0) == "1.00"
+    assert _value("exhaustion: oi", 0.8213) == "0.82"
+    assert _value("missing inputs", "levels") == "levels"
 
 
 def test_options_evidence_for_btc_not_sol(cli, store: str, at: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ results where a page only rearranges them.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,12 @@ def test_api_signals_names_a_scenario_per_asset(client: Any) -> None:
 
     assert {s["asset"] for s in doc["data"]["scenarios"]} == {"BTC", "ETH", "SOL"}
     assert all(s["scenario"] for s in doc["data"]["scenarios"])
+    # the API carries raw values (fractions); the page's evidence reads as the terminal's:
+    # funding as a rate, the OI percentile as one
+    assert isinstance(doc["data"]["scenarios"][0]["evidence"][0]["value"], float | None)
+    html = client.get("/signals").text
+    assert re.search(r"funding_8h: [+-]\d\.\d{4}%", html), html[:2000]
+    assert re.search(r"oi_pct_30d: pctl \d+", html), html[:2000]
 
 
 def test_api_brief_is_the_brief_services_document(client: Any, web_store: Path) -> None:

@@ -102,19 +102,9 @@ def options_rows(found: Sequence[Signal]) -> list[dict[str, str]]:
 
 
 def _value(name: str, v: Any) -> str:
-    if name.startswith("options "):
-        return _opt_value(name, v)
-    if isinstance(v, float):
-        if "funding" in name or "rate" in name:
-            return _rate(v)
-        if "pct_30d" in name:  # a percentile as a share 0..1 of the trailing 30 days
-            return "n/a" if v != v else f"pctl {v * 100:.0f}"
-        if "change" in name:
-            return f"{v * 100:+.2f}%"
-        if "cluster" in name and not name.startswith("clusters"):
-            return "none" if v == 0 else f"{v:.2f}x mean bin"  # a cluster's density
-        return f"{v:,.6g}"
-    return "" if v is None else str(v)
+    from perpscope.formats import fmt_evidence
+
+    return _opt_value(name, v) if name.startswith("options ") else fmt_evidence(name, v)
 
 
 def scenario(

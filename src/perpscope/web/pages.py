@@ -7,10 +7,11 @@ The maths lives in the services; here the results are only selected and arranged
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from perpscope.errors import PerpscopeError, UsageError
+from perpscope.formats import fmt_evidence
 from perpscope.web.values import json_value, rows_of
 
 if TYPE_CHECKING:
@@ -343,7 +344,7 @@ def signals_page(lake: Lake) -> Page:
             "scenario": r.scenario,
             "confidence": r.confidence,
             "evidence": "; ".join(
-                f"{e.name}: {_ev(e.value)}"
+                f"{e.name}: {fmt_evidence(e.name, e.value)}"
                 for e in r.evidence
                 if e.ok is not False and not e.name.startswith("options ")
             )[:240],
@@ -410,11 +411,9 @@ def _options_row(asset: str, evidence: Any) -> dict[str, Any] | None:
     row = {"asset": asset, **{col: ev.get(name) for name, col in _OPTION_COLUMNS.items()}}
     pct = row["max_pain_distance_pct"]  # evidence in %, the page's *_pct columns are fractions
     row["max_pain_distance_pct"] = pct / 100.0 if isinstance(pct, float) else pct
+    ts = row["chain_ts"]  # evidence carries it as ISO text; a time prints as every other time
+    row["chain_ts"] = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
     return row
-
-
-def _ev(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def overview_page(lake: Lake, assets: list[str] | None) -> Page:
