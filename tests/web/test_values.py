@@ -27,15 +27,16 @@ from perpscope.web.values import cell_text
         ("days_to_expiry", 0.333333, "0.3"),
         ("zscore", 0.5, "+0.50"),
         ("ts", datetime(2026, 1, 1, 8, tzinfo=UTC), "2026-01-01 08:00"),
-        # the signals page: an IV and a confidence are shares, a skew is in vol points, the
-        # put/call OI ratio and the grades have two decimals
+        # the signals page: an IV is a share, a confidence and a strength whole percents (as
+        # `perpscope scenario` and `perpscope signals` print them), a skew in vol points, the
+        # put/call OI ratio and the grades with two decimals
         ("front_atm_iv", 0.159884, "16.0%"),
         ("back_atm_iv", 0.42918, "42.9%"),
-        ("confidence", 1.0, "100.0%"),
+        ("confidence", 1.0, "100%"),
+        ("strength", 0.4294, "43%"),
         ("skew_25d_vol_pts", -2.85572, "-2.9"),
         ("put_call_oi", 1.16558, "1.17"),
         ("fear_grade", 0.758572, "0.76"),
-        ("strength", 0.4294, "0.43"),
         ("put_call_percentile", 0.73, "73"),
         ("rate_8h", None, ""),
         ("rate_8h", float("nan"), "n/a"),

@@ -91,13 +91,13 @@ def cell_text(column: str, value: Any) -> str:
         return fmt_change(v)  # a signed fraction (distance_pct -0.0097 is -1.0%), as the CLI
     if "percentile" in name:
         return f"{v * 100:.0f}"  # a fraction 0..1 shown 0..100, as the terminal does
-    if name.endswith("_iv") or name == "confidence":
-        return fmt_share(v)  # an implied volatility or a confidence, 0..1: 16.0%
+    if name.endswith("_iv"):
+        return fmt_share(v)  # an implied volatility, 0..1: 16.0%
+    if name in {"confidence", "strength"}:
+        return f"{v * 100:.0f}%"  # 0..1 as the terminal prints it: 43%
     if name.endswith("_vol_pts"):
         return f"{v:+.1f}"  # a risk reversal in vol points
     if name.startswith(("pcr", "put_call")) or name.endswith(("_ratio", "_grade")):
-        return f"{v:.2f}"
-    if name == "strength":
         return f"{v:.2f}"
     if name == "days_to_expiry":
         return f"{v:.1f}"
