@@ -10,9 +10,8 @@
   quarters the opening rate falls to 0.35 times its level, so OI declines to its lows as
   positions close and are not replaced; news is about half the default's and calmer (a
   low-volatility market) and the maker leans its quotes on inventory less, so funding stays at
-  the interest-rate print; the map thins as the positions go. Leverage is low (5x and 10x):
-  no liquidation fuel. From three quarters traders come
-  back (OI rebuilds); no shock.
+  the interest-rate print; the map thins as the positions go. Leverage is low (5x and 10x): no
+  liquidation fuel. From three quarters traders come back (OI rebuilds); no shock.
 - ``healthy-trend`` (scenario 3): the value drifts up through the build-up while ever more
   traders open, leaning mildly long: price, OI and volume rise together; the perp holds a small
   premium (``mm_premium`` 0.02%) and the maker leans its quotes on its inventory little, so
@@ -21,14 +20,14 @@
 - ``exhaustion`` (scenario 4, with the OI divergence): price grinds up while fewer and fewer
   traders open, the last of them nearly all long: OI falls, funding rises; at three quarters a
   spot seller starts the reversal.
-- ``pre-event-build`` (scenario 6): a quiet market waits for a known catalyst (news is a
+- ``pre-event-build`` (scenario 6): a quiet market waits for a known catalyst (news about a
   seventh of the default's, so price holds a range); a wave of leveraged openers on both sides
-  from 60% of the run to the event lifts OI and stacks liquidation prices both sides of price; the
-  perp holds a small premium (``mm_premium`` 0.055%; the maker leans its quotes on its inventory
-  little), so funding is
-  moderate and steady, near +0.03% per 8h; option makers price the catalyst's move (4%) into
-  the expiries after it, so the front of the IV term structure stands above the back; at three
-  quarters the catalyst (a large spot order) cascades one side.
+  from 60% of the run to the event lifts OI and stacks liquidation prices both sides of price;
+  the perp holds a small premium (``mm_premium`` 0.055%; the maker leans its quotes on its
+  inventory little), so funding is moderate and steady, near +0.03% per 8h; option makers
+  price the catalyst's move (4%) into the expiries after it, so the front of the IV term
+  structure stands above the back; at three quarters the catalyst (a large spot order)
+  cascades one side.
 - ``basis-bull`` (the basis trade's market): the perp holds a premium to spot, so funding is
   positive at nearly every settlement; at three quarters the premium goes and funding with it.
 """
