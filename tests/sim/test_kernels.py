@@ -21,6 +21,8 @@ from perpscope.sim._kernels import (
     draw_reference,
     due_positions,
     due_reference,
+    erfc,
+    erfc_reference,
     feed_reference,
     feed_response,
     house_reference,
@@ -397,3 +399,23 @@ def test_spot_orders_equal_numpy(n_v: int) -> None:
     np.testing.assert_allclose(got, spot_orders_reference(*args), rtol=1e-12, atol=1e-6)
     assert (got > 0).any()
     assert (got < 0).any()
+
+
+def test_erfc_equals_math_erfc_bit_for_bit() -> None:
+    # the options market's normal CDF: the compiled loop calls the same C library function as
+    # math.erfc, so every value is identical, at 0, in both tails (erfc(-6) = 2 to rounding,
+    # erfc(27) underflows to a subnormal, erfc(40) to 0), at the infinities and through NaN
+    rng = np.random.default_rng(11)
+    x = np.concatenate(
+        [
+            np.linspace(-6.0, 40.0, 10_001),
+            rng.uniform(0.0, 8.0, 100_000),
+            rng.exponential(1.0, 100_000),
+            [0.0, -0.0, 27.0, np.inf, -np.inf, np.nan],
+        ]
+    )
+    got, want = erfc(x), erfc_reference(x)
+    np.testing.assert_array_equal(got, want)
+    assert got[-4] > 0.0  # erfc(27): a subnormal, not yet 0
+    assert (got[-3], got[-2]) == (0.0, 2.0)
+    assert np.isnan(got[-1])

@@ -48,6 +48,7 @@ import numpy.typing as npt
 import polars as pl
 
 from perpscope.domain.symbols import format_expiry
+from perpscope.sim._kernels import erfc
 from perpscope.sim.constants import (
     ASSET_SCALE,
     CLAMP_8H,
@@ -81,7 +82,6 @@ OPTION_AGENTS: Final = ("directional", "hedger", "vol_seller", "noise")
 _YEAR_MIN: Final = 365.0 * 24 * 60
 _STEPS_PER_YEAR: Final = _YEAR_MIN / STEP_MINUTES
 _EXPIRY_HOUR: Final = 8
-_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,8 @@ class OptionsParams:
 def _ncdf_pair(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``(N(x), N(-x))`` from one ``erfc`` of ``|x|``: the smaller one exact in the tail, the
     larger one ``1 -`` it, so they sum to 1 to rounding."""
-    tail = np.asarray(0.5 * _erfc(np.abs(x) / math.sqrt(2.0)), dtype=np.float64)
+    z = np.ascontiguousarray(np.abs(x) / math.sqrt(2.0), dtype=np.float64)
+    tail = 0.5 * erfc(z.ravel()).reshape(z.shape)
     neg = x < 0
     return np.where(neg, tail, 1.0 - tail), np.where(neg, 1.0 - tail, tail)
 
