@@ -31,8 +31,21 @@ _SWAPS = {
         "draw_positions": k.draw_reference,
         "close_orders": k.close_reference,
         "spot_orders": k.spot_orders_reference,
+        "mark_hit": k.mark_hit_reference,
+        "bar_open": k.bar_open_reference,
+        "bar_close": k.bar_close_reference,
+        "close_fills": k.close_fills_reference,
+        "open_fills": k.open_fills_reference,
+        "step_news": k.step_news_reference,
+        "step_moods": k.step_moods_reference,
+        "step_end": k.step_end_reference,
+        "open_move": k.open_move_reference,
     },
-    positions: {"liq_px_kernel": k.liq_px_reference, "still_open": k.still_open_reference},
+    positions: {
+        "liq_px_kernel": k.liq_px_reference,
+        "drop_ids": k.drop_ids_reference,
+        "open_fields": k.open_fields_reference,
+    },
 }
 
 

@@ -13,12 +13,20 @@ import pytest
 
 from perpscope.sim._kernels import (
     add_volume,
+    bar_close,
+    bar_close_reference,
+    bar_open,
+    bar_open_reference,
+    close_fills,
+    close_fills_reference,
     close_orders,
     close_reference,
     crossed_positions,
     crossed_reference,
     draw_positions,
     draw_reference,
+    drop_ids,
+    drop_ids_reference,
     due_positions,
     due_reference,
     erfc,
@@ -29,7 +37,15 @@ from perpscope.sim._kernels import (
     house_update,
     liq_px_kernel,
     liq_px_reference,
+    mark_hit,
+    mark_hit_reference,
     mark_kernel,
+    open_fields,
+    open_fields_reference,
+    open_fills,
+    open_fills_reference,
+    open_move,
+    open_move_reference,
     premium_reference,
     premium_update,
     review_positions,
@@ -38,6 +54,12 @@ from perpscope.sim._kernels import (
     spot_orders_reference,
     spot_reference,
     spot_update,
+    step_end,
+    step_end_reference,
+    step_moods,
+    step_moods_reference,
+    step_news,
+    step_news_reference,
     still_open,
     still_open_reference,
     thresholds_kernel,
@@ -48,9 +70,11 @@ from perpscope.sim._kernels import (
 )
 from perpscope.sim.market import mark_price
 from perpscope.sim.positions import (
+    _CAPS,
     _CUMS,
     _HI,
     _LO,
+    _MAXLEV,
     _MMRS,
     liquidation_px_many,
     max_leverage_many,
@@ -419,3 +443,175 @@ def test_erfc_equals_math_erfc_bit_for_bit() -> None:
     assert got[-4] > 0.0  # erfc(27): a subnormal, not yet 0
     assert (got[-3], got[-2]) == (0.0, 2.0)
     assert np.isnan(got[-1])
+
+
+def test_drop_ids_removes_the_closed_ids_in_order() -> None:
+    b = _book(14)
+    rng = np.random.default_rng(14)
+    ids = rng.permutation(b["open_idx"])[:700]  # in no order
+    ids = np.concatenate([ids, ids[:5], [b["market"].size + 3]])  # repeats, one never open
+    got = drop_ids(b["open_idx"], ids)
+    assert np.array_equal(got, drop_ids_reference(b["open_idx"], ids))
+    alive = b["alive"].copy()
+    alive[ids[:-1]] = False
+    assert np.array_equal(got, still_open(b["open_idx"], alive))
+    for gone in (b["open_idx"], b["open_idx"][:1], b["open_idx"][-1:], np.zeros(0, np.int64)):
+        assert np.array_equal(drop_ids(b["open_idx"], gone),
+                              drop_ids_reference(b["open_idx"], gone))  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_open_fields_equal_the_tier_cap_the_tier_search_and_the_take_profit(seed: int) -> None:
+    rng = np.random.default_rng(30 + seed)
+    n = 3000
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    entry = 100.0 * np.exp(rng.normal(0.0, 0.1, n))
+    qty = np.exp(rng.uniform(np.log(1.0), np.log(3e8), n)) / entry  # $1 to $300M notional
+    lev = rng.choice([1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 125.0], n)
+    roe = rng.uniform(0.05, 3.0, n)
+    args = (side, entry, qty, lev, roe, _CAPS, _MAXLEV, _CUMS, _MMRS, _LO, _HI)
+    got = open_fields(*args)
+    for g, w in zip(got, open_fields_reference(*args), strict=True):
+        assert np.array_equal(g, w)
+    assert np.array_equal(got[0], np.minimum(lev, max_leverage_many(qty * entry)))
+    assert (got[0] < lev).any()  # some leverages were capped
+    assert (got[3] < 0).any()  # a short's take-profit below zero (floored by the book)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mark_hit_equals_mark_price_and_the_threshold_test(seed: int) -> None:
+    rng = np.random.default_rng(40 + seed)
+    n = 200
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    prices = (index, index * np.exp(rng.normal(0.0, 0.003, n)), rng.normal(0.0, 0.002, n),
+              rng.normal(0.0, 0.001, n), rng.random(n))  # fmt: skip
+    far_long, far_short = np.full(n, 50.0), np.full(n, np.inf)
+    for k in (None, 7, 150):
+        thr_long, thr_short = far_long.copy(), far_short.copy()
+        if k is not None:  # one market's mark at a threshold, long or short
+            mark = mark_price(*prices)
+            (thr_long if k % 2 else thr_short)[k] = mark[k]
+        mark, hit = mark_hit(*prices, thr_long, thr_short)
+        mark_ref, hit_ref = mark_hit_reference(*prices, thr_long, thr_short)
+        assert np.array_equal(mark, mark_ref)
+        assert hit == hit_ref == (k is not None)
+
+
+def test_bar_open_and_close_equal_the_row_writes() -> None:
+    rng = np.random.default_rng(15)
+    n, steps, t = 30, 4, 2
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+
+    def prices() -> tuple[np.ndarray, ...]:
+        return (index * np.exp(rng.normal(0.0, 0.003, n)), index,
+                index * np.exp(rng.normal(0.0, 0.001, n)), rng.normal(0.0, 0.002, n),
+                rng.normal(0.0, 0.001, n), rng.random(n))  # fmt: skip
+
+    ohlc, hi, lo = np.zeros((16, steps, n)), np.zeros((4, n)), np.zeros((4, n))
+    ohlc_ref, hi_ref, lo_ref = ohlc.copy(), hi.copy(), lo.copy()
+    start = prices()
+    bar_open(ohlc, t, hi, lo, *start)
+    bar_open_reference(ohlc_ref, t, hi_ref, lo_ref, *start)
+    assert np.array_equal(ohlc, ohlc_ref)
+    assert np.array_equal(hi, hi_ref)
+    assert np.array_equal(lo, lo_ref)
+    move = prices()
+    track_levels(hi, lo, *move, False)
+    track_levels(hi_ref, lo_ref, *move, False)
+    end = prices()
+    bar_close(ohlc, t, hi, lo, *end)
+    bar_close_reference(ohlc_ref, t, hi_ref, lo_ref, *end)
+    assert np.array_equal(ohlc, ohlc_ref)
+    assert (ohlc[:, t] != 0).all()
+    assert not ohlc[:, [0, 1, 3]].any()  # only step t written
+
+
+def test_close_fills_equal_the_gathers_and_bincounts() -> None:
+    b = _book(16)
+    rng = np.random.default_rng(16)
+    qty = rng.uniform(0.1, 2.0, b["market"].size)
+    fill = np.linspace(90.0, 110.0, N_M)
+    ids = b["open_idx"][::3]
+    rows = [rng.uniform(0.0, 5.0, N_M) for _ in range(3)]  # buy, sell, the maker's dq
+    rows_ref = [r.copy() for r in rows]
+    px = close_fills(ids, b["market"], b["side"], qty, fill, *rows)
+    px_ref = close_fills_reference(ids, b["market"], b["side"], qty, fill, *rows_ref)
+    assert np.array_equal(px, px_ref)
+    for g, w in zip(rows, rows_ref, strict=True):
+        assert np.array_equal(g, w)
+
+
+def test_open_fills_equal_ufunc_at_and_bincounts() -> None:
+    rng = np.random.default_rng(17)
+    n = 800
+    mkts = rng.integers(0, N_M, n)
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    qty = rng.uniform(0.1, 2.0, n)
+    liq = np.where(rng.random(n) < 0.1, 0.0, rng.uniform(50.0, 150.0, n))
+    state = [np.full(N_M, 60.0), np.full(N_M, 140.0), *(rng.uniform(0.0, 5.0, N_M) for _ in "bsd")]
+    state[1][0] = np.inf  # a market with no short liquidation price yet
+    ref = [x.copy() for x in state]
+    open_fills(mkts, side, qty, liq, *state)
+    open_fills_reference(mkts, side, qty, liq, *ref)
+    for g, w in zip(state, ref, strict=True):
+        assert np.array_equal(g, w)
+    assert (state[0] > 60.0).all()
+    assert (state[1] < 140.0).all()
+
+
+@pytest.mark.parametrize("drift", [0.0, 1e-5])
+def test_step_news_equals_numpy(drift: float) -> None:
+    rng = np.random.default_rng(18)
+    n_a = 50
+    state = [rng.uniform(1e-4, 2e-3, n_a), np.ones(n_a), np.log(rng.uniform(50.0, 150.0, n_a))]
+    ref = [x.copy() for x in state]
+    last_ret, news = rng.normal(0.0, 1e-3, n_a), rng.normal(0.0, 1e-3, n_a)
+    ema = (np.log(rng.uniform(50.0, 150.0, n_a)), np.log(rng.uniform(50.0, 150.0, n_a)))
+    abs_ret, activity, fund = state
+    got = step_news(last_ret, abs_ret, activity, 1.3, fund, news, -2e-4, drift, *ema)
+    abs_ret, activity, fund = ref
+    want = step_news_reference(last_ret, abs_ret, activity, 1.3, fund, news, -2e-4, drift, *ema)
+    assert np.array_equal(got, want)
+    for g, w in zip(state, ref, strict=True):
+        assert np.array_equal(g, w)
+
+
+def test_step_moods_equal_numpy() -> None:
+    rng = np.random.default_rng(19)
+    n_a, n = 50, 150
+    state = [rng.normal(0.0, 1.0, n_a), rng.normal(0.0, 1e-3, n), rng.uniform(0.2, 1.0, n)]
+    ref = [x.copy() for x in state]
+    mom, kick = np.tanh(rng.normal(0.0, 1.0, n_a)), rng.normal(0.0, 0.05, n_a)
+    quote_kick = rng.normal(0.0, 1e-4, n)
+    sent, qn, depth = state
+    step_moods(sent, 0.99, 0.004, mom, kick, qn, 0.9, quote_kick, depth, 0.05)
+    sent, qn, depth = ref
+    step_moods_reference(sent, 0.99, 0.004, mom, kick, qn, 0.9, quote_kick, depth, 0.05)
+    for g, w in zip(state, ref, strict=True):
+        assert np.array_equal(g, w)
+
+
+def test_step_end_equals_numpy() -> None:
+    rng = np.random.default_rng(21)
+    n_a = 50
+    log_idx, log_idx0 = np.log(rng.uniform(50.0, 150.0, (2, n_a)))
+    state = [np.zeros(n_a), *np.log(rng.uniform(50.0, 150.0, (2, n_a))), np.zeros(n_a)]
+    ref = [x.copy() for x in state]
+    step_end(log_idx, log_idx0, *state)
+    step_end_reference(log_idx, log_idx0, *ref)
+    for g, w in zip(state, ref, strict=True):
+        assert np.array_equal(g, w)
+    assert np.array_equal(state[3], log_idx)
+
+
+def test_open_move_equals_numpy_clip() -> None:
+    rng = np.random.default_rng(22)
+    n_a = 400
+    log_idx = np.log(rng.uniform(50.0, 150.0, n_a))
+    hour_ago = log_idx + rng.normal(0.0, 0.01, n_a)
+    abs_ret = rng.uniform(1e-4, 2e-3, n_a)
+    args = (log_idx, hour_ago, abs_ret, float(np.sqrt(12)), 0.3)
+    got = open_move(*args)
+    assert np.array_equal(got, open_move_reference(*args))
+    assert (np.abs(got) == 0.3 * 4.0).any()  # clipped somewhere
+    assert (np.abs(got) < 0.3 * 4.0).any()

@@ -21,16 +21,24 @@ from perpscope.sim.constants import CAP_8H, CLAMP_8H, INTEREST_8H
 
 __all__ = [
     "add_volume",
+    "bar_close",
+    "bar_close_reference",
+    "bar_open",
+    "bar_open_reference",
+    "close_fills",
+    "close_fills_reference",
     "close_orders",
     "close_reference",
     "crossed_positions",
     "crossed_reference",
     "draw_positions",
     "draw_reference",
-    "erfc",
-    "erfc_reference",
+    "drop_ids",
+    "drop_ids_reference",
     "due_positions",
     "due_reference",
+    "erfc",
+    "erfc_reference",
     "feed_reference",
     "feed_response",
     "house_fold",
@@ -38,7 +46,15 @@ __all__ = [
     "house_update",
     "liq_px_kernel",
     "liq_px_reference",
+    "mark_hit",
+    "mark_hit_reference",
     "mark_kernel",
+    "open_fields",
+    "open_fields_reference",
+    "open_fills",
+    "open_fills_reference",
+    "open_move",
+    "open_move_reference",
     "premium_reference",
     "premium_update",
     "review_positions",
@@ -47,6 +63,12 @@ __all__ = [
     "spot_orders_reference",
     "spot_reference",
     "spot_update",
+    "step_end",
+    "step_end_reference",
+    "step_moods",
+    "step_moods_reference",
+    "step_news",
+    "step_news_reference",
     "still_open",
     "still_open_reference",
     "thresholds_kernel",
@@ -183,6 +205,33 @@ def still_open_reference(open_idx: I64, alive: B) -> I64:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def drop_ids(open_idx: I64, ids: I64) -> I64:  # pragma: no cover - compiled
+    """``open_idx`` (ascending) without the ids ``ids`` (any order; an id not in ``open_idx``
+    is ignored), in order: :func:`still_open` after ``alive[ids] = False`` when ``open_idx``
+    holds exactly the alive ids, but by binary search and block copies instead of a look-up of
+    every open id."""
+    gone = np.sort(ids)
+    pos = np.searchsorted(open_idx, gone)
+    out = np.empty(open_idx.size, np.int64)
+    k, start = 0, 0
+    for j in range(pos.size):
+        p = pos[j]
+        if p < start or p >= open_idx.size or open_idx[p] != gone[j]:
+            continue  # a repeated id, or one not open
+        out[k : k + p - start] = open_idx[start:p]
+        k += p - start
+        start = p + 1
+    out[k : k + open_idx.size - start] = open_idx[start:]
+    k += open_idx.size - start
+    return out[:k]
+
+
+def drop_ids_reference(open_idx: I64, ids: I64) -> I64:
+    """:func:`drop_ids` in numpy."""
+    return np.asarray(open_idx[~np.isin(open_idx, ids)])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _mark_one(
     index_px: float, last_px: float, premium_ema: float, last_rate: float, time_left: float
 ) -> float:  # pragma: no cover - compiled
@@ -271,6 +320,61 @@ def liq_px_reference(
     best = np.argmin(dist, axis=1)
     rows = np.arange(side.size)
     return np.asarray(px[rows, best]), np.asarray(~ok[rows, best])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def open_fields(
+    side: I64,
+    entry_px: F64,
+    qty: F64,
+    leverage: F64,
+    take_profit_roe: F64,
+    caps: F64,
+    max_lev: F64,
+    cums: F64,
+    mmrs: F64,
+    lo: F64,
+    hi: F64,
+) -> tuple[F64, F64, B, F64]:  # pragma: no cover - compiled
+    """New positions' leverage, liquidation price, ``bad`` flag and take-profit price, in one
+    pass.
+
+    The leverage is capped at ``max_lev`` of the tier whose cap (``caps``, searched from the
+    left, the last tier open-ended) holds the notional ``qty x entry``; the liquidation price
+    and ``bad`` are :func:`liq_px_kernel`'s at that leverage; the take-profit price is
+    ``entry x (1 + side x take_profit_roe / leverage)`` (neither floored at 0 here).
+    """
+    n = side.size
+    lev = np.empty(n)
+    tp = np.empty(n)
+    last = caps.size - 1
+    for i in range(n):
+        j = min(np.searchsorted(caps, qty[i] * entry_px[i], side="left"), last)
+        cap = max_lev[j]
+        lev[i] = leverage[i] if leverage[i] <= cap else cap
+        tp[i] = entry_px[i] * (1.0 + float(side[i]) * take_profit_roe[i] / lev[i])
+    liq, bad = liq_px_kernel(side, entry_px, qty, lev, cums, mmrs, lo, hi)
+    return lev, liq, bad, tp
+
+
+def open_fields_reference(
+    side: I64,
+    entry_px: F64,
+    qty: F64,
+    leverage: F64,
+    take_profit_roe: F64,
+    caps: F64,
+    max_lev: F64,
+    cums: F64,
+    mmrs: F64,
+    lo: F64,
+    hi: F64,
+) -> tuple[F64, F64, B, F64]:
+    """:func:`open_fields` in numpy (the position book's former code)."""
+    tier = np.minimum(np.searchsorted(caps, qty * entry_px, side="left"), caps.size - 1)
+    lev = np.minimum(leverage, max_lev[tier])
+    liq, bad = liq_px_reference(side, entry_px, qty, lev, cums, mmrs, lo, hi)
+    return lev, liq, bad, np.asarray(entry_px * (1.0 + side * take_profit_roe / lev))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -766,3 +870,370 @@ def erfc(x: F64) -> F64:  # pragma: no cover - compiled
 def erfc_reference(x: F64) -> F64:
     """What :func:`erfc` replaces: ``math.erfc`` applied one element at a time."""
     return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x), dtype=np.float64)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mark_hit(
+    index_px: F64,
+    last_px: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+    thr_long: F64,
+    thr_short: F64,
+) -> tuple[F64, bool]:  # pragma: no cover - compiled
+    """The mark price of every market (:func:`mark_kernel`) and whether it reached a market's
+    liquidation threshold (``mark <= thr_long`` or ``mark >= thr_short``) anywhere."""
+    mark = np.empty(index_px.size)
+    hit = False
+    for m in range(index_px.size):
+        px = _mark_one(index_px[m], last_px[m], premium_ema[m], last_rate[m], time_left_frac[m])
+        mark[m] = px
+        if px <= thr_long[m] or px >= thr_short[m]:
+            hit = True
+    return mark, hit
+
+
+def mark_hit_reference(
+    index_px: F64,
+    last_px: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+    thr_long: F64,
+    thr_short: F64,
+) -> tuple[F64, bool]:
+    """:func:`mark_hit` in numpy (the engine's former code)."""
+    from perpscope.sim.market import mark_price
+
+    mark = mark_price(index_px, last_px, premium_ema, last_rate, time_left_frac)
+    return mark, bool(((mark <= thr_long) | (mark >= thr_short)).any())
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bar_open(
+    ohlc: F64,
+    t: int,
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+) -> None:  # pragma: no cover - compiled
+    """Open step ``t``'s bar: the four prices now (perp, mark as :func:`mark_kernel`, index,
+    spot) are the bar's open ``ohlc[4 r, t]`` and its high ``hi[r]`` and low ``lo[r]`` so far.
+
+    ``ohlc`` has shape ``(16, steps, markets)``: rows ``4 r + j`` for price ``r`` and ``j`` in
+    open, high, low, close."""
+    for m in range(mid.size):
+        mark = _mark_one(index_px[m], mid[m], premium_ema[m], last_rate[m], time_left_frac[m])
+        for r in range(4):
+            v = (mid[m], mark, index_px[m], spot[m])[r]
+            ohlc[4 * r, t, m] = v
+            hi[r, m] = v
+            lo[r, m] = v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bar_close(
+    ohlc: F64,
+    t: int,
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+) -> None:  # pragma: no cover - compiled
+    """Close step ``t``'s bar: the four prices now are its close, ``hi`` and ``lo`` its high and
+    low (rows of ``ohlc`` as in :func:`bar_open`)."""
+    for m in range(mid.size):
+        mark = _mark_one(index_px[m], mid[m], premium_ema[m], last_rate[m], time_left_frac[m])
+        for r in range(4):
+            ohlc[4 * r + 3, t, m] = (mid[m], mark, index_px[m], spot[m])[r]
+            ohlc[4 * r + 1, t, m] = hi[r, m]
+            ohlc[4 * r + 2, t, m] = lo[r, m]
+
+
+def bar_open_reference(
+    ohlc: F64,
+    t: int,
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+) -> None:
+    """:func:`bar_open` in numpy (the engine's former code)."""
+    from perpscope.sim.market import mark_price
+
+    mark = mark_price(index_px, mid, premium_ema, last_rate, time_left_frac)
+    for r, v in enumerate((mid, mark, index_px, spot)):
+        ohlc[4 * r, t] = v
+        hi[r] = v
+        lo[r] = v
+
+
+def bar_close_reference(
+    ohlc: F64,
+    t: int,
+    hi: F64,
+    lo: F64,
+    mid: F64,
+    index_px: F64,
+    spot: F64,
+    premium_ema: F64,
+    last_rate: F64,
+    time_left_frac: F64,
+) -> None:
+    """:func:`bar_close` in numpy (the engine's former code)."""
+    from perpscope.sim.market import mark_price
+
+    mark = mark_price(index_px, mid, premium_ema, last_rate, time_left_frac)
+    for r, v in enumerate((mid, mark, index_px, spot)):
+        ohlc[4 * r + 3, t] = v
+        ohlc[4 * r + 1, t] = hi[r]
+        ohlc[4 * r + 2, t] = lo[r]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def close_fills(
+    ids: I64, market: I64, side: I64, qty: F64, fill: F64, buy: F64, sell: F64, dq: F64
+) -> F64:  # pragma: no cover - compiled
+    """Positions ``ids`` close at their market's ``fill``: their base quantity
+    ``-(side x qty)`` is added to the ``buy``/``sell`` volume (as :func:`add_volume`) and,
+    summed per market in order (as ``np.bincount``), taken from the market maker's ``dq``.
+    Returns each position's fill price."""
+    n = buy.size
+    b, s, net = np.zeros(n), np.zeros(n), np.zeros(n)
+    px = np.empty(ids.size)
+    for j in range(ids.size):
+        i = ids[j]
+        m = market[i]
+        q = -(side[i] * qty[i])
+        px[j] = fill[m]
+        b[m] += max(q, 0.0)
+        s[m] += max(-q, 0.0)
+        net[m] += q
+    for m in range(n):
+        buy[m] += b[m]
+        sell[m] += s[m]
+        dq[m] -= net[m]
+    return px
+
+
+def close_fills_reference(
+    ids: I64, market: I64, side: I64, qty: F64, fill: F64, buy: F64, sell: F64, dq: F64
+) -> F64:
+    """:func:`close_fills` in numpy (the engine's former code)."""
+    mk = market[ids]
+    q = -(side[ids] * qty[ids]).astype(float)
+    volume_reference(buy, sell, mk, q)
+    dq -= np.bincount(mk, q, minlength=dq.size)
+    return np.asarray(fill[mk])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def open_fills(
+    mkts: I64,
+    side: I64,
+    qty: F64,
+    liq: F64,
+    thr_long: F64,
+    thr_short: F64,
+    buy: F64,
+    sell: F64,
+    dq: F64,
+) -> None:  # pragma: no cover - compiled
+    """New positions (market ``mkts``, ``side``, ``qty``, liquidation price ``liq``) filled:
+    each market's nearest liquidation thresholds widen to a new long's price (``thr_long``, the
+    highest) and a new short's positive one (``thr_short``, the lowest); the base quantities
+    ``side x qty`` go to the ``buy``/``sell`` volume (as :func:`add_volume`) and, summed per
+    market in order, are taken from the market maker's ``dq``."""
+    n = buy.size
+    b, s, net = np.zeros(n), np.zeros(n), np.zeros(n)
+    for j in range(mkts.size):
+        m = mkts[j]
+        px = liq[j]
+        if side[j] > 0:
+            if px > thr_long[m]:
+                thr_long[m] = px
+        elif px > 0.0 and px < thr_short[m]:
+            thr_short[m] = px
+        q = side[j] * qty[j]
+        b[m] += max(q, 0.0)
+        s[m] += max(-q, 0.0)
+        net[m] += q
+    for m in range(n):
+        buy[m] += b[m]
+        sell[m] += s[m]
+        dq[m] -= net[m]
+
+
+def open_fills_reference(
+    mkts: I64,
+    side: I64,
+    qty: F64,
+    liq: F64,
+    thr_long: F64,
+    thr_short: F64,
+    buy: F64,
+    sell: F64,
+    dq: F64,
+) -> None:
+    """:func:`open_fills` in numpy (the engine's former code)."""
+    lo = side > 0
+    np.maximum.at(thr_long, mkts[lo], liq[lo])
+    sl = ~lo & (liq > 0)
+    np.minimum.at(thr_short, mkts[sl], liq[sl])
+    q = side * qty
+    volume_reference(buy, sell, mkts, np.asarray(q, float))
+    dq -= np.bincount(mkts, q, minlength=dq.size)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def step_news(
+    last_ret: F64,
+    abs_ret_ema: F64,
+    activity: F64,
+    activity_now: float,
+    fund: F64,
+    news: F64,
+    shock: float,
+    drift: float,
+    ema_fast: F64,
+    ema_slow: F64,
+) -> F64:  # pragma: no cover - compiled
+    """The start of a step, per asset, in place: the running mean absolute return
+    (``+= (|last_ret| - abs_ret_ema) / 2016``), the activity (``activity_now`` everywhere), the
+    fundamental (``+= news + shock``, then ``+= drift`` unless ``drift`` is 0). Returns the
+    trend signal's argument ``(ema_fast - ema_slow) / 0.01`` (its ``tanh`` is numpy's)."""
+    out = np.empty(fund.size)
+    for a in range(fund.size):
+        abs_ret_ema[a] += (abs(last_ret[a]) - abs_ret_ema[a]) / 2016.0
+        activity[a] = activity_now
+        fund[a] += news[a] + shock
+        if drift != 0.0:
+            fund[a] += drift
+        out[a] = (ema_fast[a] - ema_slow[a]) / 0.01
+    return out
+
+
+def step_news_reference(
+    last_ret: F64,
+    abs_ret_ema: F64,
+    activity: F64,
+    activity_now: float,
+    fund: F64,
+    news: F64,
+    shock: float,
+    drift: float,
+    ema_fast: F64,
+    ema_slow: F64,
+) -> F64:
+    """:func:`step_news` in numpy (the engine's former code)."""
+    abs_ret_ema += (np.abs(last_ret) - abs_ret_ema) / 2016.0
+    activity[:] = np.full(activity.size, activity_now)
+    fund += news + shock
+    if drift:
+        fund += drift
+    return np.asarray((ema_fast - ema_slow) / 0.01)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def step_moods(
+    sentiment: F64,
+    rho: float,
+    mom_weight: float,
+    mom: F64,
+    kick: F64,
+    quote_noise: F64,
+    q_rho: float,
+    quote_kick: F64,
+    depth_mult: F64,
+    refill: float,
+) -> None:  # pragma: no cover - compiled
+    """The step's persistent moods, in place: per asset the sentiment
+    (``rho x sentiment + mom_weight x mom``, then ``+= kick``); per market the quoting noise
+    (``q_rho x quote_noise + quote_kick``) and the book's depth refilling toward 1
+    (``+= refill x (1 - depth_mult)``)."""
+    for a in range(sentiment.size):
+        sentiment[a] = rho * sentiment[a] + mom_weight * mom[a]
+        sentiment[a] += kick[a]
+    for m in range(quote_noise.size):
+        quote_noise[m] = q_rho * quote_noise[m] + quote_kick[m]
+        depth_mult[m] += refill * (1.0 - depth_mult[m])
+
+
+def step_moods_reference(
+    sentiment: F64,
+    rho: float,
+    mom_weight: float,
+    mom: F64,
+    kick: F64,
+    quote_noise: F64,
+    q_rho: float,
+    quote_kick: F64,
+    depth_mult: F64,
+    refill: float,
+) -> None:
+    """:func:`step_moods` in numpy (the engine's former code)."""
+    sentiment[:] = rho * sentiment + mom_weight * mom
+    sentiment += kick
+    quote_noise[:] = q_rho * quote_noise + quote_kick
+    depth_mult += refill * (1.0 - depth_mult)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def step_end(
+    log_idx: F64, log_idx0: F64, last_ret: F64, ema_fast: F64, ema_slow: F64, hour_ago: F64
+) -> None:  # pragma: no cover - compiled
+    """The end of a step, per asset, in place from the log index now ``log_idx`` and at the
+    step's start ``log_idx0``: the step's return ``last_ret``, the fast (12 steps) and slow (288
+    steps) moving averages, and ``hour_ago`` (the ring buffer's row for this step)."""
+    for a in range(log_idx.size):
+        x = log_idx[a]
+        last_ret[a] = x - log_idx0[a]
+        ema_fast[a] += (x - ema_fast[a]) / 12.0
+        ema_slow[a] += (x - ema_slow[a]) / 288.0
+        hour_ago[a] = x
+
+
+def step_end_reference(
+    log_idx: F64, log_idx0: F64, last_ret: F64, ema_fast: F64, ema_slow: F64, hour_ago: F64
+) -> None:
+    """:func:`step_end` in numpy (the engine's former code)."""
+    last_ret[:] = log_idx - log_idx0
+    ema_fast += (log_idx - ema_fast) / 12.0
+    ema_slow += (log_idx - ema_slow) / 288.0
+    hour_ago[:] = log_idx
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def open_move(
+    log_idx: F64, hour_ago: F64, abs_ret_ema: F64, sqrt_hour: float, oi_beta: float
+) -> F64:  # pragma: no cover - compiled
+    """Per asset, ``oi_beta x`` the last hour's log move in units of its normal size
+    (``abs_ret_ema x sqrt_hour``), clipped to +-4: the exponent of the openers' rate (its
+    ``exp`` is numpy's)."""
+    out = np.empty(log_idx.size)
+    for a in range(log_idx.size):
+        move = (log_idx[a] - hour_ago[a]) / (abs_ret_ema[a] * sqrt_hour)
+        out[a] = oi_beta * min(max(move, -4.0), 4.0)
+    return out
+
+
+def open_move_reference(
+    log_idx: F64, hour_ago: F64, abs_ret_ema: F64, sqrt_hour: float, oi_beta: float
+) -> F64:
+    """:func:`open_move` in numpy (the engine's former code)."""
+    r1h = log_idx - hour_ago
+    return np.asarray(oi_beta * np.clip(r1h / (abs_ret_ema * sqrt_hour), -4.0, 4.0))

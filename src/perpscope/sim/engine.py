@@ -53,6 +53,9 @@ import numpy as np
 
 from perpscope.sim._kernels import (
     add_volume,
+    bar_close,
+    bar_open,
+    close_fills,
     close_orders,
     crossed_positions,
     draw_positions,
@@ -60,11 +63,17 @@ from perpscope.sim._kernels import (
     feed_response,
     house_fold,
     house_update,
+    mark_hit,
     mark_kernel,
+    open_fills,
+    open_move,
     premium_update,
     review_positions,
     spot_orders,
     spot_update,
+    step_end,
+    step_moods,
+    step_news,
     thresholds_kernel,
     track_levels,
 )
@@ -100,11 +109,17 @@ class Recorder:
     agent_steps: int = 0
     insurance: InsuranceFund | None = None  # the markets' insurance funds and ADL log
 
+    ohlc: np.ndarray = field(default_factory=lambda: np.zeros((16, 0, 0)))
+
     def __post_init__(self) -> None:
+        # the four prices' open, high, low and close are rows ``4 x price + field`` of one block
+        # (written by one kernel per bar), each series a view of its row
+        self.ohlc = np.zeros((16, self.steps, self.markets))
         names = [f"{s}_{x}" for s in ("perp", "mark", "index", "spot") for x in "ohlc"]
-        names += ["prem", "buy_base", "sell_base", "spot_vol_base", "house_qty", "house_entry"]
+        self.series = {n: self.ohlc[r] for r, n in enumerate(names)}
+        names = ["prem", "buy_base", "sell_base", "spot_vol_base", "house_qty", "house_entry"]
         names += ["house_funding", "accrual_rate"]
-        self.series = {n: np.zeros((self.steps, self.markets)) for n in names}
+        self.series.update({n: np.zeros((self.steps, self.markets)) for n in names})
 
 
 @dataclass
@@ -270,6 +285,17 @@ class _Engine:
         )  # fmt: skip
         self._pool_buf = np.zeros((0, 6))
         self._pool_at = 0
+        # constants of the step, computed once
+        self._rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
+        self._mom_weight = (1 - self._rho) * p.sentiment_mom
+        self._q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
+        self._sqrt_hour = float(np.sqrt(STEPS_PER_HOUR))
+        self._markets = np.arange(self.n_m)
+        # each step's share of its funding interval left, per market
+        t_all = np.arange(self.steps)[:, None]
+        self._time_left_t = 1.0 - (t_all % self.m_interval_steps) / self.m_interval_steps
+        self._log_src = np.zeros(0)  # the index array ``_log_idx`` was last computed from
+        self._log_val = np.zeros(0)
 
     def _log_ar(self, rng: np.random.Generator, half_life_h: float, sd: float) -> np.ndarray:
         """A stationary AR(1) series per step with the given half-life and standard deviation."""
@@ -397,30 +423,37 @@ class _Engine:
         s = self.s
         return mark_kernel(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left)
 
+    def _log_idx(self) -> np.ndarray:
+        """Each asset's log index now (``np.log`` of its first venue's index), computed again
+        only when the index array was replaced (:meth:`_spot` makes a new one)."""
+        s = self.s
+        if s.index is not self._log_src:
+            self._log_src = s.index
+            self._log_val = np.log(s.index[:: self.n_v])
+        return self._log_val
+
     # --- one step ------------------------------------------------------------------------
     def step(self, t: int) -> None:
         s, p, rec = self.s, self.p, self.rec.series
-        self._time_left = 1.0 - (t % self.m_interval_steps) / self.m_interval_steps
-        log_idx0 = np.log(s.index[:: self.n_v])
-        for r, (k, v) in enumerate(self._levels().items()):
-            rec[f"{k}_o"][t] = v
-            self._hi[r] = v
-            self._lo[r] = v
-        s.abs_ret_ema += (np.abs(s.last_ret) - s.abs_ret_ema) / 2016.0
-        s.activity = np.full(self.n_a, self.activity_t[t])
-        # A scheduled whale's selling is read as partly informed: value traders lower their
-        # estimate by ``shock_news`` of the move its orders make.
-        s.fund += self.news[t] + p.shock_news * self.shock_usd[t] / p.depth_spot_usd
-        if self.drift and t < self.build_end:
-            s.fund += self.drift
+        self._time_left = self._time_left_t[t]
+        log_idx0 = self._log_idx()
+        bar_open(self.rec.ohlc, t, self._hi, self._lo, s.mid, s.index, s.spot, s.prem_ema,
+                 s.last_rate, self._time_left)  # fmt: skip
+        # Activity follows the volatility. A scheduled whale's selling is read as partly
+        # informed: value traders lower their estimate by ``shock_news`` of the move its
+        # orders make; in some presets a drift during the build-up.
+        shock = p.shock_news * self.shock_usd[t] / p.depth_spot_usd
+        drift = self.drift if self.drift and t < self.build_end else 0.0
+        trend = step_news(
+            s.last_ret, s.abs_ret_ema, s.activity, float(self.activity_t[t]), s.fund,
+            self.news[t], float(shock), drift, s.ema_fast, s.ema_slow,
+        )  # fmt: skip
         # Sentiment: persistent, fed by the last day's move (traders chase what went up).
-        self._mom = mom = np.tanh((s.ema_fast - s.ema_slow) / 0.01)
-        rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
-        s.sentiment = rho * s.sentiment + (1 - rho) * p.sentiment_mom * mom
-        s.sentiment += self.sent_kick[t]
-        q_rho = 0.5 ** (1.0 / (p.quote_hl_h * STEPS_PER_HOUR))
-        s.quote_noise = q_rho * s.quote_noise + self.quote_kick[t]
-        s.depth_mult += p.refill * (1.0 - s.depth_mult)
+        self._mom = mom = np.tanh(trend)
+        step_moods(
+            s.sentiment, self._rho, self._mom_weight, mom, self.sent_kick[t], s.quote_noise,
+            self._q_rho, self.quote_kick[t], s.depth_mult, p.refill,
+        )  # fmt: skip
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
         perp_usd, closes, opens = self._perp_orders(t)
@@ -434,23 +467,13 @@ class _Engine:
                        self.m_interval_hf, rec["prem"][t], rec["accrual_rate"][t])  # fmt: skip
         self._track()
         self._liquidate(t)
-        for r, (k, v) in enumerate(self._levels().items()):
-            rec[f"{k}_c"][t] = v
-            rec[f"{k}_h"][t] = self._hi[r]
-            rec[f"{k}_l"][t] = self._lo[r]
+        bar_close(self.rec.ohlc, t, self._hi, self._lo, s.mid, s.index, s.spot, s.prem_ema,
+                  s.last_rate, self._time_left)  # fmt: skip
         rec["house_qty"][t] = s.house_qty
         rec["house_entry"][t] = s.house_entry
         rec["house_funding"][t] = s.house_funding
-        log_idx = np.log(s.index[:: self.n_v])
-        s.last_ret = log_idx - log_idx0
-        s.ema_fast += (log_idx - s.ema_fast) / 12.0
-        s.ema_slow += (log_idx - s.ema_slow) / 288.0
-        s.hour_ago[t % STEPS_PER_HOUR] = log_idx
-
-    def _levels(self) -> dict[str, np.ndarray]:
-        """The four price series now: perp (the book's mid), mark, index and spot."""
-        s = self.s
-        return {"perp": s.mid, "mark": self.mark(), "index": s.index, "spot": s.spot}
+        step_end(self._log_idx(), log_idx0, s.last_ret, s.ema_fast, s.ema_slow,
+                 s.hour_ago[t % STEPS_PER_HOUR])  # fmt: skip
 
     def _track(self, perp_only: bool = False) -> None:
         """Widen the step's high/low with the current prices (only after a liquidation check,
@@ -510,16 +533,18 @@ class _Engine:
         usd = close_orders(closes, b.market, b.side, b.qty, s.mid, self.n_m)
         # Openers: busier when volatility is high, and after a rise (new longs chase it and
         # shorts add), quieter after a fall.
-        log_idx = np.log(s.index[:: self.n_v])
-        r1h = log_idx - s.hour_ago[t % STEPS_PER_HOUR]
-        move = np.clip(r1h / (s.abs_ret_ema * np.sqrt(STEPS_PER_HOUR)), -4.0, 4.0)
-        rate = p.open_rate * self.open_mult[t] * s.activity * np.exp(p.oi_beta * move)
+        x = open_move(self._log_idx(), s.hour_ago[t % STEPS_PER_HOUR], s.abs_ret_ema,
+                      self._sqrt_hour, p.oi_beta)  # fmt: skip
+        rate = p.open_rate * self.open_mult[t] * s.activity * np.exp(x)
         n_open = self.rng_open.poisson(rate[self.asset_of])
-        total = int(n_open.sum())
-        mkts = np.repeat(np.arange(self.n_m), n_open)
+        mkts = np.repeat(self._markets, n_open)
+        total = mkts.size
         a = self.asset_of[mkts]
         bias = self.bias[t]
-        p_long = np.clip(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02, 0.98)
+        # np.clip's bounds as a maximum then a minimum (the same values, without its overhead)
+        p_long = np.minimum(
+            np.maximum(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02), 0.98
+        )
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
         usd += np.bincount(mkts, side * notional, minlength=self.n_m)
         return usd, closes, (mkts, side, notional, lev, kinds, hold, roe)
@@ -543,25 +568,17 @@ class _Engine:
         s.mid = new_mid
         self._track(perp_only=True)
         dq = np.zeros(self.n_m)
+        rec = self.rec.series
+        buy, sell = rec["buy_base"][t], rec["sell_base"][t]
         if closes.size:
-            mk = b.market[closes]
-            q = -(b.side[closes] * b.qty[closes]).astype(float)
-            b.close(t, closes, fill[mk], liquidated=False)
-            self._volume(t, mk, q)
-            dq -= np.bincount(mk, q, minlength=self.n_m)
+            px = close_fills(closes, b.market, b.side, b.qty, fill, buy, sell, dq)
+            b.close(t, closes, px, liquidated=False)
         mkts, side, notional, lev, kinds, hold, roe = opens
         if mkts.size:
             px = fill[mkts]
             qty = notional / px
             ids = b.open_many(t, mkts, side, qty, px, lev, kinds, t + hold, roe)
-            liq = b.liq[ids]
-            lo = side > 0
-            np.maximum.at(s.thr_long, mkts[lo], liq[lo])
-            sl = ~lo & (liq > 0)
-            np.minimum.at(s.thr_short, mkts[sl], liq[sl])
-            q = side * qty
-            self._volume(t, mkts, q)
-            dq -= np.bincount(mkts, q, minlength=self.n_m)
+            open_fills(mkts, side, qty, b.liq[ids], s.thr_long, s.thr_short, buy, sell, dq)
         self._house(dq, fill)
 
     def _volume(self, t: int, mk: np.ndarray, q: np.ndarray) -> None:
@@ -592,10 +609,11 @@ class _Engine:
             return
         s, b = self.s, self.book
         while True:  # each round liquidates at least one position, so this ends
-            mark = self.mark()
-            hit = (mark <= s.thr_long) | (mark >= s.thr_short)
-            if not hit.any():
+            mark, any_hit = mark_hit(s.index, s.mid, s.prem_ema, s.last_rate, self._time_left,
+                                     s.thr_long, s.thr_short)  # fmt: skip
+            if not any_hit:
                 return
+            hit = (mark <= s.thr_long) | (mark >= s.thr_short)
             gone = crossed_positions(b.open_idx, b.market, b.side, b.liq, mark, hit)
             if gone.size == 0:
                 self._thresholds(np.flatnonzero(hit))
@@ -674,11 +692,13 @@ class _Engine:
 
     def _requote(self, t: int) -> None:
         s, p = self.s, self.p
-        skew = np.clip(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02, 0.02)
+        # np.clip's bounds as a maximum then a minimum (the same values, without its overhead)
+        skew = np.minimum(np.maximum(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02), 0.02)
         if p.mm_premium and t < self.build_end:
             skew = skew + p.mm_premium
         target = np.log(s.index * (1.0 + skew + s.quote_noise))
-        s.mid = np.exp(np.log(s.mid) + p.mm_recentre * (target - np.log(s.mid)))
+        log_mid = np.log(s.mid)
+        s.mid = np.exp(log_mid + p.mm_recentre * (target - log_mid))
 
     def run(self) -> None:
         self._burn_in()

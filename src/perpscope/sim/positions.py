@@ -23,7 +23,7 @@ from perpscope.risk import (
     maint_amounts_by_recursion,
     tier_for,
 )
-from perpscope.sim._kernels import liq_px_kernel, still_open
+from perpscope.sim._kernels import drop_ids, liq_px_kernel, open_fields
 
 __all__ = ["AGENT_KINDS", "SIM_TIERS", "PositionBook", "position_liquidation_px"]
 
@@ -111,11 +111,24 @@ def liquidation_px_many(
         _LO,
         _HI,
     )
+    if bad.any():
+        _solve_bad(out, bad, side, entry_px, qty, leverage)
+    return np.asarray(out)
+
+
+def _solve_bad(
+    out: np.ndarray,
+    bad: np.ndarray,
+    side: np.ndarray,
+    entry_px: np.ndarray,
+    qty: np.ndarray,
+    leverage: np.ndarray,
+) -> None:
+    """Solve the ``bad`` positions' liquidation prices one by one by the risk module, in ``out``."""
     for i in np.flatnonzero(bad).tolist():
         out[i] = position_liquidation_px(
             int(side[i]), float(entry_px[i]), float(qty[i]), float(leverage[i])
         )
-    return np.asarray(out)
 
 
 _EVENT_FIELDS = ("step", "pid", "event", "px", "qty_after", "funding", "liq_fill")
@@ -144,11 +157,12 @@ class PositionBook:
     tp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     open_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _counts: list[tuple[int, int, int]] = field(default_factory=list)  # step, event, how many
     _events: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._grow(self.capacity)
-        self._chunks = {k: [] for k in _EVENT_FIELDS}
+        self._chunks = {k: [] for k in _EVENT_FIELDS if k not in ("step", "event")}
 
     @property
     def n_open(self) -> int:
@@ -163,9 +177,13 @@ class PositionBook:
         position's funding paid so far; ``liq_fill`` the liquidation's fill price (else 0).
         """
         if self._events is None:
-            self._events = {
-                k: np.concatenate(v) if v else np.zeros(0) for k, v in self._chunks.items()
-            }
+            got = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self._chunks.items()}
+            if self._counts:
+                step, code, count = (np.array(x, np.int64) for x in zip(*self._counts, strict=True))
+                got["step"], got["event"] = np.repeat(step, count), np.repeat(code, count)
+            else:
+                got["step"], got["event"] = np.zeros(0), np.zeros(0)
+            self._events = {k: got[k] for k in _EVENT_FIELDS}
         return self._events
 
     def _grow(self, cap: int) -> None:
@@ -203,16 +221,24 @@ class PositionBook:
             self._grow(self.capacity * 2)
         ids = np.arange(self.n, self.n + k)
         self.n += k
-        lev = np.minimum(leverage, max_leverage_many(qty * entry_px))
+        side = np.ascontiguousarray(side, np.int64)
+        entry_px = np.ascontiguousarray(entry_px, float)
+        qty = np.ascontiguousarray(qty, float)
+        lev, liq, bad, tp = open_fields(
+            side, entry_px, qty, np.ascontiguousarray(leverage, float),
+            np.ascontiguousarray(take_profit_roe, float), _CAPS, _MAXLEV, _CUMS, _MMRS, _LO, _HI,
+        )  # fmt: skip
+        if bad.any():
+            _solve_bad(liq, bad, side, entry_px, qty, lev)
         self.market[ids], self.side[ids], self.qty[ids] = market, side, qty
         self.entry[ids], self.leverage[ids], self.kind[ids] = entry_px, lev, kind
         self.close_step[ids] = close_step
-        self.liq[ids] = np.maximum(liquidation_px_many(side, entry_px, qty, lev), 0.0)
-        self.tp[ids] = np.maximum(entry_px * (1.0 + side * take_profit_roe / lev), 0.0)
+        self.liq[ids] = np.maximum(liq, 0.0)
+        self.tp[ids] = np.maximum(tp, 0.0)
         self.alive[ids] = True
         self.funding[ids] = 0.0
         self.open_idx = np.concatenate([self.open_idx, ids])
-        self._log(step, ids, 0, entry_px, qty, np.zeros(k))
+        self._log(step, ids, 0, entry_px, qty, np.zeros(k), np.zeros(k))
         return ids
 
     def open(
@@ -240,31 +266,33 @@ class PositionBook:
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = still_open(self.open_idx, self.alive)
+        self.open_idx = drop_ids(self.open_idx, np.ascontiguousarray(ids, np.int64))
         fill = np.asarray(fill_px, float)
-        self._log(step, ids, 2 if liquidated else 1, fill, np.zeros(ids.size),
-                  fill if liquidated else np.zeros(ids.size))  # fmt: skip
+        zeros = np.zeros(ids.size)
+        self._log(step, ids, 2 if liquidated else 1, fill, zeros, fill if liquidated else zeros,
+                  self.funding[ids])  # fmt: skip
 
     def deleverage(self, step: int, ids: np.ndarray, px: np.ndarray) -> None:
         """Close positions ``ids`` by auto-deleveraging at ``px`` (event ``adl``)."""
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = still_open(self.open_idx, self.alive)
-        self._log(step, ids, 3, np.asarray(px, float), np.zeros(ids.size), np.zeros(ids.size))
+        self.open_idx = drop_ids(self.open_idx, np.ascontiguousarray(ids, np.int64))
+        zeros = np.zeros(ids.size)
+        self._log(step, ids, 3, np.asarray(px, float), zeros, zeros, self.funding[ids])
 
     def _log(
         self, step: int, ids: np.ndarray, code: int, px: np.ndarray, qty_after: np.ndarray,
-        fill: np.ndarray,
+        fill: np.ndarray, funding: np.ndarray,
     ) -> None:  # fmt: skip
+        """Log ``ids``' events (``funding``: their funding paid so far, a copy). The step and
+        the event code are kept once per call and repeated per event in :attr:`events`."""
         c = self._chunks
-        k = ids.size
-        c["step"].append(np.full(k, step, np.int64))
+        self._counts.append((step, code, ids.size))
         c["pid"].append(ids.astype(np.int64))
-        c["event"].append(np.full(k, code, np.int64))
         c["px"].append(np.asarray(px, float))
         c["qty_after"].append(np.asarray(qty_after, float))
-        c["funding"].append(self.funding[ids].copy())
+        c["funding"].append(funding)
         c["liq_fill"].append(np.asarray(fill, float))
         self._events = None
 
