@@ -40,6 +40,12 @@ _SWAPS = {
         "step_moods": k.step_moods_reference,
         "step_end": k.step_end_reference,
         "open_move": k.open_move_reference,
+        "long_share": k.long_share_reference,
+        "long_prob": k.long_prob_reference,
+        "add_orders": k.add_orders_reference,
+        "requote_px": k.requote_px_reference,
+        "recentre": k.recentre_reference,
+        "pay_funding": k.pay_funding_reference,
     },
     positions: {
         "liq_px_kernel": k.liq_px_reference,

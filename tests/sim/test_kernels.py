@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from perpscope.sim._kernels import (
+    add_orders,
+    add_orders_reference,
     add_volume,
     bar_close,
     bar_close_reference,
@@ -37,6 +39,10 @@ from perpscope.sim._kernels import (
     house_update,
     liq_px_kernel,
     liq_px_reference,
+    long_prob,
+    long_prob_reference,
+    long_share,
+    long_share_reference,
     mark_hit,
     mark_hit_reference,
     mark_kernel,
@@ -46,8 +52,14 @@ from perpscope.sim._kernels import (
     open_fills_reference,
     open_move,
     open_move_reference,
+    pay_funding,
+    pay_funding_reference,
     premium_reference,
     premium_update,
+    recentre,
+    recentre_reference,
+    requote_px,
+    requote_px_reference,
     review_positions,
     review_reference,
     spot_orders,
@@ -615,3 +627,70 @@ def test_open_move_equals_numpy_clip() -> None:
     assert np.array_equal(got, open_move_reference(*args))
     assert (np.abs(got) == 0.3 * 4.0).any()  # clipped somewhere
     assert (np.abs(got) < 0.3 * 4.0).any()
+
+
+def test_long_share_and_prob_equal_numpy() -> None:
+    rng = np.random.default_rng(23)
+    n = 3000
+    sentiment = rng.normal(0.0, 2.0, 4)
+    asset_of = np.repeat(np.arange(4), 3)
+    mkts = rng.integers(0, 12, n)
+    arg = long_share(sentiment, asset_of, mkts, 0.1)
+    assert np.array_equal(arg, long_share_reference(sentiment, asset_of, mkts, 0.1))
+    tilt = np.tanh(arg)
+    for bias in (-0.3, 0.05, 0.3):
+        got = long_prob(tilt, bias)
+        assert np.array_equal(got, long_prob_reference(tilt, bias))
+    assert long_prob(tilt, -0.3).min() == 0.02
+    assert long_prob(tilt, 0.3).max() == 0.98
+
+
+def test_add_orders_equals_bincount() -> None:
+    rng = np.random.default_rng(24)
+    n = 700
+    mkts = rng.integers(0, N_M - 1, n)  # the last market gets no order
+    side = np.where(rng.random(n) < 0.5, 1, -1)
+    notional = rng.uniform(1e3, 1e6, n)
+    usd = rng.normal(0.0, 1e6, N_M)
+    usd[-1] = -0.0
+    ref = usd.copy()
+    add_orders(usd, mkts, side, notional)
+    add_orders_reference(ref, mkts, side, notional)
+    assert np.array_equal(usd, ref)
+    assert np.array_equal(np.signbit(usd), np.signbit(ref))
+
+
+@pytest.mark.parametrize("add_premium", [False, True])
+def test_requote_px_and_recentre_equal_numpy(add_premium: bool) -> None:
+    rng = np.random.default_rng(25)
+    n = 500
+    index = 100.0 * np.exp(rng.normal(0.0, 0.01, n))
+    mid = index * np.exp(rng.normal(0.0, 0.003, n))
+    args = (rng.normal(0.0, 5e5, n), mid, np.full(n, 1e8), index, rng.normal(0.0, 1e-4, n), 0.045,
+            0.002, add_premium)  # fmt: skip
+    quote = requote_px(*args)
+    assert np.array_equal(quote, requote_px_reference(*args))
+    skew = quote / index - 1.0 - args[4] - (0.002 if add_premium else 0.0)
+    assert np.isclose(np.abs(skew), 0.02).any()  # clipped somewhere
+    log_mid, target = np.log(mid), np.log(quote)
+    assert np.array_equal(recentre(log_mid, target, 0.7), recentre_reference(log_mid, target, 0.7))
+
+
+def test_pay_funding_equals_numpy() -> None:
+    b = _book(26)
+    rng = np.random.default_rng(26)
+    qty = rng.uniform(0.1, 2.0, b["market"].size)
+    on = np.array([True, False, True, True, False])
+    mark = np.linspace(90.0, 110.0, N_M)
+    rate = rng.normal(0.0, 5e-4, N_M)
+    interval_h = np.array([8.0, 8.0, 4.0, 8.0, 4.0])
+    funding = rng.normal(0.0, 1.0, b["market"].size)
+    ref = funding.copy()
+    args = (b["open_idx"], b["market"], b["side"], qty)
+    ids, p_exit = pay_funding(*args, funding, on, mark, rate, interval_h, 0.03)
+    ids_ref, p_ref = pay_funding_reference(*args, ref, on, mark, rate, interval_h, 0.03)
+    assert np.array_equal(ids, ids_ref)
+    assert np.array_equal(p_exit, p_ref)
+    assert np.array_equal(funding, ref)
+    assert (p_exit == 0.0).any()
+    assert (p_exit > 0.0).any()

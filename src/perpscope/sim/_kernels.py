@@ -20,6 +20,8 @@ from numba import njit
 from perpscope.sim.constants import CAP_8H, CLAMP_8H, INTEREST_8H
 
 __all__ = [
+    "add_orders",
+    "add_orders_reference",
     "add_volume",
     "bar_close",
     "bar_close_reference",
@@ -46,6 +48,10 @@ __all__ = [
     "house_update",
     "liq_px_kernel",
     "liq_px_reference",
+    "long_prob",
+    "long_prob_reference",
+    "long_share",
+    "long_share_reference",
     "mark_hit",
     "mark_hit_reference",
     "mark_kernel",
@@ -55,8 +61,14 @@ __all__ = [
     "open_fills_reference",
     "open_move",
     "open_move_reference",
+    "pay_funding",
+    "pay_funding_reference",
     "premium_reference",
     "premium_update",
+    "recentre",
+    "recentre_reference",
+    "requote_px",
+    "requote_px_reference",
     "review_positions",
     "review_reference",
     "spot_orders",
@@ -1237,3 +1249,158 @@ def open_move_reference(
     """:func:`open_move` in numpy (the engine's former code)."""
     r1h = log_idx - hour_ago
     return np.asarray(oi_beta * np.clip(r1h / (abs_ret_ema * sqrt_hour), -4.0, 4.0))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def long_share(sentiment: F64, asset_of: I64, mkts: I64, bias: float) -> F64:  # pragma: no cover
+    """Per new position (in market ``mkts``), its asset's ``sentiment + bias``: the argument of
+    the long share's ``tanh`` (numpy's)."""
+    out = np.empty(mkts.size)
+    for j in range(mkts.size):
+        out[j] = sentiment[asset_of[mkts[j]]] + bias
+    return out
+
+
+def long_share_reference(sentiment: F64, asset_of: I64, mkts: I64, bias: float) -> F64:
+    """:func:`long_share` in numpy (the engine's former code)."""
+    return np.asarray(sentiment[asset_of[mkts]] + bias)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def long_prob(tanh_arg: F64, bias: float) -> F64:  # pragma: no cover - compiled
+    """The probability that a new position is long: ``0.5 + 0.5 x tanh_arg + bias`` (with
+    ``tanh_arg`` the tanh of :func:`long_share`), kept within [0.02, 0.98]."""
+    out = np.empty(tanh_arg.size)
+    for j in range(tanh_arg.size):
+        out[j] = min(max(0.5 + 0.5 * tanh_arg[j] + bias, 0.02), 0.98)
+    return out
+
+
+def long_prob_reference(tanh_arg: F64, bias: float) -> F64:
+    """:func:`long_prob` in numpy (the engine's former code)."""
+    return np.asarray(np.clip(0.5 + 0.5 * tanh_arg + bias, 0.02, 0.98))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def add_orders(usd: F64, mkts: I64, side: I64, notional: F64) -> None:  # pragma: no cover
+    """Add new positions' orders ``side x notional`` (USD) to their market's ``usd``, summed
+    per market in order first (as ``np.bincount``)."""
+    net = np.zeros(usd.size)
+    for j in range(mkts.size):
+        net[mkts[j]] += side[j] * notional[j]
+    for m in range(usd.size):
+        usd[m] += net[m]
+
+
+def add_orders_reference(usd: F64, mkts: I64, side: I64, notional: F64) -> None:
+    """:func:`add_orders` in numpy (the engine's former code)."""
+    usd += np.bincount(mkts, side * notional, minlength=usd.size)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def requote_px(
+    house_qty: F64,
+    mid: F64,
+    depth: F64,
+    index_px: F64,
+    quote_noise: F64,
+    mm_skew: float,
+    premium: float,
+    add_premium: bool,
+) -> F64:  # pragma: no cover - compiled
+    """The market maker's fair quote per market, ``index x (1 + skew + quote_noise)``: the skew
+    ``-mm_skew x house_qty x mid / depth`` within +-2%, plus ``premium`` if ``add_premium``
+    (its ``log`` is numpy's)."""
+    out = np.empty(mid.size)
+    for m in range(mid.size):
+        skew = min(max(-mm_skew * house_qty[m] * mid[m] / depth[m], -0.02), 0.02)
+        if add_premium:
+            skew = skew + premium
+        out[m] = index_px[m] * (1.0 + skew + quote_noise[m])
+    return out
+
+
+def requote_px_reference(
+    house_qty: F64,
+    mid: F64,
+    depth: F64,
+    index_px: F64,
+    quote_noise: F64,
+    mm_skew: float,
+    premium: float,
+    add_premium: bool,
+) -> F64:
+    """:func:`requote_px` in numpy (the engine's former code)."""
+    skew = np.clip(-mm_skew * house_qty * mid / depth, -0.02, 0.02)
+    if add_premium:
+        skew = skew + premium
+    return np.asarray(index_px * (1.0 + skew + quote_noise))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def recentre(log_mid: F64, target: F64, speed: float) -> F64:  # pragma: no cover - compiled
+    """The log mid moved ``speed`` of the way to the log quote ``target``:
+    ``log_mid + speed x (target - log_mid)`` (its ``exp`` is numpy's)."""
+    out = np.empty(log_mid.size)
+    for m in range(log_mid.size):
+        out[m] = log_mid[m] + speed * (target[m] - log_mid[m])
+    return out
+
+
+def recentre_reference(log_mid: F64, target: F64, speed: float) -> F64:
+    """:func:`recentre` in numpy (the engine's former code)."""
+    return np.asarray(log_mid + speed * (target - log_mid))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def pay_funding(
+    open_idx: I64,
+    market: I64,
+    side: I64,
+    qty: F64,
+    funding: F64,
+    on: B,
+    mark: F64,
+    rate: F64,
+    interval_h: F64,
+    funding_exit: float,
+) -> tuple[I64, F64]:  # pragma: no cover - compiled
+    """Funding settles on the markets ``on``: each open position there pays
+    ``side x qty x mark x rate`` (added to its ``funding``). Returns those positions (in
+    ``open_idx`` order) and the probability that each closes,
+    ``funding_exit x (r8 - 1e-4) / 1e-3`` within [0, 0.5], ``r8`` the 8h-equivalent rate it
+    paid, ``side x rate x 8 / interval_h``."""
+    ids = np.empty(open_idx.size, np.int64)
+    p_exit = np.empty(open_idx.size)
+    k = 0
+    for i in open_idx:
+        m = market[i]
+        if not on[m]:
+            continue
+        funding[i] += side[i] * qty[i] * mark[m] * rate[m]
+        r8 = side[i] * rate[m] * 8.0 / interval_h[m]
+        ids[k] = i
+        p_exit[k] = min(max(funding_exit * (r8 - 1e-4) / 1e-3, 0.0), 0.5)
+        k += 1
+    return ids[:k], p_exit[:k]
+
+
+def pay_funding_reference(
+    open_idx: I64,
+    market: I64,
+    side: I64,
+    qty: F64,
+    funding: F64,
+    on: B,
+    mark: F64,
+    rate: F64,
+    interval_h: F64,
+    funding_exit: float,
+) -> tuple[I64, F64]:
+    """:func:`pay_funding` in numpy (the engine's former code)."""
+    ids = open_idx[on[market[open_idx]]]
+    mk = market[ids]
+    paid = side[ids] * qty[ids] * mark[mk] * rate[mk]
+    funding[ids] += paid
+    r8_paid = side[ids] * rate[mk] * 8.0 / interval_h[mk]
+    return ids, np.asarray(np.clip(funding_exit * (r8_paid - 1e-4) / 1e-3, 0.0, 0.5))

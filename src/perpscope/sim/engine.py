@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perpscope.sim._kernels import (
+    add_orders,
     add_volume,
     bar_close,
     bar_open,
@@ -63,11 +64,16 @@ from perpscope.sim._kernels import (
     feed_response,
     house_fold,
     house_update,
+    long_prob,
+    long_share,
     mark_hit,
     mark_kernel,
     open_fills,
     open_move,
+    pay_funding,
     premium_update,
+    recentre,
+    requote_px,
     review_positions,
     spot_orders,
     spot_update,
@@ -404,16 +410,14 @@ class _Engine:
         on = np.zeros(self.n_m, bool)
         on[due] = True
         s.house_funding += np.where(on, s.house_qty * mark * rate_m, 0.0)
-        ids = b.open_idx
-        ids = ids[on[b.market[ids]]]
+        # Open positions there pay; paying positions close with a probability that grows with
+        # the 8h-equivalent rate paid.
+        ids, p_exit = pay_funding(
+            b.open_idx, b.market, b.side, b.qty, b.funding, on, mark, rate_m, self.m_interval_hf,
+            float(self.p.funding_exit),
+        )  # fmt: skip
         if ids.size == 0:
             return
-        mk = b.market[ids]
-        paid = b.side[ids] * b.qty[ids] * mark[mk] * rate_m[mk]
-        b.funding[ids] += paid
-        # Paying positions close with a probability that grows with the 8h-equivalent rate paid.
-        r8_paid = b.side[ids] * rate_m[mk] * 8.0 / self.m_interval_h[mk]
-        p_exit = np.clip(self.p.funding_exit * (r8_paid - 1e-4) / 1e-3, 0.0, 0.5)
         leaving = ids[self.rng_exit.random(ids.size) < p_exit]
         if leaving.size:
             b.close_step[leaving] = t
@@ -539,14 +543,10 @@ class _Engine:
         n_open = self.rng_open.poisson(rate[self.asset_of])
         mkts = np.repeat(self._markets, n_open)
         total = mkts.size
-        a = self.asset_of[mkts]
-        bias = self.bias[t]
-        # np.clip's bounds as a maximum then a minimum (the same values, without its overhead)
-        p_long = np.minimum(
-            np.maximum(0.5 + 0.5 * np.tanh(s.sentiment[a] + p.sentiment_bias) + bias, 0.02), 0.98
-        )
+        tilt = np.tanh(long_share(s.sentiment, self.asset_of, mkts, p.sentiment_bias))
+        p_long = long_prob(tilt, float(self.bias[t]))
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
-        usd += np.bincount(mkts, side * notional, minlength=self.n_m)
+        add_orders(usd, mkts, side, notional)
         return usd, closes, (mkts, side, notional, lev, kinds, hold, roe)
 
     def _review(self, t: int) -> None:
@@ -692,13 +692,11 @@ class _Engine:
 
     def _requote(self, t: int) -> None:
         s, p = self.s, self.p
-        # np.clip's bounds as a maximum then a minimum (the same values, without its overhead)
-        skew = np.minimum(np.maximum(-p.mm_skew * s.house_qty * s.mid / self.dp, -0.02), 0.02)
-        if p.mm_premium and t < self.build_end:
-            skew = skew + p.mm_premium
-        target = np.log(s.index * (1.0 + skew + s.quote_noise))
+        add_premium = bool(p.mm_premium and t < self.build_end)
+        quote = requote_px(s.house_qty, s.mid, self.dp, s.index, s.quote_noise, float(p.mm_skew),
+                           float(p.mm_premium), add_premium)  # fmt: skip
         log_mid = np.log(s.mid)
-        s.mid = np.exp(log_mid + p.mm_recentre * (target - log_mid))
+        s.mid = np.exp(recentre(log_mid, np.log(quote), float(p.mm_recentre)))
 
     def run(self) -> None:
         self._burn_in()

@@ -111,7 +111,7 @@ def liquidation_px_many(
         _LO,
         _HI,
     )
-    if bad.any():
+    if np.count_nonzero(bad):
         _solve_bad(out, bad, side, entry_px, qty, leverage)
     return np.asarray(out)
 
@@ -219,8 +219,9 @@ class PositionBook:
         k = int(market.size)
         while self.n + k > self.capacity:
             self._grow(self.capacity * 2)
-        ids = np.arange(self.n, self.n + k)
-        self.n += k
+        a, b = self.n, self.n + k
+        ids = np.arange(a, b)
+        self.n = b
         side = np.ascontiguousarray(side, np.int64)
         entry_px = np.ascontiguousarray(entry_px, float)
         qty = np.ascontiguousarray(qty, float)
@@ -228,15 +229,16 @@ class PositionBook:
             side, entry_px, qty, np.ascontiguousarray(leverage, float),
             np.ascontiguousarray(take_profit_roe, float), _CAPS, _MAXLEV, _CUMS, _MMRS, _LO, _HI,
         )  # fmt: skip
-        if bad.any():
+        if np.count_nonzero(bad):
             _solve_bad(liq, bad, side, entry_px, qty, lev)
-        self.market[ids], self.side[ids], self.qty[ids] = market, side, qty
-        self.entry[ids], self.leverage[ids], self.kind[ids] = entry_px, lev, kind
-        self.close_step[ids] = close_step
-        self.liq[ids] = np.maximum(liq, 0.0)
-        self.tp[ids] = np.maximum(tp, 0.0)
-        self.alive[ids] = True
-        self.funding[ids] = 0.0
+        # the new ids are the range a..b: slices, not fancy indexing
+        self.market[a:b], self.side[a:b], self.qty[a:b] = market, side, qty
+        self.entry[a:b], self.leverage[a:b], self.kind[a:b] = entry_px, lev, kind
+        self.close_step[a:b] = close_step
+        np.maximum(liq, 0.0, out=self.liq[a:b])
+        np.maximum(tp, 0.0, out=self.tp[a:b])
+        self.alive[a:b] = True
+        self.funding[a:b] = 0.0
         self.open_idx = np.concatenate([self.open_idx, ids])
         self._log(step, ids, 0, entry_px, qty, np.zeros(k), np.zeros(k))
         return ids
