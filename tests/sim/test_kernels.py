@@ -457,19 +457,25 @@ def test_erfc_equals_math_erfc_bit_for_bit() -> None:
     assert np.isnan(got[-1])
 
 
-def test_drop_ids_removes_the_closed_ids_in_order() -> None:
+def test_drop_ids_removes_the_closed_ids_in_place_in_order() -> None:
     b = _book(14)
     rng = np.random.default_rng(14)
-    ids = rng.permutation(b["open_idx"])[:700]  # in no order
+    open_idx = b["open_idx"]
+    n = open_idx.size
+    ids = rng.permutation(open_idx)[:700]  # in no order
     ids = np.concatenate([ids, ids[:5], [b["market"].size + 3]])  # repeats, one never open
-    got = drop_ids(b["open_idx"], ids)
-    assert np.array_equal(got, drop_ids_reference(b["open_idx"], ids))
     alive = b["alive"].copy()
     alive[ids[:-1]] = False
-    assert np.array_equal(got, still_open(b["open_idx"], alive))
-    for gone in (b["open_idx"], b["open_idx"][:1], b["open_idx"][-1:], np.zeros(0, np.int64)):
-        assert np.array_equal(drop_ids(b["open_idx"], gone),
-                              drop_ids_reference(b["open_idx"], gone))  # fmt: skip
+    cases = [ids, open_idx, open_idx[:1], open_idx[-1:], open_idx[[0, 1, 5, -2, -1]]]
+    for gone in [*cases, np.zeros(0, np.int64)]:
+        buf = np.append(open_idx, [-7, -7])  # room past the end is left alone
+        ref = buf.copy()
+        k = drop_ids(buf, n, gone)
+        assert k == drop_ids_reference(ref, n, gone)
+        assert np.array_equal(buf[:k], ref[:k])
+        assert (buf[-2:] == -7).all()
+    buf = open_idx.copy()
+    assert np.array_equal(buf[: drop_ids(buf, n, ids)], still_open(open_idx, alive))
 
 
 @pytest.mark.parametrize("seed", [1, 2])

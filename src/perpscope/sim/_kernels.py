@@ -217,30 +217,39 @@ def still_open_reference(open_idx: I64, alive: B) -> I64:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def drop_ids(open_idx: I64, ids: I64) -> I64:  # pragma: no cover - compiled
-    """``open_idx`` (ascending) without the ids ``ids`` (any order; an id not in ``open_idx``
-    is ignored), in order: :func:`still_open` after ``alive[ids] = False`` when ``open_idx``
-    holds exactly the alive ids, but by binary search and block copies instead of a look-up of
-    every open id."""
+def drop_ids(buf: I64, n: int, ids: I64) -> int:  # pragma: no cover - compiled
+    """Remove the ids ``ids`` (any order; an id not there is ignored) from ``buf[:n]``, the
+    ascending ids of the open positions, in place and in order; returns the new length.
+
+    :func:`still_open` after ``alive[ids] = False`` when ``buf[:n]`` holds exactly the alive
+    ids, but by binary search and shifting the blocks in between left, with no new array."""
     gone = np.sort(ids)
-    pos = np.searchsorted(open_idx, gone)
-    out = np.empty(open_idx.size, np.int64)
-    k, start = 0, 0
+    pos = np.searchsorted(buf[:n], gone)
+    w, prev = -1, -1  # where the next kept block goes; the last removed position
     for j in range(pos.size):
         p = pos[j]
-        if p < start or p >= open_idx.size or open_idx[p] != gone[j]:
+        if p <= prev or p >= n or buf[p] != gone[j]:
             continue  # a repeated id, or one not open
-        out[k : k + p - start] = open_idx[start:p]
-        k += p - start
-        start = p + 1
-    out[k : k + open_idx.size - start] = open_idx[start:]
-    k += open_idx.size - start
-    return out[:k]
+        if w < 0:
+            w = p
+        else:
+            for i in range(prev + 1, p):
+                buf[w] = buf[i]
+                w += 1
+        prev = p
+    if w < 0:
+        return n
+    for i in range(prev + 1, n):
+        buf[w] = buf[i]
+        w += 1
+    return w
 
 
-def drop_ids_reference(open_idx: I64, ids: I64) -> I64:
+def drop_ids_reference(buf: I64, n: int, ids: I64) -> int:
     """:func:`drop_ids` in numpy."""
-    return np.asarray(open_idx[~np.isin(open_idx, ids)])
+    kept = buf[:n][~np.isin(buf[:n], ids)]
+    buf[: kept.size] = kept
+    return int(kept.size)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -138,8 +138,10 @@ _EVENT_FIELDS = ("step", "pid", "event", "px", "qty_after", "funding", "liq_fill
 class PositionBook:
     """Positions as parallel arrays, the ids of the open ones, and the event log.
 
-    ``open_idx`` holds the ids of the open positions (unordered), so the per-step work scales
-    with the open book, not with every position ever opened.
+    ``open_idx`` holds the ids of the open positions in ascending order (the order they
+    opened), so the per-step work scales with the open book, not with every position ever
+    opened. It is a view of a buffer that opening and closing update in place: a caller that
+    keeps it across an open or a close takes a copy.
     """
 
     capacity: int = 4096
@@ -155,7 +157,8 @@ class PositionBook:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     leverage: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tp: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    open_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _open: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # open_idx's buffer
+    _n_open: int = 0
     _chunks: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _counts: list[tuple[int, int, int]] = field(default_factory=list)  # step, event, how many
     _events: dict[str, np.ndarray] | None = None
@@ -165,9 +168,14 @@ class PositionBook:
         self._chunks = {k: [] for k in _EVENT_FIELDS if k not in ("step", "event")}
 
     @property
+    def open_idx(self) -> np.ndarray:
+        """The ids of the open positions, ascending (a view: see the class)."""
+        return self._open[: self._n_open]
+
+    @property
     def n_open(self) -> int:
         """Number of open positions."""
-        return int(self.open_idx.size)
+        return self._n_open
 
     @property
     def events(self) -> dict[str, np.ndarray]:
@@ -239,7 +247,13 @@ class PositionBook:
         np.maximum(tp, 0.0, out=self.tp[a:b])
         self.alive[a:b] = True
         self.funding[a:b] = 0.0
-        self.open_idx = np.concatenate([self.open_idx, ids])
+        n_open = self._n_open + k
+        if n_open > self._open.size:
+            grown = np.empty(max(2 * self._open.size, n_open, 1024), np.int64)
+            grown[: self._n_open] = self._open[: self._n_open]
+            self._open = grown
+        self._open[self._n_open : n_open] = ids
+        self._n_open = n_open
         self._log(step, ids, 0, entry_px, qty, np.zeros(k), np.zeros(k))
         return ids
 
@@ -268,7 +282,7 @@ class PositionBook:
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = drop_ids(self.open_idx, np.ascontiguousarray(ids, np.int64))
+        self._n_open = drop_ids(self._open, self._n_open, np.ascontiguousarray(ids, np.int64))
         fill = np.asarray(fill_px, float)
         zeros = np.zeros(ids.size)
         self._log(step, ids, 2 if liquidated else 1, fill, zeros, fill if liquidated else zeros,
@@ -279,7 +293,7 @@ class PositionBook:
         if ids.size == 0:
             return
         self.alive[ids] = False
-        self.open_idx = drop_ids(self.open_idx, np.ascontiguousarray(ids, np.int64))
+        self._n_open = drop_ids(self._open, self._n_open, np.ascontiguousarray(ids, np.int64))
         zeros = np.zeros(ids.size)
         self._log(step, ids, 3, np.asarray(px, float), zeros, zeros, self.funding[ids])
 
@@ -299,5 +313,5 @@ class PositionBook:
         self._events = None
 
     def open_ids(self) -> np.ndarray:
-        """Indices of the open positions (unordered)."""
+        """Indices of the open positions (ascending; a view, see the class)."""
         return self.open_idx
