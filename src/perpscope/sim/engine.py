@@ -30,12 +30,15 @@ burn-in: positions opened before the window, see :meth:`_Engine._burn_in`). Each
    quoting noise (and, in ``basis-bull``'s build-up, a premium of its own, ``mm_premium``).
 
 The scans over the open positions (due closes, reviews, liquidation crossings, thresholds,
-closing orders) and the per-market updates (mark price, bar high/low, spot orders, spot and
-index, the market maker's inventory, volume, premium and funding accrual, the answer to the
-liquidation feed, new positions' draws) are numba kernels in :mod:`perpscope.sim._kernels`,
-each doing the same floating-point operations as the numpy code it replaced (kept there as its
-``*_reference``), so a seed's output did not change. Terms that depend on no state are computed
-for every step at once in the constructor.
+closing orders, funding payments) and the per-market updates (mark price and the liquidation
+check, the bar's open, high, low and close, the step's start and end state updates, spot
+orders, spot and index, fills, the market maker's inventory and re-quote, volume, premium and
+funding accrual, the answer to the liquidation feed, new positions' draws) are numba kernels in
+:mod:`perpscope.sim._kernels`, each doing the same floating-point operations as the numpy code
+it replaced (kept there as its ``*_reference``), so a seed's output did not change; the
+``exp``, ``log`` and ``tanh`` between them stay numpy's (numba's C-library ones may differ in
+the last bit). Terms that depend on no state are computed for every step at once in the
+constructor.
 
 Price is formed by order flow only: the fundamental value is a belief that drives the informed
 traders' orders; a move that no news backs (a forced cascade, a whale) is traded back by the value
@@ -114,8 +117,7 @@ class Recorder:
     settlements: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     agent_steps: int = 0
     insurance: InsuranceFund | None = None  # the markets' insurance funds and ADL log
-
-    ohlc: np.ndarray = field(default_factory=lambda: np.zeros((16, 0, 0)))
+    ohlc: np.ndarray = field(default_factory=lambda: np.zeros((16, 0, 0)))  # the OHLC block
 
     def __post_init__(self) -> None:
         # the four prices' open, high, low and close are rows ``4 x price + field`` of one block
@@ -258,7 +260,7 @@ class _Engine:
         self.prem_sum = np.zeros(self.n_m)
         self.prem_n = np.zeros(self.n_m)
         self._time_left = np.ones(self.n_m)
-        # the bar's high and low so far: rows perp, mark, index, spot (``_levels``' order)
+        # the bar's high and low so far: rows perp, mark, index, spot (``bar_open``'s order)
         self._hi = np.zeros((4, self.n_m))
         self._lo = np.zeros((4, self.n_m))
         self.build_end = min((int(x.at_frac * self.steps) for x in p.shocks), default=self.steps)
@@ -456,7 +458,7 @@ class _Engine:
         self._mom = mom = np.tanh(trend)
         step_moods(
             s.sentiment, self._rho, self._mom_weight, mom, self.sent_kick[t], s.quote_noise,
-            self._q_rho, self.quote_kick[t], s.depth_mult, p.refill,
+            self._q_rho, self.quote_kick[t], s.depth_mult, float(p.refill),
         )  # fmt: skip
         self._liquidate(t)  # the settlement and the funding clock moved the mark
         spot_usd = self._spot_orders(t)
@@ -538,12 +540,12 @@ class _Engine:
         # Openers: busier when volatility is high, and after a rise (new longs chase it and
         # shorts add), quieter after a fall.
         x = open_move(self._log_idx(), s.hour_ago[t % STEPS_PER_HOUR], s.abs_ret_ema,
-                      self._sqrt_hour, p.oi_beta)  # fmt: skip
+                      self._sqrt_hour, float(p.oi_beta))  # fmt: skip
         rate = p.open_rate * self.open_mult[t] * s.activity * np.exp(x)
         n_open = self.rng_open.poisson(rate[self.asset_of])
         mkts = np.repeat(self._markets, n_open)
         total = mkts.size
-        tilt = np.tanh(long_share(s.sentiment, self.asset_of, mkts, p.sentiment_bias))
+        tilt = np.tanh(long_share(s.sentiment, self.asset_of, mkts, float(p.sentiment_bias)))
         p_long = long_prob(tilt, float(self.bias[t]))
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
         add_orders(usd, mkts, side, notional)
