@@ -62,6 +62,28 @@ def test_retrace_of_one_big_bar_by_hand() -> None:
     assert f["max_min"] == pytest.approx(110.0 / 100.0)
 
 
+def test_retrace_is_measured_from_the_extreme_of_the_widest_bar_by_hand() -> None:
+    # Flat at 100. Bar 20 is a flush with a wick: open 100, high 100.5, low 90, close 97 (range
+    # 11.7%). Bar 30 has the larger body (100 -> 106) but a narrower range (6%), so the widest
+    # bar is bar 20. It closed below its open: its move runs from the open to the low, 10.
+    # Bars 21-24 close 97.5, 96, 95, 96 with a high of 98 at bar 22. At +4h the close 96 is
+    # (96 - 90) / 10 = 0.6 back from the low; the farthest back within 4h is the high 98: 0.8;
+    # bar 21 closes at 97.5 < 100, so the flush is not fully retraced by the next bar.
+    c = np.full(40, 100.0)
+    c[20:25] = [97.0, 97.5, 96.0, 95.0, 96.0]
+    c[25:30] = 100.0
+    c[30:] = 106.0
+    o = np.concatenate([[100.0], c[:-1]])
+    h = np.maximum(o, c)
+    low = np.minimum(o, c)
+    h[20], low[20] = 100.5, 90.0
+    h[22] = 98.0
+    f = price_facts(o, h, low, c, top_bars=1)
+    assert f["retrace4h"] == pytest.approx(0.6)
+    assert f["best_retrace"] == pytest.approx(0.8)
+    assert f["full_retrace"] == 0.0
+
+
 def test_funding_shares_by_hand() -> None:
     f = funding_facts(np.array([0.0001, 0.0001, -0.0002, 0.0006]))
     assert f == pytest.approx(

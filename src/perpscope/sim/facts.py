@@ -90,9 +90,9 @@ FACTS: tuple[Fact, ...] = (
     Fact("liq5_per_30d", "hours with liquidations >= 5% of OI, per market per 30d", None, 1.0),
     Fact("open_positions", "open trader positions, fewest in a market", 300.0, None, fmt="count"),
     Fact("largest_share", "largest trader position / OI, worst market", None, 0.03, fmt="pct"),
-    Fact("retrace4h", "20 largest bars: median retrace at +4h", 0.25, 0.5),
-    Fact("best_retrace", "20 largest bars: median best retrace within 4h", 0.45, 0.8),
-    Fact("full_retrace", "20 largest bars: fully retraced by the next bar", None, 0.10, fmt="pct"),
+    Fact("retrace4h", "20 widest bars: median retrace from the extreme at +4h", 0.25, 0.5),
+    Fact("best_retrace", "20 widest bars: median best retrace within 4h", 0.45, 0.8),
+    Fact("full_retrace", "20 widest bars: fully retraced by the next bar", None, 0.10, fmt="pct"),
 )
 """The facts, in display order."""
 
@@ -118,20 +118,28 @@ def _variance_ratio(r: np.ndarray, k: int) -> float:
 def _retrace(
     o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray, top: int
 ) -> dict[str, float]:
-    """Retrace readings of the ``top`` bars with the largest |close - open| (log)."""
+    """Retrace readings of the ``top`` widest bars (largest log high/low range).
+
+    A bar's move runs from its open to its extreme on the side it closed (the high of a bar
+    that closed at or above its open, else the low); what comes back is measured from that
+    extreme: at the close 4 bars later (``retrace4h``), at the farthest point reached within
+    those 4 hours, the bar's own close included (``best_retrace``); ``full_retrace`` is whether
+    the next bar closes back at or beyond the open.
+    """
     n = c.size
-    move = np.log(c) - np.log(o)
+    width = np.log(h) - np.log(low)
     cand = np.flatnonzero(np.arange(n) < n - 4)
-    cand = cand[np.argsort(-np.abs(move[cand]), kind="stable")][:top]
+    cand = cand[np.argsort(-width[cand], kind="stable")][:top]
     at4, best, full = [], [], []
     for t in cand.tolist():
-        size = c[t] - o[t]
+        up = c[t] >= o[t]
+        ext = h[t] if up else low[t]
+        size = ext - o[t]
         if size == 0:
             continue
-        up = size > 0
-        at4.append((c[t] - c[t + 4]) / size)
-        worst = low[t + 1 : t + 5].min() if up else h[t + 1 : t + 5].max()
-        best.append((c[t] - worst) / size)
+        at4.append((ext - c[t + 4]) / size)
+        back = min(low[t + 1 : t + 5].min(), c[t]) if up else max(h[t + 1 : t + 5].max(), c[t])
+        best.append((ext - back) / size)
         full.append(float(c[t + 1] <= o[t]) if up else float(c[t + 1] >= o[t]))
     if not at4:
         return {"retrace4h": np.nan, "best_retrace": np.nan, "full_retrace": np.nan}
