@@ -46,9 +46,19 @@ def test_at_least_ten_thousand_positions_open(default_run: dict[str, pl.DataFram
     pos = default_run["sim_positions"]
     traders = pos.filter(pl.col("event") == "open", pl.col("agent") != "market_maker")
     assert traders["position_id"].n_unique() >= 10_000
-    assert set(traders["agent"].unique()) == {"trend_follower", "mean_reverter", "noise_trader"}
-    assert traders["leverage"].min() >= 5.0
-    assert traders["leverage"].max() == 100.0
+    assert set(traders["agent"].unique()) == {
+        "trend_follower",
+        "mean_reverter",
+        "noise_trader",
+        "position_trader",
+    }
+    fast = traders.filter(pl.col("agent") != "position_trader")
+    assert fast["leverage"].min() >= 5.0
+    assert fast["leverage"].max() == 100.0
+    # the default market's slow money: 12% of openers, all at 2x, held about 8 times as long
+    slow = traders.filter(agent="position_trader")
+    assert slow["leverage"].unique().to_list() == [2.0]
+    assert 0.1 <= slow["position_id"].n_unique() / traders["position_id"].n_unique() <= 0.3
 
 
 def _hourly_oi_change(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -74,13 +84,23 @@ def test_oi_rises_with_openings_and_falls_in_cascades(
         .group_by("venue", "instrument", pl.col("ts").dt.truncate("1h").alias("hour"))
         .agg(pl.col("qty_base").sum().alias("opened"))
     )
-    j = oi.join(opened, on=["venue", "instrument", "hour"], how="left").fill_null(0.0)
+    liquidated = (
+        default_run["liquidations"]
+        .select("venue", "instrument", pl.col("ts").dt.truncate("1h").alias("hour"))
+        .unique()
+    )
+    j = (
+        oi.join(opened, on=["venue", "instrument", "hour"], how="left")
+        .fill_null(0.0)
+        .join(liquidated, on=["venue", "instrument", "hour"], how="anti")
+    )
     for _, g in j.group_by("venue", "instrument"):
-        # About 1,500-1,900 positions per market turn over every two to three days, so an
-        # hour's openings are a few percent of OI and its closes about as large: the
-        # correlation reads 0.17 on seed 23 and above 0.2 on seeds 7 and 11 (all markets were
-        # above 0.2 with the old thin book of ~90 positions).
-        assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.1
+        # In hours without liquidations (the cascade hours are checked below: there OI falls
+        # while knife-catchers still open), an hour's openings are a few percent of OI and its
+        # closes about as large, so the correlation is moderate: 0.36-0.48 on every market of
+        # seeds 7, 11 and 23. Over all hours it is 0.04-0.16: a few cascade hours dominate it.
+        assert g.height > 1000
+        assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.25
     cascades = cascade_hours(default_run, 30).join(oi, on=["venue", "instrument", "hour"])
     assert cascades.height == 30
     # OI falls when the liquidated side's counterparty (the market maker) is closing too, which

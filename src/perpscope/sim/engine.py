@@ -98,7 +98,12 @@ from perpscope.sim.config import (
 from perpscope.sim.constants import ASSET_VOL
 from perpscope.sim.insurance import InsuranceFund
 from perpscope.sim.market import consume_depth, funding_rate
-from perpscope.sim.positions import PositionBook, liquidation_px_many, max_leverage_many
+from perpscope.sim.positions import (
+    POSITION_TRADER,
+    PositionBook,
+    liquidation_px_many,
+    max_leverage_many,
+)
 
 __all__ = ["Recorder", "simulate"]
 
@@ -176,11 +181,12 @@ class _Engine:
         self.settle_every = int(np.gcd.reduce(self.interval_steps))  # no settlement in between
         self.dp = p.depth_perp_usd * self.scale
         self.ds = p.depth_spot_usd * self.scale
-        seeds = np.random.SeedSequence(config.seed).spawn(4)
+        seeds = np.random.SeedSequence(config.seed).spawn(5)
         rng = np.random.default_rng(seeds[0])
         self.rng_open = np.random.default_rng(seeds[1])
         self.rng_exit = np.random.default_rng(seeds[2])
         self.rng_init = np.random.default_rng(seeds[3])
+        self.rng_patient = np.random.default_rng(seeds[4])
         n, n_a = self.steps, self.n_a
         # News: a common crypto factor and each asset's own shock (Student-t), scaled by a
         # stochastic volatility shared by every asset (a slow and a fast log-AR(1) component).
@@ -343,14 +349,20 @@ class _Engine:
         p, s, rng = self.p, self.s, self.rng_init
         lev_hold = (p.hold_ref_lev / self.lev_choices) ** 0.75
         w = np.asarray(p.leverage_weights) / sum(p.leverage_weights)
-        mean_rel = float((w * lev_hold).sum())
+        patient_rel = p.patient_hold * lev_hold[0]
+        mean_rel = float((1.0 - p.patient_share) * (w * lev_hold).sum())
+        mean_rel += p.patient_share * patient_rel
         per = p.open_rate * self.hold_steps * mean_rel * p.burn_in_share
         if per <= 0:
             return
-        cand = int(np.ceil(per * lev_hold.max() / mean_rel))
+        max_rel = max(lev_hold.max(), patient_rel if p.patient_share > 0 else 0.0)
+        cand = int(np.ceil(per * max_rel / mean_rel))
         mkts = np.repeat(np.arange(self.n_m), cand)
         side, notional, lev, kinds, hold, roe = self._draw(mkts.size, mkts, 0.5 + p.long_bias)
+        patient = self._position_traders(lev, kinds, hold, roe)
         rel = (p.hold_ref_lev / lev) ** 0.75
+        if patient is not None:
+            rel[patient] = patient_rel
         # kept with probability proportional to the kind's mean hold: ``per`` on average
         take = rng.random(mkts.size) < rel * per / (mean_rel * cand)
         mkts, side, kinds, hold = mkts[take], side[take], kinds[take], hold[take]
@@ -548,8 +560,27 @@ class _Engine:
         tilt = np.tanh(long_share(s.sentiment, self.asset_of, mkts, float(p.sentiment_bias)))
         p_long = long_prob(tilt, float(self.bias[t]))
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
+        self._position_traders(lev, kinds, hold, roe)
         add_orders(usd, mkts, side, notional)
         return usd, closes, (mkts, side, notional, lev, kinds, hold, roe)
+
+    def _position_traders(
+        self, lev: np.ndarray, kinds: np.ndarray, hold: np.ndarray, roe: np.ndarray
+    ) -> np.ndarray | None:
+        """Make a share ``patient_share`` of newly drawn positions position traders, in place:
+        leverage ``patient_lev``, no take-profit, ``patient_hold`` times the holding time of a
+        trader at the lowest leverage (the drawn exponential, scaled). Returns their mask
+        (None: the market has no position traders)."""
+        p = self.p
+        if p.patient_share <= 0.0:
+            return None
+        patient = self.rng_patient.random(lev.size) < p.patient_share
+        stretch = p.patient_hold * (lev[patient] / self.lev_choices[0]) ** 0.75
+        hold[patient] = 1 + ((hold[patient] - 1) * stretch).astype(np.int64)
+        lev[patient] = p.patient_lev
+        kinds[patient] = POSITION_TRADER
+        roe[patient] = np.inf
+        return patient
 
     def _review(self, t: int) -> None:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed

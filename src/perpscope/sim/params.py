@@ -83,6 +83,12 @@ class MarketParams:
             takes profit (1.0 = +100%: a 20x position closes after a 5% move its way); checked
             hourly.
         stop_roe: loss on margin at which a position's owner closes it (hourly review).
+        patient_share: share of openers who are position traders (the slow money under the
+            fast, which steadies OI): leverage ``patient_lev``, no take-profit, held
+            ``patient_hold`` times as long as a trader at the lowest leverage holds; their
+            stop is ``stop_roe`` like everyone's. 0: none.
+        patient_hold: see ``patient_share``.
+        patient_lev: see ``patient_share``.
         burn_in_share: the run starts with ``open_rate x hold_mean_h x burn_in_share``
             positions per market already open (the equilibrium book; 0 starts empty).
         funding_exit: per settlement, probability scale that a position paying funding closes
@@ -178,6 +184,9 @@ class MarketParams:
     hold_ref_lev: float = 10.0
     take_profit_roe: float = 1.0
     stop_roe: float = 0.9
+    patient_share: float = 0.0
+    patient_hold: float = 8.0
+    patient_lev: float = 2.0
     burn_in_share: float = 0.8
     funding_exit: float = 0.03
     absorb_share: float = 0.5
@@ -224,6 +233,12 @@ class MarketParams:
             raise ValueError("open_ramp must be > 0")
         if not -0.5 < self.long_bias + self.bias_ramp < 0.5:
             raise ValueError("long_bias + bias_ramp must be between -0.5 and 0.5")
+        if not 0.0 <= self.patient_share <= 1.0:
+            raise ValueError("patient_share must be between 0 and 1")
+        if not 1.0 <= self.patient_lev <= LEVERAGE_CHOICES[0]:
+            raise ValueError(f"patient_lev must be between 1 and {LEVERAGE_CHOICES[0]:g}")
+        if not self.patient_hold >= 1.0:
+            raise ValueError("patient_hold must be >= 1")
         if not self.catalyst_vol >= 0.0:
             raise ValueError("catalyst_vol must be >= 0")
         if not -0.5 < self.long_bias < 0.5:

@@ -25,10 +25,24 @@ from perpscope.risk import (
 )
 from perpscope.sim._kernels import drop_ids, liq_px_kernel, open_fields
 
-__all__ = ["AGENT_KINDS", "SIM_TIERS", "PositionBook", "position_liquidation_px"]
+__all__ = [
+    "AGENT_KINDS",
+    "POSITION_TRADER",
+    "SIM_TIERS",
+    "PositionBook",
+    "position_liquidation_px",
+]
 
-AGENT_KINDS: tuple[str, ...] = ("trend_follower", "mean_reverter", "noise_trader")
+AGENT_KINDS: tuple[str, ...] = (
+    "trend_follower",
+    "mean_reverter",
+    "noise_trader",
+    "position_trader",
+)
 """Agent kinds that hold leveraged positions (index = the ``kind`` code)."""
+
+POSITION_TRADER = 3
+"""The kind code of position traders (``MarketParams.patient_share``)."""
 
 
 def _tiers() -> tuple[Tier, ...]:

@@ -1,6 +1,9 @@
 """Named scenarios: agent parameters for the playbook's scenarios 1-6 and the basis trade.
 
-- ``default``: a mixed market; trends, crowding and cascades arise from the agents alone.
+- ``default``: a mixed market; trends, crowding and cascades arise from the agents alone. Over
+  the leveraged traders sit position traders (12% of openers, at 2x, holding about three
+  weeks): the slow money that steadies OI (issue #11's calibration; the scenario presets keep
+  the base crowd of leveraged traders only, on which their scenarios were tuned).
 - ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
   extreme positive and OI builds while price grinds up (``drift_day``: the value traders
   share the crowd's conviction, +0.5% a day); three quarters into the run a large spot seller
@@ -42,6 +45,7 @@ from perpscope.sim.params import MarketParams, Shock
 __all__ = ["PRESETS", "SCENARIOS"]
 
 _DEFAULT = MarketParams()
+"""The base crowd the scenario presets are built on: leveraged traders only."""
 
 _CROWDED = replace(
     _DEFAULT,
@@ -62,7 +66,7 @@ _CROWDED = replace(
 )
 
 PRESETS: Final[dict[str, MarketParams]] = {
-    "default": _DEFAULT,
+    "default": replace(_DEFAULT, patient_share=0.12),
     "long-squeeze": replace(_CROWDED, drift_day=0.005),
     "short-squeeze": replace(
         _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
