@@ -90,8 +90,8 @@ def test_open_interest_starts_in_equilibrium(short_runs: list[dict[str, pl.DataF
     # The burn-in: the first day's OI is already the market's usual level, not a build from
     # zero (the old engine's first days showed OI growing several times over). The level is
     # the next week's (days 2-8), not the whole month's: a month can hold a regime change (on
-    # seed 23 price rallies 40% in the third week and OI falls by two thirds as the longs
-    # paying the hot funding leave), which says nothing about the start.
+    # seed 23 price rallies 40% in the third week while OI falls by two thirds), which says
+    # nothing about the start.
     for t in short_runs:
         oi = t["open_interest"].sort("ts")
         t0 = oi["ts"].min()

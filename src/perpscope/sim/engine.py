@@ -187,6 +187,7 @@ class _Engine:
         self.rng_exit = np.random.default_rng(seeds[2])
         self.rng_init = np.random.default_rng(seeds[3])
         self.rng_patient = np.random.default_rng(seeds[4])
+        self._patient_buf, self._patient_at = np.zeros(0), 0
         n, n_a = self.steps, self.n_a
         # News: a common crypto factor and each asset's own shock (Student-t), scaled by a
         # stochastic volatility shared by every asset (a slow and a fast log-AR(1) component).
@@ -574,13 +575,27 @@ class _Engine:
         p = self.p
         if p.patient_share <= 0.0:
             return None
-        patient = self.rng_patient.random(lev.size) < p.patient_share
+        patient = self._patient_draws(lev.size) < p.patient_share
+        if not patient.any():
+            return patient
         stretch = p.patient_hold * (lev[patient] / self.lev_choices[0]) ** 0.75
         hold[patient] = 1 + ((hold[patient] - 1) * stretch).astype(np.int64)
         lev[patient] = p.patient_lev
         kinds[patient] = POSITION_TRADER
         roe[patient] = np.inf
         return patient
+
+    def _patient_draws(self, k: int) -> np.ndarray:
+        """The next ``k`` uniform draws of the position-trader stream, drawn in large blocks
+        (the same numbers one call per step would give)."""
+        if self._patient_at + k > self._patient_buf.size:
+            rest = self._patient_buf[self._patient_at :]
+            fresh = self.rng_patient.random(max(65536, k))
+            self._patient_buf = np.concatenate([rest, fresh])
+            self._patient_at = 0
+        out = self._patient_buf[self._patient_at : self._patient_at + k]
+        self._patient_at += k
+        return out
 
     def _review(self, t: int) -> None:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed
