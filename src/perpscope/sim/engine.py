@@ -50,6 +50,7 @@ price recorded in a candle's high or low has been checked against every open pos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,7 +188,7 @@ class _Engine:
         self.rng_exit = np.random.default_rng(seeds[2])
         self.rng_init = np.random.default_rng(seeds[3])
         self.rng_patient = np.random.default_rng(seeds[4])
-        self._patient_buf, self._patient_at = np.zeros(0), 0
+        self._patient_draws = _Blocks(self.rng_patient.random)
         n, n_a = self.steps, self.n_a
         # News: a common crypto factor and each asset's own shock (Student-t), scaled by a
         # stochastic volatility shared by every asset (a slow and a fast log-AR(1) component).
@@ -298,8 +299,7 @@ class _Engine:
              self.hold_steps, p.hold_ref_lev, np.log(p.take_profit_roe)],
             float,
         )  # fmt: skip
-        self._pool_buf = np.zeros((0, 6))
-        self._pool_at = 0
+        self._pool = _Blocks(self._open_draws)
         # constants of the step, computed once
         self._rho = 0.5 ** (1.0 / (p.sentiment_hl_h * STEPS_PER_HOUR))
         self._mom_weight = (1 - self._rho) * p.sentiment_mom
@@ -518,18 +518,12 @@ class _Engine:
             self._spot_prm,
         )  # fmt: skip
 
-    def _pool(self, k: int) -> np.ndarray:
-        """``k`` rows of draws for new positions (columns 1 and 5 standard normal, the others
-        uniform), drawn in large blocks."""
-        if self._pool_at + k > self._pool_buf.shape[0]:
-            rest = self._pool_buf[self._pool_at :]
-            fresh = self.rng_open.random((max(65536, k), 6))
-            fresh[:, [1, 5]] = self.rng_open.standard_normal((fresh.shape[0], 2))
-            self._pool_buf = np.concatenate([rest, fresh])
-            self._pool_at = 0
-        out = self._pool_buf[self._pool_at : self._pool_at + k]
-        self._pool_at += k
-        return out
+    def _open_draws(self, n: int) -> np.ndarray:
+        """``n`` rows of draws for new positions: columns 1 and 5 standard normal, the others
+        uniform."""
+        fresh = self.rng_open.random((n, 6))
+        fresh[:, [1, 5]] = self.rng_open.standard_normal((n, 2))
+        return fresh
 
     def _draw(
         self, total: int, mkts: np.ndarray, p_long: np.ndarray | float
@@ -584,18 +578,6 @@ class _Engine:
         kinds[patient] = POSITION_TRADER
         roe[patient] = np.inf
         return patient
-
-    def _patient_draws(self, k: int) -> np.ndarray:
-        """The next ``k`` uniform draws of the position-trader stream, drawn in large blocks
-        (the same numbers one call per step would give)."""
-        if self._patient_at + k > self._patient_buf.size:
-            rest = self._patient_buf[self._patient_at :]
-            fresh = self.rng_patient.random(max(65536, k))
-            self._patient_buf = np.concatenate([rest, fresh])
-            self._patient_at = 0
-        out = self._patient_buf[self._patient_at : self._patient_at + k]
-        self._patient_at += k
-        return out
 
     def _review(self, t: int) -> None:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed
@@ -755,6 +737,28 @@ class _Engine:
             self.rec.agent_steps += _POPULATIONS * self.n_m + self.book.n_open
         self._time_left = np.zeros(self.n_m)
         self.settle(self.steps)
+
+
+class _Blocks:
+    """A random stream drawn in large blocks and handed out ``k`` rows at a time: the same
+    numbers, in the same order, as drawing ``k`` at each call (numpy's generators fill a block
+    in sequence), for a fraction of the calls."""
+
+    def __init__(self, draw: Callable[[int], np.ndarray], block: int = 65536) -> None:
+        self._draw, self._block = draw, block
+        self._buf: np.ndarray | None = None
+        self._at = 0
+
+    def __call__(self, k: int) -> np.ndarray:
+        """The next ``k`` rows."""
+        buf = self._buf
+        if buf is None or self._at + k > buf.shape[0]:
+            fresh = self._draw(max(self._block, k))
+            buf = fresh if buf is None else np.concatenate([buf[self._at :], fresh])
+            self._buf, self._at = buf, 0
+        out = buf[self._at : self._at + k]
+        self._at += k
+        return out
 
 
 def simulate(config: SimConfig, params: MarketParams) -> tuple[Recorder, PositionBook]:
