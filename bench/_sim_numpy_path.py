@@ -46,6 +46,7 @@ _SWAPS = {
         "requote_px": k.requote_px_reference,
         "recentre": k.recentre_reference,
         "pay_funding": k.pay_funding_reference,
+        "snap_back": k.snap_back_reference,
     },
     positions: {
         "liq_px_kernel": k.liq_px_reference,

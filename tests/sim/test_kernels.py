@@ -62,6 +62,8 @@ from perpscope.sim._kernels import (
     requote_px_reference,
     review_positions,
     review_reference,
+    snap_back,
+    snap_back_reference,
     spot_orders,
     spot_orders_reference,
     spot_reference,
@@ -700,3 +702,28 @@ def test_pay_funding_equals_numpy() -> None:
     assert np.array_equal(funding, ref)
     assert (p_exit == 0.0).any()
     assert (p_exit > 0.0).any()
+
+
+def test_snap_back_equals_numpy() -> None:
+    rng = np.random.default_rng(27)
+    news = rng.standard_t(4, (500, 3)) * 1e-3
+    traded = news * (1.0 + rng.uniform(0.0, 2.0, news.shape))
+    for speed in (0.3, 0.7, 1.0):
+        assert np.array_equal(
+            snap_back(news, traded, speed), snap_back_reference(news, traded, speed)
+        )
+
+
+def test_snap_back_takes_an_overshoot_back_geometrically() -> None:
+    # By hand: one overshoot of 1 at step 0 and nothing else, speed 0.5: the scalpers trade back
+    # half of what is pending each step (-0.5, -0.25, ...), so the price effect left after k
+    # steps is 0.5 ** k and its sum over time tends to 0 (a wick, not a move).
+    news = np.zeros((6, 1))
+    traded = news.copy()
+    traded[0, 0] = 1.0
+    out = snap_back(news, traded, 0.5)[:, 0]
+    assert out.tolist() == [1.0, -0.5, -0.25, -0.125, -0.0625, -0.03125]
+    assert np.cumsum(out).tolist() == [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]
+    # the news itself (traded == news) is never taken back
+    same = np.full((4, 2), 0.01)
+    assert np.array_equal(snap_back(same, same, 0.5), same)

@@ -87,7 +87,16 @@ def test_without_position_traders_the_market_has_none() -> None:
     base = run_simulation(SimConfig(seed=5, days=2, options=False), MarketParams()).tables
     assert "position_trader" not in base["sim_positions"]["agent"].unique().to_list()
     assert MarketParams().patient_share == 0.0
-    assert replace(PRESETS["default"], patient_share=0.0) == MarketParams()
+    # the default preset is the base crowd with exactly these changes (issue 11's calibration)
+    crowd = MarketParams()
+    back = replace(
+        PRESETS["default"],
+        patient_share=0.0,
+        lev_vol_ref=0.0,
+        spike=0.0,
+        quote_noise=crowd.quote_noise,
+    )
+    assert back == crowd
 
 
 @pytest.mark.parametrize(

@@ -52,9 +52,14 @@ def test_at_least_ten_thousand_positions_open(default_run: dict[str, pl.DataFram
         "noise_trader",
         "position_trader",
     }
+    # Fast traders draw 5x-100x and size it to the asset's swings (lev_vol_ref 0.8, rounded half
+    # up), by hand: BTC 5 x 0.8 = 4x .. 100 x 0.8 = 80x; ETH (1.25 x BTC's volatility) 5 x 0.64
+    # = 3.2 -> 3x .. 64x; SOL (1.6x) 5 x 0.5 = 2.5 -> 3x .. 50x.
     fast = traders.filter(pl.col("agent") != "position_trader")
-    assert fast["leverage"].min() >= 5.0
-    assert fast["leverage"].max() == 100.0
+    span = fast.group_by(pl.col("instrument").str.head(3).alias("asset")).agg(
+        lo=pl.col("leverage").min(), hi=pl.col("leverage").max()
+    )
+    assert sorted(span.iter_rows()) == [("BTC", 4.0, 80.0), ("ETH", 3.0, 64.0), ("SOL", 3.0, 50.0)]
     # the default market's slow money: 12% of openers, all at 2x, held about 8 times as long
     slow = traders.filter(agent="position_trader")
     assert slow["leverage"].unique().to_list() == [2.0]
@@ -101,8 +106,23 @@ def test_oi_rises_with_openings_and_falls_in_cascades(
         # seeds 7, 11 and 23. Over all hours it is 0.04-0.16: a few cascade hours dominate it.
         assert g.height > 1000
         assert np.corrcoef(g["d_oi"], g["opened"])[0, 1] > 0.25
-    cascades = cascade_hours(default_run, 30).join(oi, on=["venue", "instrument", "hour"])
-    assert cascades.height == 30
+    # Cascade hours: the 30 with the most liquidated notional among those whose liquidations
+    # reached 2% of the market's OI at the hour's start. The calibrated default market has few
+    # hours of large liquidations (issue 11's band: at most one at 5% of OI per market per 30
+    # days), so a quiet 90 days has fewer than 30 of them (seed 7: 8; seed 11: 27), and the
+    # hours below 2% are stray liquidations that move OI little either way.
+    oi_start = default_run["open_interest"].select(
+        "venue", "instrument", pl.col("ts").alias("hour"), "oi_usd"
+    )
+    cascades = (
+        cascade_hours(default_run, default_run["liquidations"].height)
+        .join(oi_start, on=["venue", "instrument", "hour"])
+        .filter(pl.col("liq_usd") >= 0.02 * pl.col("oi_usd"))
+        .sort("liq_usd", "venue", "instrument", "hour", descending=True)
+        .head(30)
+        .join(oi, on=["venue", "instrument", "hour"])
+    )
+    assert cascades.height >= 5
     # OI falls when the liquidated side's counterparty (the market maker) is closing too, which
     # is the case whenever the crowd is one-sided: most, not all, cascade hours.
     assert (cascades["d_oi"] < 0).mean() >= 0.7
@@ -172,11 +192,15 @@ def test_most_cascade_bars_have_a_reversal_wick_and_climax_volume(
     # orders were absorbed, "a volume spike that is 5-10x the trailing hourly average" and "an
     # immediate reversal candle (long lower wick for a sell cascade, long upper wick for a buy
     # cascade)". Cascade bars as defined in helpers.cascade_bars (one per cascade: its hour
-    # with the most liquidated notional), the 20 largest of the run.
-    top = cascade_bars(default_run, 20).join(
+    # with the most liquidated notional), the 20 largest of the run among the cascades whose
+    # hours each liquidated 2% of OI or more: the calibrated default market has few large
+    # cascades (issue 11: at most one hour at 5% of OI per market per 30 days), and in a quiet
+    # 90 days (seed 7: 8 such cascades) the 20 largest at 1% were mostly stray liquidations of
+    # 1-2% of OI, no climax at all.
+    top = cascade_bars(default_run, 20, min_oi_share=0.02).join(
         _perp_bars(default_run), on=["venue", "instrument", "hour"]
     )
-    assert top.height == 20
+    assert top.height >= 5
     # Reversal wick: the share of the bar's range by which the close sits back from the
     # extreme the cascade drove it to (from the low for a sell cascade, the high for a buy
     # cascade). 30% is a visible wick: a close in the middle third of the range or beyond,
@@ -201,7 +225,7 @@ def test_most_cascade_bars_have_a_reversal_wick_and_climax_volume(
         .then((pl.col("c") - pl.col("l")) / (pl.col("h") - pl.col("l")))
         .otherwise((pl.col("h") - pl.col("c")) / (pl.col("h") - pl.col("l")))
     ).to_series()
-    assert index.height == 20
+    assert index.height == top.height
     assert (index_wick >= 0.3).mean() >= 0.5
     # Climax volume: at least 5x the average of the 20 bars before it, for at least half of
     # them, and the median cascade bar a 5x climax.

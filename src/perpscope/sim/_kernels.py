@@ -88,6 +88,8 @@ __all__ = [
     "track_levels",
     "track_reference",
     "volume_reference",
+    "snap_back",
+    "snap_back_reference",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -875,6 +877,34 @@ def spot_orders_reference(
     usd = usd - (dip_frac * excess * depth_ref)[a]
     usd = usd + shock_usd / n_v
     return np.asarray(usd * scale)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def snap_back(news: F64, traded: F64, speed: float) -> F64:  # pragma: no cover - compiled
+    """Each step's news as traded once scalpers take back the news traders' overshoot.
+
+    ``news`` and ``traded`` have shape ``(steps, assets)``; ``traded - news`` is each step's
+    overshoot. The overshoot still pending before step ``t`` is ``pending``; in step ``t`` the
+    scalpers trade back ``speed x pending`` and the step's own overshoot joins what is left, so
+    every overshoot's price effect decays geometrically, ``(1 - speed) ** k`` after ``k`` steps.
+    """
+    out = np.empty_like(traded)
+    pending = np.zeros(traded.shape[1])
+    for t in range(traded.shape[0]):
+        for a in range(traded.shape[1]):
+            back = speed * pending[a]
+            out[t, a] = traded[t, a] - back
+            pending[a] = pending[a] - back + (traded[t, a] - news[t, a])
+    return out
+
+
+def snap_back_reference(news: F64, traded: F64, speed: float) -> F64:
+    """:func:`snap_back` in numpy: the pending overshoot as a running geometric sum."""
+    over = traded - news
+    pending = np.zeros_like(over)  # pending[t]: what is pending before step t
+    for t in range(1, over.shape[0]):
+        pending[t] = pending[t - 1] - speed * pending[t - 1] + over[t - 1]
+    return np.asarray(traded - speed * pending)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

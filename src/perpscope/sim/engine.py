@@ -79,6 +79,7 @@ from perpscope.sim._kernels import (
     recentre,
     requote_px,
     review_positions,
+    snap_back,
     spot_orders,
     spot_update,
     step_end,
@@ -202,6 +203,8 @@ class _Engine:
         beta = p.factor_beta
         sig = p.news_vol * np.array([ASSET_VOL[a] for a in config.assets])
         self.sig = sig
+        # fast traders' leverage divisor per market (``_vol_leverage``)
+        self.lev_div = (sig / p.news_vol / p.lev_vol_ref)[self.asset_of] if p.lev_vol_ref else None
         self.news = (
             sig
             * np.exp(self.log_vol)[:, None]
@@ -220,6 +223,11 @@ class _Engine:
         # large news is overtraded (the crowd piles in)
         big = np.tanh(np.abs(self.news) / (p.overreact_at * self.sig))
         self.news_traded = self.news * (1.0 + p.overreact * big)
+        if p.spike > 0.0:
+            # the largest news is overtraded further still (a wick), and taken back in minutes
+            z = self.news / (p.spike_at * self.sig)
+            spiked = self.news_traded + self.news * p.spike * np.tanh(z * z)
+            self.news_traded = snap_back(self.news_traded, spiked, p.spike_snap)
         self._mom = np.zeros(n_a)
         self._feed_prm = np.array(
             [p.absorb_share, p.absorb_speed, p.absorb_unwind_h * STEPS_PER_HOUR, p.feed_memory,
@@ -364,6 +372,7 @@ class _Engine:
         rel = (p.hold_ref_lev / lev) ** 0.75
         if patient is not None:
             rel[patient] = patient_rel
+        self._vol_leverage(lev, mkts, patient)
         # kept with probability proportional to the kind's mean hold: ``per`` on average
         take = rng.random(mkts.size) < rel * per / (mean_rel * cand)
         mkts, side, kinds, hold = mkts[take], side[take], kinds[take], hold[take]
@@ -555,7 +564,8 @@ class _Engine:
         tilt = np.tanh(long_share(s.sentiment, self.asset_of, mkts, float(p.sentiment_bias)))
         p_long = long_prob(tilt, float(self.bias[t]))
         side, notional, lev, kinds, hold, roe = self._draw(total, mkts, p_long)
-        self._position_traders(lev, kinds, hold, roe)
+        patient = self._position_traders(lev, kinds, hold, roe)
+        self._vol_leverage(lev, mkts, patient)
         add_orders(usd, mkts, side, notional)
         return usd, closes, (mkts, side, notional, lev, kinds, hold, roe)
 
@@ -578,6 +588,16 @@ class _Engine:
         kinds[patient] = POSITION_TRADER
         roe[patient] = np.inf
         return patient
+
+    def _vol_leverage(self, lev: np.ndarray, mkts: np.ndarray, patient: np.ndarray | None) -> None:
+        """Fast traders size their leverage to the asset's swings, in place: the drawn leverage
+        times ``lev_vol_ref`` / the asset's relative volatility, rounded half up to a whole
+        leverage of at least 1x. Position traders keep theirs; ``lev_vol_ref`` 0 changes
+        nothing."""
+        if self.lev_div is None:
+            return
+        fast = np.ones(lev.size, bool) if patient is None else ~patient
+        lev[fast] = np.maximum(1.0, np.floor(lev[fast] / self.lev_div[mkts[fast]] + 0.5))
 
     def _review(self, t: int) -> None:
         """Hourly: positions whose take-profit the price reached, or whose loss on margin passed

@@ -50,6 +50,11 @@ class MarketParams:
         overreact, overreact_at: news traders overtrade news by ``overreact x tanh(|news| /
             (overreact_at x normal news))``: a large surprise overshoots, and the value traders
             trade the overshoot back over the following hours (the retrace after big bars).
+        spike, spike_at, spike_snap: the crowd piles into the very largest news: a step's news
+            ``x`` is overtraded by a further ``spike x tanh(z ** 2) x x``, ``z = x / (spike_at x
+            normal news)`` (so almost only surprises many times the normal size), and scalpers
+            take that excess back, ``spike_snap`` of what is left per step: the wick of a wide
+            bar, mostly gone within the hour. 0: no spikes.
         noise_usd: spot noise traders' flow per step (scale of a Student-t draw) at activity 1.
         trend_usd: trend followers' spot flow per step at full momentum signal.
         arb_frac: share of a cross-venue spot price gap arbitraged away per step.
@@ -83,6 +88,10 @@ class MarketParams:
             takes profit (1.0 = +100%: a 20x position closes after a 5% move its way); checked
             hourly.
         stop_roe: loss on margin at which a position's owner closes it (hourly review).
+        lev_vol_ref: fast traders size their leverage to the asset's swings: the drawn
+            leverage times ``lev_vol_ref`` / the asset's volatility relative to BTC's
+            (:data:`~perpscope.sim.constants.ASSET_VOL`), rounded half up, at least 1x (0.8: a
+            drawn 10x is 8x on BTC, 6x on ETH, 5x on SOL). 0: the drawn leverage as is.
         patient_share: share of openers who are position traders (the slow money under the
             fast, which steadies OI): leverage ``patient_lev``, no take-profit, held
             ``patient_hold`` times as long as a trader at the lowest leverage holds; their
@@ -158,6 +167,9 @@ class MarketParams:
     value_speed: float = 0.03
     overreact: float = 0.3
     overreact_at: float = 6.0
+    spike: float = 0.0
+    spike_at: float = 10.0
+    spike_snap: float = 0.7
     noise_usd: float = 1.0e5
     trend_usd: float = 0.0
     arb_frac: float = 0.6
@@ -184,6 +196,7 @@ class MarketParams:
     hold_ref_lev: float = 10.0
     take_profit_roe: float = 1.0
     stop_roe: float = 0.9
+    lev_vol_ref: float = 0.0
     patient_share: float = 0.0
     patient_hold: float = 8.0
     patient_lev: float = 2.0
@@ -239,6 +252,12 @@ class MarketParams:
             raise ValueError(f"patient_lev must be between 1 and {LEVERAGE_CHOICES[0]:g}")
         if not self.patient_hold >= 1.0:
             raise ValueError("patient_hold must be >= 1")
+        if not self.spike >= 0.0 or not self.spike_at > 0.0:
+            raise ValueError("spike must be >= 0 and spike_at > 0")
+        if not 0.0 < self.spike_snap <= 1.0:
+            raise ValueError("spike_snap must be in (0, 1]")
+        if not self.lev_vol_ref >= 0.0:
+            raise ValueError("lev_vol_ref must be >= 0")
         if not self.catalyst_vol >= 0.0:
             raise ValueError("catalyst_vol must be >= 0")
         if not -0.5 < self.long_bias < 0.5:

@@ -2,8 +2,12 @@
 
 - ``default``: a mixed market; trends, crowding and cascades arise from the agents alone. Over
   the leveraged traders sit position traders (12% of openers, at 2x, holding about three
-  weeks): the slow money that steadies OI (issue #11's calibration; the scenario presets keep
-  the base crowd of leveraged traders only, on which their scenarios were tuned).
+  weeks): the slow money that steadies OI. The fast traders size their leverage to each
+  asset's swings (``lev_vol_ref`` 0.8: a drawn 10x is 8x on BTC, 6x on ETH, 5x on SOL), the
+  crowd overtrades the very largest news into a wick that scalpers take back within minutes
+  (``spike``), and the maker's own quoting noise is a little wider (two venues' funding
+  differs more often). Issue #11's calibration; the scenario presets keep the base crowd of
+  leveraged traders only, on which their scenarios were tuned.
 - ``long-squeeze`` (playbook scenario 1): traders pile into leveraged longs, so funding turns
   extreme positive and OI builds while price grinds up (``drift_day``: the value traders
   share the crowd's conviction, +0.5% a day); three quarters into the run a large spot seller
@@ -66,7 +70,13 @@ _CROWDED = replace(
 )
 
 PRESETS: Final[dict[str, MarketParams]] = {
-    "default": replace(_DEFAULT, patient_share=0.12),
+    "default": replace(
+        _DEFAULT,
+        patient_share=0.12,
+        lev_vol_ref=0.8,
+        spike=1.3,
+        quote_noise=0.0003,
+    ),
     "long-squeeze": replace(_CROWDED, drift_day=0.005),
     "short-squeeze": replace(
         _CROWDED, long_bias=-0.3, shocks=(Shock(at_frac=0.75, usd_per_step=1.5e7, steps=12),)
